@@ -1,0 +1,307 @@
+"""One assistant answer: stream it from the model, relay it, save it.
+
+The answer runs as its own asyncio task, not inside a consumer: closing the tab
+that asked does not lose it. Deltas go to the conversation's group with their
+character offset, so each connection can drop what it already has and notice what
+it missed. A control group lets any process reach the task: `stop` cancels it and
+`sync` asks for the text so far (a tab that joins mid-answer, or one that saw a gap).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import httpx
+import openai
+from channels.db import database_sync_to_async
+from channels.layers import BaseChannelLayer, get_channel_layer
+from django.conf import settings
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+
+from . import services
+from .llm import DemoModelError, open_chat_model
+from .models import Message
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 5.0  # must stay well below CHAT_STALE_STREAM_SECONDS
+
+# Running answers of this process by message id: keeps the tasks referenced (asyncio
+# holds only weak references) and lets tests and shutdown wait for them.
+_running: dict[str, asyncio.Task[None]] = {}
+
+
+def conversation_group(conversation_id: Any) -> str:
+    return f"conv.{conversation_id}"
+
+
+def control_group(conversation_id: Any) -> str:
+    return f"conv.{conversation_id}.ctl"
+
+
+def start_generation(*, conversation_id: Any, message_id: Any, model_name: str) -> None:
+    """Start an answer in the background; it outlives the connection that asked."""
+    generation = Generation(
+        conversation_id=str(conversation_id), message_id=str(message_id), model_name=model_name
+    )
+    task = asyncio.get_running_loop().create_task(generation.run(), name=f"answer-{message_id}")
+    _running[generation.message_id] = task
+    task.add_done_callback(lambda _: _running.pop(generation.message_id, None))
+
+
+async def wait_for_answers(timeout: float = 30.0) -> None:
+    """Wait until this process has no running answer (tests, graceful shutdown)."""
+    async with asyncio.timeout(timeout):
+        while _running:
+            await asyncio.gather(*list(_running.values()), return_exceptions=True)
+
+
+def describe_failure(exc: BaseException) -> tuple[str, str]:
+    """Map a model failure to an error code and a sentence a user can read."""
+    if isinstance(exc, openai.RateLimitError):
+        return "rate_limited", "The model provider is rate limiting requests. Try again shortly."
+    if isinstance(exc, (openai.APITimeoutError, TimeoutError, httpx.TimeoutException)):
+        return "timeout", "The model took too long to answer."
+    if isinstance(exc, openai.APIConnectionError | httpx.ConnectError):
+        return "model_unavailable", "The model server could not be reached."
+    if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
+        return "model_error", "The model server refused the configured credentials."
+    if isinstance(exc, openai.APIStatusError):
+        return "model_error", f"The model server answered with an error (HTTP {exc.status_code})."
+    if isinstance(exc, httpx.HTTPError):
+        return "model_error", "The connection to the model broke off mid-answer."
+    if isinstance(exc, DemoModelError):
+        return "model_error", str(exc)
+    return "model_error", "The model failed to answer."
+
+
+def to_langchain(context: list[tuple[str, str]]) -> list[BaseMessage]:
+    messages: list[BaseMessage] = [SystemMessage(settings.LLM_SYSTEM_PROMPT)]
+    for role, content in context:
+        messages.append(HumanMessage(content) if role == "user" else AIMessage(content))
+    return messages
+
+
+class Generation:
+    """Streams one answer and is the only writer of its message until it ends."""
+
+    def __init__(self, *, conversation_id: str, message_id: str, model_name: str) -> None:
+        self.conversation_id = conversation_id
+        self.message_id = message_id
+        self.model_name = model_name
+        self.layer: BaseChannelLayer = get_channel_layer()
+        self.group = conversation_group(conversation_id)
+        self._parts: list[str] = []
+        self._length = 0
+        self._pending: list[str] = []
+        self._sent = 0  # characters already sent to the group
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._stop_requested = False
+        self._stream_task: asyncio.Task[None] | None = None
+        self._started = 0.0
+        self.ttft_ms: int | None = None
+        self.usage: dict[str, int] | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(self._parts)
+
+    async def run(self) -> None:
+        self._started = time.monotonic()
+        control_channel = await self.layer.new_channel()
+        await self.layer.group_add(control_group(self.conversation_id), control_channel)
+        helpers = [
+            asyncio.create_task(self._listen(control_channel)),
+            asyncio.create_task(self._save_progress()),
+        ]
+        pump = asyncio.create_task(self._pump())
+        await self._publish(
+            {"type": "chat.start", "message_id": self.message_id, "model": self.model_name}
+        )
+        status, code, error = Message.Status.COMPLETE, "", ""
+        self._stream_task = asyncio.create_task(self._stream())
+        try:
+            await self._stream_task
+        except asyncio.CancelledError:
+            if self._stop_requested and not _cancelling():
+                status = Message.Status.STOPPED
+            else:  # the process is shutting down
+                status, code = Message.Status.ERROR, "interrupted"
+                error = services.INTERRUPTED_ERROR
+                self._stream_task.cancel()
+        except Exception as exc:
+            code, error = describe_failure(exc)
+            status = Message.Status.ERROR
+            logger.warning("answer %s failed: %r", self.message_id, exc, exc_info=exc)
+        finally:
+            await asyncio.shield(self._finish(status, code, error, helpers, pump, control_channel))
+
+    async def _stream(self) -> None:
+        context = await database_sync_to_async(services.model_context)(
+            assistant_message_id=self.message_id
+        )
+        async with open_chat_model() as handle:
+            async with asyncio.timeout(settings.LLM_MAX_ANSWER_SECONDS):
+                # astream only: the token callback would deliver every delta twice.
+                async for chunk in handle.model.astream(to_langchain(context)):
+                    usage = getattr(chunk, "usage_metadata", None)
+                    if usage:
+                        self.usage = {
+                            key: int(usage.get(key) or 0)
+                            for key in ("input_tokens", "output_tokens", "total_tokens")
+                        }
+                    text = str(chunk.text)
+                    if text:
+                        self._append(text)
+
+    def _append(self, text: str) -> None:
+        if self.ttft_ms is None:
+            self.ttft_ms = round((time.monotonic() - self._started) * 1000)
+        self._parts.append(text)
+        self._length += len(text)
+        self._pending.append(text)
+        self._wake.set()
+
+    async def _pump(self) -> None:
+        """Send pending deltas, at most one group message per coalescing interval."""
+        interval = settings.CHAT_STREAM_COALESCE_MS / 1000
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if self._pending:
+                deltas, self._pending = self._pending, []
+                offset, self._sent = self._sent, self._sent + sum(map(len, deltas))
+                await self._publish(
+                    {
+                        "type": "chat.delta",
+                        "message_id": self.message_id,
+                        "offset": offset,
+                        "deltas": deltas,
+                    }
+                )
+            if self._closing:
+                return
+            if interval:
+                await asyncio.sleep(interval)
+
+    async def _listen(self, channel: str) -> None:
+        """Serve the control group: stop requests and text-so-far requests."""
+        while True:
+            try:
+                event = await self.layer.receive(channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning("control channel of answer %s failed", self.message_id)
+                await asyncio.sleep(0.5)
+                continue
+            kind = event.get("type")
+            if kind == "gen.stop" and event.get("message_id") in (None, self.message_id):
+                self._stop_requested = True
+                if self._stream_task is not None:
+                    self._stream_task.cancel()
+            elif kind == "gen.sync" and event.get("reply_to"):
+                offset = max(0, int(event.get("offset") or 0))
+                reply = {
+                    "type": "chat.sync",
+                    "message_id": self.message_id,
+                    "offset": offset,
+                    "text": self.text[offset:],
+                }
+                try:
+                    await self.layer.send(event["reply_to"], reply)
+                except Exception:
+                    logger.warning("could not answer a sync request for %s", self.message_id)
+
+    async def _save_progress(self) -> None:
+        """Save the text so far every few moments: bounded loss, and a heartbeat."""
+        saved, last_save = -1, time.monotonic()
+        while True:
+            await asyncio.sleep(settings.CHAT_PROGRESS_SAVE_SECONDS)
+            if self._length == saved and time.monotonic() - last_save < HEARTBEAT_SECONDS:
+                continue
+            saved, last_save = self._length, time.monotonic()
+            try:
+                await database_sync_to_async(services.message_save_progress)(
+                    message_id=self.message_id, content=self.text
+                )
+            except Exception:
+                logger.exception("progress save of answer %s failed", self.message_id)
+
+    async def _finish(
+        self,
+        status: str,
+        code: str,
+        error: str,
+        helpers: list[asyncio.Task[None]],
+        pump: asyncio.Task[None],
+        control_channel: str,
+    ) -> None:
+        """Save the final state, then tell every tab; the save comes first so a tab
+        that misses deltas can read the rest from the database."""
+        for task in helpers[1:]:
+            task.cancel()
+        self._closing = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(pump, timeout=10)
+        except Exception:
+            logger.warning("answer %s: could not send its last deltas", self.message_id)
+        duration_ms = round((time.monotonic() - self._started) * 1000)
+        text = self.text
+        for attempt in range(3):
+            try:
+                await database_sync_to_async(services.message_finish)(
+                    message_id=self.message_id,
+                    content=text,
+                    status=status,
+                    error=error,
+                    ttft_ms=self.ttft_ms,
+                    duration_ms=duration_ms,
+                    usage=self.usage,
+                )
+                break
+            except Exception:
+                logger.exception(
+                    "final save of answer %s failed (try %d)", self.message_id, attempt
+                )
+                await asyncio.sleep(0.5 * (attempt + 1))
+        await self._publish(
+            {
+                "type": "chat.end",
+                "message_id": self.message_id,
+                "status": status,
+                "length": len(text),
+                "usage": self.usage,
+                "ttft_ms": self.ttft_ms,
+                "duration_ms": duration_ms,
+                "error_code": code,
+                "error": error,
+            },
+            attempts=3,
+        )
+        helpers[0].cancel()
+        try:
+            await self.layer.group_discard(control_group(self.conversation_id), control_channel)
+        except Exception:
+            logger.warning("answer %s: could not leave the control group", self.message_id)
+
+    async def _publish(self, event: dict[str, Any], attempts: int = 1) -> None:
+        """group_send that survives a channel-layer hiccup: the saved text stays the truth."""
+        for attempt in range(attempts):
+            try:
+                await self.layer.group_send(self.group, event)
+                return
+            except Exception:
+                logger.warning("answer %s: group_send of %s failed", self.message_id, event["type"])
+                if attempt + 1 < attempts:
+                    await asyncio.sleep(0.2 * (attempt + 1))
+
+
+def _cancelling() -> int:
+    task = asyncio.current_task()
+    return task.cancelling() if task is not None else 0

@@ -1,0 +1,215 @@
+"""Database reads and writes for conversations and messages.
+
+Synchronous on purpose: views call them directly, async code through
+`database_sync_to_async`. Every rule that must hold across server processes
+(one answer at a time, idempotent resends, rate limits) is enforced here, in the
+database, not in a process's memory.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from .models import Conversation, Message
+
+INTERRUPTED_ERROR = "The answer was interrupted because the server stopped."
+
+
+class ConversationBusy(Exception):
+    """An answer is already streaming in this conversation."""
+
+
+class RateLimited(Exception):
+    """The user sent more messages in the last minute than CHAT_RATE_LIMIT_PER_MINUTE."""
+
+
+@dataclass
+class Exchange:
+    user_message: Message
+    assistant_message: Message | None  # None when a resend matched an earlier message
+
+
+def parse_uuid(value: Any) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def derive_title(content: str, limit: int = 60) -> str:
+    """A conversation's title: the first line of its first message, shortened on a word."""
+    first = next((line.strip() for line in content.splitlines() if line.strip()), "")
+    if len(first) <= limit:
+        return first
+    cut = first[:limit].rsplit(" ", 1)[0] if " " in first[:limit] else first[:limit]
+    return cut.rstrip() + "…"
+
+
+# --- Conversations --------------------------------------------------------------
+
+
+def conversation_list(*, user: Any) -> QuerySet[Conversation]:
+    return Conversation.objects.filter(owner=user).order_by("-updated")
+
+
+def conversation_get(*, user: Any, conversation_id: Any) -> Conversation:
+    """The user's conversation; DoesNotExist for a bad id, a missing one or another's."""
+    pk = parse_uuid(conversation_id)
+    if pk is None or not getattr(user, "is_authenticated", False):
+        raise Conversation.DoesNotExist
+    return Conversation.objects.get(pk=pk, owner=user)
+
+
+def conversation_create(*, owner: Any, title: str = "") -> Conversation:
+    return Conversation.objects.create(owner=owner, title=title.strip())
+
+
+def conversation_rename(*, conversation: Conversation, title: str) -> Conversation:
+    conversation.title = title.strip()
+    conversation.save(update_fields=["title", "updated"])
+    return conversation
+
+
+def conversation_to_dict(conversation: Conversation) -> dict[str, Any]:
+    return {
+        "id": str(conversation.id),
+        "title": conversation.title,
+        "created": conversation.created.isoformat(),
+        "updated": conversation.updated.isoformat(),
+    }
+
+
+# --- Messages ---------------------------------------------------------------------
+
+
+def message_to_dict(message: Message) -> dict[str, Any]:
+    return {
+        "id": str(message.id),
+        "role": message.role,
+        "content": message.content,
+        "status": message.status,
+        "created": message.created.isoformat(),
+        "model": message.model_name,
+        "ttft_ms": message.ttft_ms,
+        "duration_ms": message.duration_ms,
+        "usage": message.usage,
+        "error": message.error,
+    }
+
+
+def messages_sweep_stale(*, conversation_id: Any) -> int:
+    """Mark answers left `streaming` by a dead process as errors; returns how many."""
+    cutoff = timezone.now() - timedelta(seconds=settings.CHAT_STALE_STREAM_SECONDS)
+    return Message.objects.filter(
+        conversation_id=conversation_id, status=Message.Status.STREAMING, updated__lt=cutoff
+    ).update(status=Message.Status.ERROR, error=INTERRUPTED_ERROR, updated=timezone.now())
+
+
+def conversation_messages(*, conversation_id: Any) -> list[Message]:
+    messages_sweep_stale(conversation_id=conversation_id)
+    return list(Message.objects.filter(conversation_id=conversation_id).order_by("created"))
+
+
+@transaction.atomic
+def exchange_start(
+    *, user: Any, conversation_id: Any, content: str, client_id: str | None, model_name: str
+) -> Exchange:
+    """Save a user message and the `streaming` answer that will follow it.
+
+    The conversation row is locked so two processes cannot start two answers at once.
+    """
+    conversation = (
+        Conversation.objects.select_for_update().filter(pk=conversation_id, owner=user).get()
+    )
+    if client_id:
+        earlier = conversation.messages.filter(client_id=client_id).first()
+        if earlier is not None:
+            return Exchange(user_message=earlier, assistant_message=None)
+    messages_sweep_stale(conversation_id=conversation.pk)
+    if conversation.messages.filter(status=Message.Status.STREAMING).exists():
+        raise ConversationBusy
+    window_start = timezone.now() - timedelta(minutes=1)
+    recent = Message.objects.filter(
+        conversation__owner=user, role=Message.Role.USER, created__gte=window_start
+    ).count()
+    if recent >= settings.CHAT_RATE_LIMIT_PER_MINUTE:
+        raise RateLimited
+    user_message = Message.objects.create(
+        conversation=conversation, role=Message.Role.USER, content=content, client_id=client_id
+    )
+    assistant_message = Message.objects.create(
+        conversation=conversation,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.STREAMING,
+        model_name=model_name,
+    )
+    if not conversation.title:
+        conversation.title = derive_title(content)
+    conversation.save(update_fields=["title", "updated"])
+    return Exchange(user_message=user_message, assistant_message=assistant_message)
+
+
+def model_context(*, assistant_message_id: Any) -> list[tuple[str, str]]:
+    """(role, content) pairs that go to the model before an answer, newest kept first.
+
+    Only finished text counts (no errors, no empty answers); older messages are
+    dropped once CHAT_HISTORY_CHAR_BUDGET characters are used, but the latest user
+    message is always sent.
+    """
+    answer = Message.objects.only("conversation_id", "created").get(pk=assistant_message_id)
+    candidates = (
+        Message.objects.filter(conversation_id=answer.conversation_id, created__lt=answer.created)
+        .exclude(status__in=[Message.Status.ERROR, Message.Status.STREAMING])
+        .exclude(content="")
+        .order_by("-created")
+        .values_list("role", "content")[:500]
+    )
+    budget = settings.CHAT_HISTORY_CHAR_BUDGET
+    picked: list[tuple[str, str]] = []
+    for role, content in candidates:
+        if picked and len(content) > budget:
+            break
+        picked.append((role, content))
+        budget -= len(content)
+    picked.reverse()
+    return picked
+
+
+def message_save_progress(*, message_id: Any, content: str) -> None:
+    """Periodic save while streaming: bounds the loss on a crash, doubles as a heartbeat."""
+    Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
+        content=content, updated=timezone.now()
+    )
+
+
+def message_finish(
+    *,
+    message_id: Any,
+    content: str,
+    status: str,
+    error: str = "",
+    ttft_ms: int | None = None,
+    duration_ms: int | None = None,
+    usage: dict[str, int] | None = None,
+) -> None:
+    """Final save of an answer: its whole text, a definite status and the metrics."""
+    usage = usage or {}
+    Message.objects.filter(pk=message_id).update(
+        content=content,
+        status=status,
+        error=error,
+        ttft_ms=ttft_ms,
+        duration_ms=duration_ms,
+        input_tokens=usage.get("input_tokens"),
+        output_tokens=usage.get("output_tokens"),
+        total_tokens=usage.get("total_tokens"),
+        updated=timezone.now(),
+    )

@@ -1,0 +1,16 @@
+from django.urls import path
+
+from . import views
+
+app_name = "chat"
+
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("c/<uuid:conversation_id>/", views.index, name="conversation"),
+    path("api/conversations/", views.api_conversations, name="api-conversations"),
+    path(
+        "api/conversations/<str:conversation_id>/",
+        views.api_conversation,
+        name="api-conversation",
+    ),
+]

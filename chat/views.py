@@ -1,0 +1,135 @@
+"""Pages and the JSON API. Thin: validation by forms, data by services."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from . import services
+from .chunking import MODES
+from .forms import ConversationForm, SignupForm
+from .generation import control_group
+from .llm import model_display_name
+from .models import Conversation
+
+
+def json_error(status: int, code: str, message: str, **extra: Any) -> JsonResponse:
+    return JsonResponse({"error": {"code": code, "message": message, **extra}}, status=status)
+
+
+def api_login_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Like login_required, but answers 401 JSON instead of redirecting to a page."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return json_error(401, "not_authenticated", "Log in first.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def read_json(request: HttpRequest) -> dict[str, Any]:
+    if not request.body:
+        return {}
+    data = json.loads(request.body)
+    if not isinstance(data, dict):
+        raise ValueError("not an object")
+    return data
+
+
+@login_required
+def index(request: HttpRequest, conversation_id: Any = None) -> HttpResponse:
+    config = {
+        "model_name": model_display_name(),
+        "max_message_chars": settings.CHAT_MAX_MESSAGE_CHARS,
+        "chunk_modes": list(MODES),
+        "initial_conversation_id": str(conversation_id) if conversation_id else "",
+        "api_base": "/api/conversations/",
+        "ws_base": "/ws/chat/",
+    }
+    context = {"config": config, **config}
+    return render(request, "chat/index.html", context)
+
+
+def signup(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("chat:index")
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        return redirect("chat:index")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+@api_login_required
+@require_http_methods(["GET", "POST"])
+def api_conversations(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        conversations = services.conversation_list(user=request.user)[:500]
+        return JsonResponse(
+            {"conversations": [services.conversation_to_dict(c) for c in conversations]}
+        )
+    form, error = _conversation_form(request)
+    if error:
+        return error
+    conversation = services.conversation_create(
+        owner=request.user, title=form.cleaned_data["title"]
+    )
+    return JsonResponse(services.conversation_to_dict(conversation), status=201)
+
+
+@api_login_required
+@require_http_methods(["GET", "PATCH", "DELETE"])
+def api_conversation(request: HttpRequest, conversation_id: str) -> HttpResponse:
+    try:
+        conversation = services.conversation_get(user=request.user, conversation_id=conversation_id)
+    except Conversation.DoesNotExist:
+        return json_error(404, "not_found", "No such conversation.")
+    if request.method == "GET":
+        messages = services.conversation_messages(conversation_id=conversation.pk)
+        data = services.conversation_to_dict(conversation)
+        data["messages"] = [services.message_to_dict(m) for m in messages]
+        return JsonResponse(data)
+    if request.method == "PATCH":
+        form, error = _conversation_form(request)
+        if error:
+            return error
+        services.conversation_rename(conversation=conversation, title=form.cleaned_data["title"])
+        return JsonResponse(services.conversation_to_dict(conversation))
+    _stop_answer(conversation.pk)
+    conversation.delete()
+    return HttpResponse(status=204)
+
+
+def _conversation_form(request: HttpRequest) -> tuple[ConversationForm, JsonResponse | None]:
+    try:
+        data = read_json(request)
+    except ValueError:
+        return ConversationForm(), json_error(400, "bad_request", "The body must be a JSON object.")
+    form = ConversationForm(data)
+    if not form.is_valid():
+        return form, json_error(
+            400, "invalid", "The title is not valid.", fields=form.errors.get_json_data()
+        )
+    return form, None
+
+
+def _stop_answer(conversation_id: Any) -> None:
+    """A deleted conversation's answer has nowhere to go: stop it."""
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    if layer is not None:
+        async_to_sync(layer.group_send)(control_group(conversation_id), {"type": "gen.stop"})

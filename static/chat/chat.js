@@ -1,0 +1,557 @@
+// Chat page: a conversation sidebar (JSON API) and one WebSocket per open conversation.
+// The wire contract is the project's DESIGN (WebSocket and HTTP contract). Model text is
+// only ever inserted as text nodes / textContent, never parsed as HTML.
+'use strict';
+
+(function () {
+  const configEl = document.getElementById('chat-config');
+  const config = Object.assign({
+    model_name: '', max_message_chars: 4000, chunk_modes: ['token', 'line', 'sentence', 'clause'],
+    initial_conversation_id: '', api_base: '/api/conversations/', ws_base: '/ws/chat/',
+  }, configEl ? JSON.parse(configEl.textContent) : {});
+
+  const $ = (id) => document.getElementById(id);
+  const els = {
+    layout: $('chat-app'), list: $('conversation-list'), listEmpty: $('conversation-empty'),
+    newChat: $('new-chat'), sidebarToggle: $('sidebar-toggle'), title: $('conversation-title'),
+    status: $('connection-status'), messages: $('messages'), composer: $('composer'),
+    input: $('message-input'), send: $('send-button'), stop: $('stop-button'),
+    chunking: $('chunking-select'), chunkToggle: $('chunk-hint-toggle'), hint: $('composer-hint'),
+  };
+
+  const CHUNK_KEY = 'chat.chunking';
+  const PING_MS = 25000;
+  const MAX_BACKOFF_MS = 15000;
+  const REJECTED_CODES = new Set(['bad_frame', 'too_long', 'busy', 'rate_limited']);  // message not saved
+  const STATUS_TEXT = { idle: 'Not connected', connecting: 'Connecting…', connected: 'Connected',
+    reconnecting: 'Reconnecting…', closed: 'Closed' };
+  const TAGS = { stopped: 'stopped', error: 'error', failed: 'not sent' };
+
+  const state = {
+    conversations: [], currentId: null, ws: null, reconnectTimer: null, pingTimer: null,
+    ready: false,          // the current socket has delivered its history frame
+    attempts: 0,           // consecutive failed connections, for the back-off
+    creating: false,       // a POST for a new conversation is in flight
+    bubbles: new Map(),    // message id -> .message element
+    streaming: new Set(),  // ids of assistant answers in progress
+    nextSeq: new Map(),    // message id -> next expected chunk seq on this socket
+    gaps: new Set(),       // message ids whose chunks skipped a seq
+    pending: new Map(),    // client_id -> {content, el, sent, failed}: not yet confirmed
+    stickToBottom: true,
+  };
+
+  // ---- helpers --------------------------------------------------------------
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text != null) node.textContent = text;
+    return node;
+  }
+
+  function button(className, text, label, onClick) {
+    const b = el('button', className, text);
+    Object.assign(b, { type: 'button', onclick: onClick });
+    b.setAttribute('aria-label', label);
+    return b;
+  }
+
+  // Wraps an async action so that a failure becomes a readable notice.
+  const guarded = (what, fn) => async (...args) => {
+    try {
+      await fn(...args);
+    } catch (e) {
+      showNotice(`Could not ${what}: ${e.message}`);
+    }
+  };
+
+  function uuid() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    // randomUUID exists only in secure contexts (https, localhost), not on plain http.
+    const b = crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    const h = Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  }
+
+  function csrfToken() {
+    const input = document.querySelector('input[name="csrfmiddlewaretoken"]');
+    if (input) return input.value;
+    const m = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    return m ? decodeURIComponent(m[1]) : '';
+  }
+
+  const loginUrl = () => '/accounts/login/?next=' + encodeURIComponent(location.pathname + location.search);
+  const convPath = (id) => `${encodeURIComponent(id)}/`;
+
+  function idFromPath() {
+    const m = location.pathname.match(/^\/c\/([^/]+)\/?$/);
+    return m ? decodeURIComponent(m[1]) : null;
+  }
+
+  // ---- JSON API -------------------------------------------------------------
+
+  async function api(path, method = 'GET', body) {
+    const headers = { Accept: 'application/json' };
+    const opts = { method, headers, credentials: 'same-origin' };
+    if (body !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      opts.body = JSON.stringify(body);
+    }
+    if (method !== 'GET') headers['X-CSRFToken'] = csrfToken();
+    const res = await fetch(config.api_base + path, opts);
+    let data = null;
+    if (res.status !== 204) {
+      try { data = await res.json(); } catch (e) { /* not JSON, e.g. an HTML error page */ }
+    }
+    const err = data && data.error;
+    if (res.status === 401 || (res.status === 403 && err && /auth|login/i.test(err.code || ''))) {
+      location.href = loginUrl();
+      throw new Error('You are not logged in.');
+    }
+    if (!res.ok) throw new Error((err && err.message) || `Request failed (${res.status} ${res.statusText}).`);
+    return data;
+  }
+
+  // ---- sidebar --------------------------------------------------------------
+
+  function renderConversations() {
+    els.list.replaceChildren();
+    for (const c of state.conversations) {
+      const title = c.title || 'Untitled';
+      const li = el('li', 'conversation-item');
+      li.dataset.id = c.id;
+      const open = button('conversation-open', title, `Open “${title}”`, () => openConversation(c.id, true));
+      if (c.id === state.currentId) {
+        li.classList.add('active');
+        open.setAttribute('aria-current', 'page');
+      }
+      li.append(open,
+        button('icon-button conversation-rename', '✎', `Rename “${title}”`, () => renameConversation(c)),
+        button('icon-button conversation-delete', '×', `Delete “${title}”`, () => deleteConversation(c)));
+      els.list.append(li);
+    }
+    els.listEmpty.hidden = state.conversations.length > 0;
+    const current = state.conversations.find((c) => c.id === state.currentId);
+    if (current) els.title.textContent = current.title || 'Untitled';
+    else if (!state.currentId) els.title.textContent = 'New chat';
+  }
+
+  const loadConversations = guarded('load your conversations', async () => {
+    state.conversations = (await api('')).conversations || [];
+    renderConversations();
+  });
+
+  async function createConversation() {
+    const c = await api('', 'POST', {});
+    state.conversations = [c, ...state.conversations.filter((x) => x.id !== c.id)];
+    return c;
+  }
+
+  const newChat = guarded('start a new chat', async () => {
+    openConversation((await createConversation()).id, true);
+    els.input.focus();
+  });
+
+  const renameConversation = guarded('rename the conversation', async (c) => {
+    const title = (window.prompt('New title for this conversation:', c.title || '') || '').trim();
+    if (!title) return;
+    const data = await api(convPath(c.id), 'PATCH', { title });
+    c.title = (data && data.title) || title;
+    renderConversations();
+  });
+
+  const deleteConversation = guarded('delete the conversation', async (c) => {
+    if (!window.confirm(`Delete “${c.title || 'Untitled'}”? This cannot be undone.`)) return;
+    await api(convPath(c.id), 'DELETE');
+    state.conversations = state.conversations.filter((x) => x.id !== c.id);
+    if (c.id === state.currentId) {
+      closeConversation();
+      history.pushState({}, '', '/');
+    }
+    renderConversations();
+  });
+
+  function setSidebarOpen(open) {  // only visible as a drawer on narrow screens
+    els.layout.classList.toggle('sidebar-open', open);
+    els.sidebarToggle.setAttribute('aria-expanded', String(open));
+  }
+
+  // ---- message view ---------------------------------------------------------
+
+  function appendToMessages(node) {
+    const placeholder = els.messages.querySelector('.empty-state');
+    if (placeholder) placeholder.remove();
+    els.messages.append(node);
+    autoScroll();
+  }
+
+  const showPlaceholder = (text) => els.messages.replaceChildren(el('p', 'empty-state', text));
+
+  function showNotice(message) {
+    const notice = el('div', 'error-notice');
+    notice.append(el('span', 'error-notice-text', message),
+      button('icon-button', '×', 'Dismiss this notice', () => notice.remove()));
+    appendToMessages(notice);
+    scrollToBottom();
+  }
+
+  function addBubble(m) {
+    const b = el('div', 'message');
+    Object.assign(b.dataset, { id: m.id || '', role: m.role, status: m.status || 'complete', model: m.model || '' });
+    const text = el('div', 'message-text');
+    if (m.content) text.append(document.createTextNode(m.content));
+    const who = { user: 'You', assistant: 'Assistant' }[m.role] || m.role;
+    b.append(el('div', 'message-role', who), text, el('div', 'message-meta'));
+    if (m.id) state.bubbles.set(m.id, b);
+    if (m.status === 'streaming') {
+      state.streaming.add(m.id);
+      b.setAttribute('aria-busy', 'true');  // screen readers announce the answer once done
+    } else {
+      renderMeta(b, m);
+    }
+    appendToMessages(b);
+    return b;
+  }
+
+  // Status tag, model and timings under a bubble; `info` is a message or an end frame.
+  function renderMeta(b, info) {
+    const meta = b.querySelector('.message-meta');
+    const status = info.status || b.dataset.status;
+    const model = info.model || b.dataset.model;
+    const parts = [];
+    if (b.dataset.role === 'assistant' && model) parts.push(model);
+    if (info.ttft_ms != null) parts.push(`first token ${Math.round(info.ttft_ms)} ms`);
+    if (info.duration_ms != null) parts.push(`${(info.duration_ms / 1000).toFixed(1)} s`);
+    meta.replaceChildren();
+    if (TAGS[status]) meta.append(el('span', `message-tag tag-${status}`, TAGS[status]));
+    if (parts.length) meta.append(el('span', 'message-stats', parts.join(' · ')));
+    if (info.error) meta.append(el('div', 'message-error', info.error));
+  }
+
+  function resetStreamState() {
+    for (const collection of [state.bubbles, state.streaming, state.nextSeq, state.gaps]) collection.clear();
+  }
+
+  function autoScroll() {
+    if (state.stickToBottom) els.messages.scrollTop = els.messages.scrollHeight;
+  }
+
+  const scrollToBottom = () => { state.stickToBottom = true; autoScroll(); };
+
+  // ---- composer -------------------------------------------------------------
+
+  function updateComposer() {
+    const busy = state.streaming.size > 0;
+    els.stop.hidden = !busy;
+    els.send.hidden = busy;
+    els.send.disabled = busy || els.input.disabled || state.creating;
+  }
+
+  function setComposerEnabled(enabled) {
+    els.input.disabled = els.chunking.disabled = !enabled;
+    updateComposer();
+  }
+
+  function checkLength() {
+    const n = els.input.value.length;
+    const max = config.max_message_chars;
+    const fmt = (x) => x.toLocaleString();
+    els.hint.classList.toggle('over', n > max);
+    if (n > max) {
+      els.hint.textContent = `Your message is ${fmt(n)} characters; the limit is ${fmt(max)}. ` +
+        `Please remove ${fmt(n - max)}.`;
+    } else {
+      els.hint.textContent = n > max * 0.8 ? `${fmt(n)} / ${fmt(max)}` : '';
+    }
+    return n <= max;
+  }
+
+  function autoGrow() {
+    els.input.style.height = 'auto';
+    els.input.style.height = `${els.input.scrollHeight + 2}px`;  // CSS max-height caps it
+  }
+
+  async function submitMessage() {
+    const content = els.input.value.trim();
+    if (!content || els.input.disabled || state.creating || state.streaming.size) return;
+    if (!checkLength()) return;
+    if (!state.currentId) {
+      state.creating = true;
+      updateComposer();
+      try {
+        openConversation((await createConversation()).id, true);
+      } catch (e) {
+        showNotice(`Could not start a new chat: ${e.message}`);
+        return;
+      } finally {
+        state.creating = false;
+        updateComposer();
+      }
+    }
+    // Optimistic bubble; the server's `message` frame carrying our client_id confirms it.
+    const clientId = uuid();
+    const p = { content, el: addBubble({ role: 'user', content, status: 'pending' }), sent: false, failed: false };
+    p.el.dataset.clientId = clientId;
+    state.pending.set(clientId, p);
+    els.input.value = '';
+    autoGrow();
+    checkLength();
+    scrollToBottom();
+    if (state.ready) sendUserMessage(clientId, p);  // otherwise sent when history arrives
+  }
+
+  function sendUserMessage(clientId, p) {
+    if (sendFrame({ type: 'user_message', content: p.content, client_id: clientId })) p.sent = true;
+  }
+
+  // ---- WebSocket ------------------------------------------------------------
+
+  function setStatus(s, text) {
+    els.status.dataset.state = s;
+    els.status.textContent = text || STATUS_TEXT[s];
+  }
+
+  function sendFrame(frame) {
+    if (!state.ws || state.ws.readyState !== WebSocket.OPEN) return false;
+    state.ws.send(JSON.stringify(frame));
+    return true;
+  }
+
+  function connect() {
+    if (!state.currentId) return;
+    const proto = location.protocol === 'https:' ? 'wss' : 'ws';
+    const sock = new WebSocket(`${proto}://${location.host}${config.ws_base}${convPath(state.currentId)}` +
+      `?chunk=${encodeURIComponent(els.chunking.value)}`);
+    setStatus(state.attempts ? 'reconnecting' : 'connecting');
+    Object.assign(state, { ws: sock, ready: false, reconnectTimer: null });
+    // Each handler checks `sock === state.ws`, so a socket we have replaced stays silent.
+    sock.onopen = () => {
+      if (sock !== state.ws) return;
+      setStatus('connected');
+      state.pingTimer = setInterval(() => sendFrame({ type: 'ping' }), PING_MS);
+    };
+    sock.onmessage = (ev) => { if (sock === state.ws) handleFrame(ev.data); };
+    sock.onclose = (ev) => { if (sock === state.ws) onClose(ev); };  // `error` always precedes a close
+  }
+
+  function disconnect() {
+    clearTimeout(state.reconnectTimer);
+    clearInterval(state.pingTimer);
+    const sock = state.ws;
+    Object.assign(state, { ws: null, ready: false, reconnectTimer: null, pingTimer: null });
+    if (sock) sock.close(1000);  // a no-op on a socket that is already closed
+  }
+
+  function onClose(ev) {
+    disconnect();
+    if (ev.code === 4401) {
+      setStatus('closed', 'Logged out');
+      location.href = loginUrl();
+    } else if (ev.code === 4403) {
+      setStatus('closed');
+      resetStreamState();
+      state.pending.clear();
+      els.messages.replaceChildren();
+      showNotice('Conversation not found.');
+      setComposerEnabled(false);
+    } else {
+      // The next connection's history frame rebuilds the view, streaming answers included.
+      const delay = Math.min(1000 * 2 ** state.attempts, MAX_BACKOFF_MS);
+      state.attempts += 1;
+      setStatus('reconnecting', `Reconnecting in ${Math.round(delay / 1000)} s…`);
+      state.reconnectTimer = setTimeout(connect, delay);
+    }
+  }
+
+  function openConversation(id, push) {
+    setSidebarOpen(false);
+    if (id === state.currentId && state.ws) return;
+    closeConversation();
+    state.currentId = id;
+    state.attempts = 0;
+    if (push) history.pushState({ conversationId: id }, '', `/c/${convPath(id)}`);
+    showPlaceholder('Loading…');
+    renderConversations();
+    connect();
+  }
+
+  function closeConversation() {
+    disconnect();
+    state.currentId = null;
+    state.pending.clear();
+    resetStreamState();
+    setStatus('idle');
+    showPlaceholder('Start a new chat, or pick one from the list.');
+    setComposerEnabled(true);
+  }
+
+  // ---- server frames --------------------------------------------------------
+
+  function handleFrame(raw) {
+    let f = null;
+    try { f = JSON.parse(raw); } catch (e) { /* reported below */ }
+    const handlers = { history: onHistory, message: onMessage, start: onStart, chunk: onChunk,
+      end: onEnd, error: onError, pong: () => {} };
+    if (f && handlers[f.type]) handlers[f.type](f);
+    else console.warn('Ignoring an unknown frame', raw);
+  }
+
+  function onHistory(f) {
+    state.attempts = 0;
+    resetStreamState();
+    els.messages.replaceChildren();
+    const messages = f.messages || [];
+    messages.forEach(addBubble);
+    if (config.chunk_modes.includes(f.chunking)) els.chunking.value = f.chunking;
+    if (f.conversation) {
+      const c = state.conversations.find((x) => x.id === f.conversation.id);
+      if (c) c.title = f.conversation.title;
+      els.title.textContent = f.conversation.title || 'Untitled';
+      renderConversations();
+    }
+    state.ready = true;
+    resendPending(messages);
+    if (!els.messages.children.length) showPlaceholder('Say something to start.');
+    updateComposer();
+    scrollToBottom();
+  }
+
+  // Messages typed before this socket was ready, or sent on a socket that dropped before
+  // the server confirmed them. History carries no client_id, so a sent message counts as
+  // saved when a recent user message has the same text; the others are resent with the
+  // same client_id (the server treats a resend idempotently).
+  function resendPending(history) {
+    const recentUser = history.filter((m) => m.role === 'user').slice(-Math.max(state.pending.size, 1));
+    for (const [clientId, p] of state.pending) {
+      const i = p.sent ? recentUser.findIndex((m) => m.content === p.content) : -1;
+      if (i >= 0) recentUser.splice(i, 1);
+      if (i >= 0 || p.failed) {
+        state.pending.delete(clientId);
+      } else {
+        appendToMessages(p.el);
+        sendUserMessage(clientId, p);
+      }
+    }
+  }
+
+  function onMessage(f) {
+    const p = f.client_id && state.pending.get(f.client_id);
+    if (!p) {
+      if (!state.bubbles.has(f.id)) addBubble(f);  // e.g. typed in another tab
+      return;
+    }
+    state.pending.delete(f.client_id);
+    Object.assign(p.el.dataset, { id: f.id, status: f.status || 'complete' });
+    state.bubbles.set(f.id, p.el);
+    renderMeta(p.el, f);
+  }
+
+  function onStart(f) {
+    const b = state.bubbles.get(f.message_id) ||
+      addBubble({ id: f.message_id, role: 'assistant', content: '', status: 'streaming' });
+    b.dataset.status = 'streaming';
+    b.setAttribute('aria-busy', 'true');
+    if (f.model) b.dataset.model = f.model;
+    state.streaming.add(f.message_id);
+    updateComposer();
+  }
+
+  function onChunk(f) {
+    const id = f.message_id;
+    const expected = state.nextSeq.has(id) ? state.nextSeq.get(id) : 0;
+    if (f.seq < expected) return console.warn(`Duplicate chunk seq ${f.seq} for message ${id}; ignored.`);
+    if (f.seq > expected) {
+      console.warn(`Chunk gap for message ${id}: expected seq ${expected}, got ${f.seq}.`);
+      state.gaps.add(id);
+    }
+    state.nextSeq.set(id, f.seq + 1);
+    if (!state.bubbles.has(id)) onStart({ message_id: id });
+    // One span per chunk: textContent keeps model text inert, and "Show chunks" can
+    // outline the boundaries that the chosen chunking mode produced.
+    state.bubbles.get(id).querySelector('.message-text').append(el('span', 'chunk', f.text));
+    autoScroll();
+  }
+
+  function onEnd(f) {
+    const id = f.message_id;
+    const b = state.bubbles.get(id);
+    state.streaming.delete(id);
+    if (b) {
+      b.dataset.status = f.status;
+      b.removeAttribute('aria-busy');
+      renderMeta(b, f);
+    }
+    if (state.gaps.delete(id)) repairMessage(id);
+    updateComposer();
+    autoScroll();
+    loadConversations();  // the title and the order may have changed
+  }
+
+  // Chunks were lost in transit: the text saved on the server is the truth.
+  const repairMessage = guarded('re-fetch an answer after lost chunks', async (messageId) => {
+    const convId = state.currentId;
+    const m = ((await api(convPath(convId))).messages || []).find((x) => x.id === messageId);
+    const b = state.bubbles.get(messageId);
+    if (m && b && convId === state.currentId) b.querySelector('.message-text').textContent = m.content;
+  });
+
+  function onError(f) {
+    showNotice(f.message || `Something went wrong (${f.code}).`);
+    if (!REJECTED_CODES.has(f.code)) return;
+    // The user message was refused: mark it, and give its text back if the box is empty.
+    for (const p of state.pending.values()) {
+      if (!p.sent || p.failed) continue;
+      p.failed = true;
+      p.el.dataset.status = 'failed';
+      renderMeta(p.el, { status: 'failed' });
+      if (!els.input.value) {
+        els.input.value = p.content;
+        autoGrow();
+        checkLength();
+      }
+    }
+  }
+
+  // ---- wiring ---------------------------------------------------------------
+
+  try {
+    const saved = localStorage.getItem(CHUNK_KEY);
+    if (config.chunk_modes.includes(saved)) els.chunking.value = saved;
+  } catch (e) { /* storage unavailable (private mode): keep the default */ }
+  els.chunking.addEventListener('change', () => {
+    try { localStorage.setItem(CHUNK_KEY, els.chunking.value); } catch (e) { /* not remembered */ }
+    sendFrame({ type: 'set_chunking', mode: els.chunking.value });  // a reconnect uses ?chunk=
+  });
+  els.chunkToggle.addEventListener('change', () => els.messages.classList.toggle('show-chunks', els.chunkToggle.checked));
+  els.composer.addEventListener('submit', (e) => { e.preventDefault(); submitMessage(); });
+  els.input.addEventListener('keydown', (e) => {
+    // isComposing: the Enter that confirms an IME conversion (e.g. Japanese) must not send.
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
+      e.preventDefault();
+      submitMessage();
+    }
+  });
+  els.input.addEventListener('input', () => { autoGrow(); checkLength(); });
+  els.stop.addEventListener('click', () => {
+    if (!sendFrame({ type: 'stop' })) showNotice('Not connected: the answer cannot be stopped right now.');
+  });
+  els.newChat.addEventListener('click', newChat);
+  els.sidebarToggle.addEventListener('click', () => setSidebarOpen(!els.layout.classList.contains('sidebar-open')));
+  document.addEventListener('keydown', (e) => { if (e.key === 'Escape') setSidebarOpen(false); });
+  els.messages.addEventListener('scroll', () => {
+    const m = els.messages;
+    state.stickToBottom = m.scrollHeight - m.scrollTop - m.clientHeight < 40;
+  });
+  window.addEventListener('popstate', () => {
+    const id = idFromPath();
+    if (id) openConversation(id, false);
+    else { closeConversation(); renderConversations(); }
+  });
+
+  closeConversation();
+  loadConversations();
+  const initial = config.initial_conversation_id || idFromPath();
+  if (initial) openConversation(initial, false);
+}());
