@@ -59,8 +59,11 @@ async def wait_for_answers(timeout: float = 30.0) -> None:
             await asyncio.gather(*list(_running.values()), return_exceptions=True)
 
 
-def describe_failure(exc: BaseException) -> tuple[str, str]:
+def describe_failure(exc: BaseException, *, mid_answer: bool = False) -> tuple[str, str]:
     """Map a model failure to an error code and a sentence a user can read."""
+    broken = (openai.APIConnectionError, httpx.TransportError)
+    if mid_answer and isinstance(exc, broken) and not isinstance(exc, openai.APITimeoutError):
+        return "model_error", "The connection to the model broke off mid-answer."
     if isinstance(exc, openai.RateLimitError):
         return "rate_limited", "The model provider is rate limiting requests. Try again shortly."
     if isinstance(exc, (openai.APITimeoutError, TimeoutError, httpx.TimeoutException)):
@@ -134,7 +137,7 @@ class Generation:
                 error = services.INTERRUPTED_ERROR
                 self._stream_task.cancel()
         except Exception as exc:
-            code, error = describe_failure(exc)
+            code, error = describe_failure(exc, mid_answer=self.ttft_ms is not None)
             status = Message.Status.ERROR
             logger.warning("answer %s failed: %r", self.message_id, exc, exc_info=exc)
         finally:

@@ -22,7 +22,7 @@
   const CHUNK_KEY = 'chat.chunking';
   const PING_MS = 25000;
   const MAX_BACKOFF_MS = 15000;
-  const REJECTED_CODES = new Set(['bad_frame', 'too_long', 'busy', 'rate_limited']);  // message not saved
+  const REJECTED_CODES = new Set(['bad_frame', 'too_long', 'busy', 'rate_limited', 'not_found']);  // message not saved
   const STATUS_TEXT = { idle: 'Not connected', connecting: 'Connecting…', connected: 'Connected',
     reconnecting: 'Reconnecting…', closed: 'Closed' };
   const TAGS = { stopped: 'stopped', error: 'error', failed: 'not sent' };
