@@ -22,10 +22,14 @@ def session_for_new_user() -> tuple[str, Conversation]:
     user = get_user_model().objects.create_user("carol", password="secret-pass-123")
     client = Client()
     client.force_login(user)
-    return client.cookies[settings.SESSION_COOKIE_NAME].value, Conversation.objects.create(owner=user)
+    return client.cookies[settings.SESSION_COOKIE_NAME].value, Conversation.objects.create(
+        owner=user
+    )
 
 
-def socket(path: str, cookie: str | None = None, origin: bytes = b"http://localhost") -> WebsocketCommunicator:
+def socket(
+    path: str, cookie: str | None = None, origin: bytes = b"http://localhost"
+) -> WebsocketCommunicator:
     headers = [(b"origin", origin), (b"host", b"localhost")]
     if cookie:
         headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode()))

@@ -13,20 +13,24 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def user():  # noqa: ANN201
+def user():
     return get_user_model().objects.create_user("alice", password="secret-pass-123")
 
 
 @pytest.fixture
-def alice(client, user):  # noqa: ANN001, ANN201
+def alice(client, user):
     client.force_login(user)
     return client
 
 
-def test_signup_logs_in_and_opens_the_chat(client) -> None:  # noqa: ANN001
+def test_signup_logs_in_and_opens_the_chat(client) -> None:
     response = client.post(
         "/accounts/signup/",
-        {"username": "newbie", "password1": "a-long-passphrase-9", "password2": "a-long-passphrase-9"},
+        {
+            "username": "newbie",
+            "password1": "a-long-passphrase-9",
+            "password2": "a-long-passphrase-9",
+        },
     )
     assert response.status_code == 302 and response.url == "/"
     page = client.get("/")
@@ -34,7 +38,7 @@ def test_signup_logs_in_and_opens_the_chat(client) -> None:  # noqa: ANN001
     assert b'id="chat-config"' in page.content and b"newbie" in page.content
 
 
-def test_signup_rejects_bad_input_readably(client) -> None:  # noqa: ANN001
+def test_signup_rejects_bad_input_readably(client) -> None:
     response = client.post(
         "/accounts/signup/", {"username": "x", "password1": "short", "password2": "other"}
     )
@@ -43,7 +47,7 @@ def test_signup_rejects_bad_input_readably(client) -> None:  # noqa: ANN001
     assert not get_user_model().objects.filter(username="x").exists()
 
 
-def test_login_page_and_chat_page_need_login(client, user) -> None:  # noqa: ANN001
+def test_login_page_and_chat_page_need_login(client, user) -> None:
     assert client.get("/").url.startswith("/accounts/login/")
     assert client.get("/accounts/login/").status_code == 200
     response = client.post("/accounts/login/", {"username": "alice", "password": "secret-pass-123"})
@@ -51,14 +55,16 @@ def test_login_page_and_chat_page_need_login(client, user) -> None:  # noqa: ANN
     assert client.get("/").status_code == 200
 
 
-def test_api_requires_login_with_json_401(client) -> None:  # noqa: ANN001
+def test_api_requires_login_with_json_401(client) -> None:
     response = client.get("/api/conversations/")
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "not_authenticated"
 
 
-def test_api_create_list_read_rename_delete(alice, user) -> None:  # noqa: ANN001
-    created = alice.post("/api/conversations/", {"title": " Trip "}, content_type="application/json")
+def test_api_create_list_read_rename_delete(alice, user) -> None:
+    created = alice.post(
+        "/api/conversations/", {"title": " Trip "}, content_type="application/json"
+    )
     assert created.status_code == 201
     conversation_id = created.json()["id"]
     assert created.json()["title"] == "Trip"
@@ -69,7 +75,9 @@ def test_api_create_list_read_rename_delete(alice, user) -> None:  # noqa: ANN00
     read = alice.get(f"/api/conversations/{conversation_id}/").json()
     assert [m["content"] for m in read["messages"]] == ["日本語 ok"]
     renamed = alice.patch(
-        f"/api/conversations/{conversation_id}/", {"title": "Kyoto"}, content_type="application/json"
+        f"/api/conversations/{conversation_id}/",
+        {"title": "Kyoto"},
+        content_type="application/json",
     )
     assert renamed.json()["title"] == "Kyoto"
     assert alice.delete(f"/api/conversations/{conversation_id}/").status_code == 204
@@ -77,7 +85,7 @@ def test_api_create_list_read_rename_delete(alice, user) -> None:  # noqa: ANN00
     assert not Message.objects.filter(conversation_id=conversation_id).exists()
 
 
-def test_api_hides_other_users_conversations(alice) -> None:  # noqa: ANN001
+def test_api_hides_other_users_conversations(alice) -> None:
     bob = get_user_model().objects.create_user("bob", password="secret-pass-123")
     theirs = Conversation.objects.create(owner=bob, title="private")
     assert alice.get("/api/conversations/").json() == {"conversations": []}
@@ -94,18 +102,20 @@ def test_api_hides_other_users_conversations(alice) -> None:  # noqa: ANN001
     "body",
     ["not json", "[1]", json.dumps({"title": "x" * 201}), json.dumps({"title": 5 * "é" * 50})],
 )
-def test_api_validates_bodies(alice, body: str) -> None:  # noqa: ANN001
+def test_api_validates_bodies(alice, body: str) -> None:
     response = alice.post("/api/conversations/", body, content_type="application/json")
     assert response.status_code == 400
     assert response.json()["error"]["message"]
 
 
-def test_api_enforces_csrf_on_writes(user) -> None:  # noqa: ANN001
+def test_api_enforces_csrf_on_writes(user) -> None:
     from django.test import Client
 
     client = Client(enforce_csrf_checks=True)
     client.force_login(user)
-    assert client.post("/api/conversations/", {}, content_type="application/json").status_code == 403
+    assert (
+        client.post("/api/conversations/", {}, content_type="application/json").status_code == 403
+    )
     client.get("/")
     token = client.cookies["csrftoken"].value
     response = client.post(

@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
 
 @pytest.fixture
-def stub(settings):  # noqa: ANN001, ANN201
+def stub(settings):
     with OpenAIStub() as server:
         settings.OPENAI_BASE_URL = server.base_url
         settings.OPENAI_API_KEY = "sk-test-not-real"
@@ -30,7 +30,7 @@ def saved(message_id: str) -> Message:
     return Message.objects.get(pk=message_id)
 
 
-async def exchange(ws, content: str) -> list[dict]:  # noqa: ANN001
+async def exchange(ws, content: str) -> list[dict]:
     await ws.send_to(text_data=json.dumps({"type": "user_message", "content": content}))
     return await receive_until(ws, "end")
 
@@ -78,7 +78,7 @@ async def test_earlier_messages_go_to_the_model_as_context(stub: OpenAIStub) -> 
     await ws.disconnect()
 
 
-async def test_history_budget_drops_the_oldest_messages(stub: OpenAIStub, settings) -> None:  # noqa: ANN001
+async def test_history_budget_drops_the_oldest_messages(stub: OpenAIStub, settings) -> None:
     settings.CHAT_HISTORY_CHAR_BUDGET = 45
     stub.replies += [Reply(deltas=["A" * 30]), Reply(deltas=["ok"])]
     user = await make_user()
@@ -88,8 +88,11 @@ async def test_history_budget_drops_the_oldest_messages(stub: OpenAIStub, settin
     await exchange(ws, "Old question that is long enough")
     await exchange(ws, "New question")
     sent = [(m["role"], m["content"]) for m in stub.requests[1]["messages"]]
-    assert sent == [("system", settings.LLM_SYSTEM_PROMPT), ("assistant", "A" * 30),
-                    ("user", "New question")]
+    assert sent == [
+        ("system", settings.LLM_SYSTEM_PROMPT),
+        ("assistant", "A" * 30),
+        ("user", "New question"),
+    ]
     await ws.disconnect()
 
 
@@ -104,7 +107,7 @@ async def test_history_budget_drops_the_oldest_messages(stub: OpenAIStub, settin
     ids=["rate-limited", "server-error", "dropped-mid-stream", "stalled"],
 )
 async def test_provider_failures_end_in_a_saved_error(
-    stub: OpenAIStub, settings, reply: Reply, code: str, partial: str  # noqa: ANN001
+    stub: OpenAIStub, settings, reply: Reply, code: str, partial: str
 ) -> None:
     """Every provider failure: a readable error frame, status error, partial text kept."""
     settings.LLM_TIMEOUT_SECONDS = 1.0
