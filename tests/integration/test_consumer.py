@@ -328,3 +328,40 @@ async def test_answer_left_streaming_by_a_dead_process_is_recovered() -> None:
     frames = await receive_until(ws, "end")
     assert frames[-1]["status"] == "complete"
     await ws.disconnect()
+
+
+@pytest.mark.parametrize("lost", ["middle", "last"])
+async def test_lost_delta_is_recovered(monkeypatch, settings, caplog, lost: str) -> None:
+    """A group message the layer drops (full channel) is noticed by its offset and
+    filled: mid-answer from the running task, at the end from the saved text."""
+    from chat.generation import Generation
+
+    settings.DEMO_TOKEN_DELAY_MS = 5
+    publish = Generation._publish
+    held: dict[str, dict] = {}
+    count = 0
+
+    async def lossy_publish(self, event, attempts=1):
+        nonlocal count
+        if event["type"] == "chat.delta":
+            count += 1
+            if lost == "middle" and count == 3:
+                return None  # dropped by the layer
+            if lost == "last":  # each delta goes one step late; the last is never sent
+                previous, held["event"] = held.get("event"), event
+                return await publish(self, previous, attempts) if previous else None
+        return await publish(self, event, attempts)
+
+    monkeypatch.setattr(Generation, "_publish", lossy_publish)
+    user = await make_user()
+    conversation = await make_conversation(user)
+    ws = await open_socket(user, conversation, "token")
+    await receive(ws)
+    await send(ws, type="user_message", content="Lose one delta")
+    frames = await receive_until(ws, "end")
+    answer = await saved(frames[1]["message_id"])
+    assert answer.status == "complete" and count > 5
+    assert chunk_text(frames, str(answer.pk)) == answer.content == first_reply("Lose one delta")
+    if lost == "middle":
+        assert "gap in answer" in caplog.text
+    await ws.disconnect()
