@@ -24,6 +24,10 @@ test: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
+## Streaming benchmark: 30 users at once per channel layer, ratios to the in-memory layer.
+bench: $(BIN)/.installed
+	$(BIN)/python bench/stream_bench.py --users $${USERS:-30}
+
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -39,6 +40,7 @@ logger = logging.getLogger(__name__)
 CLOSE_NOT_LOGGED_IN = 4401
 CLOSE_FORBIDDEN = 4403
 SYNC_TIMEOUT_SECONDS = 3.0
+WATCHDOG_SECONDS = 5.0
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -52,6 +54,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # Held until the answer in progress sends its text so far (joined mid-answer).
     history_pending: list[Message] | None = None
     backlog: list[dict[str, Any]]
+    last_event: float = 0.0  # when the live stream last sent us something
 
     async def connect(self) -> None:
         """Called when the socket opens: check who asks, then send the history."""
@@ -88,6 +91,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # An answer is streaming: the saved text lags behind, ask it for the text so far.
         self.stream = StreamView(str(live.id), self.mode, max_chars=settings.CHAT_CHUNK_MAX_CHARS)
         self.history_pending = messages
+        self.watch(self.stream)
         await self.request_sync(0)
 
     async def disconnect(self, code: int) -> None:
@@ -157,6 +161,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.stream = StreamView(
             event["message_id"], self.mode, max_chars=settings.CHAT_CHUNK_MAX_CHARS
         )
+        self.watch(self.stream)
         await self.send_json(
             {"type": "start", "message_id": event["message_id"], "model": event["model"]}
         )
@@ -165,6 +170,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         stream = self.stream
         if stream is None or stream.message_id != event["message_id"]:
             return
+        self.last_event = time.monotonic()
         if self.history_pending is not None or self.backlog:
             self.backlog.append(event)
             return
@@ -184,6 +190,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         stream = self.stream
         if stream is None or stream.message_id != event["message_id"]:
             return
+        self.last_event = time.monotonic()
         if self.history_pending is not None:
             messages, self.history_pending = self.history_pending, None
             for message in messages:
@@ -226,29 +233,76 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.history_pending is not None or self.backlog:
             self.backlog.append(event)
             return
+        tail = ""
         if stream.length < event["length"]:  # lost deltas: the saved text is the truth
             content = await database_sync_to_async(_saved_content)(stream.message_id)
-            chunks, _ = stream.accept(stream.length, content[stream.length :])
+            tail = content[stream.length :]
+        await self.end_stream(
+            stream,
+            tail,
+            status=event["status"],
+            usage=event["usage"],
+            ttft_ms=event["ttft_ms"],
+            duration_ms=event["duration_ms"],
+            error=event["error"],
+            error_code=event["error_code"],
+        )
+
+    async def chat_check(self, event: dict[str, Any]) -> None:
+        """Watchdog: a quiet stream whose answer the database says is over lost its `end`."""
+        stream = self.stream
+        if stream is None or stream.message_id != event["message_id"]:
+            return
+        if self.history_pending is not None or self.backlog:
+            return  # waiting for a sync: its own deadline covers this
+        if time.monotonic() - self.last_event < WATCHDOG_SECONDS:
+            return
+        message = await database_sync_to_async(Message.objects.get)(pk=stream.message_id)
+        if message.status == Message.Status.STREAMING:
+            return
+        logger.warning("answer %s ended without an end event here", stream.message_id)
+        await self.end_stream(
+            stream,
+            message.content[stream.length :],
+            status=message.status,
+            usage=message.usage,
+            ttft_ms=message.ttft_ms,
+            duration_ms=message.duration_ms,
+            error=message.error,
+            error_code="interrupted" if message.error == services.INTERRUPTED_ERROR else "",
+        )
+
+    async def end_stream(
+        self,
+        stream: StreamView,
+        tail: str,
+        *,
+        status: str,
+        usage: dict[str, int] | None,
+        ttft_ms: int | None,
+        duration_ms: int | None,
+        error: str,
+        error_code: str,
+    ) -> None:
+        """Send the rest of the answer, the chunker's remainder, then `error` and `end`."""
+        if tail:
+            chunks, _ = stream.accept(stream.length, tail)
             await self.send_chunks(stream, chunks)
         await self.send_chunks(stream, stream.finish())
         self.stream = None
-        if event["status"] == Message.Status.ERROR:
+        if status == Message.Status.ERROR:
             await self.send_json(
-                error_frame(
-                    event["error_code"] or "model_error",
-                    event["error"],
-                    message_id=stream.message_id,
-                )
+                error_frame(error_code or "model_error", error, message_id=stream.message_id)
             )
         await self.send_json(
             {
                 "type": "end",
                 "message_id": stream.message_id,
-                "status": event["status"],
-                "usage": event["usage"],
-                "ttft_ms": event["ttft_ms"],
-                "duration_ms": event["duration_ms"],
-                "error": event["error"],
+                "status": status,
+                "usage": usage,
+                "ttft_ms": ttft_ms,
+                "duration_ms": duration_ms,
+                "error": error,
             }
         )
 
@@ -268,15 +322,34 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 self.backlog.extend(backlog[index + 1 :])
                 return
 
+    def watch(self, stream: StreamView) -> None:
+        """Check on a stream that goes quiet: its `end` may have been lost."""
+        self.last_event = time.monotonic()
+        self.start_timer(self._watchdog(stream.message_id))
+
+    async def _watchdog(self, message_id: str) -> None:
+        while self.stream is not None and self.stream.message_id == message_id:
+            await asyncio.sleep(WATCHDOG_SECONDS)
+            if time.monotonic() - self.last_event >= WATCHDOG_SECONDS:
+                try:
+                    await self.channel_layer.send(
+                        self.channel_name, {"type": "chat.check", "message_id": message_id}
+                    )
+                except Exception:
+                    logger.warning("watchdog of %s could not reach its consumer", message_id)
+
+    def start_timer(self, coroutine: Any) -> None:
+        timer = asyncio.get_running_loop().create_task(coroutine)
+        self.timers.add(timer)
+        timer.add_done_callback(self.timers.discard)
+
     async def request_sync(self, offset: int) -> None:
         assert self.stream is not None
         await self.channel_layer.group_send(
             control_group(self.conversation.pk),
             {"type": "gen.sync", "reply_to": self.channel_name, "offset": offset},
         )
-        timer = asyncio.get_running_loop().create_task(self._sync_deadline(self.stream.message_id))
-        self.timers.add(timer)
-        timer.add_done_callback(self.timers.discard)
+        self.start_timer(self._sync_deadline(self.stream.message_id))
 
     async def _sync_deadline(self, message_id: str) -> None:
         await asyncio.sleep(SYNC_TIMEOUT_SECONDS)

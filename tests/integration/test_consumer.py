@@ -365,3 +365,49 @@ async def test_lost_delta_is_recovered(monkeypatch, settings, caplog, lost: str)
     if lost == "middle":
         assert "gap in answer" in caplog.text
     await ws.disconnect()
+
+
+async def test_stop_from_another_tab_after_the_asking_tab_closed(settings) -> None:
+    """The answer belongs to the conversation, not the socket: any tab of the owner stops it."""
+    settings.DEMO_TOKEN_DELAY_MS = 25
+    user = await make_user()
+    conversation = await make_conversation(user)
+    asking = await open_socket(user, conversation)
+    await receive(asking)
+    await send(asking, type="user_message", content="Stop me from elsewhere")
+    frames = await receive_until(asking, "start")
+    await asking.disconnect()
+    other = await open_socket(user, conversation, "line")
+    history = await receive(other)
+    assert history["messages"][-1]["status"] == "streaming"
+    await send(other, type="stop")
+    frames = await receive_until(other, "end")
+    answer = await saved(frames[-1]["message_id"])
+    assert frames[-1]["status"] == answer.status == "stopped"
+    assert history["messages"][-1]["content"] + chunk_text(frames, str(answer.pk)) == answer.content
+    await other.disconnect()
+
+
+async def test_lost_end_event_is_caught_by_the_watchdog(monkeypatch, settings) -> None:
+    """If the layer drops `end`, the quiet stream is finished from the saved answer."""
+    from chat import consumers
+    from chat.generation import Generation
+
+    monkeypatch.setattr(consumers, "WATCHDOG_SECONDS", 0.3)
+    publish = Generation._publish
+
+    async def drop_end(self, event, attempts=1):
+        return None if event["type"] == "chat.end" else await publish(self, event, attempts)
+
+    monkeypatch.setattr(Generation, "_publish", drop_end)
+    user = await make_user()
+    conversation = await make_conversation(user)
+    ws = await open_socket(user, conversation, "sentence")
+    await receive(ws)
+    await send(ws, type="user_message", content="/fail but lose the end")
+    frames = await receive_until(ws, "end")
+    answer = await saved(frames[1]["message_id"])
+    assert frames[-1]["status"] == answer.status == "error"
+    assert [f["code"] for f in frames if f["type"] == "error"] == ["model_error"]
+    assert chunk_text(frames, str(answer.pk)) == answer.content
+    await ws.disconnect()
