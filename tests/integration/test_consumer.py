@@ -411,3 +411,20 @@ async def test_lost_end_event_is_caught_by_the_watchdog(monkeypatch, settings) -
     assert [f["code"] for f in frames if f["type"] == "error"] == ["model_error"]
     assert chunk_text(frames, str(answer.pk)) == answer.content
     await ws.disconnect()
+
+
+async def test_rate_limit_per_user(settings) -> None:
+    """More messages per minute than allowed get `rate_limited` and nothing is saved."""
+    settings.CHAT_RATE_LIMIT_PER_MINUTE = 2
+    user = await make_user()
+    conversation = await make_conversation(user)
+    ws = await open_socket(user, conversation)
+    await receive(ws)
+    for content in ("one", "two"):
+        await send(ws, type="user_message", content=content)
+        await receive_until(ws, "end")
+    await send(ws, type="user_message", content="three")
+    error = await receive(ws)
+    assert error["type"] == "error" and error["code"] == "rate_limited"
+    assert await count_messages(conversation.pk) == 4
+    await ws.disconnect()

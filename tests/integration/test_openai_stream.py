@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -142,4 +143,9 @@ async def test_stop_closes_the_provider_stream(stub: OpenAIStub) -> None:
     assert answer.status == "stopped"
     assert 0 < len(answer.content) < len("".join(f"w{i} " for i in range(200)))
     assert chunk_text(frames, str(answer.pk)) == answer.content
+    for _ in range(100):  # the server notices within a few deltas that the stream closed
+        if stub.disconnects:
+            break
+        await asyncio.sleep(0.05)
+    assert stub.disconnects == 1
     await ws.disconnect()

@@ -36,6 +36,7 @@ class OpenAIStub:
     def __init__(self) -> None:
         self.replies: list[Reply] = []
         self.requests: list[dict[str, Any]] = []
+        self.disconnects = 0  # streams the client closed before their end
         self._lock = threading.Lock()
         self._closed = threading.Event()
         stub = self
@@ -119,13 +120,14 @@ class OpenAIStub:
                         return
                     if reply.delay:
                         time.sleep(reply.delay)
-                    event(
-                        {
-                            "choices": [
-                                {"index": 0, "delta": {"content": delta}, "finish_reason": None}
-                            ]
-                        }
-                    )
+                    choice = {"index": 0, "delta": {"content": delta}, "finish_reason": None}
+                    try:
+                        event({"choices": [choice]})
+                    except OSError:  # the client hung up
+                        with stub._lock:
+                            stub.disconnects += 1
+                        self.close_connection = True
+                        return
                 event({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
                 if reply.usage and body.get("stream_options", {}).get("include_usage"):
                     event({"choices": [], "usage": reply.usage})
