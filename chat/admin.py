@@ -1,43 +1,343 @@
-"""Staff review of conversations, read-only: what users and the model said is never edited."""
+"""Conversation review for staff: find, read, flag and export conversations.
+
+What users and the model said is read-only here, always: staff can only set the
+review state and a note. Every transcript view, export and live tail is audited.
+"""
 
 from __future__ import annotations
 
-from django.contrib import admin
+from typing import Any
 
-from .models import Conversation, Message
+from django.contrib import admin, messages
+from django.db.models import Count, Exists, Max, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils import timezone
+
+from . import review
+from .models import AuditEvent, Conversation, Feedback, Message
 
 
-class MessageInline(admin.TabularInline):
-    model = Message
-    extra = 0
-    can_delete = False
-    fields = (
-        "created",
-        "role",
-        "status",
-        "content",
-        "model_name",
-        "ttft_ms",
-        "duration_ms",
-        "total_tokens",
-        "error",
+def _last_answer(field: str) -> Subquery:
+    return Subquery(
+        Message.objects.filter(conversation=OuterRef("pk"), role=Message.Role.ASSISTANT)
+        .order_by("-created")
+        .values(field)[:1]
     )
-    readonly_fields = fields
-    ordering = ("created",)
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
+
+def _per_conversation(queryset: QuerySet, link: str, aggregate: Any) -> Subquery:
+    """An aggregate over a conversation's rows as a correlated subquery: it cannot be
+    multiplied by the joins that search and filters add to the main query."""
+    return Subquery(
+        queryset.filter(**{link: OuterRef("pk")})
+        .order_by()
+        .values(link)
+        .annotate(value=aggregate)
+        .values("value")[:1]
+    )
+
+
+class ModelFilter(admin.SimpleListFilter):
+    title = "model"
+    parameter_name = "model"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        names = (
+            Message.objects.filter(role=Message.Role.ASSISTANT)
+            .exclude(model_name="")
+            .values_list("model_name", flat=True)
+            .distinct()
+            .order_by("model_name")
+        )
+        return [(name, name) for name in names]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if not self.value():
+            return queryset
+        used = Message.objects.filter(conversation=OuterRef("pk"), model_name=self.value())
+        return queryset.filter(Exists(used))
+
+
+class LastStatusFilter(admin.SimpleListFilter):
+    title = "last answer"
+    parameter_name = "last_status"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return list(Message.Status.choices)
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        return queryset.filter(last_status=self.value()) if self.value() else queryset
+
+
+class FeedbackFilter(admin.SimpleListFilter):
+    title = "feedback"
+    parameter_name = "feedback"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("down", "has thumbs down"), ("up", "has thumbs up"), ("none", "no feedback")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        rated = Feedback.objects.filter(message__conversation=OuterRef("pk"))
+        if self.value() == "down":
+            return queryset.filter(Exists(rated.filter(rating=-1)))
+        if self.value() == "up":
+            return queryset.filter(Exists(rated.filter(rating=1)))
+        if self.value() == "none":
+            return queryset.filter(~Exists(rated))
+        return queryset
 
 
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
-    list_display = ("title", "owner", "created", "updated")
+    list_display = (
+        "title_or_id", "owner", "message_count", "last_activity", "last_model", "last_status",
+        "feedback", "review_state",
+    )  # fmt: skip
     list_select_related = ("owner",)
-    list_filter = ("created",)
-    search_fields = ("title", "owner__username")
+    list_filter = (
+        "review_state", ("owner", admin.RelatedOnlyFieldListFilter), "created", ModelFilter,
+        LastStatusFilter, FeedbackFilter,
+    )  # fmt: skip
+    search_fields = ("title", "owner__username", "messages__content")
     date_hierarchy = "created"
-    readonly_fields = ("id", "owner", "title", "created", "updated")
-    inlines = [MessageInline]
+    list_per_page = 50
+    fields = ("title", "owner", "created", "updated", "review_state", "staff_note",
+              "reviewed_by", "reviewed_at")  # fmt: skip
+    readonly_fields = ("title", "owner", "created", "updated", "reviewed_by", "reviewed_at")
+    actions = ["mark_reviewed", "mark_flagged", "mark_unreviewed", "export_json", "export_csv"]
+    change_form_template = "admin/chat/conversation/change_form.html"
+    change_list_template = "admin/chat/conversation/change_list.html"
 
-    def has_add_permission(self, request) -> bool:
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        # One query for the page whatever its size: counts and the last answer's
+        # status and model come from annotations, not per-row lookups.
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                message_count=Coalesce(
+                    _per_conversation(Message.objects.all(), "conversation", Count("pk")), 0
+                ),
+                last_activity=_per_conversation(
+                    Message.objects.all(), "conversation", Max("created")
+                ),
+                thumbs_up=Coalesce(
+                    _per_conversation(
+                        Feedback.objects.filter(rating=1), "message__conversation", Count("pk")
+                    ),
+                    0,
+                ),
+                thumbs_down=Coalesce(
+                    _per_conversation(
+                        Feedback.objects.filter(rating=-1), "message__conversation", Count("pk")
+                    ),
+                    0,
+                ),
+                last_status=_last_answer("status"),
+                last_model=_last_answer("model_name"),
+            )
+        )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description="conversation", ordering="title")
+    def title_or_id(self, obj: Conversation) -> str:
+        return obj.title or f"(untitled) {str(obj.pk)[:8]}"
+
+    @admin.display(description="messages", ordering="message_count")
+    def message_count(self, obj: Conversation) -> int:
+        return obj.message_count
+
+    @admin.display(description="last activity", ordering="last_activity")
+    def last_activity(self, obj: Conversation) -> Any:
+        return obj.last_activity or obj.updated
+
+    @admin.display(description="model")
+    def last_model(self, obj: Conversation) -> str:
+        return obj.last_model or "—"
+
+    @admin.display(description="last answer")
+    def last_status(self, obj: Conversation) -> str:
+        return obj.last_status or "—"
+
+    @admin.display(description="feedback")
+    def feedback(self, obj: Conversation) -> str:
+        parts = []
+        if obj.thumbs_up:
+            parts.append(f"👍 {obj.thumbs_up}")
+        if obj.thumbs_down:
+            parts.append(f"👎 {obj.thumbs_down}")
+        return " ".join(parts) or "—"
+
+    # --- The transcript page ---------------------------------------------------------
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        conversation = self.get_object(request, object_id)
+        extra_context = dict(extra_context or {})
+        if conversation is not None and self.has_view_permission(request, conversation):
+            extra_context["transcript"] = review.transcript(conversation)
+            extra_context["tail_url"] = f"/ws/admin/tail/{conversation.pk}/"
+            if request.method == "GET":
+                review.audit_record(
+                    actor=request.user,
+                    action=AuditEvent.Action.VIEW,
+                    conversation_ids=[conversation.pk],
+                )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def save_model(self, request: HttpRequest, obj: Conversation, form: Any, change: bool) -> None:
+        """Only the review fields are editable; saving them records who reviewed and when."""
+        if {"review_state", "staff_note"} & set(form.changed_data):
+            obj.reviewed_by = request.user
+            obj.reviewed_at = timezone.now()
+            review.audit_record(
+                actor=request.user,
+                action=AuditEvent.Action.REVIEW,
+                conversation_ids=[obj.pk],
+                detail=f"state={obj.review_state}",
+            )
+        # update_fields keeps `updated` (the user's last activity) untouched.
+        Conversation.objects.filter(pk=obj.pk).update(
+            review_state=obj.review_state,
+            staff_note=obj.staff_note,
+            reviewed_by=obj.reviewed_by,
+            reviewed_at=obj.reviewed_at,
+        )
+
+    # --- Bulk actions -----------------------------------------------------------------
+
+    def _mark(self, request: HttpRequest, queryset: QuerySet, state: str) -> None:
+        ids = list(queryset.values_list("pk", flat=True))
+        Conversation.objects.filter(pk__in=ids).update(
+            review_state=state, reviewed_by=request.user, reviewed_at=timezone.now()
+        )
+        review.audit_record(
+            actor=request.user,
+            action=AuditEvent.Action.REVIEW,
+            conversation_ids=ids,
+            detail=f"state={state}",
+        )
+        self.message_user(request, f"{len(ids)} conversation(s) marked {state}.", messages.SUCCESS)
+
+    @admin.action(description="Mark selected as reviewed", permissions=["change"])
+    def mark_reviewed(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._mark(request, queryset, Conversation.Review.REVIEWED)
+
+    @admin.action(description="Flag selected for follow-up", permissions=["change"])
+    def mark_flagged(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._mark(request, queryset, Conversation.Review.FLAGGED)
+
+    @admin.action(description="Mark selected as unreviewed", permissions=["change"])
+    def mark_unreviewed(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._mark(request, queryset, Conversation.Review.UNREVIEWED)
+
+    @admin.action(description="Export selected as JSON", permissions=["view"])
+    def export_json(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
+        ids = list(queryset.values_list("pk", flat=True))
+        review.audit_record(
+            actor=request.user, action=AuditEvent.Action.EXPORT_JSON, conversation_ids=ids
+        )
+        conversations = (
+            Conversation.objects.filter(pk__in=ids).select_related("owner").order_by("created")
+        )
+        response = StreamingHttpResponse(
+            review.export_json(conversations.iterator(chunk_size=200)),
+            content_type="application/json; charset=utf-8",
+        )
+        response["Content-Disposition"] = 'attachment; filename="conversations.json"'
+        return response
+
+    @admin.action(description="Export selected as CSV (one row per message)", permissions=["view"])
+    def export_csv(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
+        ids = list(queryset.values_list("pk", flat=True))
+        review.audit_record(
+            actor=request.user, action=AuditEvent.Action.EXPORT_CSV, conversation_ids=ids
+        )
+        response = StreamingHttpResponse(
+            review.export_csv(ids), content_type="text/csv; charset=utf-8"
+        )
+        response["Content-Disposition"] = 'attachment; filename="messages.csv"'
+        return response
+
+    # --- Usage overview ----------------------------------------------------------------
+
+    def get_urls(self) -> list[Any]:
+        stats = self.admin_site.admin_view(self.stats_view)
+        return [path("stats/", stats, name="chat_conversation_stats"), *super().get_urls()]
+
+    def stats_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):
+            return HttpResponse("You may not view conversations.", status=403)
+        try:
+            days = min(max(int(request.GET.get("days", 30)), 1), 366)
+        except ValueError:
+            days = 30
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Usage overview",
+            "opts": self.model._meta,
+            "overview": review.usage_overview(days=days),
+            "day_choices": [7, 30, 90],
+            "selected_days": days,
+        }
+        return TemplateResponse(request, "admin/chat/stats.html", context)
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    """Messages are evidence: listed and searchable, never added, edited or deleted here."""
+
+    list_display = ("created", "conversation", "role", "status", "model_name", "ttft_ms",
+                    "total_tokens", "short_content")  # fmt: skip
+    list_filter = ("role", "status", "model_name", "created")
+    list_select_related = ("conversation",)
+    search_fields = ("content",)
+    date_hierarchy = "created"
+
+    @admin.display(description="content")
+    def short_content(self, obj: Message) -> str:
+        return obj.content[:80]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """Who looked at what: visible to superusers only, and never editable."""
+
+    list_display = ("created", "actor_name", "action", "conversation_id", "detail")
+    list_filter = ("action", "created")
+    search_fields = ("actor_name", "=conversation_id")
+    date_hierarchy = "created"
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

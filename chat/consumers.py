@@ -67,8 +67,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_NOT_LOGGED_IN)
             return
         try:
-            self.conversation = await database_sync_to_async(services.conversation_get)(
-                user=user, conversation_id=self.scope["url_route"]["kwargs"]["conversation_id"]
+            self.conversation = await self.load_conversation(
+                user, self.scope["url_route"]["kwargs"]["conversation_id"]
             )
         except Conversation.DoesNotExist:
             await self.close(code=CLOSE_FORBIDDEN)
@@ -93,6 +93,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.history_pending = messages
         self.watch(self.stream)
         await self.request_sync(0)
+
+    async def load_conversation(self, user: Any, conversation_id: str) -> Conversation:
+        """The conversation this socket serves; DoesNotExist closes it with 4403."""
+        return await database_sync_to_async(services.conversation_get)(
+            user=user, conversation_id=conversation_id
+        )
 
     async def disconnect(self, code: int) -> None:
         """Called when the socket closes; a running answer goes on without us."""

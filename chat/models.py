@@ -10,6 +10,11 @@ from django.db.models import Q
 
 
 class Conversation(models.Model):
+    class Review(models.TextChoices):
+        UNREVIEWED = "unreviewed"
+        REVIEWED = "reviewed"
+        FLAGGED = "flagged"
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
@@ -17,10 +22,23 @@ class Conversation(models.Model):
     title = models.CharField(max_length=200, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
+    # Staff review: never shown to the user, never touches what was said.
+    review_state = models.CharField(
+        max_length=16, choices=Review.choices, default=Review.UNREVIEWED, db_index=True
+    )
+    staff_note = models.TextField(blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-updated"]
-        indexes = [models.Index(fields=["owner", "-updated"])]
+        indexes = [models.Index(fields=["owner", "-updated"]), models.Index(fields=["created"])]
 
     def __str__(self) -> str:
         return self.title or f"Conversation {self.id}"
@@ -83,3 +101,50 @@ class Message(models.Model):
             "output_tokens": self.output_tokens,
             "total_tokens": self.total_tokens,
         }
+
+
+class Feedback(models.Model):
+    """A user's thumbs up or down on one assistant answer (one per answer, changeable)."""
+
+    class Rating(models.IntegerChoices):
+        UP = 1, "thumbs up"
+        DOWN = -1, "thumbs down"
+
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="feedback")
+    rating = models.SmallIntegerField(choices=Rating.choices)
+    comment = models.TextField(blank=True, max_length=2000)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.get_rating_display()} on {self.message_id}"
+
+
+class AuditEvent(models.Model):
+    """Who on the staff looked at or exported which conversation, and when.
+
+    Keeps the conversation id as a plain value: the record outlives a deleted
+    conversation.
+    """
+
+    class Action(models.TextChoices):
+        VIEW = "view"
+        EXPORT_JSON = "export_json"
+        EXPORT_CSV = "export_csv"
+        LIVE_TAIL = "live_tail"
+        REVIEW = "review"
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    actor_name = models.CharField(max_length=150)
+    action = models.CharField(max_length=16, choices=Action.choices)
+    conversation_id = models.UUIDField(db_index=True)
+    detail = models.CharField(max_length=300, blank=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.actor_name} {self.action} {self.conversation_id}"

@@ -1,7 +1,9 @@
 from django.urls import re_path
 
 from .consumers import ChatConsumer
+from .staff_consumers import StaffTailConsumer
 
 websocket_urlpatterns = [
     re_path(r"^ws/chat/(?P<conversation_id>[^/]+)/$", ChatConsumer.as_asgi()),
+    re_path(r"^ws/admin/tail/(?P<conversation_id>[^/]+)/$", StaffTailConsumer.as_asgi()),
 ]

@@ -18,7 +18,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from .models import Conversation, Message
+from .models import Conversation, Feedback, Message
 
 INTERRUPTED_ERROR = "The answer was interrupted because the server stopped."
 
@@ -90,6 +90,14 @@ def conversation_to_dict(conversation: Conversation) -> dict[str, Any]:
 # --- Messages ---------------------------------------------------------------------
 
 
+def feedback_to_dict(message: Message) -> dict[str, Any] | None:
+    try:
+        feedback = message.feedback
+    except Feedback.DoesNotExist:
+        return None
+    return {"rating": "up" if feedback.rating > 0 else "down", "comment": feedback.comment}
+
+
 def message_to_dict(message: Message) -> dict[str, Any]:
     return {
         "id": str(message.id),
@@ -102,6 +110,7 @@ def message_to_dict(message: Message) -> dict[str, Any]:
         "duration_ms": message.duration_ms,
         "usage": message.usage,
         "error": message.error,
+        "feedback": feedback_to_dict(message) if message.role == Message.Role.ASSISTANT else None,
     }
 
 
@@ -115,7 +124,11 @@ def messages_sweep_stale(*, conversation_id: Any) -> int:
 
 def conversation_messages(*, conversation_id: Any) -> list[Message]:
     messages_sweep_stale(conversation_id=conversation_id)
-    return list(Message.objects.filter(conversation_id=conversation_id).order_by("created"))
+    return list(
+        Message.objects.filter(conversation_id=conversation_id)
+        .select_related("feedback")
+        .order_by("created")
+    )
 
 
 @transaction.atomic
@@ -213,3 +226,24 @@ def message_finish(
         total_tokens=usage.get("total_tokens"),
         updated=timezone.now(),
     )
+
+
+class FeedbackNotAllowed(Exception):
+    """Feedback is for the owner's finished assistant answers only."""
+
+
+def feedback_set(*, user: Any, message_id: Any, rating: int | None, comment: str = "") -> Message:
+    """Record, change or (rating None) withdraw the user's thumbs on an answer."""
+    pk = parse_uuid(message_id)
+    if pk is None:
+        raise Message.DoesNotExist
+    message = Message.objects.select_related("conversation").get(pk=pk, conversation__owner=user)
+    if message.role != Message.Role.ASSISTANT or message.status == Message.Status.STREAMING:
+        raise FeedbackNotAllowed
+    if rating is None:
+        Feedback.objects.filter(message=message).delete()
+    else:
+        Feedback.objects.update_or_create(
+            message=message, defaults={"rating": rating, "comment": comment.strip()}
+        )
+    return Message.objects.select_related("feedback").get(pk=message.pk)

@@ -13,4 +13,9 @@ urlpatterns = [
         views.api_conversation,
         name="api-conversation",
     ),
+    path(
+        "api/messages/<str:message_id>/feedback/",
+        views.api_message_feedback,
+        name="api-message-feedback",
+    ),
 ]

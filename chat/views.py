@@ -16,10 +16,10 @@ from django.views.decorators.http import require_http_methods
 
 from . import services
 from .chunking import MODES
-from .forms import ConversationForm, SignupForm
+from .forms import ConversationForm, FeedbackForm, SignupForm
 from .generation import control_group
 from .llm import model_display_name
-from .models import Conversation
+from .models import Conversation, Message
 
 
 def json_error(status: int, code: str, message: str, **extra: Any) -> JsonResponse:
@@ -110,6 +110,35 @@ def api_conversation(request: HttpRequest, conversation_id: str) -> HttpResponse
     _stop_answer(conversation.pk)
     conversation.delete()
     return HttpResponse(status=204)
+
+
+@api_login_required
+@require_http_methods(["POST"])
+def api_message_feedback(request: HttpRequest, message_id: str) -> HttpResponse:
+    """Thumbs up/down (with an optional comment) on one of the user's answers."""
+    try:
+        data = read_json(request)
+    except ValueError:
+        return json_error(400, "bad_request", "The body must be a JSON object.")
+    form = FeedbackForm(data)
+    if not form.is_valid():
+        return json_error(
+            400, "invalid", "The feedback is not valid.", fields=form.errors.get_json_data()
+        )
+    try:
+        message = services.feedback_set(
+            user=request.user,
+            message_id=message_id,
+            rating=form.cleaned_data["rating"],
+            comment=form.cleaned_data["comment"],
+        )
+    except Message.DoesNotExist:
+        return json_error(404, "not_found", "No such message.")
+    except services.FeedbackNotAllowed:
+        return json_error(409, "not_allowed", "Only finished answers can be rated.")
+    return JsonResponse(
+        {"message_id": str(message.pk), "feedback": services.feedback_to_dict(message)}
+    )
 
 
 def _conversation_form(request: HttpRequest) -> tuple[ConversationForm, JsonResponse | None]:

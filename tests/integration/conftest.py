@@ -23,9 +23,9 @@ from chatsite.settings import redis_channel_layer
 APP = URLRouter(websocket_urlpatterns)
 
 
-@pytest.fixture(autouse=True, params=["pubsub", "core"])
+@pytest.fixture(params=["pubsub", "core"])
 async def redis_layer(request: Any, settings: Any, redis_url: str) -> AsyncIterator[Any]:
-    """Every integration test runs on both channels_redis layers against a real server."""
+    """Tests that stream run on both channels_redis layers against a real server."""
     layer_config = redis_channel_layer(redis_url, request.param)
     layer_config["CONFIG"]["prefix"] = f"test-{uuid.uuid4().hex[:8]}"
     settings.CHANNEL_LAYERS = {"default": layer_config}

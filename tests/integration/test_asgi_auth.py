@@ -14,7 +14,11 @@ from django.test import Client
 from chat.models import Conversation
 from chatsite.asgi import application
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.asyncio,
+    pytest.mark.usefixtures("redis_layer"),
+]
 
 
 @database_sync_to_async

@@ -23,7 +23,11 @@ from .conftest import (
     receive_until,
 )
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.asyncio,
+    pytest.mark.usefixtures("redis_layer"),
+]
 
 
 @database_sync_to_async

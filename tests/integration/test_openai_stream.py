@@ -13,7 +13,11 @@ from tests.support.openai_stub import OpenAIStub, Reply
 
 from .conftest import chunk_text, make_conversation, make_user, open_socket, receive, receive_until
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.asyncio,
+    pytest.mark.usefixtures("redis_layer"),
+]
 
 
 @pytest.fixture

@@ -1,0 +1,220 @@
+"""Staff review: audit records, transcript exports and the usage overview.
+
+Reads for the admin live here so that admin.py stays declarative. Exports are
+generators: a large selection streams out without being held in memory.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+from collections.abc import Iterable, Iterator
+from datetime import date, timedelta
+from typing import Any
+
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from .models import AuditEvent, Conversation, Feedback, Message
+from .services import feedback_to_dict
+
+
+def audit_record(
+    *, actor: Any, action: str, conversation_ids: Iterable[Any], detail: str = ""
+) -> None:
+    """One audit row per conversation a staff member viewed, exported or watched."""
+    AuditEvent.objects.bulk_create(
+        AuditEvent(
+            actor=actor,
+            actor_name=actor.get_username(),
+            action=action,
+            conversation_id=conversation_id,
+            detail=detail[:300],
+        )
+        for conversation_id in conversation_ids
+    )
+
+
+def transcript(conversation: Conversation) -> list[Message]:
+    return list(
+        Message.objects.filter(conversation=conversation)
+        .select_related("feedback")
+        .order_by("created")
+    )
+
+
+# --- Exports ----------------------------------------------------------------------
+
+CSV_COLUMNS = [
+    "conversation_id", "conversation_title", "owner", "review_state", "message_id", "created",
+    "role", "status", "model", "ttft_ms", "duration_ms", "input_tokens", "output_tokens",
+    "total_tokens", "error", "feedback_rating", "feedback_comment", "content",
+]  # fmt: skip
+
+
+def _message_export(message: Message) -> dict[str, Any]:
+    return {
+        "id": str(message.pk),
+        "created": message.created.isoformat(),
+        "role": message.role,
+        "status": message.status,
+        "model": message.model_name,
+        "ttft_ms": message.ttft_ms,
+        "duration_ms": message.duration_ms,
+        "usage": message.usage,
+        "error": message.error,
+        "feedback": feedback_to_dict(message),
+        "content": message.content,
+    }
+
+
+def export_json(conversations: Iterable[Conversation]) -> Iterator[str]:
+    """A JSON array of conversations with their transcripts, one conversation at a time."""
+    yield "["
+    for index, conversation in enumerate(conversations):
+        item = {
+            "id": str(conversation.pk),
+            "title": conversation.title,
+            "owner": conversation.owner.get_username(),
+            "created": conversation.created.isoformat(),
+            "review_state": conversation.review_state,
+            "staff_note": conversation.staff_note,
+            "messages": [_message_export(m) for m in transcript(conversation)],
+        }
+        yield ("," if index else "") + "\n" + json.dumps(item, ensure_ascii=False)
+    yield "\n]\n"
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def export_csv(conversation_ids: list[Any]) -> Iterator[str]:
+    """One CSV row per message, oldest conversation first; UTF-8 with a BOM for Excel."""
+    writer = csv.writer(_Echo())
+    yield "\ufeff" + writer.writerow(CSV_COLUMNS)
+    messages = (
+        Message.objects.filter(conversation_id__in=conversation_ids)
+        .select_related("conversation__owner", "feedback")
+        .order_by("conversation__created", "conversation_id", "created")
+    )
+    for message in messages.iterator(chunk_size=1000):
+        conversation = message.conversation
+        feedback = feedback_to_dict(message) or {}
+        usage = message.usage or {}
+        yield writer.writerow(
+            [
+                conversation.pk, conversation.title, conversation.owner.get_username(),
+                conversation.review_state, message.pk, message.created.isoformat(), message.role,
+                message.status, message.model_name, message.ttft_ms, message.duration_ms,
+                usage.get("input_tokens"), usage.get("output_tokens"), usage.get("total_tokens"),
+                message.error, feedback.get("rating", ""), feedback.get("comment", ""),
+                message.content,
+            ]
+        )  # fmt: skip
+
+
+# --- Usage overview -----------------------------------------------------------------
+
+
+def chart_bars(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """SVG bar geometry (a 10-unit slot per day, 100 units high): no chart library needed."""
+    peak = max((max(r["messages"], r["answers"]) for r in rows), default=0) or 1
+    bars = []
+    for index, row in enumerate(rows):
+        for kind, x_offset, value in (
+            ("messages", 1, row["messages"]),
+            ("answers", 5, row["answers"]),
+            ("errors", 5, row["errors"]),
+        ):
+            height = round(100 * value / peak, 2)
+            bars.append(
+                {
+                    "kind": kind,
+                    "x": index * 10 + x_offset,
+                    "y": round(100 - height, 2),
+                    "width": 4,
+                    "height": height,
+                    "title": f"{row['day']:%Y-%m-%d}: {value} {kind}",
+                }
+            )
+    return bars
+
+
+def percentile(values: list[int], fraction: float) -> float | None:
+    """Nearest-rank percentile; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, round(fraction * len(ordered) + 0.5 - 1e-9))
+    return float(ordered[min(rank, len(ordered)) - 1])
+
+
+def usage_overview(*, days: int = 30, today: date | None = None) -> dict[str, Any]:
+    """Messages, answers and errors per day, time-to-first-token percentiles, tokens per model."""
+    today = today or timezone.localdate()
+    start = today - timedelta(days=days - 1)
+    period = Message.objects.filter(created__date__gte=start, created__date__lte=today)
+    per_day = {
+        row["day"]: row
+        for row in period.annotate(day=TruncDate("created"))
+        .values("day")
+        .annotate(
+            messages=Count("id", filter=Q(role=Message.Role.USER)),
+            answers=Count("id", filter=Q(role=Message.Role.ASSISTANT)),
+            errors=Count("id", filter=Q(status=Message.Status.ERROR)),
+        )
+    }
+    rows = []
+    for offset in range(days):
+        day = start + timedelta(days=offset)
+        row = per_day.get(day, {})
+        rows.append(
+            {
+                "day": day,
+                "messages": row.get("messages", 0),
+                "answers": row.get("answers", 0),
+                "errors": row.get("errors", 0),
+            }
+        )
+    bars = chart_bars(rows)
+    ttfts = list(
+        period.filter(role=Message.Role.ASSISTANT, ttft_ms__isnull=False).values_list(
+            "ttft_ms", flat=True
+        )
+    )
+    models = list(
+        period.filter(role=Message.Role.ASSISTANT)
+        .values("model_name")
+        .annotate(
+            answers=Count("id"),
+            errors=Count("id", filter=Q(status=Message.Status.ERROR)),
+            input_tokens=Sum("input_tokens"),
+            output_tokens=Sum("output_tokens"),
+            total_tokens=Sum("total_tokens"),
+        )
+        .order_by("-answers")
+    )
+    feedback = Feedback.objects.filter(message__created__date__gte=start).aggregate(
+        up=Count("id", filter=Q(rating=1)), down=Count("id", filter=Q(rating=-1))
+    )
+    return {
+        "start": start,
+        "end": today,
+        "days": rows,
+        "bars": bars,
+        "chart_width": len(rows) * 10,
+        "totals": {
+            "messages": sum(r["messages"] for r in rows),
+            "answers": sum(r["answers"] for r in rows),
+            "errors": sum(r["errors"] for r in rows),
+        },
+        "ttft_median": statistics.median(ttfts) if ttfts else None,
+        "ttft_p95": percentile(ttfts, 0.95),
+        "ttft_count": len(ttfts),
+        "models": models,
+        "feedback": feedback,
+    }

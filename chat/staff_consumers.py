@@ -1,0 +1,48 @@
+"""Live tail for staff: watch an answer arrive, read-only, through the same group.
+
+It is a ChatConsumer that may open any conversation (staff with the view
+permission) and accepts no frame but `ping`: the user sees no difference, since a
+tail only listens to the group and asks the running answer for its text so far.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels.db import database_sync_to_async
+
+from . import review, services
+from .consumers import ChatConsumer
+from .models import AuditEvent, Conversation
+from .protocol import FrameError, Ping, error_frame, parse_frame
+
+
+class StaffTailConsumer(ChatConsumer):
+    """Serves /ws/admin/tail/<conversation_id>/ to staff who may view conversations."""
+
+    async def load_conversation(self, user: Any, conversation_id: str) -> Conversation:
+        return await database_sync_to_async(_staff_conversation)(user, conversation_id)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            frame = parse_frame(text_data)
+        except FrameError as exc:
+            await self.send_json(error_frame(exc.code, exc.message))
+            return
+        if isinstance(frame, Ping):
+            await self.send_json({"type": "pong"})
+        else:
+            await self.send_json(error_frame("read_only", "The live tail is read-only."))
+
+
+def _staff_conversation(user: Any, conversation_id: str) -> Conversation:
+    if not (user.is_active and user.is_staff and user.has_perm("chat.view_conversation")):
+        raise Conversation.DoesNotExist
+    pk = services.parse_uuid(conversation_id)
+    if pk is None:
+        raise Conversation.DoesNotExist
+    conversation = Conversation.objects.get(pk=pk)
+    review.audit_record(
+        actor=user, action=AuditEvent.Action.LIVE_TAIL, conversation_ids=[conversation.pk]
+    )
+    return conversation

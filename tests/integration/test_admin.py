@@ -1,0 +1,286 @@
+"""Conversation review in the Django admin, through the test client and the real database."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.test import Client
+from django.utils import timezone
+
+from chat.models import AuditEvent, Conversation, Feedback, Message
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = "/admin/chat/conversation/"
+JAPANESE = 'こんにちは。「引用」と、改行\nそして"引用符", カンマ'
+
+
+def make_conversation(owner, title="Trip", *, model="demo-offline", status="complete", ttft=120):
+    conversation = Conversation.objects.create(owner=owner, title=title)
+    Message.objects.create(conversation=conversation, role="user", content=f"{title}: {JAPANESE}")
+    answer = Message.objects.create(
+        conversation=conversation,
+        role="assistant",
+        content=f"Answer to {title}\n{JAPANESE}",
+        status=status,
+        model_name=model,
+        ttft_ms=ttft,
+        duration_ms=900,
+        input_tokens=10,
+        output_tokens=20,
+        total_tokens=30,
+        error="The model failed to answer." if status == "error" else "",
+    )
+    return conversation, answer
+
+
+@pytest.fixture
+def alice():
+    return get_user_model().objects.create_user("alice", password="pw-alice-123")
+
+
+@pytest.fixture
+def staff(client):
+    user = get_user_model().objects.create_superuser("root", password="pw-root-123")
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def reviewer():
+    """Staff with view rights only: reads and exports, cannot change review state."""
+    user = get_user_model().objects.create_user("viewer", password="pw-view-123", is_staff=True)
+    user.user_permissions.add(
+        Permission.objects.get(codename="view_conversation"),
+        Permission.objects.get(codename="view_message"),
+    )
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_changelist_shows_counts_model_status_and_feedback(staff, alice) -> None:
+    _conversation, answer = make_conversation(alice, "Kyoto", status="error", model="gpt-x")
+    Feedback.objects.create(message=answer, rating=-1, comment="wrong")
+    page = staff.get(CHANGELIST)
+    assert page.status_code == 200
+    row = page.context["cl"].result_list[0]
+    assert (row.message_count, row.last_status, row.last_model) == (2, "error", "gpt-x")
+    assert (row.thumbs_up, row.thumbs_down) == (0, 1)
+    assert "Kyoto" in page.content.decode() and "👎 1" in page.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("review_state__exact=flagged", {"Flagged"}),
+        ("model=gpt-x", {"Modelled"}),
+        ("last_status=error", {"Broken"}),
+        ("feedback=down", {"Disliked"}),
+        ("feedback=up", set()),
+        ("q=改行", {"Flagged", "Modelled", "Broken", "Disliked", "Plain"}),
+        ("q=Answer+to+Broken", {"Broken"}),
+        ("q=alice", {"Flagged", "Modelled", "Broken", "Disliked", "Plain"}),
+    ],
+)
+def test_filters_and_search(staff, alice, query: str, expected: set[str]) -> None:
+    flagged, _ = make_conversation(alice, "Flagged")
+    Conversation.objects.filter(pk=flagged.pk).update(review_state="flagged")
+    make_conversation(alice, "Modelled", model="gpt-x")
+    make_conversation(alice, "Broken", status="error")
+    _, disliked = make_conversation(alice, "Disliked")
+    Feedback.objects.create(message=disliked, rating=-1)
+    make_conversation(alice, "Plain")
+    page = staff.get(f"{CHANGELIST}?{query}")
+    assert page.status_code == 200
+    assert {c.title for c in page.context["cl"].result_list} == expected
+
+
+def test_owner_and_date_filters_render(staff, alice) -> None:
+    make_conversation(alice)
+    assert staff.get(f"{CHANGELIST}?owner__id__exact={alice.pk}").status_code == 200
+    today = timezone.now()
+    page = staff.get(f"{CHANGELIST}?created__year={today.year}&created__month={today.month}")
+    assert len(page.context["cl"].result_list) == 1
+
+
+def test_changelist_queries_do_not_grow_with_conversations(
+    staff,
+    alice,
+    django_assert_max_num_queries,
+) -> None:
+    """No N+1: 3 or 40 conversations cost the same number of queries."""
+    for i in range(3):
+        make_conversation(alice, f"c{i}")
+    with django_assert_max_num_queries(12) as few:
+        staff.get(CHANGELIST)
+    for i in range(37):
+        make_conversation(alice, f"more{i}")
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        page = staff.get(CHANGELIST)
+    assert len(page.context["cl"].result_list) == 40
+
+
+def test_transcript_page_is_complete_readable_and_audited(staff, alice) -> None:
+    conversation, answer = make_conversation(alice, "Readable", status="error")
+    Feedback.objects.create(message=answer, rating=1, comment="thanks")
+    page = staff.get(f"{CHANGELIST}{conversation.pk}/change/")
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert html.index("Readable: こんにちは") < html.index("Answer to Readable")
+    for text in (
+        "first token 120 ms",
+        "duration 900 ms",
+        "tokens 10 in / 20 out",
+        "The model failed to answer.",
+        "thumbs up",
+        "thanks",
+        "Watch live",
+    ):
+        assert text in html
+    event = AuditEvent.objects.get()
+    assert (event.actor_name, event.action, event.conversation_id) == (
+        "root",
+        "view",
+        conversation.pk,
+    )
+
+
+def test_content_cannot_be_changed_through_the_admin(staff, alice) -> None:
+    """Only review fields save; title and messages stay as the user and model left them."""
+    conversation, answer = make_conversation(alice, "Original")
+    response = staff.post(
+        f"{CHANGELIST}{conversation.pk}/change/",
+        {
+            "title": "Tampered",
+            "review_state": "flagged",
+            "staff_note": "check this",
+            "content": "tampered",
+            "owner": "1",
+        },
+    )
+    assert response.status_code == 302
+    conversation.refresh_from_db()
+    assert conversation.title == "Original"
+    assert (conversation.review_state, conversation.staff_note) == ("flagged", "check this")
+    assert conversation.reviewed_by.username == "root" and conversation.reviewed_at
+    response = staff.post(f"/admin/chat/message/{answer.pk}/change/", {"content": "tampered"})
+    assert response.status_code == 403
+    answer.refresh_from_db()
+    assert answer.content == f"Answer to Original\n{JAPANESE}"
+    assert staff.get("/admin/chat/message/add/").status_code == 403
+    assert (
+        staff.post(f"/admin/chat/message/{answer.pk}/delete/", {"post": "yes"}).status_code == 403
+    )
+    assert Message.objects.filter(pk=answer.pk).exists()
+
+
+def test_bulk_review_actions_record_who_and_when(staff, alice) -> None:
+    first, _ = make_conversation(alice, "one")
+    second, _ = make_conversation(alice, "two")
+    response = staff.post(
+        CHANGELIST, {"action": "mark_flagged", "_selected_action": [first.pk, second.pk]}
+    )
+    assert response.status_code == 302
+    flagged = Conversation.objects.filter(review_state="flagged")
+    assert flagged.count() == 2 and all(c.reviewed_by.username == "root" for c in flagged)
+    assert AuditEvent.objects.filter(action="review").count() == 2
+
+
+def _export(client, action: str, ids: list) -> bytes:
+    response = client.post(CHANGELIST, {"action": action, "_selected_action": ids})
+    assert response.status_code == 200 and response.streaming
+    return b"".join(response.streaming_content)
+
+
+def test_json_export_round_trips_the_transcript(staff, alice) -> None:
+    conversation, answer = make_conversation(alice, "日本語の旅")
+    Feedback.objects.create(message=answer, rating=-1, comment="違う")
+    data = json.loads(_export(staff, "export_json", [conversation.pk]))
+    assert len(data) == 1 and data[0]["title"] == "日本語の旅" and data[0]["owner"] == "alice"
+    saved = list(conversation.messages.order_by("created"))
+    assert [m["content"] for m in data[0]["messages"]] == [m.content for m in saved]
+    assert [m["id"] for m in data[0]["messages"]] == [str(m.pk) for m in saved]
+    assert data[0]["messages"][1]["feedback"] == {"rating": "down", "comment": "違う"}
+    assert data[0]["messages"][1]["usage"] == {
+        "input_tokens": 10,
+        "output_tokens": 20,
+        "total_tokens": 30,
+    }
+    assert AuditEvent.objects.filter(action="export_json", conversation_id=conversation.pk).exists()
+
+
+def test_csv_export_has_one_row_per_message_and_round_trips(staff, alice) -> None:
+    first, _ = make_conversation(alice, "first")
+    second, _ = make_conversation(alice, "second")
+    raw = _export(staff, "export_csv", [first.pk, second.pk])
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+    expected = Message.objects.order_by("conversation__created", "created")
+    assert [r["content"] for r in rows] == [m.content for m in expected]
+    assert [r["message_id"] for r in rows] == [str(m.pk) for m in expected]
+    assert {r["owner"] for r in rows} == {"alice"}
+    assert AuditEvent.objects.filter(action="export_csv").count() == 2
+
+
+def test_usage_overview_counts_and_percentiles(staff, alice) -> None:
+    for index, ttft in enumerate([100, 200, 300, 400, 1000]):
+        make_conversation(
+            alice,
+            f"s{index}",
+            ttft=ttft,
+            status="error" if index == 4 else "complete",
+            model="m-a" if index < 3 else "m-b",
+        )
+    old, _ = make_conversation(alice, "old")
+    Message.objects.filter(conversation=old).update(created=timezone.now() - timedelta(days=60))
+    page = staff.get(f"{CHANGELIST}stats/")
+    assert page.status_code == 200
+    overview = page.context["overview"]
+    assert overview["totals"] == {"messages": 5, "answers": 5, "errors": 1}
+    assert (overview["ttft_median"], overview["ttft_p95"]) == (300, 1000)
+    assert {m["model_name"]: m["total_tokens"] for m in overview["models"]} == {
+        "m-a": 90,
+        "m-b": 60,
+    }
+    html = page.content.decode()
+    assert "<svg" in html and 'class="bar-answers"' in html and "300 ms" in html
+    assert "cdn" not in html.lower()
+
+
+def test_non_staff_get_the_login_page(client, alice) -> None:
+    client.force_login(alice)
+    for url in (CHANGELIST, f"{CHANGELIST}stats/", "/admin/chat/auditevent/"):
+        response = client.get(url)
+        assert response.status_code == 302 and "/admin/login/" in response.url
+
+
+def test_view_only_reviewer_reads_and_exports_but_cannot_change(reviewer, alice) -> None:
+    conversation, _ = make_conversation(alice, "Viewable")
+    assert reviewer.get(CHANGELIST).status_code == 200
+    assert reviewer.get(f"{CHANGELIST}{conversation.pk}/change/").status_code == 200
+    assert reviewer.get(f"{CHANGELIST}stats/").status_code == 200
+    actions = reviewer.get(CHANGELIST).context["action_form"].fields["action"].choices
+    names = {name for name, _ in actions}
+    assert {"export_json", "export_csv"} <= names and "mark_flagged" not in names
+    response = reviewer.post(f"{CHANGELIST}{conversation.pk}/change/", {"review_state": "flagged"})
+    assert response.status_code == 403
+    assert Conversation.objects.get(pk=conversation.pk).review_state == "unreviewed"
+    assert reviewer.get("/admin/chat/auditevent/").status_code == 403
+    assert json.loads(_export(reviewer, "export_json", [conversation.pk]))[0]["title"] == "Viewable"
+
+
+def test_audit_log_is_for_superusers_and_read_only(staff, alice) -> None:
+    conversation, _ = make_conversation(alice)
+    staff.get(f"{CHANGELIST}{conversation.pk}/change/")
+    page = staff.get("/admin/chat/auditevent/")
+    assert page.status_code == 200 and "root" in page.content.decode()
+    event = AuditEvent.objects.get()
+    assert (
+        staff.post(f"/admin/chat/auditevent/{event.pk}/delete/", {"post": "yes"}).status_code == 403
+    )
