@@ -24,9 +24,11 @@ test: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
-## Streaming benchmark: 30 users at once per channel layer, ratios to the in-memory layer.
+## Benchmarks: streaming per channel layer (ratios to the in-memory layer), and the
+## admin review pages at 1,000 vs 100,000 messages (BENCH_DATABASE_URL for PostgreSQL).
 bench: $(BIN)/.installed
 	$(BIN)/python bench/stream_bench.py --users $${USERS:-30}
+	$(BIN)/python bench/admin_bench.py
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

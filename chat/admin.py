@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import Count, Exists, Max, OuterRef, QuerySet, Subquery
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
@@ -140,6 +140,19 @@ class ConversationAdmin(admin.ModelAdmin):
                 last_model=_last_answer("model_name"),
             )
         )
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        """Title, owner or any message's text. Message text is matched with EXISTS (a
+        semi-join) instead of the admin's join + DISTINCT, which took 6.6 s at 100,000
+        messages on PostgreSQL (bench/admin_bench.py)."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        matching = Message.objects.filter(conversation=OuterRef("pk"), content__icontains=term)
+        condition = Q(title__icontains=term) | Q(owner__username__icontains=term)
+        return queryset.filter(condition | Exists(matching)), False
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
