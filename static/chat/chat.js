@@ -1,6 +1,8 @@
 // Chat page: a conversation sidebar (JSON API) and one WebSocket per open conversation.
-// The wire contract is the project's DESIGN (WebSocket and HTTP contract). Model text is
-// only ever inserted as text nodes / textContent, never parsed as HTML.
+// The wire contract is the project's DESIGN (WebSocket and HTTP contract).
+// Loaded after util.js, markdown.js and speech.js. The raw text of every message is kept here
+// (state.raw); the DOM is only a rendering of it: user text as textContent, model text
+// through ChatMarkdown (marked -> DOMPurify -> external images blocked).
 'use strict';
 
 (function () {
@@ -17,7 +19,13 @@
     status: $('connection-status'), messages: $('messages'), composer: $('composer'),
     input: $('message-input'), send: $('send-button'), stop: $('stop-button'),
     chunking: $('chunking-select'), chunkToggle: $('chunk-hint-toggle'), hint: $('composer-hint'),
+    readAloud: $('read-aloud-toggle'), announcer: $('answer-announcer'),
   };
+  // Fallbacks keep the chat usable if a helper script failed to load.
+  const Markdown = window.ChatMarkdown || { renderInto: (node, raw) => { node.textContent = raw; }, appendCursor() {} };
+  const Speech = window.ChatSpeech || { init() {}, onChunk() {}, onEnd() {}, cancel() {} };
+  const Feedback = window.ChatFeedback || { controls: () => document.createComment(''), onClick: () => false };
+  const { el, button, uuid, loginUrl, timeElement, copyWithFeedback, request } = window.ChatUtil;
 
   const CHUNK_KEY = 'chat.chunking';
   const PING_MS = 25000;
@@ -26,6 +34,10 @@
   const STATUS_TEXT = { idle: 'Not connected', connecting: 'Connecting…', connected: 'Connected',
     reconnecting: 'Reconnecting…', closed: 'Closed' };
   const TAGS = { stopped: 'stopped', error: 'error', failed: 'not sent' };
+  const ENDINGS = { complete: 'Answer complete', stopped: 'Answer stopped', error: 'Answer failed' };
+  const COPY_ICON = '<svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true" focusable="false">' +
+    '<rect x="9" y="9" width="11" height="11" rx="2" fill="none" stroke="currentColor" stroke-width="2"/>' +
+    '<path d="M5 15V5a2 2 0 0 1 2-2h8" fill="none" stroke="currentColor" stroke-width="2"/></svg>';
 
   const state = {
     conversations: [], currentId: null, ws: null, reconnectTimer: null, pingTimer: null,
@@ -36,25 +48,15 @@
     streaming: new Set(),  // ids of assistant answers in progress
     nextSeq: new Map(),    // message id -> next expected chunk seq on this socket
     gaps: new Set(),       // message ids whose chunks skipped a seq
+    raw: new Map(),        // message id -> its full text so far (markdown for answers)
+    parts: new Map(),      // message id -> the pieces it arrived in (for "Show chunks")
+    dirty: new Set(),      // message ids to re-render at the next animation frame
+    frame: 0,              // requestAnimationFrame handle, 0 when none is pending
     pending: new Map(),    // client_id -> {content, el, sent, failed}: not yet confirmed
     stickToBottom: true,
   };
 
   // ---- helpers --------------------------------------------------------------
-
-  function el(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text != null) node.textContent = text;
-    return node;
-  }
-
-  function button(className, text, label, onClick) {
-    const b = el('button', className, text);
-    Object.assign(b, { type: 'button', onclick: onClick });
-    b.setAttribute('aria-label', label);
-    return b;
-  }
 
   // Wraps an async action so that a failure becomes a readable notice.
   const guarded = (what, fn) => async (...args) => {
@@ -65,24 +67,6 @@
     }
   };
 
-  function uuid() {
-    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
-    // randomUUID exists only in secure contexts (https, localhost), not on plain http.
-    const b = crypto.getRandomValues(new Uint8Array(16));
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    const h = Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
-    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-  }
-
-  function csrfToken() {
-    const input = document.querySelector('input[name="csrfmiddlewaretoken"]');
-    if (input) return input.value;
-    const m = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-    return m ? decodeURIComponent(m[1]) : '';
-  }
-
-  const loginUrl = () => '/accounts/login/?next=' + encodeURIComponent(location.pathname + location.search);
   const convPath = (id) => `${encodeURIComponent(id)}/`;
 
   function idFromPath() {
@@ -92,27 +76,7 @@
 
   // ---- JSON API -------------------------------------------------------------
 
-  async function api(path, method = 'GET', body) {
-    const headers = { Accept: 'application/json' };
-    const opts = { method, headers, credentials: 'same-origin' };
-    if (body !== undefined) {
-      headers['Content-Type'] = 'application/json';
-      opts.body = JSON.stringify(body);
-    }
-    if (method !== 'GET') headers['X-CSRFToken'] = csrfToken();
-    const res = await fetch(config.api_base + path, opts);
-    let data = null;
-    if (res.status !== 204) {
-      try { data = await res.json(); } catch (e) { /* not JSON, e.g. an HTML error page */ }
-    }
-    const err = data && data.error;
-    if (res.status === 401 || (res.status === 403 && err && /auth|login/i.test(err.code || ''))) {
-      location.href = loginUrl();
-      throw new Error('You are not logged in.');
-    }
-    if (!res.ok) throw new Error((err && err.message) || `Request failed (${res.status} ${res.statusText}).`);
-    return data;
-  }
+  const api = (path, method, body) => request(config.api_base + path, method, body);
 
   // ---- sidebar --------------------------------------------------------------
 
@@ -197,22 +161,84 @@
     scrollToBottom();
   }
 
+  function copyButton() {
+    const b = button('copy-button', null, 'Copy answer', null);
+    b.innerHTML = COPY_ICON;  // a constant, not model text
+    b.append(el('span', 'copy-label', 'Copy'));
+    b.title = 'Copy the answer (markdown)';
+    return b;
+  }
+
   function addBubble(m) {
     const b = el('div', 'message');
     Object.assign(b.dataset, { id: m.id || '', role: m.role, status: m.status || 'complete', model: m.model || '' });
-    const text = el('div', 'message-text');
-    if (m.content) text.append(document.createTextNode(m.content));
     const who = { user: 'You', assistant: 'Assistant' }[m.role] || m.role;
-    b.append(el('div', 'message-role', who), text, el('div', 'message-meta'));
-    if (m.id) state.bubbles.set(m.id, b);
+    const head = el('div', 'message-head');
+    head.append(el('span', 'message-role', who), timeElement(m.created));
+    const footer = el('div', 'message-footer');
+    footer.append(el('div', 'message-meta'));
+    if (m.role === 'assistant') footer.append(copyButton());
+    if (m.role === 'assistant' && m.id && m.status !== 'streaming') {
+      footer.append(Feedback.controls(m.id, m.feedback));
+    }
+    b.append(head, el('div', 'message-text'), footer);
+    if (m.id) {
+      state.bubbles.set(m.id, b);
+      setRaw(m.id, m.content || '');
+    }
     if (m.status === 'streaming') {
       state.streaming.add(m.id);
-      b.setAttribute('aria-busy', 'true');  // screen readers announce the answer once done
+      b.setAttribute('aria-busy', 'true');  // screen readers get the answer once it is done
     } else {
       renderMeta(b, m);
     }
+    renderText(b, m.id ? null : m.content);
     appendToMessages(b);
     return b;
+  }
+
+  function setRaw(id, text) {
+    state.raw.set(id, text);
+    state.parts.set(id, text ? [text] : []);
+  }
+
+  // Draws the text of a bubble from the raw text, never from what the DOM shows.
+  function renderText(b, plain) {
+    const node = b.querySelector('.message-text');
+    const id = b.dataset.id;
+    const raw = plain != null ? plain : state.raw.get(id) || '';
+    const asMarkdown = b.dataset.role === 'assistant' && !els.chunkToggle.checked;
+    node.classList.toggle('markdown', asMarkdown);
+    if (asMarkdown) {
+      Markdown.renderInto(node, raw);
+    } else if (b.dataset.role === 'assistant') {
+      // "Show chunks": plain text, one span per chunk frame, to see the chunking mode at work.
+      node.replaceChildren(...(state.parts.get(id) || []).map((t) => el('span', 'chunk', t)));
+    } else {
+      node.textContent = raw;
+    }
+    if (b.dataset.status === 'streaming') Markdown.appendCursor(node);
+  }
+
+  // While an answer streams, markdown is re-rendered at most once per animation frame.
+  function scheduleRender(id) {
+    state.dirty.add(id);
+    if (!state.frame) state.frame = requestAnimationFrame(flushRender);
+  }
+
+  function flushRender() {
+    cancelAnimationFrame(state.frame);
+    state.frame = 0;
+    for (const id of state.dirty) {
+      const b = state.bubbles.get(id);
+      if (b) renderText(b);
+    }
+    state.dirty.clear();
+    autoScroll();
+  }
+
+  function rerenderAll() {
+    for (const b of state.bubbles.values()) if (b.dataset.role === 'assistant') renderText(b);
   }
 
   // Status tag, model and timings under a bubble; `info` is a message or an end frame.
@@ -226,12 +252,48 @@
     if (info.duration_ms != null) parts.push(`${(info.duration_ms / 1000).toFixed(1)} s`);
     meta.replaceChildren();
     if (TAGS[status]) meta.append(el('span', `message-tag tag-${status}`, TAGS[status]));
-    if (parts.length) meta.append(el('span', 'message-stats', parts.join(' · ')));
+    if (parts.length) {
+      const stats = meta.appendChild(el('span', 'message-stats', parts.join(' · ')));
+      const u = info.usage;
+      if (u && u.total_tokens != null) {
+        stats.title = `${u.input_tokens} tokens in, ${u.output_tokens} out (${u.total_tokens} total)`;
+      }
+    }
     if (info.error) meta.append(el('div', 'message-error', info.error));
   }
 
+  function announce(text) {
+    // Cleared first, so the same words twice in a row are still announced.
+    els.announcer.textContent = '';
+    setTimeout(() => { els.announcer.textContent = text; }, 50);
+  }
+
+  // ---- copy -----------------------------------------------------------------
+
+  function onMessagesClick(e) {
+    if (Feedback.onClick(e.target, (text, failed) => (failed ? showNotice(text) : announce(text)))) return;
+    const btn = e.target.closest('.copy-button, .code-copy');
+    if (!btn || !els.messages.contains(btn)) return;
+    if (btn.classList.contains('copy-button')) {
+      const b = btn.closest('.message');
+      copyWithFeedback(btn, state.raw.get(b.dataset.id) || '', announce);
+    } else {
+      const code = btn.closest('.code-block').querySelector('pre code, pre');
+      copyWithFeedback(btn, code ? code.textContent : '', announce);
+    }
+  }
+
   function resetStreamState() {
-    for (const collection of [state.bubbles, state.streaming, state.nextSeq, state.gaps]) collection.clear();
+    for (const collection of [state.bubbles, state.streaming, state.nextSeq, state.gaps, state.raw,
+      state.parts, state.dirty]) collection.clear();
+    updateBusy();
+  }
+
+  // The list is an aria-live region; while an answer streams it is marked busy so that a
+  // screen reader does not read every token. The end is announced by #answer-announcer.
+  function updateBusy() {
+    if (state.streaming.size) els.messages.setAttribute('aria-busy', 'true');
+    else els.messages.removeAttribute('aria-busy');
   }
 
   function autoScroll() {
@@ -247,6 +309,18 @@
     els.stop.hidden = !busy;
     els.send.hidden = busy;
     els.send.disabled = busy || els.input.disabled || state.creating;
+    els.input.placeholder = busy ? 'Write your next message…' : 'Message (Enter to send)';
+    updateBusy();
+    if (!busy && els.hint.dataset.busyHint) {
+      delete els.hint.dataset.busyHint;
+      checkLength();
+    }
+  }
+
+  function busyHint() {
+    els.hint.dataset.busyHint = '1';
+    els.hint.classList.remove('over');
+    els.hint.textContent = 'An answer is still coming: wait for it, or press Stop.';
   }
 
   function setComposerEnabled(enabled) {
@@ -275,7 +349,8 @@
 
   async function submitMessage() {
     const content = els.input.value.trim();
-    if (!content || els.input.disabled || state.creating || state.streaming.size) return;
+    if (state.streaming.size) return busyHint();
+    if (!content || els.input.disabled || state.creating) return;
     if (!checkLength()) return;
     if (!state.currentId) {
       state.creating = true;
@@ -378,6 +453,7 @@
   }
 
   function closeConversation() {
+    Speech.cancel();
     disconnect();
     state.currentId = null;
     state.pending.clear();
@@ -445,6 +521,8 @@
     state.pending.delete(f.client_id);
     Object.assign(p.el.dataset, { id: f.id, status: f.status || 'complete' });
     state.bubbles.set(f.id, p.el);
+    setRaw(f.id, f.content != null ? f.content : p.content);
+    if (f.created) p.el.querySelector('.message-time').replaceWith(timeElement(f.created));
     renderMeta(p.el, f);
   }
 
@@ -456,6 +534,7 @@
     if (f.model) b.dataset.model = f.model;
     state.streaming.add(f.message_id);
     updateComposer();
+    scheduleRender(f.message_id);
   }
 
   function onChunk(f) {
@@ -468,10 +547,11 @@
     }
     state.nextSeq.set(id, f.seq + 1);
     if (!state.bubbles.has(id)) onStart({ message_id: id });
-    // One span per chunk: textContent keeps model text inert, and "Show chunks" can
-    // outline the boundaries that the chosen chunking mode produced.
-    state.bubbles.get(id).querySelector('.message-text').append(el('span', 'chunk', f.text));
-    autoScroll();
+    state.raw.set(id, (state.raw.get(id) || '') + f.text);
+    if (!state.parts.has(id)) state.parts.set(id, []);
+    state.parts.get(id).push(f.text);  // kept so "Show chunks" can outline each chunk frame
+    Speech.onChunk(id, f.text, els.chunking.value);
+    scheduleRender(id);
   }
 
   function onEnd(f) {
@@ -481,8 +561,13 @@
     if (b) {
       b.dataset.status = f.status;
       b.removeAttribute('aria-busy');
+      if (!b.querySelector('.feedback')) b.querySelector('.message-footer').append(Feedback.controls(id, null));
       renderMeta(b, f);
+      state.dirty.delete(id);
+      renderText(b);  // now, not at the next frame: the final text is there with the status
+      announce(ENDINGS[f.status] || `Answer ${f.status}`);
     }
+    Speech.onEnd(id);
     if (state.gaps.delete(id)) repairMessage(id);
     updateComposer();
     autoScroll();
@@ -494,7 +579,10 @@
     const convId = state.currentId;
     const m = ((await api(convPath(convId))).messages || []).find((x) => x.id === messageId);
     const b = state.bubbles.get(messageId);
-    if (m && b && convId === state.currentId) b.querySelector('.message-text').textContent = m.content;
+    if (m && b && convId === state.currentId) {
+      setRaw(messageId, m.content);
+      renderText(b);
+    }
   });
 
   function onError(f) {
@@ -524,7 +612,12 @@
     try { localStorage.setItem(CHUNK_KEY, els.chunking.value); } catch (e) { /* not remembered */ }
     sendFrame({ type: 'set_chunking', mode: els.chunking.value });  // a reconnect uses ?chunk=
   });
-  els.chunkToggle.addEventListener('change', () => els.messages.classList.toggle('show-chunks', els.chunkToggle.checked));
+  els.chunkToggle.addEventListener('change', () => {
+    els.messages.classList.toggle('show-chunks', els.chunkToggle.checked);
+    rerenderAll();
+  });
+  els.messages.addEventListener('click', onMessagesClick);
+  Speech.init(els.readAloud);
   els.composer.addEventListener('submit', (e) => { e.preventDefault(); submitMessage(); });
   els.input.addEventListener('keydown', (e) => {
     // isComposing: the Enter that confirms an IME conversion (e.g. Japanese) must not send.
@@ -535,6 +628,7 @@
   });
   els.input.addEventListener('input', () => { autoGrow(); checkLength(); });
   els.stop.addEventListener('click', () => {
+    Speech.cancel([...state.streaming]);
     if (!sendFrame({ type: 'stop' })) showNotice('Not connected: the answer cannot be stopped right now.');
   });
   els.newChat.addEventListener('click', newChat);
