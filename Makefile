@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint bench migrate superuser clean
+.PHONY: run test lint bench screenshots migrate superuser clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ test: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(BIN)/python bench/stream_bench.py --users $${USERS:-30}
 	$(BIN)/python bench/admin_bench.py
+
+## Retake docs/screenshots/*.png of the chat page (needs Chromium and fonts-noto-cjk).
+screenshots: $(BIN)/.installed
+	UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/e2e/test_screenshots.py
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

@@ -1,0 +1,158 @@
+"""Chat page features in a real Chromium: Markdown, copy, read aloud, feedback, and the
+staff review screens (feedback filter, live tail) on the same real servers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable
+
+import pytest
+
+pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+
+from playwright.sync_api import expect
+
+from tests.e2e.helpers import ChatTab
+from tests.e2e.servers import REPO_ROOT, Server
+
+pytestmark = pytest.mark.e2e
+
+NewUser = Callable[..., ChatTab]
+
+# Records what would be spoken: headless Chromium has no voices to listen to.
+SPEECH_STUB = """() => {
+  window.__spoken = [];
+  class FakeUtterance { constructor(text) { this.text = text; this.lang = ''; } }
+  window.SpeechSynthesisUtterance = FakeUtterance;
+  Object.defineProperty(window, 'speechSynthesis', { configurable: true, value: {
+    speak(u) { window.__spoken.push({ text: u.text, lang: u.lang }); },
+    cancel() { window.__spoken.push({ cancel: true }); },
+    pause() {}, resume() {}, getVoices() { return []; },
+    speaking: false, pending: false, addEventListener() {}, removeEventListener() {},
+  }});
+}"""
+
+
+def test_markdown_renders_and_external_images_are_blocked(new_user: NewUser) -> None:
+    """Code blocks and tables render; an external image is never requested."""
+    tab = new_user()
+    requested: list[str] = []
+    tab.page.on("request", lambda request: requested.append(request.url))
+    markdown = (
+        "/echo # Plan\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n```python\nprint('hi')\n```\n\n"
+        "![tracker](http://tracker.invalid/pixel.png) and **bold**"
+    )
+    answer = tab.ask(markdown)
+    tab.finish(answer)
+    text = tab.message_text(answer)
+    expect(text.locator("h1")).to_have_text("Plan")
+    expect(text.locator("table td").first).to_have_text("1")
+    expect(text.locator("pre code")).to_contain_text("print('hi')")
+    expect(text.locator("strong")).to_have_text("bold")
+    assert text.locator("img").count() == 0
+    expect(text).to_contain_text("tracker")
+    assert not [url for url in requested if "tracker.invalid" in url]
+
+
+def test_copy_button_copies_the_raw_answer(new_user: NewUser) -> None:
+    tab = new_user(permissions=["clipboard-read", "clipboard-write"])
+    answer = tab.ask("/echo Copy **this** exactly.\nSecond line")
+    tab.finish(answer)
+    tab.bubble(answer).locator(".copy-button").click()
+    expect(tab.bubble(answer).locator(".copy-button")).to_contain_text("Copied")
+    copied = tab.page.evaluate("navigator.clipboard.readText()")
+    assert copied == "Copy **this** exactly.\nSecond line"
+
+
+def test_read_aloud_speaks_whole_sentences_as_they_arrive(new_user: NewUser) -> None:
+    """The text-to-speech use of chunking: sentence mode speaks one sentence at a time."""
+    tab = new_user()
+    tab.page.add_init_script(f"({SPEECH_STUB})()")
+    tab.page.reload()
+    expect(tab.page.locator("#read-aloud-toggle")).to_be_enabled()
+    tab.page.check("#read-aloud-toggle")
+    tab.page.select_option("#chunking-select", "sentence")
+    answer = tab.ask("/echo First sentence here. Second one! 日本語の文です。Last words")
+    tab.finish(answer)
+    spoken = tab.page.evaluate("window.__spoken")
+    texts = [item["text"].strip() for item in spoken if "text" in item]
+    assert texts == ["First sentence here.", "Second one!", "日本語の文です。", "Last words"]
+    langs = [item["lang"] for item in spoken if "text" in item]
+    assert langs[2] == "ja-JP" and langs[0] != "ja-JP"
+
+
+def _staff_page(browser, server: Server, server_env: dict):
+    username = f"staff-{uuid.uuid4().hex[:8]}"
+    env = {
+        **server_env,
+        "DJANGO_SUPERUSER_USERNAME": username,
+        "DJANGO_SUPERUSER_PASSWORD": "staff-pass-123",
+        "DJANGO_SUPERUSER_EMAIL": "",
+    }
+    subprocess.run(
+        [sys.executable, "manage.py", "createsuperuser", "--noinput"],
+        cwd=REPO_ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.goto(f"{server.url}/admin/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", "staff-pass-123")
+    page.click("input[type=submit]")
+    expect(page.locator("#site-name")).to_be_visible()
+    return context, page
+
+
+def test_thumbs_down_reaches_the_admin_feedback_filter(
+    new_user: NewUser,
+    browser,
+    server: Server,
+    server_env: dict,
+) -> None:
+    tab = new_user()
+    tab.page.on("dialog", lambda dialog: dialog.accept("Not what I asked"))
+    answer = tab.ask("Rate me please")
+    tab.finish(answer)
+    tab.bubble(answer).locator(".feedback-down").click()
+    expect(tab.bubble(answer).locator(".feedback-down")).to_have_attribute("aria-pressed", "true")
+    conversation = tab.conversation_id()
+    saved = tab.saved_message(conversation, answer)
+    assert saved["feedback"] == {"rating": "down", "comment": "Not what I asked"}
+    context, page = _staff_page(browser, server, server_env)
+    try:
+        page.goto(f"{server.url}/admin/chat/conversation/?feedback=down")
+        expect(page.locator(f'#result_list a[href*="{conversation}"]')).to_have_count(1)
+        page.goto(f"{server.url}/admin/chat/conversation/{conversation}/change/")
+        expect(page.locator("#transcript")).to_contain_text("Not what I asked")
+    finally:
+        context.close()
+
+
+def test_staff_live_tail_shows_an_answer_while_it_streams(
+    new_user: NewUser,
+    browser,
+    server: Server,
+    server_env: dict,
+) -> None:
+    """Staff watch an answer arrive on the transcript page; the user's answer is intact."""
+    tab = new_user()
+    tab.send("/echo " + " ".join(f"word{i}" for i in range(150)))
+    conversation = tab.conversation_id()
+    context, page = _staff_page(browser, server, server_env)
+    try:
+        page.goto(f"{server.url}/admin/chat/conversation/{conversation}/change/")
+        page.click("#live-tail-start")
+        expect(page.locator("#live-tail-text")).to_contain_text("word1")
+        expect(page.locator("#live-tail-status")).to_contain_text("Answer complete", timeout=30_000)
+        answer = tab.answer_id(0)
+        tab.finish(answer)
+        saved = tab.assert_wire_matches_db(conversation, answer)
+        assert page.locator("#live-tail-text").text_content() == saved["content"]
+    finally:
+        context.close()

@@ -1,0 +1,99 @@
+"""Screenshots of the chat page for the docs: docs/screenshots/*.png.
+
+Written only with UPDATE_SCREENSHOTS=1, so a normal run (CI) never changes the tree:
+
+    UPDATE_SCREENSHOTS=1 pytest tests/e2e/test_screenshots.py
+
+Japanese text needs CJK fonts on the machine (Debian: `apt-get install fonts-noto-cjk`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import pytest
+
+pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+
+from playwright.sync_api import Browser, expect
+
+from tests.e2e.helpers import ASSISTANT, ChatTab, wait_for_chat_page
+from tests.e2e.servers import REPO_ROOT, Server
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        os.environ.get("UPDATE_SCREENSHOTS") != "1",
+        reason="screenshots are only written with UPDATE_SCREENSHOTS=1",
+    ),
+]
+
+SCREENSHOT_DIR = REPO_ROOT / "docs" / "screenshots"
+
+MARKDOWN_ANSWER = """\
+A **Markdown** answer:
+
+```python
+print("streamed, saved, chunked")
+```
+
+| Mode | Emits |
+|---|---|
+| line | whole lines |
+| sentence | whole sentences |
+"""
+
+RENAME_JS = """async ([id, title]) => {
+  const csrf = document.cookie.match(/(?:^|;\\s*)csrftoken=([^;]+)/);
+  const res = await fetch(`/api/conversations/${id}/`, {
+    method: 'PATCH', credentials: 'same-origin', body: JSON.stringify({title}),
+    headers: {'Content-Type': 'application/json', 'X-CSRFToken': csrf ? csrf[1] : ''},
+  });
+  if (!res.ok) throw new Error(`PATCH -> ${res.status}`);
+}"""
+
+VARIANTS = {
+    "desktop-light": {"viewport": {"width": 1280, "height": 800}, "color_scheme": "light"},
+    "desktop-dark": {"viewport": {"width": 1280, "height": 800}, "color_scheme": "dark"},
+    "phone": {
+        "viewport": {"width": 390, "height": 844},
+        "color_scheme": "light",
+        "device_scale_factor": 2,
+        "is_mobile": True,
+        "has_touch": True,
+    },
+}
+
+
+def test_write_screenshots(new_user: Callable[..., ChatTab], browser: Browser, server: Server):
+    """Writes desktop light/dark and phone screenshots of a conversation with a normal
+    demo answer and a Markdown-ish answer (code block, table), both finished."""
+    tab = new_user(username="alice")
+    # The demo answer (English and Japanese) last, so that every viewport shows it.
+    for prompt in (f"/echo {MARKDOWN_ANSWER}", "What can this chat server do?"):
+        answer = tab.ask(prompt)
+        tab.finish(answer)
+    conversation = tab.conversation_id()
+    # A readable title rather than the first message's "/echo …" (the title's API).
+    tab.page.evaluate(RENAME_JS, [conversation, "Streaming, Markdown and 日本語"])
+    state = tab.page.context.storage_state()
+
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    for name, options in VARIANTS.items():
+        context = browser.new_context(storage_state=state, locale="en-US", **options)
+        try:
+            page = context.new_page()
+            page.goto(f"{server.url}/c/{conversation}/")
+            wait_for_chat_page(page)
+            expect(page.locator(f"{ASSISTANT}[data-status='complete']")).to_have_count(2)
+            expect(page.locator("#conversation-list .conversation-item.active")).to_have_count(1)
+            expect(page.locator("#connection-status")).to_have_attribute("data-state", "connected")
+            page.locator("#message-input").blur()
+            page.evaluate("document.fonts.ready.then(() => true)")
+            page.wait_for_timeout(200)  # let the last layout settle (scroll, fonts)
+            path = SCREENSHOT_DIR / f"{name}.png"
+            page.screenshot(path=str(path))
+            assert path.stat().st_size > 10_000, f"{path} looks empty"
+        finally:
+            context.close()
