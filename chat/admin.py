@@ -306,8 +306,21 @@ class ConversationAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/chat/stats.html", context)
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Listed and searchable; never added, edited or deleted through the admin."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(ReadOnlyAdmin):
     """Messages are evidence: listed and searchable, never added, edited or deleted here."""
 
     list_display = ("created", "conversation", "role", "status", "model_name", "ttft_ms",
@@ -321,18 +334,9 @@ class MessageAdmin(admin.ModelAdmin):
     def short_content(self, obj: Message) -> str:
         return obj.content[:80]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     """Who looked at what: visible to superusers only, and never editable."""
 
     list_display = ("created", "actor_name", "action", "conversation_id", "detail")
@@ -345,12 +349,3 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return request.user.is_active and request.user.is_superuser
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
