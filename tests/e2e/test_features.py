@@ -15,6 +15,7 @@ pytest.importorskip("playwright.sync_api", reason="the playwright package is not
 from playwright.sync_api import expect
 
 from tests.e2e.helpers import ChatTab
+from tests.e2e.proxy import CuttableProxy
 from tests.e2e.servers import REPO_ROOT, Server
 
 pytestmark = pytest.mark.e2e
@@ -142,17 +143,45 @@ def test_staff_live_tail_shows_an_answer_while_it_streams(
 ) -> None:
     """Staff watch an answer arrive on the transcript page; the user's answer is intact."""
     tab = new_user()
-    tab.send("/echo " + " ".join(f"word{i}" for i in range(150)))
-    conversation = tab.conversation_id()
+    conversation = tab.new_chat()
     context, page = _staff_page(browser, server, server_env)
     try:
         page.goto(f"{server.url}/admin/chat/conversation/{conversation}/change/")
         page.click("#live-tail-start")
+        expect(page.locator("#live-tail-status")).to_contain_text("no answer is streaming")
+        answer = tab.ask("/echo " + " ".join(f"word{i}" for i in range(150)))
         expect(page.locator("#live-tail-text")).to_contain_text("word1")
         expect(page.locator("#live-tail-status")).to_contain_text("Answer complete", timeout=30_000)
-        answer = tab.answer_id(0)
         tab.finish(answer)
         saved = tab.assert_wire_matches_db(conversation, answer)
         assert page.locator("#live-tail-text").text_content() == saved["content"]
     finally:
         context.close()
+
+
+def test_dropped_connection_reconnects_and_resumes_the_answer(
+    new_user: NewUser, server: Server
+) -> None:
+    """The network drops mid-answer (the server keeps running): the page shows it,
+    reconnects by itself, and the answer ends complete, shown once, equal to the DB."""
+    proxy = CuttableProxy(server.port)
+    try:
+        tab = new_user(base_url=proxy.url)
+        answer = tab.ask("/echo " + " ".join(f"token{i}" for i in range(150)))
+        conversation = tab.conversation_id()
+        tab.wait_text_length(answer, 40)
+        proxy.cut()
+        expect(tab.page.locator("#connection-status")).to_have_attribute(
+            "data-state", "reconnecting"
+        )
+        expect(tab.page.locator("#connection-status")).to_have_attribute(
+            "data-state", "connected", timeout=20_000
+        )
+        tab.finish(answer)
+        saved = tab.assert_wire_matches_db(conversation, answer)
+        assert saved["status"] == "complete"
+        assert len(tab.frames.with_end(answer)) == 1 and len(tab.frames.sockets) >= 2
+        expect(tab.page.locator(f'.message[data-id="{answer}"]')).to_have_count(1)
+        assert (tab.message_text(answer).text_content() or "").strip() == saved["content"]
+    finally:
+        proxy.close()
