@@ -7,14 +7,21 @@ PORT ?= 8000
 
 .PHONY: run test lint bench screenshots migrate superuser clean
 
-$(BIN)/.installed: requirements.txt requirements-dev.txt
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+
+# The server needs requirements.txt only; tests and benchmarks add requirements-dev.txt.
+$(BIN)/.installed-run: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
+$(BIN)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@ $(BIN)/.installed-run
+
 ## Install, migrate and serve on http://127.0.0.1:8000 (SQLite, in-memory layer, demo model).
-run: $(BIN)/.installed
+run: $(BIN)/.installed-run
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --noinput
 	@echo "Open http://$(HOST):$(PORT)/accounts/signup/ to create an account."
 	DEBUG=$${DEBUG:-1} $(BIN)/daphne -b $(HOST) -p $(PORT) chatsite.asgi:application
@@ -38,10 +45,10 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-migrate: $(BIN)/.installed
+migrate: $(BIN)/.installed-run
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --noinput
 
-superuser: $(BIN)/.installed
+superuser: $(BIN)/.installed-run
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py createsuperuser
 
 clean:
