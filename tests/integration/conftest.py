@@ -9,11 +9,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
+from django.db import connections
 
 from chat.generation import wait_for_answers
 from chat.models import Conversation
@@ -35,6 +37,9 @@ async def redis_layer(request: Any, settings: Any, redis_url: str) -> AsyncItera
     assert type(layer).__module__.startswith("channels_redis")
     yield layer
     await wait_for_answers(timeout=30)
+    # database_sync_to_async copies the connection it opened back into the test's
+    # context; close it there, or PostgreSQL cannot drop the test database at the end.
+    await sync_to_async(connections.close_all)()
     await layer.flush()
     if hasattr(layer, "close_pools"):
         await layer.close_pools()

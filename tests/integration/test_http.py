@@ -122,3 +122,10 @@ def test_api_enforces_csrf_on_writes(user) -> None:
         "/api/conversations/", {}, content_type="application/json", headers={"X-CSRFToken": token}
     )
     assert response.status_code == 201
+
+
+def test_pages_carry_a_content_security_policy(alice) -> None:
+    """Second line of defence for rendered model output: only same-origin scripts run."""
+    policy = alice.get("/").headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "object-src 'none'" in policy
+    assert "img-src 'self' data:" in policy
