@@ -114,9 +114,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if isinstance(frame, UserMessage):
                 await self.handle_user_message(frame)
             elif isinstance(frame, Stop):
-                await self.channel_layer.group_send(
-                    control_group(self.conversation.pk), {"type": "gen.stop"}
-                )
+                await self.stop_answer()
             elif isinstance(frame, SetChunking):
                 self.mode = frame.mode
                 if self.stream is not None:
@@ -125,6 +123,22 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 await self.send_json({"type": "pong"})
         except FrameError as exc:
             await self.send_json(error_frame(exc.code, exc.message))
+        except Exception:  # never a stack trace, never a dead socket
+            logger.exception("frame from %s failed", self.scope["user"])
+            await self.send_json(
+                error_frame("server_error", "Something went wrong on the server. Try again.")
+            )
+
+    async def stop_answer(self) -> None:
+        try:
+            await self.channel_layer.group_send(
+                control_group(self.conversation.pk), {"type": "gen.stop"}
+            )
+        except Exception:
+            logger.warning("stop for %s could not be sent", self.conversation.pk, exc_info=True)
+            raise FrameError(
+                "unavailable", "The answer could not be reached to stop it. Try again."
+            ) from None
 
     async def handle_user_message(self, frame: UserMessage) -> None:
         try:
@@ -148,7 +162,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if exchange.assistant_message is None:  # a resend of a message already saved
             await self.send_json(saved)
             return
-        await self.channel_layer.group_send(self.group, {"type": "chat.message", "frame": saved})
+        try:
+            await self.channel_layer.group_send(
+                self.group, {"type": "chat.message", "frame": saved}
+            )
+        except Exception:  # the layer hiccuped: this tab still sees its message, the answer runs
+            logger.warning("could not announce message %s", saved["id"], exc_info=True)
+            await self.send_json(saved)
         start_generation(
             conversation_id=self.conversation.pk,
             message_id=exchange.assistant_message.pk,

@@ -432,3 +432,42 @@ async def test_rate_limit_per_user(settings) -> None:
     assert error["type"] == "error" and error["code"] == "rate_limited"
     assert await count_messages(conversation.pk) == 4
     await ws.disconnect()
+
+
+async def test_channel_layer_failure_gets_a_readable_error_and_the_answer_still_runs(
+    monkeypatch, settings
+) -> None:
+    """Redis hiccups while a frame is handled: the user gets a readable error frame, the
+    socket stays open, and a message already saved still gets its answer."""
+    settings.DEMO_TOKEN_DELAY_MS = 5
+    user = await make_user()
+    conversation = await make_conversation(user)
+    ws = await open_socket(user, conversation)
+    await receive(ws)
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()  # the process-wide layer the consumer and answer use
+    real_group_send = layer.group_send
+    failing = {"on": True}
+
+    async def flaky_group_send(group, message):
+        if (
+            failing["on"]
+            and group.startswith("conv.")
+            and message["type"] in ("gen.stop", "chat.message")
+        ):
+            raise ConnectionError("redis went away")
+        return await real_group_send(group, message)
+
+    monkeypatch.setattr(layer, "group_send", flaky_group_send)
+    await send(ws, type="user_message", content="Hiccup", client_id="h-1")
+    first = await receive(ws)
+    assert first["type"] == "message" and first["client_id"] == "h-1"
+    await send(ws, type="stop")
+    frames = await receive_until(ws, "error")
+    assert frames[-1]["code"] == "unavailable" and "Traceback" not in frames[-1]["message"]
+    failing["on"] = False
+    frames += await receive_until(ws, "end")
+    answer = await saved(frames[-1]["message_id"])
+    assert answer.status == "complete" and chunk_text(frames, str(answer.pk)) == answer.content
+    await ws.disconnect()
