@@ -18,7 +18,7 @@ from django.contrib.auth import get_user_model
 from django.db import connections
 
 from chat.generation import wait_for_answers
-from chat.models import Conversation
+from chat.models import Conversation, Message
 from chat.routing import websocket_urlpatterns
 from chatsite.settings import redis_channel_layer
 
@@ -50,6 +50,12 @@ def make_user(name: str | None = None) -> Any:
     return get_user_model().objects.create_user(
         username=name or f"user-{uuid.uuid4().hex[:8]}", password="secret-pass-123"
     )
+
+
+@database_sync_to_async
+def saved(message_id: str) -> Message:
+    """The message as the database has it now."""
+    return Message.objects.get(pk=message_id)
 
 
 @database_sync_to_async

@@ -21,6 +21,7 @@ from .conftest import (
     open_socket,
     receive,
     receive_until,
+    saved,
 )
 
 pytestmark = [
@@ -28,11 +29,6 @@ pytestmark = [
     pytest.mark.asyncio,
     pytest.mark.usefixtures("redis_layer"),
 ]
-
-
-@database_sync_to_async
-def saved(message_id: str) -> Message:
-    return Message.objects.get(pk=message_id)
 
 
 @database_sync_to_async

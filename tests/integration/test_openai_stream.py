@@ -6,12 +6,18 @@ import asyncio
 import json
 
 import pytest
-from channels.db import database_sync_to_async
 
-from chat.models import Message
 from tests.support.openai_stub import OpenAIStub, Reply
 
-from .conftest import chunk_text, make_conversation, make_user, open_socket, receive, receive_until
+from .conftest import (
+    chunk_text,
+    make_conversation,
+    make_user,
+    open_socket,
+    receive,
+    receive_until,
+    saved,
+)
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -28,11 +34,6 @@ def stub(settings):
         settings.LLM_MODEL = "stub-model"
         settings.LLM_MAX_RETRIES = 0
         yield server
-
-
-@database_sync_to_async
-def saved(message_id: str) -> Message:
-    return Message.objects.get(pk=message_id)
 
 
 async def exchange(ws, content: str) -> list[dict]:
