@@ -76,6 +76,16 @@ async def open_socket(
     return communicator
 
 
+async def open_chat(mode: str | None = None) -> tuple[Any, Conversation, WebsocketCommunicator]:
+    """A new user with a new conversation, connected, its `history` frame already read."""
+    user = await make_user()
+    conversation = await make_conversation(user)
+    communicator = await open_socket(user, conversation, mode)
+    history = await receive(communicator)
+    assert history["type"] == "history"
+    return user, conversation, communicator
+
+
 async def receive(communicator: WebsocketCommunicator, timeout: float = 10) -> dict[str, Any]:
     return json.loads(await communicator.receive_from(timeout=timeout))
 

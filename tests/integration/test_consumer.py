@@ -18,6 +18,7 @@ from .conftest import (
     chunk_text,
     make_conversation,
     make_user,
+    open_chat,
     open_socket,
     receive,
     receive_until,
@@ -85,10 +86,7 @@ async def test_full_exchange_in_each_mode(mode: str) -> None:
 
 async def test_title_comes_from_first_message_and_history_replays() -> None:
     """A reconnect gets the saved conversation back, titled by its first message."""
-    user = await make_user()
-    conversation = await make_conversation(user)
-    ws = await open_socket(user, conversation)
-    await receive(ws)
+    user, conversation, ws = await open_chat()
     await send(ws, type="user_message", content="  Plan a trip to Kyoto\nwith details")
     frames = await receive_until(ws, "end")
     await ws.disconnect()
@@ -106,10 +104,7 @@ async def test_title_comes_from_first_message_and_history_replays() -> None:
 async def test_stop_mid_answer_keeps_partial_text(settings) -> None:
     """`stop` ends the answer as `stopped`; the chunks equal the saved partial text."""
     settings.DEMO_TOKEN_DELAY_MS = 25
-    user = await make_user()
-    conversation = await make_conversation(user)
-    ws = await open_socket(user, conversation, "sentence")
-    await receive(ws)
+    _user, _conversation, ws = await open_chat("sentence")
     await send(ws, type="user_message", content="Please stop me")
     frames = await receive_until(ws, "start")
     await asyncio.sleep(0.4)
@@ -124,10 +119,7 @@ async def test_stop_mid_answer_keeps_partial_text(settings) -> None:
 
 async def test_answer_completes_after_the_socket_closes() -> None:
     """Closing the tab does not lose the answer: it is finished and saved."""
-    user = await make_user()
-    conversation = await make_conversation(user)
-    ws = await open_socket(user, conversation)
-    await receive(ws)
+    _user, _conversation, ws = await open_chat()
     await send(ws, type="user_message", content="Answer even if I leave")
     frames = await receive_until(ws, "start")
     await ws.disconnect()
@@ -210,10 +202,7 @@ async def test_foreign_or_unknown_conversation_is_closed_with_4403(which: str) -
 async def test_second_message_while_answering_is_busy(settings) -> None:
     """One answer at a time per conversation: the second message gets `busy`."""
     settings.DEMO_TOKEN_DELAY_MS = 10
-    user = await make_user()
-    conversation = await make_conversation(user)
-    ws = await open_socket(user, conversation)
-    await receive(ws)
+    _user, conversation, ws = await open_chat()
     await send(ws, type="user_message", content="First")
     await receive_until(ws, "start")
     await send(ws, type="user_message", content="Second")
@@ -241,10 +230,7 @@ async def test_second_message_while_answering_is_busy(settings) -> None:
 async def test_bad_frames_get_a_readable_error_and_the_socket_stays_usable(
     raw: str, code: str
 ) -> None:
-    user = await make_user()
-    conversation = await make_conversation(user)
-    ws = await open_socket(user, conversation)
-    await receive(ws)
+    _user, conversation, ws = await open_chat()
     await ws.send_to(text_data=raw)
     error = await receive(ws)
     assert error["type"] == "error" and error["code"] == code
@@ -257,10 +243,7 @@ async def test_bad_frames_get_a_readable_error_and_the_socket_stays_usable(
 
 async def test_resend_with_same_client_id_is_idempotent() -> None:
     """A resend after a reconnect does not create a second message or answer."""
-    user = await make_user()
-    conversation = await make_conversation(user)
-    ws = await open_socket(user, conversation)
-    await receive(ws)
+    _user, conversation, ws = await open_chat()
     await send(ws, type="user_message", content="Only once", client_id="abc")
     first = await receive_until(ws, "end")
     await send(ws, type="user_message", content="Only once", client_id="abc")
@@ -273,10 +256,7 @@ async def test_resend_with_same_client_id_is_idempotent() -> None:
 
 async def test_model_failure_ends_in_error_with_partial_text_saved() -> None:
     """A model error mid-answer: an error frame, `end` with status error, text kept."""
-    user = await make_user()
-    conversation = await make_conversation(user)
-    ws = await open_socket(user, conversation, "line")
-    await receive(ws)
+    _user, _conversation, ws = await open_chat("line")
     await send(ws, type="user_message", content="/fail now")
     frames = await receive_until(ws, "end")
     error = next(f for f in frames if f["type"] == "error")
@@ -293,10 +273,7 @@ async def test_model_failure_ends_in_error_with_partial_text_saved() -> None:
 async def test_switching_chunking_mid_answer_loses_nothing(settings) -> None:
     """set_chunking applies from the next chunk; held text moves to the new mode."""
     settings.DEMO_TOKEN_DELAY_MS = 10
-    user = await make_user()
-    conversation = await make_conversation(user)
-    ws = await open_socket(user, conversation, "sentence")
-    await receive(ws)
+    _user, _conversation, ws = await open_chat("sentence")
     await send(ws, type="user_message", content="Switch modes")
     frames = await receive_until(ws, "start")
     await asyncio.sleep(0.3)
@@ -353,10 +330,7 @@ async def test_lost_delta_is_recovered(monkeypatch, settings, caplog, lost: str)
         return await publish(self, event, attempts)
 
     monkeypatch.setattr(Generation, "_publish", lossy_publish)
-    user = await make_user()
-    conversation = await make_conversation(user)
-    ws = await open_socket(user, conversation, "token")
-    await receive(ws)
+    _user, _conversation, ws = await open_chat("token")
     await send(ws, type="user_message", content="Lose one delta")
     frames = await receive_until(ws, "end")
     answer = await saved(frames[1]["message_id"])
@@ -400,10 +374,7 @@ async def test_lost_end_event_is_caught_by_the_watchdog(monkeypatch, settings) -
         return None if event["type"] == "chat.end" else await publish(self, event, attempts)
 
     monkeypatch.setattr(Generation, "_publish", drop_end)
-    user = await make_user()
-    conversation = await make_conversation(user)
-    ws = await open_socket(user, conversation, "sentence")
-    await receive(ws)
+    _user, _conversation, ws = await open_chat("sentence")
     await send(ws, type="user_message", content="/fail but lose the end")
     frames = await receive_until(ws, "end")
     answer = await saved(frames[1]["message_id"])
@@ -416,10 +387,7 @@ async def test_lost_end_event_is_caught_by_the_watchdog(monkeypatch, settings) -
 async def test_rate_limit_per_user(settings) -> None:
     """More messages per minute than allowed get `rate_limited` and nothing is saved."""
     settings.CHAT_RATE_LIMIT_PER_MINUTE = 2
-    user = await make_user()
-    conversation = await make_conversation(user)
-    ws = await open_socket(user, conversation)
-    await receive(ws)
+    _user, conversation, ws = await open_chat()
     for content in ("one", "two"):
         await send(ws, type="user_message", content=content)
         await receive_until(ws, "end")
@@ -436,10 +404,7 @@ async def test_channel_layer_failure_gets_a_readable_error_and_the_answer_still_
     """Redis hiccups while a frame is handled: the user gets a readable error frame, the
     socket stays open, and a message already saved still gets its answer."""
     settings.DEMO_TOKEN_DELAY_MS = 5
-    user = await make_user()
-    conversation = await make_conversation(user)
-    ws = await open_socket(user, conversation)
-    await receive(ws)
+    _user, _conversation, ws = await open_chat()
     from channels.layers import get_channel_layer
 
     layer = get_channel_layer()  # the process-wide layer the consumer and answer use

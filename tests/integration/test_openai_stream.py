@@ -13,6 +13,7 @@ from .conftest import (
     chunk_text,
     make_conversation,
     make_user,
+    open_chat,
     open_socket,
     receive,
     receive_until,
@@ -69,10 +70,7 @@ async def test_chatopenai_streams_deltas_usage_and_split_characters(stub: OpenAI
 async def test_earlier_messages_go_to_the_model_as_context(stub: OpenAIStub) -> None:
     """The second question is sent with the first exchange before it."""
     stub.replies += [Reply(deltas=["First answer."]), Reply(deltas=["Second answer."])]
-    user = await make_user()
-    conversation = await make_conversation(user)
-    ws = await open_socket(user, conversation)
-    await receive(ws)
+    _user, _conversation, ws = await open_chat()
     await exchange(ws, "First question")
     await exchange(ws, "Second question")
     sent = [(m["role"], m["content"]) for m in stub.requests[1]["messages"]]
@@ -87,10 +85,7 @@ async def test_earlier_messages_go_to_the_model_as_context(stub: OpenAIStub) -> 
 async def test_history_budget_drops_the_oldest_messages(stub: OpenAIStub, settings) -> None:
     settings.CHAT_HISTORY_CHAR_BUDGET = 45
     stub.replies += [Reply(deltas=["A" * 30]), Reply(deltas=["ok"])]
-    user = await make_user()
-    conversation = await make_conversation(user)
-    ws = await open_socket(user, conversation)
-    await receive(ws)
+    _user, _conversation, ws = await open_chat()
     await exchange(ws, "Old question that is long enough")
     await exchange(ws, "New question")
     sent = [(m["role"], m["content"]) for m in stub.requests[1]["messages"]]
@@ -118,10 +113,7 @@ async def test_provider_failures_end_in_a_saved_error(
     """Every provider failure: a readable error frame, status error, partial text kept."""
     settings.LLM_TIMEOUT_SECONDS = 1.0
     stub.replies.append(reply)
-    user = await make_user()
-    conversation = await make_conversation(user)
-    ws = await open_socket(user, conversation, "sentence")
-    await receive(ws)
+    _user, _conversation, ws = await open_chat("sentence")
     frames = await exchange(ws, "Trigger a failure")
     error = next(f for f in frames if f["type"] == "error")
     assert error["code"] == code and error["message"]
@@ -136,10 +128,7 @@ async def test_provider_failures_end_in_a_saved_error(
 async def test_stop_closes_the_provider_stream(stub: OpenAIStub) -> None:
     """Stopping a ChatOpenAI answer keeps what arrived and marks it stopped."""
     stub.replies.append(Reply(deltas=[f"w{i} " for i in range(200)], delay=0.02))
-    user = await make_user()
-    conversation = await make_conversation(user)
-    ws = await open_socket(user, conversation)
-    await receive(ws)
+    _user, _conversation, ws = await open_chat()
     await ws.send_to(text_data=json.dumps({"type": "user_message", "content": "Long one"}))
     frames = await receive_until(ws, "chunk")
     await ws.send_to(text_data=json.dumps({"type": "stop"}))
