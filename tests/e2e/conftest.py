@@ -13,8 +13,6 @@ run fails: CI installs both.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from tests.e2e.servers import REPO_ROOT, RUNNING_SERVERS, Server, start_server
+from tests.e2e.servers import RUNNING_SERVERS, Server, manage, start_server
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -139,16 +137,7 @@ def server_env(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     else:
         env.pop("DATABASE_URL", None)
         env["SQLITE_PATH"] = str(workdir / "e2e.sqlite3")
-    migrate = subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    if migrate.returncode != 0:
-        pytest.fail(f"migrate failed:\n{migrate.stdout}\n{migrate.stderr}", pytrace=False)
+    manage(env, "migrate", "--noinput")
     env["E2E_WORKDIR"] = str(workdir)
     yield env
     if drop is not None:

@@ -67,6 +67,22 @@ class Server:
         self.log_file.close()
 
 
+def manage(env: dict[str, str], *args: str, timeout: float = 120) -> None:
+    """Run a manage.py command in the servers' environment; a failure fails the test."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if result.returncode != 0:
+        pytest.fail(
+            f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}", pytrace=False
+        )
+
+
 def _answers_http(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=1) as response:

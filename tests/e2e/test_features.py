@@ -3,8 +3,6 @@ staff review screens (feedback filter, live tail) on the same real servers."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable
 
@@ -16,7 +14,7 @@ from playwright.sync_api import expect
 
 from tests.e2e.helpers import ChatTab
 from tests.e2e.proxy import CuttableProxy
-from tests.e2e.servers import REPO_ROOT, Server
+from tests.e2e.servers import Server, manage
 
 pytestmark = pytest.mark.e2e
 
@@ -92,14 +90,7 @@ def _staff_page(browser, server: Server, server_env: dict):
         "DJANGO_SUPERUSER_PASSWORD": "staff-pass-123",
         "DJANGO_SUPERUSER_EMAIL": "",
     }
-    subprocess.run(
-        [sys.executable, "manage.py", "createsuperuser", "--noinput"],
-        cwd=REPO_ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    manage(env, "createsuperuser", "--noinput", timeout=60)
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
     page.goto(f"{server.url}/admin/login/")
