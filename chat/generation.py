@@ -16,18 +16,17 @@ from typing import Any
 
 import httpx
 import openai
-from channels.db import database_sync_to_async
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 from . import services
-from .llm import DemoModelError, open_chat_model
+from .db import db_call
+from .llm import DemoModelError, chat_model
 from .models import Message
+from .progress import progress_saver
 
 logger = logging.getLogger(__name__)
-
-HEARTBEAT_SECONDS = 5.0  # must stay well below CHAT_STALE_STREAM_SECONDS
 
 # Running answers of this process by message id: keeps the tasks referenced (asyncio
 # holds only weak references) and lets tests and shutdown wait for them.
@@ -42,10 +41,21 @@ def control_group(conversation_id: Any) -> str:
     return f"conv.{conversation_id}.ctl"
 
 
-def start_generation(*, conversation_id: Any, message_id: Any, model_name: str) -> None:
-    """Start an answer in the background; it outlives the connection that asked."""
+def start_generation(
+    *,
+    conversation_id: Any,
+    message_id: Any,
+    model_name: str,
+    context: list[tuple[str, str]] | None = None,
+) -> None:
+    """Start an answer in the background; it outlives the connection that asked.
+
+    `context` is what the model receives (read with the exchange); None reads it."""
     generation = Generation(
-        conversation_id=str(conversation_id), message_id=str(message_id), model_name=model_name
+        conversation_id=str(conversation_id),
+        message_id=str(message_id),
+        model_name=model_name,
+        context=context,
     )
     task = asyncio.get_running_loop().create_task(generation.run(), name=f"answer-{message_id}")
     _running[generation.message_id] = task
@@ -91,10 +101,18 @@ def to_langchain(context: list[tuple[str, str]]) -> list[BaseMessage]:
 class Generation:
     """Streams one answer and is the only writer of its message until it ends."""
 
-    def __init__(self, *, conversation_id: str, message_id: str, model_name: str) -> None:
+    def __init__(
+        self,
+        *,
+        conversation_id: str,
+        message_id: str,
+        model_name: str,
+        context: list[tuple[str, str]] | None = None,
+    ) -> None:
         self.conversation_id = conversation_id
         self.message_id = message_id
         self.model_name = model_name
+        self.context = context
         self.layer: BaseChannelLayer = get_channel_layer()
         self.group = conversation_group(conversation_id)
         self._parts: list[str] = []
@@ -113,14 +131,16 @@ class Generation:
     def text(self) -> str:
         return "".join(self._parts)
 
+    @property
+    def length(self) -> int:
+        return self._length
+
     async def run(self) -> None:
         self._started = time.monotonic()
         control_channel = await self.layer.new_channel()
         await self.layer.group_add(control_group(self.conversation_id), control_channel)
-        helpers = [
-            asyncio.create_task(self._listen(control_channel)),
-            asyncio.create_task(self._save_progress()),
-        ]
+        listener = asyncio.create_task(self._listen(control_channel))
+        progress_saver().track(self)
         pump = asyncio.create_task(self._pump())
         await self._publish(
             {"type": "chat.start", "message_id": self.message_id, "model": self.model_name}
@@ -141,25 +161,25 @@ class Generation:
             status = Message.Status.ERROR
             logger.warning("answer %s failed: %r", self.message_id, exc, exc_info=exc)
         finally:
-            await asyncio.shield(self._finish(status, code, error, helpers, pump, control_channel))
+            await asyncio.shield(self._finish(status, code, error, listener, pump, control_channel))
 
     async def _stream(self) -> None:
-        context = await database_sync_to_async(services.model_context)(
-            assistant_message_id=self.message_id
-        )
-        async with open_chat_model() as handle:
-            async with asyncio.timeout(settings.LLM_MAX_ANSWER_SECONDS):
-                # astream only: the token callback would deliver every delta twice.
-                async for chunk in handle.model.astream(to_langchain(context)):
-                    usage = getattr(chunk, "usage_metadata", None)
-                    if usage:
-                        self.usage = {
-                            key: int(usage.get(key) or 0)
-                            for key in ("input_tokens", "output_tokens", "total_tokens")
-                        }
-                    text = str(chunk.text)
-                    if text:
-                        self._append(text)
+        context = self.context
+        if context is None:
+            context = await db_call(services.model_context)(assistant_message_id=self.message_id)
+        handle = chat_model()
+        async with asyncio.timeout(settings.LLM_MAX_ANSWER_SECONDS):
+            # astream only: the token callback would deliver every delta twice.
+            async for chunk in handle.model.astream(to_langchain(context)):
+                usage = getattr(chunk, "usage_metadata", None)
+                if usage:
+                    self.usage = {
+                        key: int(usage.get(key) or 0)
+                        for key in ("input_tokens", "output_tokens", "total_tokens")
+                    }
+                text = str(chunk.text)
+                if text:
+                    self._append(text)
 
     def _append(self, text: str) -> None:
         if self.ttft_ms is None:
@@ -220,34 +240,18 @@ class Generation:
                 except Exception:
                     logger.warning("could not answer a sync request for %s", self.message_id)
 
-    async def _save_progress(self) -> None:
-        """Save the text so far every few moments: bounded loss, and a heartbeat."""
-        saved, last_save = -1, time.monotonic()
-        while True:
-            await asyncio.sleep(settings.CHAT_PROGRESS_SAVE_SECONDS)
-            if self._length == saved and time.monotonic() - last_save < HEARTBEAT_SECONDS:
-                continue
-            saved, last_save = self._length, time.monotonic()
-            try:
-                await database_sync_to_async(services.message_save_progress)(
-                    message_id=self.message_id, content=self.text
-                )
-            except Exception:
-                logger.exception("progress save of answer %s failed", self.message_id)
-
     async def _finish(
         self,
         status: str,
         code: str,
         error: str,
-        helpers: list[asyncio.Task[None]],
+        listener: asyncio.Task[None],
         pump: asyncio.Task[None],
         control_channel: str,
     ) -> None:
         """Save the final state, then tell every tab; the save comes first so a tab
         that misses deltas can read the rest from the database."""
-        for task in helpers[1:]:
-            task.cancel()
+        progress_saver().untrack(self.message_id)
         self._closing = True
         self._wake.set()
         try:
@@ -258,7 +262,7 @@ class Generation:
         text = self.text
         for attempt in range(3):
             try:
-                await database_sync_to_async(services.message_finish)(
+                await db_call(services.message_finish)(
                     message_id=self.message_id,
                     content=text,
                     status=status,
@@ -287,7 +291,7 @@ class Generation:
             },
             attempts=3,
         )
-        helpers[0].cancel()
+        listener.cancel()
         try:
             await self.layer.group_discard(control_group(self.conversation_id), control_channel)
         except Exception:

@@ -9,13 +9,13 @@ database, not in a process's memory.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Case, QuerySet, TextField, Value, When
 from django.utils import timezone
 
 from .models import Conversation, Feedback, Message
@@ -35,6 +35,8 @@ class RateLimited(Exception):
 class Exchange:
     user_message: Message
     assistant_message: Message | None  # None when a resend matched an earlier message
+    # What the model receives for the answer, read in the same transaction.
+    context: list[tuple[str, str]] = field(default_factory=list)
 
 
 def parse_uuid(value: Any) -> uuid.UUID | None:
@@ -135,7 +137,8 @@ def conversation_messages(*, conversation_id: Any) -> list[Message]:
 def exchange_start(
     *, user: Any, conversation_id: Any, content: str, client_id: str | None, model_name: str
 ) -> Exchange:
-    """Save a user message and the `streaming` answer that will follow it.
+    """Save a user message and the `streaming` answer that will follow it, and read
+    what the model gets for it: one transaction, one trip to a database thread.
 
     The conversation row is locked so two processes cannot start two answers at once.
     """
@@ -146,9 +149,14 @@ def exchange_start(
         earlier = conversation.messages.filter(client_id=client_id).first()
         if earlier is not None:
             return Exchange(user_message=earlier, assistant_message=None)
-    messages_sweep_stale(conversation_id=conversation.pk)
-    if conversation.messages.filter(status=Message.Status.STREAMING).exists():
-        raise ConversationBusy
+    streaming = list(
+        conversation.messages.filter(status=Message.Status.STREAMING).values_list("pk", "updated")
+    )
+    if streaming:
+        cutoff = timezone.now() - timedelta(seconds=settings.CHAT_STALE_STREAM_SECONDS)
+        if any(updated >= cutoff for _, updated in streaming):
+            raise ConversationBusy
+        messages_sweep_stale(conversation_id=conversation.pk)
     window_start = timezone.now() - timedelta(minutes=1)
     recent = Message.objects.filter(
         conversation__owner=user, role=Message.Role.USER, created__gte=window_start
@@ -167,19 +175,28 @@ def exchange_start(
     if not conversation.title:
         conversation.title = derive_title(content)
     conversation.save(update_fields=["title", "updated"])
-    return Exchange(user_message=user_message, assistant_message=assistant_message)
+    return Exchange(
+        user_message=user_message,
+        assistant_message=assistant_message,
+        context=_context_before(conversation.pk, assistant_message.created),
+    )
 
 
 def model_context(*, assistant_message_id: Any) -> list[tuple[str, str]]:
-    """(role, content) pairs that go to the model before an answer, newest kept first.
+    """(role, content) pairs that go to the model before an answer (see _context_before)."""
+    answer = Message.objects.only("conversation_id", "created").get(pk=assistant_message_id)
+    return _context_before(answer.conversation_id, answer.created)
+
+
+def _context_before(conversation_id: Any, created: Any) -> list[tuple[str, str]]:
+    """The messages before `created`, newest kept first.
 
     Only finished text counts (no errors, no empty answers); older messages are
     dropped once CHAT_HISTORY_CHAR_BUDGET characters are used, but the latest user
     message is always sent.
     """
-    answer = Message.objects.only("conversation_id", "created").get(pk=assistant_message_id)
     candidates = (
-        Message.objects.filter(conversation_id=answer.conversation_id, created__lt=answer.created)
+        Message.objects.filter(conversation_id=conversation_id, created__lt=created)
         .exclude(status__in=[Message.Status.ERROR, Message.Status.STREAMING])
         .exclude(content="")
         .order_by("-created")
@@ -196,11 +213,23 @@ def model_context(*, assistant_message_id: Any) -> list[tuple[str, str]]:
     return picked
 
 
-def message_save_progress(*, message_id: Any, content: str) -> None:
-    """Periodic save while streaming: bounds the loss on a crash, doubles as a heartbeat."""
-    Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
-        content=content, updated=timezone.now()
-    )
+def messages_save_progress(*, contents: dict[str, str], batch: int = 250) -> None:
+    """Periodic save of every streaming answer of a process: bounds the loss on a crash
+    and doubles as their heartbeat. One UPDATE per `batch` answers, in one transaction."""
+    now = timezone.now()
+    items = list(contents.items())
+    with transaction.atomic():
+        for start in range(0, len(items), batch):
+            part = items[start : start + batch]
+            Message.objects.filter(
+                pk__in=[pk for pk, _ in part], status=Message.Status.STREAMING
+            ).update(
+                content=Case(
+                    *(When(pk=pk, then=Value(text)) for pk, text in part),
+                    output_field=TextField(),
+                ),
+                updated=now,
+            )
 
 
 def message_finish(

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from channels.db import database_sync_to_async
-
 from . import review, services
 from .consumers import ChatConsumer
+from .db import db_call
 from .models import AuditEvent, Conversation
 from .protocol import FrameError, Ping, error_frame, parse_frame
 
@@ -21,7 +20,7 @@ class StaffTailConsumer(ChatConsumer):
     """Serves /ws/admin/tail/<conversation_id>/ to staff who may view conversations."""
 
     async def load_conversation(self, user: Any, conversation_id: str) -> Conversation:
-        return await database_sync_to_async(_staff_conversation)(user, conversation_id)
+        return await db_call(_staff_conversation)(user, conversation_id)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:

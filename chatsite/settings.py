@@ -92,11 +92,22 @@ TEMPLATES = [
 ]
 
 # Database: PostgreSQL from DATABASE_URL in production and CI, SQLite otherwise.
-# CONN_MAX_AGE=0: under ASGI every sync_to_async thread would otherwise keep its own
-# connection open forever.
+# PostgreSQL connections come from psycopg's pool (Django's "pool" option): a call
+# borrows one and gives it back when it ends, so no call pays for a new connection
+# and no thread keeps one forever (CONN_MAX_AGE stays 0, as pooling requires).
+# Async code runs its database calls on DATABASE_THREADS threads (chat/db.py); the
+# pool holds those plus a few for Django's own thread-sensitive calls and views.
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
+DATABASE_POOL_SIZE = env_int("DATABASE_POOL_SIZE", 10)
+DATABASE_THREADS = env_int("DATABASE_THREADS", max(1, DATABASE_POOL_SIZE - 4))
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+    if env_bool("DATABASE_POOL", True) and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": min(2, DATABASE_POOL_SIZE),
+            "max_size": DATABASE_POOL_SIZE,
+            "timeout": env_float("DATABASE_POOL_TIMEOUT", 10.0),
+        }
 else:
     DATABASES = {
         "default": {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -40,3 +41,19 @@ def redis_url() -> Iterator[str]:
         return
     with throwaway_redis() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """pytest-django's test database, and its connection pool closed before it is dropped
+    (an open pool keeps sessions on the database, and PostgreSQL refuses to drop it)."""
+    yield
+    from django.db import connections
+
+    from chat.db import close_connections
+
+    with django_db_blocker.unblock():
+        close_connections()
+        for connection in connections.all():
+            if getattr(connection, "pool", None) is not None:
+                connection.close_pool()

@@ -18,6 +18,7 @@ from django.contrib.auth import get_user_model
 from django.db import connections
 
 from chat.generation import wait_for_answers
+from chat.llm import close_chat_models
 from chat.models import Conversation, Message
 from chat.routing import websocket_urlpatterns
 from chatsite.settings import redis_channel_layer
@@ -37,6 +38,7 @@ async def redis_layer(request: Any, settings: Any, redis_url: str) -> AsyncItera
     assert type(layer).__module__.startswith("channels_redis")
     yield layer
     await wait_for_answers(timeout=30)
+    await close_chat_models()
     # database_sync_to_async copies the connection it opened back into the test's
     # context; close it there, or PostgreSQL cannot drop the test database at the end.
     await sync_to_async(connections.close_all)()
