@@ -36,6 +36,7 @@ class OpenAIStub:
     def __init__(self) -> None:
         self.replies: list[Reply] = []
         self.requests: list[dict[str, Any]] = []
+        self.peers: list[tuple[str, int]] = []  # the client's address of each request
         self.disconnects = 0  # streams the client closed before their end
         self._lock = threading.Lock()
         self._closed = threading.Event()
@@ -51,6 +52,7 @@ class OpenAIStub:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with stub._lock:
                     stub.requests.append(body)
+                    stub.peers.append(self.client_address)
                     reply = stub.replies.pop(0) if stub.replies else Reply()
                 if self.path.rstrip("/") != "/v1/chat/completions":
                     return self._json(404, {"error": {"message": "not found"}})
