@@ -72,7 +72,8 @@ async def wait_for_answers(timeout: float = 30.0) -> None:
 def describe_failure(exc: BaseException, *, mid_answer: bool = False) -> tuple[str, str]:
     """Map a model failure to an error code and a sentence a user can read."""
     broken = (openai.APIConnectionError, httpx.TransportError)
-    if mid_answer and isinstance(exc, broken) and not isinstance(exc, openai.APITimeoutError):
+    timeouts = (openai.APITimeoutError, httpx.TimeoutException)
+    if mid_answer and isinstance(exc, broken) and not isinstance(exc, timeouts):
         return "model_error", "The connection to the model broke off mid-answer."
     if isinstance(exc, openai.RateLimitError):
         return "rate_limited", "The model provider is rate limiting requests. Try again shortly."

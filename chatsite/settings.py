@@ -195,6 +195,7 @@ LLM_SYSTEM_PROMPT = os.environ.get("LLM_SYSTEM_PROMPT", "You are a helpful assis
 LLM_TIMEOUT_SECONDS = env_float("LLM_TIMEOUT_SECONDS", 60.0)  # connect/read timeout
 LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 2)  # only before the stream starts
 LLM_MAX_ANSWER_SECONDS = env_float("LLM_MAX_ANSWER_SECONDS", 300.0)  # whole answer
+LLM_MAX_CONNECTIONS = env_int("LLM_MAX_CONNECTIONS", 1000)  # to the model server, per process
 DEMO_TOKEN_DELAY_MS = env_float("DEMO_TOKEN_DELAY_MS", 35.0)  # offline demo pace
 
 # --- Limits --------------------------------------------------------------------

@@ -68,6 +68,26 @@ async def test_answers_share_one_model_client_and_its_connection(settings) -> No
         assert chat_model() is not first  # built again after a close, at call time
 
 
+async def test_chunks_reach_langchain_as_dicts_through_the_real_request(settings) -> None:
+    """The streaming path skips openai's typed chunk objects (LangChain dumps them back
+    to dicts) but keeps openai's request: parameters, auth header, SSE decoding."""
+    with OpenAIStub() as stub:
+        settings.OPENAI_BASE_URL = stub.base_url
+        settings.OPENAI_API_KEY = "sk-test-not-real"
+        stub.replies.append(Reply(deltas=["Plain", " dicts"]))
+        handle = chat_model()
+        stream = await handle.model.async_client.create(
+            model="m", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        chunks = [chunk async for chunk in stream]
+        assert all(isinstance(chunk, dict) for chunk in chunks)
+        text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
+        assert text == "Plain dicts"
+        assert stub.auth == ["Bearer sk-test-not-real"]
+        assert stub.requests[0]["messages"] == [{"role": "user", "content": "hi"}]
+        await close_chat_models()
+
+
 async def test_model_handle_follows_the_configuration(settings) -> None:
     demo = chat_model()
     assert demo.name == "demo-offline" and chat_model() is demo

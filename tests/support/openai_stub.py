@@ -37,6 +37,7 @@ class OpenAIStub:
         self.replies: list[Reply] = []
         self.requests: list[dict[str, Any]] = []
         self.peers: list[tuple[str, int]] = []  # the client's address of each request
+        self.auth: list[str | None] = []  # the Authorization header of each request
         self.disconnects = 0  # streams the client closed before their end
         self._lock = threading.Lock()
         self._closed = threading.Event()
@@ -53,6 +54,7 @@ class OpenAIStub:
                 with stub._lock:
                     stub.requests.append(body)
                     stub.peers.append(self.client_address)
+                    stub.auth.append(self.headers.get("Authorization"))
                     reply = stub.replies.pop(0) if stub.replies else Reply()
                 if self.path.rstrip("/") != "/v1/chat/completions":
                     return self._json(404, {"error": {"message": "not found"}})
