@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 import httpx
+import httpx2
 import openai
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
@@ -22,7 +23,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 
 from . import services
 from .db import db_call
-from .llm import DemoModelError, chat_model
+from .llm import DemoModelError, chat_model, stream_message_chunks
 from .models import Message
 from .progress import progress_saver
 
@@ -70,22 +71,30 @@ async def wait_for_answers(timeout: float = 30.0) -> None:
 
 
 def describe_failure(exc: BaseException, *, mid_answer: bool = False) -> tuple[str, str]:
-    """Map a model failure to an error code and a sentence a user can read."""
-    broken = (openai.APIConnectionError, httpx.TransportError)
-    timeouts = (openai.APITimeoutError, httpx.TimeoutException)
+    """Map a model failure to an error code and a sentence a user can read.
+
+    openai maps most transport errors to its own; the rest may come from httpx or
+    from httpx2 (the HTTP library of openai 3 and of its aiohttp transport)."""
+    broken = (openai.APIConnectionError, httpx.TransportError, httpx2.TransportError)
+    timeouts = (
+        openai.APITimeoutError,
+        TimeoutError,
+        httpx.TimeoutException,
+        httpx2.TimeoutException,
+    )
     if mid_answer and isinstance(exc, broken) and not isinstance(exc, timeouts):
         return "model_error", "The connection to the model broke off mid-answer."
     if isinstance(exc, openai.RateLimitError):
         return "rate_limited", "The model provider is rate limiting requests. Try again shortly."
-    if isinstance(exc, (openai.APITimeoutError, TimeoutError, httpx.TimeoutException)):
+    if isinstance(exc, timeouts):
         return "timeout", "The model took too long to answer."
-    if isinstance(exc, openai.APIConnectionError | httpx.ConnectError):
+    if isinstance(exc, (openai.APIConnectionError, httpx.ConnectError, httpx2.ConnectError)):
         return "model_unavailable", "The model server could not be reached."
     if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
         return "model_error", "The model server refused the configured credentials."
     if isinstance(exc, openai.APIStatusError):
         return "model_error", f"The model server answered with an error (HTTP {exc.status_code})."
-    if isinstance(exc, httpx.HTTPError):
+    if isinstance(exc, (httpx.HTTPError, httpx2.HTTPError)):
         return "model_error", "The connection to the model broke off mid-answer."
     if isinstance(exc, DemoModelError):
         return "model_error", str(exc)
@@ -170,8 +179,8 @@ class Generation:
             context = await db_call(services.model_context)(assistant_message_id=self.message_id)
         handle = chat_model()
         async with asyncio.timeout(settings.LLM_MAX_ANSWER_SECONDS):
-            # astream only: the token callback would deliver every delta twice.
-            async for chunk in handle.model.astream(to_langchain(context)):
+            # One stream, no callbacks: a token callback too would deliver every delta twice.
+            async for chunk in stream_message_chunks(handle.model, to_langchain(context)):
                 usage = getattr(chunk, "usage_metadata", None)
                 if usage:
                     self.usage = {
