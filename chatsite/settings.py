@@ -214,4 +214,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # httpx and httpx2 log every request to the model at INFO: one line per answer.
+    "loggers": {name: {"level": "WARNING"} for name in ("httpx", "httpx2")},
 }
