@@ -18,11 +18,11 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from . import services
+from . import exchanges, services
 from .chunking import DEFAULT_MODE
 from .db import db_call
 from .generation import control_group, conversation_group, start_generation
-from .llm import model_display_name
+from .llm import chat_model, model_display_name
 from .models import Conversation, Message
 from .protocol import (
     FrameError,
@@ -79,6 +79,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.mode = parse_chunk_mode(query.get("chunk", [DEFAULT_MODE])[0])
         except FrameError as exc:
             await self.send_json(error_frame(exc.code, exc.message))
+        chat_model()  # built on the first connection, not in the first answer's path
         self.group = conversation_group(self.conversation.pk)
         # Join before reading: any event after this read reaches us.
         await self.channel_layer.group_add(self.group, self.channel_name)
@@ -155,12 +156,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def handle_user_message(self, frame: UserMessage) -> None:
         try:
-            exchange = await db_call(services.exchange_start)(
-                user=self.scope["user"],
-                conversation_id=self.conversation.pk,
-                content=frame.content,
-                client_id=frame.client_id,
-                model_name=model_display_name(),
+            exchange = await exchanges.exchange_start(
+                exchanges.ExchangeRequest(
+                    user=self.scope["user"],
+                    conversation_id=self.conversation.pk,
+                    content=frame.content,
+                    client_id=frame.client_id,
+                    model_name=model_display_name(),
+                )
             )
         except services.ConversationBusy:
             raise FrameError("busy", "An answer is still being written. Wait or stop it.") from None

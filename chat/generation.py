@@ -147,16 +147,24 @@ class Generation:
 
     async def run(self) -> None:
         self._started = time.monotonic()
-        control_channel = await self.layer.new_channel()
-        await self.layer.group_add(control_group(self.conversation_id), control_channel)
+        # The request to the model goes out first: joining the control group and
+        # announcing the start (two trips to Redis) happen while it is on its way.
+        # Deltas wait in `_pending` until the pump starts, after `chat.start`.
+        self._stream_task = asyncio.create_task(self._stream())
+        try:
+            control_channel = await self.layer.new_channel()
+            await self.layer.group_add(control_group(self.conversation_id), control_channel)
+        except BaseException:
+            self._stream_task.cancel()
+            raise
         listener = asyncio.create_task(self._listen(control_channel))
         progress_saver().track(self)
-        pump = asyncio.create_task(self._pump())
         await self._publish(
             {"type": "chat.start", "message_id": self.message_id, "model": self.model_name}
         )
+        pump = asyncio.create_task(self._pump())
+        self._wake.set()  # anything that arrived before the start
         status, code, error = Message.Status.COMPLETE, "", ""
-        self._stream_task = asyncio.create_task(self._stream())
         try:
             await self._stream_task
         except asyncio.CancelledError:

@@ -178,17 +178,17 @@ def exchange_start(
     return Exchange(
         user_message=user_message,
         assistant_message=assistant_message,
-        context=_context_before(conversation.pk, assistant_message.created),
+        context=context_before(conversation.pk, assistant_message.created),
     )
 
 
 def model_context(*, assistant_message_id: Any) -> list[tuple[str, str]]:
     """(role, content) pairs that go to the model before an answer (see _context_before)."""
     answer = Message.objects.only("conversation_id", "created").get(pk=assistant_message_id)
-    return _context_before(answer.conversation_id, answer.created)
+    return context_before(answer.conversation_id, answer.created)
 
 
-def _context_before(conversation_id: Any, created: Any) -> list[tuple[str, str]]:
+def context_before(conversation_id: Any, created: Any) -> list[tuple[str, str]]:
     """The messages before `created`, newest kept first.
 
     Only finished text counts (no errors, no empty answers); older messages are

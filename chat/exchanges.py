@@ -1,0 +1,224 @@
+"""Starting answers in bursts: many `exchange_start`s in one transaction (group commit).
+
+When many users send at the same moment, each exchange costs about ten statements
+and their ORM work, one after another under the GIL: the hundredth user waited half
+a second for the model call. The batcher sends the first request of a quiet moment
+to the database at once (no added delay), and whatever arrives while a batch is in
+the database goes together in the next one: a few statements per batch instead of
+ten per exchange. `exchanges_start` applies exactly the rules of
+`services.exchange_start`; if a batch fails as a whole (a deadlock, a constraint
+race with another process), each of its requests runs on its own through
+`services.exchange_start`, so a request never fails for another's sake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from . import services
+from .db import db_call
+from .models import Conversation, Message
+
+logger = logging.getLogger(__name__)
+
+MAX_BATCH = 200
+
+
+@dataclass
+class ExchangeRequest:
+    user: Any
+    conversation_id: Any
+    content: str
+    client_id: str | None
+    model_name: str
+
+
+Outcome = services.Exchange | Exception
+
+
+@transaction.atomic
+def exchanges_start(requests: list[ExchangeRequest]) -> list[Outcome]:
+    """`services.exchange_start` for many requests in one transaction: one outcome
+    (an Exchange, or the exception the single call would raise) per request."""
+    outcomes: list[Outcome | None] = [None] * len(requests)
+    ids = sorted({str(r.conversation_id) for r in requests})
+    # Locked in one order, so two batches (or processes) cannot deadlock on them.
+    conversations = {
+        str(c.pk): c
+        for c in Conversation.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+    }
+    earlier = {
+        (str(m.conversation_id), m.client_id): m
+        for m in Message.objects.filter(
+            conversation_id__in=ids,
+            client_id__in={r.client_id for r in requests if r.client_id},
+        )
+    }
+    cutoff = timezone.now() - timedelta(seconds=settings.CHAT_STALE_STREAM_SECONDS)
+    live: set[str] = set()
+    stale: set[str] = set()
+    for conversation_id, updated in Message.objects.filter(
+        conversation_id__in=ids, status=Message.Status.STREAMING
+    ).values_list("conversation_id", "updated"):
+        (live if updated >= cutoff else stale).add(str(conversation_id))
+    window_start = timezone.now() - timedelta(minutes=1)
+    recent = Counter(
+        dict(
+            Message.objects.filter(
+                conversation__owner__in={r.user.pk for r in requests},
+                role=Message.Role.USER,
+                created__gte=window_start,
+            )
+            .values_list("conversation__owner")
+            .annotate(n=Count("pk"))
+            .values_list("conversation__owner", "n")
+        )
+    )
+    accepted: list[tuple[int, Message, Message]] = []
+    for index, request in enumerate(requests):
+        key = str(request.conversation_id)
+        conversation = conversations.get(key)
+        if conversation is None or conversation.owner_id != request.user.pk:
+            outcomes[index] = Conversation.DoesNotExist()
+            continue
+        if request.client_id and (key, request.client_id) in earlier:
+            resent = earlier[(key, request.client_id)]
+            outcomes[index] = services.Exchange(user_message=resent, assistant_message=None)
+            continue
+        if key in live:
+            outcomes[index] = services.ConversationBusy()
+            continue
+        if recent[request.user.pk] >= settings.CHAT_RATE_LIMIT_PER_MINUTE:
+            outcomes[index] = services.RateLimited()
+            continue
+        recent[request.user.pk] += 1
+        live.add(key)  # a second request for it in this batch is busy
+        user_message = Message(
+            conversation=conversation,
+            role=Message.Role.USER,
+            content=request.content,
+            client_id=request.client_id,
+        )
+        if request.client_id:
+            earlier[(key, request.client_id)] = user_message
+        answer = Message(
+            conversation=conversation,
+            role=Message.Role.ASSISTANT,
+            status=Message.Status.STREAMING,
+            model_name=request.model_name,
+        )
+        accepted.append((index, user_message, answer))
+        if not conversation.title:
+            conversation.title = services.derive_title(request.content)
+    for conversation_id in stale:
+        services.messages_sweep_stale(conversation_id=conversation_id)
+    if accepted:
+        # Two statements, users first: every answer is created after its question.
+        Message.objects.bulk_create([user for _, user, _ in accepted])
+        Message.objects.bulk_create([answer for _, _, answer in accepted])
+        touched = {str(user.conversation_id): user.conversation for _, user, _ in accepted}
+        now = timezone.now()
+        for conversation in touched.values():
+            conversation.updated = now
+        Conversation.objects.bulk_update(list(touched.values()), ["title", "updated"])
+    for index, user_message, answer in accepted:
+        outcomes[index] = services.Exchange(
+            user_message=user_message,
+            assistant_message=answer,
+            context=services.context_before(answer.conversation_id, answer.created),
+        )
+    assert all(outcome is not None for outcome in outcomes)
+    return outcomes  # type: ignore[return-value]
+
+
+def _start_one(request: ExchangeRequest) -> Outcome:
+    try:
+        return services.exchange_start(
+            user=request.user,
+            conversation_id=request.conversation_id,
+            content=request.content,
+            client_id=request.client_id,
+            model_name=request.model_name,
+        )
+    except Exception as exc:
+        return exc
+
+
+def exchanges_start_or_each(requests: list[ExchangeRequest]) -> list[Outcome]:
+    """The batch in one transaction; if that fails as a whole, each on its own."""
+    if len(requests) > 1:
+        try:
+            return exchanges_start(requests)
+        except Exception:
+            logger.warning("a batch of %d exchanges failed; starting each alone", len(requests))
+    return [_start_one(request) for request in requests]
+
+
+@dataclass
+class _Pending:
+    request: ExchangeRequest
+    future: asyncio.Future[services.Exchange] = field(repr=False)
+
+
+class ExchangeBatcher:
+    """Group commit for one event loop: at most one batch in the database at a time,
+    and every request that arrives meanwhile goes in the next one."""
+
+    def __init__(self) -> None:
+        self._queue: list[_Pending] = []
+        self._task: asyncio.Task[None] | None = None  # referenced: asyncio keeps weak ones
+
+    async def start(self, request: ExchangeRequest) -> services.Exchange:
+        future: asyncio.Future[services.Exchange] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(request, future))
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(
+                self._drain(), name="exchange-batches"
+            )
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+                try:
+                    outcomes = await db_call(exchanges_start_or_each)(
+                        [pending.request for pending in batch]
+                    )
+                except Exception as exc:  # the database is unreachable: every one fails
+                    outcomes = [exc] * len(batch)
+                for pending, outcome in zip(batch, outcomes, strict=True):
+                    if pending.future.done():  # the consumer went away
+                        continue
+                    if isinstance(outcome, Exception):
+                        pending.future.set_exception(outcome)
+                    else:
+                        pending.future.set_result(outcome)
+        finally:
+            self._task = None
+
+
+_batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ExchangeBatcher] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def exchange_start(request: ExchangeRequest) -> services.Exchange:
+    """Start an exchange, batched with the others of this event loop; raises what
+    `services.exchange_start` raises."""
+    loop = asyncio.get_running_loop()
+    batcher = _batchers.get(loop)
+    if batcher is None:
+        batcher = _batchers[loop] = ExchangeBatcher()
+    return await batcher.start(request)
