@@ -6,6 +6,7 @@ behind everyone else's, and so does anything else queued on that thread. The cal
 here are self-contained (each opens and ends its own transaction and returns its
 connection to the pool afterwards), so they can run side by side on
 `DATABASE_THREADS` threads instead; `DATABASE_POOL_SIZE` connections are pooled.
+`update_rows` writes many rows in one round trip (batched saves).
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.db import connection
+from django.db.models import Model
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -59,3 +62,29 @@ def close_connections() -> None:
 
     for future in [pool.submit(close) for _ in range(workers)]:
         future.result(timeout=10)
+
+
+def update_rows(model: type[Model], fields: list[str], where: str, rows: list[list[Any]]) -> None:
+    """One UPDATE per row, sent with executemany: psycopg pipelines them into one round
+    trip, and nothing is resolved per row (a CASE per row cost milliseconds of CPU).
+
+    Each row holds the values of `fields`, then the primary key, then the parameters of
+    `where` (extra SQL ANDed to the primary key match)."""
+    quote = connection.ops.quote_name
+    meta = model._meta
+    sql = (
+        f"UPDATE {quote(meta.db_table)} SET "
+        + ", ".join(f"{quote(meta.get_field(name).column)} = %s" for name in fields)
+        + f" WHERE {quote(meta.pk.column)} = %s"
+        + (f" AND {where}" if where else "")
+    )
+    prepared = [
+        [
+            meta.get_field(name).get_db_prep_value(value, connection)
+            for name, value in zip([*fields, meta.pk.name], row[: len(fields) + 1], strict=True)
+        ]
+        + list(row[len(fields) + 1 :])
+        for row in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, prepared)

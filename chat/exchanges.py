@@ -26,7 +26,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from . import services
+from . import db, services
 from .db import db_call
 from .models import Conversation, Message
 
@@ -127,16 +127,19 @@ def exchanges_start(requests: list[ExchangeRequest]) -> list[Outcome]:
         # Two statements, users first: every answer is created after its question.
         Message.objects.bulk_create([user for _, user, _ in accepted])
         Message.objects.bulk_create([answer for _, _, answer in accepted])
-        touched = {str(user.conversation_id): user.conversation for _, user, _ in accepted}
         now = timezone.now()
-        for conversation in touched.values():
-            conversation.updated = now
-        Conversation.objects.bulk_update(list(touched.values()), ["title", "updated"])
+        db.update_rows(
+            Conversation,
+            ["title", "updated"],
+            "",
+            [[user.conversation.title, now, user.conversation.pk] for _, user, _ in accepted],
+        )
+        contexts = services.contexts_latest([user.conversation_id for _, user, _ in accepted])
     for index, user_message, answer in accepted:
         outcomes[index] = services.Exchange(
             user_message=user_message,
             assistant_message=answer,
-            context=services.context_before(answer.conversation_id, answer.created),
+            context=contexts[str(answer.conversation_id)],
         )
     assert all(outcome is not None for outcome in outcomes)
     return outcomes  # type: ignore[return-value]

@@ -9,15 +9,18 @@ database, not in a process's memory.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Case, QuerySet, TextField, Value, When
+from django.db import connection, transaction
+from django.db.models import F, QuerySet, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
+from . import db
 from .models import Conversation, Feedback, Message
 
 INTERRUPTED_ERROR = "The answer was interrupted because the server stopped."
@@ -189,22 +192,52 @@ def model_context(*, assistant_message_id: Any) -> list[tuple[str, str]]:
 
 
 def context_before(conversation_id: Any, created: Any) -> list[tuple[str, str]]:
-    """The messages before `created`, newest kept first.
-
-    Only finished text counts (no errors, no empty answers); older messages are
-    dropped once CHAT_HISTORY_CHAR_BUDGET characters are used, but the latest user
-    message is always sent.
-    """
-    candidates = (
-        Message.objects.filter(conversation_id=conversation_id, created__lt=created)
-        .exclude(status__in=[Message.Status.ERROR, Message.Status.STREAMING])
-        .exclude(content="")
+    """What the model receives for an answer created at `created` (see pick_context)."""
+    newest_first = (
+        _context_candidates()
+        .filter(conversation_id=conversation_id, created__lt=created)
         .order_by("-created")
-        .values_list("role", "content")[:500]
+        .values_list("role", "content")[:MAX_CONTEXT_MESSAGES]
     )
+    return pick_context(newest_first)
+
+
+def contexts_latest(conversation_ids: list[Any]) -> dict[str, list[tuple[str, str]]]:
+    """`context_before` for the next answer of each conversation, in one query."""
+    ranked = (
+        _context_candidates()
+        .filter(conversation_id__in=conversation_ids)
+        .annotate(
+            rank=Window(
+                RowNumber(), partition_by=[F("conversation_id")], order_by=F("created").desc()
+            )
+        )
+        .filter(rank__lte=MAX_CONTEXT_MESSAGES)
+        .order_by("conversation_id", "-created")
+        .values_list("conversation_id", "role", "content")
+    )
+    newest_first: dict[str, list[tuple[str, str]]] = {str(pk): [] for pk in conversation_ids}
+    for conversation_id, role, content in ranked:
+        newest_first[str(conversation_id)].append((role, content))
+    return {pk: pick_context(rows) for pk, rows in newest_first.items()}
+
+
+MAX_CONTEXT_MESSAGES = 500
+
+
+def _context_candidates() -> QuerySet[Message]:
+    # Only finished text counts: no errors, no answer still streaming, nothing empty.
+    return Message.objects.exclude(
+        status__in=[Message.Status.ERROR, Message.Status.STREAMING]
+    ).exclude(content="")
+
+
+def pick_context(newest_first: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(role, content) pairs in order, newest kept first: older messages are dropped
+    once CHAT_HISTORY_CHAR_BUDGET characters are used, but the latest one always goes."""
     budget = settings.CHAT_HISTORY_CHAR_BUDGET
     picked: list[tuple[str, str]] = []
-    for role, content in candidates:
+    for role, content in newest_first:
         if picked and len(content) > budget:
             break
         picked.append((role, content))
@@ -213,23 +246,21 @@ def context_before(conversation_id: Any, created: Any) -> list[tuple[str, str]]:
     return picked
 
 
-def messages_save_progress(*, contents: dict[str, str], batch: int = 250) -> None:
+def messages_save_progress(*, contents: dict[str, str]) -> None:
     """Periodic save of every streaming answer of a process: bounds the loss on a crash
-    and doubles as their heartbeat. One UPDATE per `batch` answers, in one transaction."""
+    and doubles as their heartbeat. One transaction, one round trip."""
     now = timezone.now()
-    items = list(contents.items())
+    status = connection.ops.quote_name(Message._meta.get_field("status").column)
     with transaction.atomic():
-        for start in range(0, len(items), batch):
-            part = items[start : start + batch]
-            Message.objects.filter(
-                pk__in=[pk for pk, _ in part], status=Message.Status.STREAMING
-            ).update(
-                content=Case(
-                    *(When(pk=pk, then=Value(text)) for pk, text in part),
-                    output_field=TextField(),
-                ),
-                updated=now,
-            )
+        db.update_rows(
+            Message,
+            ["content", "updated"],
+            f"{status} = %s",
+            [
+                [text, now, uuid.UUID(str(pk)), Message.Status.STREAMING]
+                for pk, text in contents.items()
+            ],
+        )
 
 
 def message_finish(
