@@ -12,13 +12,12 @@ from chatsite.settings import redis_channel_layer
 
 
 @pytest.fixture
-async def layer(redis_url: str):
+def layer(redis_url: str) -> PipelinedPubSubChannelLayer:
+    """The default `pubsub` layer on the real Redis (each test flushes it at the end)."""
     config = redis_channel_layer(redis_url, "pubsub")
     config["CONFIG"]["prefix"] = f"test-{uuid.uuid4().hex[:8]}"
     assert config["BACKEND"] == "chat.layers.PipelinedPubSubChannelLayer"  # the default
-    built = PipelinedPubSubChannelLayer(**config["CONFIG"])
-    yield built
-    await built.flush()
+    return PipelinedPubSubChannelLayer(**config["CONFIG"])
 
 
 async def test_concurrent_publishes_share_round_trips_and_keep_each_senders_order(
@@ -36,11 +35,14 @@ async def test_concurrent_publishes_share_round_trips_and_keep_each_senders_orde
         for n in range(40):
             await layer.group_send(f"pipe-{index}", {"type": "t", "n": n})
 
-    await asyncio.gather(*(sender(i) for i in range(5)))
-    for channel in channels:
-        got = [(await layer.receive(channel))["n"] for _ in range(40)]
-        assert got == list(range(40))
-    assert shard.round_trips - before < 5 * 40 / 2
+    try:
+        await asyncio.gather(*(sender(i) for i in range(5)))
+        for channel in channels:
+            got = [(await layer.receive(channel))["n"] for _ in range(40)]
+            assert got == list(range(40))
+        assert shard.round_trips - before < 5 * 40 / 2
+    finally:
+        await layer.flush()
 
 
 async def test_a_failed_pipeline_fails_each_of_its_publishes(
@@ -52,9 +54,12 @@ async def test_a_failed_pipeline_fails_each_of_its_publishes(
         raise ConnectionError("Redis is down")
 
     monkeypatch.setattr(shard, "_ensure_redis", unreachable)
-    results = await asyncio.gather(
-        *(layer.group_send("down", {"type": "t"}) for _ in range(3)), return_exceptions=True
-    )
-    assert all(isinstance(r, ConnectionError) for r in results)
-    monkeypatch.undo()
-    await layer.group_send("down", {"type": "t"})  # and the next one goes through
+    try:
+        results = await asyncio.gather(
+            *(layer.group_send("down", {"type": "t"}) for _ in range(3)), return_exceptions=True
+        )
+        assert all(isinstance(r, ConnectionError) for r in results)
+        monkeypatch.undo()
+        await layer.group_send("down", {"type": "t"})  # and the next one goes through
+    finally:
+        await layer.flush()
