@@ -164,7 +164,11 @@ def exchanges_start_or_each(requests: list[ExchangeRequest]) -> list[Outcome]:
         try:
             return exchanges_start(requests)
         except Exception:
-            logger.warning("a batch of %d exchanges failed; starting each alone", len(requests))
+            logger.warning(
+                "a batch of %d exchanges failed; starting each alone",
+                len(requests),
+                exc_info=True,
+            )
     return [_start_one(request) for request in requests]
 
 
