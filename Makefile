@@ -31,10 +31,14 @@ test: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
-## Benchmarks: streaming per channel layer (ratios to the in-memory layer), and the
-## admin review pages at 1,000 vs 100,000 messages (BENCH_DATABASE_URL for PostgreSQL).
+## Benchmarks: N users streaming at once over real WebSockets into real Daphne servers,
+## this checkout against BEFORE_REF in the same run (figures and plot to
+## docs/performance.md and .png; BENCH_ARGS for more options, e.g. --users 1,10,50),
+## and the admin review pages at 1,000 vs 100,000 messages (BENCH_DATABASE_URL for
+## PostgreSQL).
+BEFORE_REF ?= 04c5e5c
 bench: $(BIN)/.installed
-	$(BIN)/python bench/stream_bench.py --users $${USERS:-30}
+	$(BIN)/python bench/load_bench.py $(if $(BEFORE_REF),--before-ref $(BEFORE_REF)) $(BENCH_ARGS)
 	$(BIN)/python bench/admin_bench.py
 
 ## Retake docs/screenshots/*.png of the chat page (needs Chromium and fonts-noto-cjk).
