@@ -64,10 +64,15 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"CI=true but the e2e tests cannot run: {reason}.")
 
 
+@pytest.hookimpl(trylast=True)  # after pytest-django has ordered the tests
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     e2e_items = [item for item in items if item.get_closest_marker("e2e")]
     if not e2e_items:
         return
+    # The browser tests go last: Playwright's sync API keeps an event loop running in
+    # the main thread for the rest of the session, and pytest-asyncio cannot start a
+    # test's loop after that ("Runner.run() cannot be called from a running event loop").
+    items[:] = [item for item in items if item not in e2e_items] + e2e_items
     reason = browser_missing_reason()
     if reason is None:
         return
