@@ -1,14 +1,14 @@
-"""Starting answers in bursts: many `exchange_start`s in one transaction (group commit).
+"""Starting answers: the rules, and many starts in one transaction (group commit).
 
 When many users send at the same moment, each exchange costs about ten statements
 and their ORM work, one after another under the GIL: the hundredth user waited half
 a second for the model call. The batcher sends the first request of a quiet moment
 to the database at once (no added delay), and whatever arrives while a batch is in
 the database goes together in the next one: a few statements per batch instead of
-ten per exchange. `exchanges_start` applies exactly the rules of
-`services.exchange_start`; if a batch fails as a whole (a deadlock, a constraint
-race with another process), each of its requests runs on its own through
-`services.exchange_start`, so a request never fails for another's sake.
+ten per exchange. `exchanges_start` is the one home of the rules for starting an
+answer; if a batch fails as a whole (a deadlock, a constraint race with another
+process), each of its requests runs again as a batch of its own, so a request never
+fails for another's sake.
 """
 
 from __future__ import annotations
@@ -49,8 +49,13 @@ Outcome = services.Exchange | Exception
 
 @transaction.atomic
 def exchanges_start(requests: list[ExchangeRequest]) -> list[Outcome]:
-    """`services.exchange_start` for many requests in one transaction: one outcome
-    (an Exchange, or the exception the single call would raise) per request."""
+    """Save each request's user message and the `streaming` answer that will follow
+    it, and read what the model gets for it, in one transaction: one outcome per
+    request, an Exchange or the exception that refuses it (DoesNotExist: not the
+    user's conversation; ConversationBusy; RateLimited). A `client_id` seen before
+    in the conversation is a resend: the earlier message, no new answer.
+
+    The conversations are locked, so two processes cannot start two answers at once."""
     outcomes: list[Outcome | None] = [None] * len(requests)
     ids = sorted({str(r.conversation_id) for r in requests})
     # Locked in one order, so two batches (or processes) cannot deadlock on them.
@@ -145,15 +150,17 @@ def exchanges_start(requests: list[ExchangeRequest]) -> list[Outcome]:
     return outcomes  # type: ignore[return-value]
 
 
-def _start_one(request: ExchangeRequest) -> Outcome:
+def start_alone(request: ExchangeRequest) -> services.Exchange:
+    """One exchange in a transaction of its own; raises the exception that refuses it."""
+    (outcome,) = exchanges_start([request])
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+def _start_alone_or_failure(request: ExchangeRequest) -> Outcome:
     try:
-        return services.exchange_start(
-            user=request.user,
-            conversation_id=request.conversation_id,
-            content=request.content,
-            client_id=request.client_id,
-            model_name=request.model_name,
-        )
+        return start_alone(request)
     except Exception as exc:
         return exc
 
@@ -169,7 +176,7 @@ def exchanges_start_or_each(requests: list[ExchangeRequest]) -> list[Outcome]:
                 len(requests),
                 exc_info=True,
             )
-    return [_start_one(request) for request in requests]
+    return [_start_alone_or_failure(request) for request in requests]
 
 
 @dataclass
@@ -222,8 +229,8 @@ _batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ExchangeBatcher]
 
 
 async def exchange_start(request: ExchangeRequest) -> services.Exchange:
-    """Start an exchange, batched with the others of this event loop; raises what
-    `services.exchange_start` raises."""
+    """Start an exchange, batched with the others of this event loop; raises the
+    exception that refuses it (see `exchanges_start`)."""
     loop = asyncio.get_running_loop()
     batcher = _batchers.get(loop)
     if batcher is None:

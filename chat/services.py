@@ -1,9 +1,9 @@
 """Database reads and writes for conversations and messages.
 
-Synchronous on purpose: views call them directly, async code through
-`database_sync_to_async`. Every rule that must hold across server processes
-(one answer at a time, idempotent resends, rate limits) is enforced here, in the
-database, not in a process's memory.
+Synchronous on purpose: views call them directly, async code through `db_call`.
+Every rule that must hold across server processes is enforced in the database, not
+in a process's memory: starting an answer (one at a time per conversation,
+idempotent resends, rate limits) in `chat/exchanges.py`, the rest here.
 """
 
 from __future__ import annotations
@@ -136,57 +136,8 @@ def conversation_messages(*, conversation_id: Any) -> list[Message]:
     )
 
 
-@transaction.atomic
-def exchange_start(
-    *, user: Any, conversation_id: Any, content: str, client_id: str | None, model_name: str
-) -> Exchange:
-    """Save a user message and the `streaming` answer that will follow it, and read
-    what the model gets for it: one transaction, one trip to a database thread.
-
-    The conversation row is locked so two processes cannot start two answers at once.
-    """
-    conversation = (
-        Conversation.objects.select_for_update().filter(pk=conversation_id, owner=user).get()
-    )
-    if client_id:
-        earlier = conversation.messages.filter(client_id=client_id).first()
-        if earlier is not None:
-            return Exchange(user_message=earlier, assistant_message=None)
-    streaming = list(
-        conversation.messages.filter(status=Message.Status.STREAMING).values_list("pk", "updated")
-    )
-    if streaming:
-        cutoff = timezone.now() - timedelta(seconds=settings.CHAT_STALE_STREAM_SECONDS)
-        if any(updated >= cutoff for _, updated in streaming):
-            raise ConversationBusy
-        messages_sweep_stale(conversation_id=conversation.pk)
-    window_start = timezone.now() - timedelta(minutes=1)
-    recent = Message.objects.filter(
-        conversation__owner=user, role=Message.Role.USER, created__gte=window_start
-    ).count()
-    if recent >= settings.CHAT_RATE_LIMIT_PER_MINUTE:
-        raise RateLimited
-    user_message = Message.objects.create(
-        conversation=conversation, role=Message.Role.USER, content=content, client_id=client_id
-    )
-    assistant_message = Message.objects.create(
-        conversation=conversation,
-        role=Message.Role.ASSISTANT,
-        status=Message.Status.STREAMING,
-        model_name=model_name,
-    )
-    if not conversation.title:
-        conversation.title = derive_title(content)
-    conversation.save(update_fields=["title", "updated"])
-    return Exchange(
-        user_message=user_message,
-        assistant_message=assistant_message,
-        context=context_before(conversation.pk, assistant_message.created),
-    )
-
-
 def model_context(*, assistant_message_id: Any) -> list[tuple[str, str]]:
-    """(role, content) pairs that go to the model before an answer (see _context_before)."""
+    """(role, content) pairs that go to the model before an answer (see pick_context)."""
     answer = Message.objects.only("conversation_id", "created").get(pk=assistant_message_id)
     return context_before(answer.conversation_id, answer.created)
 

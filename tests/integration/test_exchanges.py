@@ -1,4 +1,4 @@
-"""Group commit of exchanges: the batch applies every rule of a single exchange_start,
+"""Group commit of exchanges: the batch applies every rule to each request,
 against the real database, and the batcher never delays a lone request."""
 
 from __future__ import annotations
@@ -14,7 +14,12 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from chat import exchanges, services
-from chat.exchanges import ExchangeRequest, exchanges_start, exchanges_start_or_each
+from chat.exchanges import (
+    ExchangeRequest,
+    exchanges_start,
+    exchanges_start_or_each,
+    start_alone,
+)
 from chat.models import Conversation, Message
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -34,17 +39,9 @@ def test_a_batch_applies_each_rule_like_a_single_exchange(settings) -> None:
     first, second, stale, live = (Conversation.objects.create(owner=alice) for _ in range(4))
     bobs = Conversation.objects.create(owner=bob)
     carols = Conversation.objects.create(owner=carol)
-    old = services.exchange_start(
-        user=carol, conversation_id=carols.pk, content="Earlier", client_id="c-1", model_name="m"
-    )
+    old = start_alone(request(carol, carols, "Earlier", "c-1"))
     services.message_finish(message_id=old.assistant_message.pk, content="Yes.", status="complete")
-    services.exchange_start(
-        user=carol,
-        conversation_id=Conversation.objects.create(owner=carol).pk,
-        content="Second",
-        client_id=None,
-        model_name="m",
-    )
+    start_alone(request(carol, Conversation.objects.create(owner=carol), "Second"))
     Message.objects.create(conversation=live, role="assistant", status="streaming")
     swept = Message.objects.create(conversation=stale, role="assistant", status="streaming")
     Message.objects.filter(pk=swept.pk).update(updated=timezone.now() - timedelta(minutes=5))
@@ -104,8 +101,12 @@ def test_a_failing_batch_runs_each_request_alone(monkeypatch) -> None:
     owner = user("solo")
     conversations = [Conversation.objects.create(owner=owner) for _ in range(3)]
 
-    def broken(_requests):
-        raise RuntimeError("deadlock detected")
+    whole = exchanges.exchanges_start
+
+    def broken(requests):  # a batch fails as a whole; a request alone goes through
+        if len(requests) > 1:
+            raise RuntimeError("deadlock detected")
+        return whole(requests)
 
     monkeypatch.setattr(exchanges, "exchanges_start", broken)
     outcomes = exchanges_start_or_each(
