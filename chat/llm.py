@@ -73,6 +73,7 @@ def _configuration() -> tuple[Any, ...]:
         settings.LLM_TEMPERATURE,
         settings.LLM_TIMEOUT_SECONDS,
         settings.LLM_MAX_RETRIES,
+        settings.LLM_MAX_CONNECTIONS,
         settings.DEMO_TOKEN_DELAY_MS,
     )
 
