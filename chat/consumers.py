@@ -18,10 +18,11 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from . import exchanges, services
+from . import contract, exchanges, services
 from .chunking import DEFAULT_MODE
+from .contract import ErrorCode, conversation_group, request_stop
 from .db import db_call
-from .generation import control_group, conversation_group, start_generation
+from .generation import start_generation
 from .llm import chat_model, model_display_name
 from .models import Conversation, Message
 from .protocol import (
@@ -140,18 +141,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except Exception:  # never a stack trace, never a dead socket
             logger.exception("frame from %s failed", self.scope["user"])
             await self.send_json(
-                error_frame("server_error", "Something went wrong on the server. Try again.")
+                error_frame(
+                    ErrorCode.SERVER_ERROR, "Something went wrong on the server. Try again."
+                )
             )
 
     async def stop_answer(self) -> None:
         try:
-            await self.channel_layer.group_send(
-                control_group(self.conversation.pk), {"type": "gen.stop"}
-            )
+            await request_stop(self.channel_layer, self.conversation.pk)
         except Exception:
             logger.warning("stop for %s could not be sent", self.conversation.pk, exc_info=True)
             raise FrameError(
-                "unavailable", "The answer could not be reached to stop it. Try again."
+                ErrorCode.UNAVAILABLE, "The answer could not be reached to stop it. Try again."
             ) from None
 
     async def handle_user_message(self, frame: UserMessage) -> None:
@@ -166,22 +167,22 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 )
             )
         except services.ConversationBusy:
-            raise FrameError("busy", "An answer is still being written. Wait or stop it.") from None
+            raise FrameError(
+                ErrorCode.BUSY, "An answer is still being written. Wait or stop it."
+            ) from None
         except services.RateLimited:
             raise FrameError(
-                "rate_limited", "You are sending messages too fast. Wait a minute."
+                ErrorCode.RATE_LIMITED, "You are sending messages too fast. Wait a minute."
             ) from None
         except Conversation.DoesNotExist:
-            raise FrameError("not_found", "This conversation no longer exists.") from None
+            raise FrameError(ErrorCode.NOT_FOUND, "This conversation no longer exists.") from None
         saved = {"type": "message", **services.message_to_dict(exchange.user_message)}
         saved["client_id"] = exchange.user_message.client_id
         if exchange.assistant_message is None:  # a resend of a message already saved
             await self.send_json(saved)
             return
         try:
-            await self.channel_layer.group_send(
-                self.group, {"type": "chat.message", "frame": saved}
-            )
+            await self.channel_layer.group_send(self.group, contract.chat_message(saved))
         except Exception:  # the layer hiccuped: this tab still sees its message, the answer runs
             logger.warning("could not announce message %s", saved["id"], exc_info=True)
             await self.send_json(saved)
@@ -310,7 +311,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             ttft_ms=message.ttft_ms,
             duration_ms=message.duration_ms,
             error=message.error,
-            error_code="interrupted" if message.error == services.INTERRUPTED_ERROR else "",
+            error_code=message.error_code,
         )
 
     async def end_stream(
@@ -333,7 +334,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.stream = None
         if status == Message.Status.ERROR:
             await self.send_json(
-                error_frame(error_code or "model_error", error, message_id=stream.message_id)
+                error_frame(
+                    error_code or ErrorCode.MODEL_ERROR, error, message_id=stream.message_id
+                )
             )
         await self.send_json(
             {
@@ -386,9 +389,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def request_sync(self, offset: int) -> None:
         assert self.stream is not None
-        await self.channel_layer.group_send(
-            control_group(self.conversation.pk),
-            {"type": "gen.sync", "reply_to": self.channel_name, "offset": offset},
+        await contract.request_sync(
+            self.channel_layer, self.conversation.pk, self.channel_name, offset
         )
         self.start_timer(self._sync_deadline(self.stream.message_id))
 

@@ -21,7 +21,8 @@ from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
-from . import services
+from . import contract, services
+from .contract import ErrorCode, control_group, conversation_group
 from .db import db_call
 from .llm import DemoModelError, chat_model, stream_message_chunks
 from .models import Message
@@ -32,14 +33,6 @@ logger = logging.getLogger(__name__)
 # Running answers of this process by message id: keeps the tasks referenced (asyncio
 # holds only weak references) and lets tests and shutdown wait for them.
 _running: dict[str, asyncio.Task[None]] = {}
-
-
-def conversation_group(conversation_id: Any) -> str:
-    return f"conv.{conversation_id}"
-
-
-def control_group(conversation_id: Any) -> str:
-    return f"conv.{conversation_id}.ctl"
 
 
 def start_generation(
@@ -70,7 +63,7 @@ async def wait_for_answers(timeout: float = 30.0) -> None:
             await asyncio.gather(*list(_running.values()), return_exceptions=True)
 
 
-def describe_failure(exc: BaseException, *, mid_answer: bool = False) -> tuple[str, str]:
+def describe_failure(exc: BaseException, *, mid_answer: bool = False) -> tuple[ErrorCode, str]:
     """Map a model failure to an error code and a sentence a user can read.
 
     openai maps most transport errors to its own; the rest may come from httpx or
@@ -83,22 +76,28 @@ def describe_failure(exc: BaseException, *, mid_answer: bool = False) -> tuple[s
         httpx2.TimeoutException,
     )
     if mid_answer and isinstance(exc, broken) and not isinstance(exc, timeouts):
-        return "model_error", "The connection to the model broke off mid-answer."
+        return ErrorCode.MODEL_ERROR, "The connection to the model broke off mid-answer."
     if isinstance(exc, openai.RateLimitError):
-        return "rate_limited", "The model provider is rate limiting requests. Try again shortly."
+        return (
+            ErrorCode.RATE_LIMITED,
+            "The model provider is rate limiting requests. Try again shortly.",
+        )
     if isinstance(exc, timeouts):
-        return "timeout", "The model took too long to answer."
+        return ErrorCode.TIMEOUT, "The model took too long to answer."
     if isinstance(exc, (openai.APIConnectionError, httpx.ConnectError, httpx2.ConnectError)):
-        return "model_unavailable", "The model server could not be reached."
+        return ErrorCode.MODEL_UNAVAILABLE, "The model server could not be reached."
     if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
-        return "model_error", "The model server refused the configured credentials."
+        return ErrorCode.MODEL_ERROR, "The model server refused the configured credentials."
     if isinstance(exc, openai.APIStatusError):
-        return "model_error", f"The model server answered with an error (HTTP {exc.status_code})."
+        return (
+            ErrorCode.MODEL_ERROR,
+            f"The model server answered with an error (HTTP {exc.status_code}).",
+        )
     if isinstance(exc, (httpx.HTTPError, httpx2.HTTPError)):
-        return "model_error", "The connection to the model broke off mid-answer."
+        return ErrorCode.MODEL_ERROR, "The connection to the model broke off mid-answer."
     if isinstance(exc, DemoModelError):
-        return "model_error", str(exc)
-    return "model_error", "The model failed to answer."
+        return ErrorCode.MODEL_ERROR, str(exc)
+    return ErrorCode.MODEL_ERROR, "The model failed to answer."
 
 
 def to_langchain(context: list[tuple[str, str]]) -> list[BaseMessage]:
@@ -159,9 +158,7 @@ class Generation:
             raise
         listener = asyncio.create_task(self._listen(control_channel))
         progress_saver().track(self)
-        await self._publish(
-            {"type": "chat.start", "message_id": self.message_id, "model": self.model_name}
-        )
+        await self._publish(contract.chat_start(self.message_id, self.model_name))
         pump = asyncio.create_task(self._pump())
         self._wake.set()  # anything that arrived before the start
         status, code, error = Message.Status.COMPLETE, "", ""
@@ -171,8 +168,8 @@ class Generation:
             if self._stop_requested and not _cancelling():
                 status = Message.Status.STOPPED
             else:  # the process is shutting down
-                status, code = Message.Status.ERROR, "interrupted"
-                error = services.INTERRUPTED_ERROR
+                status, code = Message.Status.ERROR, ErrorCode.INTERRUPTED
+                error = contract.INTERRUPTED_ERROR
                 self._stream_task.cancel()
         except Exception as exc:
             code, error = describe_failure(exc, mid_answer=self.ttft_ms is not None)
@@ -216,14 +213,7 @@ class Generation:
             if self._pending:
                 deltas, self._pending = self._pending, []
                 offset, self._sent = self._sent, self._sent + sum(map(len, deltas))
-                await self._publish(
-                    {
-                        "type": "chat.delta",
-                        "message_id": self.message_id,
-                        "offset": offset,
-                        "deltas": deltas,
-                    }
-                )
+                await self._publish(contract.chat_delta(self.message_id, offset, deltas))
             if self._closing:
                 return
             if interval:
@@ -241,18 +231,13 @@ class Generation:
                 await asyncio.sleep(0.5)
                 continue
             kind = event.get("type")
-            if kind == "gen.stop" and event.get("message_id") in (None, self.message_id):
+            if kind == "gen.stop":
                 self._stop_requested = True
                 if self._stream_task is not None:
                     self._stream_task.cancel()
             elif kind == "gen.sync" and event.get("reply_to"):
                 offset = max(0, int(event.get("offset") or 0))
-                reply = {
-                    "type": "chat.sync",
-                    "message_id": self.message_id,
-                    "offset": offset,
-                    "text": self.text[offset:],
-                }
+                reply = contract.chat_sync(self.message_id, offset, self.text[offset:])
                 try:
                     await self.layer.send(event["reply_to"], reply)
                 except Exception:
@@ -285,6 +270,7 @@ class Generation:
                     content=text,
                     status=status,
                     error=error,
+                    error_code=code,
                     ttft_ms=self.ttft_ms,
                     duration_ms=duration_ms,
                     usage=self.usage,
@@ -296,17 +282,16 @@ class Generation:
                 )
                 await asyncio.sleep(0.5 * (attempt + 1))
         await self._publish(
-            {
-                "type": "chat.end",
-                "message_id": self.message_id,
-                "status": status,
-                "length": len(text),
-                "usage": self.usage,
-                "ttft_ms": self.ttft_ms,
-                "duration_ms": duration_ms,
-                "error_code": code,
-                "error": error,
-            },
+            contract.chat_end(
+                self.message_id,
+                status=status,
+                length=len(text),
+                usage=self.usage,
+                ttft_ms=self.ttft_ms,
+                duration_ms=duration_ms,
+                error_code=code,
+                error=error,
+            ),
             attempts=3,
         )
         listener.cancel()

@@ -73,6 +73,8 @@ class Message(models.Model):
     output_tokens = models.PositiveIntegerField(null=True, blank=True)
     total_tokens = models.PositiveIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
+    # Why an answer ended in error (a contract.ErrorCode); empty otherwise.
+    error_code = models.CharField(max_length=32, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     # Refreshed by every progress save: a streaming answer whose `updated` is old
     # belongs to a process that died.

@@ -13,12 +13,13 @@ from typing import Any
 from django.conf import settings
 
 from .chunking import MODES
+from .contract import ErrorCode
 
 
 class FrameError(Exception):
     """A client frame the server refuses; `code` and `message` go back in an error frame."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: ErrorCode, message: str) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
@@ -54,22 +55,22 @@ def max_frame_chars() -> int:
 
 def parse_chunk_mode(value: Any) -> str:
     if not isinstance(value, str) or value not in MODES:
-        raise FrameError("bad_frame", f"Chunking mode must be one of: {', '.join(MODES)}.")
+        raise FrameError(ErrorCode.BAD_FRAME, f"Chunking mode must be one of: {', '.join(MODES)}.")
     return value
 
 
 def parse_frame(text: str | None) -> Frame:
     """Turn a WebSocket text frame into a typed frame, or raise FrameError."""
     if text is None:
-        raise FrameError("bad_frame", "Only JSON text frames are accepted.")
+        raise FrameError(ErrorCode.BAD_FRAME, "Only JSON text frames are accepted.")
     if len(text) > max_frame_chars():
-        raise FrameError("too_long", "The frame is too large.")
+        raise FrameError(ErrorCode.TOO_LONG, "The frame is too large.")
     try:
         data = json.loads(text)
     except ValueError:
-        raise FrameError("bad_frame", "The frame is not valid JSON.") from None
+        raise FrameError(ErrorCode.BAD_FRAME, "The frame is not valid JSON.") from None
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
-        raise FrameError("bad_frame", 'A frame must be a JSON object with a "type".')
+        raise FrameError(ErrorCode.BAD_FRAME, 'A frame must be a JSON object with a "type".')
     kind = data["type"]
     if kind == "user_message":
         return _user_message(data)
@@ -79,25 +80,25 @@ def parse_frame(text: str | None) -> Frame:
         return SetChunking(parse_chunk_mode(data.get("mode")))
     if kind == "ping":
         return Ping()
-    raise FrameError("bad_frame", f"Unknown frame type {kind[:40]!r}.")
+    raise FrameError(ErrorCode.BAD_FRAME, f"Unknown frame type {kind[:40]!r}.")
 
 
 def _user_message(data: dict[str, Any]) -> UserMessage:
     content = data.get("content")
     if not isinstance(content, str):
-        raise FrameError("bad_frame", 'A user_message needs a "content" string.')
+        raise FrameError(ErrorCode.BAD_FRAME, 'A user_message needs a "content" string.')
     limit = settings.CHAT_MAX_MESSAGE_CHARS
     if len(content) > limit:
         raise FrameError(
-            "too_long", f"The message is too long ({len(content)} of {limit} characters)."
+            ErrorCode.TOO_LONG, f"The message is too long ({len(content)} of {limit} characters)."
         )
     if not content.strip():
-        raise FrameError("bad_frame", "The message is empty.")
+        raise FrameError(ErrorCode.BAD_FRAME, "The message is empty.")
     client_id = data.get("client_id")
     if client_id is not None and (not isinstance(client_id, str) or not 0 < len(client_id) <= 64):
-        raise FrameError("bad_frame", '"client_id" must be a string of 1 to 64 characters.')
+        raise FrameError(ErrorCode.BAD_FRAME, '"client_id" must be a string of 1 to 64 characters.')
     return UserMessage(content=content, client_id=client_id)
 
 
-def error_frame(code: str, message: str, **extra: Any) -> dict[str, Any]:
+def error_frame(code: ErrorCode, message: str, **extra: Any) -> dict[str, Any]:
     return {"type": "error", "code": code, "message": message, **extra}

@@ -21,9 +21,8 @@ from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from . import db
+from .contract import INTERRUPTED_ERROR, ErrorCode
 from .models import Conversation, Feedback, Message
-
-INTERRUPTED_ERROR = "The answer was interrupted because the server stopped."
 
 
 class ConversationBusy(Exception):
@@ -115,6 +114,7 @@ def message_to_dict(message: Message) -> dict[str, Any]:
         "duration_ms": message.duration_ms,
         "usage": message.usage,
         "error": message.error,
+        "error_code": message.error_code,
         "feedback": feedback_to_dict(message) if message.role == Message.Role.ASSISTANT else None,
     }
 
@@ -124,7 +124,12 @@ def messages_sweep_stale(*, conversation_id: Any) -> int:
     cutoff = timezone.now() - timedelta(seconds=settings.CHAT_STALE_STREAM_SECONDS)
     return Message.objects.filter(
         conversation_id=conversation_id, status=Message.Status.STREAMING, updated__lt=cutoff
-    ).update(status=Message.Status.ERROR, error=INTERRUPTED_ERROR, updated=timezone.now())
+    ).update(
+        status=Message.Status.ERROR,
+        error=INTERRUPTED_ERROR,
+        error_code=ErrorCode.INTERRUPTED,
+        updated=timezone.now(),
+    )
 
 
 def conversation_messages(*, conversation_id: Any) -> list[Message]:
@@ -220,6 +225,7 @@ def message_finish(
     content: str,
     status: str,
     error: str = "",
+    error_code: str = "",
     ttft_ms: int | None = None,
     duration_ms: int | None = None,
     usage: dict[str, int] | None = None,
@@ -230,6 +236,7 @@ def message_finish(
         content=content,
         status=status,
         error=error,
+        error_code=error_code,
         ttft_ms=ttft_ms,
         duration_ms=duration_ms,
         input_tokens=usage.get("input_tokens"),

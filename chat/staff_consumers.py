@@ -11,6 +11,7 @@ from typing import Any
 
 from . import review, services
 from .consumers import ChatConsumer
+from .contract import ErrorCode
 from .db import db_call
 from .models import AuditEvent, Conversation
 from .protocol import FrameError, Ping, error_frame, parse_frame
@@ -31,7 +32,7 @@ class StaffTailConsumer(ChatConsumer):
         if isinstance(frame, Ping):
             await self.send_json({"type": "pong"})
         else:
-            await self.send_json(error_frame("read_only", "The live tail is read-only."))
+            await self.send_json(error_frame(ErrorCode.READ_ONLY, "The live tail is read-only."))
 
 
 def _staff_conversation(user: Any, conversation_id: str) -> Conversation:

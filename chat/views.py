@@ -7,6 +7,8 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -16,13 +18,13 @@ from django.views.decorators.http import require_http_methods
 
 from . import services
 from .chunking import MODES
+from .contract import ErrorCode, request_stop
 from .forms import ConversationForm, FeedbackForm, SignupForm
-from .generation import control_group
 from .llm import model_display_name
 from .models import Conversation, Message
 
 
-def json_error(status: int, code: str, message: str, **extra: Any) -> JsonResponse:
+def json_error(status: int, code: ErrorCode, message: str, **extra: Any) -> JsonResponse:
     return JsonResponse({"error": {"code": code, "message": message, **extra}}, status=status)
 
 
@@ -32,7 +34,7 @@ def api_login_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpR
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not request.user.is_authenticated:
-            return json_error(401, "not_authenticated", "Log in first.")
+            return json_error(401, ErrorCode.NOT_AUTHENTICATED, "Log in first.")
         return view(request, *args, **kwargs)
 
     return wrapper
@@ -95,7 +97,7 @@ def api_conversation(request: HttpRequest, conversation_id: str) -> HttpResponse
     try:
         conversation = services.conversation_get(user=request.user, conversation_id=conversation_id)
     except Conversation.DoesNotExist:
-        return json_error(404, "not_found", "No such conversation.")
+        return json_error(404, ErrorCode.NOT_FOUND, "No such conversation.")
     if request.method == "GET":
         messages = services.conversation_messages(conversation_id=conversation.pk)
         data = services.conversation_to_dict(conversation)
@@ -119,11 +121,11 @@ def api_message_feedback(request: HttpRequest, message_id: str) -> HttpResponse:
     try:
         data = read_json(request)
     except ValueError:
-        return json_error(400, "bad_request", "The body must be a JSON object.")
+        return json_error(400, ErrorCode.BAD_REQUEST, "The body must be a JSON object.")
     form = FeedbackForm(data)
     if not form.is_valid():
         return json_error(
-            400, "invalid", "The feedback is not valid.", fields=form.errors.get_json_data()
+            400, ErrorCode.INVALID, "The feedback is not valid.", fields=form.errors.get_json_data()
         )
     try:
         message = services.feedback_set(
@@ -133,9 +135,9 @@ def api_message_feedback(request: HttpRequest, message_id: str) -> HttpResponse:
             comment=form.cleaned_data["comment"],
         )
     except Message.DoesNotExist:
-        return json_error(404, "not_found", "No such message.")
+        return json_error(404, ErrorCode.NOT_FOUND, "No such message.")
     except services.FeedbackNotAllowed:
-        return json_error(409, "not_allowed", "Only finished answers can be rated.")
+        return json_error(409, ErrorCode.NOT_ALLOWED, "Only finished answers can be rated.")
     return JsonResponse(
         {"message_id": str(message.pk), "feedback": services.feedback_to_dict(message)}
     )
@@ -145,20 +147,19 @@ def _conversation_form(request: HttpRequest) -> tuple[ConversationForm, JsonResp
     try:
         data = read_json(request)
     except ValueError:
-        return ConversationForm(), json_error(400, "bad_request", "The body must be a JSON object.")
+        return ConversationForm(), json_error(
+            400, ErrorCode.BAD_REQUEST, "The body must be a JSON object."
+        )
     form = ConversationForm(data)
     if not form.is_valid():
         return form, json_error(
-            400, "invalid", "The title is not valid.", fields=form.errors.get_json_data()
+            400, ErrorCode.INVALID, "The title is not valid.", fields=form.errors.get_json_data()
         )
     return form, None
 
 
 def _stop_answer(conversation_id: Any) -> None:
     """A deleted conversation's answer has nowhere to go: stop it."""
-    from asgiref.sync import async_to_sync
-    from channels.layers import get_channel_layer
-
     layer = get_channel_layer()
     if layer is not None:
-        async_to_sync(layer.group_send)(control_group(conversation_id), {"type": "gen.stop"})
+        async_to_sync(request_stop)(layer, conversation_id)
