@@ -11,9 +11,10 @@ mirrors the list (REJECTED_CODES and its messages).
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
-from channels.layers import BaseChannelLayer
+if TYPE_CHECKING:  # this module stays importable without Django
+    from channels.layers import BaseChannelLayer
 
 
 class ErrorCode(StrEnum):

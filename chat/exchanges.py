@@ -21,18 +21,34 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from . import db, services
+from . import contract, db, services
+from .contract import ErrorCode
 from .db import db_call
+from .generation import start_generation
 from .models import Conversation, Message
+from .protocol import FrameError
 
 logger = logging.getLogger(__name__)
 
 MAX_BATCH = 200
+# Why a user message is refused (nothing saved), as the sender is told.
+REFUSALS: dict[type[Exception], tuple[ErrorCode, str]] = {
+    services.ConversationBusy: (
+        ErrorCode.BUSY,
+        "An answer is still being written. Wait or stop it.",
+    ),
+    services.RateLimited: (
+        ErrorCode.RATE_LIMITED,
+        "You are sending messages too fast. Wait a minute.",
+    ),
+    Conversation.DoesNotExist: (ErrorCode.NOT_FOUND, "This conversation no longer exists."),
+}
 
 
 @dataclass
@@ -236,3 +252,34 @@ async def exchange_start(request: ExchangeRequest) -> services.Exchange:
     if batcher is None:
         batcher = _batchers[loop] = ExchangeBatcher()
     return await batcher.start(request)
+
+
+async def post_message(request: ExchangeRequest) -> tuple[dict[str, Any], bool]:
+    """Save a user message and start its answer.
+
+    Returns the `message` frame and whether the conversation's subscribers were sent
+    it (if not, the sender shows it itself: a resend, or a channel-layer hiccup; the
+    answer runs either way). Raises FrameError with the reason for a refusal."""
+    try:
+        exchange = await exchange_start(request)
+    except tuple(REFUSALS) as exc:
+        raise FrameError(*REFUSALS[type(exc)]) from None
+    frame = {"type": "message", **services.message_to_dict(exchange.user_message)}
+    frame["client_id"] = exchange.user_message.client_id
+    answer = exchange.assistant_message
+    if answer is None:  # a resend of a message already saved
+        return frame, False
+    announced = True
+    try:
+        group = contract.conversation_group(request.conversation_id)
+        await get_channel_layer().group_send(group, contract.chat_message(frame))
+    except Exception:
+        logger.warning("could not announce message %s", frame["id"], exc_info=True)
+        announced = False
+    start_generation(
+        conversation_id=request.conversation_id,
+        message_id=answer.pk,
+        model_name=answer.model_name,
+        context=exchange.context,
+    )
+    return frame, announced

@@ -30,6 +30,8 @@ from .progress import progress_saver
 
 logger = logging.getLogger(__name__)
 
+RELAY_ERROR = "The answer could not be relayed: the server's message bus is unavailable."
+
 # Running answers of this process by message id: keeps the tasks referenced (asyncio
 # holds only weak references) and lets tests and shutdown wait for them.
 _running: dict[str, asyncio.Task[None]] = {}
@@ -131,7 +133,11 @@ class Generation:
         self._wake = asyncio.Event()
         self._closing = False
         self._stop_requested = False
+        # Its helper tasks: the model stream, the control-group listener, the delta pump.
         self._stream_task: asyncio.Task[None] | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._pump_task: asyncio.Task[None] | None = None
+        self._control_channel: str | None = None
         self._started = 0.0
         self.ttft_ms: int | None = None
         self.usage: dict[str, int] | None = None
@@ -145,24 +151,23 @@ class Generation:
         return self._length
 
     async def run(self) -> None:
+        """Stream, relay and save the answer; whatever fails, it ends saved and announced."""
         self._started = time.monotonic()
-        # The request to the model goes out first: joining the control group and
-        # announcing the start (two trips to Redis) happen while it is on its way.
-        # Deltas wait in `_pending` until the pump starts, after `chat.start`.
-        self._stream_task = asyncio.create_task(self._stream())
-        try:
-            control_channel = await self.layer.new_channel()
-            await self.layer.group_add(control_group(self.conversation_id), control_channel)
-        except BaseException:
-            self._stream_task.cancel()
-            raise
-        listener = asyncio.create_task(self._listen(control_channel))
-        progress_saver().track(self)
-        await self._publish(contract.chat_start(self.message_id, self.model_name))
-        pump = asyncio.create_task(self._pump())
-        self._wake.set()  # anything that arrived before the start
         status, code, error = Message.Status.COMPLETE, "", ""
+        relaying = False
         try:
+            # The request to the model goes out first: joining the control group and
+            # announcing the start (two trips to Redis) happen while it is on its way.
+            # Deltas wait in `_pending` until the pump starts, after `chat.start`.
+            self._stream_task = self._task(self._stream(), "stream")
+            self._control_channel = await self.layer.new_channel()
+            await self.layer.group_add(control_group(self.conversation_id), self._control_channel)
+            self._listener = self._task(self._listen(self._control_channel), "control")
+            progress_saver().track(self)
+            await self._publish(contract.chat_start(self.message_id, self.model_name))
+            self._pump_task = self._task(self._pump(), "pump")
+            self._wake.set()  # anything that arrived before the start
+            relaying = True
             await self._stream_task
         except asyncio.CancelledError:
             if self._stop_requested and not _cancelling():
@@ -170,13 +175,24 @@ class Generation:
             else:  # the process is shutting down
                 status, code = Message.Status.ERROR, ErrorCode.INTERRUPTED
                 error = contract.INTERRUPTED_ERROR
-                self._stream_task.cancel()
         except Exception as exc:
-            code, error = describe_failure(exc, mid_answer=self.ttft_ms is not None)
             status = Message.Status.ERROR
+            if relaying:
+                code, error = describe_failure(exc, mid_answer=self.ttft_ms is not None)
+            else:  # the channel layer failed before the answer could be relayed
+                code, error = ErrorCode.UNAVAILABLE, RELAY_ERROR
             logger.warning("answer %s failed: %r", self.message_id, exc, exc_info=exc)
         finally:
-            await asyncio.shield(self._finish(status, code, error, listener, pump, control_channel))
+            if self._stream_task is not None:
+                self._stream_task.cancel()
+                if self._stream_task.done() and not self._stream_task.cancelled():
+                    self._stream_task.exception()  # seen: reported above, or moot
+            await asyncio.shield(self._finish(status, code, error))
+
+    def _task(self, coroutine: Any, role: str) -> asyncio.Task[None]:
+        return asyncio.get_running_loop().create_task(
+            coroutine, name=f"answer-{self.message_id}-{role}"
+        )
 
     async def _stream(self) -> None:
         context = self.context
@@ -243,24 +259,17 @@ class Generation:
                 except Exception:
                     logger.warning("could not answer a sync request for %s", self.message_id)
 
-    async def _finish(
-        self,
-        status: str,
-        code: str,
-        error: str,
-        listener: asyncio.Task[None],
-        pump: asyncio.Task[None],
-        control_channel: str,
-    ) -> None:
+    async def _finish(self, status: str, code: str, error: str) -> None:
         """Save the final state, then tell every tab; the save comes first so a tab
         that misses deltas can read the rest from the database."""
         progress_saver().untrack(self.message_id)
         self._closing = True
         self._wake.set()
-        try:
-            await asyncio.wait_for(pump, timeout=10)
-        except Exception:
-            logger.warning("answer %s: could not send its last deltas", self.message_id)
+        if self._pump_task is not None:
+            try:
+                await asyncio.wait_for(self._pump_task, timeout=10)
+            except Exception:
+                logger.warning("answer %s: could not send its last deltas", self.message_id)
         duration_ms = round((time.monotonic() - self._started) * 1000)
         text = self.text
         for attempt in range(3):
@@ -294,9 +303,13 @@ class Generation:
             ),
             attempts=3,
         )
-        listener.cancel()
+        if self._listener is not None:
+            self._listener.cancel()
+        if self._control_channel is None:
+            return
         try:
-            await self.layer.group_discard(control_group(self.conversation_id), control_channel)
+            group = control_group(self.conversation_id)
+            await self.layer.group_discard(group, self._control_channel)
         except Exception:
             logger.warning("answer %s: could not leave the control group", self.message_id)
 

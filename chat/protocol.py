@@ -98,7 +98,3 @@ def _user_message(data: dict[str, Any]) -> UserMessage:
     if client_id is not None and (not isinstance(client_id, str) or not 0 < len(client_id) <= 64):
         raise FrameError(ErrorCode.BAD_FRAME, '"client_id" must be a string of 1 to 64 characters.')
     return UserMessage(content=content, client_id=client_id)
-
-
-def error_frame(code: ErrorCode, message: str, **extra: Any) -> dict[str, Any]:
-    return {"type": "error", "code": code, "message": message, **extra}

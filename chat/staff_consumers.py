@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import review, services
+from . import frames, review, services
 from .consumers import ChatConsumer
 from .contract import ErrorCode
 from .db import db_call
 from .models import AuditEvent, Conversation
-from .protocol import FrameError, Ping, error_frame, parse_frame
+from .protocol import FrameError, Ping
 
 
 class StaffTailConsumer(ChatConsumer):
@@ -23,16 +23,10 @@ class StaffTailConsumer(ChatConsumer):
     async def load_conversation(self, user: Any, conversation_id: str) -> Conversation:
         return await db_call(_staff_conversation)(user, conversation_id)
 
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        try:
-            frame = parse_frame(text_data)
-        except FrameError as exc:
-            await self.send_json(error_frame(exc.code, exc.message))
-            return
-        if isinstance(frame, Ping):
-            await self.send_json({"type": "pong"})
-        else:
-            await self.send_json(error_frame(ErrorCode.READ_ONLY, "The live tail is read-only."))
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if not isinstance(content, Ping):
+            raise FrameError(ErrorCode.READ_ONLY, "The live tail is read-only.")
+        await self.send_json(frames.PONG)
 
 
 def _staff_conversation(user: Any, conversation_id: str) -> Conversation:

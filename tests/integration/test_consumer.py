@@ -364,10 +364,10 @@ async def test_stop_from_another_tab_after_the_asking_tab_closed(settings) -> No
 
 async def test_lost_end_event_is_caught_by_the_watchdog(monkeypatch, settings) -> None:
     """If the layer drops `end`, the quiet stream is finished from the saved answer."""
-    from chat import consumers
+    from chat import subscriber
     from chat.generation import Generation
 
-    monkeypatch.setattr(consumers, "WATCHDOG_SECONDS", 0.3)
+    monkeypatch.setattr(subscriber, "WATCHDOG_SECONDS", 0.3)
     publish = Generation._publish
 
     async def drop_end(self, event, attempts=1):
@@ -431,4 +431,31 @@ async def test_channel_layer_failure_gets_a_readable_error_and_the_answer_still_
     frames += await receive_until(ws, "end")
     answer = await saved(frames[-1]["message_id"])
     assert answer.status == "complete" and chunk_text(frames, str(answer.pk)) == answer.content
+    await ws.disconnect()
+
+
+async def test_answer_whose_set_up_fails_ends_in_a_saved_error(monkeypatch, settings) -> None:
+    """The control group cannot be joined (Redis refuses): the answer is not left
+    `streaming`; it is saved as an error, and the tab hears of it with a readable one."""
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    real_group_add = layer.group_add
+
+    async def refuse_control_group(group, channel):
+        if group.endswith(".ctl"):
+            raise ConnectionError("redis went away")
+        return await real_group_add(group, channel)
+
+    monkeypatch.setattr(layer, "group_add", refuse_control_group)
+    _user, _conversation, ws = await open_chat()
+    await send(ws, type="user_message", content="No relay")
+    frames = await receive_until(ws, "end")
+    answer = await saved(frames[-1]["message_id"])
+    assert answer.status == frames[-1]["status"] == "error"
+    assert answer.error_code == "unavailable" and "bus" in answer.error
+    errors = [f for f in frames if f["type"] == "error"]
+    assert [e["code"] for e in errors] == ["unavailable"] and "Traceback" not in errors[0][
+        "message"
+    ]
     await ws.disconnect()

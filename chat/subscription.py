@@ -1,0 +1,108 @@
+"""Carry out a Subscriber's actions over the channel layer, for any transport.
+
+The transport (the chat WebSocket, the staff tail, later an HTTP stream) feeds the
+conversation's events in and says how a frame is sent; a Subscription runs the
+subscriber's rules one step at a time (deadlines included), sends its frames,
+requests its syncs, reads the saved messages it asks for and keeps its timers on
+the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from channels.layers import BaseChannelLayer
+
+from . import contract, services
+from .db import db_call
+from .models import Message
+from .subscriber import Action, ReadMessage, RequestSync, Send, SendHistory, SetDeadline, Subscriber
+
+logger = logging.getLogger(__name__)
+
+Frame = dict[str, Any]
+
+
+class Subscription:
+    def __init__(
+        self,
+        subscriber: Subscriber,
+        *,
+        layer: BaseChannelLayer,
+        reply_to: str,
+        conversation_id: Any,
+        send: Callable[[Frame], Awaitable[None]],
+        history_frame: Callable[[list[Frame]], Frame],
+    ) -> None:
+        self.subscriber = subscriber
+        self.layer = layer
+        self.reply_to = reply_to  # the channel the running answer replies to
+        self.conversation_id = conversation_id
+        self.send = send
+        self.history_frame = history_frame
+        self.lock = asyncio.Lock()  # one step at a time: events, frames and deadlines
+        self.deadlines: dict[str, asyncio.TimerHandle] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def step(self, rule: Callable[..., list[Action]], *args: Any) -> None:
+        """Apply one of the subscriber's rules and carry out what it returns."""
+        async with self.lock:
+            await self.perform(rule(*args))
+
+    async def perform(self, actions: list[Action]) -> None:
+        for action in actions:
+            if type(action) is Send:
+                await self.send(action.frame)
+            elif isinstance(action, SendHistory):
+                await self.send(self.history_frame(action.messages))
+            elif isinstance(action, RequestSync):
+                if action.reason == "gap":
+                    logger.warning("gap in answer %s at %d", action.message_id, action.offset)
+                try:
+                    await contract.request_sync(
+                        self.layer, self.conversation_id, self.reply_to, action.offset
+                    )
+                except Exception:  # its deadline falls back to the saved text
+                    logger.warning("sync request for %s not sent", self.conversation_id)
+            elif isinstance(action, ReadMessage):
+                saved = await db_call(saved_message)(action.message_id)
+                await self.perform(self.subscriber.on_saved(action.reason, saved))
+            elif isinstance(action, SetDeadline):
+                self.set_deadline(action)
+
+    def set_deadline(self, action: SetDeadline) -> None:
+        """A timer on this event loop; it replaces the earlier one of its kind."""
+        if (earlier := self.deadlines.pop(action.kind, None)) is not None:
+            earlier.cancel()
+        self.deadlines[action.kind] = asyncio.get_running_loop().call_later(
+            action.seconds, self._deadline_passed, action
+        )
+
+    def _deadline_passed(self, action: SetDeadline) -> None:
+        self.deadlines.pop(action.kind, None)
+        step = self.step(self.subscriber.on_deadline, action.kind, action.token)
+        task = asyncio.get_running_loop().create_task(step, name=f"deadline-{action.kind}")
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def close(self) -> None:
+        """The transport is gone: no timer fires for it any more."""
+        for handle in self.deadlines.values():
+            handle.cancel()
+        for task in self.tasks:
+            task.cancel()
+
+
+def history(conversation_id: Any) -> list[Frame]:
+    """The conversation's messages, serialized, for `Subscriber.on_history`."""
+    messages = services.conversation_messages(conversation_id=conversation_id)
+    return [services.message_to_dict(m) for m in messages]
+
+
+def saved_message(message_id: str) -> Frame | None:
+    """One message as saved now, serialized (None once deleted)."""
+    message = Message.objects.select_related("feedback").filter(pk=message_id).first()
+    return services.message_to_dict(message) if message is not None else None
