@@ -22,6 +22,7 @@ history's text, then its chunks) is the saved text, each character once:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,24 +130,7 @@ class Subscriber:
         return actions
 
     def on_delta(self, event: dict[str, Any]) -> list[Action]:
-        stream = self._stream_of(event)
-        if stream is None:
-            return self._unseen(event)
-        self.activity += 1
-        if self._waiting():
-            self.backlog.append(event)
-            return []
-        actions: list[Action] = []
-        offset = event["offset"]
-        for delta in event["deltas"]:
-            chunks, gap = stream.accept(offset, delta)
-            if gap:  # an event was lost: ask the answer for the missing text
-                self.backlog.append(event)
-                actions.extend(self._request_sync(stream.length, "gap"))
-                return actions
-            actions.extend(self._chunks(stream, chunks))
-            offset += len(delta)
-        return actions
+        return self._in_order(event, self._apply_delta)
 
     def on_sync(self, event: dict[str, Any]) -> list[Action]:
         """The answer's text from the offset asked for: fills a join or a gap."""
@@ -156,10 +140,10 @@ class Subscriber:
         self.activity += 1
         if not self.syncing:  # late (the deadline passed): only what is new counts
             return self._chunks(stream, stream.accept(event["offset"], event["text"])[0])
+        if self.held_history is not None and event["offset"] != 0:
+            return []  # a join asks from offset 0: not its reply
         self.syncing = 0
         if self.held_history is not None:
-            if event["offset"] != 0:  # a join asks from offset 0: not the reply
-                return []
             messages, self.held_history = self.held_history, None
             text = event["text"]
             stream.length = len(text)
@@ -170,17 +154,7 @@ class Subscriber:
         return actions + self._replay_backlog()
 
     def on_end(self, event: dict[str, Any]) -> list[Action]:
-        stream = self._stream_of(event)
-        if stream is None:
-            return self._unseen(event)
-        self.activity += 1
-        if self._waiting():
-            self.backlog.append(event)
-            return []
-        if stream.length < event["length"]:  # deltas were lost: the saved text has them
-            self.ending = event
-            return [ReadMessage(stream.message_id, "end")]
-        return self._end(stream, "", event)
+        return self._in_order(event, self._apply_end)
 
     def on_deadline(self, kind: str, token: int) -> list[Action]:
         stream = self.stream
@@ -226,6 +200,39 @@ class Subscriber:
     def _waiting(self) -> bool:
         """Events wait in the backlog while a sync or an end's saved tail is awaited."""
         return bool(self.syncing) or self.ending is not None
+
+    def _in_order(
+        self, event: dict[str, Any], apply: Callable[[StreamView, dict[str, Any]], list[Action]]
+    ) -> list[Action]:
+        """Apply a delta or an end of the answer followed now, unless events wait for a
+        sync or a saved tail (then it waits too); another answer's, see `_unseen`."""
+        stream = self._stream_of(event)
+        if stream is None:
+            return self._unseen(event)
+        self.activity += 1
+        if self._waiting():
+            self.backlog.append(event)
+            return []
+        return apply(stream, event)
+
+    def _apply_delta(self, stream: StreamView, event: dict[str, Any]) -> list[Action]:
+        actions: list[Action] = []
+        offset = event["offset"]
+        for delta in event["deltas"]:
+            chunks, gap = stream.accept(offset, delta)
+            if gap:  # an event was lost: ask the answer for the missing text
+                self.backlog.append(event)
+                actions.extend(self._request_sync(stream.length, "gap"))
+                return actions
+            actions.extend(self._chunks(stream, chunks))
+            offset += len(delta)
+        return actions
+
+    def _apply_end(self, stream: StreamView, event: dict[str, Any]) -> list[Action]:
+        if stream.length < event["length"]:  # deltas were lost: the saved text has them
+            self.ending = event
+            return [ReadMessage(stream.message_id, "end")]
+        return self._end(stream, "", event)
 
     def _unseen(self, event: dict[str, Any]) -> list[Action]:
         """An event of an answer whose `start` this subscriber missed: join it."""

@@ -121,6 +121,15 @@ def test_joining_mid_answer_holds_the_history_until_the_sync() -> None:
     assert t.text() == "Hello you" and t.kinds() == ["chunk", "end"]
 
 
+def test_a_join_waits_for_a_reply_from_offset_zero() -> None:
+    t = tab()
+    t.run(t.sub.on_history([saved_message("He")]))
+    t.run(t.sub.on_sync(contract.chat_sync(ID, 2, "llo")))  # not the join's reply
+    assert t.histories == [] and t.sub.syncing
+    t.run(t.sub.on_sync(contract.chat_sync(ID, 0, "Hello")))
+    assert t.text() == "Hello" and not t.sub.syncing
+
+
 def test_a_start_published_before_the_history_read_is_not_a_second_answer() -> None:
     t = tab()
     t.run(t.sub.on_history([saved_message("")]))
