@@ -106,8 +106,7 @@ async def test_stop_mid_answer_keeps_partial_text(settings) -> None:
     settings.DEMO_TOKEN_DELAY_MS = 25
     _user, _conversation, ws = await open_chat("sentence")
     await send(ws, type="user_message", content="Please stop me")
-    frames = await receive_until(ws, "start")
-    await asyncio.sleep(0.4)
+    frames = await receive_until(ws, "chunk")  # its first sentence is out, the rest is not
     await send(ws, type="stop")
     frames += await receive_until(ws, "end")
     answer = await saved(frames[1]["message_id"])
@@ -139,9 +138,8 @@ async def test_second_tab_joins_mid_answer_without_gap_or_duplicate(settings) ->
     first = await open_socket(user, conversation, "token")
     await receive(first)
     await send(first, type="user_message", content="Two tabs watching")
-    frames = await receive_until(first, "start")
+    frames = await receive_until(first, "chunk")  # the answer has text, and more to come
     answer_id = frames[1]["message_id"]
-    await asyncio.sleep(0.5)
     second = await open_socket(user, conversation, "clause")
     history = await receive(second)
     live = history["messages"][-1]
