@@ -11,7 +11,7 @@ from channels.db import database_sync_to_async
 from django.utils import timezone
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from chat.llm import demo_reply
+from chat.llm import demo_reply, demo_tokens
 from chat.models import Message
 
 from .conftest import (
@@ -106,8 +106,7 @@ async def test_stop_mid_answer_keeps_partial_text(settings) -> None:
     settings.DEMO_TOKEN_DELAY_MS = 25
     _user, _conversation, ws = await open_chat("sentence")
     await send(ws, type="user_message", content="Please stop me")
-    frames = await receive_until(ws, "start")
-    await asyncio.sleep(0.4)
+    frames = await receive_until(ws, "chunk")  # its first sentence is out, the rest is not
     await send(ws, type="stop")
     frames += await receive_until(ws, "end")
     answer = await saved(frames[1]["message_id"])
@@ -139,9 +138,8 @@ async def test_second_tab_joins_mid_answer_without_gap_or_duplicate(settings) ->
     first = await open_socket(user, conversation, "token")
     await receive(first)
     await send(first, type="user_message", content="Two tabs watching")
-    frames = await receive_until(first, "start")
+    frames = await receive_until(first, "chunk")  # the answer has text, and more to come
     answer_id = frames[1]["message_id"]
-    await asyncio.sleep(0.5)
     second = await open_socket(user, conversation, "clause")
     history = await receive(second)
     live = history["messages"][-1]
@@ -273,14 +271,24 @@ async def test_model_failure_ends_in_error_with_partial_text_saved() -> None:
 async def test_switching_chunking_mid_answer_loses_nothing(settings) -> None:
     """set_chunking applies from the next chunk; held text moves to the new mode."""
     settings.DEMO_TOKEN_DELAY_MS = 10
+    reply = first_reply("Switch modes")
+    tokens = demo_tokens(reply)  # the demo model's deltas, one by one
     _user, _conversation, ws = await open_chat("sentence")
     await send(ws, type="user_message", content="Switch modes")
-    frames = await receive_until(ws, "start")
-    await asyncio.sleep(0.3)
-    await send(ws, type="set_chunking", mode="line")
+    frames = await receive_until(ws, "chunk")
+    # Sentence mode so far: the first chunk is the whole first sentence (9 of 100 tokens).
+    assert frames[-1]["text"] == 'You said: "Switch modes". '
+    await send(ws, type="set_chunking", mode="token")
     frames += await receive_until(ws, "end")
     answer = await saved(frames[1]["message_id"])
-    assert chunk_text(frames, str(answer.pk)) == answer.content == first_reply("Switch modes")
+    assert chunk_text(frames, str(answer.pk)) == answer.content == reply
+    # Token mode from the switch on: the answer ends in one chunk per delta. In sentence
+    # mode its last chunk would be the whole "Reply code …, made offline." line.
+    chunks = [f["text"] for f in frames if f["type"] == "chunk"]
+    one_per_token = 0  # how many of the last chunks are the last tokens, one each
+    while one_per_token < len(chunks) and chunks[-1 - one_per_token] == tokens[-1 - one_per_token]:
+        one_per_token += 1
+    assert one_per_token >= 20, f"set_chunking did not switch to token mode: {chunks}"
 
 
 async def test_answer_left_streaming_by_a_dead_process_is_recovered() -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
 
 from tests.support.openai_stub import OpenAIStub, Reply
+from tests.support.waiting import wait_for
 
 from .conftest import (
     chunk_text,
@@ -137,9 +137,7 @@ async def test_stop_closes_the_provider_stream(stub: OpenAIStub) -> None:
     assert answer.status == "stopped"
     assert 0 < len(answer.content) < len("".join(f"w{i} " for i in range(200)))
     assert chunk_text(frames, str(answer.pk)) == answer.content
-    for _ in range(100):  # the server notices within a few deltas that the stream closed
-        if stub.disconnects:
-            break
-        await asyncio.sleep(0.05)
+    # The stub notices that the client closed the stream at its next delta write.
+    await wait_for(lambda: stub.disconnects, timeout=5, what="the stub to see the stream closed")
     assert stub.disconnects == 1
     await ws.disconnect()

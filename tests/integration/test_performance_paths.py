@@ -22,6 +22,7 @@ from chat.llm import chat_model, close_chat_models, demo_reply
 from chat.models import Message
 from chat.progress import HEARTBEAT_SECONDS, ProgressSaver, _Tracked
 from tests.support.openai_stub import OpenAIStub, Reply
+from tests.support.waiting import wait_for
 
 from .conftest import (
     chunk_text,
@@ -179,11 +180,11 @@ async def test_saver_runs_only_while_it_tracks_answers(settings) -> None:
     answer = FakeAnswer(pk, "partial")
     saver = ProgressSaver()
     saver.track(answer)
-    for _ in range(500):  # up to 5 s for the first tick's save
-        if (await contents([pk]))[pk][0] == "partial":
-            break
-        await asyncio.sleep(0.01)
-    assert (await contents([pk]))[pk][0] == "partial"
+
+    async def saved_partial() -> bool:
+        return (await contents([pk]))[pk][0] == "partial"
+
+    await wait_for(saved_partial, timeout=5, what="the first tick's save")
     task = saver._task
     assert task is not None and not task.done()
     saver.untrack(pk)
