@@ -6,13 +6,13 @@ import pytest
 
 from chat.chunking import MODES
 from chat.contract import ErrorCode
+from chat.frames import error_frame
 from chat.protocol import (
     FrameError,
     Ping,
     SetChunking,
     Stop,
     UserMessage,
-    error_frame,
     max_frame_chars,
     parse_chunk_mode,
     parse_frame,
