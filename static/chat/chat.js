@@ -56,7 +56,6 @@
     bubbles: new Map(),    // message id -> .message element
     streaming: new Set(),  // ids of assistant answers in progress
     nextSeq: new Map(),    // message id -> next expected chunk seq on this socket
-    gaps: new Set(),       // message ids whose chunks skipped a seq
     raw: new Map(),        // message id -> its full text so far (markdown for answers)
     parts: new Map(),      // message id -> the pieces it arrived in (for "Show chunks")
     dirty: new Set(),      // message ids to re-render at the next animation frame
@@ -293,7 +292,7 @@
   }
 
   function resetStreamState() {
-    for (const collection of [state.bubbles, state.streaming, state.nextSeq, state.gaps, state.raw,
+    for (const collection of [state.bubbles, state.streaming, state.nextSeq, state.raw,
       state.parts, state.dirty]) collection.clear();
     updateBusy();
   }
@@ -550,10 +549,9 @@
     const id = f.message_id;
     const expected = state.nextSeq.has(id) ? state.nextSeq.get(id) : 0;
     if (f.seq < expected) return console.warn(`Duplicate chunk seq ${f.seq} for message ${id}; ignored.`);
-    if (f.seq > expected) {
-      console.warn(`Chunk gap for message ${id}: expected seq ${expected}, got ${f.seq}.`);
-      state.gaps.add(id);
-    }
+    // The server sends every chunk of a connection once and in order, whatever the
+    // channel layer lost (chat/subscriber.py): a gap here would be a server bug.
+    if (f.seq > expected) console.warn(`Chunk gap for message ${id}: expected seq ${expected}, got ${f.seq}.`);
     state.nextSeq.set(id, f.seq + 1);
     if (!state.bubbles.has(id)) onStart({ message_id: id });
     state.raw.set(id, (state.raw.get(id) || '') + f.text);
@@ -577,22 +575,10 @@
       announce(ENDINGS[f.status] || `Answer ${f.status}`);
     }
     Speech.onEnd(id);
-    if (state.gaps.delete(id)) repairMessage(id);
     updateComposer();
     autoScroll();
     loadConversations();  // the title and the order may have changed
   }
-
-  // Chunks were lost in transit: the text saved on the server is the truth.
-  const repairMessage = guarded('re-fetch an answer after lost chunks', async (messageId) => {
-    const convId = state.currentId;
-    const m = ((await api(convPath(convId))).messages || []).find((x) => x.id === messageId);
-    const b = state.bubbles.get(messageId);
-    if (m && b && convId === state.currentId) {
-      setRaw(messageId, m.content);
-      renderText(b);
-    }
-  });
 
   function onError(f) {
     showNotice(f.message || `Something went wrong (${f.code}).`);
