@@ -25,7 +25,7 @@ from .llm import chat_model, model_display_name
 from .models import Conversation
 from .protocol import FrameError, Ping, SetChunking, Stop, UserMessage, parse_chunk_mode
 from .protocol import parse_frame as decode_frame
-from .subscriber import Subscriber
+from .subscriber import EVENT_RULES, Subscriber
 from .subscription import Subscription
 
 logger = logging.getLogger(__name__)
@@ -87,7 +87,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         """Channels' dispatch without its `close_old_connections()` before every event:
         that runs on the one thread all thread-sensitive calls share, so every delta
         queued behind everyone's database work (docs/performance.md). This consumer
-        reaches the database only through `db_call`, which closes old connections."""
+        reaches the database only through `db_call`, which closes old connections.
+        The conversation's events go straight to the subscriber."""
+        if message["type"] in EVENT_RULES:
+            return await self.subscription.step(self.subscriber.on_event, message)
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
@@ -132,23 +135,6 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         saved, announced = await exchanges.post_message(request)
         if not announced:
             await self.send_json(saved)
-
-    # --- The conversation's events, through the subscriber ---------------------------
-
-    async def chat_message(self, event: dict[str, Any]) -> None:
-        await self.subscription.step(self.subscriber.on_message, event)
-
-    async def chat_start(self, event: dict[str, Any]) -> None:
-        await self.subscription.step(self.subscriber.on_start, event)
-
-    async def chat_delta(self, event: dict[str, Any]) -> None:
-        await self.subscription.step(self.subscriber.on_delta, event)
-
-    async def chat_sync(self, event: dict[str, Any]) -> None:
-        await self.subscription.step(self.subscriber.on_sync, event)
-
-    async def chat_end(self, event: dict[str, Any]) -> None:
-        await self.subscription.step(self.subscriber.on_end, event)
 
     def history_frame(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
         conversation = {"id": str(self.conversation.pk), "title": self.conversation.title}

@@ -83,6 +83,15 @@ class SetDeadline:
 
 Action = Send | SendHistory | RequestSync | ReadMessage | SetDeadline
 
+# The rule for each event type a subscriber receives (chat/contract.py).
+EVENT_RULES = {
+    "chat.message": "on_message",
+    "chat.start": "on_start",
+    "chat.delta": "on_delta",
+    "chat.sync": "on_sync",
+    "chat.end": "on_end",
+}
+
 
 # --- The subscriber ----------------------------------------------------------------
 
@@ -101,6 +110,10 @@ class Subscriber:
     _tokens: int = 0
 
     # --- Events --------------------------------------------------------------------
+
+    def on_event(self, event: dict[str, Any]) -> list[Action]:
+        """Any `chat.*` event from the conversation's group (or a sync reply)."""
+        return getattr(self, EVENT_RULES[event["type"]])(event)
 
     def on_history(self, messages: list[dict[str, Any]]) -> list[Action]:
         """The conversation as saved, read after joining its group."""
@@ -302,15 +315,9 @@ class Subscriber:
     def _replay_backlog(self) -> list[Action]:
         """The events that arrived while a sync was awaited, in order."""
         backlog, self.backlog = self.backlog, []
-        handlers = {
-            "chat.message": self.on_message,
-            "chat.start": self.on_start,
-            "chat.delta": self.on_delta,
-            "chat.end": self.on_end,
-        }
         actions: list[Action] = []
         for index, event in enumerate(backlog):
-            actions.extend(handlers[event["type"]](event))
+            actions.extend(self.on_event(event))
             if self._waiting():  # waiting again: keep the rest
                 self.backlog = backlog[index + 1 :] + self.backlog
                 break
