@@ -24,7 +24,8 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from . import contract, services
 from .contract import ErrorCode, control_group, conversation_group
 from .db import db_call
-from .llm import DemoModelError, chat_model, stream_message_chunks
+from .demo_model import DemoModelError
+from .llm import chat_model, stream_message_chunks
 from .models import Message
 from .progress import progress_saver
 
