@@ -1,11 +1,13 @@
-"""The chat model factory: ChatOpenAI when configured, else an offline demo model.
+"""The model provider in one place: which chat model answers, how an answer streams
+from it, and what its failures mean to a user.
 
-A model and its HTTP clients are built at call time (never at import), once per
-event loop and configuration, and then shared by every answer on that loop: one
-connection pool and one TLS context per process instead of one per answer (building
-them cost about 33 ms of CPU on the event loop per answer). A client never outlives
-its event loop; `close_chat_models()` closes the loop's clients (Daphne calls it on
-shutdown, tests after each test).
+The model is ChatOpenAI when a model server is configured, else the offline demo
+model (`demo_model.py`). A model and its HTTP clients are built at call time (never
+at import), once per event loop and configuration, and then shared by every answer
+on that loop: one connection pool and one TLS context per process instead of one per
+answer (building them cost about 33 ms of CPU on the event loop per answer). A
+client never outlives its event loop; `close_chat_models()` closes the loop's
+clients (Daphne calls it on shutdown, tests after each test).
 """
 
 from __future__ import annotations
@@ -18,15 +20,17 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import httpx2
 import openai
 from django.conf import settings
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import BaseMessage, BaseMessageChunk
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
 from openai._base_client import make_request_options
 
-from .demo_model import DEMO_MODEL_NAME, DemoChatModel
+from .contract import ErrorCode
+from .demo_model import DEMO_MODEL_NAME, DemoChatModel, DemoModelError
 
 
 @dataclass
@@ -34,6 +38,15 @@ class ChatModelHandle:
     model: BaseChatModel
     name: str
     clients: list[Any] = field(default_factory=list)  # closed with the handle
+
+
+@dataclass(frozen=True)
+class Usage:
+    """The tokens an answer cost, as the provider reported them."""
+
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
 
 
 def llm_is_configured() -> bool:
@@ -128,17 +141,72 @@ def _build() -> ChatModelHandle:
     return ChatModelHandle(model, settings.LLM_MODEL, [async_client, sync_client])
 
 
-async def stream_message_chunks(
-    model: BaseChatModel, messages: list[BaseMessage]
-) -> AsyncIterator[BaseMessageChunk]:
-    """The answer's message chunks (text, and usage in the last ones).
+def to_langchain(context: list[tuple[str, str]]) -> list[BaseMessage]:
+    """The model's input: the system prompt, then the (role, content) pairs in order."""
+    messages: list[BaseMessage] = [SystemMessage(settings.LLM_SYSTEM_PROMPT)]
+    for role, content in context:
+        messages.append(HumanMessage(content) if role == "user" else AIMessage(content))
+    return messages
+
+
+async def stream_answer(context: list[tuple[str, str]]) -> AsyncIterator[str | Usage]:
+    """The running loop's model answering `context`: its text deltas (never empty),
+    and its usage whenever the provider reports it (the last report counts).
 
     Reads the model's own `_astream`, the method every LangChain chat model implements
     for streaming: `astream` wraps each chunk in callback, metadata and merging work
     (about 80 µs of CPU a token here) for callbacks and tracing the answers do not use.
     """
-    async for chunk in model._astream(messages):
-        yield chunk.message
+    model = chat_model().model
+    async for chunk in model._astream(to_langchain(context)):
+        message = chunk.message
+        usage = getattr(message, "usage_metadata", None)
+        if usage:
+            yield Usage(
+                input_tokens=int(usage.get("input_tokens") or 0),
+                output_tokens=int(usage.get("output_tokens") or 0),
+                total_tokens=int(usage.get("total_tokens") or 0),
+            )
+        text = str(message.text)
+        if text:
+            yield text
+
+
+def describe_failure(exc: BaseException, *, mid_answer: bool = False) -> tuple[ErrorCode, str]:
+    """Map a model failure to an error code and a sentence a user can read.
+
+    openai maps most transport errors to its own; the rest may come from httpx or
+    from httpx2 (the HTTP library of openai 3 and of its aiohttp transport)."""
+    broken = (openai.APIConnectionError, httpx.TransportError, httpx2.TransportError)
+    timeouts = (
+        openai.APITimeoutError,
+        TimeoutError,
+        httpx.TimeoutException,
+        httpx2.TimeoutException,
+    )
+    if mid_answer and isinstance(exc, broken) and not isinstance(exc, timeouts):
+        return ErrorCode.MODEL_ERROR, "The connection to the model broke off mid-answer."
+    if isinstance(exc, openai.RateLimitError):
+        return (
+            ErrorCode.RATE_LIMITED,
+            "The model provider is rate limiting requests. Try again shortly.",
+        )
+    if isinstance(exc, timeouts):
+        return ErrorCode.TIMEOUT, "The model took too long to answer."
+    if isinstance(exc, (openai.APIConnectionError, httpx.ConnectError, httpx2.ConnectError)):
+        return ErrorCode.MODEL_UNAVAILABLE, "The model server could not be reached."
+    if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
+        return ErrorCode.MODEL_ERROR, "The model server refused the configured credentials."
+    if isinstance(exc, openai.APIStatusError):
+        return (
+            ErrorCode.MODEL_ERROR,
+            f"The model server answered with an error (HTTP {exc.status_code}).",
+        )
+    if isinstance(exc, (httpx.HTTPError, httpx2.HTTPError)):
+        return ErrorCode.MODEL_ERROR, "The connection to the model broke off mid-answer."
+    if isinstance(exc, DemoModelError):
+        return ErrorCode.MODEL_ERROR, str(exc)
+    return ErrorCode.MODEL_ERROR, "The model failed to answer."
 
 
 class DictChunkCompletions:
