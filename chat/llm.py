@@ -1,13 +1,14 @@
 """The model provider in one place: which chat model answers, how an answer streams
 from it, and what its failures mean to a user.
 
-The model is ChatOpenAI when a model server is configured, else the offline demo
-model (`demo_model.py`). A model and its HTTP clients are built at call time (never
-at import), once per event loop and configuration, and then shared by every answer
-on that loop: one connection pool and one TLS context per process instead of one per
-answer (building them cost about 33 ms of CPU on the event loop per answer). A
-client never outlives its event loop; `close_chat_models()` closes the loop's
-clients (Daphne calls it on shutdown, tests after each test).
+The model is the callable named by `LLM_FACTORY` when set, else ChatOpenAI when a
+model server is configured, else the offline demo model (`demo_model.py`). A model
+and its HTTP clients are built at call time (never at import), once per event loop
+and configuration, and then shared by every answer on that loop: one connection pool
+and one TLS context per process instead of one per answer (building them cost about
+33 ms of CPU on the event loop per answer). A client never outlives its event loop;
+`close_chat_models()` closes the loop's clients (Daphne calls it on shutdown, tests
+after each test).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import httpx
 import httpx2
 import openai
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
@@ -54,18 +57,31 @@ def llm_is_configured() -> bool:
 
 
 def model_display_name() -> str:
-    return settings.LLM_MODEL if llm_is_configured() else DEMO_MODEL_NAME
+    """The model's name for pages, frames and saved answers.
+
+    With LLM_FACTORY the model names itself, and only an event loop builds it: outside
+    one (a sync view) the name is the one a loop's model reported, else the factory's
+    path."""
+    if not settings.LLM_FACTORY:
+        return settings.LLM_MODEL if llm_is_configured() else DEMO_MODEL_NAME
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return _names.get(_configuration(), settings.LLM_FACTORY)
+    return chat_model().name
 
 
 # Per event loop, per configuration: the handle every answer on that loop uses.
 _handles: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, ChatModelHandle]] = (
     weakref.WeakKeyDictionary()
 )
+_names: dict[tuple, str] = {}  # per configuration, the name its model reported
 _ssl_context: ssl.SSLContext | None = None
 
 
 def _configuration() -> tuple[Any, ...]:
     return (
+        settings.LLM_FACTORY,
         settings.OPENAI_API_KEY,
         settings.OPENAI_BASE_URL,
         settings.LLM_MODEL,
@@ -88,6 +104,7 @@ def chat_model() -> ChatModelHandle:
     handle = per_loop.get(key)
     if handle is None:
         handle = per_loop[key] = _build()
+        _names[key] = handle.name
     return handle
 
 
@@ -103,6 +120,8 @@ async def close_chat_models() -> None:
 
 
 def _build() -> ChatModelHandle:
+    if settings.LLM_FACTORY:
+        return _from_factory(settings.LLM_FACTORY)
     if not llm_is_configured():
         return ChatModelHandle(
             DemoChatModel(token_delay=settings.DEMO_TOKEN_DELAY_MS / 1000), DEMO_MODEL_NAME
@@ -141,6 +160,26 @@ def _build() -> ChatModelHandle:
     return ChatModelHandle(model, settings.LLM_MODEL, [async_client, sync_client])
 
 
+def _from_factory(path: str) -> ChatModelHandle:
+    """The model LLM_FACTORY's callable returns, named by its own `model_name` or
+    `model`. Its clients stay the factory's: this module does not know them."""
+    try:
+        factory = import_string(path)
+    except ImportError as exc:
+        raise ImproperlyConfigured(f"LLM_FACTORY {path!r} could not be imported: {exc}") from exc
+    if not callable(factory):
+        raise ImproperlyConfigured(f"LLM_FACTORY {path!r} is not callable.")
+    model = factory()
+    if not isinstance(model, BaseChatModel):
+        raise ImproperlyConfigured(
+            f"LLM_FACTORY {path!r} returned a value of type {type(model).__name__!r}, "
+            "not a LangChain BaseChatModel."
+        )
+    names = (getattr(model, "model_name", None), getattr(model, "model", None))
+    name = next((n for n in names if isinstance(n, str) and n), path)
+    return ChatModelHandle(model, name)
+
+
 def to_langchain(context: list[tuple[str, str]]) -> list[BaseMessage]:
     """The model's input: the system prompt, then the (role, content) pairs in order."""
     messages: list[BaseMessage] = [SystemMessage(settings.LLM_SYSTEM_PROMPT)]
@@ -153,13 +192,18 @@ async def stream_answer(context: list[tuple[str, str]]) -> AsyncIterator[str | U
     """The running loop's model answering `context`: its text deltas (never empty),
     and its usage whenever the provider reports it (the last report counts).
 
-    Reads the model's own `_astream`, the method every LangChain chat model implements
-    for streaming: `astream` wraps each chunk in callback, metadata and merging work
-    (about 80 µs of CPU a token here) for callbacks and tracing the answers do not use.
+    Reads the model's own `_astream` when its class has one, the method streaming
+    LangChain chat models implement: `astream` wraps each chunk in callback, metadata
+    and merging work (about 80 µs of CPU a token here) for callbacks and tracing the
+    answers do not use. Any other model goes through `astream`, which falls back to
+    `_stream`, or to one chunk with the whole answer.
     """
     model = chat_model().model
-    async for chunk in model._astream(to_langchain(context)):
-        message = chunk.message
+    messages = to_langchain(context)
+    direct = type(model)._astream is not BaseChatModel._astream
+    chunks = model._astream(messages) if direct else model.astream(messages)
+    async for chunk in chunks:
+        message = chunk.message if direct else chunk
         usage = getattr(message, "usage_metadata", None)
         if usage:
             yield Usage(

@@ -1,16 +1,34 @@
-"""The provider boundary: what a model failure tells the user, and what the model is sent."""
+"""The provider boundary: which model answers, what it is sent, what its stream and
+its failures become."""
 
 from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
 
 import httpx
 import httpx2
 import openai
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
+from chat import llm
 from chat.contract import ErrorCode
-from chat.demo_model import DemoModelError
-from chat.llm import describe_failure, to_langchain
+from chat.demo_model import DemoModelError, demo_reply
+from chat.llm import (
+    Usage,
+    chat_model,
+    close_chat_models,
+    describe_failure,
+    model_display_name,
+    stream_answer,
+    to_langchain,
+)
+from tests.support import custom_model
+
+CANNED = "tests.support.custom_model.make_canned_model"
+FAKE = "tests.support.custom_model.make_fake_model"
 
 # openai 3 builds its errors on httpx2 requests and responses.
 REQUEST = httpx2.Request("POST", "http://model.invalid/v1/chat/completions")
@@ -100,3 +118,92 @@ def test_to_langchain_puts_the_system_prompt_first_and_maps_roles(settings) -> N
 def test_to_langchain_sends_the_system_prompt_alone_for_an_empty_context(settings) -> None:
     settings.LLM_SYSTEM_PROMPT = "Be brief."
     assert [m.content for m in to_langchain([])] == ["Be brief."]
+
+
+@pytest.fixture
+async def models(settings) -> AsyncIterator[None]:
+    """The test's loop builds its own models, closed after it."""
+    settings.DEMO_TOKEN_DELAY_MS = 0
+    yield
+    await close_chat_models()
+
+
+async def answer(context: list[tuple[str, str]]) -> list[str | Usage]:
+    return [item async for item in stream_answer(context)]
+
+
+async def test_stream_answer_reads_the_demo_models_own_astream(models) -> None:
+    """The built-in model: deltas that join to its reply, then its usage."""
+    items = await answer([("user", "Hi there")])
+    *deltas, usage = items
+    assert all(isinstance(d, str) and d for d in deltas) and len(deltas) > 10
+    assert "".join(deltas) == demo_reply(to_langchain([("user", "Hi there")]))
+    assert isinstance(usage, Usage) and usage.total_tokens == usage.input_tokens + len(deltas)
+
+
+async def test_stream_answer_takes_a_generate_only_model_in_one_piece(settings, models) -> None:
+    settings.LLM_FACTORY = CANNED
+    assert await answer([("user", "Why?")]) == [
+        Usage(input_tokens=7, output_tokens=3, total_tokens=10),
+        custom_model.canned_answer("Why?"),
+    ]
+
+
+async def test_stream_answer_streams_a_model_that_only_has_a_sync_stream(settings, models) -> None:
+    settings.LLM_FACTORY = FAKE
+    deltas = await answer([("user", "Hello?")])
+    assert len(deltas) > 5 and all(isinstance(d, str) and d for d in deltas)
+    assert "".join(deltas) == custom_model.FAKE_ANSWER  # no usage reported, none made up
+
+
+async def test_a_factory_is_called_once_per_event_loop(settings, models, monkeypatch) -> None:
+    calls = []
+
+    def counting_factory():
+        calls.append(1)
+        return custom_model.CannedChatModel()
+
+    monkeypatch.setattr(custom_model, "make_canned_model", counting_factory)
+    settings.LLM_FACTORY = CANNED
+    first = chat_model()
+    await answer([("user", "One")])
+    await answer([("user", "Two")])
+    assert chat_model() is first and model_display_name() == "canned-model"
+    assert len(calls) == 1
+
+
+async def test_a_factorys_model_is_named_by_its_model_name_else_the_path(settings, models) -> None:
+    settings.LLM_FACTORY = CANNED
+    assert model_display_name() == "canned-model"
+    # Outside an event loop (a sync view) it is the name a loop's model reported.
+    assert await asyncio.to_thread(model_display_name) == "canned-model"
+    settings.LLM_FACTORY = FAKE
+    assert model_display_name() == FAKE
+
+
+def test_a_sync_caller_gets_the_factorys_path_before_any_loop_built_it(
+    settings, monkeypatch
+) -> None:
+    monkeypatch.setattr(llm, "_names", {})
+    settings.LLM_FACTORY = CANNED
+    assert model_display_name() == CANNED
+
+
+@pytest.mark.parametrize(
+    ("path", "words"),
+    [
+        ("no_such_module.make_model", "could not be imported"),
+        ("tests.support.custom_model.no_such_factory", "could not be imported"),
+        ("make_model", "could not be imported"),
+        ("math.pi", "is not callable"),
+        ("builtins.object", "returned a value of type 'object', not a LangChain BaseChatModel"),
+        ("tests.support.custom_model.FAKE_ANSWER", "is not callable"),
+    ],
+)
+async def test_a_bad_factory_is_improperly_configured_at_first_use(
+    settings, models, path: str, words: str
+) -> None:
+    settings.LLM_FACTORY = path
+    with pytest.raises(ImproperlyConfigured) as caught:
+        chat_model()
+    assert repr(path) in str(caught.value) and words in str(caught.value)
