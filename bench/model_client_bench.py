@@ -3,9 +3,9 @@
 N answers stream at once from bench/model_server.py (a real OpenAI-compatible server
 on loopback, its own process) through LangChain's ChatOpenAI, in this process only:
 no Django, no channel layer, no WebSocket. Each row adds one change of the
-performance work; the last row is what the server runs (`chat.llm.chat_model()` and
-`chat.llm.stream_message_chunks()`). Ratios are to the first row, measured in the
-same run.
+performance work; the last row is what the server runs (`chat.llm.stream_answer()`
+on the model of `chat.llm.chat_model()`). Ratios are to the first row, measured in
+the same run.
 
     python bench/model_client_bench.py [--users 100] [--tps 30] [--tokens 150]
 """
@@ -34,15 +34,10 @@ django.setup()
 
 import httpx  # noqa: E402
 from django.test import override_settings  # noqa: E402
-from langchain_core.messages import BaseMessage, HumanMessage  # noqa: E402
+from langchain_core.messages import HumanMessage  # noqa: E402
 from langchain_openai import ChatOpenAI  # noqa: E402
 
-from chat.llm import (  # noqa: E402
-    DictChunkCompletions,
-    chat_model,
-    close_chat_models,
-    stream_message_chunks,
-)
+from chat.llm import DictChunkCompletions, close_chat_models, stream_answer  # noqa: E402
 
 
 def langchain_model(base_url: str, *, chunk_timeout: float | None, dicts: bool) -> ChatOpenAI:
@@ -65,16 +60,16 @@ def langchain_model(base_url: str, *, chunk_timeout: float | None, dicts: bool) 
     return model
 
 
-Stream = Callable[[list[BaseMessage]], AsyncIterator[Any]]
+# A prompt's answer: LangChain message chunks, or stream_answer's deltas and usage.
+Stream = Callable[[str], AsyncIterator[Any]]
 
 
 def steps(base_url: str) -> list[tuple[str, Callable[[], Stream]]]:
     def astream(model: ChatOpenAI) -> Stream:
-        return model.astream
+        return lambda prompt: model.astream([HumanMessage(prompt)])
 
     def server() -> Stream:
-        handle = chat_model()
-        return lambda messages: stream_message_chunks(handle.model, messages)
+        return lambda prompt: stream_answer([("user", prompt)])
 
     return [
         (
@@ -97,8 +92,8 @@ async def measure(stream: Stream, users: int, tokens_per_answer: int) -> tuple[f
     async def one(index: int) -> int:
         count = 0
         prompt = f"client-bench user {index} tokens={tokens_per_answer}"
-        async for chunk in stream([HumanMessage(prompt)]):
-            count += bool(chunk.text)
+        async for item in stream(prompt):
+            count += isinstance(item, str) or bool(getattr(item, "text", ""))
         return count
 
     await one(-1)  # connections and imports warm

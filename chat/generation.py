@@ -12,19 +12,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import asdict
 from typing import Any
 
-import httpx
-import httpx2
-import openai
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 from . import contract, services
 from .contract import ErrorCode, control_group, conversation_group
 from .db import db_call
-from .llm import DemoModelError, chat_model, stream_message_chunks
+from .llm import Usage, describe_failure, stream_answer
 from .models import Message
 from .progress import progress_saver
 
@@ -63,50 +60,6 @@ async def wait_for_answers(timeout: float = 30.0) -> None:
     async with asyncio.timeout(timeout):
         while _running:
             await asyncio.gather(*list(_running.values()), return_exceptions=True)
-
-
-def describe_failure(exc: BaseException, *, mid_answer: bool = False) -> tuple[ErrorCode, str]:
-    """Map a model failure to an error code and a sentence a user can read.
-
-    openai maps most transport errors to its own; the rest may come from httpx or
-    from httpx2 (the HTTP library of openai 3 and of its aiohttp transport)."""
-    broken = (openai.APIConnectionError, httpx.TransportError, httpx2.TransportError)
-    timeouts = (
-        openai.APITimeoutError,
-        TimeoutError,
-        httpx.TimeoutException,
-        httpx2.TimeoutException,
-    )
-    if mid_answer and isinstance(exc, broken) and not isinstance(exc, timeouts):
-        return ErrorCode.MODEL_ERROR, "The connection to the model broke off mid-answer."
-    if isinstance(exc, openai.RateLimitError):
-        return (
-            ErrorCode.RATE_LIMITED,
-            "The model provider is rate limiting requests. Try again shortly.",
-        )
-    if isinstance(exc, timeouts):
-        return ErrorCode.TIMEOUT, "The model took too long to answer."
-    if isinstance(exc, (openai.APIConnectionError, httpx.ConnectError, httpx2.ConnectError)):
-        return ErrorCode.MODEL_UNAVAILABLE, "The model server could not be reached."
-    if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
-        return ErrorCode.MODEL_ERROR, "The model server refused the configured credentials."
-    if isinstance(exc, openai.APIStatusError):
-        return (
-            ErrorCode.MODEL_ERROR,
-            f"The model server answered with an error (HTTP {exc.status_code}).",
-        )
-    if isinstance(exc, (httpx.HTTPError, httpx2.HTTPError)):
-        return ErrorCode.MODEL_ERROR, "The connection to the model broke off mid-answer."
-    if isinstance(exc, DemoModelError):
-        return ErrorCode.MODEL_ERROR, str(exc)
-    return ErrorCode.MODEL_ERROR, "The model failed to answer."
-
-
-def to_langchain(context: list[tuple[str, str]]) -> list[BaseMessage]:
-    messages: list[BaseMessage] = [SystemMessage(settings.LLM_SYSTEM_PROMPT)]
-    for role, content in context:
-        messages.append(HumanMessage(content) if role == "user" else AIMessage(content))
-    return messages
 
 
 class Generation:
@@ -198,19 +151,13 @@ class Generation:
         context = self.context
         if context is None:
             context = await db_call(services.model_context)(assistant_message_id=self.message_id)
-        handle = chat_model()
         async with asyncio.timeout(settings.LLM_MAX_ANSWER_SECONDS):
             # One stream, no callbacks: a token callback too would deliver every delta twice.
-            async for chunk in stream_message_chunks(handle.model, to_langchain(context)):
-                usage = getattr(chunk, "usage_metadata", None)
-                if usage:
-                    self.usage = {
-                        key: int(usage.get(key) or 0)
-                        for key in ("input_tokens", "output_tokens", "total_tokens")
-                    }
-                text = str(chunk.text)
-                if text:
-                    self._append(text)
+            async for item in stream_answer(context):
+                if isinstance(item, Usage):
+                    self.usage = asdict(item)
+                else:
+                    self._append(item)
 
     def _append(self, text: str) -> None:
         if self.ttft_ms is None:

@@ -1,46 +1,39 @@
-"""The chat model factory: ChatOpenAI when configured, else an offline demo model.
+"""The model provider in one place: which chat model answers, how an answer streams
+from it, and what its failures mean to a user.
 
-A model and its HTTP clients are built at call time (never at import), once per
-event loop and configuration, and then shared by every answer on that loop: one
-connection pool and one TLS context per process instead of one per answer (building
-them cost about 33 ms of CPU on the event loop per answer). A client never outlives
-its event loop; `close_chat_models()` closes the loop's clients (Daphne calls it on
-shutdown, tests after each test).
+The model is the callable named by `LLM_FACTORY` when set, else ChatOpenAI when a
+model server is configured, else the offline demo model (`demo_model.py`). A model
+and its HTTP clients are built at call time (never at import), once per event loop
+and configuration, and then shared by every answer on that loop: one connection pool
+and one TLS context per process instead of one per answer (building them cost about
+33 ms of CPU on the event loop per answer). A client never outlives its event loop;
+`close_chat_models()` closes the loop's clients (Daphne calls it on shutdown, tests
+after each test).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import re
 import ssl
 import sys
 import weakref
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import httpx2
 import openai
 from django.conf import settings
-from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import (
-    AIMessage,
-    AIMessageChunk,
-    BaseMessage,
-    BaseMessageChunk,
-    HumanMessage,
-)
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
 from openai._base_client import make_request_options
 
-DEMO_MODEL_NAME = "demo-offline"
-
-
-class DemoModelError(RuntimeError):
-    """Raised by the demo model on a `/fail` prompt, to show the error path offline."""
+from .contract import ErrorCode
+from .demo_model import DEMO_MODEL_NAME, DemoChatModel, DemoModelError
 
 
 @dataclass
@@ -50,23 +43,45 @@ class ChatModelHandle:
     clients: list[Any] = field(default_factory=list)  # closed with the handle
 
 
+@dataclass(frozen=True)
+class Usage:
+    """The tokens an answer cost, as the provider reported them."""
+
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+
+
 def llm_is_configured() -> bool:
     return bool(settings.OPENAI_API_KEY or settings.OPENAI_BASE_URL)
 
 
 def model_display_name() -> str:
-    return settings.LLM_MODEL if llm_is_configured() else DEMO_MODEL_NAME
+    """The model's name for pages, frames and saved answers.
+
+    With LLM_FACTORY the model names itself, and only an event loop builds it: outside
+    one (a sync view) the name is the one a loop's model reported, else the factory's
+    path."""
+    if not settings.LLM_FACTORY:
+        return settings.LLM_MODEL if llm_is_configured() else DEMO_MODEL_NAME
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return _names.get(_configuration(), settings.LLM_FACTORY)
+    return chat_model().name
 
 
 # Per event loop, per configuration: the handle every answer on that loop uses.
 _handles: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, ChatModelHandle]] = (
     weakref.WeakKeyDictionary()
 )
+_names: dict[tuple, str] = {}  # per configuration, the name its model reported
 _ssl_context: ssl.SSLContext | None = None
 
 
 def _configuration() -> tuple[Any, ...]:
     return (
+        settings.LLM_FACTORY,
         settings.OPENAI_API_KEY,
         settings.OPENAI_BASE_URL,
         settings.LLM_MODEL,
@@ -89,6 +104,7 @@ def chat_model() -> ChatModelHandle:
     handle = per_loop.get(key)
     if handle is None:
         handle = per_loop[key] = _build()
+        _names[key] = handle.name
     return handle
 
 
@@ -104,6 +120,8 @@ async def close_chat_models() -> None:
 
 
 def _build() -> ChatModelHandle:
+    if settings.LLM_FACTORY:
+        return _from_factory(settings.LLM_FACTORY)
     if not llm_is_configured():
         return ChatModelHandle(
             DemoChatModel(token_delay=settings.DEMO_TOKEN_DELAY_MS / 1000), DEMO_MODEL_NAME
@@ -142,17 +160,97 @@ def _build() -> ChatModelHandle:
     return ChatModelHandle(model, settings.LLM_MODEL, [async_client, sync_client])
 
 
-async def stream_message_chunks(
-    model: BaseChatModel, messages: list[BaseMessage]
-) -> AsyncIterator[BaseMessageChunk]:
-    """The answer's message chunks (text, and usage in the last ones).
+def _from_factory(path: str) -> ChatModelHandle:
+    """The model LLM_FACTORY's callable returns, named by its own `model_name` or
+    `model`. Its clients stay the factory's: this module does not know them."""
+    try:
+        factory = import_string(path)
+    except ImportError as exc:
+        raise ImproperlyConfigured(f"LLM_FACTORY {path!r} could not be imported: {exc}") from exc
+    if not callable(factory):
+        raise ImproperlyConfigured(f"LLM_FACTORY {path!r} is not callable.")
+    model = factory()
+    if not isinstance(model, BaseChatModel):
+        raise ImproperlyConfigured(
+            f"LLM_FACTORY {path!r} returned a value of type {type(model).__name__!r}, "
+            "not a LangChain BaseChatModel."
+        )
+    names = (getattr(model, "model_name", None), getattr(model, "model", None))
+    name = next((n for n in names if isinstance(n, str) and n), path)
+    return ChatModelHandle(model, name)
 
-    Reads the model's own `_astream`, the method every LangChain chat model implements
-    for streaming: `astream` wraps each chunk in callback, metadata and merging work
-    (about 80 µs of CPU a token here) for callbacks and tracing the answers do not use.
+
+def to_langchain(context: list[tuple[str, str]]) -> list[BaseMessage]:
+    """The model's input: the system prompt, then the (role, content) pairs in order."""
+    messages: list[BaseMessage] = [SystemMessage(settings.LLM_SYSTEM_PROMPT)]
+    for role, content in context:
+        messages.append(HumanMessage(content) if role == "user" else AIMessage(content))
+    return messages
+
+
+async def stream_answer(context: list[tuple[str, str]]) -> AsyncIterator[str | Usage]:
+    """The running loop's model answering `context`: its text deltas (never empty),
+    and its usage whenever the provider reports it (the last report counts).
+
+    Reads the model's own `_astream` when its class has one, the method streaming
+    LangChain chat models implement: `astream` wraps each chunk in callback, metadata
+    and merging work (about 80 µs of CPU a token here) for callbacks and tracing the
+    answers do not use. Any other model goes through `astream`, which falls back to
+    `_stream`, or to one chunk with the whole answer.
     """
-    async for chunk in model._astream(messages):
-        yield chunk.message
+    model = chat_model().model
+    messages = to_langchain(context)
+    direct = type(model)._astream is not BaseChatModel._astream
+    chunks = model._astream(messages) if direct else model.astream(messages)
+    async for chunk in chunks:
+        message = chunk.message if direct else chunk
+        usage = getattr(message, "usage_metadata", None)
+        if usage:
+            yield Usage(
+                input_tokens=int(usage.get("input_tokens") or 0),
+                output_tokens=int(usage.get("output_tokens") or 0),
+                total_tokens=int(usage.get("total_tokens") or 0),
+            )
+        text = str(message.text)
+        if text:
+            yield text
+
+
+def describe_failure(exc: BaseException, *, mid_answer: bool = False) -> tuple[ErrorCode, str]:
+    """Map a model failure to an error code and a sentence a user can read.
+
+    openai maps most transport errors to its own; the rest may come from httpx or
+    from httpx2 (the HTTP library of openai 3 and of its aiohttp transport)."""
+    broken = (openai.APIConnectionError, httpx.TransportError, httpx2.TransportError)
+    timeouts = (
+        openai.APITimeoutError,
+        TimeoutError,
+        httpx.TimeoutException,
+        httpx2.TimeoutException,
+    )
+    if mid_answer and isinstance(exc, broken) and not isinstance(exc, timeouts):
+        return ErrorCode.MODEL_ERROR, "The connection to the model broke off mid-answer."
+    if isinstance(exc, openai.RateLimitError):
+        return (
+            ErrorCode.RATE_LIMITED,
+            "The model provider is rate limiting requests. Try again shortly.",
+        )
+    if isinstance(exc, timeouts):
+        return ErrorCode.TIMEOUT, "The model took too long to answer."
+    if isinstance(exc, (openai.APIConnectionError, httpx.ConnectError, httpx2.ConnectError)):
+        return ErrorCode.MODEL_UNAVAILABLE, "The model server could not be reached."
+    if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
+        return ErrorCode.MODEL_ERROR, "The model server refused the configured credentials."
+    if isinstance(exc, openai.APIStatusError):
+        return (
+            ErrorCode.MODEL_ERROR,
+            f"The model server answered with an error (HTTP {exc.status_code}).",
+        )
+    if isinstance(exc, (httpx.HTTPError, httpx2.HTTPError)):
+        return ErrorCode.MODEL_ERROR, "The connection to the model broke off mid-answer."
+    if isinstance(exc, DemoModelError):
+        return ErrorCode.MODEL_ERROR, str(exc)
+    return ErrorCode.MODEL_ERROR, "The model failed to answer."
 
 
 class DictChunkCompletions:
@@ -205,102 +303,3 @@ def _close_at_shutdown(loop: asyncio.AbstractEventLoop) -> None:
         return Deferred.fromFuture(loop.create_task(close_chat_models()))
 
     reactor.addSystemEventTrigger("before", "shutdown", close)
-
-
-# --- The offline demo model ---------------------------------------------------------
-
-ENGLISH = [
-    "Streaming lets you read an answer while it is still being written.",
-    "Each browser tab keeps its own connection, so nothing gets mixed up between users.",
-    "Pi is roughly 3.14, and e.g. a circle of radius 2 has an area of about 12.57.",
-    "Dr. Smith says short sentences are easier to speak aloud.",
-    "Line mode waits for a newline; sentence mode waits for a full stop.",
-    "Clause mode is faster for speech: it also breaks at commas, colons and semicolons.",
-    "Is this a question? Yes, and it ends with a question mark!",
-    "Every answer is saved, so a reload never loses it.",
-]
-JAPANESE = [
-    "こんにちは、これはオフラインのデモモデルです。",
-    "文ごとに区切ると、音声合成がとても自然になります。",
-    "今日はいい天気ですね！散歩に行きましょうか？",
-    "この返事は、質問の内容によって変わります。",
-    "「ストリーミング」とは、少しずつ届くことです。",
-    "句読点（、と。）で区切ることができます。",
-]
-
-_TOKEN_RE = re.compile(r"\s*[A-Za-z0-9']+|\s*[^\sA-Za-z0-9']|\s+")
-
-
-def demo_tokens(text: str) -> list[str]:
-    """Split text into token-like pieces: words with their leading space, or one character."""
-    return _TOKEN_RE.findall(text)
-
-
-def demo_reply(messages: Sequence[BaseMessage]) -> str:
-    """A deterministic reply that depends on the last user message and the history size."""
-    prompt = next((m.text for m in reversed(messages) if isinstance(m, HumanMessage)), "")
-    if prompt.startswith("/echo "):
-        return prompt[len("/echo ") :]
-    digest = hashlib.sha256(prompt.encode()).digest()
-    first_line = " ".join(prompt.split())[:80]
-    earlier = sum(1 for m in messages if isinstance(m, (HumanMessage, AIMessage))) - 1
-    english = [ENGLISH[(digest[i] + i) % len(ENGLISH)] for i in range(2)]
-    japanese = [JAPANESE[(digest[4 + i] + i) % len(JAPANESE)] for i in range(2)]
-    lines = [
-        f'You said: "{first_line}". This conversation had {earlier} earlier messages.',
-        f"{english[0]} {japanese[0]}",
-        f"{japanese[1]}{english[1]}",
-        f"Reply code {digest[:3].hex()}, made offline.",
-    ]
-    return "\n".join(lines)
-
-
-class DemoChatModel(BaseChatModel):
-    """Streams `demo_reply` token by token at a fixed pace, with usage at the end."""
-
-    token_delay: float = 0.035
-
-    @property
-    def _llm_type(self) -> str:
-        return "demo-offline"
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(demo_reply(messages)))])
-
-    def _stream(self, *args: Any, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
-        raise NotImplementedError("the demo model streams asynchronously only")
-
-    async def _astream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterator[ChatGenerationChunk]:
-        prompt_text = "".join(m.text for m in messages)
-        fail = any(
-            isinstance(m, HumanMessage) and m.text.startswith("/fail") for m in messages[-1:]
-        )
-        tokens = demo_tokens(demo_reply(messages))
-        for index, token in enumerate(tokens):
-            if fail and index == 5:
-                raise DemoModelError("The demo model failed on purpose (/fail).")
-            await asyncio.sleep(self.token_delay)
-            yield ChatGenerationChunk(message=AIMessageChunk(content=token))
-        input_tokens = len(prompt_text) // 4 + 1
-        yield ChatGenerationChunk(
-            message=AIMessageChunk(
-                content="",
-                usage_metadata={
-                    "input_tokens": input_tokens,
-                    "output_tokens": len(tokens),
-                    "total_tokens": input_tokens + len(tokens),
-                },
-            )
-        )

@@ -188,6 +188,9 @@ if env_bool("BEHIND_PROXY"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- The LLM -----------------------------------------------------------------
+# A dotted path to a callable with no arguments that returns a LangChain chat model
+# (e.g. "myproject.models.make_model"); it replaces the built-in choice below.
+LLM_FACTORY = os.environ.get("LLM_FACTORY", "")
 # ChatOpenAI is used when either of these is set; otherwise the offline demo model.
 OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "")
 OPENAI_BASE_URL = os.environ.get("OPENAI_BASE_URL", "")

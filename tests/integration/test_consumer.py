@@ -11,7 +11,7 @@ from channels.db import database_sync_to_async
 from django.utils import timezone
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from chat.llm import demo_reply, demo_tokens
+from chat.demo_model import demo_reply, demo_tokens
 from chat.models import Message
 
 from .conftest import (

@@ -18,7 +18,8 @@ from langchain_core.messages import HumanMessage, SystemMessage
 
 import chat.progress
 from chat import services
-from chat.llm import chat_model, close_chat_models, demo_reply
+from chat.demo_model import demo_reply
+from chat.llm import chat_model, close_chat_models
 from chat.models import Message
 from chat.progress import HEARTBEAT_SECONDS, ProgressSaver, _Tracked
 from tests.support.openai_stub import OpenAIStub, Reply
