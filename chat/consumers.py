@@ -18,7 +18,7 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from . import contract, exchanges, services
+from . import contract, exchanges, selectors, serializers, services
 from .chunking import DEFAULT_MODE
 from .contract import ErrorCode, conversation_group, request_stop
 from .db import db_call
@@ -84,9 +84,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.group = conversation_group(self.conversation.pk)
         # Join before reading: any event after this read reaches us.
         await self.channel_layer.group_add(self.group, self.channel_name)
-        messages = await db_call(services.conversation_messages)(
-            conversation_id=self.conversation.pk
-        )
+        messages = await db_call(services.conversation_open)(conversation_id=self.conversation.pk)
         live = next((m for m in messages if m.status == Message.Status.STREAMING), None)
         if live is None:
             await self.send_history(messages)
@@ -113,7 +111,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def load_conversation(self, user: Any, conversation_id: str) -> Conversation:
         """The conversation this socket serves; DoesNotExist closes it with 4403."""
-        return await db_call(services.conversation_get)(user=user, conversation_id=conversation_id)
+        return await db_call(selectors.conversation_get)(user=user, conversation_id=conversation_id)
 
     async def disconnect(self, code: int) -> None:
         """Called when the socket closes; a running answer goes on without us."""
@@ -176,7 +174,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             ) from None
         except Conversation.DoesNotExist:
             raise FrameError(ErrorCode.NOT_FOUND, "This conversation no longer exists.") from None
-        saved = {"type": "message", **services.message_to_dict(exchange.user_message)}
+        saved = {"type": "message", **serializers.message_to_dict(exchange.user_message)}
         saved["client_id"] = exchange.user_message.client_id
         if exchange.assistant_message is None:  # a resend of a message already saved
             await self.send_json(saved)
@@ -254,7 +252,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         if self.history_pending is None and not self.backlog:
             return  # the sync arrived in time
-        saved = await db_call(services.conversation_messages)(conversation_id=self.conversation.pk)
+        saved = await db_call(services.conversation_open)(conversation_id=self.conversation.pk)
         current = next((m for m in saved if str(m.id) == stream.message_id), None)
         if self.history_pending is not None:
             self.history_pending = None
@@ -408,7 +406,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             {
                 "type": "history",
                 "conversation": {"id": str(self.conversation.pk), "title": self.conversation.title},
-                "messages": [services.message_to_dict(m) for m in messages],
+                "messages": [serializers.message_to_dict(m) for m in messages],
                 "chunking": self.mode,
                 "model": model_display_name(),
             }

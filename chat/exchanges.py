@@ -26,7 +26,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from . import db, services
+from . import db, selectors, services
 from .db import db_call
 from .models import Conversation, Message
 
@@ -139,7 +139,7 @@ def exchanges_start(requests: list[ExchangeRequest]) -> list[Outcome]:
             "",
             [[user.conversation.title, now, user.conversation.pk] for _, user, _ in accepted],
         )
-        contexts = services.contexts_latest([user.conversation_id for _, user, _ in accepted])
+        contexts = selectors.contexts_latest([user.conversation_id for _, user, _ in accepted])
     for index, user_message, answer in accepted:
         outcomes[index] = services.Exchange(
             user_message=user_message,

@@ -21,7 +21,7 @@ from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
-from . import contract, services
+from . import contract, selectors, services
 from .contract import ErrorCode, control_group, conversation_group
 from .db import db_call
 from .llm import DemoModelError, chat_model, stream_message_chunks
@@ -181,7 +181,7 @@ class Generation:
     async def _stream(self) -> None:
         context = self.context
         if context is None:
-            context = await db_call(services.model_context)(assistant_message_id=self.message_id)
+            context = await db_call(selectors.model_context)(assistant_message_id=self.message_id)
         handle = chat_model()
         async with asyncio.timeout(settings.LLM_MAX_ANSWER_SECONDS):
             # One stream, no callbacks: a token callback too would deliver every delta twice.

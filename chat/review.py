@@ -18,7 +18,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from .models import AuditEvent, Conversation, Feedback, Message
-from .services import feedback_to_dict
+from .serializers import feedback_to_dict
 
 
 def audit_record(
