@@ -1,7 +1,8 @@
-"""Staff review: audit records, transcript exports and the usage overview.
+"""Staff review: transcripts, their exports and the usage overview (reads only).
 
-Reads for the admin live here so that admin.py stays declarative. Exports are
-generators: a large selection streams out without being held in memory.
+Reads for the admin live here so that admin.py stays declarative; what staff write
+(review state, notes, audit records) is in services.py. Exports are generators: a
+large selection streams out without being held in memory.
 """
 
 from __future__ import annotations
@@ -17,24 +18,8 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from .models import AuditEvent, Conversation, Feedback, Message
+from .models import Conversation, Feedback, Message
 from .serializers import feedback_to_dict
-
-
-def audit_record(
-    *, actor: Any, action: str, conversation_ids: Iterable[Any], detail: str = ""
-) -> None:
-    """One audit row per conversation a staff member viewed, exported or watched."""
-    AuditEvent.objects.bulk_create(
-        AuditEvent(
-            actor=actor,
-            actor_name=actor.get_username(),
-            action=action,
-            conversation_id=conversation_id,
-            detail=detail[:300],
-        )
-        for conversation_id in conversation_ids
-    )
 
 
 def transcript(conversation: Conversation) -> list[Message]:

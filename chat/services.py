@@ -1,4 +1,4 @@
-"""Database writes for conversations, messages and feedback.
+"""Database writes for conversations, messages, feedback and staff review.
 
 Reads with no side effects are in selectors.py, the JSON shapes in serializers.py.
 Synchronous on purpose: views call them directly, async code through `db_call`.
@@ -10,17 +10,20 @@ idempotent resends, rate limits) in `chat/exchanges.py`, the rest here.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
 from . import db, selectors
-from .contract import INTERRUPTED_ERROR, ErrorCode
-from .models import Conversation, Feedback, Message
+from .contract import INTERRUPTED_ERROR, ErrorCode, request_stop
+from .models import AuditEvent, Conversation, Feedback, Message
 
 
 class ConversationBusy(Exception):
@@ -59,6 +62,15 @@ def conversation_rename(*, conversation: Conversation, title: str) -> Conversati
     conversation.title = title.strip()
     conversation.save(update_fields=["title", "updated"])
     return conversation
+
+
+def conversation_delete(*, conversation: Conversation) -> None:
+    """Delete a conversation and its messages; its running answer, which has nowhere
+    to go any more, is told to stop."""
+    layer = get_channel_layer()
+    if layer is not None:
+        async_to_sync(request_stop)(layer, conversation.pk)
+    conversation.delete()
 
 
 # --- Messages ---------------------------------------------------------------------
@@ -148,3 +160,63 @@ def feedback_set(*, user: Any, message_id: Any, rating: int | None, comment: str
             message=message, defaults={"rating": rating, "comment": comment.strip()}
         )
     return Message.objects.select_related("feedback").get(pk=message.pk)
+
+
+# --- Staff review -------------------------------------------------------------------
+# What users and the model said is never changed here: staff set a review state and a
+# note, and every look at a conversation leaves an audit record.
+
+
+def audit_record(
+    *, actor: Any, action: str, conversation_ids: Iterable[Any], detail: str = ""
+) -> None:
+    """One audit row per conversation a staff member viewed, exported, watched or reviewed."""
+    AuditEvent.objects.bulk_create(
+        AuditEvent(
+            actor=actor,
+            actor_name=actor.get_username(),
+            action=action,
+            conversation_id=conversation_id,
+            detail=detail[:300],
+        )
+        for conversation_id in conversation_ids
+    )
+
+
+@transaction.atomic
+def conversation_review_save(*, conversation: Conversation, reviewer: Any, reviewed: bool) -> None:
+    """Save a conversation's review fields (state and staff note) as the staff form left
+    them, and nothing else: not its title, not `updated` (the user's last activity).
+    `reviewed` (the state or the note changed) records who reviewed it, when, and audits it."""
+    if reviewed:
+        conversation.reviewed_by = reviewer
+        conversation.reviewed_at = timezone.now()
+        audit_record(
+            actor=reviewer,
+            action=AuditEvent.Action.REVIEW,
+            conversation_ids=[conversation.pk],
+            detail=f"state={conversation.review_state}",
+        )
+    Conversation.objects.filter(pk=conversation.pk).update(
+        review_state=conversation.review_state,
+        staff_note=conversation.staff_note,
+        reviewed_by=conversation.reviewed_by,
+        reviewed_at=conversation.reviewed_at,
+    )
+
+
+@transaction.atomic
+def conversations_set_review_state(
+    *, reviewer: Any, conversation_ids: list[Any], state: str
+) -> int:
+    """Set the review state of many conversations at once, audited; returns how many."""
+    Conversation.objects.filter(pk__in=conversation_ids).update(
+        review_state=state, reviewed_by=reviewer, reviewed_at=timezone.now()
+    )
+    audit_record(
+        actor=reviewer,
+        action=AuditEvent.Action.REVIEW,
+        conversation_ids=conversation_ids,
+        detail=f"state={state}",
+    )
+    return len(conversation_ids)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import review, selectors
+from . import selectors, services
 from .consumers import ChatConsumer
 from .contract import ErrorCode
 from .db import db_call
@@ -42,7 +42,7 @@ def _staff_conversation(user: Any, conversation_id: str) -> Conversation:
     if pk is None:
         raise Conversation.DoesNotExist
     conversation = Conversation.objects.get(pk=pk)
-    review.audit_record(
+    services.audit_record(
         actor=user, action=AuditEvent.Action.LIVE_TAIL, conversation_ids=[conversation.pk]
     )
     return conversation

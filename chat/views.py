@@ -8,8 +8,6 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -19,7 +17,7 @@ from django.views.decorators.http import require_http_methods
 
 from . import selectors, serializers, services
 from .chunking import MODES
-from .contract import ErrorCode, request_stop
+from .contract import ErrorCode
 from .forms import ConversationForm, FeedbackForm, SignupForm
 from .llm import model_display_name
 from .models import Conversation, Message
@@ -112,8 +110,7 @@ def api_conversation(request: HttpRequest, conversation_id: str) -> HttpResponse
             return error
         services.conversation_rename(conversation=conversation, title=form.cleaned_data["title"])
         return JsonResponse(serializers.conversation_to_dict(conversation))
-    _stop_answer(conversation.pk)
-    conversation.delete()
+    services.conversation_delete(conversation=conversation)
     return HttpResponse(status=204)
 
 
@@ -159,10 +156,3 @@ def _conversation_form(request: HttpRequest) -> tuple[ConversationForm, JsonResp
             400, ErrorCode.INVALID, "The title is not valid.", fields=form.errors.get_json_data()
         )
     return form, None
-
-
-def _stop_answer(conversation_id: Any) -> None:
-    """A deleted conversation's answer has nowhere to go: stop it."""
-    layer = get_channel_layer()
-    if layer is not None:
-        async_to_sync(request_stop)(layer, conversation_id)

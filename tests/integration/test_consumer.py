@@ -117,6 +117,21 @@ async def test_stop_mid_answer_keeps_partial_text(settings) -> None:
     await ws.disconnect()
 
 
+async def test_deleting_the_conversation_stops_its_answer(settings) -> None:
+    """A deleted conversation's answer has nowhere to go: it is told to stop."""
+    from chat import services
+
+    settings.DEMO_TOKEN_DELAY_MS = 25
+    _user, conversation, ws = await open_chat()
+    await send(ws, type="user_message", content="Delete me while you answer")
+    await receive_until(ws, "start")
+    await database_sync_to_async(services.conversation_delete)(conversation=conversation)
+    frames = await receive_until(ws, "end")
+    assert frames[-1]["status"] == "stopped"
+    assert await count_messages(conversation.pk) == 0
+    await ws.disconnect()
+
+
 async def test_answer_completes_after_the_socket_closes() -> None:
     """Closing the tab does not lose the answer: it is finished and saved."""
     _user, _conversation, ws = await open_chat()
