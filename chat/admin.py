@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 
-from . import review, services
+from . import review, selectors, services
 from .models import AuditEvent, Conversation, Feedback, Message
 
 
@@ -197,7 +197,9 @@ class ConversationAdmin(admin.ModelAdmin):
         conversation = self.get_object(request, object_id)
         extra_context = dict(extra_context or {})
         if conversation is not None and self.has_view_permission(request, conversation):
-            extra_context["transcript"] = review.transcript(conversation)
+            extra_context["transcript"] = selectors.conversation_messages(
+                conversation_id=conversation.pk
+            )
             extra_context["tail_url"] = f"/ws/admin/tail/{conversation.pk}/"
             if request.method == "GET":
                 services.audit_record(

@@ -175,7 +175,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except Conversation.DoesNotExist:
             raise FrameError(ErrorCode.NOT_FOUND, "This conversation no longer exists.") from None
         saved = {"type": "message", **serializers.message_to_dict(exchange.user_message)}
-        saved["client_id"] = exchange.user_message.client_id
         if exchange.assistant_message is None:  # a resend of a message already saved
             await self.send_json(saved)
             return

@@ -30,7 +30,9 @@ def feedback_to_dict(message: Message) -> dict[str, Any] | None:
 
 
 def message_to_dict(message: Message) -> dict[str, Any]:
-    """`feedback` only on assistant answers."""
+    """`feedback` only on assistant answers; `client_id` (the browser's id for a user
+    message, which lets it recognise its own message after a reconnect) only on user
+    messages that were sent with one: null otherwise."""
     is_answer = message.role == Message.Role.ASSISTANT
     return {
         "id": str(message.id),
@@ -45,4 +47,5 @@ def message_to_dict(message: Message) -> dict[str, Any]:
         "error": message.error,
         "error_code": message.error_code,
         "feedback": feedback_to_dict(message) if is_answer else None,
+        "client_id": None if is_answer else (message.client_id or None),
     }

@@ -269,6 +269,25 @@ async def test_resend_with_same_client_id_is_idempotent() -> None:
     await ws.disconnect()
 
 
+async def test_history_carries_the_client_id_of_user_messages() -> None:
+    """What lets a reconnected tab tell which of its unconfirmed messages were saved."""
+    user, conversation, ws = await open_chat()
+    await send(ws, type="user_message", content="Mine", client_id="tab-1")
+    await receive_until(ws, "end")
+    await send(ws, type="user_message", content="No id")
+    await receive_until(ws, "end")
+    await ws.disconnect()
+    ws = await open_socket(user, conversation)
+    history = await receive(ws)
+    assert [(m["role"], m["client_id"]) for m in history["messages"]] == [
+        ("user", "tab-1"),
+        ("assistant", None),
+        ("user", None),
+        ("assistant", None),
+    ]
+    await ws.disconnect()
+
+
 async def test_model_failure_ends_in_error_with_partial_text_saved() -> None:
     """A model error mid-answer: an error frame, `end` with status error, text kept."""
     _user, _conversation, ws = await open_chat("line")

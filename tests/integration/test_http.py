@@ -100,6 +100,7 @@ def test_api_read_sweeps_an_answer_left_streaming_by_a_dead_process(alice, user)
         ("complete", ""),
         ("error", "interrupted"),
     ]
+    assert [m["client_id"] for m in read["messages"]] == ["c-9", None]
     assert Message.objects.get(pk=orphan.pk).status == "error"
 
 
