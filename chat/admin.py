@@ -14,9 +14,8 @@ from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
-from django.utils import timezone
 
-from . import review
+from . import review, selectors, services
 from .models import AuditEvent, Conversation, Feedback, Message
 
 
@@ -198,10 +197,12 @@ class ConversationAdmin(admin.ModelAdmin):
         conversation = self.get_object(request, object_id)
         extra_context = dict(extra_context or {})
         if conversation is not None and self.has_view_permission(request, conversation):
-            extra_context["transcript"] = review.transcript(conversation)
+            extra_context["transcript"] = selectors.conversation_messages(
+                conversation_id=conversation.pk
+            )
             extra_context["tail_url"] = f"/ws/admin/tail/{conversation.pk}/"
             if request.method == "GET":
-                review.audit_record(
+                services.audit_record(
                     actor=request.user,
                     action=AuditEvent.Action.VIEW,
                     conversation_ids=[conversation.pk],
@@ -210,37 +211,21 @@ class ConversationAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Conversation, form: Any, change: bool) -> None:
         """Only the review fields are editable; saving them records who reviewed and when."""
-        if {"review_state", "staff_note"} & set(form.changed_data):
-            obj.reviewed_by = request.user
-            obj.reviewed_at = timezone.now()
-            review.audit_record(
-                actor=request.user,
-                action=AuditEvent.Action.REVIEW,
-                conversation_ids=[obj.pk],
-                detail=f"state={obj.review_state}",
-            )
-        # update_fields keeps `updated` (the user's last activity) untouched.
-        Conversation.objects.filter(pk=obj.pk).update(
-            review_state=obj.review_state,
-            staff_note=obj.staff_note,
-            reviewed_by=obj.reviewed_by,
-            reviewed_at=obj.reviewed_at,
+        services.conversation_review_save(
+            conversation=obj,
+            reviewer=request.user,
+            reviewed=bool({"review_state", "staff_note"} & set(form.changed_data)),
         )
 
     # --- Bulk actions -----------------------------------------------------------------
 
     def _mark(self, request: HttpRequest, queryset: QuerySet, state: str) -> None:
-        ids = list(queryset.values_list("pk", flat=True))
-        Conversation.objects.filter(pk__in=ids).update(
-            review_state=state, reviewed_by=request.user, reviewed_at=timezone.now()
+        count = services.conversations_set_review_state(
+            reviewer=request.user,
+            conversation_ids=list(queryset.values_list("pk", flat=True)),
+            state=state,
         )
-        review.audit_record(
-            actor=request.user,
-            action=AuditEvent.Action.REVIEW,
-            conversation_ids=ids,
-            detail=f"state={state}",
-        )
-        self.message_user(request, f"{len(ids)} conversation(s) marked {state}.", messages.SUCCESS)
+        self.message_user(request, f"{count} conversation(s) marked {state}.", messages.SUCCESS)
 
     @admin.action(description="Mark selected as reviewed", permissions=["change"])
     def mark_reviewed(self, request: HttpRequest, queryset: QuerySet) -> None:
@@ -257,7 +242,7 @@ class ConversationAdmin(admin.ModelAdmin):
     @admin.action(description="Export selected as JSON", permissions=["view"])
     def export_json(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
         ids = list(queryset.values_list("pk", flat=True))
-        review.audit_record(
+        services.audit_record(
             actor=request.user, action=AuditEvent.Action.EXPORT_JSON, conversation_ids=ids
         )
         conversations = (
@@ -273,7 +258,7 @@ class ConversationAdmin(admin.ModelAdmin):
     @admin.action(description="Export selected as CSV (one row per message)", permissions=["view"])
     def export_csv(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
         ids = list(queryset.values_list("pk", flat=True))
-        review.audit_record(
+        services.audit_record(
             actor=request.user, action=AuditEvent.Action.EXPORT_CSV, conversation_ids=ids
         )
         response = StreamingHttpResponse(

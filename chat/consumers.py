@@ -17,7 +17,7 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from . import contract, exchanges, frames, services, subscription
+from . import contract, exchanges, frames, selectors, subscription
 from .chunking import DEFAULT_MODE
 from .contract import ErrorCode
 from .db import db_call
@@ -75,7 +75,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def load_conversation(self, user: Any, conversation_id: str) -> Conversation:
         """The conversation this socket serves; DoesNotExist closes it with 4403."""
-        return await db_call(services.conversation_get)(user=user, conversation_id=conversation_id)
+        return await db_call(selectors.conversation_get)(user=user, conversation_id=conversation_id)
 
     async def disconnect(self, code: int) -> None:
         """Called when the socket closes; a running answer goes on without us."""

@@ -27,7 +27,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from . import contract, db, services
+from . import contract, db, selectors, serializers, services
 from .contract import ErrorCode
 from .db import db_call
 from .generation import start_generation
@@ -155,7 +155,7 @@ def exchanges_start(requests: list[ExchangeRequest]) -> list[Outcome]:
             "",
             [[user.conversation.title, now, user.conversation.pk] for _, user, _ in accepted],
         )
-        contexts = services.contexts_latest([user.conversation_id for _, user, _ in accepted])
+        contexts = selectors.contexts_latest([user.conversation_id for _, user, _ in accepted])
     for index, user_message, answer in accepted:
         outcomes[index] = services.Exchange(
             user_message=user_message,
@@ -264,8 +264,7 @@ async def post_message(request: ExchangeRequest) -> tuple[dict[str, Any], bool]:
         exchange = await exchange_start(request)
     except tuple(REFUSALS) as exc:
         raise FrameError(*REFUSALS[type(exc)]) from None
-    frame = {"type": "message", **services.message_to_dict(exchange.user_message)}
-    frame["client_id"] = exchange.user_message.client_id
+    frame = {"type": "message", **serializers.message_to_dict(exchange.user_message)}
     answer = exchange.assistant_message
     if answer is None:  # a resend of a message already saved
         return frame, False

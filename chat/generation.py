@@ -18,7 +18,7 @@ from typing import Any
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 
-from . import contract, services
+from . import contract, selectors, services
 from .contract import ErrorCode, control_group, conversation_group
 from .db import db_call
 from .llm import Usage, describe_failure, stream_answer
@@ -150,7 +150,7 @@ class Generation:
     async def _stream(self) -> None:
         context = self.context
         if context is None:
-            context = await db_call(services.model_context)(assistant_message_id=self.message_id)
+            context = await db_call(selectors.model_context)(assistant_message_id=self.message_id)
         async with asyncio.timeout(settings.LLM_MAX_ANSWER_SECONDS):
             # One stream, no callbacks: a token callback too would deliver every delta twice.
             async for item in stream_answer(context):

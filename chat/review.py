@@ -1,7 +1,9 @@
-"""Staff review: audit records, transcript exports and the usage overview.
+"""Staff review: transcript exports and the usage overview (reads only).
 
-Reads for the admin live here so that admin.py stays declarative. Exports are
-generators: a large selection streams out without being held in memory.
+Reads for the admin live here so that admin.py stays declarative; what staff write
+(review state, notes, audit records) is in services.py. Exports are generators: a
+large selection streams out without being held in memory. A message's fields in an
+export are `serializers.message_to_dict`'s, the same as the API's and the socket's.
 """
 
 from __future__ import annotations
@@ -17,33 +19,9 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from .models import AuditEvent, Conversation, Feedback, Message
-from .services import feedback_to_dict
-
-
-def audit_record(
-    *, actor: Any, action: str, conversation_ids: Iterable[Any], detail: str = ""
-) -> None:
-    """One audit row per conversation a staff member viewed, exported or watched."""
-    AuditEvent.objects.bulk_create(
-        AuditEvent(
-            actor=actor,
-            actor_name=actor.get_username(),
-            action=action,
-            conversation_id=conversation_id,
-            detail=detail[:300],
-        )
-        for conversation_id in conversation_ids
-    )
-
-
-def transcript(conversation: Conversation) -> list[Message]:
-    return list(
-        Message.objects.filter(conversation=conversation)
-        .select_related("feedback")
-        .order_by("created")
-    )
-
+from .models import Conversation, Feedback, Message
+from .selectors import conversation_messages
+from .serializers import message_to_dict
 
 # --- Exports ----------------------------------------------------------------------
 
@@ -52,22 +30,6 @@ CSV_COLUMNS = [
     "role", "status", "model", "ttft_ms", "duration_ms", "input_tokens", "output_tokens",
     "total_tokens", "error", "feedback_rating", "feedback_comment", "content",
 ]  # fmt: skip
-
-
-def _message_export(message: Message) -> dict[str, Any]:
-    return {
-        "id": str(message.pk),
-        "created": message.created.isoformat(),
-        "role": message.role,
-        "status": message.status,
-        "model": message.model_name,
-        "ttft_ms": message.ttft_ms,
-        "duration_ms": message.duration_ms,
-        "usage": message.usage,
-        "error": message.error,
-        "feedback": feedback_to_dict(message),
-        "content": message.content,
-    }
 
 
 def export_json(conversations: Iterable[Conversation]) -> Iterator[str]:
@@ -81,7 +43,9 @@ def export_json(conversations: Iterable[Conversation]) -> Iterator[str]:
             "created": conversation.created.isoformat(),
             "review_state": conversation.review_state,
             "staff_note": conversation.staff_note,
-            "messages": [_message_export(m) for m in transcript(conversation)],
+            "messages": [
+                message_to_dict(m) for m in conversation_messages(conversation_id=conversation.pk)
+            ],
         }
         yield ("," if index else "") + "\n" + json.dumps(item, ensure_ascii=False)
     yield "\n]\n"
@@ -102,19 +66,28 @@ def export_csv(conversation_ids: list[Any]) -> Iterator[str]:
         .order_by("conversation__created", "conversation_id", "created")
     )
     for message in messages.iterator(chunk_size=1000):
-        conversation = message.conversation
-        feedback = feedback_to_dict(message) or {}
-        usage = message.usage or {}
-        yield writer.writerow(
-            [
-                conversation.pk, conversation.title, conversation.owner.get_username(),
-                conversation.review_state, message.pk, message.created.isoformat(), message.role,
-                message.status, message.model_name, message.ttft_ms, message.duration_ms,
-                usage.get("input_tokens"), usage.get("output_tokens"), usage.get("total_tokens"),
-                message.error, feedback.get("rating", ""), feedback.get("comment", ""),
-                message.content,
-            ]
-        )  # fmt: skip
+        yield writer.writerow(csv_row(message))
+
+
+def csv_row(message: Message) -> list[Any]:
+    """A message's export row: its `message_to_dict` fields, flattened (usage and
+    feedback), after its conversation's."""
+    data = message_to_dict(message)
+    conversation = message.conversation
+    usage = data["usage"] or {}
+    feedback = data["feedback"] or {}
+    row = {
+        **data,
+        **{key: usage.get(key) for key in ("input_tokens", "output_tokens", "total_tokens")},
+        "feedback_rating": feedback.get("rating", ""),
+        "feedback_comment": feedback.get("comment", ""),
+        "message_id": data["id"],
+        "conversation_id": conversation.pk,
+        "conversation_title": conversation.title,
+        "owner": conversation.owner.get_username(),
+        "review_state": conversation.review_state,
+    }
+    return [row[column] for column in CSV_COLUMNS]
 
 
 # --- Usage overview -----------------------------------------------------------------

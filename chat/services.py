@@ -1,5 +1,6 @@
-"""Database reads and writes for conversations and messages.
+"""Database writes for conversations, messages, feedback and staff review.
 
+Reads with no side effects are in selectors.py, the JSON shapes in serializers.py.
 Synchronous on purpose: views call them directly, async code through `db_call`.
 Every rule that must hold across server processes is enforced in the database, not
 in a process's memory: starting an answer (one at a time per conversation,
@@ -14,15 +15,15 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, QuerySet, Window
-from django.db.models.functions import RowNumber
 from django.utils import timezone
 
-from . import db
-from .contract import INTERRUPTED_ERROR, ErrorCode
-from .models import Conversation, Feedback, Message
+from . import db, selectors
+from .contract import INTERRUPTED_ERROR, ErrorCode, request_stop
+from .models import AuditEvent, Conversation, Feedback, Message
 
 
 class ConversationBusy(Exception):
@@ -41,13 +42,6 @@ class Exchange:
     context: list[tuple[str, str]] = field(default_factory=list)
 
 
-def parse_uuid(value: Any) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(value))
-    except (TypeError, ValueError):
-        return None
-
-
 def derive_title(content: str, limit: int = 60) -> str:
     """A conversation's title: the first line of its first message, shortened on a word."""
     first = next((line.strip() for line in content.splitlines() if line.strip()), "")
@@ -60,18 +54,6 @@ def derive_title(content: str, limit: int = 60) -> str:
 # --- Conversations --------------------------------------------------------------
 
 
-def conversation_list(*, user: Any) -> QuerySet[Conversation]:
-    return Conversation.objects.filter(owner=user).order_by("-updated")
-
-
-def conversation_get(*, user: Any, conversation_id: Any) -> Conversation:
-    """The user's conversation; DoesNotExist for a bad id, a missing one or another's."""
-    pk = parse_uuid(conversation_id)
-    if pk is None or not getattr(user, "is_authenticated", False):
-        raise Conversation.DoesNotExist
-    return Conversation.objects.get(pk=pk, owner=user)
-
-
 def conversation_create(*, owner: Any, title: str = "") -> Conversation:
     return Conversation.objects.create(owner=owner, title=title.strip())
 
@@ -82,41 +64,16 @@ def conversation_rename(*, conversation: Conversation, title: str) -> Conversati
     return conversation
 
 
-def conversation_to_dict(conversation: Conversation) -> dict[str, Any]:
-    return {
-        "id": str(conversation.id),
-        "title": conversation.title,
-        "created": conversation.created.isoformat(),
-        "updated": conversation.updated.isoformat(),
-    }
+def conversation_delete(*, conversation: Conversation) -> None:
+    """Delete a conversation and its messages; its running answer, which has nowhere
+    to go any more, is told to stop."""
+    layer = get_channel_layer()
+    if layer is not None:
+        async_to_sync(request_stop)(layer, conversation.pk)
+    conversation.delete()
 
 
 # --- Messages ---------------------------------------------------------------------
-
-
-def feedback_to_dict(message: Message) -> dict[str, Any] | None:
-    try:
-        feedback = message.feedback
-    except Feedback.DoesNotExist:
-        return None
-    return {"rating": "up" if feedback.rating > 0 else "down", "comment": feedback.comment}
-
-
-def message_to_dict(message: Message) -> dict[str, Any]:
-    return {
-        "id": str(message.id),
-        "role": message.role,
-        "content": message.content,
-        "status": message.status,
-        "created": message.created.isoformat(),
-        "model": message.model_name,
-        "ttft_ms": message.ttft_ms,
-        "duration_ms": message.duration_ms,
-        "usage": message.usage,
-        "error": message.error,
-        "error_code": message.error_code,
-        "feedback": feedback_to_dict(message) if message.role == Message.Role.ASSISTANT else None,
-    }
 
 
 def messages_sweep_stale(*, conversation_id: Any) -> int:
@@ -132,74 +89,12 @@ def messages_sweep_stale(*, conversation_id: Any) -> int:
     )
 
 
-def conversation_messages(*, conversation_id: Any) -> list[Message]:
+def conversation_open(*, conversation_id: Any) -> list[Message]:
+    """A conversation's messages as a client opening it should see them: answers left
+    `streaming` by a dead process are swept first (`messages_sweep_stale`), then
+    `selectors.conversation_messages`. One call, so async code makes one thread hop."""
     messages_sweep_stale(conversation_id=conversation_id)
-    return list(
-        Message.objects.filter(conversation_id=conversation_id)
-        .select_related("feedback")
-        .order_by("created")
-    )
-
-
-def model_context(*, assistant_message_id: Any) -> list[tuple[str, str]]:
-    """(role, content) pairs that go to the model before an answer (see pick_context)."""
-    answer = Message.objects.only("conversation_id", "created").get(pk=assistant_message_id)
-    return context_before(answer.conversation_id, answer.created)
-
-
-def context_before(conversation_id: Any, created: Any) -> list[tuple[str, str]]:
-    """What the model receives for an answer created at `created` (see pick_context)."""
-    newest_first = (
-        _context_candidates()
-        .filter(conversation_id=conversation_id, created__lt=created)
-        .order_by("-created")
-        .values_list("role", "content")[:MAX_CONTEXT_MESSAGES]
-    )
-    return pick_context(newest_first)
-
-
-def contexts_latest(conversation_ids: list[Any]) -> dict[str, list[tuple[str, str]]]:
-    """`context_before` for the next answer of each conversation, in one query."""
-    ranked = (
-        _context_candidates()
-        .filter(conversation_id__in=conversation_ids)
-        .annotate(
-            rank=Window(
-                RowNumber(), partition_by=[F("conversation_id")], order_by=F("created").desc()
-            )
-        )
-        .filter(rank__lte=MAX_CONTEXT_MESSAGES)
-        .order_by("conversation_id", "-created")
-        .values_list("conversation_id", "role", "content")
-    )
-    newest_first: dict[str, list[tuple[str, str]]] = {str(pk): [] for pk in conversation_ids}
-    for conversation_id, role, content in ranked:
-        newest_first[str(conversation_id)].append((role, content))
-    return {pk: pick_context(rows) for pk, rows in newest_first.items()}
-
-
-MAX_CONTEXT_MESSAGES = 500
-
-
-def _context_candidates() -> QuerySet[Message]:
-    # Only finished text counts: no errors, no answer still streaming, nothing empty.
-    return Message.objects.exclude(
-        status__in=[Message.Status.ERROR, Message.Status.STREAMING]
-    ).exclude(content="")
-
-
-def pick_context(newest_first: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    """(role, content) pairs in order, newest kept first: older messages are dropped
-    once CHAT_HISTORY_CHAR_BUDGET characters are used, but the latest one always goes."""
-    budget = settings.CHAT_HISTORY_CHAR_BUDGET
-    picked: list[tuple[str, str]] = []
-    for role, content in newest_first:
-        if picked and len(content) > budget:
-            break
-        picked.append((role, content))
-        budget -= len(content)
-    picked.reverse()
-    return picked
+    return selectors.conversation_messages(conversation_id=conversation_id)
 
 
 def messages_save_progress(*, contents: dict[str, str]) -> None:
@@ -252,7 +147,7 @@ class FeedbackNotAllowed(Exception):
 
 def feedback_set(*, user: Any, message_id: Any, rating: int | None, comment: str = "") -> Message:
     """Record, change or (rating None) withdraw the user's thumbs on an answer."""
-    pk = parse_uuid(message_id)
+    pk = selectors.parse_uuid(message_id)
     if pk is None:
         raise Message.DoesNotExist
     message = Message.objects.select_related("conversation").get(pk=pk, conversation__owner=user)
@@ -265,3 +160,63 @@ def feedback_set(*, user: Any, message_id: Any, rating: int | None, comment: str
             message=message, defaults={"rating": rating, "comment": comment.strip()}
         )
     return Message.objects.select_related("feedback").get(pk=message.pk)
+
+
+# --- Staff review -------------------------------------------------------------------
+# What users and the model said is never changed here: staff set a review state and a
+# note, and every look at a conversation leaves an audit record.
+
+
+def audit_record(
+    *, actor: Any, action: str, conversation_ids: Iterable[Any], detail: str = ""
+) -> None:
+    """One audit row per conversation a staff member viewed, exported, watched or reviewed."""
+    AuditEvent.objects.bulk_create(
+        AuditEvent(
+            actor=actor,
+            actor_name=actor.get_username(),
+            action=action,
+            conversation_id=conversation_id,
+            detail=detail[:300],
+        )
+        for conversation_id in conversation_ids
+    )
+
+
+@transaction.atomic
+def conversation_review_save(*, conversation: Conversation, reviewer: Any, reviewed: bool) -> None:
+    """Save a conversation's review fields (state and staff note) as the staff form left
+    them, and nothing else: not its title, not `updated` (the user's last activity).
+    `reviewed` (the state or the note changed) records who reviewed it, when, and audits it."""
+    if reviewed:
+        conversation.reviewed_by = reviewer
+        conversation.reviewed_at = timezone.now()
+        audit_record(
+            actor=reviewer,
+            action=AuditEvent.Action.REVIEW,
+            conversation_ids=[conversation.pk],
+            detail=f"state={conversation.review_state}",
+        )
+    Conversation.objects.filter(pk=conversation.pk).update(
+        review_state=conversation.review_state,
+        staff_note=conversation.staff_note,
+        reviewed_by=conversation.reviewed_by,
+        reviewed_at=conversation.reviewed_at,
+    )
+
+
+@transaction.atomic
+def conversations_set_review_state(
+    *, reviewer: Any, conversation_ids: list[Any], state: str
+) -> int:
+    """Set the review state of many conversations at once, audited; returns how many."""
+    Conversation.objects.filter(pk__in=conversation_ids).update(
+        review_state=state, reviewed_by=reviewer, reviewed_at=timezone.now()
+    )
+    audit_record(
+        actor=reviewer,
+        action=AuditEvent.Action.REVIEW,
+        conversation_ids=conversation_ids,
+        detail=f"state={state}",
+    )
+    return len(conversation_ids)

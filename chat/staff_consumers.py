@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import frames, review, services
+from . import frames, selectors, services
 from .consumers import ChatConsumer
 from .contract import ErrorCode
 from .db import db_call
@@ -32,11 +32,11 @@ class StaffTailConsumer(ChatConsumer):
 def _staff_conversation(user: Any, conversation_id: str) -> Conversation:
     if not (user.is_active and user.is_staff and user.has_perm("chat.view_conversation")):
         raise Conversation.DoesNotExist
-    pk = services.parse_uuid(conversation_id)
+    pk = selectors.parse_uuid(conversation_id)
     if pk is None:
         raise Conversation.DoesNotExist
     conversation = Conversation.objects.get(pk=pk)
-    review.audit_record(
+    services.audit_record(
         actor=user, action=AuditEvent.Action.LIVE_TAIL, conversation_ids=[conversation.pk]
     )
     return conversation

@@ -16,9 +16,8 @@ from typing import Any
 
 from channels.layers import BaseChannelLayer
 
-from . import contract, services
+from . import contract, selectors, serializers, services
 from .db import db_call
-from .models import Message
 from .subscriber import Action, ReadMessage, RequestSync, Send, SendHistory, SetDeadline, Subscriber
 
 logger = logging.getLogger(__name__)
@@ -98,11 +97,11 @@ class Subscription:
 
 def history(conversation_id: Any) -> list[Frame]:
     """The conversation's messages, serialized, for `Subscriber.on_history`."""
-    messages = services.conversation_messages(conversation_id=conversation_id)
-    return [services.message_to_dict(m) for m in messages]
+    messages = services.conversation_open(conversation_id=conversation_id)
+    return [serializers.message_to_dict(m) for m in messages]
 
 
 def saved_message(message_id: str) -> Frame | None:
     """One message as saved now, serialized (None once deleted)."""
-    message = Message.objects.select_related("feedback").filter(pk=message_id).first()
-    return services.message_to_dict(message) if message is not None else None
+    message = selectors.message_get(message_id=message_id)
+    return serializers.message_to_dict(message) if message is not None else None

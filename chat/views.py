@@ -1,4 +1,5 @@
-"""Pages and the JSON API. Thin: validation by forms, data by services."""
+"""Pages and the JSON API. Thin: validation by forms, reads by selectors, writes by
+services, JSON by serializers."""
 
 from __future__ import annotations
 
@@ -7,8 +8,6 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -16,9 +15,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from . import services
+from . import selectors, serializers, services
 from .chunking import MODES
-from .contract import ErrorCode, request_stop
+from .contract import ErrorCode
 from .forms import ConversationForm, FeedbackForm, SignupForm
 from .llm import model_display_name
 from .models import Conversation, Message
@@ -78,9 +77,9 @@ def signup(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def api_conversations(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
-        conversations = services.conversation_list(user=request.user)[:500]
+        conversations = selectors.conversation_list(user=request.user)[:500]
         return JsonResponse(
-            {"conversations": [services.conversation_to_dict(c) for c in conversations]}
+            {"conversations": [serializers.conversation_to_dict(c) for c in conversations]}
         )
     form, error = _conversation_form(request)
     if error:
@@ -88,29 +87,30 @@ def api_conversations(request: HttpRequest) -> HttpResponse:
     conversation = services.conversation_create(
         owner=request.user, title=form.cleaned_data["title"]
     )
-    return JsonResponse(services.conversation_to_dict(conversation), status=201)
+    return JsonResponse(serializers.conversation_to_dict(conversation), status=201)
 
 
 @api_login_required
 @require_http_methods(["GET", "PATCH", "DELETE"])
 def api_conversation(request: HttpRequest, conversation_id: str) -> HttpResponse:
     try:
-        conversation = services.conversation_get(user=request.user, conversation_id=conversation_id)
+        conversation = selectors.conversation_get(
+            user=request.user, conversation_id=conversation_id
+        )
     except Conversation.DoesNotExist:
         return json_error(404, ErrorCode.NOT_FOUND, "No such conversation.")
     if request.method == "GET":
-        messages = services.conversation_messages(conversation_id=conversation.pk)
-        data = services.conversation_to_dict(conversation)
-        data["messages"] = [services.message_to_dict(m) for m in messages]
+        messages = services.conversation_open(conversation_id=conversation.pk)
+        data = serializers.conversation_to_dict(conversation)
+        data["messages"] = [serializers.message_to_dict(m) for m in messages]
         return JsonResponse(data)
     if request.method == "PATCH":
         form, error = _conversation_form(request)
         if error:
             return error
         services.conversation_rename(conversation=conversation, title=form.cleaned_data["title"])
-        return JsonResponse(services.conversation_to_dict(conversation))
-    _stop_answer(conversation.pk)
-    conversation.delete()
+        return JsonResponse(serializers.conversation_to_dict(conversation))
+    services.conversation_delete(conversation=conversation)
     return HttpResponse(status=204)
 
 
@@ -139,7 +139,7 @@ def api_message_feedback(request: HttpRequest, message_id: str) -> HttpResponse:
     except services.FeedbackNotAllowed:
         return json_error(409, ErrorCode.NOT_ALLOWED, "Only finished answers can be rated.")
     return JsonResponse(
-        {"message_id": str(message.pk), "feedback": services.feedback_to_dict(message)}
+        {"message_id": str(message.pk), "feedback": serializers.feedback_to_dict(message)}
     )
 
 
@@ -156,10 +156,3 @@ def _conversation_form(request: HttpRequest) -> tuple[ConversationForm, JsonResp
             400, ErrorCode.INVALID, "The title is not valid.", fields=form.errors.get_json_data()
         )
     return form, None
-
-
-def _stop_answer(conversation_id: Any) -> None:
-    """A deleted conversation's answer has nowhere to go: stop it."""
-    layer = get_channel_layer()
-    if layer is not None:
-        async_to_sync(request_stop)(layer, conversation_id)

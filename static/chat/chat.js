@@ -503,15 +503,14 @@
   }
 
   // Messages typed before this socket was ready, or sent on a socket that dropped before
-  // the server confirmed them. History carries no client_id, so a sent message counts as
-  // saved when a recent user message has the same text; the others are resent with the
-  // same client_id (the server treats a resend idempotently).
+  // the server confirmed them. History carries each user message's client_id: a pending
+  // message whose client_id is in it was saved (the history shows it, so its optimistic
+  // bubble goes); the others are resent with the same client_id (the server treats a
+  // resend idempotently, so one saved in the meantime is confirmed, not duplicated).
   function resendPending(history) {
-    const recentUser = history.filter((m) => m.role === 'user').slice(-Math.max(state.pending.size, 1));
+    const saved = new Set(history.map((m) => m.client_id).filter(Boolean));
     for (const [clientId, p] of state.pending) {
-      const i = p.sent ? recentUser.findIndex((m) => m.content === p.content) : -1;
-      if (i >= 0) recentUser.splice(i, 1);
-      if (i >= 0 || p.failed) {
+      if (saved.has(clientId) || p.failed) {
         state.pending.delete(clientId);
       } else {
         appendToMessages(p.el);

@@ -12,7 +12,7 @@ pytest.importorskip("playwright.sync_api", reason="the playwright package is not
 
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import ChatTab
+from tests.e2e.helpers import ASSISTANT, USER, ChatTab
 from tests.e2e.proxy import CuttableProxy
 from tests.e2e.servers import Server, manage
 
@@ -174,5 +174,46 @@ def test_dropped_connection_reconnects_and_resumes_the_answer(
         assert len(tab.frames.with_end(answer)) == 1 and len(tab.frames.sockets) >= 2
         expect(tab.page.locator(f'.message[data-id="{answer}"]')).to_have_count(1)
         assert (tab.message_text(answer).text_content() or "").strip() == saved["content"]
+    finally:
+        proxy.close()
+
+
+# Swallows the page's next user_message frame: it counts as sent, the server never sees it.
+DROP_NEXT_USER_MESSAGE_JS = """() => {
+  const send = WebSocket.prototype.send;
+  WebSocket.prototype.send = function (data) {
+    if (!window.__dropped && String(data).includes('"user_message"')) {
+      window.__dropped = true;
+      return undefined;
+    }
+    return send.call(this, data);
+  };
+}"""
+
+
+def test_unconfirmed_message_is_resent_after_a_drop_even_with_the_same_text(
+    new_user: NewUser, server: Server
+) -> None:
+    """A message sent just before the network drops, and never confirmed, is resent on
+    the next connection: the history's client_ids tell it apart from an earlier message
+    with the same text, so it is neither lost nor doubled."""
+    proxy = CuttableProxy(server.port)
+    try:
+        tab = new_user(base_url=proxy.url)
+        first = tab.ask("Same words")
+        conversation = tab.conversation_id()
+        tab.finish(first)
+        tab.page.evaluate(DROP_NEXT_USER_MESSAGE_JS)
+        index = tab.send("Same words")
+        tab.page.wait_for_function("() => window.__dropped === true")
+        proxy.cut()
+        second = tab.answer_id(index)  # only if the message was resent after reconnecting
+        tab.finish(second)
+        users = [m for m in tab.conversation(conversation)["messages"] if m["role"] == "user"]
+        assert [m["content"] for m in users] == ["Same words", "Same words"]
+        assert users[0]["client_id"] and users[1]["client_id"]
+        assert users[0]["client_id"] != users[1]["client_id"]
+        expect(tab.page.locator(USER)).to_have_count(2)
+        expect(tab.page.locator(ASSISTANT)).to_have_count(2)
     finally:
         proxy.close()

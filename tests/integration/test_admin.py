@@ -14,6 +14,7 @@ from django.test import Client
 from django.utils import timezone
 
 from chat.models import AuditEvent, Conversation, Feedback, Message
+from chat.serializers import message_to_dict
 
 pytestmark = pytest.mark.django_db
 
@@ -207,6 +208,7 @@ def test_json_export_round_trips_the_transcript(staff, alice) -> None:
     saved = list(conversation.messages.order_by("created"))
     assert [m["content"] for m in data[0]["messages"]] == [m.content for m in saved]
     assert [m["id"] for m in data[0]["messages"]] == [str(m.pk) for m in saved]
+    assert data[0]["messages"][0] == message_to_dict(saved[0])  # the one shape of a message
     assert data[0]["messages"][1]["feedback"] == {"rating": "down", "comment": "違う"}
     assert data[0]["messages"][1]["usage"] == {
         "input_tokens": 10,

@@ -116,6 +116,21 @@ async def test_stop_mid_answer_keeps_partial_text(settings) -> None:
     await ws.disconnect()
 
 
+async def test_deleting_the_conversation_stops_its_answer(settings) -> None:
+    """A deleted conversation's answer has nowhere to go: it is told to stop."""
+    from chat import services
+
+    settings.DEMO_TOKEN_DELAY_MS = 25
+    _user, conversation, ws = await open_chat()
+    await send(ws, type="user_message", content="Delete me while you answer")
+    await receive_until(ws, "start")
+    await database_sync_to_async(services.conversation_delete)(conversation=conversation)
+    frames = await receive_until(ws, "end")
+    assert frames[-1]["status"] == "stopped"
+    assert await count_messages(conversation.pk) == 0
+    await ws.disconnect()
+
+
 async def test_answer_completes_after_the_socket_closes() -> None:
     """Closing the tab does not lose the answer: it is finished and saved."""
     _user, _conversation, ws = await open_chat()
@@ -249,6 +264,25 @@ async def test_resend_with_same_client_id_is_idempotent() -> None:
     assert again["type"] == "message" and again["id"] == first[0]["id"]
     assert await ws.receive_nothing(timeout=0.3)
     assert await count_messages(conversation.pk) == 2
+    await ws.disconnect()
+
+
+async def test_history_carries_the_client_id_of_user_messages() -> None:
+    """What lets a reconnected tab tell which of its unconfirmed messages were saved."""
+    user, conversation, ws = await open_chat()
+    await send(ws, type="user_message", content="Mine", client_id="tab-1")
+    await receive_until(ws, "end")
+    await send(ws, type="user_message", content="No id")
+    await receive_until(ws, "end")
+    await ws.disconnect()
+    ws = await open_socket(user, conversation)
+    history = await receive(ws)
+    assert [(m["role"], m["client_id"]) for m in history["messages"]] == [
+        ("user", "tab-1"),
+        ("assistant", None),
+        ("user", None),
+        ("assistant", None),
+    ]
     await ws.disconnect()
 
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
+from chat import selectors
 from chat.models import Conversation, Message
 
 pytestmark = pytest.mark.django_db
@@ -83,6 +86,22 @@ def test_api_create_list_read_rename_delete(alice, user) -> None:
     assert alice.delete(f"/api/conversations/{conversation_id}/").status_code == 204
     assert not Conversation.objects.filter(pk=conversation_id).exists()
     assert not Message.objects.filter(conversation_id=conversation_id).exists()
+
+
+def test_api_read_sweeps_an_answer_left_streaming_by_a_dead_process(alice, user) -> None:
+    """The read itself (selectors) has no side effect; the API's GET sweeps first."""
+    conversation = Conversation.objects.create(owner=user)
+    Message.objects.create(conversation=conversation, role="user", content="Hi", client_id="c-9")
+    orphan = Message.objects.create(conversation=conversation, role="assistant", status="streaming")
+    Message.objects.filter(pk=orphan.pk).update(updated=timezone.now() - timedelta(hours=1))
+    assert selectors.conversation_messages(conversation_id=conversation.pk)[1].status == "streaming"
+    read = alice.get(f"/api/conversations/{conversation.pk}/").json()
+    assert [(m["status"], m["error_code"]) for m in read["messages"]] == [
+        ("complete", ""),
+        ("error", "interrupted"),
+    ]
+    assert [m["client_id"] for m in read["messages"]] == ["c-9", None]
+    assert Message.objects.get(pk=orphan.pk).status == "error"
 
 
 def test_api_hides_other_users_conversations(alice) -> None:

@@ -1,0 +1,51 @@
+"""The one JSON shape of a conversation, a message and its feedback.
+
+Used by the WebSocket (history and `message` frames), the JSON API and the staff
+exports, so a message looks the same everywhere. Pure: no queries beyond the
+relations the caller selected (a message's `feedback`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .models import Conversation, Feedback, Message
+
+
+def conversation_to_dict(conversation: Conversation) -> dict[str, Any]:
+    return {
+        "id": str(conversation.id),
+        "title": conversation.title,
+        "created": conversation.created.isoformat(),
+        "updated": conversation.updated.isoformat(),
+    }
+
+
+def feedback_to_dict(message: Message) -> dict[str, Any] | None:
+    try:
+        feedback = message.feedback
+    except Feedback.DoesNotExist:
+        return None
+    return {"rating": "up" if feedback.rating > 0 else "down", "comment": feedback.comment}
+
+
+def message_to_dict(message: Message) -> dict[str, Any]:
+    """`feedback` only on assistant answers; `client_id` (the browser's id for a user
+    message, which lets it recognise its own message after a reconnect) only on user
+    messages that were sent with one: null otherwise."""
+    is_answer = message.role == Message.Role.ASSISTANT
+    return {
+        "id": str(message.id),
+        "role": message.role,
+        "content": message.content,
+        "status": message.status,
+        "created": message.created.isoformat(),
+        "model": message.model_name,
+        "ttft_ms": message.ttft_ms,
+        "duration_ms": message.duration_ms,
+        "usage": message.usage,
+        "error": message.error,
+        "error_code": message.error_code,
+        "feedback": feedback_to_dict(message) if is_answer else None,
+        "client_id": None if is_answer else (message.client_id or None),
+    }
