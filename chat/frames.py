@@ -7,6 +7,7 @@ sends are parsed in protocol.py. docs/DESIGN.md documents both.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from .contract import ErrorCode
@@ -32,24 +33,12 @@ def chunk_frame(message_id: str, seq: int, text: str) -> dict[str, Any]:
     return {"type": "chunk", "message_id": message_id, "seq": seq, "text": text}
 
 
-def end_frame(
-    message_id: str,
-    *,
-    status: str,
-    usage: dict[str, int] | None,
-    ttft_ms: int | None,
-    duration_ms: int | None,
-    error: str,
-) -> dict[str, Any]:
-    return {
-        "type": "end",
-        "message_id": message_id,
-        "status": status,
-        "usage": usage,
-        "ttft_ms": ttft_ms,
-        "duration_ms": duration_ms,
-        "error": error,
-    }
+# What an `end` frame tells of the answer, from a `chat.end` event or a saved message.
+END_FIELDS = ("status", "usage", "ttft_ms", "duration_ms", "error")
+
+
+def end_frame(message_id: str, ending: Mapping[str, Any]) -> dict[str, Any]:
+    return {"type": "end", "message_id": message_id, **{key: ending[key] for key in END_FIELDS}}
 
 
 def error_frame(code: ErrorCode, message: str, **extra: Any) -> dict[str, Any]:

@@ -341,18 +341,7 @@ class Subscriber:
             code = ending["error_code"] or ErrorCode.MODEL_ERROR
             error = frames.error_frame(code, ending["error"], message_id=stream.message_id)
             actions.append(Send(error))
-        actions.append(
-            Send(
-                frames.end_frame(
-                    stream.message_id,
-                    status=ending["status"],
-                    usage=ending["usage"],
-                    ttft_ms=ending["ttft_ms"],
-                    duration_ms=ending["duration_ms"],
-                    error=ending["error"],
-                )
-            )
-        )
+        actions.append(Send(frames.end_frame(stream.message_id, ending)))
         return actions + self._replay_backlog()
 
 
