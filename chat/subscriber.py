@@ -155,16 +155,7 @@ class Subscriber:
             return self._chunks(stream, stream.accept(event["offset"], event["text"])[0])
         if self.held_history is not None and event["offset"] != 0:
             return []  # a join asks from offset 0: not its reply
-        self.syncing = 0
-        if self.held_history is not None:
-            messages, self.held_history = self.held_history, None
-            text = event["text"]
-            stream.length = len(text)
-            actions: list[Action] = [SendHistory(_with_text(messages, stream.message_id, text))]
-        else:
-            chunks, _ = stream.accept(event["offset"], event["text"])
-            actions = self._chunks(stream, chunks)
-        return actions + self._replay_backlog()
+        return self._synced(stream, event["offset"], event["text"])
 
     def on_end(self, event: dict[str, Any]) -> list[Action]:
         return self._in_order(event, self._apply_end)
@@ -295,21 +286,25 @@ class Subscriber:
 
     def _sync_from_saved(self, stream: StreamView, saved: dict[str, Any] | None) -> list[Action]:
         """No reply to a sync: the saved text is the best there is."""
-        self.syncing = 0
-        content = _content(saved)
-        if self.held_history is not None:
+        if self.held_history is not None and (saved is None or saved["status"] != STREAMING):
+            # Over (or gone) meanwhile: the history tells all.
             messages, self.held_history = self.held_history, None
-            if saved is None or saved["status"] != STREAMING:  # over (or gone) meanwhile
-                self.stream, self.backlog = None, []
-                self.finished.add(stream.message_id)
-                history = [saved if m["id"] == stream.message_id else m for m in messages]
-                return [SendHistory([m for m in history if m is not None])]
-            stream.length = len(content)
-            actions: list[Action] = [SendHistory(_with_text(messages, stream.message_id, content))]
+            self.stream, self.backlog, self.syncing = None, [], 0
+            self.finished.add(stream.message_id)
+            history = [saved if m["id"] == stream.message_id else m for m in messages]
+            return [SendHistory([m for m in history if m is not None])]
+        return self._synced(stream, 0, _content(saved))
+
+    def _synced(self, stream: StreamView, offset: int, text: str) -> list[Action]:
+        """The answer's text from `offset` (a sync reply, or the saved text): it fills the
+        join (the held history goes out with it) or the gap; then what waited."""
+        self.syncing = 0
+        if self.held_history is not None:  # a join: offset 0
+            messages, self.held_history = self.held_history, None
+            stream.length = len(text)
+            actions: list[Action] = [SendHistory(_with_text(messages, stream.message_id, text))]
         else:
-            actions = self._chunks(
-                stream, stream.accept(stream.length, content[stream.length :])[0]
-            )
+            actions = self._chunks(stream, stream.accept(offset, text)[0])
         return actions + self._replay_backlog()
 
     def _replay_backlog(self) -> list[Action]:
