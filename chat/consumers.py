@@ -103,7 +103,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         try:
             await self.receive_json(await self.decode_json(text_data))
         except FrameError as exc:
-            await self.send_json(frames.error_frame(exc.code, exc.message))
+            await self.send_json(frames.error_frame(exc.code, exc.message, **exc.extra))
         except Exception:  # never a dead socket
             logger.exception("frame from %s failed", self.scope["user"])
             message = "Something went wrong on the server. Try again."

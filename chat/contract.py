@@ -23,6 +23,7 @@ class ErrorCode(StrEnum):
     TOO_LONG = "too_long"
     BUSY = "busy"
     RATE_LIMITED = "rate_limited"
+    QUOTA_EXCEEDED = "quota_exceeded"
     NOT_FOUND = "not_found"
     READ_ONLY = "read_only"
     UNAVAILABLE = "unavailable"

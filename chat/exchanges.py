@@ -27,28 +27,16 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from . import contract, db, selectors, serializers, services
+from . import contract, db, quotas, selectors, serializers, services
 from .contract import ErrorCode
 from .db import db_call
 from .generation import start_generation
-from .models import Conversation, Message
+from .models import Conversation, Message, UserQuota
 from .protocol import FrameError
 
 logger = logging.getLogger(__name__)
 
 MAX_BATCH = 200
-# Why a user message is refused (nothing saved), as the sender is told.
-REFUSALS: dict[type[Exception], tuple[ErrorCode, str]] = {
-    services.ConversationBusy: (
-        ErrorCode.BUSY,
-        "An answer is still being written. Wait or stop it.",
-    ),
-    services.RateLimited: (
-        ErrorCode.RATE_LIMITED,
-        "You are sending messages too fast. Wait a minute.",
-    ),
-    Conversation.DoesNotExist: (ErrorCode.NOT_FOUND, "This conversation no longer exists."),
-}
 
 
 @dataclass
@@ -68,8 +56,9 @@ def exchanges_start(requests: list[ExchangeRequest]) -> list[Outcome]:
     """Save each request's user message and the `streaming` answer that will follow
     it, and read what the model gets for it, in one transaction: one outcome per
     request, an Exchange or the exception that refuses it (DoesNotExist: not the
-    user's conversation; ConversationBusy; RateLimited). A `client_id` seen before
-    in the conversation is a resend: the earlier message, no new answer.
+    user's conversation; a quotas.Refused: busy, rate limited, over quota). A
+    `client_id` seen before in the conversation is a resend: the earlier message, no
+    new answer.
 
     The conversations are locked, so two processes cannot start two answers at once."""
     outcomes: list[Outcome | None] = [None] * len(requests)
@@ -93,19 +82,11 @@ def exchanges_start(requests: list[ExchangeRequest]) -> list[Outcome]:
         conversation_id__in=ids, status=Message.Status.STREAMING
     ).values_list("conversation_id", "updated"):
         (live if updated >= cutoff else stale).add(str(conversation_id))
-    window_start = timezone.now() - timedelta(minutes=1)
-    recent = Counter(
-        dict(
-            Message.objects.filter(
-                conversation__owner__in={r.user.pk for r in requests},
-                role=Message.Role.USER,
-                created__gte=window_start,
-            )
-            .values_list("conversation__owner")
-            .annotate(n=Count("pk"))
-            .values_list("conversation__owner", "n")
-        )
-    )
+    # The users' limits: their quota rows locked after the conversations (one order).
+    users = {r.user.pk for r in requests}
+    limits = quotas.lock(users)
+    active = _active_answers(users, cutoff)
+    now = timezone.now()
     accepted: list[tuple[int, Message, Message]] = []
     for index, request in enumerate(requests):
         key = str(request.conversation_id)
@@ -118,12 +99,13 @@ def exchanges_start(requests: list[ExchangeRequest]) -> list[Outcome]:
             outcomes[index] = services.Exchange(user_message=resent, assistant_message=None)
             continue
         if key in live:
-            outcomes[index] = services.ConversationBusy()
+            outcomes[index] = quotas.ConversationBusy()
             continue
-        if recent[request.user.pk] >= settings.CHAT_RATE_LIMIT_PER_MINUTE:
-            outcomes[index] = services.RateLimited()
+        refusal = quotas.admit(limits[request.user.pk], active=active[request.user.pk], now=now)
+        if refusal is not None:
+            outcomes[index] = refusal
             continue
-        recent[request.user.pk] += 1
+        active[request.user.pk] += 1
         live.add(key)  # a second request for it in this batch is busy
         user_message = Message(
             conversation=conversation,
@@ -144,6 +126,7 @@ def exchanges_start(requests: list[ExchangeRequest]) -> list[Outcome]:
             conversation.title = services.derive_title(request.content)
     for conversation_id in stale:
         services.messages_sweep_stale(conversation_id=conversation_id)
+    UserQuota.objects.bulk_update(limits.values(), ["recent_sends"])
     if accepted:
         # Two statements, users first: every answer is created after its question.
         Message.objects.bulk_create([user for _, user, _ in accepted])
@@ -164,6 +147,22 @@ def exchanges_start(requests: list[ExchangeRequest]) -> list[Outcome]:
         )
     assert all(outcome is not None for outcome in outcomes)
     return outcomes  # type: ignore[return-value]
+
+
+def _active_answers(users: set[int], cutoff: Any) -> Counter[int]:
+    """How many answers each user has streaming now (a stale one does not count)."""
+    return Counter(
+        dict(
+            Message.objects.filter(
+                conversation__owner__in=users,
+                status=Message.Status.STREAMING,
+                updated__gte=cutoff,
+            )
+            .values_list("conversation__owner")
+            .annotate(n=Count("pk"))
+            .values_list("conversation__owner", "n")
+        )
+    )
 
 
 def start_alone(request: ExchangeRequest) -> services.Exchange:
@@ -262,8 +261,10 @@ async def post_message(request: ExchangeRequest) -> tuple[dict[str, Any], bool]:
     answer runs either way). Raises FrameError with the reason for a refusal."""
     try:
         exchange = await exchange_start(request)
-    except tuple(REFUSALS) as exc:
-        raise FrameError(*REFUSALS[type(exc)]) from None
+    except quotas.Refused as exc:
+        raise FrameError(exc.code, exc.message, retry_after=exc.retry_after) from None
+    except Conversation.DoesNotExist:
+        raise FrameError(ErrorCode.NOT_FOUND, "This conversation no longer exists.") from None
     frame = {"type": "message", **serializers.message_to_dict(exchange.user_message)}
     answer = exchange.assistant_message
     if answer is None:  # a resend of a message already saved

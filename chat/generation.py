@@ -18,7 +18,7 @@ from typing import Any
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 
-from . import contract, selectors, services
+from . import contract, quotas, selectors, services
 from .contract import ErrorCode, control_group, conversation_group
 from .db import db_call
 from .llm import Usage, describe_failure, stream_answer
@@ -148,9 +148,10 @@ class Generation:
         )
 
     async def _stream(self) -> None:
+        if self.context is None:
+            read = db_call(selectors.model_context)
+            self.context = await read(assistant_message_id=self.message_id)
         context = self.context
-        if context is None:
-            context = await db_call(selectors.model_context)(assistant_message_id=self.message_id)
         async with asyncio.timeout(settings.LLM_MAX_ANSWER_SECONDS):
             # One stream, no callbacks: a token callback too would deliver every delta twice.
             async for item in stream_answer(context):
@@ -237,6 +238,7 @@ class Generation:
                     "final save of answer %s failed (try %d)", self.message_id, attempt
                 )
                 await asyncio.sleep(0.5 * (attempt + 1))
+        await self._charge(text)
         await self._publish(
             contract.chat_end(
                 self.message_id,
@@ -259,6 +261,17 @@ class Generation:
             await self.layer.group_discard(group, self._control_channel)
         except Exception:
             logger.warning("answer %s: could not leave the control group", self.message_id)
+
+    async def _charge(self, text: str) -> None:
+        """Count the answer's tokens against its owner's daily budget."""
+        if self.usage and self.usage.get("total_tokens"):
+            tokens = self.usage["total_tokens"]
+        else:  # the provider reported none: estimate from the characters
+            tokens = quotas.estimate_tokens(self.context or [], text)
+        try:
+            await db_call(quotas.charge)(conversation_id=self.conversation_id, tokens=tokens)
+        except Exception:
+            logger.warning("answer %s: its tokens could not be counted", self.message_id)
 
     async def _publish(self, event: dict[str, Any], attempts: int = 1) -> None:
         """group_send that survives a channel-layer hiccup: the saved text stays the truth."""

@@ -86,6 +86,7 @@ def _configuration() -> tuple[Any, ...]:
         settings.OPENAI_BASE_URL,
         settings.LLM_MODEL,
         settings.LLM_TEMPERATURE,
+        settings.LLM_MAX_TOKENS,
         settings.LLM_TIMEOUT_SECONDS,
         settings.LLM_MAX_RETRIES,
         settings.LLM_MAX_CONNECTIONS,
@@ -145,6 +146,7 @@ def _build() -> ChatModelHandle:
         api_key=settings.OPENAI_API_KEY or "not-needed",
         base_url=settings.OPENAI_BASE_URL or None,
         temperature=settings.LLM_TEMPERATURE,
+        max_tokens=settings.LLM_MAX_TOKENS or None,  # 0: the provider's default
         streaming=True,
         # Off by default when base_url is set: usage would silently disappear.
         stream_usage=True,

@@ -150,3 +150,26 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor_name} {self.action} {self.conversation_id}"
+
+
+class UserQuota(models.Model):
+    """A user's rate and budget counters for the chat.
+
+    They outlive conversations (deleting one resets nothing), and the row is locked
+    while that user's answers start, so every server process counts the same sends.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="chat_quota",
+    )
+    # When the user's messages of the last minute were sent (ISO 8601, oldest first;
+    # at most CHAT_RATE_LIMIT_PER_MINUTE of them).
+    recent_sends = models.JSONField(default=list, blank=True)
+    day = models.DateField(null=True, blank=True)  # the UTC day `tokens_day` counts
+    tokens_day = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"quota of user {self.user_id}"

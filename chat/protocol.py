@@ -19,10 +19,11 @@ from .contract import ErrorCode
 class FrameError(Exception):
     """A client frame the server refuses; `code` and `message` go back in an error frame."""
 
-    def __init__(self, code: ErrorCode, message: str) -> None:
+    def __init__(self, code: ErrorCode, message: str, **extra: Any) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.extra = extra  # more fields for the error frame, e.g. `retry_after`
 
 
 @dataclass(frozen=True)

@@ -26,14 +26,6 @@ from .contract import INTERRUPTED_ERROR, ErrorCode, request_stop
 from .models import AuditEvent, Conversation, Feedback, Message
 
 
-class ConversationBusy(Exception):
-    """An answer is already streaming in this conversation."""
-
-
-class RateLimited(Exception):
-    """The user sent more messages in the last minute than CHAT_RATE_LIMIT_PER_MINUTE."""
-
-
 @dataclass
 class Exchange:
     user_message: Message

@@ -196,6 +196,8 @@ OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "")
 OPENAI_BASE_URL = os.environ.get("OPENAI_BASE_URL", "")
 LLM_MODEL = os.environ.get("LLM_MODEL", "gpt-4o-mini")
 LLM_TEMPERATURE = env_float("LLM_TEMPERATURE", 0.7)
+# The most tokens an answer may have (sent as `max_tokens`; 0 leaves it to the provider).
+LLM_MAX_TOKENS = env_int("LLM_MAX_TOKENS", 2048)
 LLM_SYSTEM_PROMPT = os.environ.get("LLM_SYSTEM_PROMPT", "You are a helpful assistant.")
 LLM_TIMEOUT_SECONDS = env_float("LLM_TIMEOUT_SECONDS", 60.0)  # connect/read timeout
 LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 2)  # only before the stream starts
@@ -207,6 +209,11 @@ DEMO_TOKEN_DELAY_MS = env_float("DEMO_TOKEN_DELAY_MS", 35.0)  # offline demo pac
 CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 8000)
 CHAT_HISTORY_CHAR_BUDGET = env_int("CHAT_HISTORY_CHAR_BUDGET", 24000)
 CHAT_RATE_LIMIT_PER_MINUTE = env_int("CHAT_RATE_LIMIT_PER_MINUTE", 20)
+# Answers one user may have streaming at once (over all their conversations).
+CHAT_MAX_ACTIVE_ANSWERS_PER_USER = env_int("CHAT_MAX_ACTIVE_ANSWERS_PER_USER", 2)
+# Tokens one user may use per UTC day (as the provider reports them, else estimated
+# from characters); 0 turns the budget off.
+CHAT_DAILY_TOKEN_BUDGET = env_int("CHAT_DAILY_TOKEN_BUDGET", 0)
 CHAT_STREAM_COALESCE_MS = env_float("CHAT_STREAM_COALESCE_MS", 20.0)
 CHAT_PROGRESS_SAVE_SECONDS = env_float("CHAT_PROGRESS_SAVE_SECONDS", 1.0)
 # A `streaming` answer not saved for this long belongs to a dead process.

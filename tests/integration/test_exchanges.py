@@ -13,7 +13,7 @@ from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from chat import exchanges, services
+from chat import exchanges, quotas, services
 from chat.exchanges import (
     ExchangeRequest,
     exchanges_start,
@@ -23,6 +23,12 @@ from chat.exchanges import (
 from chat.models import Conversation, Message
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def many_answers_at_once(settings) -> None:
+    """Users here start several answers at once; that limit is tested in test_limits.py."""
+    settings.CHAT_MAX_ACTIVE_ANSWERS_PER_USER = 100
 
 
 def user(name: str):
@@ -143,6 +149,6 @@ async def test_the_batcher_sends_a_lone_request_at_once_and_groups_a_burst(monke
     results = await asyncio.gather(*(exchanges.exchange_start(r) for r in burst))
     assert all(r.assistant_message is not None for r in results)
     assert sum(sizes[1:]) == 30 and len(sizes) - 1 < 30  # grouped, every one started
-    with pytest.raises(services.ConversationBusy):
+    with pytest.raises(quotas.ConversationBusy):
         await exchanges.exchange_start(burst[0])
     await sync_to_async(connections.close_all)()  # the test's own thread-sensitive one

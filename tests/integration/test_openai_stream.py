@@ -141,3 +141,13 @@ async def test_stop_closes_the_provider_stream(stub: OpenAIStub) -> None:
     await wait_for(lambda: stub.disconnects, timeout=5, what="the stub to see the stream closed")
     assert stub.disconnects == 1
     await ws.disconnect()
+
+
+async def test_answers_are_capped_at_the_max_tokens_setting(stub: OpenAIStub, settings) -> None:
+    settings.LLM_MAX_TOKENS = 321
+    stub.replies.append(Reply(deltas=["Short."]))
+    _user, _conversation, ws = await open_chat()
+    await exchange(ws, "Be brief")
+    body = stub.requests[-1]
+    assert body.get("max_tokens", body.get("max_completion_tokens")) == 321
+    await ws.disconnect()
