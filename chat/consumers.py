@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -17,7 +18,7 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from . import contract, exchanges, frames, selectors, subscription
+from . import contract, exchanges, frames, guards, selectors, subscription
 from .chunking import DEFAULT_MODE
 from .contract import ErrorCode
 from .db import db_call
@@ -27,11 +28,13 @@ from .protocol import FrameError, Ping, SetChunking, Stop, UserMessage, parse_ch
 from .protocol import parse_frame as decode_frame
 from .subscriber import EVENT_RULES, Subscriber
 from .subscription import Subscription
+from .throttle import TokenBucket
 
 logger = logging.getLogger(__name__)
 
 CLOSE_NOT_LOGGED_IN = 4401
 CLOSE_FORBIDDEN = 4403
+CLOSE_POLICY = 1008
 
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
@@ -39,14 +42,19 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     conversation: Conversation
     group: str = ""
+    counted: Any = None  # the user whose socket cap counts this socket
 
     async def connect(self) -> None:
         """Called when the socket opens: check who asks, then send the history."""
         self.subscriber = Subscriber(DEFAULT_MODE, settings.CHAT_CHUNK_MAX_CHARS)
+        self.frames = TokenBucket(settings.CHAT_FRAMES_PER_SECOND, settings.CHAT_FRAME_BURST)
         await self.accept()  # first: closing before accept() turns any code into HTTP 403
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             return await self.close(code=CLOSE_NOT_LOGGED_IN)
+        if not guards.socket_opened(user.pk):
+            return await self.refuse("Too many open chat connections. Close a tab and retry.")
+        self.counted = user.pk
         try:
             self.conversation = await self.load_conversation(
                 user, self.scope["url_route"]["kwargs"]["conversation_id"]
@@ -70,6 +78,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.group = contract.conversation_group(self.conversation.pk)
         # Join before reading: any event after this read reaches us.
         await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.channel_layer.group_add(contract.user_group(user.pk), self.channel_name)
         messages = await db_call(subscription.history)(self.conversation.pk)
         await self.subscription.step(self.subscriber.on_history, messages)
 
@@ -79,9 +88,23 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         """Called when the socket closes; a running answer goes on without us."""
+        if self.counted is not None:
+            guards.socket_closed(self.counted)
         if self.group:
             self.subscription.close()
             await self.channel_layer.group_discard(self.group, self.channel_name)
+            user_group = contract.user_group(self.scope["user"].pk)
+            await self.channel_layer.group_discard(user_group, self.channel_name)
+
+    async def user_check(self, event: dict[str, Any]) -> None:
+        """The account changed: a session that no longer signs the user in ends here."""
+        if not await guards.still_signed_in(self.scope):
+            await self.close(code=CLOSE_NOT_LOGGED_IN)
+
+    async def refuse(self, message: str) -> None:
+        """Tell the client why (`rate_limited`), then close with 1008 (policy)."""
+        await self.send_json(frames.error_frame(ErrorCode.RATE_LIMITED, message))
+        await self.close(code=CLOSE_POLICY)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Channels' dispatch without its `close_old_connections()` before every event:
@@ -100,6 +123,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Every frame is answered, a refusal with an `error` frame, never a stack trace."""
+        if not self.frames.take(time.monotonic()):
+            return await self.refuse("Too many frames from this connection; it is closed.")
         try:
             await self.receive_json(await self.decode_json(text_data))
         except FrameError as exc:

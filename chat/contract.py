@@ -48,6 +48,11 @@ def conversation_group(conversation_id: Any) -> str:
     return f"conv.{conversation_id}"
 
 
+def user_group(user_id: Any) -> str:
+    """Every chat socket of one user, in every process (`user.check` goes there)."""
+    return f"user.{user_id}"
+
+
 def control_group(conversation_id: Any) -> str:
     """The conversation's running answer, in whichever process it runs."""
     return f"conv.{conversation_id}.ctl"
@@ -131,6 +136,15 @@ def chat_end(
         "error_code": error_code,
         "error": error,
     }
+
+
+class UserCheck(TypedDict):
+    type: Literal["user.check"]
+
+
+def user_check() -> UserCheck:
+    """The user's account changed (logout, password, deactivation): check the session."""
+    return {"type": "user.check"}
 
 
 # --- gen.*: from subscribers to the running answer (control group) ----------------

@@ -214,6 +214,11 @@ CHAT_MAX_ACTIVE_ANSWERS_PER_USER = env_int("CHAT_MAX_ACTIVE_ANSWERS_PER_USER", 2
 # Tokens one user may use per UTC day (as the provider reports them, else estimated
 # from characters); 0 turns the budget off.
 CHAT_DAILY_TOKEN_BUDGET = env_int("CHAT_DAILY_TOKEN_BUDGET", 0)
+# One socket's frames: a burst, then this many per second (over it: closed with 1008).
+CHAT_FRAMES_PER_SECOND = env_float("CHAT_FRAMES_PER_SECOND", 5.0)
+CHAT_FRAME_BURST = env_int("CHAT_FRAME_BURST", 20)
+# Open chat sockets per user and process.
+CHAT_MAX_SOCKETS_PER_USER = env_int("CHAT_MAX_SOCKETS_PER_USER", 20)
 CHAT_STREAM_COALESCE_MS = env_float("CHAT_STREAM_COALESCE_MS", 20.0)
 CHAT_PROGRESS_SAVE_SECONDS = env_float("CHAT_PROGRESS_SAVE_SECONDS", 1.0)
 # A `streaming` answer not saved for this long belongs to a dead process.

@@ -441,6 +441,9 @@
       setComposerEnabled(false);
     } else {
       // The next connection's history frame rebuilds the view, streaming answers included.
+      // Closed for a policy (1008: too many frames or sockets; its error frame said why):
+      // wait the longest backoff before trying again.
+      if (ev.code === 1008) state.attempts = Math.max(state.attempts, 4);
       const delay = Math.min(1000 * 2 ** state.attempts, MAX_BACKOFF_MS);
       state.attempts += 1;
       setStatus('reconnecting', `Reconnecting in ${Math.round(delay / 1000)} s…`);
