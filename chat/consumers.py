@@ -23,8 +23,16 @@ from .chunking import DEFAULT_MODE
 from .contract import ErrorCode
 from .db import db_call
 from .llm import chat_model, model_display_name
-from .models import Conversation
-from .protocol import FrameError, Ping, SetChunking, Stop, UserMessage, parse_chunk_mode
+from .models import Conversation, Message
+from .protocol import (
+    FrameError,
+    LoadOlder,
+    Ping,
+    SetChunking,
+    Stop,
+    UserMessage,
+    parse_chunk_mode,
+)
 from .protocol import parse_frame as decode_frame
 from .subscriber import EVENT_RULES, Subscriber
 from .subscription import Subscription
@@ -79,7 +87,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         # Join before reading: any event after this read reaches us.
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.channel_layer.group_add(contract.user_group(user.pk), self.channel_name)
-        messages = await db_call(subscription.history)(self.conversation.pk)
+        page = settings.CHAT_HISTORY_PAGE
+        messages, self.has_more = await db_call(subscription.history)(self.conversation.pk, page)
         await self.subscription.step(self.subscriber.on_history, messages)
 
     async def load_conversation(self, user: Any, conversation_id: str) -> Conversation:
@@ -148,6 +157,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.subscription.step(self.subscriber.set_mode, content.mode)
         elif isinstance(content, Ping):
             await self.send_json(frames.PONG)
+        elif isinstance(content, LoadOlder):
+            await self.send_older(content.before)
 
     async def start_answer(self, frame: UserMessage) -> None:
         request = exchanges.ExchangeRequest(
@@ -161,11 +172,20 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if not announced:
             await self.send_json(saved)
 
+    async def send_older(self, before: str) -> None:
+        read = db_call(subscription.older)
+        try:
+            page, more = await read(self.conversation.pk, before, settings.CHAT_HISTORY_PAGE)
+        except Message.DoesNotExist:
+            raise FrameError(ErrorCode.NOT_FOUND, "No such message here.") from None
+        await self.send_json(frames.older_frame(page, has_more=more))
+
     def history_frame(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
         conversation = {"id": str(self.conversation.pk), "title": self.conversation.title}
         return frames.history_frame(
             conversation=conversation,
             messages=messages,
+            has_more=self.has_more,
             chunking=self.subscriber.mode,
             model=model_display_name(),
         )

@@ -14,15 +14,25 @@ from .contract import ErrorCode
 
 
 def history_frame(
-    *, conversation: dict[str, Any], messages: list[dict[str, Any]], chunking: str, model: str
+    *,
+    conversation: dict[str, Any],
+    messages: list[dict[str, Any]],
+    has_more: bool,
+    chunking: str,
+    model: str,
 ) -> dict[str, Any]:
     return {
         "type": "history",
         "conversation": conversation,
         "messages": messages,
+        "has_more": has_more,  # older messages exist: ask with `load_older`
         "chunking": chunking,
         "model": model,
     }
+
+
+def older_frame(messages: list[dict[str, Any]], *, has_more: bool) -> dict[str, Any]:
+    return {"type": "older", "messages": messages, "has_more": has_more}
 
 
 def start_frame(message_id: str, model: str) -> dict[str, Any]:

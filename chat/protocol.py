@@ -47,7 +47,12 @@ class Ping:
     pass
 
 
-Frame = UserMessage | Stop | SetChunking | Ping
+@dataclass(frozen=True)
+class LoadOlder:
+    before: str  # the id of the oldest message the client has
+
+
+Frame = UserMessage | Stop | SetChunking | Ping | LoadOlder
 
 
 def max_frame_chars() -> int:
@@ -81,6 +86,11 @@ def parse_frame(text: str | None) -> Frame:
         return SetChunking(parse_chunk_mode(data.get("mode")))
     if kind == "ping":
         return Ping()
+    if kind == "load_older":
+        before = data.get("before")
+        if not isinstance(before, str) or not 0 < len(before) <= 64:
+            raise FrameError(ErrorCode.BAD_FRAME, '"before" must be a message id.')
+        return LoadOlder(before)
     raise FrameError(ErrorCode.BAD_FRAME, f"Unknown frame type {kind[:40]!r}.")
 
 

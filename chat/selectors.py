@@ -53,6 +53,22 @@ def conversation_messages(*, conversation_id: Any) -> list[Message]:
     )
 
 
+def conversation_page(
+    *, conversation_id: Any, limit: int, before: Any = None
+) -> tuple[list[Message], bool]:
+    """The newest `limit` messages (of those older than message `before`, when given),
+    oldest first, and whether there are older ones. DoesNotExist: no such `before`."""
+    messages = Message.objects.filter(conversation_id=conversation_id)
+    if before is not None:
+        pk = parse_uuid(before)
+        anchor = messages.filter(pk=pk).values_list("created", flat=True).first() if pk else None
+        if anchor is None:
+            raise Message.DoesNotExist
+        messages = messages.filter(created__lt=anchor)
+    newest = list(messages.select_related("feedback").order_by("-created", "-pk")[: limit + 1])
+    return newest[:limit][::-1], len(newest) > limit
+
+
 # --- What the model receives --------------------------------------------------------
 
 

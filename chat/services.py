@@ -89,6 +89,13 @@ def conversation_open(*, conversation_id: Any) -> list[Message]:
     return selectors.conversation_messages(conversation_id=conversation_id)
 
 
+def conversation_open_page(*, conversation_id: Any, limit: int) -> tuple[list[Message], bool]:
+    """`conversation_open` for a socket: the newest `limit` messages and whether there
+    are older ones (`selectors.conversation_page`)."""
+    messages_sweep_stale(conversation_id=conversation_id)
+    return selectors.conversation_page(conversation_id=conversation_id, limit=limit)
+
+
 def messages_save_progress(*, contents: dict[str, str]) -> None:
     """Periodic save of every streaming answer of a process: bounds the loss on a crash
     and doubles as their heartbeat. One transaction, one round trip."""

@@ -14,7 +14,7 @@ from .consumers import ChatConsumer
 from .contract import ErrorCode
 from .db import db_call
 from .models import AuditEvent, Conversation
-from .protocol import FrameError, Ping
+from .protocol import FrameError, LoadOlder, Ping
 
 
 class StaffTailConsumer(ChatConsumer):
@@ -24,6 +24,8 @@ class StaffTailConsumer(ChatConsumer):
         return await db_call(_staff_conversation)(user, conversation_id)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if isinstance(content, LoadOlder):
+            return await self.send_older(content.before)
         if not isinstance(content, Ping):
             raise FrameError(ErrorCode.READ_ONLY, "The live tail is read-only.")
         await self.send_json(frames.PONG)

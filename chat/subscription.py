@@ -95,10 +95,17 @@ class Subscription:
             task.cancel()
 
 
-def history(conversation_id: Any) -> list[Frame]:
-    """The conversation's messages, serialized, for `Subscriber.on_history`."""
-    messages = services.conversation_open(conversation_id=conversation_id)
-    return [serializers.message_to_dict(m) for m in messages]
+def history(conversation_id: Any, limit: int) -> tuple[list[Frame], bool]:
+    """The conversation's newest messages, serialized, for `Subscriber.on_history`, and
+    whether there are older ones."""
+    messages, more = services.conversation_open_page(conversation_id=conversation_id, limit=limit)
+    return [serializers.message_to_dict(m) for m in messages], more
+
+
+def older(conversation_id: Any, before: str, limit: int) -> tuple[list[Frame], bool]:
+    """A page of the messages before message `before` (DoesNotExist: no such message)."""
+    page = selectors.conversation_page(conversation_id=conversation_id, limit=limit, before=before)
+    return [serializers.message_to_dict(m) for m in page[0]], page[1]
 
 
 def saved_message(message_id: str) -> Frame | None:

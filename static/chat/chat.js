@@ -177,7 +177,8 @@
     return b;
   }
 
-  function addBubble(m) {
+  // `before`: insert above that node (older messages), else append.
+  function addBubble(m, before = null) {
     const b = el('div', 'message');
     Object.assign(b.dataset, { id: m.id || '', role: m.role, status: m.status || 'complete', model: m.model || '' });
     const who = { user: 'You', assistant: 'Assistant' }[m.role] || m.role;
@@ -201,7 +202,8 @@
       renderMeta(b, m);
     }
     renderText(b, m.id ? null : m.content);
-    appendToMessages(b);
+    if (before) els.messages.insertBefore(b, before);
+    else appendToMessages(b);
     return b;
   }
 
@@ -479,8 +481,8 @@
   function handleFrame(raw) {
     let f = null;
     try { f = JSON.parse(raw); } catch (e) { /* reported below */ }
-    const handlers = { history: onHistory, message: onMessage, start: onStart, chunk: onChunk,
-      end: onEnd, error: onError, pong: () => {} };
+    const handlers = { history: onHistory, older: onOlder, message: onMessage, start: onStart,
+      chunk: onChunk, end: onEnd, error: onError, pong: () => {} };
     if (f && handlers[f.type]) handlers[f.type](f);
     else console.warn('Ignoring an unknown frame', raw);
   }
@@ -490,7 +492,8 @@
     resetStreamState();
     els.messages.replaceChildren();
     const messages = f.messages || [];
-    messages.forEach(addBubble);
+    messages.forEach((m) => addBubble(m));
+    if (f.has_more) els.messages.prepend(olderButton());
     if (config.chunk_modes.includes(f.chunking)) els.chunking.value = f.chunking;
     if (f.conversation) {
       const c = state.conversations.find((x) => x.id === f.conversation.id);
@@ -503,6 +506,27 @@
     if (!els.messages.children.length) showPlaceholder('Say something to start.');
     updateComposer();
     scrollToBottom();
+  }
+
+  // The history holds the newest messages; older ones come a page at a time.
+  function olderButton() {
+    const b = button('load-older', 'Show earlier messages', 'Show earlier messages', () => {
+      const first = els.messages.querySelector('.message[data-id]');
+      if (first && sendFrame({ type: 'load_older', before: first.dataset.id })) b.disabled = true;
+    });
+    return b;
+  }
+
+  function onOlder(f) {
+    const b = els.messages.querySelector('.load-older');
+    if (!b) return;
+    const m = els.messages;
+    const fromBottom = m.scrollHeight - m.scrollTop;  // keep what the reader sees in place
+    const anchor = b.nextSibling;
+    (f.messages || []).forEach((msg) => { if (!state.bubbles.has(msg.id)) addBubble(msg, anchor); });
+    if (f.has_more) b.disabled = false;
+    else b.remove();
+    m.scrollTop = m.scrollHeight - fromBottom;
   }
 
   // Messages typed before this socket was ready, or sent on a socket that dropped before

@@ -217,3 +217,36 @@ def test_unconfirmed_message_is_resent_after_a_drop_even_with_the_same_text(
         expect(tab.page.locator(ASSISTANT)).to_have_count(2)
     finally:
         proxy.close()
+
+
+OLDER_MESSAGES = """
+from datetime import timedelta
+from django.utils import timezone
+from chat.models import Message
+start = timezone.now() - timedelta(days=1)
+rows = Message.objects.bulk_create(
+    [Message(conversation_id="{cid}", role="user", content=f"old {{i}}") for i in range(60)]
+)
+for i, row in enumerate(rows):
+    Message.objects.filter(pk=row.pk).update(created=start + timedelta(seconds=i))
+"""
+
+
+def test_a_long_conversation_shows_its_newest_page_and_older_ones_on_request(
+    new_user: NewUser, server_env: dict
+) -> None:
+    tab = new_user()
+    conversation_id = tab.new_chat()
+    tab.finish(tab.ask("/echo the newest exchange"))
+    manage(server_env, "shell", "-c", OLDER_MESSAGES.format(cid=conversation_id))
+    tab.page.reload()
+    tab.wait_connected()
+    messages = tab.page.locator("#messages .message")
+    expect(messages).to_have_count(50)  # CHAT_HISTORY_PAGE
+    older = tab.page.locator("#messages .load-older")
+    expect(older).to_be_visible()
+    older.click()
+    expect(messages).to_have_count(62)
+    expect(older).to_have_count(0)
+    expect(messages.first).to_contain_text("old 0")
+    expect(messages.last).to_contain_text("the newest exchange")
