@@ -32,6 +32,7 @@ from .contract import INTERRUPTED_ERROR, ErrorCode
 from .relay import StreamView
 
 SYNC_TIMEOUT_SECONDS = 3.0
+MAX_BACKLOG = 500  # events held while a sync is awaited, at most (then: the saved text)
 WATCHDOG_SECONDS = 5.0
 STREAMING = "streaming"
 ERROR = "error"
@@ -215,9 +216,17 @@ class Subscriber:
             return self._unseen(event)
         self.activity += 1
         if self._waiting():
-            self.backlog.append(event)
-            return []
+            return self._hold(event)
         return apply(stream, event)
+
+    def _hold(self, event: dict[str, Any]) -> list[Action]:
+        """Keep an event until the sync (or saved tail) it waits for arrives. A backlog
+        that reaches MAX_BACKLOG does not wait for the sync's deadline: the saved text
+        is read at once, and the backlog replayed on top of it."""
+        self.backlog.append(event)
+        if self.syncing and self.stream is not None and len(self.backlog) >= MAX_BACKLOG:
+            return [ReadMessage(self.stream.message_id, "sync")]
+        return []
 
     def _apply_delta(self, stream: StreamView, event: dict[str, Any]) -> list[Action]:
         actions: list[Action] = []

@@ -424,3 +424,19 @@ def test_any_losses_and_any_join_point_show_the_saved_text_once(
     seqs = [f["seq"] for f in t.frames if f["type"] == "chunk"]
     assert seqs == list(range(len(seqs)))
     assert t.sub.stream is None and not t.sub.backlog and not t.sub.syncing
+
+
+def test_a_backlog_that_fills_up_reads_the_saved_text_instead_of_waiting(monkeypatch) -> None:
+    from chat import subscriber
+
+    monkeypatch.setattr(subscriber, "MAX_BACKLOG", 10)
+    t = tab()
+    t.run(t.sub.on_start(contract.chat_start(ID, "m")))
+    t.run(t.sub.on_delta(delta(0, "a")))
+    text = "a" + "".join(chr(ord("b") + i % 20) for i in range(40))
+    saved = saved_message(text[:30])  # the progress save lags the stream
+    for offset in range(2, len(text)):  # text[1] was lost: a gap, and the sync never comes
+        t.run(t.sub.on_delta(delta(offset, text[offset])), saved=saved)
+        assert len(t.sub.backlog) <= 10
+    t.run(t.sub.on_end(end_event(text)), saved=saved_message(text, "complete"))
+    assert [r.reason for r in t.reads][:1] == ["sync"] and t.text() == text
