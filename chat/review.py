@@ -51,14 +51,34 @@ def export_json(conversations: Iterable[Conversation]) -> Iterator[str]:
     yield "\n]\n"
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP, "CSV
+# Injection"): text cells that do get a leading apostrophe, which shows as text.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value: Any) -> Any:
+    """A cell a spreadsheet shows as written: text starting with = + - @ tab or CR gets
+    a leading `'`. Numbers (the timing and token columns) are data, not text, and stay
+    as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        return "'" + value
+    return value
+
+
 class _Echo:
     def write(self, value: str) -> str:
         return value
 
 
+def csv_writer() -> Any:
+    """Rows as strings, every text cell quoted (numbers are not): a cell can never
+    spill into the next one, whatever reads the file."""
+    return csv.writer(_Echo(), quoting=csv.QUOTE_NONNUMERIC)
+
+
 def export_csv(conversation_ids: list[Any]) -> Iterator[str]:
     """One CSV row per message, oldest conversation first; UTF-8 with a BOM for Excel."""
-    writer = csv.writer(_Echo())
+    writer = csv_writer()
     yield "\ufeff" + writer.writerow(CSV_COLUMNS)
     messages = (
         Message.objects.filter(conversation_id__in=conversation_ids)
@@ -71,7 +91,7 @@ def export_csv(conversation_ids: list[Any]) -> Iterator[str]:
 
 def csv_row(message: Message) -> list[Any]:
     """A message's export row: its `message_to_dict` fields, flattened (usage and
-    feedback), after its conversation's."""
+    feedback), after its conversation's; text cells made safe (`csv_safe`)."""
     data = message_to_dict(message)
     conversation = message.conversation
     usage = data["usage"] or {}
@@ -87,7 +107,7 @@ def csv_row(message: Message) -> list[Any]:
         "owner": conversation.owner.get_username(),
         "review_state": conversation.review_state,
     }
-    return [row[column] for column in CSV_COLUMNS]
+    return [csv_safe(row[column]) for column in CSV_COLUMNS]
 
 
 # --- Usage overview -----------------------------------------------------------------
