@@ -6,6 +6,7 @@ review state and a note. Every transcript view, export and live tail is audited.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from django.contrib import admin, messages
@@ -87,6 +88,14 @@ class FeedbackFilter(admin.SimpleListFilter):
         if self.value() == "none":
             return queryset.filter(~Exists(rated))
         return queryset
+
+
+def _download(content: AsyncIterator[str], content_type: str, filename: str) -> HttpResponse:
+    """An export streamed from an async iterator: under ASGI it is read on the event
+    loop, a chunk of rows at a time (see review.py), never held whole."""
+    response = StreamingHttpResponse(content, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
 
 
 @admin.register(Conversation)
@@ -245,15 +254,9 @@ class ConversationAdmin(admin.ModelAdmin):
         services.audit_record(
             actor=request.user, action=AuditEvent.Action.EXPORT_JSON, conversation_ids=ids
         )
-        conversations = (
-            Conversation.objects.filter(pk__in=ids).select_related("owner").order_by("created")
+        return _download(
+            review.export_json(ids), "application/json; charset=utf-8", "conversations.json"
         )
-        response = StreamingHttpResponse(
-            review.export_json(conversations.iterator(chunk_size=200)),
-            content_type="application/json; charset=utf-8",
-        )
-        response["Content-Disposition"] = 'attachment; filename="conversations.json"'
-        return response
 
     @admin.action(description="Export selected as CSV (one row per message)", permissions=["view"])
     def export_csv(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
@@ -261,11 +264,7 @@ class ConversationAdmin(admin.ModelAdmin):
         services.audit_record(
             actor=request.user, action=AuditEvent.Action.EXPORT_CSV, conversation_ids=ids
         )
-        response = StreamingHttpResponse(
-            review.export_csv(ids), content_type="text/csv; charset=utf-8"
-        )
-        response["Content-Disposition"] = 'attachment; filename="messages.csv"'
-        return response
+        return _download(review.export_csv(ids), "text/csv; charset=utf-8", "messages.csv")
 
     # --- Usage overview ----------------------------------------------------------------
 
