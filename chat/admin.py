@@ -1,7 +1,9 @@
 """Conversation review for staff: find, read, flag and export conversations.
 
 What users and the model said is read-only here, always: staff can only set the
-review state and a note. Every transcript view, export and live tail is audited.
+review state and a note. Every page that shows what a conversation says (its
+transcript, a message-text search, an export, the live tail) is audited; the message
+list shows no text at all.
 """
 
 from __future__ import annotations
@@ -10,11 +12,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import quote, unquote
+from django.contrib.admin.views.main import SEARCH_VAR
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 
 from . import review, selectors, services
 from .models import AuditEvent, Conversation, Feedback, Message
@@ -98,6 +103,11 @@ def _download(content: AsyncIterator[str], content_type: str, filename: str) -> 
     return response
 
 
+def _is_autocomplete(request: HttpRequest) -> bool:
+    match = getattr(request, "resolver_match", None)
+    return match is not None and match.url_name == "autocomplete"
+
+
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
     list_display = (
@@ -162,6 +172,28 @@ class ConversationAdmin(admin.ModelAdmin):
         condition = Q(title__icontains=term) | Q(owner__username__icontains=term)
         return queryset.filter(condition | Exists(matching)), False
 
+    def get_search_fields(self, request: HttpRequest) -> Any:
+        # Not for the admin's autocomplete endpoint (no form here uses it): it would
+        # answer "which conversations mention X" with no audit record.
+        return () if _is_autocomplete(request) else super().get_search_fields(request)
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """A search matches message text, so its results tell what conversations say:
+        each conversation a search result page shows is audited, with the search term."""
+        response = super().changelist_view(request, extra_context)
+        term = request.GET.get(SEARCH_VAR, "").strip()
+        changelist = (getattr(response, "context_data", None) or {}).get("cl")
+        if term and changelist is not None and response.status_code == 200:
+            services.audit_record(
+                actor=request.user,
+                action=AuditEvent.Action.SEARCH,
+                conversation_ids=[c.pk for c in changelist.result_list],
+                detail=f"q={term}",
+            )
+        return response
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -203,20 +235,24 @@ class ConversationAdmin(admin.ModelAdmin):
         form_url: str = "",
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
-        conversation = self.get_object(request, object_id)
+        conversation = self.get_object(request, unquote(object_id))
         extra_context = dict(extra_context or {})
-        if conversation is not None and self.has_view_permission(request, conversation):
+        shown = conversation is not None and self.has_view_permission(request, conversation)
+        if shown:
             extra_context["transcript"] = selectors.conversation_messages(
                 conversation_id=conversation.pk
             )
             extra_context["tail_url"] = f"/ws/admin/tail/{conversation.pk}/"
-            if request.method == "GET":
-                services.audit_record(
-                    actor=request.user,
-                    action=AuditEvent.Action.VIEW,
-                    conversation_ids=[conversation.pk],
-                )
-        return super().change_view(request, object_id, form_url, extra_context)
+        response = super().change_view(request, object_id, form_url, extra_context)
+        if shown and response.status_code == 200:
+            # The page shows the transcript: a GET, or a save that failed validation
+            # and shows the form again (a save that worked redirects, audited as review).
+            services.audit_record(
+                actor=request.user,
+                action=AuditEvent.Action.VIEW,
+                conversation_ids=[conversation.pk],
+            )
+        return response
 
     def save_model(self, request: HttpRequest, obj: Conversation, form: Any, change: bool) -> None:
         """Only the review fields are editable; saving them records who reviewed and when."""
@@ -305,18 +341,44 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Message)
 class MessageAdmin(ReadOnlyAdmin):
-    """Messages are evidence: listed and searchable, never added, edited or deleted here."""
+    """Messages are evidence: never added, edited or deleted here. The list is for
+    finding answers by status, model, timing and tokens; it shows no message text, and
+    a message's page is its conversation's transcript (whose every view is audited)."""
 
     list_display = ("created", "conversation", "role", "status", "model_name", "ttft_ms",
-                    "total_tokens", "short_content")  # fmt: skip
+                    "duration_ms", "total_tokens")  # fmt: skip
     list_filter = ("role", "status", "model_name", "created")
     list_select_related = ("conversation",)
-    search_fields = ("content",)
     date_hierarchy = "created"
+    # No search_fields: a search over text would tell what messages say, unaudited (and
+    # give the admin's autocomplete endpoint each message's text, in its str()).
 
-    @admin.display(description="content")
-    def short_content(self, obj: Message) -> str:
-        return obj.content[:80]
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        return self._to_transcript(request, object_id)
+
+    def history_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        return self._to_transcript(request, object_id)
+
+    def _to_transcript(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The message in its conversation's transcript, rather than a page of its own
+        that would show its text (a message's str() starts with it) unaudited."""
+        if request.method not in ("GET", "HEAD"):
+            raise PermissionDenied("Messages cannot be changed.")
+        message = self.get_object(request, unquote(object_id))
+        if message is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_view_permission(request, message):
+            raise PermissionDenied
+        url = reverse("admin:chat_conversation_change", args=[quote(message.conversation_id)])
+        return HttpResponseRedirect(f"{url}#message-{message.pk}")
 
 
 @admin.register(AuditEvent)
