@@ -2,8 +2,9 @@
 
 What users and the model said is read-only here, always: staff can only set the
 review state and a note. Every page that shows what a conversation says (its
-transcript, a message-text search, an export, the live tail) is audited; the message
-list shows no text at all.
+transcript, a message-text search, an export, the live tail) is audited, and so is a
+delete, which also stops the conversation's running answer; the message list shows
+no text at all.
 """
 
 from __future__ import annotations
@@ -12,14 +13,18 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin import actions as admin_actions
 from django.contrib.admin.utils import quote, unquote
 from django.contrib.admin.views.main import SEARCH_VAR
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.text import capfirst
 
 from . import review, selectors, services
 from .models import AuditEvent, Conversation, Feedback, Message
@@ -125,7 +130,10 @@ class ConversationAdmin(admin.ModelAdmin):
     fields = ("title", "owner", "created", "updated", "review_state", "staff_note",
               "reviewed_by", "reviewed_at")  # fmt: skip
     readonly_fields = ("title", "owner", "created", "updated", "reviewed_by", "reviewed_at")
-    actions = ["mark_reviewed", "mark_flagged", "mark_unreviewed", "export_json", "export_csv"]
+    actions = [
+        "mark_reviewed", "mark_flagged", "mark_unreviewed", "export_json", "export_csv",
+        "delete_selected",
+    ]  # fmt: skip
     change_form_template = "admin/chat/conversation/change_form.html"
     change_list_template = "admin/chat/conversation/change_list.html"
 
@@ -301,6 +309,59 @@ class ConversationAdmin(admin.ModelAdmin):
             actor=request.user, action=AuditEvent.Action.EXPORT_CSV, conversation_ids=ids
         )
         return _download(review.export_csv(ids), "text/csv; charset=utf-8", "messages.csv")
+
+    # --- Deleting ---------------------------------------------------------------------
+    # Erasure, not review: only for staff with `chat.delete_conversation` (superusers
+    # have it; reviewers, who view or set review state, do not). A delete goes through
+    # services.conversations_delete_by_staff: audited, and any running answer stopped.
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple:
+        """What a delete removes, told without message text (Django's list would name
+        every message by its str(), which starts with its text): the conversations, and
+        how many messages and feedback go with them. Those have no delete permission of
+        their own here: they go with their conversation, as with the user's own delete."""
+        conversations = list(objs)
+        counts = selectors.conversations_contents_count(
+            conversation_ids=[c.pk for c in conversations]
+        )
+        listed = [
+            format_html(
+                '{}: <a href="{}">{}</a>',
+                capfirst(Conversation._meta.verbose_name),
+                reverse("admin:chat_conversation_change", args=[quote(c.pk)]),
+                c,
+            )
+            for c in conversations
+        ]
+        summary = {Conversation._meta.verbose_name_plural: len(conversations)}
+        summary |= {model._meta.verbose_name_plural: n for model, n in counts.items()}
+        return listed, summary, set(), []
+
+    def delete_model(self, request: HttpRequest, obj: Conversation) -> None:
+        services.conversations_delete_by_staff(actor=request.user, conversations=[obj])
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        services.conversations_delete_by_staff(actor=request.user, conversations=queryset)
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except services.ConversationDeleteFailed as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return HttpResponseRedirect(request.path)
+
+    @admin.action(description="Delete selected conversations", permissions=["delete"])
+    def delete_selected(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        """Django's delete action (its confirmation page, then `delete_queryset`), with
+        a failed delete told as a message: nothing was deleted."""
+        try:
+            with transaction.atomic():
+                return admin_actions.delete_selected(self, request, queryset)
+        except services.ConversationDeleteFailed as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return None
 
     # --- Usage overview ----------------------------------------------------------------
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 import secrets
 import warnings
 from collections.abc import AsyncIterator
@@ -14,12 +15,16 @@ from urllib.parse import urlencode
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connections
 from django.test import Client
 
+from chat import generation
 from chat.models import AuditEvent, Conversation, Message
+
+from .conftest import open_chat, receive_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -142,3 +147,48 @@ async def test_exports_stream_from_the_event_loop_under_asgi() -> None:
     assert rows[0]["content"].startswith("'-0-0 ")  # neutralised on the way out too
     audited = await sync_to_async(AuditEvent.objects.filter(action="export_csv").count)()
     assert audited == 5
+
+
+@database_sync_to_async
+def audit_rows() -> list[tuple]:
+    return list(AuditEvent.objects.values_list("actor_name", "action", "conversation_id"))
+
+
+@database_sync_to_async
+def left_behind(conversation_id: Any) -> tuple[bool, int, int]:
+    """(conversation exists, its messages, answers still `streaming` anywhere)."""
+    return (
+        Conversation.objects.filter(pk=conversation_id).exists(),
+        Message.objects.filter(conversation_id=conversation_id).count(),
+        Message.objects.filter(status=Message.Status.STREAMING).count(),
+    )
+
+
+@pytest.mark.usefixtures("redis_layer")
+@pytest.mark.parametrize("how", ["change page", "bulk action"])
+async def test_deleting_from_the_admin_stops_the_running_answer(settings, how: str) -> None:
+    """A superuser deletes a conversation while its answer streams: the answer is told
+    to stop (the user's tab sees it end `stopped`), its task ends, nothing is left
+    streaming, the conversation is gone and the delete is audited."""
+    settings.DEMO_TOKEN_DELAY_MS = 40
+    _user, conversation, ws = await open_chat()
+    await ws.send_to(text_data=json.dumps({"type": "user_message", "content": "Delete me"}))
+    started = await receive_until(ws, "start")
+    answer_id = started[-1]["message_id"]
+    assert answer_id in generation._running  # the answer is running in this process
+    staff, cookies = await staff_cookies()
+    if how == "change page":
+        path, form = f"{CHANGELIST}{conversation.pk}/delete/", {"post": "yes"}
+    else:
+        path = CHANGELIST
+        form = {"action": "delete_selected", "_selected_action": [str(conversation.pk)]}
+        form["post"] = "yes"
+    response = await asgi_post(path, form, cookies)
+    assert response.status == 302, response.body[:500]
+    frames = await receive_until(ws, "end")
+    assert frames[-1]["message_id"] == answer_id and frames[-1]["status"] == "stopped"
+    await generation.wait_for_answers(timeout=10)
+    assert answer_id not in generation._running and not generation._running
+    assert await left_behind(conversation.pk) == (False, 0, 0)
+    assert await audit_rows() == [(staff.get_username(), "delete", conversation.pk)]
+    await ws.disconnect()

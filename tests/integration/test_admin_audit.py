@@ -209,3 +209,103 @@ def test_the_autocomplete_endpoint_gives_no_text_and_no_search(root, secret, que
     assert SECRET[:20] not in response.content.decode()
     assert "Locker" not in response.content.decode()
     assert audit_rows() == []
+
+
+# --- Deleting: only with the delete permission, audited -----------------------------
+
+
+@pytest.fixture
+def eraser() -> Client:
+    """Staff who may delete conversations (not a superuser)."""
+    return staff_client("eraser", "view_conversation", "delete_conversation")
+
+
+def test_the_delete_confirmation_shows_no_message_text(eraser, secret) -> None:
+    conversation, _ = secret
+    page = eraser.get(f"{CHANGELIST}{conversation.pk}/delete/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Locker" in html and SECRET not in html and "wrong locker" not in html
+    summary = dict(page.context["model_count"])
+    assert summary == {"conversations": 1, "messages": 2, "feedbacks": 1}
+    assert not page.context["perms_lacking"]  # messages go with their conversation
+    assert audit_rows() == []
+
+
+def test_deleting_from_the_change_page_is_audited(eraser, secret, alice) -> None:
+    conversation, _ = secret
+    kept, _ = make_conversation(alice, "kept")
+    response = eraser.post(f"{CHANGELIST}{conversation.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not Conversation.objects.filter(pk=conversation.pk).exists()
+    assert not Message.objects.filter(conversation_id=conversation.pk).exists()
+    assert Conversation.objects.filter(pk=kept.pk).exists()
+    assert audit_rows() == [("eraser", "delete", conversation.pk, "owner=alice")]
+
+
+def test_the_bulk_delete_action_is_audited_per_conversation(eraser, alice) -> None:
+    first, _ = make_conversation(alice, "first")
+    second, _ = make_conversation(alice, "second")
+    kept, _ = make_conversation(alice, "kept")
+    selected = {"action": "delete_selected", "_selected_action": [first.pk, second.pk]}
+    confirm = eraser.post(CHANGELIST, selected)
+    assert confirm.status_code == 200 and b"Answer to first" not in confirm.content
+    assert audit_rows() == []  # the confirmation page deletes nothing
+    response = eraser.post(CHANGELIST, {**selected, "post": "yes"})
+    assert response.status_code == 302
+    assert list(Conversation.objects.values_list("pk", flat=True)) == [kept.pk]
+    assert sorted(audit_rows()) == sorted(
+        [
+            ("eraser", "delete", first.pk, "owner=alice"),
+            ("eraser", "delete", second.pk, "owner=alice"),
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    "perms", [("view_conversation",), ("view_conversation", "change_conversation")]
+)
+def test_reviewers_cannot_delete(secret, perms) -> None:
+    """Viewing and reviewing do not include erasure: no delete link, no delete action,
+    and a POST of either is refused."""
+    conversation, _ = secret
+    client = staff_client("viewer", *perms)
+    page = client.get(f"{CHANGELIST}{conversation.pk}/change/")
+    assert page.status_code == 200 and "deletelink" not in page.content.decode()
+    actions = client.get(CHANGELIST).context["action_form"].fields["action"].choices
+    assert "delete_selected" not in {name for name, _ in actions}
+    assert client.get(f"{CHANGELIST}{conversation.pk}/delete/").status_code == 403
+    assert client.post(f"{CHANGELIST}{conversation.pk}/delete/", {"post": "yes"}).status_code == 403
+    refused = client.post(
+        CHANGELIST,
+        {"action": "delete_selected", "_selected_action": [conversation.pk], "post": "yes"},
+        follow=True,
+    )
+    assert "No action selected." in refused.content.decode()
+    assert Conversation.objects.filter(pk=conversation.pk).exists()
+    assert [row[1] for row in audit_rows()] == ["view"]  # the change page; no delete
+
+
+@pytest.mark.parametrize("how", ["change page", "bulk action"])
+def test_a_delete_that_cannot_stop_answers_deletes_nothing_and_says_so(
+    eraser, secret, settings, how: str
+) -> None:
+    """The message bus is down (a real Redis client, a port nothing listens on): the
+    running answer cannot be told to stop, so nothing is deleted, and the page says why."""
+    from chatsite.settings import redis_channel_layer
+
+    settings.CHANNEL_LAYERS = {"default": redis_channel_layer("redis://127.0.0.1:1/0", "pubsub")}
+    conversation, _ = secret
+    if how == "change page":
+        url, form = f"{CHANGELIST}{conversation.pk}/delete/", {"post": "yes"}
+    else:
+        url = CHANGELIST
+        form = {"action": "delete_selected", "_selected_action": [conversation.pk], "post": "yes"}
+    page = eraser.post(url, form, follow=True)
+    assert page.status_code == 200
+    assert "Nothing was deleted: a running answer could not be told to stop" in (
+        page.content.decode()
+    )
+    assert Conversation.objects.filter(pk=conversation.pk).exists()
+    assert Message.objects.filter(conversation=conversation).count() == 2
+    assert audit_rows() == []
