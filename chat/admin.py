@@ -1,19 +1,30 @@
 """Conversation review for staff: find, read, flag and export conversations.
 
 What users and the model said is read-only here, always: staff can only set the
-review state and a note. Every transcript view, export and live tail is audited.
+review state and a note. Every page that shows what a conversation says (its
+transcript, a message-text search, an export, the live tail) is audited, and so is a
+delete, which also stops the conversation's running answer; the message list shows
+no text at all.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin import actions as admin_actions
+from django.contrib.admin.utils import quote, unquote
+from django.contrib.admin.views.main import SEARCH_VAR
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.text import capfirst
 
 from . import review, selectors, services
 from .models import AuditEvent, Conversation, Feedback, Message
@@ -89,6 +100,19 @@ class FeedbackFilter(admin.SimpleListFilter):
         return queryset
 
 
+def _download(content: AsyncIterator[str], content_type: str, filename: str) -> HttpResponse:
+    """An export streamed from an async iterator: under ASGI it is read on the event
+    loop, a chunk of rows at a time (see review.py), never held whole."""
+    response = StreamingHttpResponse(content, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _is_autocomplete(request: HttpRequest) -> bool:
+    match = getattr(request, "resolver_match", None)
+    return match is not None and match.url_name == "autocomplete"
+
+
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
     list_display = (
@@ -106,7 +130,10 @@ class ConversationAdmin(admin.ModelAdmin):
     fields = ("title", "owner", "created", "updated", "review_state", "staff_note",
               "reviewed_by", "reviewed_at")  # fmt: skip
     readonly_fields = ("title", "owner", "created", "updated", "reviewed_by", "reviewed_at")
-    actions = ["mark_reviewed", "mark_flagged", "mark_unreviewed", "export_json", "export_csv"]
+    actions = [
+        "mark_reviewed", "mark_flagged", "mark_unreviewed", "export_json", "export_csv",
+        "delete_selected",
+    ]  # fmt: skip
     change_form_template = "admin/chat/conversation/change_form.html"
     change_list_template = "admin/chat/conversation/change_list.html"
 
@@ -153,6 +180,28 @@ class ConversationAdmin(admin.ModelAdmin):
         condition = Q(title__icontains=term) | Q(owner__username__icontains=term)
         return queryset.filter(condition | Exists(matching)), False
 
+    def get_search_fields(self, request: HttpRequest) -> Any:
+        # Not for the admin's autocomplete endpoint (no form here uses it): it would
+        # answer "which conversations mention X" with no audit record.
+        return () if _is_autocomplete(request) else super().get_search_fields(request)
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """A search matches message text, so its results tell what conversations say:
+        each conversation a search result page shows is audited, with the search term."""
+        response = super().changelist_view(request, extra_context)
+        term = request.GET.get(SEARCH_VAR, "").strip()
+        changelist = (getattr(response, "context_data", None) or {}).get("cl")
+        if term and changelist is not None and response.status_code == 200:
+            services.audit_record(
+                actor=request.user,
+                action=AuditEvent.Action.SEARCH,
+                conversation_ids=[c.pk for c in changelist.result_list],
+                detail=f"q={term}",
+            )
+        return response
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -194,20 +243,24 @@ class ConversationAdmin(admin.ModelAdmin):
         form_url: str = "",
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
-        conversation = self.get_object(request, object_id)
+        conversation = self.get_object(request, unquote(object_id))
         extra_context = dict(extra_context or {})
-        if conversation is not None and self.has_view_permission(request, conversation):
+        shown = conversation is not None and self.has_view_permission(request, conversation)
+        if shown:
             extra_context["transcript"] = selectors.conversation_messages(
                 conversation_id=conversation.pk
             )
             extra_context["tail_url"] = f"/ws/admin/tail/{conversation.pk}/"
-            if request.method == "GET":
-                services.audit_record(
-                    actor=request.user,
-                    action=AuditEvent.Action.VIEW,
-                    conversation_ids=[conversation.pk],
-                )
-        return super().change_view(request, object_id, form_url, extra_context)
+        response = super().change_view(request, object_id, form_url, extra_context)
+        if shown and response.status_code == 200:
+            # The page shows the transcript: a GET, or a save that failed validation
+            # and shows the form again (a save that worked redirects, audited as review).
+            services.audit_record(
+                actor=request.user,
+                action=AuditEvent.Action.VIEW,
+                conversation_ids=[conversation.pk],
+            )
+        return response
 
     def save_model(self, request: HttpRequest, obj: Conversation, form: Any, change: bool) -> None:
         """Only the review fields are editable; saving them records who reviewed and when."""
@@ -245,15 +298,9 @@ class ConversationAdmin(admin.ModelAdmin):
         services.audit_record(
             actor=request.user, action=AuditEvent.Action.EXPORT_JSON, conversation_ids=ids
         )
-        conversations = (
-            Conversation.objects.filter(pk__in=ids).select_related("owner").order_by("created")
+        return _download(
+            review.export_json(ids), "application/json; charset=utf-8", "conversations.json"
         )
-        response = StreamingHttpResponse(
-            review.export_json(conversations.iterator(chunk_size=200)),
-            content_type="application/json; charset=utf-8",
-        )
-        response["Content-Disposition"] = 'attachment; filename="conversations.json"'
-        return response
 
     @admin.action(description="Export selected as CSV (one row per message)", permissions=["view"])
     def export_csv(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
@@ -261,11 +308,60 @@ class ConversationAdmin(admin.ModelAdmin):
         services.audit_record(
             actor=request.user, action=AuditEvent.Action.EXPORT_CSV, conversation_ids=ids
         )
-        response = StreamingHttpResponse(
-            review.export_csv(ids), content_type="text/csv; charset=utf-8"
+        return _download(review.export_csv(ids), "text/csv; charset=utf-8", "messages.csv")
+
+    # --- Deleting ---------------------------------------------------------------------
+    # Erasure, not review: only for staff with `chat.delete_conversation` (superusers
+    # have it; reviewers, who view or set review state, do not). A delete goes through
+    # services.conversations_delete_by_staff: audited, and any running answer stopped.
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple:
+        """What a delete removes, told without message text (Django's list would name
+        every message by its str(), which starts with its text): the conversations, and
+        how many messages and feedback go with them. Those have no delete permission of
+        their own here: they go with their conversation, as with the user's own delete."""
+        conversations = list(objs)
+        counts = selectors.conversations_contents_count(
+            conversation_ids=[c.pk for c in conversations]
         )
-        response["Content-Disposition"] = 'attachment; filename="messages.csv"'
-        return response
+        listed = [
+            format_html(
+                '{}: <a href="{}">{}</a>',
+                capfirst(Conversation._meta.verbose_name),
+                reverse("admin:chat_conversation_change", args=[quote(c.pk)]),
+                c,
+            )
+            for c in conversations
+        ]
+        summary = {Conversation._meta.verbose_name_plural: len(conversations)}
+        summary |= {model._meta.verbose_name_plural: n for model, n in counts.items()}
+        return listed, summary, set(), []
+
+    def delete_model(self, request: HttpRequest, obj: Conversation) -> None:
+        services.conversations_delete_by_staff(actor=request.user, conversations=[obj])
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        services.conversations_delete_by_staff(actor=request.user, conversations=queryset)
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except services.ConversationDeleteFailed as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return HttpResponseRedirect(request.path)
+
+    @admin.action(description="Delete selected conversations", permissions=["delete"])
+    def delete_selected(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        """Django's delete action (its confirmation page, then `delete_queryset`), with
+        a failed delete told as a message: nothing was deleted."""
+        try:
+            with transaction.atomic():
+                return admin_actions.delete_selected(self, request, queryset)
+        except services.ConversationDeleteFailed as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return None
 
     # --- Usage overview ----------------------------------------------------------------
 
@@ -306,18 +402,44 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Message)
 class MessageAdmin(ReadOnlyAdmin):
-    """Messages are evidence: listed and searchable, never added, edited or deleted here."""
+    """Messages are evidence: never added, edited or deleted here. The list is for
+    finding answers by status, model, timing and tokens; it shows no message text, and
+    a message's page is its conversation's transcript (whose every view is audited)."""
 
     list_display = ("created", "conversation", "role", "status", "model_name", "ttft_ms",
-                    "total_tokens", "short_content")  # fmt: skip
+                    "duration_ms", "total_tokens")  # fmt: skip
     list_filter = ("role", "status", "model_name", "created")
     list_select_related = ("conversation",)
-    search_fields = ("content",)
     date_hierarchy = "created"
+    # No search_fields: a search over text would tell what messages say, unaudited (and
+    # give the admin's autocomplete endpoint each message's text, in its str()).
 
-    @admin.display(description="content")
-    def short_content(self, obj: Message) -> str:
-        return obj.content[:80]
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        return self._to_transcript(request, object_id)
+
+    def history_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        return self._to_transcript(request, object_id)
+
+    def _to_transcript(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The message in its conversation's transcript, rather than a page of its own
+        that would show its text (a message's str() starts with it) unaudited."""
+        if request.method not in ("GET", "HEAD"):
+            raise PermissionDenied("Messages cannot be changed.")
+        message = self.get_object(request, unquote(object_id))
+        if message is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_view_permission(request, message):
+            raise PermissionDenied
+        url = reverse("admin:chat_conversation_change", args=[quote(message.conversation_id)])
+        return HttpResponseRedirect(f"{url}#message-{message.pk}")
 
 
 @admin.register(AuditEvent)

@@ -123,7 +123,7 @@ class Feedback(models.Model):
 
 
 class AuditEvent(models.Model):
-    """Who on the staff looked at or exported which conversation, and when.
+    """Who on the staff looked at, searched, exported or deleted which conversation, and when.
 
     Keeps the conversation id as a plain value: the record outlives a deleted
     conversation.
@@ -135,6 +135,8 @@ class AuditEvent(models.Model):
         EXPORT_CSV = "export_csv"
         LIVE_TAIL = "live_tail"
         REVIEW = "review"
+        SEARCH = "search"  # a changelist search over message text showed these
+        DELETE = "delete"
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db.models import F, QuerySet, Window
 from django.db.models.functions import RowNumber
 
-from .models import Conversation, Message
+from .models import Conversation, Feedback, Message
 
 
 def parse_uuid(value: Any) -> uuid.UUID | None:
@@ -38,6 +38,15 @@ def conversation_get(*, user: Any, conversation_id: Any) -> Conversation:
     if pk is None or not getattr(user, "is_authenticated", False):
         raise Conversation.DoesNotExist
     return Conversation.objects.get(pk=pk, owner=user)
+
+
+def conversations_contents_count(*, conversation_ids: list[Any]) -> dict[type, int]:
+    """How many messages and feedback entries the conversations hold, by model: what
+    deleting them removes with them."""
+    return {
+        Message: Message.objects.filter(conversation_id__in=conversation_ids).count(),
+        Feedback: Feedback.objects.filter(message__conversation_id__in=conversation_ids).count(),
+    }
 
 
 # --- Messages ---------------------------------------------------------------------

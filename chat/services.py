@@ -9,6 +9,7 @@ idempotent resends, rate limits) in `chat/exchanges.py`, the rest here.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -18,12 +19,14 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from . import db, selectors
 from .contract import INTERRUPTED_ERROR, ErrorCode, request_stop
 from .models import AuditEvent, Conversation, Feedback, Message
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -163,7 +166,8 @@ def feedback_set(*, user: Any, message_id: Any, rating: int | None, comment: str
 
 # --- Staff review -------------------------------------------------------------------
 # What users and the model said is never changed here: staff set a review state and a
-# note, and every look at a conversation leaves an audit record.
+# note, and every look at a conversation leaves an audit record. Staff with the delete
+# permission may delete whole conversations (erasure), audited too.
 
 
 def audit_record(
@@ -219,3 +223,37 @@ def conversations_set_review_state(
         detail=f"state={state}",
     )
     return len(conversation_ids)
+
+
+class ConversationDeleteFailed(Exception):
+    """A staff delete failed as a whole: nothing was deleted and nothing audited."""
+
+
+def conversations_delete_by_staff(*, actor: Any, conversations: Iterable[Conversation]) -> int:
+    """Staff delete conversations (the admin), all or none: each goes through
+    `conversation_delete`, so its running answer is told to stop, and leaves an audit
+    record of who deleted it and whose it was. Returns how many were deleted."""
+    deleted = 0
+    try:
+        with transaction.atomic():
+            for conversation in conversations:
+                audit_record(
+                    actor=actor,
+                    action=AuditEvent.Action.DELETE,
+                    conversation_ids=[conversation.pk],
+                    detail=f"owner={conversation.owner.get_username()}",
+                )
+                conversation_delete(conversation=conversation)
+                deleted += 1
+    except DatabaseError as exc:
+        logger.exception("staff delete by %s failed", actor.get_username())
+        raise ConversationDeleteFailed(
+            "Nothing was deleted: the database refused the delete. Try again."
+        ) from exc
+    except Exception as exc:  # the stop request: the channel layer (Redis) is down
+        logger.exception("staff delete by %s failed", actor.get_username())
+        raise ConversationDeleteFailed(
+            "Nothing was deleted: a running answer could not be told to stop (the "
+            "server's message bus is unavailable). Try again in a moment."
+        ) from exc
+    return deleted

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import json
+import tracemalloc
 from datetime import timedelta
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.test import Client
@@ -196,8 +199,12 @@ def test_bulk_review_actions_record_who_and_when(staff, alice) -> None:
 
 def _export(client, action: str, ids: list) -> bytes:
     response = client.post(CHANGELIST, {"action": action, "_selected_action": ids})
-    assert response.status_code == 200 and response.streaming
-    return b"".join(response.streaming_content)
+    assert response.status_code == 200 and response.streaming and response.is_async
+    return b"".join(async_to_sync(_read)(response))
+
+
+async def _read(response) -> list[bytes]:
+    return [piece async for piece in response.streaming_content]
 
 
 def test_json_export_round_trips_the_transcript(staff, alice) -> None:
@@ -286,3 +293,103 @@ def test_audit_log_is_for_superusers_and_read_only(staff, alice) -> None:
     assert (
         staff.post(f"/admin/chat/auditevent/{event.pk}/delete/", {"post": "yes"}).status_code == 403
     )
+
+
+# --- Large exports stream ---------------------------------------------------------
+
+BULK_MESSAGES = 20_000
+FORMULA = '=HYPERLINK("http://evil.example","click")'
+
+
+def _bulk(owner, conversations: int = 20, per_conversation: int = BULK_MESSAGES // 20) -> list:
+    """Conversations with many single-line messages (about 500 characters each), and
+    one known formula message in the middle."""
+    items = Conversation.objects.bulk_create(
+        Conversation(owner=owner, title=f"bulk {i:02d}") for i in range(conversations)
+    )
+    Message.objects.bulk_create(
+        (
+            Message(
+                conversation=conversation,
+                role="user" if n % 2 == 0 else "assistant",
+                content=FORMULA if (c, n) == (10, 7) else f"message {c}-{n} " + "ab " * 160,
+                status="complete",
+            )
+            for c, conversation in enumerate(items)
+            for n in range(per_conversation)
+        ),
+        batch_size=2000,
+    )
+    return [c.pk for c in items]
+
+
+async def _consume_csv(response) -> dict:
+    """Reads the streamed CSV piece by piece, parsing each complete line (the bulk
+    messages are single-line), keeping counts and the formula row only."""
+    seen = {"rows": 0, "bytes": 0, "formula": None, "header": None}
+    tail = b""
+    async for piece in response.streaming_content:
+        seen["bytes"] += len(piece)
+        *lines, tail = (tail + piece).split(b"\r\n")
+        for line in lines:
+            row = next(csv.reader([line.decode("utf-8-sig")]))
+            if seen["header"] is None:
+                seen["header"] = row
+                continue
+            seen["rows"] += 1
+            if "HYPERLINK" in row[-1]:
+                seen["formula"] = row
+    assert tail == b""
+    return seen
+
+
+async def _consume(response) -> int:
+    size = 0
+    async for piece in response.streaming_content:
+        size += len(piece)
+    return size
+
+
+def _peak_while(consume, response) -> tuple[object, int]:
+    """Runs the consuming loop under tracemalloc: (its result, peak bytes allocated)."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        result = async_to_sync(consume)(response)
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return result, peak
+
+
+def test_a_large_csv_export_streams_in_bounded_memory(staff, alice) -> None:
+    ids = _bulk(alice)
+    response = staff.post(CHANGELIST, {"action": "export_csv", "_selected_action": ids})
+    assert response.status_code == 200
+    assert response.streaming and response.is_async  # an async iterator, no thread drains it
+    seen, peak = _peak_while(_consume_csv, response)
+    print(f"csv export: {seen['bytes']:,} bytes streamed, peak {peak:,} bytes traced")
+    assert seen["rows"] == BULK_MESSAGES
+    assert seen["header"][0] == "conversation_id" and len(seen["header"]) == 18
+    formula = dict(zip(seen["header"], seen["formula"], strict=True))
+    assert formula["content"] == "'" + FORMULA and formula["conversation_title"] == "bulk 10"
+    assert seen["bytes"] > 10_000_000
+    assert peak < 6_000_000
+
+
+def test_a_large_json_export_streams_in_bounded_memory(staff, alice) -> None:
+    ids = _bulk(alice)
+    empty = Conversation.objects.create(owner=alice, title="no messages yet")
+    selection = {"action": "export_json", "_selected_action": [*ids, empty.pk]}
+    response = staff.post(CHANGELIST, selection)
+    assert response.streaming and response.is_async
+    size, peak = _peak_while(_consume, response)
+    print(f"json export: {size:,} bytes streamed, peak {peak:,} bytes traced")
+    assert size > 10_000_000
+    assert peak < 6_000_000
+    # The same export again, read whole (not measured) to check what it holds.
+    data = json.loads(_export(staff, "export_json", selection["_selected_action"]))
+    assert [c["title"] for c in data] == [*(f"bulk {i:02d}" for i in range(20)), "no messages yet"]
+    assert sum(len(c["messages"]) for c in data) == BULK_MESSAGES
+    assert data[10]["messages"][7]["content"] == FORMULA  # JSON is data: nothing to neutralise
+    assert data[-1]["messages"] == []
