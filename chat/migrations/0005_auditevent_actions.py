@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('chat', '0003_message_error_code'),
+        ('chat', '0004_user_quota'),
     ]
 
     operations = [
