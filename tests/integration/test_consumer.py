@@ -57,6 +57,7 @@ async def test_full_exchange_in_each_mode(mode: str) -> None:
         "type": "history",
         "conversation": {"id": str(conversation.pk), "title": ""},
         "messages": [],
+        "has_more": False,
         "chunking": mode,
         "model": "demo-offline",
     }
