@@ -232,6 +232,10 @@ AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
 AXES_CLIENT_IP_CALLABLE = "security.client.client_ip"
 AXES_LOCKOUT_CALLABLE = "security.responses.locked_out"  # a page with a retry hint, 429
 
+# WebSocket origins: the site's own origin (scheme, host, port; host in ALLOWED_HOSTS)
+# and these (security/origins.py). Default: CSRF_TRUSTED_ORIGINS.
+WS_ALLOWED_ORIGINS = env_list("WS_ALLOWED_ORIGINS", CSRF_TRUSTED_ORIGINS)
+
 # --- The LLM -----------------------------------------------------------------
 # A dotted path to a callable with no arguments that returns a LangChain chat model
 # (e.g. "myproject.models.make_model"); it replaces the built-in choice below.

@@ -1,13 +1,15 @@
 """Abuse protection through real HTTP, the real database and the real ASGI application:
 the sign-up switch and throttle, log-in lockouts (chat and admin) per address and per
-username, and the same state seen by two Daphne processes."""
+username, the same state seen by two Daphne processes, and the WebSocket origin rule."""
 
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import secrets
 import urllib.parse
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -15,11 +17,15 @@ from typing import Any
 
 import pytest
 from axes.models import AccessAttempt
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from chatsite.asgi import application
 from security.models import SignupAttempt
+from security.origins import SiteOriginValidator
 from tests.e2e.servers import RUNNING_SERVERS, Server, manage, start_server
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -278,3 +284,86 @@ def test_two_server_processes_share_the_lockouts_and_the_signup_count(
     assert status == 429 and "Try again in 15 minutes" in page
     status, page = http_post(a, ADMIN_LOGIN, {"username": "victim", "password": PASSWORD})
     assert status == 429 and "Try again in 15 minutes" in page
+
+
+# --- WebSocket origins ----------------------------------------------------------------------
+
+
+@database_sync_to_async
+def session_and_conversation() -> tuple[str, str]:
+    from chat.models import Conversation
+
+    user = get_user_model().objects.create_user(f"wes-{uuid.uuid4().hex[:8]}", password=PASSWORD)
+    client = Client()
+    client.force_login(user)
+    conversation = Conversation.objects.create(owner=user)
+    return client.cookies[django_settings.SESSION_COOKIE_NAME].value, str(conversation.pk)
+
+
+async def opens(app: Any, origin: str | None, host: str = "127.0.0.1:8000", **headers: str) -> bool:
+    """Whether a logged-in owner's socket to their own conversation is accepted."""
+    cookie, conversation_id = await session_and_conversation()
+    session = f"{django_settings.SESSION_COOKIE_NAME}={cookie}"
+    raw = [(b"host", host.encode()), (b"cookie", session.encode())]
+    if origin is not None:
+        raw.append((b"origin", origin.encode()))
+    raw += [(k.replace("_", "-").encode(), v.encode()) for k, v in headers.items()]
+    ws = WebsocketCommunicator(app, f"/ws/chat/{conversation_id}/", headers=raw)
+    connected, _ = await ws.connect(timeout=5)
+    if connected:
+        history = json.loads(await ws.receive_from(timeout=5))
+        assert history["type"] == "history"
+        await ws.disconnect()
+    return connected
+
+
+def ws_test(test: Any) -> Any:
+    """A socket test: committed rows (the consumer reads them from its own thread) and
+    the real Redis channel layer."""
+    return pytest.mark.django_db(transaction=True)(pytest.mark.usefixtures("redis_layer")(test))
+
+
+@pytest.mark.parametrize(
+    ("origin", "accepted"),
+    [
+        ("http://127.0.0.1:8000", True),  # the page's own origin
+        ("https://127.0.0.1:8000", False),  # another scheme
+        ("http://127.0.0.1:8001", False),  # another port
+        ("http://127.0.0.1", False),  # the default port, 80, is another port too
+        ("http://evil.example:8000", False),  # another host
+        ("http://localhost:8000", False),  # an allowed host, but not this site's origin
+        ("null", False),  # a sandboxed frame or a file
+        (None, False),  # no Origin header at all
+    ],
+)
+@ws_test
+async def test_the_socket_origin_must_be_the_whole_own_origin(
+    origin: str | None, accepted: bool
+) -> None:
+    assert await opens(application, origin) is accepted
+
+
+@ws_test
+async def test_a_host_not_in_allowed_hosts_has_no_own_origin() -> None:
+    # DNS rebinding: the attacker's name points at the server; Host and Origin agree.
+    assert not await opens(application, "http://evil.example:8000", host="evil.example:8000")
+
+
+@ws_test
+async def test_behind_the_proxy_the_scheme_comes_from_its_header(settings) -> None:
+    settings.ALLOWED_HOSTS = ["chat.example.com"]
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    host = "chat.example.com"
+    assert await opens(application, "https://chat.example.com", host, x_forwarded_proto="https")
+    assert not await opens(application, "http://chat.example.com", host, x_forwarded_proto="https")
+    assert not await opens(application, "https://chat.example.com", host)
+
+
+@ws_test
+async def test_ws_allowed_origins_admit_the_public_origin_behind_a_proxy() -> None:
+    # nginx's `Host $host` drops the port: the page's origin differs from the request's.
+    inner = application.application_mapping["websocket"].application
+    app = SiteOriginValidator(inner, ["http://localhost:8080"])
+    assert await opens(app, "http://localhost:8080", host="localhost")
+    assert not await opens(app, "http://localhost:8081", host="localhost")
+    assert not await opens(app, "https://localhost:8080", host="localhost")
