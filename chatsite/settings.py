@@ -189,7 +189,8 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = DEBUG
 
 # --- Abuse protection and HTTPS (issue #10) ----------------------------------------
-# Production sets these (README, "Configuration").
+# Production sets these (README, "Production environment"); `manage.py check --deploy`
+# is then silent (tests/integration/test_security.py runs it with that environment).
 
 
 def env_positive(name: str, value: float) -> float:
@@ -203,6 +204,10 @@ def env_positive(name: str, value: float) -> float:
 BEHIND_PROXY = env_bool("BEHIND_PROXY")
 if BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT")
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS")
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD")
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES")
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 

@@ -1,13 +1,17 @@
 """Abuse protection through real HTTP, the real database and the real ASGI application:
 the sign-up switch and throttle, log-in lockouts (chat and admin) per address and per
-username, the same state seen by two Daphne processes, and the WebSocket origin rule."""
+username, the same state seen by two Daphne processes, the WebSocket origin rule, and
+`check --deploy` with the README's production environment."""
 
 from __future__ import annotations
 
 import http.client
 import json
 import os
+import re
 import secrets
+import subprocess
+import sys
 import urllib.parse
 import uuid
 from collections.abc import Iterator
@@ -367,3 +371,41 @@ async def test_ws_allowed_origins_admit_the_public_origin_behind_a_proxy() -> No
     assert await opens(app, "http://localhost:8080", host="localhost")
     assert not await opens(app, "http://localhost:8081", host="localhost")
     assert not await opens(app, "https://localhost:8080", host="localhost")
+
+
+# --- Production settings ------------------------------------------------------------------
+
+
+def production_env() -> dict[str, str]:
+    """The README's production environment, placeholders filled in."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    block = re.search(r"<!-- production-env[^>]*-->\n```sh\n(.*?)```", readme, re.S)
+    assert block, "README.md has no production-env block"
+    env = dict(line.split("=", 1) for line in block.group(1).splitlines() if line.strip())
+    assert env["SECRET_KEY"].startswith("<")
+    env["SECRET_KEY"] = secrets.token_urlsafe(50)
+    return {k: re.sub(r"<[^>]*>", "placeholder", v) for k, v in env.items()}
+
+
+def check_deploy(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=REPO_ROOT,
+        env={"PATH": os.environ.get("PATH", ""), **env},  # nothing else from this machine
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_check_deploy_is_silent_with_the_documented_production_environment() -> None:
+    result = check_deploy(production_env())
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == "System check identified no issues (0 silenced)."
+
+
+def test_check_deploy_warns_when_a_production_setting_is_missing() -> None:
+    env = production_env()
+    del env["SECURE_HSTS_SECONDS"]
+    result = check_deploy(env)
+    assert result.returncode != 0 and "security.W004" in result.stderr + result.stdout
