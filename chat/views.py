@@ -15,6 +15,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from security.responses import too_many_attempts
+from security.throttle import signup_retry_after
+
 from . import selectors, serializers, services
 from .chunking import MODES
 from .contract import ErrorCode
@@ -63,8 +66,15 @@ def index(request: HttpRequest, conversation_id: Any = None) -> HttpResponse:
 
 
 def signup(request: HttpRequest) -> HttpResponse:
+    if not settings.ALLOW_SIGNUP:
+        # Closed (ALLOW_SIGNUP=0): a readable page, and nothing a POST could create.
+        return render(request, "registration/signup_closed.html", status=404)
     if request.user.is_authenticated:
         return redirect("chat:index")
+    if request.method == "POST":
+        retry_after = signup_retry_after(request)
+        if retry_after is not None:
+            return too_many_attempts(request, "sign-up attempts from your address", retry_after)
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -58,7 +59,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "axes",
     "chat",
+    "security",
 ]
 
 MIDDLEWARE = [
@@ -71,6 +74,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "chat.middleware.ContentSecurityPolicyMiddleware",
+    # Last, as django-axes asks: turns a locked-out log-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "chatsite.urls"
@@ -86,6 +91,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "security.context_processors.signup",
             ],
         },
     },
@@ -182,10 +188,58 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = DEBUG
 
+# --- Abuse protection and HTTPS (issue #10) ----------------------------------------
+# Production sets these (README, "Production environment"); `manage.py check --deploy`
+# is then silent (tests/integration/test_security.py runs it with that environment).
+
+
+def env_positive(name: str, value: float) -> float:
+    if value <= 0:
+        raise ImproperlyConfigured(f"{name} must be greater than 0 (it is {value}).")
+    return value
+
+
+# Behind deploy/nginx.conf: it sets X-Forwarded-Proto and X-Real-IP itself (a client's
+# own values never get through), so they are read only then (security/client.py).
+BEHIND_PROXY = env_bool("BEHIND_PROXY")
+if BEHIND_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT")
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS")
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD")
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES")
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-if env_bool("BEHIND_PROXY"):
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Sign-up: on by default (`make run`); ALLOW_SIGNUP=0 closes it (404 page, no link).
+# At most SIGNUP_RATE_LIMIT sign-up submissions per client address per window,
+# counted in the database (security/throttle.py).
+ALLOW_SIGNUP = env_bool("ALLOW_SIGNUP", True)
+SIGNUP_RATE_LIMIT = int(env_positive("SIGNUP_RATE_LIMIT", env_int("SIGNUP_RATE_LIMIT", 30)))
+SIGNUP_RATE_WINDOW_MINUTES = env_positive(
+    "SIGNUP_RATE_WINDOW_MINUTES", env_float("SIGNUP_RATE_WINDOW_MINUTES", 60.0)
+)
+
+# Log-in throttle: django-axes counts failed log-ins (the chat's and the admin's) in
+# the database, per client address and per username separately; either one reaching
+# LOGIN_FAILURE_LIMIT locks that address, or that username, out for
+# LOGIN_COOLOFF_MINUTES after its last attempt (even with the right password).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses locked-out log-ins
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = int(env_positive("LOGIN_FAILURE_LIMIT", env_int("LOGIN_FAILURE_LIMIT", 5)))
+AXES_COOLOFF_TIME = timedelta(
+    minutes=env_positive("LOGIN_COOLOFF_MINUTES", env_float("LOGIN_COOLOFF_MINUTES", 15.0))
+)
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_CLIENT_IP_CALLABLE = "security.client.client_ip"
+AXES_LOCKOUT_CALLABLE = "security.responses.locked_out"  # a page with a retry hint, 429
+
+# WebSocket origins: the site's own origin (scheme, host, port; host in ALLOWED_HOSTS)
+# and these (security/origins.py). Default: CSRF_TRUSTED_ORIGINS.
+WS_ALLOWED_ORIGINS = env_list("WS_ALLOWED_ORIGINS", CSRF_TRUSTED_ORIGINS)
 
 # --- The LLM -----------------------------------------------------------------
 # A dotted path to a callable with no arguments that returns a LangChain chat model
