@@ -120,6 +120,7 @@ def server_env(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         DEMO_TOKEN_DELAY_MS="30",
         CHAT_RATE_LIMIT_PER_MINUTE="1000",
         CHAT_MAX_ACTIVE_ANSWERS_PER_USER="10",  # a test's tabs answer at once
+        SIGNUP_RATE_LIMIT="1000",  # every browser test signs up from 127.0.0.1
         ALLOWED_HOSTS="127.0.0.1,localhost",
         PYTHONUNBUFFERED="1",
     )
