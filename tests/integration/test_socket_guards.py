@@ -69,7 +69,7 @@ async def test_a_user_cannot_hold_more_sockets_than_the_cap(settings) -> None:
 def signed_in(name: str) -> tuple[Client, str, Conversation]:
     user = get_user_model().objects.create_user(name, password="old-pass-123456")
     client = Client()
-    assert client.login(username=name, password="old-pass-123456")
+    client.force_login(user)
     cookie = client.cookies[django_settings.SESSION_COOKIE_NAME].value
     return client, cookie, Conversation.objects.create(owner=user)
 
@@ -93,7 +93,8 @@ async def session_socket(cookie: str, conversation: Conversation) -> WebsocketCo
 async def test_logging_out_closes_that_sessions_sockets_only() -> None:
     client, cookie, conversation = await signed_in("leaver")
     other_client = Client()
-    await database_sync_to_async(other_client.login)(username="leaver", password="old-pass-123456")
+    leaver = await database_sync_to_async(get_user_model().objects.get)(username="leaver")
+    await database_sync_to_async(other_client.force_login)(leaver)
     other_cookie = other_client.cookies[django_settings.SESSION_COOKIE_NAME].value
     ws = await session_socket(cookie, conversation)
     other = await session_socket(other_cookie, conversation)
