@@ -18,7 +18,7 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from . import contract, exchanges, frames, guards, selectors, subscription
+from . import contract, exchanges, frames, guards, selectors, subscription, sweeper
 from .chunking import DEFAULT_MODE
 from .contract import ErrorCode
 from .db import db_call
@@ -75,6 +75,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         except FrameError as exc:
             await self.send_json(frames.error_frame(exc.code, exc.message))
         chat_model()  # built on the first connection, not in the first answer's path
+        sweeper.ensure_sweeping()
         self.subscription = Subscription(
             self.subscriber,
             layer=self.channel_layer,

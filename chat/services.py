@@ -71,12 +71,23 @@ def conversation_delete(*, conversation: Conversation) -> None:
 # --- Messages ---------------------------------------------------------------------
 
 
-def messages_sweep_stale(*, conversation_id: Any) -> int:
-    """Mark answers left `streaming` by a dead process as errors; returns how many."""
+def messages_sweep_stale(*, conversation_id: Any = None, message_id: Any = None) -> int:
+    """Mark answers left `streaming` by a dead process as errors (of one conversation,
+    or one message); returns how many."""
+    answers = Message.objects.filter(conversation_id=conversation_id)
+    if message_id is not None:
+        answers = Message.objects.filter(pk=message_id)
+    return _sweep(answers)
+
+
+def messages_sweep_stale_all() -> int:
+    """`messages_sweep_stale` over every conversation (the periodic sweep)."""
+    return _sweep(Message.objects.all())
+
+
+def _sweep(messages: Any) -> int:
     cutoff = timezone.now() - timedelta(seconds=settings.CHAT_STALE_STREAM_SECONDS)
-    return Message.objects.filter(
-        conversation_id=conversation_id, status=Message.Status.STREAMING, updated__lt=cutoff
-    ).update(
+    return messages.filter(status=Message.Status.STREAMING, updated__lt=cutoff).update(
         status=Message.Status.ERROR,
         error=INTERRUPTED_ERROR,
         error_code=ErrorCode.INTERRUPTED,

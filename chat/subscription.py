@@ -109,6 +109,8 @@ def older(conversation_id: Any, before: str, limit: int) -> tuple[list[Frame], b
 
 
 def saved_message(message_id: str) -> Frame | None:
-    """One message as saved now, serialized (None once deleted)."""
+    """One message as saved now, serialized (None once deleted). An answer whose
+    process died is swept first, so a watching tab sees it end."""
+    services.messages_sweep_stale(message_id=message_id)
     message = selectors.message_get(message_id=message_id)
     return serializers.message_to_dict(message) if message is not None else None

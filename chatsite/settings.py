@@ -279,6 +279,8 @@ CHAT_STREAM_COALESCE_MS = env_float("CHAT_STREAM_COALESCE_MS", 20.0)
 CHAT_PROGRESS_SAVE_SECONDS = env_float("CHAT_PROGRESS_SAVE_SECONDS", 1.0)
 # A `streaming` answer not saved for this long belongs to a dead process.
 CHAT_STALE_STREAM_SECONDS = env_float("CHAT_STALE_STREAM_SECONDS", 30.0)
+# How often each process sweeps answers left `streaming` by a dead process.
+CHAT_SWEEP_SECONDS = env_float("CHAT_SWEEP_SECONDS", 15.0)
 CHAT_CHUNK_MAX_CHARS = env_int("CHAT_CHUNK_MAX_CHARS", 400)
 
 LOGGING = {

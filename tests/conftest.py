@@ -57,3 +57,10 @@ def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[N
         for connection in connections.all():
             if getattr(connection, "pool", None) is not None:
                 connection.close_pool()
+
+
+@pytest.fixture(autouse=True)
+def _no_stale_sweeper(settings: Any) -> None:
+    """The periodic sweep of dead processes' answers (chat/sweeper.py) runs forever on
+    its event loop; tests start it only where it is what they test."""
+    settings.CHAT_SWEEP_SECONDS = 0
