@@ -7,6 +7,7 @@ the client an `error` frame and never a stack trace or a closed socket.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +56,27 @@ class LoadOlder:
 Frame = UserMessage | Stop | SetChunking | Ping | LoadOlder
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999999
+        raise ValueError("number out of range")
+    return value
+
+
+def loads(text: str | bytes) -> Any:
+    """JSON as the standard defines it, refused (ValueError) when pathological: nesting
+    deeper than the parser's recursion limit, NaN and Infinity, numbers out of range
+    (Python already refuses integers of over 4,300 digits)."""
+    try:
+        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
 def max_frame_chars() -> int:
     return settings.CHAT_MAX_MESSAGE_CHARS * 2 + 1024
 
@@ -72,7 +94,7 @@ def parse_frame(text: str | None) -> Frame:
     if len(text) > max_frame_chars():
         raise FrameError(ErrorCode.TOO_LONG, "The frame is too large.")
     try:
-        data = json.loads(text)
+        data = loads(text)
     except ValueError:
         raise FrameError(ErrorCode.BAD_FRAME, "The frame is not valid JSON.") from None
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):

@@ -3,7 +3,6 @@ services, JSON by serializers."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -18,7 +17,7 @@ from django.views.decorators.http import require_http_methods
 from security.responses import too_many_attempts
 from security.throttle import signup_retry_after
 
-from . import selectors, serializers, services
+from . import protocol, selectors, serializers, services
 from .chunking import MODES
 from .contract import ErrorCode
 from .forms import ConversationForm, FeedbackForm, SignupForm
@@ -45,7 +44,7 @@ def api_login_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpR
 def read_json(request: HttpRequest) -> dict[str, Any]:
     if not request.body:
         return {}
-    data = json.loads(request.body)
+    data = protocol.loads(request.body)
     if not isinstance(data, dict):
         raise ValueError("not an object")
     return data

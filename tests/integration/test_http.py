@@ -148,3 +148,19 @@ def test_pages_carry_a_content_security_policy(alice) -> None:
     policy = alice.get("/").headers["Content-Security-Policy"]
     assert "script-src 'self'" in policy and "object-src 'none'" in policy
     assert "img-src 'self' data:" in policy
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[" * 100_000 + "]" * 100_000,
+        '{"title": 1e999999}',
+        '{"title": NaN}',
+        '{"title": ' + "9" * 5000 + "}",
+        b"\xff\xfe not utf-8",
+    ],
+)
+def test_pathological_json_gets_a_400_not_a_traceback(alice, body) -> None:
+    response = alice.post("/api/conversations/", body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "bad_request"

@@ -171,3 +171,22 @@ def test_error_frame_shape():
     }
     # The code goes over the socket as its plain string value.
     assert json.loads(json.dumps(with_extra))["code"] == "model_error"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "[" * 100_000 + "]" * 100_000,
+        '{"a":' * 50_000 + "1" + "}" * 50_000,
+        '{"type": "ping", "n": 1e999999}',
+        '{"type": "ping", "n": -1e999999}',
+        '{"type": "ping", "n": ' + "9" * 5000 + "}",
+        '{"type": "user_message", "content": NaN}',
+        '{"type": "ping", "n": Infinity}',
+    ],
+)
+def test_pathological_json_is_a_bad_frame(raw, settings):
+    settings.CHAT_MAX_MESSAGE_CHARS = 10**6  # past the size check: the parser decides
+    with pytest.raises(FrameError) as refused:
+        parse_frame(raw)
+    assert refused.value.code == ErrorCode.BAD_FRAME
