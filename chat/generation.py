@@ -21,6 +21,7 @@ from django.conf import settings
 from . import contract, quotas, selectors, services
 from .contract import ErrorCode, control_group, conversation_group
 from .db import db_call
+from .layers import join_new_channel
 from .llm import Usage, describe_failure, stream_answer
 from .models import Message
 from .progress import progress_saver
@@ -32,6 +33,8 @@ RELAY_ERROR = "The answer could not be relayed: the server's message bus is unav
 # Running answers of this process by message id: keeps the tasks referenced (asyncio
 # holds only weak references) and lets tests and shutdown wait for them.
 _running: dict[str, asyncio.Task[None]] = {}
+# The same answers' Generation objects, so a stop in this process reaches them at once.
+_generations: dict[str, Generation] = {}
 
 
 def start_generation(
@@ -52,7 +55,34 @@ def start_generation(
     )
     task = asyncio.get_running_loop().create_task(generation.run(), name=f"answer-{message_id}")
     _running[generation.message_id] = task
-    task.add_done_callback(lambda _: _running.pop(generation.message_id, None))
+    _generations[generation.message_id] = generation
+
+    def forget(_: asyncio.Task[None]) -> None:
+        _running.pop(generation.message_id, None)
+        _generations.pop(generation.message_id, None)
+
+    task.add_done_callback(forget)
+
+
+def stop_here(conversation_id: Any) -> bool:
+    """Stop the conversation's answer if it runs in this process, whatever it is doing
+    (even before it has joined its control group); True if there was one."""
+    found = [g for g in _generations.values() if g.conversation_id == str(conversation_id)]
+    for generation in found:
+        generation.stop()
+    return bool(found)
+
+
+async def request_stop(layer: BaseChannelLayer, conversation_id: Any) -> None:
+    """What a `stop` frame does: the conversation's running answer ends `stopped`.
+
+    An answer runs in the process that received its message, so a stop from the tab
+    that sent it is always found here, with no trip through Redis and no race with the
+    answer joining its control group. Otherwise it goes to the control group, for an
+    answer in another process. Raises if that send fails (the channel layer is down)."""
+    if stop_here(conversation_id):
+        return
+    await contract.request_stop(layer, conversation_id)
 
 
 async def wait_for_answers(timeout: float = 30.0) -> None:
@@ -109,13 +139,20 @@ class Generation:
         status, code, error = Message.Status.COMPLETE, "", ""
         relaying = False
         try:
-            # The request to the model goes out first: joining the control group and
-            # announcing the start (two trips to Redis) happen while it is on its way.
-            # Deltas wait in `_pending` until the pump starts, after `chat.start`.
-            self._stream_task = self._task(self._stream(), "stream")
-            self._control_channel = await self.layer.new_channel()
-            await self.layer.group_add(control_group(self.conversation_id), self._control_channel)
+            # The control group first: a `stop` sent right behind the message (the same
+            # tab's next frame) must find the answer listening. The group's membership
+            # goes to Redis in this task's first step, before that frame is read
+            # (layers.join_new_channel); a stop arriving before the model request goes
+            # out means it never goes out. Then the request to the model, and the start
+            # is announced while it is on its way; deltas wait in `_pending` until the
+            # pump starts, after `chat.start`.
+            self._control_channel = await join_new_channel(
+                self.layer, control_group(self.conversation_id)
+            )
             self._listener = self._task(self._listen(self._control_channel), "control")
+            self._stream_task = self._task(self._stream(), "stream")
+            if self._stop_requested:  # stopped while it joined: no request goes out
+                self._stream_task.cancel()
             progress_saver().track(self)
             await self._publish(contract.chat_start(self.message_id, self.model_name))
             self._pump_task = self._task(self._pump(), "pump")
@@ -141,6 +178,14 @@ class Generation:
                 if self._stream_task.done() and not self._stream_task.cancelled():
                     self._stream_task.exception()  # seen: reported above, or moot
             await asyncio.shield(self._finish(status, code, error))
+
+    def stop(self) -> None:
+        """End the answer as `stopped`, whatever it is doing: before the model request
+        goes out (it never does), while it waits for the first token, mid-stream.
+        Cancelling the stream closes the model's HTTP stream."""
+        self._stop_requested = True
+        if self._stream_task is not None:  # else `run` has not got that far: it checks
+            self._stream_task.cancel()
 
     def _task(self, coroutine: Any, role: str) -> asyncio.Task[None]:
         return asyncio.get_running_loop().create_task(
@@ -196,9 +241,7 @@ class Generation:
                 continue
             kind = event.get("type")
             if kind == "gen.stop":
-                self._stop_requested = True
-                if self._stream_task is not None:
-                    self._stream_task.cancel()
+                self.stop()
             elif kind == "gen.sync" and event.get("reply_to"):
                 offset = max(0, int(event.get("offset") or 0))
                 reply = contract.chat_sync(self.message_id, offset, self.text[offset:])

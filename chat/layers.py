@@ -12,6 +12,7 @@ goes out in the order its publishes arrived. Everything else is channels_redis'.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 from channels_redis.pubsub import (
@@ -65,6 +66,21 @@ class PipelinedPubSubLoopLayer(RedisPubSubLoopLayer):
         super().__init__(hosts, *args, **kwargs)
         self._shards = [PipelinedShardConnection(host, self) for host in decode_hosts(hosts)]
 
+    async def new_channel_in_group(self, group: str, prefix: str = "specific.") -> str:
+        """`new_channel()` then `group_add()`, with the group subscribed first.
+
+        The two calls take the shard's lock once each, and a publish queued between
+        them (a `stop` sent right behind the message that started an answer) went to
+        Redis before the group's SUBSCRIBE and was lost. Here the group's SUBSCRIBE is
+        the first thing written, in the caller's first step."""
+        channel = f"{self.prefix}{prefix}{uuid.uuid4().hex}"
+        self.channels[channel] = asyncio.Queue()
+        group_channel = self._get_group_channel_name(group)
+        self.groups.setdefault(group_channel, set()).add(channel)
+        await self._get_shard(group_channel).subscribe(group_channel)
+        await self._get_shard(channel).subscribe(channel)
+        return channel
+
 
 class PipelinedPubSubChannelLayer(RedisPubSubChannelLayer):
     """`RedisPubSubChannelLayer` whose per-loop layers pipeline their publishes."""
@@ -78,3 +94,17 @@ class PipelinedPubSubChannelLayer(RedisPubSubChannelLayer):
             )
             _wrap_close(self, loop)
         return layer
+
+
+async def join_new_channel(layer: Any, group: str) -> str:
+    """A new channel of this process, already in `group`, for any channel layer.
+
+    Anything sent to the group after this coroutine's first step reaches the channel:
+    the group's membership is the first thing that goes to Redis (see
+    `PipelinedPubSubLoopLayer.new_channel_in_group`). Other layers: `new_channel()`
+    (no trip to Redis with channels_redis' core layer) and `group_add()`."""
+    if isinstance(layer, PipelinedPubSubChannelLayer):
+        return await layer._get_layer().new_channel_in_group(group)
+    channel = await layer.new_channel()
+    await layer.group_add(group, channel)
+    return channel

@@ -480,17 +480,13 @@ async def test_channel_layer_failure_gets_a_readable_error_and_the_answer_still_
 async def test_answer_whose_set_up_fails_ends_in_a_saved_error(monkeypatch, settings) -> None:
     """The control group cannot be joined (Redis refuses): the answer is not left
     `streaming`; it is saved as an error, and the tab hears of it with a readable one."""
-    from channels.layers import get_channel_layer
+    from chat import generation
 
-    layer = get_channel_layer()
-    real_group_add = layer.group_add
+    async def refuse_control_group(layer, group):
+        assert group.endswith(".ctl")
+        raise ConnectionError("redis went away")
 
-    async def refuse_control_group(group, channel):
-        if group.endswith(".ctl"):
-            raise ConnectionError("redis went away")
-        return await real_group_add(group, channel)
-
-    monkeypatch.setattr(layer, "group_add", refuse_control_group)
+    monkeypatch.setattr(generation, "join_new_channel", refuse_control_group)
     _user, _conversation, ws = await open_chat()
     await send(ws, type="user_message", content="No relay")
     frames = await receive_until(ws, "end")

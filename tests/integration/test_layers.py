@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from chat.layers import PipelinedPubSubChannelLayer
+from chat.layers import PipelinedPubSubChannelLayer, join_new_channel
 from chatsite.settings import redis_channel_layer
 
 
@@ -61,5 +61,25 @@ async def test_a_failed_pipeline_fails_each_of_its_publishes(
         assert all(isinstance(r, ConnectionError) for r in results)
         monkeypatch.undo()
         await layer.group_send("down", {"type": "t"})  # and the next one goes through
+    finally:
+        await layer.flush()
+
+
+async def test_a_group_send_right_behind_a_join_reaches_the_new_channel(redis_url: str) -> None:
+    """`join_new_channel` puts the group's SUBSCRIBE on the wire in its first step, so
+    a send queued right behind it (a `stop` right behind the message that started an
+    answer) is not lost, even when the socket timeouts make each SUBSCRIBE yield."""
+    config = redis_channel_layer(redis_url, "pubsub")["CONFIG"]
+    config["hosts"] = [{"address": redis_url, "socket_timeout": 5, "socket_connect_timeout": 3}]
+    layer = PipelinedPubSubChannelLayer(**config, prefix=f"test-{uuid.uuid4().hex[:8]}")
+    try:
+        await layer.group_send("warm", {"type": "t"})  # connections made
+        for n in range(20):
+            join = asyncio.get_running_loop().create_task(join_new_channel(layer, f"g{n}"))
+            await asyncio.sleep(0)  # the join's first step, nothing more
+            await layer.group_send(f"g{n}", {"type": "t", "n": n})
+            channel = await join
+            async with asyncio.timeout(2):
+                assert (await layer.receive(channel))["n"] == n
     finally:
         await layer.flush()

@@ -63,7 +63,12 @@ class OpenAIStub:
                         reply.status,
                         {"error": {"message": "stub error", "type": "stub", "code": None}},
                     )
-                self._stream(body, reply)
+                try:
+                    self._stream(body, reply)
+                except OSError:  # the client hung up before the stream's end
+                    with stub._lock:
+                        stub.disconnects += 1
+                    self.close_connection = True
 
             def _json(self, status: int, data: dict[str, Any]) -> None:
                 raw = json.dumps(data).encode()
@@ -125,13 +130,7 @@ class OpenAIStub:
                     if reply.delay:
                         time.sleep(reply.delay)
                     choice = {"index": 0, "delta": {"content": delta}, "finish_reason": None}
-                    try:
-                        event({"choices": [choice]})
-                    except OSError:  # the client hung up
-                        with stub._lock:
-                            stub.disconnects += 1
-                        self.close_connection = True
-                        return
+                    event({"choices": [choice]})
                 event({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
                 if reply.usage and body.get("stream_options", {}).get("include_usage"):
                     event({"choices": [], "usage": reply.usage})

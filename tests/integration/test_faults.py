@@ -1,0 +1,122 @@
+"""Faults: every answer ends in a definite saved state, whatever breaks and whenever.
+
+Real parts only: the real ChatOpenAI against the loopback stub, the real Redis
+channel layer (both channels_redis layers), the real database.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from channels.layers import get_channel_layer
+
+from chat import exchanges, generation
+from chat.generation import wait_for_answers
+from tests.support.openai_stub import OpenAIStub, Reply
+from tests.support.waiting import wait_for
+
+from .conftest import make_conversation, make_user, open_chat, receive, receive_until, saved
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+
+@pytest.fixture
+def stub(settings):
+    with OpenAIStub() as server:
+        settings.OPENAI_BASE_URL = server.base_url
+        settings.OPENAI_API_KEY = "sk-test-not-real"
+        settings.LLM_MODEL = "stub-model"
+        settings.LLM_MAX_RETRIES = 0
+        yield server
+
+
+async def send(ws, **frame) -> None:
+    await ws.send_to(text_data=json.dumps(frame))
+
+
+# --- 2. Stop at any moment -------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("redis_layer")
+@pytest.mark.parametrize("repeat", range(3))
+async def test_stop_right_after_the_message_stops_the_answer(stub: OpenAIStub, repeat) -> None:
+    """A `stop` sent right behind its `user_message`, before the model's first token and
+    before `chat.start`, is not lost: the answer ends `stopped` and the model's stream
+    is closed (every request that reached the model server saw the client hang up)."""
+    stub.replies.append(Reply(deltas=[f"w{i} " for i in range(100)], delay=0.05))
+    _user, _conversation, ws = await open_chat()
+    await send(ws, type="user_message", content="Stop me at once")
+    await send(ws, type="stop")
+    frames = await receive_until(ws, "end")
+    answer = await saved(frames[-1]["message_id"])
+    assert frames[-1]["status"] == answer.status == "stopped"
+    assert len(answer.content) < len("".join(f"w{i} " for i in range(100)))
+    await wait_for_answers()
+    await wait_for(
+        lambda: stub.disconnects == len(stub.requests),
+        timeout=5,
+        what="the stub to see each model stream closed",
+    )
+    await ws.disconnect()
+
+
+@pytest.mark.usefixtures("redis_layer")
+async def test_stop_before_the_first_token_closes_the_model_stream(stub: OpenAIStub) -> None:
+    """The model has the request but has sent no token yet: `stop` ends the answer
+    `stopped` with no text, and the model server sees the client hang up."""
+    stub.replies.append(Reply(deltas=["late "] * 50, delay=0.3))
+    _user, _conversation, ws = await open_chat()
+    await send(ws, type="user_message", content="Slow to start")
+    message = await receive(ws)
+    assert message["type"] == "message"
+    await wait_for(lambda: stub.requests, timeout=5, what="the model request")
+    await send(ws, type="stop")
+    frames = await receive_until(ws, "end")
+    answer = await saved(frames[-1]["message_id"])
+    assert answer.status == "stopped" and answer.content == ""
+    await wait_for(lambda: stub.disconnects == 1, timeout=5, what="the stream to be closed")
+    await ws.disconnect()
+
+
+@pytest.mark.usefixtures("redis_layer")
+async def test_request_stop_reaches_an_answer_of_this_process_before_it_joins(
+    stub: OpenAIStub,
+) -> None:
+    """`generation.request_stop` (what the consumer's `stop` calls) stops an answer of
+    this process directly: right after `post_message`, before the answer's task has run
+    at all, the model request never goes out and the answer ends `stopped`."""
+    user = await make_user()
+    conversation = await make_conversation(user)
+    request = exchanges.ExchangeRequest(
+        user=user,
+        conversation_id=conversation.pk,
+        content="Never mind",
+        client_id=None,
+        model_name="stub-model",
+    )
+    await exchanges.post_message(request)
+    (running,) = [g for g in generation._generations.values()]
+    await generation.request_stop(get_channel_layer(), conversation.pk)
+    await wait_for_answers()
+    answer = await saved(running.message_id)
+    assert answer.status == "stopped" and answer.content == ""
+    assert stub.requests == []
+
+
+@pytest.mark.usefixtures("redis_layer")
+async def test_request_stop_without_a_local_answer_goes_through_the_control_group(
+    stub: OpenAIStub,
+) -> None:
+    """No answer of the conversation runs here: the stop is sent to its control group,
+    where an answer of another process (here, one already listening) gets it."""
+    stub.replies.append(Reply(deltas=["x "] * 100, delay=0.05))
+    _user, conversation, ws = await open_chat()
+    await send(ws, type="user_message", content="Stop me from afar")
+    await wait_for(lambda: stub.requests, timeout=5, what="the model request")
+    (running,) = [g for g in generation._generations.values()]
+    del generation._generations[running.message_id]  # as if it ran in another process
+    await generation.request_stop(get_channel_layer(), conversation.pk)
+    frames = await receive_until(ws, "end")
+    assert frames[-1]["status"] == "stopped"
+    await ws.disconnect()
