@@ -18,7 +18,7 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from . import contract, exchanges, frames, guards, selectors, subscription, sweeper
+from . import contract, exchanges, frames, generation, guards, selectors, subscription, sweeper
 from .chunking import DEFAULT_MODE
 from .contract import ErrorCode
 from .db import db_call
@@ -149,7 +149,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.start_answer(content)
         elif isinstance(content, Stop):
             try:
-                await contract.request_stop(self.channel_layer, self.conversation.pk)
+                await generation.request_stop(self.channel_layer, self.conversation.pk)
             except Exception:
                 logger.warning("stop for %s not sent", self.conversation.pk, exc_info=True)
                 message = "The answer could not be reached to stop it. Try again."

@@ -84,6 +84,16 @@ class LoopThread:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
 
     def stop(self) -> None:
+        """Cancel what still runs on the loop (and let it finish), then stop it: nothing
+        of this loop may outlive the test (the answers' registry is process-wide)."""
+
+        async def cancel_the_rest() -> None:
+            rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in rest:
+                task.cancel()
+            await asyncio.gather(*rest, return_exceptions=True)
+
+        self.run(cancel_the_rest())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
 
@@ -131,6 +141,7 @@ def test_random_and_malformed_frames_never_break_the_socket(redis_url, settings)
         one_frame()
         runner.run(wait_for_answers(timeout=60))
         runner.run(ws.disconnect())
+        runner.run(wait_for_answers(timeout=60))
         runner.run(close_chat_models())
     finally:
         runner.stop()
