@@ -127,7 +127,9 @@ class BoundaryChunker(Chunker):
             end = self.find_boundary(self._buffer, line_start=self._line_start, final=final)
             if end is not None and end != WAIT and end <= self.max_chars:
                 cut = end
-            elif len(self._buffer) >= self.max_chars and (end is None or end > self.max_chars):
+            elif len(self._buffer) >= self.max_chars and (
+                end is None or end == WAIT or end > self.max_chars
+            ):  # the valve: no boundary settled within max_chars (a run of "!" waits forever)
                 cut = self._valve_cut()
             elif final:
                 cut = len(self._buffer)

@@ -159,3 +159,18 @@ def test_chunks_do_not_depend_on_the_split(case: tuple[str, list[str]], mode: st
             chunk.endswith(("\n", " ", "\t", "\u3000"))
             or chunk[-1] in "。！？、，；：」』）)\"'!?.,;:"
         )
+
+
+@pytest.mark.parametrize("mode", ["line", "sentence", "clause"])
+@pytest.mark.parametrize("unit", ["!", "?!", "...", "。 ", "x", " ", "、"])
+def test_a_run_that_never_settles_a_boundary_still_honours_the_valve(mode, unit) -> None:
+    """Thousands of `!` (a sentence end that waits for what follows) used to grow the
+    buffer without bound and rescan it on every delta; the valve now cuts it."""
+    chunker = make_chunker(mode, 400)
+    chunks: list[str] = []
+    for _ in range(4000):
+        chunks += chunker.feed(unit * 5)
+        assert len(chunker.pending) < 400
+    chunks += chunker.flush()
+    assert "".join(chunks) == unit * 5 * 4000
+    assert max(map(len, chunks)) <= 400
