@@ -10,10 +10,12 @@ it missed. A control group lets any process reach the task: `stop` cancels it an
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import asdict
-from typing import Any
+from typing import Any, TypeVar
 
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
@@ -27,8 +29,13 @@ from .models import Message
 from .progress import progress_saver
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 RELAY_ERROR = "The answer could not be relayed: the server's message bus is unavailable."
+SAVE_ERROR = "The answer could not be saved: the database is unavailable."
+# After CHAT_FINAL_SAVE_SECONDS the tabs are told the answer failed; its text is still
+# saved (as that error) if the database returns within this many times as long.
+LATE_SAVE_FACTOR = 10
 
 # Running answers of this process by message id: keeps the tasks referenced (asyncio
 # holds only weak references) and lets tests and shutdown wait for them.
@@ -263,24 +270,33 @@ class Generation:
                 logger.warning("answer %s: could not send its last deltas", self.message_id)
         duration_ms = round((time.monotonic() - self._started) * 1000)
         text = self.text
-        for attempt in range(3):
-            try:
-                await db_call(services.message_finish)(
-                    message_id=self.message_id,
-                    content=text,
-                    status=status,
-                    error=error,
-                    error_code=code,
-                    ttft_ms=self.ttft_ms,
-                    duration_ms=duration_ms,
-                    usage=self.usage,
-                )
-                break
-            except Exception:
-                logger.exception(
-                    "final save of answer %s failed (try %d)", self.message_id, attempt
-                )
-                await asyncio.sleep(0.5 * (attempt + 1))
+        save = functools.partial(
+            db_call(services.message_finish),
+            message_id=self.message_id,
+            content=text,
+            ttft_ms=self.ttft_ms,
+            duration_ms=duration_ms,
+            usage=self.usage,
+        )
+        try:
+            saved = await _retrying(
+                lambda: save(status=status, error=error, error_code=code),
+                settings.CHAT_FINAL_SAVE_SECONDS,
+                f"final save of answer {self.message_id}",
+            )
+        except Exception:  # the database stayed down: tell the tabs, keep trying
+            status, code, error = Message.Status.ERROR, ErrorCode.UNAVAILABLE, SAVE_ERROR
+            _keep(
+                _retrying(
+                    lambda: save(status=status, error=error, error_code=code),
+                    settings.CHAT_FINAL_SAVE_SECONDS * LATE_SAVE_FACTOR,
+                    f"late save of answer {self.message_id}",
+                ),
+                f"answer-{self.message_id}-late-save",
+            )
+        else:
+            if saved is not None and saved.status != status:  # another process settled it
+                status, code, error = saved.status, saved.error_code, saved.error
         await self._charge(text)
         await self._publish(
             contract.chat_end(
@@ -326,6 +342,34 @@ class Generation:
                 logger.warning("answer %s: group_send of %s failed", self.message_id, event["type"])
                 if attempt + 1 < attempts:
                     await asyncio.sleep(0.2 * (attempt + 1))
+
+
+async def _retrying(call: Callable[[], Awaitable[T]], seconds: float, what: str) -> T:
+    """`call()` again after each failure (0.25 s, doubling up to 2 s between tries)
+    until it succeeds or `seconds` have passed; then its last exception is raised."""
+    deadline = time.monotonic() + seconds
+    pause = 0.25
+    while True:
+        try:
+            return await call()
+        except Exception as exc:
+            if time.monotonic() + pause > deadline:
+                logger.error("%s failed, giving up: %r", what, exc)
+                raise
+            logger.warning("%s failed, trying again: %r", what, exc)
+        await asyncio.sleep(pause)
+        pause = min(2 * pause, 2.0)
+
+
+# Late saves run detached from their answer (which has ended); referenced here.
+_late: set[asyncio.Task[Any]] = set()
+
+
+def _keep(coroutine: Coroutine[Any, Any, Any], name: str) -> None:
+    task = asyncio.get_running_loop().create_task(coroutine, name=name)
+    _late.add(task)
+    task.add_done_callback(_late.discard)
+    task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
 
 def _cancelling() -> int:

@@ -137,21 +137,30 @@ def message_finish(
     ttft_ms: int | None = None,
     duration_ms: int | None = None,
     usage: dict[str, int] | None = None,
-) -> None:
-    """Final save of an answer: its whole text, a definite status and the metrics."""
+) -> Message | None:
+    """Final save of an answer: its whole text, a definite status and the metrics.
+
+    Only a `streaming` answer takes the status: one that another process already
+    settled (the sweep marked it interrupted while this process could not save) keeps
+    its status and error, and takes the text and metrics. Returns the message as
+    saved, or None if it is gone (its conversation was deleted)."""
     usage = usage or {}
-    Message.objects.filter(pk=message_id).update(
-        content=content,
-        status=status,
-        error=error,
-        error_code=error_code,
-        ttft_ms=ttft_ms,
-        duration_ms=duration_ms,
-        input_tokens=usage.get("input_tokens"),
-        output_tokens=usage.get("output_tokens"),
-        total_tokens=usage.get("total_tokens"),
-        updated=timezone.now(),
-    )
+    fields = {
+        "content": content,
+        "ttft_ms": ttft_ms,
+        "duration_ms": duration_ms,
+        "input_tokens": usage.get("input_tokens"),
+        "output_tokens": usage.get("output_tokens"),
+        "total_tokens": usage.get("total_tokens"),
+        "updated": timezone.now(),
+    }
+    with transaction.atomic():
+        answer = Message.objects.filter(pk=message_id)
+        if not answer.filter(status=Message.Status.STREAMING).update(
+            status=status, error=error, error_code=error_code, **fields
+        ):
+            answer.update(**fields)
+        return answer.only("status", "error", "error_code").first()
 
 
 class FeedbackNotAllowed(Exception):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from channels.layers import BaseChannelLayer
@@ -23,6 +23,7 @@ from .subscriber import Action, ReadMessage, RequestSync, Send, SendHistory, Set
 logger = logging.getLogger(__name__)
 
 Frame = dict[str, Any]
+READ_RETRY_SECONDS = 1.0  # a saved message that could not be read is read again after this
 
 
 class Subscription:
@@ -67,7 +68,12 @@ class Subscription:
                 except Exception:  # its deadline falls back to the saved text
                     logger.warning("sync request for %s not sent", self.conversation_id)
             elif isinstance(action, ReadMessage):
-                saved = await db_call(saved_message)(action.message_id)
+                try:
+                    saved = await db_call(saved_message)(action.message_id)
+                except Exception as exc:  # the database is down: read it again later
+                    logger.warning("reading answer %s failed: %r", action.message_id, exc)
+                    self._later(READ_RETRY_SECONDS, lambda a=action: self.perform([a]), "read")
+                    continue
                 await self.perform(self.subscriber.on_saved(action.reason, saved))
             elif isinstance(action, SetDeadline):
                 self.set_deadline(action)
@@ -83,7 +89,20 @@ class Subscription:
     def _deadline_passed(self, action: SetDeadline) -> None:
         self.deadlines.pop(action.kind, None)
         step = self.step(self.subscriber.on_deadline, action.kind, action.token)
-        task = asyncio.get_running_loop().create_task(step, name=f"deadline-{action.kind}")
+        self._run(step, f"deadline-{action.kind}")
+
+    def _later(self, seconds: float, work: Callable[[], Awaitable[None]], name: str) -> None:
+        """`work()` in a step of its own after `seconds` (this step holds the lock)."""
+
+        async def locked() -> None:
+            await asyncio.sleep(seconds)
+            async with self.lock:
+                await work()
+
+        self._run(locked(), name)
+
+    def _run(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine, name=name)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 

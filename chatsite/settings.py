@@ -74,6 +74,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "chat.middleware.ContentSecurityPolicyMiddleware",
+    "chat.middleware.DatabaseUnavailableMiddleware",
     # Last, as django-axes asks: turns a locked-out log-in into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -281,6 +282,9 @@ CHAT_PROGRESS_SAVE_SECONDS = env_float("CHAT_PROGRESS_SAVE_SECONDS", 1.0)
 CHAT_STALE_STREAM_SECONDS = env_float("CHAT_STALE_STREAM_SECONDS", 30.0)
 # How often each process sweeps answers left `streaming` by a dead process.
 CHAT_SWEEP_SECONDS = env_float("CHAT_SWEEP_SECONDS", 15.0)
+# How long an answer's final save is retried through a database outage before its
+# tabs are told it failed (it is still saved, as that error, if the database returns).
+CHAT_FINAL_SAVE_SECONDS = env_float("CHAT_FINAL_SAVE_SECONDS", 30.0)
 CHAT_CHUNK_MAX_CHARS = env_int("CHAT_CHUNK_MAX_CHARS", 400)
 
 LOGGING = {

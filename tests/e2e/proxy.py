@@ -1,5 +1,6 @@
 """A TCP proxy on loopback that a test can cut: a real network drop between the
-browser and a server that keeps running (its answers go on)."""
+browser and a server that keeps running (its answers go on), or between a server and
+its database (an outage: `pause`, then `resume`)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ class CuttableProxy:
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
         self._closed = False
+        self._refusing = False
         threading.Thread(target=self._accept, daemon=True).start()
 
     @property
@@ -30,6 +32,9 @@ class CuttableProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
+            if self._refusing:  # the peer sees its connection closed at once
+                client.close()
+                continue
             upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
             with self._lock:
                 self._sockets += [client, upstream]
@@ -57,6 +62,14 @@ class CuttableProxy:
                 sock.close()
             except OSError:
                 pass
+
+    def pause(self) -> None:
+        """An outage: every open connection dropped, new ones closed as they come."""
+        self._refusing = True
+        self.cut()
+
+    def resume(self) -> None:
+        self._refusing = False
 
     def close(self) -> None:
         self._closed = True

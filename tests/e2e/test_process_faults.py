@@ -10,12 +10,14 @@ import uuid
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
 from websockets.sync.client import connect
 
 from tests.e2e.servers import RUNNING_SERVERS, Server, start_server
+from tests.support.waiting import wait_for_sync
 
 STALE_SECONDS = 3  # an answer not saved for this long belongs to a dead process
 
@@ -155,3 +157,93 @@ def test_the_rate_limit_holds_across_two_processes(server_env: dict, tmp_path: P
             server.stop()
             if server in RUNNING_SERVERS:
                 RUNNING_SERVERS.remove(server)
+
+
+def read_answer(ws: Any, timeout: float = 30) -> tuple[str, list[dict], str]:
+    """Frames of the next answer up to its `end`: (its id, the frames, its chunks' text)."""
+    frames: list[dict] = []
+    while not frames or frames[-1]["type"] != "end":
+        frames.append(json.loads(ws.recv(timeout=timeout)))
+    (answer_id,) = {f["message_id"] for f in frames if f["type"] == "start"}
+    text = "".join(f["text"] for f in frames if f["type"] == "chunk")
+    return answer_id, frames, text
+
+
+def wait_for_log(server: Server, needle: str, timeout: float = 30) -> None:
+    wait_for_sync(
+        lambda: needle in server.log_path.read_text(errors="replace"),
+        timeout=timeout,
+        what=f"{server.name}'s log to say {needle!r}",
+    )
+
+
+def test_the_final_save_waits_out_a_database_outage(server_env: dict, tmp_path: Path) -> None:
+    """The server's connection to PostgreSQL goes through a proxy that the test cuts
+    while answers stream, so their final saves fail for real. A short outage: the
+    save is tried again until the database is back, and the answer ends `complete`
+    with every character. A long one (over CHAT_FINAL_SAVE_SECONDS): the tab is told
+    `unavailable`, and when the database returns the answer is saved as that error
+    with its whole text; nothing stays `streaming`."""
+    from tests.e2e.proxy import CuttableProxy
+
+    if not server_env.get("DATABASE_URL"):
+        pytest.skip("needs PostgreSQL (DATABASE_URL): the outage is cut between the two")
+    database = urlsplit(server_env["DATABASE_URL"])
+    proxy = CuttableProxy(database.port or 5432)
+    env = {
+        **server_env,
+        "DATABASE_URL": urlunsplit(database._replace(netloc=f"postgres@127.0.0.1:{proxy.port}")),
+        "DATABASE_POOL_TIMEOUT": "1",  # a borrow fails fast while the database is down
+        "CHAT_FINAL_SAVE_SECONDS": "4",
+        "CHAT_STALE_STREAM_SECONDS": "300",  # no sweep settles these answers
+        "DEMO_TOKEN_DELAY_MS": "20",
+    }
+    server = start_server("outage", env, tmp_path)
+    stack = ExitStack()
+    try:
+        client, conversation_id = sign_up(server.url)
+        ws, _ = open_socket(stack, server, client, conversation_id)
+        api = f"{server.url}/api/conversations/{conversation_id}/"
+
+        # A short outage, during the answer and its final save.
+        ws.send(json.dumps({"type": "user_message", "content": "Tell me a story"}))
+        assert json.loads(ws.recv(timeout=10))["type"] == "message"
+        proxy.pause()
+        wait_for_log(server, "trying again")  # a final save failed
+        proxy.resume()
+        answer_id, frames, text = read_answer(ws)
+        assert frames[-1]["status"] == "complete", frames[-1]
+        answer = httpx.get(api, cookies=client.cookies).json()["messages"][-1]
+        assert (answer["id"], answer["status"]) == (answer_id, "complete")
+        assert answer["content"] == text and len(text) > 100
+
+        # A long outage: the tab hears `unavailable`; the text is saved when it is over.
+        ws.send(json.dumps({"type": "user_message", "content": "Another story"}))
+        assert json.loads(ws.recv(timeout=10))["type"] == "message"
+        proxy.pause()
+        answer_id, frames, text = read_answer(ws)
+        proxy.resume()
+        assert frames[-1]["status"] == "error"
+        assert [f["code"] for f in frames if f["type"] == "error"] == ["unavailable"]
+
+        def late_saved() -> dict | None:
+            response = httpx.get(api, cookies=client.cookies)
+            if response.status_code == 503:  # the database is not back yet: readable
+                assert response.json()["error"]["code"] == "unavailable"
+                return None
+            answer = response.json()["messages"][-1]
+            return answer if answer["status"] != "streaming" else None
+
+        answer = wait_for_sync(late_saved, timeout=30, what="the late save")
+        assert (answer["id"], answer["status"], answer["error_code"]) == (
+            answer_id,
+            "error",
+            "unavailable",
+        )
+        assert answer["content"] == text and len(text) > 100
+    finally:
+        stack.close()
+        proxy.close()
+        server.stop()
+        if server in RUNNING_SERVERS:
+            RUNNING_SERVERS.remove(server)

@@ -120,3 +120,67 @@ async def test_request_stop_without_a_local_answer_goes_through_the_control_grou
     frames = await receive_until(ws, "end")
     assert frames[-1]["status"] == "stopped"
     await ws.disconnect()
+
+
+# --- 3. The final save ----------------------------------------------------------------
+
+
+async def test_the_final_save_never_turns_a_settled_answer_back_into_complete() -> None:
+    """Another process marked the answer `error` (the sweep, while this one could not
+    save): the final save keeps that status and error, and still saves the whole text."""
+    from asgiref.sync import sync_to_async
+
+    from chat import services
+    from chat.models import Message
+
+    user = await make_user()
+    conversation = await make_conversation(user)
+    answer = await Message.objects.acreate(
+        conversation=conversation, role="assistant", content="Half", status="streaming"
+    )
+    await Message.objects.filter(pk=answer.pk).aupdate(
+        status="error", error_code="interrupted", error="Interrupted."
+    )
+    settled = await sync_to_async(services.message_finish)(
+        message_id=answer.pk, content="Half and the rest", status="complete", duration_ms=5
+    )
+    assert (settled.status, settled.error_code) == ("error", "interrupted")
+    answer = await saved(answer.pk)
+    assert (answer.status, answer.error, answer.content) == (
+        "error",
+        "Interrupted.",
+        "Half and the rest",
+    )
+    assert answer.duration_ms == 5
+    streaming = await Message.objects.acreate(
+        conversation=conversation, role="assistant", content="", status="streaming"
+    )
+    finished = await sync_to_async(services.message_finish)(
+        message_id=streaming.pk, content="All", status="complete"
+    )
+    assert finished.status == "complete"
+
+
+@pytest.mark.usefixtures("redis_layer")
+async def test_an_answer_settled_elsewhere_ends_as_settled_in_the_tabs(stub: OpenAIStub) -> None:
+    """While the answer streams, another process marks it `error` interrupted (its
+    sweep, after this process's saves failed for a while): the answer's end says what
+    is saved, `error`, not `complete`, and the saved text is the whole answer."""
+    from chat.models import Message
+
+    stub.replies.append(Reply(deltas=[f"w{i} " for i in range(20)], delay=0.05))
+    _user, _conversation, ws = await open_chat()
+    await send(ws, type="user_message", content="Settle me elsewhere")
+    start = await receive_until(ws, "start")
+    answer_id = start[-1]["message_id"]
+    await Message.objects.filter(pk=answer_id).aupdate(
+        status="error", error_code="interrupted", error="Interrupted elsewhere."
+    )
+    frames = await receive_until(ws, "end")
+    assert frames[-1]["status"] == "error"
+    assert [(f["code"], f["message"]) for f in frames if f["type"] == "error"] == [
+        ("interrupted", "Interrupted elsewhere.")
+    ]
+    answer = await saved(answer_id)
+    assert answer.status == "error" and answer.content == "".join(f"w{i} " for i in range(20))
+    await ws.disconnect()

@@ -32,3 +32,25 @@ async def wait_for(
                 f"timed out after {timeout} s waiting for {what or condition.__name__}"
             )
         await asyncio.sleep(interval)
+
+
+def wait_for_sync(
+    condition: Callable[[], T],
+    timeout: float = 5.0,
+    *,
+    what: str | None = None,
+    interval: float = 0.05,
+) -> T:
+    """`wait_for` for code without an event loop (tests driving real processes)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise AssertionError(
+                f"timed out after {timeout} s waiting for {what or condition.__name__}"
+            )
+        time.sleep(interval)
