@@ -23,11 +23,11 @@ from typing import Any
 
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from . import contract, db, quotas, selectors, serializers, services
+from . import contract, db, quotas, selectors, serializers, services, shutdown
 from .contract import ErrorCode
 from .db import db_call
 from .generation import start_generation
@@ -37,6 +37,7 @@ from .protocol import FrameError
 logger = logging.getLogger(__name__)
 
 MAX_BATCH = 200
+DATABASE_DOWN = "The database is unavailable for a moment; your message was not saved. Try again."
 
 
 @dataclass
@@ -259,12 +260,18 @@ async def post_message(request: ExchangeRequest) -> tuple[dict[str, Any], bool]:
     Returns the `message` frame and whether the conversation's subscribers were sent
     it (if not, the sender shows it itself: a resend, or a channel-layer hiccup; the
     answer runs either way). Raises FrameError with the reason for a refusal."""
+    if shutdown.draining():
+        retry_after = shutdown.RETRY_AFTER_SECONDS
+        raise FrameError(ErrorCode.UNAVAILABLE, shutdown.SHUTTING_DOWN, retry_after=retry_after)
     try:
         exchange = await exchange_start(request)
     except quotas.Refused as exc:
         raise FrameError(exc.code, exc.message, retry_after=exc.retry_after) from None
     except Conversation.DoesNotExist:
         raise FrameError(ErrorCode.NOT_FOUND, "This conversation no longer exists.") from None
+    except (OperationalError, InterfaceError):
+        logger.warning("message not saved: the database is unavailable", exc_info=True)
+        raise FrameError(ErrorCode.UNAVAILABLE, DATABASE_DOWN, retry_after=5) from None
     frame = {"type": "message", **serializers.message_to_dict(exchange.user_message)}
     answer = exchange.assistant_message
     if answer is None:  # a resend of a message already saved

@@ -92,6 +92,19 @@ async def request_stop(layer: BaseChannelLayer, conversation_id: Any) -> None:
     await contract.request_stop(layer, conversation_id)
 
 
+def running_count() -> int:
+    return len(_running)
+
+
+def interrupt_all() -> int:
+    """End every running answer of this process now as `error` interrupted, its text
+    so far saved (shutdown, after its grace period); returns how many."""
+    tasks = list(_running.values())
+    for task in tasks:
+        task.cancel()
+    return len(tasks)
+
+
 async def wait_for_answers(timeout: float = 30.0) -> None:
     """Wait until this process has no running answer (tests, graceful shutdown)."""
     async with asyncio.timeout(timeout):

@@ -12,6 +12,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from chat.routing import websocket_urlpatterns  # noqa: E402
+from chat.shutdown import install_under_daphne  # noqa: E402
 from security.origins import SiteOriginValidator  # noqa: E402
 
 application = ProtocolTypeRouter(
@@ -22,3 +23,6 @@ application = ProtocolTypeRouter(
         "websocket": SiteOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
+
+# Under Daphne, SIGTERM lets running answers finish first (chat/shutdown.py).
+install_under_daphne()

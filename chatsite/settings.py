@@ -285,6 +285,10 @@ CHAT_SWEEP_SECONDS = env_float("CHAT_SWEEP_SECONDS", 15.0)
 # How long an answer's final save is retried through a database outage before its
 # tabs are told it failed (it is still saved, as that error, if the database returns).
 CHAT_FINAL_SAVE_SECONDS = env_float("CHAT_FINAL_SAVE_SECONDS", 30.0)
+# On SIGTERM: how long running answers may go on before they are saved as interrupted
+# (keep it below the orchestrator's kill timeout: compose stop_grace_period, k8s
+# terminationGracePeriodSeconds).
+CHAT_SHUTDOWN_GRACE_SECONDS = env_float("CHAT_SHUTDOWN_GRACE_SECONDS", 20.0)
 CHAT_CHUNK_MAX_CHARS = env_int("CHAT_CHUNK_MAX_CHARS", 400)
 
 LOGGING = {

@@ -247,3 +247,82 @@ def test_the_final_save_waits_out_a_database_outage(server_env: dict, tmp_path: 
         server.stop()
         if server in RUNNING_SERVERS:
             RUNNING_SERVERS.remove(server)
+
+
+def saved_answer(env: dict, message_id: str) -> tuple[str, str, str]:
+    """(status, error_code, content) of a message, read from the servers' database
+    itself (the server that wrote it may be gone)."""
+    query = "SELECT status, error_code, content FROM chat_message WHERE id = %s"
+    if env.get("DATABASE_URL"):
+        import psycopg
+
+        with psycopg.connect(env["DATABASE_URL"]) as conn:
+            return conn.execute(query, (message_id,)).fetchone()
+    import sqlite3
+
+    with sqlite3.connect(env["SQLITE_PATH"]) as conn:
+        return conn.execute(query.replace("%s", "?"), (message_id.replace("-", ""),)).fetchone()
+
+
+LONG_ECHO = "/echo " + " ".join(f"word{i}" for i in range(120))
+
+
+@pytest.mark.parametrize(
+    ("grace", "status", "errors"),
+    [("30", "complete", []), ("0.5", "error", ["interrupted"])],
+    ids=["finishes-in-grace", "interrupted-after-grace"],
+)
+def test_sigterm_drains_answers_before_the_process_exits(
+    server_env: dict, tmp_path: Path, grace: str, status: str, errors: list[str]
+) -> None:
+    """SIGTERM while an answer streams (about 5 s of it): the process refuses new
+    answers at once (`unavailable`, nothing saved), lets the running one go on for
+    CHAT_SHUTDOWN_GRACE_SECONDS, then saves what is left as interrupted; the tab sees
+    the end, the saved text equals what it was shown, and the process exits."""
+    import os
+    import signal
+    import time
+
+    env = {**server_env, "DEMO_TOKEN_DELAY_MS": "40", "CHAT_SHUTDOWN_GRACE_SECONDS": grace}
+    server = start_server(f"sigterm-{grace}", env, tmp_path)
+    stack = ExitStack()
+    try:
+        client, conversation_id = sign_up(server.url)
+        other = client.post(
+            "/api/conversations/",
+            json={"title": ""},
+            headers={"X-CSRFToken": client.cookies["csrftoken"], "Referer": f"{server.url}/"},
+        ).json()["id"]
+        ws, _ = open_socket(stack, server, client, conversation_id)
+        late, _ = open_socket(stack, server, client, other)
+        ws.send(json.dumps({"type": "user_message", "content": LONG_ECHO}))
+        frames = []
+        while not any(f["type"] == "chunk" for f in frames):
+            frames.append(json.loads(ws.recv(timeout=10)))
+        os.kill(server.process.pid, signal.SIGTERM)
+        signalled = time.monotonic()
+        wait_for_log(server, "shutting down: waiting")
+        late.send(json.dumps({"type": "user_message", "content": "Too late"}))
+        refusal = json.loads(late.recv(timeout=10))
+        assert (refusal["type"], refusal["code"]) == ("error", "unavailable"), refusal
+        while frames[-1]["type"] != "end":
+            frames.append(json.loads(ws.recv(timeout=30)))
+        (answer_id,) = {f["message_id"] for f in frames if f["type"] == "start"}
+        text = "".join(f["text"] for f in frames if f["type"] == "chunk")
+        assert frames[-1]["status"] == status
+        assert [f["code"] for f in frames if f["type"] == "error"] == errors
+        saved_status, saved_code, saved_text = saved_answer(env, answer_id)
+        assert (saved_status, saved_code) == (status, errors[0] if errors else "")
+        assert saved_text == text
+        if status == "complete":
+            assert text == LONG_ECHO[len("/echo ") :]
+        else:
+            assert 0 < len(text) < len(LONG_ECHO) - len("/echo ")
+        server.process.wait(timeout=30)
+        print(f"grace {grace}: exited {time.monotonic() - signalled:.1f} s after SIGTERM")
+        assert server.process.returncode == 0, server.log_tail()
+    finally:
+        stack.close()
+        server.stop()
+        if server in RUNNING_SERVERS:
+            RUNNING_SERVERS.remove(server)
