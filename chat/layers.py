@@ -12,15 +12,19 @@ goes out in the order its publishes arrived. Everything else is channels_redis'.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from typing import Any
 
+from channels_redis.core import RedisChannelLayer
 from channels_redis.pubsub import (
     RedisPubSubChannelLayer,
     RedisPubSubLoopLayer,
     RedisSingleShardConnection,
 )
 from channels_redis.utils import _wrap_close, decode_hosts
+
+logger = logging.getLogger(__name__)
 
 
 class PipelinedShardConnection(RedisSingleShardConnection):
@@ -96,6 +100,22 @@ class PipelinedPubSubChannelLayer(RedisPubSubChannelLayer):
         return layer
 
 
+class ShardedRedisChannelLayer(RedisChannelLayer):
+    """channels_redis' core layer, with direct sends that reach their receiver when it
+    shards over several Redis servers.
+
+    Its `send()` picks the server of a process-local channel (`specific.abc!xyz`) by
+    hashing the whole name, while `receive()` reads from the server of the part up to
+    the `!`: with more than one host, most sends land where nobody reads them
+    (django/channels#1492, still so in channels_redis 4.3). Here both hash that part,
+    as `group_send()` already does. One host: nothing changes."""
+
+    def consistent_hash(self, value: Any) -> int:
+        if isinstance(value, str) and "!" in value:
+            value = self.non_local_name(value)
+        return super().consistent_hash(value)
+
+
 async def join_new_channel(layer: Any, group: str) -> str:
     """A new channel of this process, already in `group`, for any channel layer.
 
@@ -108,3 +128,52 @@ async def join_new_channel(layer: Any, group: str) -> str:
     channel = await layer.new_channel()
     await layer.group_add(group, channel)
     return channel
+
+
+async def forget_channel(layer: Any, channel: str, timeout: float = 1.0) -> None:
+    """Undo `new_channel()` once it is no longer read, for any channel layer.
+
+    channels_redis' pub/sub layer has no `delete_channel()` (its `receive()` says so):
+    a new channel stays subscribed, with a queue, until a `receive()` on it is
+    cancelled. Here it is dropped and unsubscribed; a failure to unsubscribe (Redis
+    down) leaves only a subscription whose messages nobody queues. The other layers
+    keep nothing for a channel once its last message has been received."""
+    if not isinstance(layer, RedisPubSubChannelLayer):
+        return
+    inner = layer._get_layer()
+    inner.channels.pop(channel, None)
+    try:
+        async with asyncio.timeout(timeout):
+            await inner._get_shard(channel).unsubscribe(channel)
+    except Exception:
+        logger.debug("could not unsubscribe %s", channel, exc_info=True)
+
+
+async def ping_shards(layer: Any, timeout: float) -> None:
+    """PING every Redis server a channels_redis layer shards over, all at once, each
+    within `timeout`; raises ShardDown naming the first that did not answer (by
+    position: its URL may hold a password). Nothing for the in-memory layer."""
+    if isinstance(layer, RedisPubSubChannelLayer):
+        clients = []
+        for shard in layer._get_layer()._shards:
+            shard._ensure_redis()  # the shard's own client, made on first use
+            clients.append(shard._redis)
+    elif isinstance(layer, RedisChannelLayer):
+        clients = [layer.connection(index) for index in range(layer.ring_size)]
+    else:
+        return
+    results = await asyncio.gather(
+        *(asyncio.wait_for(client.ping(), timeout) for client in clients), return_exceptions=True
+    )
+    for index, result in enumerate(results):
+        if isinstance(result, BaseException):
+            problem = (
+                f"no answer within {timeout:g} s"
+                if isinstance(result, TimeoutError)
+                else (f"{type(result).__name__}: {result}")
+            )
+            raise ShardDown(f"Redis shard {index + 1} of {len(clients)}: {problem}")
+
+
+class ShardDown(Exception):
+    """A Redis server of the channel layer did not answer a PING."""

@@ -151,7 +151,8 @@ def redis_channel_layer(url: str, backend: str) -> dict:
         }
     if backend == "core":
         return {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # channels_redis' core layer, its direct sends fixed for several hosts.
+            "BACKEND": "chat.layers.ShardedRedisChannelLayer",
             # The default capacity (100) drops messages silently when a consumer falls
             # behind; deltas are coalesced (CHAT_STREAM_COALESCE_MS) and capacity raised.
             "CONFIG": {"hosts": [url], "capacity": CHANNEL_LAYER_CAPACITY, "expiry": 60},

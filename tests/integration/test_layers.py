@@ -1,4 +1,5 @@
-"""The pipelined pub/sub layer (chat/layers.py) against a real Redis."""
+"""The channel layers of chat/layers.py against a real Redis: the pipelined pub/sub
+layer, and the core layer sharded over several servers."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import asyncio
 import uuid
 
 import pytest
+from channels_redis.core import RedisChannelLayer
 
-from chat.layers import PipelinedPubSubChannelLayer, join_new_channel
+from chat.layers import PipelinedPubSubChannelLayer, ShardedRedisChannelLayer, join_new_channel
 from chatsite.settings import redis_channel_layer
+from tests.support.redis_server import throwaway_redis
 
 
 @pytest.fixture
@@ -83,3 +86,26 @@ async def test_a_group_send_right_behind_a_join_reaches_the_new_channel(redis_ur
                 assert (await layer.receive(channel))["n"] == n
     finally:
         await layer.flush()
+
+
+async def test_the_core_layer_over_two_servers_delivers_every_direct_send(redis_url: str) -> None:
+    """Sharded over two Redis servers, a message sent to a new channel of this process
+    is received: channels_redis' own send and receive pick different servers for most
+    such channels (django/channels#1492), this layer the same one."""
+    config = redis_channel_layer(redis_url, "core")
+    assert config["BACKEND"] == "chat.layers.ShardedRedisChannelLayer"
+    with throwaway_redis() as second:
+        config["CONFIG"].update(hosts=[redis_url, second], prefix=f"test-{uuid.uuid4().hex[:8]}")
+        layer = ShardedRedisChannelLayer(**config["CONFIG"])
+        upstream = RedisChannelLayer(hosts=[redis_url, second])
+        try:
+            channels = [await layer.new_channel() for _ in range(30)]
+            split = [c for c in channels if upstream.consistent_hash(c) != layer.consistent_hash(c)]
+            assert split, "channels_redis' send would pick another server for some of them"
+            for n, channel in enumerate(channels):
+                await layer.send(channel, {"type": "t", "n": n})
+                async with asyncio.timeout(2):
+                    assert (await layer.receive(channel))["n"] == n
+        finally:
+            await layer.flush()
+            await layer.close_pools()
