@@ -18,7 +18,18 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from . import contract, exchanges, frames, generation, guards, selectors, subscription, sweeper
+from . import (
+    contract,
+    events,
+    exchanges,
+    frames,
+    generation,
+    guards,
+    metrics,
+    selectors,
+    subscription,
+    sweeper,
+)
 from .chunking import DEFAULT_MODE
 from .contract import ErrorCode
 from .db import db_call
@@ -51,12 +62,25 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     conversation: Conversation
     group: str = ""
     counted: Any = None  # the user whose socket cap counts this socket
+    opened = False  # accepted, and its end not yet counted and logged
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """The connection's whole life; its end is counted even if a handler raised."""
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.socket_ended(None)
 
     async def connect(self) -> None:
         """Called when the socket opens: check who asks, then send the history."""
         self.subscriber = Subscriber(DEFAULT_MODE, settings.CHAT_CHUNK_MAX_CHARS)
         self.frames = TokenBucket(settings.CHAT_FRAMES_PER_SECOND, settings.CHAT_FRAME_BURST)
         await self.accept()  # first: closing before accept() turns any code into HTTP 403
+        self.opened = True
+        metrics.WEBSOCKETS_OPEN.inc()
+        events.socket_opened(
+            user_id=self.user_id(), conversation=self.route_conversation(), path=self.scope["path"]
+        )
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             return await self.close(code=CLOSE_NOT_LOGGED_IN)
@@ -98,6 +122,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         """Called when the socket closes; a running answer goes on without us."""
+        self.socket_ended(code)
         if self.counted is not None:
             guards.socket_closed(self.counted)
         if self.group:
@@ -105,6 +130,23 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(self.group, self.channel_name)
             user_group = contract.user_group(self.scope["user"].pk)
             await self.channel_layer.group_discard(user_group, self.channel_name)
+
+    def socket_ended(self, code: int | None) -> None:
+        """Count and log the socket's end, once (`code` None: ended without a close)."""
+        if not self.opened:
+            return
+        self.opened = False
+        metrics.WEBSOCKETS_OPEN.dec()
+        events.socket_closed(
+            user_id=self.user_id(), conversation=self.route_conversation(), code=code
+        )
+
+    def user_id(self) -> Any:
+        user = self.scope.get("user")
+        return user.pk if user is not None and user.is_authenticated else None
+
+    def route_conversation(self) -> Any:
+        return self.scope.get("url_route", {}).get("kwargs", {}).get("conversation_id")
 
     async def user_check(self, event: dict[str, Any]) -> None:
         """The account changed: a session that no longer signs the user in ends here."""
@@ -151,6 +193,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             try:
                 await generation.request_stop(self.channel_layer, self.conversation.pk)
             except Exception:
+                metrics.CHANNEL_LAYER_ERRORS.inc()
                 logger.warning("stop for %s not sent", self.conversation.pk, exc_info=True)
                 message = "The answer could not be reached to stop it. Try again."
                 raise FrameError(ErrorCode.UNAVAILABLE, message) from None

@@ -288,5 +288,6 @@ async def post_message(request: ExchangeRequest) -> tuple[dict[str, Any], bool]:
         message_id=answer.pk,
         model_name=answer.model_name,
         context=exchange.context,
+        user_id=request.user.pk,
     )
     return frame, announced

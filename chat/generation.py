@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 
-from . import contract, quotas, selectors, services
+from . import contract, events, metrics, quotas, selectors, services
 from .contract import ErrorCode, control_group, conversation_group
 from .db import db_call
 from .layers import join_new_channel
@@ -50,21 +50,26 @@ def start_generation(
     message_id: Any,
     model_name: str,
     context: list[tuple[str, str]] | None = None,
+    user_id: Any = None,
 ) -> None:
     """Start an answer in the background; it outlives the connection that asked.
 
-    `context` is what the model receives (read with the exchange); None reads it."""
+    `context` is what the model receives (read with the exchange); None reads it.
+    `user_id` (who asked) is only logged."""
     generation = Generation(
         conversation_id=str(conversation_id),
         message_id=str(message_id),
         model_name=model_name,
         context=context,
+        user_id=user_id,
     )
     task = asyncio.get_running_loop().create_task(generation.run(), name=f"answer-{message_id}")
     _running[generation.message_id] = task
     _generations[generation.message_id] = generation
+    metrics.ANSWERS_RUNNING.inc()
 
     def forget(_: asyncio.Task[None]) -> None:
+        metrics.ANSWERS_RUNNING.dec()
         _running.pop(generation.message_id, None)
         _generations.pop(generation.message_id, None)
 
@@ -122,8 +127,10 @@ class Generation:
         message_id: str,
         model_name: str,
         context: list[tuple[str, str]] | None = None,
+        user_id: Any = None,
     ) -> None:
         self.conversation_id = conversation_id
+        self.user_id = user_id
         self.message_id = message_id
         self.model_name = model_name
         self.context = context
@@ -228,6 +235,7 @@ class Generation:
     def _append(self, text: str) -> None:
         if self.ttft_ms is None:
             self.ttft_ms = round((time.monotonic() - self._started) * 1000)
+        metrics.TOKENS_RELAYED.inc()
         self._parts.append(text)
         self._length += len(text)
         self._pending.append(text)
@@ -256,6 +264,7 @@ class Generation:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                metrics.CHANNEL_LAYER_ERRORS.inc()
                 logger.warning("control channel of answer %s failed", self.message_id)
                 await asyncio.sleep(0.5)
                 continue
@@ -268,6 +277,7 @@ class Generation:
                 try:
                     await self.layer.send(event["reply_to"], reply)
                 except Exception:
+                    metrics.CHANNEL_LAYER_ERRORS.inc()
                     logger.warning("could not answer a sync request for %s", self.message_id)
 
     async def _finish(self, status: str, code: str, error: str) -> None:
@@ -310,6 +320,19 @@ class Generation:
         else:
             if saved is not None and saved.status != status:  # another process settled it
                 status, code, error = saved.status, saved.error_code, saved.error
+        metrics.answer_finished(status, self.ttft_ms, duration_ms)
+        events.answer_finished(
+            user_id=self.user_id,
+            conversation=self.conversation_id,
+            message_id=self.message_id,
+            model=self.model_name,
+            status=status,
+            error_code=code,
+            ttft_ms=self.ttft_ms,
+            duration_ms=duration_ms,
+            usage=self.usage,
+            text=text,
+        )
         await self._charge(text)
         await self._publish(
             contract.chat_end(
@@ -332,6 +355,7 @@ class Generation:
             group = control_group(self.conversation_id)
             await self.layer.group_discard(group, self._control_channel)
         except Exception:
+            metrics.CHANNEL_LAYER_ERRORS.inc()
             logger.warning("answer %s: could not leave the control group", self.message_id)
 
     async def _charge(self, text: str) -> None:
@@ -343,6 +367,7 @@ class Generation:
         try:
             await db_call(quotas.charge)(conversation_id=self.conversation_id, tokens=tokens)
         except Exception:
+            metrics.DATABASE_ERRORS.inc()
             logger.warning("answer %s: its tokens could not be counted", self.message_id)
 
     async def _publish(self, event: dict[str, Any], attempts: int = 1) -> None:
@@ -352,20 +377,23 @@ class Generation:
                 await self.layer.group_send(self.group, event)
                 return
             except Exception:
+                metrics.CHANNEL_LAYER_ERRORS.inc()
                 logger.warning("answer %s: group_send of %s failed", self.message_id, event["type"])
                 if attempt + 1 < attempts:
                     await asyncio.sleep(0.2 * (attempt + 1))
 
 
 async def _retrying(call: Callable[[], Awaitable[T]], seconds: float, what: str) -> T:
-    """`call()` again after each failure (0.25 s, doubling up to 2 s between tries)
-    until it succeeds or `seconds` have passed; then its last exception is raised."""
+    """`call()` (a database call) again after each failure (0.25 s, doubling up to 2 s
+    between tries) until it succeeds or `seconds` have passed; then its last exception
+    is raised. Each failure counts as a database error."""
     deadline = time.monotonic() + seconds
     pause = 0.25
     while True:
         try:
             return await call()
         except Exception as exc:
+            metrics.DATABASE_ERRORS.inc()
             if time.monotonic() + pause > deadline:
                 logger.error("%s failed, giving up: %r", what, exc)
                 raise

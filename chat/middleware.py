@@ -1,13 +1,16 @@
-"""Security headers for every response; a readable 503 while the database is down."""
+"""Security headers for every response; a readable 503 while the database is down;
+the operations endpoints (health, readiness, metrics) answered before anything else."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
+from asgiref.sync import markcoroutinefunction
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 
+from . import health, metrics
 from .contract import ErrorCode
 
 logger = logging.getLogger(__name__)
@@ -58,6 +61,7 @@ class DatabaseUnavailableMiddleware:
         if not isinstance(exception, OperationalError | InterfaceError):
             return None
         logger.warning("%s %s: database unavailable: %s", request.method, request.path, exception)
+        metrics.DATABASE_ERRORS.inc()
         if request.path.startswith("/api/"):
             from .views import json_error
 
@@ -65,4 +69,39 @@ class DatabaseUnavailableMiddleware:
         else:
             response = HttpResponse(DATABASE_DOWN, status=503, content_type="text/plain")
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+
+
+OPERATIONS = {"/healthz": health.healthz, "/readyz": health.readyz, "/metrics": metrics.metrics}
+
+
+class OperationsMiddleware:
+    """Answers /healthz, /readyz and /metrics itself, first in MIDDLEWARE.
+
+    Probers and scrapers do not look like visitors: kubelet sends the pod's IP as the
+    Host (not in ALLOWED_HOSTS: CommonMiddleware would answer 400), probes speak plain
+    HTTP (SECURE_SSL_REDIRECT would answer 301), and they need no session, CSRF or
+    login. Nothing below this middleware runs for these paths, so none of that applies
+    and no session or database work is done. Async only: the views are async, and no
+    thread is taken per probe."""
+
+    sync_capable = False
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Awaitable[HttpResponse]]) -> None:
+        self.get_response = get_response
+        markcoroutinefunction(self)
+
+    async def __call__(self, request: HttpRequest) -> HttpResponse:
+        view = OPERATIONS.get(request.path_info)
+        if view is None:
+            return await self.get_response(request)
+        if request.method in ("GET", "HEAD"):
+            response = await view(request)
+        else:
+            response = HttpResponse(status=405, headers={"Allow": "GET, HEAD"})
+        response["Cache-Control"] = "no-store"
+        # Not a line per refused scrape or failing probe from django.request (nor a
+        # thread to write it): /readyz logs when its state changes.
+        response._has_been_logged = True  # type: ignore[attr-defined]
         return response

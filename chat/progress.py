@@ -18,7 +18,7 @@ from typing import Protocol
 
 from django.conf import settings
 
-from . import services
+from . import metrics, services
 from .db import db_call
 
 logger = logging.getLogger(__name__)
@@ -83,6 +83,7 @@ class ProgressSaver:
         try:
             await db_call(services.messages_save_progress)(contents=due)
         except Exception:
+            metrics.DATABASE_ERRORS.inc()
             logger.exception("progress save of %d answers failed", len(due))
             for message_id in due:  # try them again at the next tick
                 if message_id in self._tracked:

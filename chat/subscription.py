@@ -16,7 +16,7 @@ from typing import Any
 
 from channels.layers import BaseChannelLayer
 
-from . import contract, selectors, serializers, services
+from . import contract, metrics, selectors, serializers, services
 from .db import db_call
 from .subscriber import Action, ReadMessage, RequestSync, Send, SendHistory, SetDeadline, Subscriber
 
@@ -66,11 +66,13 @@ class Subscription:
                         self.layer, self.conversation_id, self.reply_to, action.offset
                     )
                 except Exception:  # its deadline falls back to the saved text
+                    metrics.CHANNEL_LAYER_ERRORS.inc()
                     logger.warning("sync request for %s not sent", self.conversation_id)
             elif isinstance(action, ReadMessage):
                 try:
                     saved = await db_call(saved_message)(action.message_id)
                 except Exception as exc:  # the database is down: read it again later
+                    metrics.DATABASE_ERRORS.inc()
                     logger.warning("reading answer %s failed: %r", action.message_id, exc)
                     self._later(READ_RETRY_SECONDS, lambda a=action: self.perform([a]), "read")
                     continue

@@ -10,7 +10,9 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
 
+from chat.logs import install_quiet_access_log  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
 from chat.shutdown import install_under_daphne  # noqa: E402
 from security.origins import SiteOriginValidator  # noqa: E402
@@ -26,3 +28,5 @@ application = ProtocolTypeRouter(
 
 # Under Daphne, SIGTERM lets running answers finish first (chat/shutdown.py).
 install_under_daphne()
+# Under Daphne, no access-log line per probe or scrape; JSON lines with LOG_FORMAT=json.
+install_quiet_access_log(settings.LOG_FORMAT)

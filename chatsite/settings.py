@@ -65,6 +65,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: /healthz, /readyz and /metrics are answered before the host check, the
+    # HTTPS redirect and sessions, which probes and scrapers do not pass.
+    "chat.middleware.OperationsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -292,11 +295,29 @@ CHAT_FINAL_SAVE_SECONDS = env_float("CHAT_FINAL_SAVE_SECONDS", 30.0)
 CHAT_SHUTDOWN_GRACE_SECONDS = env_float("CHAT_SHUTDOWN_GRACE_SECONDS", 20.0)
 CHAT_CHUNK_MAX_CHARS = env_int("CHAT_CHUNK_MAX_CHARS", 400)
 
+# --- Operations (issue #11) -------------------------------------------------------
+# /readyz: each check (database, channel layer, every Redis shard) gets this long.
+READYZ_TIMEOUT_SECONDS = env_positive(
+    "READYZ_TIMEOUT_SECONDS", env_float("READYZ_TIMEOUT_SECONDS", 2.0)
+)
+# /metrics: with a token, `Authorization: Bearer <token>` is required; without one,
+# only loopback requests that did not come through a proxy are answered.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+# `plain` lines for `make run`; `json` (one object per line) in production.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain").strip().lower()
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured("LOG_FORMAT must be 'plain' or 'json'.")
+# The chat.events line of a finished answer carries its text only when this is on.
+LOG_MESSAGE_CONTENT = env_bool("LOG_MESSAGE_CONTENT")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "chat.logs.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     # httpx and httpx2 log every request to the model at INFO: one line per answer.
     "loggers": {name: {"level": "WARNING"} for name in ("httpx", "httpx2")},
