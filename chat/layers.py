@@ -15,6 +15,7 @@ import asyncio
 import uuid
 from typing import Any
 
+from channels_redis.core import RedisChannelLayer
 from channels_redis.pubsub import (
     RedisPubSubChannelLayer,
     RedisPubSubLoopLayer,
@@ -101,10 +102,27 @@ async def join_new_channel(layer: Any, group: str) -> str:
 
     Anything sent to the group after this coroutine's first step reaches the channel:
     the group's membership is the first thing that goes to Redis (see
-    `PipelinedPubSubLoopLayer.new_channel_in_group`). Other layers: `new_channel()`
-    (no trip to Redis with channels_redis' core layer) and `group_add()`."""
+    `PipelinedPubSubLoopLayer.new_channel_in_group`). channels_redis' core layer: a
+    channel of its own (see `core_private_channel`), then `group_add()`. Other layers:
+    `new_channel()` and `group_add()`."""
     if isinstance(layer, PipelinedPubSubChannelLayer):
         return await layer._get_layer().new_channel_in_group(group)
-    channel = await layer.new_channel()
+    if isinstance(layer, RedisChannelLayer):
+        channel = core_private_channel()
+    else:
+        channel = await layer.new_channel()
     await layer.group_add(group, channel)
     return channel
+
+
+def core_private_channel(prefix: str = "answer-control") -> str:
+    """A channel name for the core layer with a Redis list of its own.
+
+    The core layer's `new_channel()` names share one list per process, read by a single
+    BZPOPMIN on behalf of every local channel: cancelling the receive that holds it (as
+    an answer does with its control listener when it ends) can lose a message already
+    popped for another channel, such as a tab's `chat.end`, which that tab then only
+    learnt from its watchdog. A name without "!" is read on its own; cancelling its
+    receive loses at most a message for that channel, whose owner is leaving. (Such a
+    channel is read from any shard in turn: fine with the one host the settings give.)"""
+    return f"{prefix}.{uuid.uuid4().hex}"
