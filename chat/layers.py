@@ -12,6 +12,7 @@ goes out in the order its publishes arrived. Everything else is channels_redis'.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from typing import Any
 
@@ -22,6 +23,9 @@ from channels_redis.pubsub import (
     RedisSingleShardConnection,
 )
 from channels_redis.utils import _wrap_close, decode_hosts
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
 
 
 class PipelinedShardConnection(RedisSingleShardConnection):
@@ -95,6 +99,57 @@ class PipelinedPubSubChannelLayer(RedisPubSubChannelLayer):
             )
             _wrap_close(self, loop)
         return layer
+
+
+class ReconnectingRedisChannelLayer(RedisChannelLayer):
+    """channels_redis' core layer that outlives a Redis failure.
+
+    Its receive raises whatever Redis does: a read timeout while Redis is stalled, a
+    reset connection when it restarts. A consumer's receive failing ends the consumer,
+    so every socket of the process closed (1011, no readable frame) at the first stall
+    or restart. Here a receive waits `RETRY_SECONDS` and tries again, as channels_redis'
+    pub/sub layer does in its reader, until Redis answers again.
+
+    The core layer keeps groups in Redis, so a Redis restarted empty has forgotten
+    them: every socket went on receiving, deaf to its conversation. After a failure
+    the first receive to get through adds this process's channels to their groups
+    again (the pub/sub layer's client subscribes again by itself)."""
+
+    RETRY_SECONDS = 1.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._memberships: dict[str, set[str]] = {}  # group -> channels of this process
+        self._groups_lost = False
+
+    async def receive(self, channel: str) -> dict[str, Any]:
+        while True:
+            try:
+                if self._groups_lost:
+                    await self._join_groups_again()
+                return await super().receive(channel)
+            except (RedisError, OSError) as exc:
+                self._groups_lost = True
+                logger.warning("receive on %s failed (%r); trying again", channel, exc)
+                await asyncio.sleep(self.RETRY_SECONDS)
+
+    async def group_add(self, group: str, channel: str) -> None:
+        await super().group_add(group, channel)
+        self._memberships.setdefault(group, set()).add(channel)
+
+    async def group_discard(self, group: str, channel: str) -> None:
+        members = self._memberships.get(group, set())
+        members.discard(channel)
+        if not members:
+            self._memberships.pop(group, None)
+        await super().group_discard(group, channel)
+
+    async def _join_groups_again(self) -> None:
+        """Add this process's channels to their groups (adding twice is harmless)."""
+        self._groups_lost = False
+        for group, channels in list(self._memberships.items()):
+            for channel in list(channels):
+                await super().group_add(group, channel)
 
 
 async def join_new_channel(layer: Any, group: str) -> str:

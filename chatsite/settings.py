@@ -182,7 +182,9 @@ def redis_channel_layer(
                 "waits that long in Redis)."
             )
         return {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # channels_redis' core layer, its receive retrying after a Redis failure
+            # instead of ending the consumer (chat/layers.py).
+            "BACKEND": "chat.layers.ReconnectingRedisChannelLayer",
             # The default capacity (100) drops messages silently when a consumer falls
             # behind; deltas are coalesced (CHAT_STREAM_COALESCE_MS) and capacity raised.
             "CONFIG": {"hosts": [host], "capacity": CHANNEL_LAYER_CAPACITY, "expiry": 60},
