@@ -212,9 +212,16 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             client_id=frame.client_id,
             model_name=model_display_name(),
         )
-        saved, announced = await exchanges.post_message(request)
-        if not announced:
-            await self.send_json(saved)
+        posted = await exchanges.post_message(request)
+        if posted.announced:
+            return
+        await self.send_json(posted.frame)
+        if posted.answer_id is not None:
+            # The channel layer failed: its events may never come. Follow the answer
+            # from here, so the watchdog ends it from the saved row (`error` and `end`
+            # if it could not start) instead of the tab waiting on a silent bus.
+            start = contract.chat_start(posted.answer_id, request.model_name)
+            await self.subscription.step(self.subscriber.on_event, start)
 
     async def send_older(self, before: str) -> None:
         read = db_call(subscription.older)

@@ -254,12 +254,20 @@ async def exchange_start(request: ExchangeRequest) -> services.Exchange:
     return await batcher.start(request)
 
 
-async def post_message(request: ExchangeRequest) -> tuple[dict[str, Any], bool]:
-    """Save a user message and start its answer.
+@dataclass
+class Posted:
+    """What `post_message` did: the `message` frame; whether the conversation's
+    subscribers were sent it (if not, the sender shows it itself: a resend, or the
+    channel layer failed); and the answer started for it, if any."""
 
-    Returns the `message` frame and whether the conversation's subscribers were sent
-    it (if not, the sender shows it itself: a resend, or a channel-layer hiccup; the
-    answer runs either way). Raises FrameError with the reason for a refusal."""
+    frame: dict[str, Any]
+    announced: bool
+    answer_id: str | None = None
+
+
+async def post_message(request: ExchangeRequest) -> Posted:
+    """Save a user message and start its answer (it runs even if the channel layer
+    could not announce the message). Raises FrameError with the reason for a refusal."""
     if shutdown.draining():
         retry_after = shutdown.RETRY_AFTER_SECONDS
         raise FrameError(ErrorCode.UNAVAILABLE, shutdown.SHUTTING_DOWN, retry_after=retry_after)
@@ -275,7 +283,7 @@ async def post_message(request: ExchangeRequest) -> tuple[dict[str, Any], bool]:
     frame = {"type": "message", **serializers.message_to_dict(exchange.user_message)}
     answer = exchange.assistant_message
     if answer is None:  # a resend of a message already saved
-        return frame, False
+        return Posted(frame, announced=False)
     announced = True
     try:
         group = contract.conversation_group(request.conversation_id)
@@ -290,4 +298,4 @@ async def post_message(request: ExchangeRequest) -> tuple[dict[str, Any], bool]:
         context=exchange.context,
         user_id=request.user.pk,
     )
-    return frame, announced
+    return Posted(frame, announced, answer_id=str(answer.pk))

@@ -181,7 +181,11 @@ class Generation:
             if self._stop_requested:  # stopped while it joined: no request goes out
                 self._stream_task.cancel()
             progress_saver().track(self)
-            await self._publish(contract.chat_start(self.message_id, self.model_name))
+            # Announced or failed: an answer nobody can hear of (Redis down or stalled
+            # past its read timeout) ends `unavailable` instead of streaming unseen.
+            await self.layer.group_send(
+                self.group, contract.chat_start(self.message_id, self.model_name)
+            )
             self._pump_task = self._task(self._pump(), "pump")
             self._wake.set()  # anything that arrived before the start
             relaying = True

@@ -23,6 +23,7 @@ from channels_redis.pubsub import (
     RedisSingleShardConnection,
 )
 from channels_redis.utils import _wrap_close, decode_hosts
+from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 
@@ -100,8 +101,59 @@ class PipelinedPubSubChannelLayer(RedisPubSubChannelLayer):
         return layer
 
 
-class ShardedRedisChannelLayer(RedisChannelLayer):
-    """channels_redis' core layer, with direct sends that reach their receiver when it
+class ReconnectingRedisChannelLayer(RedisChannelLayer):
+    """channels_redis' core layer that outlives a Redis failure.
+
+    Its receive raises whatever Redis does: a read timeout while Redis is stalled, a
+    reset connection when it restarts. A consumer's receive failing ends the consumer,
+    so every socket of the process closed (1011, no readable frame) at the first stall
+    or restart. Here a receive waits `RETRY_SECONDS` and tries again, as channels_redis'
+    pub/sub layer does in its reader, until Redis answers again.
+
+    The core layer keeps groups in Redis, so a Redis restarted empty has forgotten
+    them: every socket went on receiving, deaf to its conversation. After a failure
+    the first receive to get through adds this process's channels to their groups
+    again (the pub/sub layer's client subscribes again by itself)."""
+
+    RETRY_SECONDS = 1.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._memberships: dict[str, set[str]] = {}  # group -> channels of this process
+        self._groups_lost = False
+
+    async def receive(self, channel: str) -> dict[str, Any]:
+        while True:
+            try:
+                if self._groups_lost:
+                    await self._join_groups_again()
+                return await super().receive(channel)
+            except (RedisError, OSError) as exc:
+                self._groups_lost = True
+                logger.warning("receive on %s failed (%r); trying again", channel, exc)
+                await asyncio.sleep(self.RETRY_SECONDS)
+
+    async def group_add(self, group: str, channel: str) -> None:
+        await super().group_add(group, channel)
+        self._memberships.setdefault(group, set()).add(channel)
+
+    async def group_discard(self, group: str, channel: str) -> None:
+        members = self._memberships.get(group, set())
+        members.discard(channel)
+        if not members:
+            self._memberships.pop(group, None)
+        await super().group_discard(group, channel)
+
+    async def _join_groups_again(self) -> None:
+        """Add this process's channels to their groups (adding twice is harmless)."""
+        self._groups_lost = False
+        for group, channels in list(self._memberships.items()):
+            for channel in list(channels):
+                await super().group_add(group, channel)
+
+
+class ShardedRedisChannelLayer(ReconnectingRedisChannelLayer):
+    """The reconnecting core layer, with direct sends that reach their receiver when it
     shards over several Redis servers.
 
     Its `send()` picks the server of a process-local channel (`specific.abc!xyz`) by
@@ -121,11 +173,15 @@ async def join_new_channel(layer: Any, group: str) -> str:
 
     Anything sent to the group after this coroutine's first step reaches the channel:
     the group's membership is the first thing that goes to Redis (see
-    `PipelinedPubSubLoopLayer.new_channel_in_group`). Other layers: `new_channel()`
-    (no trip to Redis with channels_redis' core layer) and `group_add()`."""
+    `PipelinedPubSubLoopLayer.new_channel_in_group`). channels_redis' core layer: a
+    channel of its own (see `core_private_channel`), then `group_add()`. Other layers:
+    `new_channel()` and `group_add()`."""
     if isinstance(layer, PipelinedPubSubChannelLayer):
         return await layer._get_layer().new_channel_in_group(group)
-    channel = await layer.new_channel()
+    if isinstance(layer, RedisChannelLayer):
+        channel = core_private_channel()
+    else:
+        channel = await layer.new_channel()
     await layer.group_add(group, channel)
     return channel
 
@@ -177,3 +233,17 @@ async def ping_shards(layer: Any, timeout: float) -> None:
 
 class ShardDown(Exception):
     """A Redis server of the channel layer did not answer a PING."""
+
+
+def core_private_channel(prefix: str = "answer-control") -> str:
+    """A channel name for the core layer with a Redis list of its own.
+
+    The core layer's `new_channel()` names share one list per process, read by a single
+    BZPOPMIN on behalf of every local channel: cancelling the receive that holds it (as
+    an answer does with its control listener when it ends) can lose a message already
+    popped for another channel, such as a tab's `chat.end`, which that tab then only
+    learnt from its watchdog. A name without "!" is read on its own; cancelling its
+    receive loses at most a message for that channel, whose owner is leaving. (With
+    several Redis servers channels_redis reads such a channel from each shard in turn,
+    5 s per shard at most: a stop to a core-layer answer may take that long.)"""
+    return f"{prefix}.{uuid.uuid4().hex}"

@@ -142,23 +142,60 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CHANNEL_LAYER_BACKEND = os.environ.get("CHANNEL_LAYER_BACKEND", "pubsub")
 CHANNEL_LAYER_CAPACITY = env_int("CHANNEL_LAYER_CAPACITY", 1000)
+# Every Redis call gives up instead of waiting forever: a stalled Redis (hung, swapped
+# out, a network black hole) fails an answer's start with `unavailable` after the read
+# timeout, where it used to hang it. The core layer's receive blocks in Redis for
+# `brpop_timeout` (5 s) by design, so its read timeout must be longer than that.
+REDIS_CONNECT_TIMEOUT_SECONDS = env_float("REDIS_CONNECT_TIMEOUT_SECONDS", 2.0)
+REDIS_SOCKET_TIMEOUT_SECONDS = env_float("REDIS_SOCKET_TIMEOUT_SECONDS", 10.0)
+CORE_LAYER_BLOCKING_SECONDS = 5  # channels_redis' RedisChannelLayer.brpop_timeout
 
 
-def redis_channel_layer(url: str, backend: str) -> dict:
+def redis_host(url: str, connect_timeout: float, socket_timeout: float) -> dict:
+    """A channels_redis host: its keys besides `address` go to redis-py's pool."""
+    return {
+        "address": url,
+        "socket_connect_timeout": connect_timeout,
+        "socket_timeout": socket_timeout,
+    }
+
+
+def redis_channel_layer(
+    url: str,
+    backend: str,
+    *,
+    connect_timeout: float | None = None,
+    socket_timeout: float | None = None,
+) -> dict:
+    """The channel layer on the Redis servers of `url` (one URL, or several separated
+    by commas: the layer shards its channels and groups over them); the timeouts
+    default to the settings."""
+    connect_timeout = connect_timeout or REDIS_CONNECT_TIMEOUT_SECONDS
+    socket_timeout = socket_timeout or REDIS_SOCKET_TIMEOUT_SECONDS
+    hosts = [redis_host(u.strip(), connect_timeout, socket_timeout) for u in url.split(",")]
+    if not all(host["address"] for host in hosts):
+        raise ImproperlyConfigured("REDIS_URL has an empty entry between its commas.")
     if backend == "pubsub":
         return {
             # channels_redis' pub/sub layer, sending concurrent publishes in one pipeline
             # instead of one locked round trip each (chat/layers.py).
             "BACKEND": "chat.layers.PipelinedPubSubChannelLayer",
-            "CONFIG": {"hosts": [url]},
+            "CONFIG": {"hosts": hosts},
         }
     if backend == "core":
+        if socket_timeout <= CORE_LAYER_BLOCKING_SECONDS:
+            raise ImproperlyConfigured(
+                "REDIS_SOCKET_TIMEOUT_SECONDS must be more than "
+                f"{CORE_LAYER_BLOCKING_SECONDS} with the core channel layer (its receive "
+                "waits that long in Redis)."
+            )
         return {
-            # channels_redis' core layer, its direct sends fixed for several hosts.
+            # channels_redis' core layer, its direct sends fixed for several hosts and
+            # its receive retrying after a Redis failure (chat/layers.py).
             "BACKEND": "chat.layers.ShardedRedisChannelLayer",
             # The default capacity (100) drops messages silently when a consumer falls
             # behind; deltas are coalesced (CHAT_STREAM_COALESCE_MS) and capacity raised.
-            "CONFIG": {"hosts": [url], "capacity": CHANNEL_LAYER_CAPACITY, "expiry": 60},
+            "CONFIG": {"hosts": hosts, "capacity": CHANNEL_LAYER_CAPACITY, "expiry": 60},
         }
     raise ImproperlyConfigured("CHANNEL_LAYER_BACKEND must be 'pubsub' or 'core'.")
 

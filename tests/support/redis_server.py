@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -43,36 +44,80 @@ def _answers_ping(port: int) -> bool:
         return False
 
 
+class RedisProcess:
+    """One redis-server on a fixed loopback port, for fault tests: it can be stalled
+    (SIGSTOP: connections stay open, nothing is answered), resumed, killed and started
+    again on the same port (an empty server, as after a restart without persistence)."""
+
+    def __init__(self, port: int, workdir: str) -> None:
+        self.port = port
+        self.workdir = workdir
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start the server and wait until it answers PING."""
+        self.process = subprocess.Popen(
+            [
+                redis_server_binary(),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.workdir,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 10
+        while not _answers_ping(self.port):
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise RuntimeError("the throwaway redis-server did not start")
+            time.sleep(0.05)
+
+    def pause(self) -> None:
+        """Stall the server: the kernel still accepts connections and bytes, nothing
+        is answered (a hung or swapped-out Redis, a network black hole)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
+    def kill(self) -> None:
+        """Kill the server at once (SIGKILL): every connection to it is reset."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.resume()  # a stopped process does not act on SIGTERM until continued
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+@contextmanager
+def throwaway_redis_process() -> Iterator[RedisProcess]:
+    """A started RedisProcess on a free loopback port, stopped afterwards."""
+    server = RedisProcess(_free_port(), tempfile.mkdtemp(prefix="chat-redis-"))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(server.workdir, ignore_errors=True)
+
+
 @contextmanager
 def throwaway_redis() -> Iterator[str]:
     """Start redis-server on a free loopback port, yield its URL, stop it afterwards."""
-    port = _free_port()
-    workdir = tempfile.mkdtemp(prefix="chat-redis-")
-    process = subprocess.Popen(
-        [
-            redis_server_binary(),
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            workdir,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while not _answers_ping(port):
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("the throwaway redis-server did not start")
-            time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        shutil.rmtree(workdir, ignore_errors=True)
+    with throwaway_redis_process() as server:
+        yield server.url
