@@ -96,6 +96,13 @@ class RedisProcess:
         self.process.kill()
         self.process.wait(timeout=10)
 
+    def subscriptions(self) -> list[bytes]:
+        """The pub/sub channels someone is subscribed to on this server now."""
+        import redis
+
+        with redis.Redis.from_url(self.url) as client:
+            return client.pubsub_channels()
+
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
             return
