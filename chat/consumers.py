@@ -68,8 +68,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         """The connection's whole life; its end is counted even if a handler raised."""
         try:
             await super().__call__(scope, receive, send)
-        finally:
+        finally:  # also when cancelled before its disconnect ran (a slow connect)
             self.socket_ended(None)
+            self.uncount()
 
     async def connect(self) -> None:
         """Called when the socket opens: check who asks, then send the history."""
@@ -123,8 +124,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         """Called when the socket closes; a running answer goes on without us."""
         self.socket_ended(code)
-        if self.counted is not None:
-            guards.socket_closed(self.counted)
+        self.uncount()
         if self.group:
             self.subscription.close()
             await self.channel_layer.group_discard(self.group, self.channel_name)
@@ -140,6 +140,12 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         events.socket_closed(
             user_id=self.user_id(), conversation=self.route_conversation(), code=code
         )
+
+    def uncount(self) -> None:
+        """Take the socket off its user's cap, once."""
+        if self.counted is not None:
+            guards.socket_closed(self.counted)
+            self.counted = None
 
     def user_id(self) -> Any:
         user = self.scope.get("user")

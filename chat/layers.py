@@ -129,6 +129,11 @@ class ReconnectingRedisChannelLayer(RedisChannelLayer):
                     await self._join_groups_again()
                 return await super().receive(channel)
             except (RedisError, OSError) as exc:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    # Cancelled while Redis failed (a read timeout can stand in for the
+                    # cancellation): the receiver is leaving, do not keep it alive.
+                    raise asyncio.CancelledError from exc
                 self._groups_lost = True
                 logger.warning("receive on %s failed (%r); trying again", channel, exc)
                 await asyncio.sleep(self.RETRY_SECONDS)
