@@ -352,10 +352,7 @@ class Generation:
             attempts=3,
         )
         if self._listener is not None:
-            # Waited for (briefly): the core layer's receive takes a moment to let go
-            # of Redis, and the answer should not end with its listener still running.
             self._listener.cancel()
-            await asyncio.wait([self._listener], timeout=5)
         if self._control_channel is None:
             return
         try:

@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 SHUTTING_DOWN = "The server is restarting. Send your message again in a moment."
 RETRY_AFTER_SECONDS = 2
 FINISH_SECONDS = 15.0  # for interrupted answers' final saves after the grace period
+FLUSH_SECONDS = 1.0  # for the last frames to reach the sockets before they close
 
 _draining = False
 _drain_task: asyncio.Task[None] | None = None
@@ -59,6 +60,9 @@ async def drain(grace: float) -> int:
             await generation.wait_for_answers(FINISH_SECONDS)
         except TimeoutError:
             logger.error("shutting down: interrupted answers did not finish saving")
+    # The answers' last events are on their way to this process's sockets (through
+    # the channel layer): give them a moment before Twisted closes the sockets.
+    await asyncio.sleep(FLUSH_SECONDS)
     logger.info("shutting down: no answer running")
     return interrupted
 
