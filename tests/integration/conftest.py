@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -24,8 +24,21 @@ from chat.llm import close_chat_models
 from chat.models import Conversation, Message
 from chat.routing import websocket_urlpatterns
 from chatsite.settings import redis_channel_layer
+from tests.support.openai_stub import OpenAIStub
 
 APP = URLRouter(websocket_urlpatterns)
+
+
+@pytest.fixture
+def stub(settings: Any) -> Iterator[OpenAIStub]:
+    """The loopback OpenAI-compatible server, with the settings pointing the real
+    ChatOpenAI client at it (no retries: a failure shows at once)."""
+    with OpenAIStub() as server:
+        settings.OPENAI_BASE_URL = server.base_url
+        settings.OPENAI_API_KEY = "sk-test-not-real"
+        settings.LLM_MODEL = "stub-model"
+        settings.LLM_MAX_RETRIES = 0
+        yield server
 
 
 @pytest.fixture(params=["pubsub", "core"])

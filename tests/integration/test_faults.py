@@ -21,16 +21,6 @@ from .conftest import make_conversation, make_user, open_chat, receive, receive_
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
 
-@pytest.fixture
-def stub(settings):
-    with OpenAIStub() as server:
-        settings.OPENAI_BASE_URL = server.base_url
-        settings.OPENAI_API_KEY = "sk-test-not-real"
-        settings.LLM_MODEL = "stub-model"
-        settings.LLM_MAX_RETRIES = 0
-        yield server
-
-
 async def send(ws, **frame) -> None:
     await ws.send_to(text_data=json.dumps(frame))
 

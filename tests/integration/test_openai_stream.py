@@ -27,16 +27,6 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def stub(settings):
-    with OpenAIStub() as server:
-        settings.OPENAI_BASE_URL = server.base_url
-        settings.OPENAI_API_KEY = "sk-test-not-real"
-        settings.LLM_MODEL = "stub-model"
-        settings.LLM_MAX_RETRIES = 0
-        yield server
-
-
 async def exchange(ws, content: str) -> list[dict]:
     await ws.send_to(text_data=json.dumps({"type": "user_message", "content": content}))
     return await receive_until(ws, "end")

@@ -200,16 +200,6 @@ def test_metrics_with_a_token_needs_the_bearer_token(client, settings) -> None:
 # --- One answer: metrics and chat.events ---------------------------------------------
 
 
-@pytest.fixture
-def stub(settings):
-    with OpenAIStub() as server:
-        settings.OPENAI_BASE_URL = server.base_url
-        settings.OPENAI_API_KEY = "sk-test-not-real"
-        settings.LLM_MODEL = "stub-model"
-        settings.LLM_MAX_RETRIES = 0
-        yield server
-
-
 def chat_events(caplog: Any) -> list[dict[str, Any]]:
     return [json.loads(r.getMessage()) for r in caplog.records if r.name == "chat.events"]
 

@@ -36,16 +36,6 @@ SOCKET_TIMEOUT = 6.0  # more than the core layer's 5 s blocking receive, as it m
 
 
 @pytest.fixture
-def stub(settings: Any) -> Iterator[OpenAIStub]:
-    with OpenAIStub() as server:
-        settings.OPENAI_BASE_URL = server.base_url
-        settings.OPENAI_API_KEY = "sk-test-not-real"
-        settings.LLM_MODEL = "stub-model"
-        settings.LLM_MAX_RETRIES = 0
-        yield server
-
-
-@pytest.fixture
 def redis_server() -> Iterator[RedisProcess]:
     with throwaway_redis_process() as server:
         yield server
