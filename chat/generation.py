@@ -23,7 +23,7 @@ from django.conf import settings
 from . import contract, events, metrics, quotas, selectors, services
 from .contract import ErrorCode, control_group, conversation_group
 from .db import db_call
-from .layers import join_new_channel
+from .layers import forget_channel, join_new_channel
 from .llm import Usage, describe_failure, stream_answer
 from .models import Message
 from .progress import progress_saver
@@ -36,6 +36,7 @@ SAVE_ERROR = "The answer could not be saved: the database is unavailable."
 # After CHAT_FINAL_SAVE_SECONDS the tabs are told the answer failed; its text is still
 # saved (as that error) if the database returns within this many times as long.
 LATE_SAVE_FACTOR = 10
+LISTENER_CLOSE_SECONDS = 2.0  # an ended answer's control listener, told to return
 
 # Running answers of this process by message id: keeps the tasks referenced (asyncio
 # holds only weak references) and lets tests and shutdown wait for them.
@@ -273,6 +274,8 @@ class Generation:
                 await asyncio.sleep(0.5)
                 continue
             kind = event.get("type")
+            if kind == "gen.close":  # the answer has ended (`_leave_control`)
+                return
             if kind == "gen.stop":
                 self.stop()
             elif kind == "gen.sync" and event.get("reply_to"):
@@ -351,13 +354,28 @@ class Generation:
             ),
             attempts=3,
         )
-        if self._listener is not None:
-            self._listener.cancel()
-        if self._control_channel is None:
-            return
+        if self._control_channel is not None:
+            await self._leave_control(self._control_channel)
+
+    async def _leave_control(self, channel: str) -> None:
+        """End the control listener and leave its group.
+
+        The listener is told to return (`gen.close` on its own channel) rather than
+        cancelled: on channels_redis' core layer a cancelled receive could stay blocked
+        on Redis for good, one task leaked per answer. Cancelling is the fallback when
+        the message does not get through in time, and nothing waits for it."""
+        listener = self._listener
+        if listener is not None:
+            try:
+                await self.layer.send(channel, {"type": "gen.close"})
+                await asyncio.wait({listener}, timeout=LISTENER_CLOSE_SECONDS)
+            except Exception:
+                metrics.CHANNEL_LAYER_ERRORS.inc()
+            if not listener.done():
+                listener.cancel()
         try:
-            group = control_group(self.conversation_id)
-            await self.layer.group_discard(group, self._control_channel)
+            await self.layer.group_discard(control_group(self.conversation_id), channel)
+            await forget_channel(self.layer, channel)
         except Exception:
             metrics.CHANNEL_LAYER_ERRORS.inc()
             logger.warning("answer %s: could not leave the control group", self.message_id)

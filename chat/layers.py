@@ -33,7 +33,52 @@ class PipelinedShardConnection(RedisSingleShardConnection):
         super().__init__(host, channel_layer)
         self._outbox: list[tuple[str, bytes, asyncio.Future[None]]] = []
         self._sender: asyncio.Task[None] | None = None
+        self._confirming: dict[str, asyncio.Future[None]] = {}
         self.round_trips = 0  # pipelines sent, for tests and benchmarks
+
+    async def subscribe_confirmed(self, channel: str) -> None:
+        """`subscribe()`, holding the shard's lock until Redis confirms it.
+
+        channels_redis lets go of the lock once SUBSCRIBE is written; a PUBLISH written
+        right after it on the shard's other connection could be read by Redis first and
+        reach nobody. Publishes to this shard wait for the lock, so here none goes out
+        before Redis has the subscription (within the shard's read timeout)."""
+        async with self._lock:
+            if channel in self._subscribed_to:
+                return
+            self._ensure_redis()
+            self._ensure_receiver()
+            confirmed = asyncio.get_running_loop().create_future()
+            self._confirming[channel] = confirmed
+            try:
+                await self._pubsub.subscribe(channel)
+                self._subscribed_to.add(channel)
+                timeout = self.host.get("socket_timeout") or 10.0
+                await asyncio.wait_for(confirmed, timeout)
+            finally:
+                self._confirming.pop(channel, None)
+
+    async def _do_receiving(self) -> None:
+        """channels_redis' reader, which also reads the confirmations of subscribes."""
+        while True:
+            try:
+                if self._pubsub and self._pubsub.subscribed:
+                    message = await self._pubsub.get_message(timeout=0.1)
+                    if message is None or message["type"] in ("message", "pmessage"):
+                        self._receive_message(message)
+                    elif message["type"] == "subscribe":
+                        name = message["channel"]
+                        name = name.decode() if isinstance(name, bytes) else name
+                        confirmed = self._confirming.get(name)
+                        if confirmed is not None and not confirmed.done():
+                            confirmed.set_result(None)
+                else:
+                    await asyncio.sleep(0.1)
+            except (TimeoutError, asyncio.CancelledError, GeneratorExit):
+                raise
+            except BaseException:
+                logger.exception("Unexpected exception in receive task")
+                await asyncio.sleep(1)
 
     async def publish(self, channel: str, message: bytes) -> None:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -77,12 +122,13 @@ class PipelinedPubSubLoopLayer(RedisPubSubLoopLayer):
         The two calls take the shard's lock once each, and a publish queued between
         them (a `stop` sent right behind the message that started an answer) went to
         Redis before the group's SUBSCRIBE and was lost. Here the group's SUBSCRIBE is
-        the first thing written, in the caller's first step."""
+        the first thing written, in the caller's first step, and the lock is held
+        until Redis confirms it (`subscribe_confirmed`)."""
         channel = f"{self.prefix}{prefix}{uuid.uuid4().hex}"
         self.channels[channel] = asyncio.Queue()
         group_channel = self._get_group_channel_name(group)
         self.groups.setdefault(group_channel, set()).add(channel)
-        await self._get_shard(group_channel).subscribe(group_channel)
+        await self._get_shard(group_channel).subscribe_confirmed(group_channel)
         await self._get_shard(channel).subscribe(channel)
         return channel
 

@@ -178,7 +178,12 @@ def test_two_tabs_on_two_processes_see_one_answer_and_stop_it_across(
         saved = user.messages(conversation_id)[-1]
         assert (saved["id"], saved["status"]) == (answer_id, "complete")
         assert chunk_text(asked, answer_id) == chunk_text(watched, answer_id) == saved["content"]
-        # Both Redis servers carry the layer's traffic (the groups shard over them).
+        # Both Redis servers carry the layer's traffic: channels and groups shard over
+        # them by name, so a few more sockets (names at random) reach both for sure.
+        for _ in range(8):
+            if all(server.subscriptions() for server in topology.redis):
+                break
+            stack.callback(user.socket(user.conversation())[0].close)
         assert all(server.subscriptions() for server in topology.redis)
         # A stop from the tab on the other process ends an answer running in this one.
         asking.send(json.dumps({"type": "user_message", "content": LONG_ECHO}))

@@ -473,6 +473,9 @@ async def test_channel_layer_failure_gets_a_readable_error_and_the_answer_still_
     answer = await saved(frames[-1]["message_id"])
     assert answer.status == frames[-1]["status"] == "stopped"
     assert chunk_text(frames, str(answer.pk)) == answer.content
+    from chat.generation import wait_for_answers
+
+    await wait_for_answers(timeout=10)  # the answer has left this process too
     await send(ws, type="stop")  # no answer here now: the stop must go through Redis
     error = await receive(ws)
     assert error["code"] == "unavailable" and "Traceback" not in error["message"]

@@ -71,7 +71,9 @@ async def test_a_failed_pipeline_fails_each_of_its_publishes(
 async def test_a_group_send_right_behind_a_join_reaches_the_new_channel(redis_url: str) -> None:
     """`join_new_channel` puts the group's SUBSCRIBE on the wire in its first step, so
     a send queued right behind it (a `stop` right behind the message that started an
-    answer) is not lost, even when the socket timeouts make each SUBSCRIBE yield."""
+    answer) is not lost, even when the socket timeouts make each SUBSCRIBE yield: the
+    send waits until Redis has confirmed the SUBSCRIBE, which went out on another
+    connection and could otherwise be read after the PUBLISH."""
     config = redis_channel_layer(redis_url, "pubsub")["CONFIG"]
     config["hosts"] = [{"address": redis_url, "socket_timeout": 5, "socket_connect_timeout": 3}]
     layer = PipelinedPubSubChannelLayer(**config, prefix=f"test-{uuid.uuid4().hex[:8]}")
