@@ -35,6 +35,16 @@ class Conversation(models.Model):
         related_name="+",
     )
     reviewed_at = models.DateTimeField(null=True, blank=True)
+    # The last message of the path the conversation shows and continues (its messages
+    # form a tree: regenerated answers and edited questions are siblings).
+    leaf = models.ForeignKey(
+        "Message", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # Which configured model answers next (blank: the default), and the instructions
+    # it gets instead of the operator's default system prompt (blank: the default).
+    model = models.CharField(max_length=100, blank=True)
+    instructions = models.TextField(blank=True)
+    temperature = models.FloatField(null=True, blank=True)
 
     class Meta:
         ordering = ["-updated"]
@@ -59,6 +69,11 @@ class Message(models.Model):
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="messages"
     )
+    # The message this one follows (null: the conversation's first). Siblings are
+    # alternatives: the answers of a regenerate, the questions of an edit.
+    parent = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="children"
+    )
     role = models.CharField(max_length=16, choices=Role.choices)
     content = models.TextField(blank=True)
     status = models.CharField(
@@ -75,6 +90,8 @@ class Message(models.Model):
     error = models.TextField(blank=True)
     # Why an answer ended in error (a contract.ErrorCode); empty otherwise.
     error_code = models.CharField(max_length=32, blank=True)
+    # Why the model stopped, as it said ("length": cut off by the token limit).
+    finish_reason = models.CharField(max_length=32, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     # Refreshed by every progress save: a streaming answer whose `updated` is old
     # belongs to a process that died.
@@ -175,3 +192,26 @@ class UserQuota(models.Model):
 
     def __str__(self) -> str:
         return f"quota of user {self.user_id}"
+
+
+class Preset(models.Model):
+    """A user's saved way to start a conversation: instructions, model, temperature."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_presets"
+    )
+    name = models.CharField(max_length=100)
+    instructions = models.TextField(blank=True)
+    model = models.CharField(max_length=100, blank=True)
+    temperature = models.FloatField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="unique_preset_name_per_owner")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
