@@ -26,7 +26,9 @@ from . import (
     generation,
     guards,
     metrics,
+    quotas,
     selectors,
+    services,
     subscription,
     sweeper,
 )
@@ -36,11 +38,15 @@ from .db import db_call
 from .llm import chat_model, model_display_name
 from .models import Conversation, Message
 from .protocol import (
+    Continue,
+    Edit,
     FrameError,
     LoadOlder,
     Ping,
+    Regenerate,
     SetChunking,
     Stop,
+    Switch,
     UserMessage,
     parse_chunk_mode,
 )
@@ -113,9 +119,18 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         # Join before reading: any event after this read reaches us.
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.channel_layer.group_add(contract.user_group(user.pk), self.channel_name)
+        await self.send_history()
+
+    async def send_history(self) -> None:
+        """The newest page of the conversation's current path, through the subscriber
+        (it joins an answer still streaming)."""
         page = settings.CHAT_HISTORY_PAGE
         messages, self.has_more = await db_call(subscription.history)(self.conversation.pk, page)
         await self.subscription.step(self.subscriber.on_history, messages)
+
+    async def chat_path(self, event: dict[str, Any]) -> None:
+        """Another branch is shown now (`switch`, in any tab): send it again."""
+        await self.send_history()
 
     async def load_conversation(self, user: Any, conversation_id: str) -> Conversation:
         """The conversation this socket serves; DoesNotExist closes it with 4403."""
@@ -194,7 +209,16 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if isinstance(content, UserMessage):
-            await self.start_answer(content)
+            await self.start_answer(exchanges.Kind.SEND, content.content, content.client_id)
+        elif isinstance(content, Edit):
+            kind = exchanges.Kind.EDIT
+            await self.start_answer(kind, content.content, content.client_id, content.message_id)
+        elif isinstance(content, Regenerate):
+            await self.start_answer(exchanges.Kind.REGENERATE, "", None, content.message_id)
+        elif isinstance(content, Continue):
+            await self.start_answer(exchanges.Kind.CONTINUE, "", None, content.message_id)
+        elif isinstance(content, Switch):
+            await self.switch_branch(content.message_id)
         elif isinstance(content, Stop):
             try:
                 await generation.request_stop(self.channel_layer, self.conversation.pk)
@@ -210,24 +234,45 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         elif isinstance(content, LoadOlder):
             await self.send_older(content.before)
 
-    async def start_answer(self, frame: UserMessage) -> None:
+    async def start_answer(
+        self, kind: exchanges.Kind, content: str, client_id: str | None, target: Any = None
+    ) -> None:
         request = exchanges.ExchangeRequest(
             user=self.scope["user"],
             conversation_id=self.conversation.pk,
-            content=frame.content,
-            client_id=frame.client_id,
+            content=content,
+            client_id=client_id,
             model_name=model_display_name(),
+            kind=kind,
+            target_id=target,
         )
         posted = await exchanges.post_message(request)
         if posted.announced:
             return
-        await self.send_json(posted.frame)
+        if posted.frame is not None:
+            await self.send_json(posted.frame)
         if posted.answer_id is not None:
             # The channel layer failed: its events may never come. Follow the answer
             # from here, so the watchdog ends it from the saved row (`error` and `end`
             # if it could not start) instead of the tab waiting on a silent bus.
             start = contract.chat_start(posted.answer_id, request.model_name)
             await self.subscription.step(self.subscriber.on_event, start)
+
+    async def switch_branch(self, message_id: str) -> None:
+        """Show the branch through `message_id` in every tab of the conversation."""
+        switch = db_call(services.conversation_switch_branch)
+        try:
+            leaf = await switch(conversation_id=self.conversation.pk, message_id=message_id)
+        except Message.DoesNotExist:
+            raise FrameError(ErrorCode.NOT_FOUND, "No such message here.") from None
+        except quotas.ConversationBusy as exc:
+            raise FrameError(exc.code, exc.message) from None
+        try:
+            await self.channel_layer.group_send(self.group, contract.chat_path(leaf))
+        except Exception:  # this tab at least shows it; the others on their next read
+            metrics.CHANNEL_LAYER_ERRORS.inc()
+            logger.warning("branch switch in %s not announced", self.conversation.pk)
+            await self.send_history()
 
     async def send_older(self, before: str) -> None:
         read = db_call(subscription.older)

@@ -70,6 +70,9 @@ class ChatStart(TypedDict):
     type: Literal["chat.start"]
     message_id: str
     model: str
+    parent_id: str | None  # the question it answers (chat/tree.py)
+    siblings: list[str]  # the answers to that question, itself included, oldest first
+    offset: int  # characters it starts with (a continuation's text), sent by sync
 
 
 class ChatDelta(TypedDict):
@@ -102,8 +105,32 @@ def chat_message(frame: dict[str, Any]) -> ChatMessage:
     return {"type": "chat.message", "frame": frame}
 
 
-def chat_start(message_id: str, model: str) -> ChatStart:
-    return {"type": "chat.start", "message_id": message_id, "model": model}
+def chat_start(
+    message_id: str,
+    model: str,
+    *,
+    parent_id: str | None = None,
+    siblings: list[str] | None = None,
+    offset: int = 0,
+) -> ChatStart:
+    return {
+        "type": "chat.start",
+        "message_id": message_id,
+        "model": model,
+        "parent_id": parent_id,
+        "siblings": siblings or [message_id],
+        "offset": offset,
+    }
+
+
+class ChatPath(TypedDict):
+    type: Literal["chat.path"]
+    leaf: str
+
+
+def chat_path(leaf: str) -> ChatPath:
+    """The conversation shows another branch now: its subscribers read it again."""
+    return {"type": "chat.path", "leaf": leaf}
 
 
 def chat_delta(message_id: str, offset: int, deltas: list[str]) -> ChatDelta:

@@ -17,8 +17,10 @@ import asyncio
 import logging
 import weakref
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from enum import StrEnum
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -33,11 +35,23 @@ from .db import db_call
 from .generation import start_generation
 from .models import Conversation, Message, UserQuota
 from .protocol import FrameError
+from .tree import Tree
 
 logger = logging.getLogger(__name__)
 
 MAX_BATCH = 200
 DATABASE_DOWN = "The database is unavailable for a moment; your message was not saved. Try again."
+
+
+class Kind(StrEnum):
+    """What a request asks for: a new question at the end of the current path, or a
+    branch (chat/tree.py): an edited question, another answer to the same question,
+    or the continuation of a cut-off answer (a new version that starts with its text)."""
+
+    SEND = "send"
+    EDIT = "edit"
+    REGENERATE = "regenerate"
+    CONTINUE = "continue"
 
 
 @dataclass
@@ -47,6 +61,48 @@ class ExchangeRequest:
     content: str
     client_id: str | None
     model_name: str
+    kind: Kind = Kind.SEND
+    target_id: Any = None  # the message edited, regenerated or continued
+
+
+class NotBranchable(Exception):
+    """The message a branch request names cannot be edited, regenerated or continued."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+NO_SUCH_MESSAGE = NotBranchable(ErrorCode.NOT_FOUND, "No such message here.")
+
+
+def refuse_target(kind: Kind, target: Message | None, leaf: Any) -> NotBranchable | None:
+    """Why `target` cannot be the message of a `kind` request (None: it can). `leaf`
+    is the id of the last message of the conversation's current path."""
+    if kind == Kind.SEND:
+        return None
+    if target is None:
+        return NO_SUCH_MESSAGE
+    if kind == Kind.EDIT and target.role != Message.Role.USER:
+        return NotBranchable(ErrorCode.BAD_FRAME, "Only your own messages can be edited.")
+    if kind in (Kind.REGENERATE, Kind.CONTINUE) and (
+        target.role != Message.Role.ASSISTANT or target.parent_id is None
+    ):
+        return NotBranchable(ErrorCode.BAD_FRAME, "Only an answer can be regenerated or continued.")
+    if kind == Kind.CONTINUE and not (
+        str(target.pk) == str(leaf)
+        and target.content
+        and (
+            target.status in (Message.Status.STOPPED, Message.Status.ERROR)
+            or target.finish_reason == "length"
+        )
+    ):
+        return NotBranchable(
+            ErrorCode.BAD_FRAME,
+            "Only the last answer, stopped or cut off before its end, can be continued.",
+        )
+    return None
 
 
 Outcome = services.Exchange | Exception
@@ -76,6 +132,9 @@ def exchanges_start(requests: list[ExchangeRequest]) -> list[Outcome]:
             client_id__in={r.client_id for r in requests if r.client_id},
         )
     }
+    wanted = {selectors.parse_uuid(r.target_id) for r in requests if r.target_id} - {None}
+    targets = {str(m.pk): m for m in Message.objects.filter(conversation_id__in=ids, pk__in=wanted)}
+    leaves = _leaves(conversations.values())
     cutoff = timezone.now() - timedelta(seconds=settings.CHAT_STALE_STREAM_SECONDS)
     live: set[str] = set()
     stale: set[str] = set()
@@ -88,7 +147,7 @@ def exchanges_start(requests: list[ExchangeRequest]) -> list[Outcome]:
     limits = quotas.lock(users)
     active = _active_answers(users, cutoff)
     now = timezone.now()
-    accepted: list[tuple[int, Message, Message]] = []
+    accepted: list[tuple[int, Kind, Message | None, Message]] = []
     for index, request in enumerate(requests):
         key = str(request.conversation_id)
         conversation = conversations.get(key)
@@ -102,52 +161,120 @@ def exchanges_start(requests: list[ExchangeRequest]) -> list[Outcome]:
         if key in live:
             outcomes[index] = quotas.ConversationBusy()
             continue
+        target = targets.get(str(selectors.parse_uuid(request.target_id)))
+        if target is not None and str(target.conversation_id) != key:
+            target = None
+        problem = refuse_target(request.kind, target, leaves.get(key))
+        if problem is not None:
+            outcomes[index] = problem
+            continue
         refusal = quotas.admit(limits[request.user.pk], active=active[request.user.pk], now=now)
         if refusal is not None:
             outcomes[index] = refusal
             continue
         active[request.user.pk] += 1
         live.add(key)  # a second request for it in this batch is busy
-        user_message = Message(
-            conversation=conversation,
-            role=Message.Role.USER,
-            content=request.content,
-            client_id=request.client_id,
-        )
-        if request.client_id:
-            earlier[(key, request.client_id)] = user_message
+        user_message = None
+        if request.kind == Kind.SEND:
+            parent = leaves.get(key)
+        else:
+            assert target is not None
+            parent = target.parent_id
+        if request.kind in (Kind.SEND, Kind.EDIT):
+            user_message = Message(
+                conversation=conversation,
+                parent_id=parent,
+                role=Message.Role.USER,
+                content=request.content,
+                client_id=request.client_id,
+            )
+            if request.client_id:
+                earlier[(key, request.client_id)] = user_message
+            parent = user_message.pk
+            if not conversation.title:
+                conversation.title = services.derive_title(request.content)
         answer = Message(
             conversation=conversation,
+            parent_id=parent,
             role=Message.Role.ASSISTANT,
             status=Message.Status.STREAMING,
             model_name=request.model_name,
         )
-        accepted.append((index, user_message, answer))
-        if not conversation.title:
-            conversation.title = services.derive_title(request.content)
+        if request.kind == Kind.CONTINUE:
+            assert target is not None
+            answer.content = target.content  # the new version starts with the old text
+        accepted.append((index, request.kind, user_message, answer))
+        conversation.leaf_id = answer.pk
     for conversation_id in stale:
         services.messages_sweep_stale(conversation_id=conversation_id)
     UserQuota.objects.bulk_update(limits.values(), ["recent_sends"])
     if accepted:
         # Two statements, users first: every answer is created after its question.
-        Message.objects.bulk_create([user for _, user, _ in accepted])
-        Message.objects.bulk_create([answer for _, _, answer in accepted])
+        Message.objects.bulk_create([user for _, _, user, _ in accepted if user is not None])
+        Message.objects.bulk_create([answer for _, _, _, answer in accepted])
         now = timezone.now()
         db.update_rows(
             Conversation,
-            ["title", "updated"],
+            ["title", "leaf", "updated"],
             "",
-            [[user.conversation.title, now, user.conversation.pk] for _, user, _ in accepted],
+            [
+                [answer.conversation.title, answer.pk, now, answer.conversation.pk]
+                for _, _, _, answer in accepted
+            ],
         )
-        contexts = selectors.contexts_latest([user.conversation_id for _, user, _ in accepted])
-    for index, user_message, answer in accepted:
+        trees = _trees([answer.conversation_id for _, _, _, answer in accepted])
+        paths = {
+            str(answer.conversation_id): trees[str(answer.conversation_id)].path(
+                str(answer.parent_id)
+            )
+            for _, _, _, answer in accepted
+        }
+        contexts = selectors.contexts_for_paths(paths)
+    for index, kind, user_message, answer in accepted:
+        key = str(answer.conversation_id)
+        tree = trees[key]
+        context = contexts[key]
+        if kind == Kind.CONTINUE:  # the model is asked to go on from the answer's text
+            context = selectors.pick_context(
+                reversed([*context, ("assistant", answer.content), ("user", CONTINUE_PROMPT)])
+            )
+        if user_message is not None:
+            user_message.siblings = tree.siblings(str(user_message.pk))
+        answer.siblings = tree.siblings(str(answer.pk))
         outcomes[index] = services.Exchange(
-            user_message=user_message,
-            assistant_message=answer,
-            context=contexts[str(answer.conversation_id)],
+            user_message=user_message, assistant_message=answer, context=context
         )
     assert all(outcome is not None for outcome in outcomes)
     return outcomes  # type: ignore[return-value]
+
+
+CONTINUE_PROMPT = "Continue your last answer exactly where it stopped, without repeating any of it."
+
+
+def _leaves(conversations: Iterable[Conversation]) -> dict[str, str | None]:
+    """The last message of each conversation's current path (chat/tree.py): its saved
+    leaf, or for one that has none (its messages predate the tree) its newest message."""
+    leaves = {str(c.pk): str(c.leaf_id) if c.leaf_id else None for c in conversations}
+    unset = [pk for pk, leaf in leaves.items() if leaf is None]
+    if unset:
+        newest = Message.objects.filter(conversation_id__in=unset).order_by(
+            "conversation_id", "created", "pk"
+        )
+        for conversation_id, pk in newest.values_list("conversation_id", "pk"):
+            leaves[str(conversation_id)] = str(pk)  # the last one of each wins
+    return leaves
+
+
+def _trees(conversation_ids: list[Any]) -> dict[str, Tree]:
+    """The message trees of many conversations, in one query."""
+    rows: dict[str, list[tuple[str, str | None]]] = {str(pk): [] for pk in conversation_ids}
+    for conversation_id, pk, parent in (
+        Message.objects.filter(conversation_id__in=conversation_ids)
+        .order_by("created", "pk")
+        .values_list("conversation_id", "pk", "parent_id")
+    ):
+        rows[str(conversation_id)].append((str(pk), str(parent) if parent else None))
+    return {key: Tree(pairs) for key, pairs in rows.items()}
 
 
 def _active_answers(users: set[int], cutoff: Any) -> Counter[int]:
@@ -260,7 +387,7 @@ class Posted:
     subscribers were sent it (if not, the sender shows it itself: a resend, or the
     channel layer failed); and the answer started for it, if any."""
 
-    frame: dict[str, Any]
+    frame: dict[str, Any] | None  # None: no question was saved (regenerate, continue)
     announced: bool
     answer_id: str | None = None
 
@@ -277,25 +404,34 @@ async def post_message(request: ExchangeRequest) -> Posted:
         raise FrameError(exc.code, exc.message, retry_after=exc.retry_after) from None
     except Conversation.DoesNotExist:
         raise FrameError(ErrorCode.NOT_FOUND, "This conversation no longer exists.") from None
+    except NotBranchable as exc:
+        raise FrameError(exc.code, exc.message) from None
     except (OperationalError, InterfaceError):
         logger.warning("message not saved: the database is unavailable", exc_info=True)
         raise FrameError(ErrorCode.UNAVAILABLE, DATABASE_DOWN, retry_after=5) from None
-    frame = {"type": "message", **serializers.message_to_dict(exchange.user_message)}
+    question = exchange.user_message
+    frame = None
+    if question is not None:
+        frame = {"type": "message", **serializers.message_to_dict(question)}
     answer = exchange.assistant_message
     if answer is None:  # a resend of a message already saved
         return Posted(frame, announced=False)
     announced = True
-    try:
-        group = contract.conversation_group(request.conversation_id)
-        await get_channel_layer().group_send(group, contract.chat_message(frame))
-    except Exception:
-        logger.warning("could not announce message %s", frame["id"], exc_info=True)
-        announced = False
+    if frame is not None:
+        try:
+            group = contract.conversation_group(request.conversation_id)
+            await get_channel_layer().group_send(group, contract.chat_message(frame))
+        except Exception:
+            logger.warning("could not announce message %s", frame["id"], exc_info=True)
+            announced = False
     start_generation(
         conversation_id=request.conversation_id,
         message_id=answer.pk,
         model_name=answer.model_name,
         context=exchange.context,
         user_id=request.user.pk,
+        prefix=answer.content,
+        parent_id=str(answer.parent_id),
+        siblings=answer.siblings,
     )
     return Posted(frame, announced, answer_id=str(answer.pk))

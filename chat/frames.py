@@ -35,8 +35,23 @@ def older_frame(messages: list[dict[str, Any]], *, has_more: bool) -> dict[str, 
     return {"type": "older", "messages": messages, "has_more": has_more}
 
 
-def start_frame(message_id: str, model: str) -> dict[str, Any]:
-    return {"type": "start", "message_id": message_id, "model": model}
+def start_frame(
+    message_id: str,
+    model: str,
+    *,
+    parent_id: str | None = None,
+    siblings: list[str] | None = None,
+) -> dict[str, Any]:
+    """`parent_id` None: the answer follows the last message shown (a start the
+    subscriber did not see); else the client shows it after that message, in place
+    of what followed it (another branch), with `siblings` for its "< 2/3 >"."""
+    return {
+        "type": "start",
+        "message_id": message_id,
+        "model": model,
+        "parent_id": parent_id,
+        "siblings": siblings or [message_id],
+    }
 
 
 def chunk_frame(message_id: str, seq: int, text: str) -> dict[str, Any]:

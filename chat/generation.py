@@ -24,7 +24,7 @@ from . import contract, events, metrics, quotas, selectors, services
 from .contract import ErrorCode, control_group, conversation_group
 from .db import db_call
 from .layers import forget_channel, join_new_channel
-from .llm import Usage, describe_failure, stream_answer
+from .llm import Finish, Usage, describe_failure, stream_answer
 from .models import Message
 from .progress import progress_saver
 
@@ -52,17 +52,25 @@ def start_generation(
     model_name: str,
     context: list[tuple[str, str]] | None = None,
     user_id: Any = None,
+    prefix: str = "",
+    parent_id: str | None = None,
+    siblings: list[str] | None = None,
 ) -> None:
     """Start an answer in the background; it outlives the connection that asked.
 
     `context` is what the model receives (read with the exchange); None reads it.
-    `user_id` (who asked) is only logged."""
+    `user_id` (who asked) is only logged. `prefix`: the text the answer starts with
+    (a continuation's); `parent_id` and `siblings` (its place in the tree) go out
+    with its start."""
     generation = Generation(
         conversation_id=str(conversation_id),
         message_id=str(message_id),
         model_name=model_name,
         context=context,
         user_id=user_id,
+        prefix=prefix,
+        parent_id=parent_id,
+        siblings=siblings,
     )
     task = asyncio.get_running_loop().create_task(generation.run(), name=f"answer-{message_id}")
     _running[generation.message_id] = task
@@ -129,18 +137,24 @@ class Generation:
         model_name: str,
         context: list[tuple[str, str]] | None = None,
         user_id: Any = None,
+        prefix: str = "",
+        parent_id: str | None = None,
+        siblings: list[str] | None = None,
     ) -> None:
         self.conversation_id = conversation_id
+        self.parent_id = parent_id
+        self.siblings = siblings or [message_id]
         self.user_id = user_id
         self.message_id = message_id
         self.model_name = model_name
         self.context = context
         self.layer: BaseChannelLayer = get_channel_layer()
         self.group = conversation_group(conversation_id)
-        self._parts: list[str] = []
-        self._length = 0
+        self._parts: list[str] = [prefix] if prefix else []
+        self._length = len(prefix)
         self._pending: list[str] = []
-        self._sent = 0  # characters already sent to the group
+        self._sent = len(prefix)  # characters already sent to the group (or known)
+        self._prefix = len(prefix)
         self._wake = asyncio.Event()
         self._closing = False
         self._stop_requested = False
@@ -152,6 +166,7 @@ class Generation:
         self._started = 0.0
         self.ttft_ms: int | None = None
         self.usage: dict[str, int] | None = None
+        self.finish_reason = ""
 
     @property
     def text(self) -> str:
@@ -185,7 +200,14 @@ class Generation:
             # Announced or failed: an answer nobody can hear of (Redis down or stalled
             # past its read timeout) ends `unavailable` instead of streaming unseen.
             await self.layer.group_send(
-                self.group, contract.chat_start(self.message_id, self.model_name)
+                self.group,
+                contract.chat_start(
+                    self.message_id,
+                    self.model_name,
+                    parent_id=self.parent_id,
+                    siblings=self.siblings,
+                    offset=self._prefix,
+                ),
             )
             self._pump_task = self._task(self._pump(), "pump")
             self._wake.set()  # anything that arrived before the start
@@ -234,6 +256,8 @@ class Generation:
             async for item in stream_answer(context):
                 if isinstance(item, Usage):
                     self.usage = asdict(item)
+                elif isinstance(item, Finish):
+                    self.finish_reason = item.reason[:32]
                 else:
                     self._append(item)
 
@@ -307,6 +331,7 @@ class Generation:
             ttft_ms=self.ttft_ms,
             duration_ms=duration_ms,
             usage=self.usage,
+            finish_reason=self.finish_reason,
         )
         try:
             saved = await _retrying(
@@ -385,7 +410,7 @@ class Generation:
         if self.usage and self.usage.get("total_tokens"):
             tokens = self.usage["total_tokens"]
         else:  # the provider reported none: estimate from the characters
-            tokens = quotas.estimate_tokens(self.context or [], text)
+            tokens = quotas.estimate_tokens(self.context or [], text[self._prefix :])
         try:
             await db_call(quotas.charge)(conversation_id=self.conversation_id, tokens=tokens)
         except Exception:

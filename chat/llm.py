@@ -44,6 +44,13 @@ class ChatModelHandle:
 
 
 @dataclass(frozen=True)
+class Finish:
+    """Why the model stopped, as it said ("stop"; "length": cut off by the token limit)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class Usage:
     """The tokens an answer cost, as the provider reported them."""
 
@@ -190,9 +197,10 @@ def to_langchain(context: list[tuple[str, str]]) -> list[BaseMessage]:
     return messages
 
 
-async def stream_answer(context: list[tuple[str, str]]) -> AsyncIterator[str | Usage]:
+async def stream_answer(context: list[tuple[str, str]]) -> AsyncIterator[str | Usage | Finish]:
     """The running loop's model answering `context`: its text deltas (never empty),
-    and its usage whenever the provider reports it (the last report counts).
+    its usage whenever the provider reports it (the last report counts), and why it
+    stopped when it says so.
 
     Reads the model's own `_astream` when its class has one, the method streaming
     LangChain chat models implement: `astream` wraps each chunk in callback, metadata
@@ -206,6 +214,9 @@ async def stream_answer(context: list[tuple[str, str]]) -> AsyncIterator[str | U
     chunks = model._astream(messages) if direct else model.astream(messages)
     async for chunk in chunks:
         message = chunk.message if direct else chunk
+        info = (chunk.generation_info if direct else None) or message.response_metadata or {}
+        if info.get("finish_reason"):
+            yield Finish(str(info["finish_reason"]))
         usage = getattr(message, "usage_metadata", None)
         if usage:
             yield Usage(

@@ -53,7 +53,31 @@ class LoadOlder:
     before: str  # the id of the oldest message the client has
 
 
-Frame = UserMessage | Stop | SetChunking | Ping | LoadOlder
+@dataclass(frozen=True)
+class Edit:
+    """A new version of the user's message `message_id`: a branch from its parent."""
+
+    message_id: str
+    content: str
+    client_id: str | None
+
+
+@dataclass(frozen=True)
+class Regenerate:
+    message_id: str  # the answer to answer again (kept as a sibling)
+
+
+@dataclass(frozen=True)
+class Continue:
+    message_id: str  # the stopped or cut-off answer to go on from
+
+
+@dataclass(frozen=True)
+class Switch:
+    message_id: str  # show the branch through this message
+
+
+Frame = UserMessage | Stop | SetChunking | Ping | LoadOlder | Edit | Regenerate | Continue | Switch
 
 
 def _refuse_constant(name: str) -> Any:
@@ -109,11 +133,24 @@ def parse_frame(text: str | None) -> Frame:
     if kind == "ping":
         return Ping()
     if kind == "load_older":
-        before = data.get("before")
-        if not isinstance(before, str) or not 0 < len(before) <= 64:
-            raise FrameError(ErrorCode.BAD_FRAME, '"before" must be a message id.')
-        return LoadOlder(before)
+        return LoadOlder(_message_id(data, "before"))
+    if kind == "edit":
+        message = _user_message(data)
+        return Edit(_message_id(data, "message_id"), message.content, message.client_id)
+    if kind == "regenerate":
+        return Regenerate(_message_id(data, "message_id"))
+    if kind == "continue":
+        return Continue(_message_id(data, "message_id"))
+    if kind == "switch":
+        return Switch(_message_id(data, "message_id"))
     raise FrameError(ErrorCode.BAD_FRAME, f"Unknown frame type {kind[:40]!r}.")
+
+
+def _message_id(data: dict[str, Any], key: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not 0 < len(value) <= 64:
+        raise FrameError(ErrorCode.BAD_FRAME, f'"{key}" must be a message id.')
+    return value
 
 
 def _user_message(data: dict[str, Any]) -> UserMessage:

@@ -12,10 +12,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
-from django.db.models import F, QuerySet, Window
-from django.db.models.functions import RowNumber
+from django.db.models import QuerySet
 
 from .models import Conversation, Feedback, Message
+from .tree import Tree
 
 
 def parse_uuid(value: Any) -> uuid.UUID | None:
@@ -49,36 +49,64 @@ def conversations_contents_count(*, conversation_ids: list[Any]) -> dict[type, i
     }
 
 
-# --- Messages ---------------------------------------------------------------------
+# --- Messages: the conversation's tree and its current path (chat/tree.py) ---------
+
+
+def conversation_tree(*, conversation_id: Any) -> Tree:
+    """Every message's id and parent, in one query of two columns."""
+    rows = (
+        Message.objects.filter(conversation_id=conversation_id)
+        .order_by("created", "pk")
+        .values_list("id", "parent_id")
+    )
+    return Tree((str(pk), str(parent) if parent else None) for pk, parent in rows)
+
+
+def current_path(*, conversation_id: Any) -> tuple[Tree, list[str]]:
+    """The tree, and the ids of the path the conversation shows (root first)."""
+    leaf = Conversation.objects.filter(pk=conversation_id).values_list("leaf_id", flat=True)
+    tree = conversation_tree(conversation_id=conversation_id)
+    saved = leaf.first()
+    return tree, tree.path(tree.current_leaf(str(saved) if saved else None))
+
+
+def messages_on_path(tree: Tree, ids: list[str]) -> list[Message]:
+    """The messages `ids` in that order, with their feedback, each with `siblings`: its
+    alternatives' ids, itself included (`serializers.message_to_dict` shows them)."""
+    found = Message.objects.filter(pk__in=ids).select_related("feedback")
+    by_id = {str(message.pk): message for message in found}
+    messages = []
+    for message_id in ids:
+        message = by_id.get(message_id)
+        if message is not None:  # deleted meanwhile
+            message.siblings = tree.siblings(message_id)
+            messages.append(message)
+    return messages
 
 
 def conversation_messages(*, conversation_id: Any) -> list[Message]:
-    """A conversation's messages, oldest first, with their feedback. Answers left
-    `streaming` by a dead process are not swept here: see `services.conversation_open`."""
-    return list(
-        Message.objects.filter(conversation_id=conversation_id)
-        .select_related("feedback")
-        .order_by("created")
-    )
+    """The messages of the conversation's current path, oldest first, with their
+    feedback and siblings. Answers left `streaming` by a dead process are not swept
+    here: see `services.conversation_open`."""
+    tree, path = current_path(conversation_id=conversation_id)
+    return messages_on_path(tree, path)
 
 
 def conversation_page(
     *, conversation_id: Any, limit: int, before: Any = None
 ) -> tuple[list[Message], bool]:
-    """The newest `limit` messages (of those older than message `before`, when given),
-    oldest first, and whether there are older ones. DoesNotExist: no such `before`."""
-    messages = Message.objects.filter(conversation_id=conversation_id)
+    """The newest `limit` messages of the current path (of those before message
+    `before` on it, when given), oldest first, and whether the path has older ones.
+    DoesNotExist: `before` is not on the current path."""
+    tree, path = current_path(conversation_id=conversation_id)
+    end = len(path)
     if before is not None:
         pk = parse_uuid(before)
-        anchor = messages.filter(pk=pk).values_list("created", flat=True).first() if pk else None
-        if anchor is None:
+        if pk is None or str(pk) not in path:
             raise Message.DoesNotExist
-        messages = messages.filter(created__lt=anchor)
-    newest = list(messages.select_related("feedback").order_by("-created", "-pk")[: limit + 1])
-    return newest[:limit][::-1], len(newest) > limit
-
-
-# --- What the model receives --------------------------------------------------------
+        end = path.index(str(pk))
+    start = max(0, end - limit)
+    return messages_on_path(tree, path[start:end]), start > 0
 
 
 def message_get(*, message_id: Any) -> Message | None:
@@ -86,41 +114,33 @@ def message_get(*, message_id: Any) -> Message | None:
     return Message.objects.select_related("feedback").filter(pk=message_id).first()
 
 
+# --- What the model receives --------------------------------------------------------
+
+
 def model_context(*, assistant_message_id: Any) -> list[tuple[str, str]]:
-    """(role, content) pairs that go to the model before an answer (see pick_context)."""
-    answer = Message.objects.only("conversation_id", "created").get(pk=assistant_message_id)
-    return context_before(answer.conversation_id, answer.created)
+    """(role, content) pairs that go to the model before an answer: the path down to
+    its question (see pick_context)."""
+    answer = Message.objects.only("conversation_id", "parent_id").get(pk=assistant_message_id)
+    tree = conversation_tree(conversation_id=answer.conversation_id)
+    parent = str(answer.parent_id) if answer.parent_id else None
+    return contexts_for_paths({"": tree.path(parent)})[""]
 
 
-def context_before(conversation_id: Any, created: Any) -> list[tuple[str, str]]:
-    """What the model receives for an answer created at `created` (see pick_context)."""
-    newest_first = (
-        _context_candidates()
-        .filter(conversation_id=conversation_id, created__lt=created)
-        .order_by("-created")
-        .values_list("role", "content")[:MAX_CONTEXT_MESSAGES]
-    )
-    return pick_context(newest_first)
-
-
-def contexts_latest(conversation_ids: list[Any]) -> dict[str, list[tuple[str, str]]]:
-    """`context_before` for the next answer of each conversation, in one query."""
-    ranked = (
-        _context_candidates()
-        .filter(conversation_id__in=conversation_ids)
-        .annotate(
-            rank=Window(
-                RowNumber(), partition_by=[F("conversation_id")], order_by=F("created").desc()
-            )
-        )
-        .filter(rank__lte=MAX_CONTEXT_MESSAGES)
-        .order_by("conversation_id", "-created")
-        .values_list("conversation_id", "role", "content")
-    )
-    newest_first: dict[str, list[tuple[str, str]]] = {str(pk): [] for pk in conversation_ids}
-    for conversation_id, role, content in ranked:
-        newest_first[str(conversation_id)].append((role, content))
-    return {pk: pick_context(rows) for pk, rows in newest_first.items()}
+def contexts_for_paths(paths: dict[str, list[str]]) -> dict[str, list[tuple[str, str]]]:
+    """What the model receives after each path (ids, root first), in one query: the
+    finished messages on it, newest kept first within the budget (pick_context)."""
+    wanted = {key: path[-MAX_CONTEXT_MESSAGES:] for key, path in paths.items()}
+    ids = {message_id for path in wanted.values() for message_id in path}
+    texts = {
+        str(pk): (role, content)
+        for pk, role, content in _context_candidates()
+        .filter(pk__in=ids)
+        .values_list("pk", "role", "content")
+    }
+    return {
+        key: pick_context(texts[m] for m in reversed(path) if m in texts)
+        for key, path in wanted.items()
+    }
 
 
 MAX_CONTEXT_MESSAGES = 500

@@ -30,12 +30,17 @@ def feedback_to_dict(message: Message) -> dict[str, Any] | None:
 
 
 def message_to_dict(message: Message) -> dict[str, Any]:
-    """`feedback` only on assistant answers; `client_id` (the browser's id for a user
-    message, which lets it recognise its own message after a reconnect) only on user
-    messages that were sent with one: null otherwise."""
+    """`siblings`: see `selectors.messages_on_path`. `feedback` only on assistant
+    answers; `client_id` (the browser's id for a user message, which lets it recognise
+    its own message after a reconnect) only on user messages that were sent with one:
+    null otherwise."""
     is_answer = message.role == Message.Role.ASSISTANT
     return {
         "id": str(message.id),
+        "parent_id": str(message.parent_id) if message.parent_id else None,
+        # The message and its alternatives (regenerations, edits), oldest first, when
+        # the caller read them (selectors.messages_on_path); else the message alone.
+        "siblings": getattr(message, "siblings", None) or [str(message.id)],
         "role": message.role,
         "content": message.content,
         "status": message.status,
@@ -46,6 +51,7 @@ def message_to_dict(message: Message) -> dict[str, Any]:
         "usage": message.usage,
         "error": message.error,
         "error_code": message.error_code,
+        "finish_reason": message.finish_reason,
         "feedback": feedback_to_dict(message) if is_answer else None,
         "client_id": None if is_answer else (message.client_id or None),
     }

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from . import db, selectors
+from . import db, quotas, selectors
 from .contract import INTERRUPTED_ERROR, ErrorCode, request_stop
 from .models import AuditEvent, Conversation, Feedback, Message
 
@@ -31,7 +31,8 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Exchange:
-    user_message: Message
+    # The question saved (None for a regenerate or a continue: the answer has one).
+    user_message: Message | None
     assistant_message: Message | None  # None when a resend matched an earlier message
     # What the model receives for the answer, read in the same transaction.
     context: list[tuple[str, str]] = field(default_factory=list)
@@ -66,6 +67,25 @@ def conversation_delete(*, conversation: Conversation) -> None:
     if layer is not None:
         async_to_sync(request_stop)(layer, conversation.pk)
     conversation.delete()
+
+
+@transaction.atomic
+def conversation_switch_branch(*, conversation_id: Any, message_id: Any) -> str:
+    """Show the branch through message `message_id`: the conversation's leaf becomes
+    the newest leaf below it (chat/tree.py). Returns the new leaf's id; DoesNotExist
+    for a message not in the conversation, quotas.ConversationBusy while an answer
+    streams."""
+    conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
+    messages_sweep_stale(conversation_id=conversation.pk)
+    if Message.objects.filter(conversation=conversation, status=Message.Status.STREAMING).exists():
+        raise quotas.ConversationBusy
+    tree = selectors.conversation_tree(conversation_id=conversation.pk)
+    pk = selectors.parse_uuid(message_id)
+    if pk is None or str(pk) not in tree:
+        raise Message.DoesNotExist
+    leaf = tree.newest_leaf_under(str(pk))
+    Conversation.objects.filter(pk=conversation.pk).update(leaf_id=leaf)
+    return leaf
 
 
 # --- Messages ---------------------------------------------------------------------
@@ -137,6 +157,7 @@ def message_finish(
     ttft_ms: int | None = None,
     duration_ms: int | None = None,
     usage: dict[str, int] | None = None,
+    finish_reason: str = "",
 ) -> Message | None:
     """Final save of an answer: its whole text, a definite status and the metrics.
 
@@ -152,6 +173,7 @@ def message_finish(
         "input_tokens": usage.get("input_tokens"),
         "output_tokens": usage.get("output_tokens"),
         "total_tokens": usage.get("total_tokens"),
+        "finish_reason": finish_reason,
         "updated": timezone.now(),
     }
     with transaction.atomic():

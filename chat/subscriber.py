@@ -140,7 +140,15 @@ class Subscriber:
         if self._waiting() or self.stream is not None:
             return self._after_current(event)
         actions = self._follow(message_id)
-        actions.append(Send(frames.start_frame(message_id, event["model"])))
+        start = frames.start_frame(
+            message_id,
+            event["model"],
+            parent_id=event.get("parent_id"),
+            siblings=event.get("siblings"),
+        )
+        actions.append(Send(start))
+        if event.get("offset"):  # it starts with text (a continuation): ask for it
+            actions.extend(self._request_sync(0, "continue"))
         return actions
 
     def on_delta(self, event: dict[str, Any]) -> list[Action]:

@@ -19,15 +19,17 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 @database_sync_to_async
 def fill(conversation, count: int) -> list[str]:
     start = timezone.now() - timedelta(hours=1)
-    messages = [
-        Message(
-            conversation=conversation,
-            role="user" if i % 2 == 0 else "assistant",
-            content=f"message {i}",
-            status="complete",
+    messages: list[Message] = []
+    for i in range(count):  # a path: each follows the one before
+        messages.append(
+            Message(
+                conversation=conversation,
+                parent=messages[-1] if messages else None,
+                role="user" if i % 2 == 0 else "assistant",
+                content=f"message {i}",
+                status="complete",
+            )
         )
-        for i in range(count)
-    ]
     Message.objects.bulk_create(messages)
     for i, message in enumerate(messages):  # one second apart, in order
         Message.objects.filter(pk=message.pk).update(created=start + timedelta(seconds=i))

@@ -91,8 +91,12 @@ def test_api_create_list_read_rename_delete(alice, user) -> None:
 def test_api_read_sweeps_an_answer_left_streaming_by_a_dead_process(alice, user) -> None:
     """The read itself (selectors) has no side effect; the API's GET sweeps first."""
     conversation = Conversation.objects.create(owner=user)
-    Message.objects.create(conversation=conversation, role="user", content="Hi", client_id="c-9")
-    orphan = Message.objects.create(conversation=conversation, role="assistant", status="streaming")
+    question = Message.objects.create(
+        conversation=conversation, role="user", content="Hi", client_id="c-9"
+    )
+    orphan = Message.objects.create(
+        conversation=conversation, parent=question, role="assistant", status="streaming"
+    )
     Message.objects.filter(pk=orphan.pk).update(updated=timezone.now() - timedelta(hours=1))
     assert selectors.conversation_messages(conversation_id=conversation.pk)[1].status == "streaming"
     read = alice.get(f"/api/conversations/{conversation.pk}/").json()

@@ -33,7 +33,13 @@ async def test_a_generate_only_model_answers_with_its_name_and_usage(settings) -
     _user, _conversation, ws = await open_chat("sentence")
     frames = await exchange(ws, "What is a factory?")
     start = frames[1]
-    assert start == {"type": "start", "message_id": start["message_id"], "model": "canned-model"}
+    assert start == {
+        "type": "start",
+        "message_id": start["message_id"],
+        "model": "canned-model",
+        "parent_id": start["parent_id"],
+        "siblings": [start["message_id"]],
+    }
     answer = await saved(start["message_id"])
     expected = custom_model.canned_answer("What is a factory?")
     assert chunk_text(frames, str(answer.pk)) == answer.content == expected

@@ -44,7 +44,13 @@ async def test_chatopenai_streams_deltas_usage_and_split_characters(stub: OpenAI
     assert history["model"] == "stub-model"
     frames = await exchange(ws, "Say hello in Japanese")
     start = frames[1]
-    assert start == {"type": "start", "message_id": start["message_id"], "model": "stub-model"}
+    assert start == {
+        "type": "start",
+        "message_id": start["message_id"],
+        "model": "stub-model",
+        "parent_id": start["parent_id"],
+        "siblings": [start["message_id"]],
+    }
     answer = await saved(start["message_id"])
     assert answer.content == "".join(deltas) == chunk_text(frames, str(answer.pk))
     assert answer.status == "complete" and answer.model_name == "stub-model"

@@ -10,8 +10,8 @@ from chat.serializers import conversation_to_dict, feedback_to_dict, message_to_
 
 WHEN = datetime(2025, 5, 6, 7, 8, 9, tzinfo=UTC)
 FIELDS = {
-    "id", "role", "content", "status", "created", "model", "ttft_ms", "duration_ms", "usage",
-    "error", "error_code", "feedback", "client_id",
+    "id", "parent_id", "siblings", "role", "content", "status", "created", "model", "ttft_ms",
+    "duration_ms", "usage", "error", "error_code", "finish_reason", "feedback", "client_id",
 }  # fmt: skip
 
 
@@ -52,6 +52,8 @@ def test_a_message_has_every_field() -> None:
     assert set(data) == FIELDS
     assert data == {
         "id": str(message.pk),
+        "parent_id": None,
+        "siblings": [str(message.pk)],
         "role": "assistant",
         "content": "Hello.",
         "status": "complete",
@@ -62,6 +64,7 @@ def test_a_message_has_every_field() -> None:
         "usage": {"input_tokens": 3, "output_tokens": 2, "total_tokens": 5},
         "error": "",
         "error_code": "",
+        "finish_reason": "",
         "feedback": None,
         "client_id": None,
     }
