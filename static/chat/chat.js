@@ -1,6 +1,6 @@
 // Chat page: a conversation sidebar (JSON API) and one WebSocket per open conversation.
 // The wire contract is the project's DESIGN (WebSocket and HTTP contract).
-// Loaded after util.js, markdown.js and speech.js. The raw text of every message is kept here
+// Loaded after util.js, markdown.js, speech.js, dialogs.js and feedback.js. The raw text of every message is kept here
 // (state.raw); the DOM is only a rendering of it: user text as textContent, model text
 // through ChatMarkdown (marked -> DOMPurify -> external images blocked).
 'use strict';
@@ -21,11 +21,12 @@
     chunking: $('chunking-select'), chunkToggle: $('chunk-hint-toggle'), hint: $('composer-hint'),
     readAloud: $('read-aloud-toggle'), announcer: $('answer-announcer'),
   };
+  const Dialogs = window.ChatDialogs;
   // Fallbacks keep the chat usable if a helper script failed to load.
   const Markdown = window.ChatMarkdown || { renderInto: (node, raw) => { node.textContent = raw; }, appendCursor() {} };
   const Speech = window.ChatSpeech || { init() {}, onChunk() {}, onEnd() {}, cancel() {} };
   const Feedback = window.ChatFeedback || { controls: () => document.createComment(''), onClick: () => false };
-  const { el, button, uuid, loginUrl, timeElement, copyWithFeedback, request } = window.ChatUtil;
+  const { el, button, uuid, csrfToken, loginUrl, timeElement, copyWithFeedback, request } = window.ChatUtil;
 
   const CHUNK_KEY = 'chat.chunking';
   const PING_MS = 25000;
@@ -40,13 +41,23 @@
   });
   const C = ERROR_CODES;
   const REJECTED_CODES = new Set([C.BAD_FRAME, C.TOO_LONG, C.BUSY, C.RATE_LIMITED, C.QUOTA_EXCEEDED, C.NOT_FOUND]);  // message not saved
-  const STATUS_TEXT = { idle: 'Not connected', connecting: 'Connecting…', connected: 'Connected',
+  // `idle` (no conversation open) shows nothing; "Not connected" only after a failure.
+  const STATUS_TEXT = { idle: '', connecting: 'Connecting…', connected: 'Connected',
     reconnecting: 'Reconnecting…', closed: 'Closed' };
-  const TAGS = { stopped: 'stopped', error: 'error', failed: 'not sent' };
+  const TAGS = { stopped: 'stopped', error: 'error', failed: 'not sent', queued: 'queued' };
+  const UNDO_MS = 6000;  // a deleted conversation can be restored for this long
+  const BUSY_RETRIES = 5;  // `busy` with no answer in sight: retries before giving up
   const ENDINGS = { complete: 'Answer complete', stopped: 'Answer stopped', error: 'Answer failed' };
   const COPY_ICON = '<svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true" focusable="false">' +
     '<rect x="9" y="9" width="11" height="11" rx="2" fill="none" stroke="currentColor" stroke-width="2"/>' +
     '<path d="M5 15V5a2 2 0 0 1 2-2h8" fill="none" stroke="currentColor" stroke-width="2"/></svg>';
+  const svg = (d) => '<svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true" focusable="false" ' +
+    `fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"><path d="${d}"/></svg>`;
+  const ICONS = {
+    rename: svg('M12 20h9M16.5 3.5a2.12 2.12 0 0 1 3 3L7 19l-4 1 1-4z'),
+    delete: svg('M3 6h18M8 6V4h8v2M19 6l-1 14H6L5 6M10 11v6M14 11v6'),
+    cancel: svg('M18 6 6 18M6 6l12 12'),
+  };
 
   const state = {
     conversations: [], currentId: null, ws: null, reconnectTimer: null, pingTimer: null,
@@ -60,7 +71,12 @@
     parts: new Map(),      // message id -> the pieces it arrived in (for "Show chunks")
     dirty: new Set(),      // message ids to re-render at the next animation frame
     frame: 0,              // requestAnimationFrame handle, 0 when none is pending
-    pending: new Map(),    // client_id -> {content, el, sent, failed}: not yet confirmed
+    // client_id -> {content, el, sent, failed, queued, retries}: not yet confirmed, in the
+    // order typed; `queued` ones wait for the answer that streams (one answer at a time).
+    pending: new Map(),
+    retryTimer: null,      // `busy` was answered while no answer was in sight: try again
+    deleting: null,        // {c, toast}: a deleted conversation that can still be restored
+    statusTimer: null,     // counts down to the next reconnection attempt
     stickToBottom: true,
   };
 
@@ -88,30 +104,78 @@
 
   // ---- sidebar --------------------------------------------------------------
 
-  function renderConversations() {
-    els.list.replaceChildren();
-    for (const c of state.conversations) {
-      const title = c.title || 'Untitled';
-      const li = el('li', 'conversation-item');
-      li.dataset.id = c.id;
-      const open = button('conversation-open', title, `Open “${title}”`, () => openConversation(c.id, true));
-      if (c.id === state.currentId) {
-        li.classList.add('active');
-        open.setAttribute('aria-current', 'page');
-      }
-      li.append(open,
-        button('icon-button conversation-rename', '✎', `Rename “${title}”`, () => renameConversation(c)),
-        button('icon-button conversation-delete', '×', `Delete “${title}”`, () => deleteConversation(c)));
-      els.list.append(li);
-    }
-    els.listEmpty.hidden = state.conversations.length > 0;
-    const current = state.conversations.find((c) => c.id === state.currentId);
-    if (current) els.title.textContent = current.title || 'Untitled';
-    else if (!state.currentId) els.title.textContent = 'New chat';
+  const iconButton = (className, icon, label, onClick) => {
+    const b = button(`icon-button ${className}`, null, label, onClick);
+    b.innerHTML = icon;  // a constant
+    b.title = label;
+    return b;
+  };
+
+  // Today, Yesterday, Previous 7 days, Older: calendar days in the browser's time zone.
+  const GROUPS = ['Today', 'Yesterday', 'Previous 7 days', 'Older'];
+  function dateGroup(iso, now = new Date()) {
+    const d = new Date(iso);
+    if (Number.isNaN(d.getTime())) return GROUPS[3];
+    const day = (x) => new Date(x.getFullYear(), x.getMonth(), x.getDate());
+    const days = Math.round((day(now) - day(d)) / 86400000);  // round: a DST day is 23 or 25 h
+    if (days <= 0) return GROUPS[0];
+    if (days === 1) return GROUPS[1];
+    return days <= 7 ? GROUPS[2] : GROUPS[3];
   }
 
+  const visibleConversations = () => state.conversations.filter(
+    (c) => !(state.deleting && state.deleting.c.id === c.id));
+
+  // #conversation-list holds one section per date group: a heading and its list.
+  function renderConversations() {
+    const groups = new Map();
+    for (const c of visibleConversations()) {
+      const name = dateGroup(c.updated || c.created);
+      if (!groups.has(name)) groups.set(name, []);
+      groups.get(name).push(c);
+    }
+    els.list.replaceChildren(...GROUPS.filter((g) => groups.has(g)).map((name) => {
+      const section = el('section', 'conversation-group');
+      const heading = el('h2', 'conversation-group-title', name);
+      heading.id = `conversation-group-${GROUPS.indexOf(name)}`;
+      section.setAttribute('aria-labelledby', heading.id);
+      const ul = el('ul', 'conversation-items');
+      ul.append(...groups.get(name).map(conversationItem));
+      section.append(heading, ul);
+      return section;
+    }));
+    els.listEmpty.hidden = groups.size > 0;
+    const current = state.conversations.find((c) => c.id === state.currentId);
+    if (current) els.title.textContent = current.title || 'Untitled';
+    else if (!state.currentId && !els.messages.querySelector('.gone-state')) els.title.textContent = 'New chat';
+  }
+
+  function conversationItem(c) {
+    const title = c.title || 'Untitled';
+    const li = el('li', 'conversation-item');
+    li.dataset.id = c.id;
+    const open = button('conversation-open', title, `Open “${title}”`, () => openConversation(c.id, true));
+    if (c.id === state.currentId) {
+      li.classList.add('active');
+      open.setAttribute('aria-current', 'page');
+    }
+    li.append(open,
+      iconButton('conversation-rename', ICONS.rename, `Rename “${title}”`, () => renameConversation(c)),
+      iconButton('conversation-delete', ICONS.delete, `Delete “${title}”`, () => deleteConversation(c)));
+    return li;
+  }
+
+  // Deletes sent as the previous page of this tab went away may still be on their way.
+  const LEFT_DELETED_KEY = 'chat.deletedOnLeave';
+  const deletedOnLeave = new Set();
+  try {
+    const id = sessionStorage.getItem(LEFT_DELETED_KEY);
+    sessionStorage.removeItem(LEFT_DELETED_KEY);
+    if (id) deletedOnLeave.add(id);
+  } catch (e) { /* no storage: the list may show it until the next load */ }
+
   const loadConversations = guarded('load your conversations', async () => {
-    state.conversations = (await api('')).conversations || [];
+    state.conversations = ((await api('')).conversations || []).filter((c) => !deletedOnLeave.has(c.id));
     renderConversations();
   });
 
@@ -127,23 +191,67 @@
   });
 
   const renameConversation = guarded('rename the conversation', async (c) => {
-    const title = (window.prompt('New title for this conversation:', c.title || '') || '').trim();
-    if (!title) return;
+    const title = await Dialogs.ask({
+      title: 'Rename conversation', confirm: 'Rename',
+      field: { label: 'Title', value: c.title || '', maxLength: 200, required: true },
+    });
+    if (!title || title === c.title) return;
     const data = await api(convPath(c.id), 'PATCH', { title });
     c.title = (data && data.title) || title;
     renderConversations();
   });
 
+  // Delete with undo: the conversation leaves the list (and the view) at once, and the
+  // DELETE is sent when the "Undo" toast times out, when another delete replaces the
+  // toast, or when the page is left (pagehide: a keepalive request outlives the page).
   const deleteConversation = guarded('delete the conversation', async (c) => {
-    if (!window.confirm(`Delete “${c.title || 'Untitled'}”? This cannot be undone.`)) return;
-    await api(convPath(c.id), 'DELETE');
-    state.conversations = state.conversations.filter((x) => x.id !== c.id);
-    if (c.id === state.currentId) {
+    const ok = await Dialogs.ask({
+      title: 'Delete conversation?', confirm: 'Delete', danger: true,
+      text: `“${c.title || 'Untitled'}” and its messages will be deleted. You can undo this for a few seconds.`,
+    });
+    if (!ok) return;
+    const wasOpen = c.id === state.currentId;
+    if (wasOpen) {
       closeConversation();
       history.pushState({}, '', '/');
     }
+    const toast = Dialogs.toast({
+      text: `Deleted “${c.title || 'Untitled'}”.`, action: 'Undo', ms: UNDO_MS,
+      onAction: () => {
+        state.deleting = null;
+        renderConversations();
+        if (wasOpen && !state.currentId) openConversation(c.id, true);
+      },
+      onTimeout: () => commitDelete(c),
+    });
+    state.deleting = { c, toast };
     renderConversations();
   });
+
+  async function commitDelete(c) {
+    if (state.deleting && state.deleting.c.id === c.id) state.deleting = null;
+    try {
+      await api(convPath(c.id), 'DELETE');
+      state.conversations = state.conversations.filter((x) => x.id !== c.id);
+    } catch (e) {
+      showNotice(`Could not delete “${c.title || 'Untitled'}”: ${e.message}`);
+    }
+    renderConversations();
+  }
+
+  // The page is going away with a delete still undoable: send it now, in a request that
+  // the browser completes after the page is gone.
+  function flushDeleteOnLeave() {
+    const d = state.deleting;
+    if (!d) return;
+    state.deleting = null;
+    d.toast.dismiss();
+    try { sessionStorage.setItem(LEFT_DELETED_KEY, d.c.id); } catch (e) { /* see deletedOnLeave */ }
+    fetch(config.api_base + convPath(d.c.id), {
+      method: 'DELETE', keepalive: true, credentials: 'same-origin',
+      headers: { Accept: 'application/json', 'X-CSRFToken': csrfToken() },
+    }).catch(() => {});
+  }
 
   function setSidebarOpen(open) {  // only visible as a drawer on narrow screens
     els.layout.classList.toggle('sidebar-open', open);
@@ -152,10 +260,13 @@
 
   // ---- message view ---------------------------------------------------------
 
+  // Queued messages stay last: anything else goes above the first of them.
   function appendToMessages(node) {
-    const placeholder = els.messages.querySelector('.empty-state');
+    const placeholder = els.messages.querySelector('.empty-state, .gone-state');
     if (placeholder) placeholder.remove();
-    els.messages.append(node);
+    const firstQueued = node.dataset && node.dataset.status === 'queued' ? null
+      : els.messages.querySelector(':scope > .message[data-status="queued"]');
+    els.messages.insertBefore(node, firstQueued);
     autoScroll();
   }
 
@@ -167,6 +278,17 @@
       button('icon-button', '×', 'Dismiss this notice', () => notice.remove()));
     appendToMessages(notice);
     scrollToBottom();
+  }
+
+  // A conversation that does not exist (deleted, or a wrong link): say so, and offer a
+  // way forward. The composer stays usable: typing starts a new chat.
+  function showGone() {
+    const box = el('div', 'gone-state');
+    box.append(el('h2', 'gone-title', 'This conversation no longer exists'),
+      el('p', 'gone-text', 'It was deleted, or the link is wrong.'),
+      button('primary gone-new-chat', 'Start a new chat', 'Start a new chat', () => newChat()));
+    els.messages.replaceChildren(box);
+    els.title.textContent = 'Conversation not found';
   }
 
   function copyButton() {
@@ -185,12 +307,9 @@
     const head = el('div', 'message-head');
     head.append(el('span', 'message-role', who), timeElement(m.created));
     const footer = el('div', 'message-footer');
-    footer.append(el('div', 'message-meta'));
-    if (m.role === 'assistant') footer.append(copyButton());
-    if (m.role === 'assistant' && m.id && m.status !== 'streaming') {
-      footer.append(Feedback.controls(m.id, m.feedback));
-    }
+    footer.append(el('div', 'message-actions'), el('div', 'message-meta'));
     b.append(head, el('div', 'message-text'), footer);
+    renderActions(b, m);
     if (m.id) {
       state.bubbles.set(m.id, b);
       setRaw(m.id, m.content || '');
@@ -207,6 +326,27 @@
     return b;
   }
 
+  // The one place that builds a bubble's row of action buttons, from its role and status
+  // (called again whenever the status changes). `m.feedback`: the saved thumbs, if any;
+  // the thumbs already shown are kept.
+  function renderActions(b, m = {}) {
+    const row = b.querySelector('.message-actions');
+    const { role, status, id } = b.dataset;
+    const feedback = row.querySelector('.feedback');
+    const actions = [];
+    if (role === 'assistant') {
+      actions.push(copyButton());
+      if (id && status !== 'streaming') actions.push(feedback || Feedback.controls(id, m.feedback || null));
+    } else if (status === 'queued') {
+      const cancel = button('cancel-queued', null, 'Cancel this queued message', () => cancelQueued(b));
+      cancel.innerHTML = ICONS.cancel;  // a constant
+      cancel.append(el('span', 'cancel-label', 'Cancel'));
+      cancel.title = 'Do not send it (its text goes back into an empty message box)';
+      actions.push(cancel);
+    }
+    row.replaceChildren(...actions);
+  }
+
   function setRaw(id, text) {
     state.raw.set(id, text);
     state.parts.set(id, text ? [text] : []);
@@ -220,14 +360,25 @@
     const asMarkdown = b.dataset.role === 'assistant' && !els.chunkToggle.checked;
     node.classList.toggle('markdown', asMarkdown);
     if (asMarkdown) {
-      Markdown.renderInto(node, raw);
+      Markdown.renderInto(node, raw, { streaming: b.dataset.status === 'streaming' });
     } else if (b.dataset.role === 'assistant') {
       // "Show chunks": plain text, one span per chunk frame, to see the chunking mode at work.
       node.replaceChildren(...(state.parts.get(id) || []).map((t) => el('span', 'chunk', t)));
     } else {
       node.textContent = raw;
     }
-    if (b.dataset.status === 'streaming') Markdown.appendCursor(node);
+    if (b.dataset.status !== 'streaming') return;
+    if (raw) Markdown.appendCursor(node);
+    else node.append(writingIndicator());  // until the first chunk (sentence mode: a while)
+  }
+
+  // "Writing…" with three pulsing dots, drawn by CSS (nothing added to the text).
+  function writingIndicator() {
+    const w = el('span', 'writing-indicator');
+    w.setAttribute('role', 'img');
+    w.setAttribute('aria-label', 'The model is writing');
+    for (let i = 0; i < 3; i += 1) w.append(el('span', 'writing-dot'));
+    return w;
   }
 
   // While an answer streams, markdown is re-rendered at most once per animation frame.
@@ -314,23 +465,14 @@
 
   // ---- composer -------------------------------------------------------------
 
+  // While an answer streams, Send stays: a message sent then is queued (see flushQueue).
   function updateComposer() {
     const busy = state.streaming.size > 0;
     els.stop.hidden = !busy;
-    els.send.hidden = busy;
-    els.send.disabled = busy || els.input.disabled || state.creating;
-    els.input.placeholder = busy ? 'Write your next message…' : 'Message (Enter to send)';
+    els.send.disabled = els.input.disabled || state.creating;
+    els.input.placeholder = busy ? 'Write your next message (sent when this answer ends)…'
+      : 'Message (Enter to send)';
     updateBusy();
-    if (!busy && els.hint.dataset.busyHint) {
-      delete els.hint.dataset.busyHint;
-      checkLength();
-    }
-  }
-
-  function busyHint() {
-    els.hint.dataset.busyHint = '1';
-    els.hint.classList.remove('over');
-    els.hint.textContent = 'An answer is still coming: wait for it, or press Stop.';
   }
 
   function setComposerEnabled(enabled) {
@@ -359,7 +501,6 @@
 
   async function submitMessage() {
     const content = els.input.value.trim();
-    if (state.streaming.size) return busyHint();
     if (!content || els.input.disabled || state.creating) return;
     if (!checkLength()) return;
     if (!state.currentId) {
@@ -376,15 +517,61 @@
       }
     }
     // Optimistic bubble; the server's `message` frame carrying our client_id confirms it.
+    // Behind a streaming answer or other waiting messages it is queued.
     const clientId = uuid();
-    const p = { content, el: addBubble({ role: 'user', content, status: 'pending' }), sent: false, failed: false };
+    const queued = mustWait();
+    const p = { content, el: addBubble({ role: 'user', content, status: queued ? 'queued' : 'pending' }),
+      sent: false, failed: false, queued, retries: 0 };
     p.el.dataset.clientId = clientId;
+    if (queued) renderMeta(p.el, { status: 'queued' });
     state.pending.set(clientId, p);
     els.input.value = '';
     autoGrow();
     checkLength();
     scrollToBottom();
-    if (state.ready) sendUserMessage(clientId, p);  // otherwise sent when history arrives
+    if (queued) announce('Queued: it is sent when the answer ends.');
+    flushQueue();  // sends it now if nothing streams and the socket is ready
+  }
+
+  // One answer at a time per conversation (the server says `busy` otherwise): a message
+  // waits while an answer streams or while an earlier message of ours is unanswered.
+  const mustWait = () => state.streaming.size > 0 ||
+    [...state.pending.values()].some((p) => !p.failed);
+
+  function setQueued(p, queued) {
+    p.queued = queued;
+    p.el.dataset.status = queued ? 'queued' : 'pending';
+    renderMeta(p.el, { status: p.el.dataset.status });
+    renderActions(p.el);
+  }
+
+  // Sends the first waiting message once nothing streams and none of ours is in flight;
+  // the next one goes when the answer to this one has ended (onEnd calls this again).
+  function flushQueue() {
+    clearTimeout(state.retryTimer);
+    if (!state.ready || state.streaming.size) return;
+    for (const [clientId, p] of state.pending) {
+      if (p.failed) continue;
+      if (p.sent) return;  // in flight: wait for its answer
+      if (p.queued) setQueued(p, false);
+      sendUserMessage(clientId, p);
+      return;
+    }
+  }
+
+  function cancelQueued(bubble) {
+    const clientId = bubble.dataset.clientId;
+    const p = state.pending.get(clientId);
+    if (!p || p.sent) return;
+    state.pending.delete(clientId);
+    bubble.remove();
+    if (!els.input.value) {
+      els.input.value = p.content;
+      autoGrow();
+      checkLength();
+    }
+    announce('Queued message cancelled.');
+    els.input.focus();
   }
 
   function sendUserMessage(clientId, p) {
@@ -394,8 +581,22 @@
   // ---- WebSocket ------------------------------------------------------------
 
   function setStatus(s, text) {
+    clearInterval(state.statusTimer);
     els.status.dataset.state = s;
     els.status.textContent = text || STATUS_TEXT[s];
+    els.status.hidden = !els.status.textContent;
+  }
+
+  // After a failed or dropped connection: say so, and count down to the next attempt.
+  function showRetryCountdown(delay) {
+    const due = Date.now() + delay;
+    const tick = () => {
+      const left = Math.max(1, Math.ceil((due - Date.now()) / 1000));
+      els.status.textContent = `Not connected. Retrying in ${left} s…`;
+    };
+    setStatus('reconnecting', ' ');
+    tick();
+    state.statusTimer = setInterval(tick, 1000);
   }
 
   function sendFrame(frame) {
@@ -423,6 +624,8 @@
 
   function disconnect() {
     clearTimeout(state.reconnectTimer);
+    clearTimeout(state.retryTimer);
+    clearInterval(state.statusTimer);
     clearInterval(state.pingTimer);
     const sock = state.ws;
     Object.assign(state, { ws: null, ready: false, reconnectTimer: null, pingTimer: null });
@@ -435,12 +638,12 @@
       setStatus('closed', 'Logged out');
       location.href = loginUrl();
     } else if (ev.code === 4403) {
-      setStatus('closed');
-      resetStreamState();
-      state.pending.clear();
-      els.messages.replaceChildren();
-      showNotice('Conversation not found.');
-      setComposerEnabled(false);
+      // Deleted (here or in another tab) or never ours: a new chat is the way forward.
+      const id = state.currentId;
+      closeConversation();
+      state.conversations = state.conversations.filter((c) => c.id !== id);
+      showGone();
+      renderConversations();
     } else {
       // The next connection's history frame rebuilds the view, streaming answers included.
       // Closed for a policy (1008: too many frames or sockets; its error frame said why):
@@ -448,7 +651,7 @@
       if (ev.code === 1008) state.attempts = Math.max(state.attempts, 4);
       const delay = Math.min(1000 * 2 ** state.attempts, MAX_BACKOFF_MS);
       state.attempts += 1;
-      setStatus('reconnecting', `Reconnecting in ${Math.round(delay / 1000)} s…`);
+      showRetryCountdown(delay);
       state.reconnectTimer = setTimeout(connect, delay);
     }
   }
@@ -534,16 +737,24 @@
   // message whose client_id is in it was saved (the history shows it, so its optimistic
   // bubble goes); the others are resent with the same client_id (the server treats a
   // resend idempotently, so one saved in the meantime is confirmed, not duplicated).
+  // Queued messages go through here too: they were never sent, so they are not in the
+  // history; they stay queued while the history shows an answer streaming.
   function resendPending(history) {
     const saved = new Set(history.map((m) => m.client_id).filter(Boolean));
     for (const [clientId, p] of state.pending) {
       if (saved.has(clientId) || p.failed) {
         state.pending.delete(clientId);
       } else {
+        p.sent = false;
         appendToMessages(p.el);
-        sendUserMessage(clientId, p);
       }
     }
+    const first = [...state.pending.values()][0];
+    for (const p of state.pending.values()) {
+      const wait = state.streaming.size > 0 || p !== first;
+      if (p.queued !== wait) setQueued(p, wait);
+    }
+    flushQueue();
   }
 
   function onMessage(f) {
@@ -558,6 +769,7 @@
     setRaw(f.id, f.content != null ? f.content : p.content);
     if (f.created) p.el.querySelector('.message-time').replaceWith(timeElement(f.created));
     renderMeta(p.el, f);
+    renderActions(p.el, f);
   }
 
   function onStart(f) {
@@ -594,7 +806,7 @@
     if (b) {
       b.dataset.status = f.status;
       b.removeAttribute('aria-busy');
-      if (!b.querySelector('.feedback')) b.querySelector('.message-footer').append(Feedback.controls(id, null));
+      renderActions(b);
       renderMeta(b, f);
       state.dirty.delete(id);
       renderText(b);  // now, not at the next frame: the final text is there with the status
@@ -603,10 +815,15 @@
     Speech.onEnd(id);
     updateComposer();
     autoScroll();
+    flushQueue();  // the next queued message, if any
     loadConversations();  // the title and the order may have changed
   }
 
   function onError(f) {
+    // A failed answer's error is shown once, in its bubble (its `end` carries the text);
+    // a banner is only for errors that belong to no answer.
+    if (f.message_id && state.bubbles.has(f.message_id)) return;
+    if (f.code === C.BUSY && requeueBusy()) return;
     showNotice(f.message || `Something went wrong (${f.code}).`);
     if (!REJECTED_CODES.has(f.code)) return;
     // The user message was refused: mark it, and give its text back if the box is empty.
@@ -621,6 +838,23 @@
         checkLength();
       }
     }
+    flushQueue();  // the messages queued behind the refused one
+  }
+
+  // `busy`: an answer (e.g. from another tab) streams. Our message was not saved: queue
+  // it again; it goes when that answer ends, or after a pause when no answer is in sight
+  // (its start may still be on the way), a few times before it counts as refused.
+  function requeueBusy() {
+    const refused = [...state.pending.values()].filter((p) => p.sent && !p.failed);
+    if (!refused.length || refused.some((p) => p.retries >= BUSY_RETRIES)) return false;
+    for (const p of refused) {
+      p.sent = false;
+      p.retries += 1;
+      setQueued(p, true);
+    }
+    clearTimeout(state.retryTimer);
+    if (!state.streaming.size) state.retryTimer = setTimeout(flushQueue, 1500);
+    return true;
   }
 
   // ---- wiring ---------------------------------------------------------------
@@ -658,6 +892,11 @@
   els.messages.addEventListener('scroll', () => {
     const m = els.messages;
     state.stickToBottom = m.scrollHeight - m.scrollTop - m.clientHeight < 40;
+  });
+  window.addEventListener('pagehide', flushDeleteOnLeave);
+  window.addEventListener('pageshow', (e) => { if (e.persisted) loadConversations(); });
+  window.addEventListener('online', () => {  // back online: do not wait for the back-off
+    if (state.reconnectTimer && !state.ws) { clearTimeout(state.reconnectTimer); connect(); }
   });
   window.addEventListener('popstate', () => {
     const id = idFromPath();

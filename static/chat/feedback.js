@@ -1,18 +1,30 @@
 // Thumbs up / down on finished answers (POST /api/messages/<id>/feedback/).
 // Clicking the active thumb again withdraws it; a thumbs down may carry a comment.
+// The icons are inline SVG (no emoji: a machine without an emoji font shows empty boxes);
+// the pressed thumb is filled.
 'use strict';
 
 (function () {
   const { el, button, request } = window.ChatUtil;
   const LABELS = { up: 'Good answer', down: 'Bad answer' };
+  // Feather's thumbs-up / thumbs-down (MIT), the thumb and the cuff as separate paths.
+  const PATHS = {
+    up: ['M14 9V5a3 3 0 0 0-3-3l-4 9v11h11.28a2 2 0 0 0 2-1.7l1.38-9a2 2 0 0 0-2-2.3z',
+      'M7 22H4a2 2 0 0 1-2-2v-7a2 2 0 0 1 2-2h3'],
+    down: ['M10 15v4a3 3 0 0 0 3 3l4-9V2H5.72a2 2 0 0 0-2 1.7l-1.38 9a2 2 0 0 0 2 2.3z',
+      'M17 2h2.67A2.31 2.31 0 0 1 22 4v7a2.31 2.31 0 0 1-2.33 2H17'],
+  };
+  const icon = (rating) => '<svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true" ' +
+    'focusable="false" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" ' +
+    `stroke-linejoin="round"><path class="thumb" d="${PATHS[rating][0]}"/><path d="${PATHS[rating][1]}"/></svg>`;
 
   // The two buttons, shown in an answer's footer once the answer has ended.
   function controls(messageId, current) {
     const box = el('div', 'feedback');
     box.dataset.id = messageId;
     for (const rating of ['up', 'down']) {
-      const b = button(`feedback-button feedback-${rating}`, rating === 'up' ? '👍' : '👎',
-        LABELS[rating], null);
+      const b = button(`feedback-button feedback-${rating}`, null, LABELS[rating], null);
+      b.innerHTML = icon(rating);  // a constant
       b.dataset.rating = rating;
       b.title = LABELS[rating];
       box.append(b);
@@ -36,18 +48,28 @@
     if (!b) return false;
     const box = b.closest('.feedback');
     const withdraw = box.dataset.rating === b.dataset.rating;
-    let comment = '';
-    if (!withdraw && b.dataset.rating === 'down') {
-      comment = window.prompt('What was wrong with this answer? (optional)') || '';
-    }
-    const body = { rating: withdraw ? null : b.dataset.rating, comment };
-    request(`/api/messages/${encodeURIComponent(box.dataset.id)}/feedback/`, 'POST', body)
-      .then((data) => {
-        show(box, data.feedback);
-        notify(data.feedback ? 'Thanks for the feedback.' : 'Feedback removed.');
-      })
-      .catch((e) => notify(`Could not save the feedback: ${e.message}`, true));
+    send(box, withdraw ? null : b.dataset.rating, notify);
     return true;
+  }
+
+  async function send(box, rating, notify) {
+    let comment = '';
+    if (rating === 'down' && window.ChatDialogs) {
+      comment = await window.ChatDialogs.ask({
+        title: 'What was wrong with this answer?',
+        confirm: 'Send feedback',
+        field: { label: 'Comment (optional)', value: '', maxLength: 2000 },
+      });
+      if (comment === null) return;  // cancelled: no thumbs down either
+    }
+    try {
+      const data = await request(`/api/messages/${encodeURIComponent(box.dataset.id)}/feedback/`,
+        'POST', { rating, comment });
+      show(box, data.feedback);
+      notify(data.feedback ? 'Thanks for the feedback.' : 'Feedback removed.');
+    } catch (e) {
+      notify(`Could not save the feedback: ${e.message}`, true);
+    }
   }
 
   window.ChatFeedback = { controls, onClick };

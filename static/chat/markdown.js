@@ -6,7 +6,11 @@
 //  - images from other origins are never loaded (a URL can carry data out of the
 //    conversation): they become their alt text;
 //  - links open in a new tab without a referrer or an `opener`.
-// Exposes window.ChatMarkdown = { available, renderInto(container, raw), appendCursor(container) }.
+// Code blocks are coloured by the vendored highlight.js (when it loaded): hljs escapes the
+// code's text itself, and its output (spans with hljs-* classes) is cached per block, so a
+// streaming answer, re-rendered every frame, colours each block once. While an answer
+// streams its last code block is left plain until its closing fence arrives.
+// Exposes window.ChatMarkdown = { available, renderInto(container, raw, {streaming}), appendCursor(container) }.
 'use strict';
 
 (function () {
@@ -53,8 +57,50 @@
     }
   }
 
+  const hljs = window.hljs && typeof window.hljs.highlight === 'function' ? window.hljs : null;
+  const HIGHLIGHT_MAX_CHARS = 20000;  // a bigger block stays plain: colouring it would stall the page
+  // Unlabelled blocks are guessed among these only (guessing among all ~40 is slower and worse).
+  const AUTO_LANGUAGES = ['python', 'javascript', 'typescript', 'bash', 'shell', 'json', 'sql', 'xml',
+    'css', 'java', 'go', 'rust', 'c', 'cpp', 'yaml', 'ini'];
+  const highlighted = new Map();  // `${lang}\n${code}` -> {html, language}; the newest 200 blocks
+  if (hljs) hljs.configure({ ignoreUnescapedHTML: true });
+
+  function highlightCode(code, lang) {
+    const text = code.textContent;
+    if (!hljs || !text.trim() || text.length > HIGHLIGHT_MAX_CHARS) return;
+    if (lang && /^(text|plain|plaintext|txt)$/i.test(lang)) return;
+    const key = `${lang || ''}\n${text}`;
+    let result = highlighted.get(key);
+    if (!result) {
+      try {
+        const r = lang && hljs.getLanguage(lang)
+          ? hljs.highlight(text, { language: lang, ignoreIllegals: true })
+          : hljs.highlightAuto(text, AUTO_LANGUAGES);
+        result = { html: r.value, language: r.language || '' };
+      } catch (e) {
+        result = { html: null, language: '' };
+      }
+      highlighted.set(key, result);
+      if (highlighted.size > 200) highlighted.delete(highlighted.keys().next().value);
+    }
+    if (result.html == null) return;
+    code.innerHTML = result.html;  // hljs's own output: the code's text escaped, inside hljs-* spans
+    code.classList.add('hljs');
+    if (result.language) code.dataset.highlighted = result.language;
+  }
+
+  // Is the last fenced code block of `raw` still open (its closing fence not arrived yet)?
+  function lastFenceOpen(raw) {
+    let open = null;
+    for (const m of raw.matchAll(/^ {0,3}(`{3,}|~{3,})/gm)) {
+      if (open === null) open = m[1];
+      else if (m[1][0] === open[0] && m[1].length >= open.length) open = null;
+    }
+    return open !== null;
+  }
+
   // Runs on an inert <template> document: nothing in it loads or runs until it is adopted.
-  function postProcess(root) {
+  function postProcess(root, skipLastCode) {
     for (const img of root.querySelectorAll('img')) {
       if (isAllowedImage(img.getAttribute('src'))) continue;
       const alt = (img.getAttribute('alt') || '').trim();
@@ -80,9 +126,11 @@
       table.replaceWith(wrap);
       wrap.append(table);
     }
-    for (const pre of root.querySelectorAll('pre')) {
+    const blocks = root.querySelectorAll('pre');
+    blocks.forEach((pre, i) => {
       const code = pre.querySelector('code');
       const lang = code && /(?:^|\s)language-([\w+#.-]+)/.exec(code.className || '');
+      if (code && !(skipLastCode && i === blocks.length - 1)) highlightCode(code, lang ? lang[1] : '');
       const block = document.createElement('div');
       block.className = 'code-block';
       const bar = document.createElement('div');
@@ -99,11 +147,12 @@
       bar.append(label, copy);
       pre.replaceWith(block);
       block.append(bar, pre);
-    }
+    });
   }
 
-  // Replaces the children of `container` with the rendered markdown of `raw`.
-  function renderInto(container, raw) {
+  // Replaces the children of `container` with the rendered markdown of `raw`;
+  // `streaming`: the answer is still arriving (an unfinished code block stays plain).
+  function renderInto(container, raw, { streaming = false } = {}) {
     if (!available) {  // the vendored scripts did not load: plain text is still safe
       container.textContent = raw;
       return;
@@ -118,7 +167,7 @@
     const clean = window.DOMPurify.sanitize(html, SANITIZE);
     const template = document.createElement('template');
     template.innerHTML = clean;
-    postProcess(template.content);
+    postProcess(template.content, streaming && lastFenceOpen(raw));
     container.replaceChildren(template.content);
   }
 

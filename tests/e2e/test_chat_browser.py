@@ -239,21 +239,25 @@ def test_answer_crosses_server_processes_through_redis(new_user: NewUser, server
 
 
 def test_failed_answer_and_too_long_message_show_readable_errors(new_user: NewUser) -> None:
-    """`/fail` ends the answer with status `error` and a visible error notice, and the
-    next message still gets a complete answer; a message over the page's limit is
-    refused in the page with a readable hint, and nothing is sent or saved."""
+    """`/fail` ends the answer with status `error` and its error shown once, in the
+    answer's bubble (no banner too), and the next message still gets a complete answer;
+    a message over the page's limit is refused in the page with a readable hint, and
+    nothing is sent or saved."""
     tab = new_user()
     failed = tab.ask("/fail")
     conversation = tab.conversation_id()
     tab.finish(failed, "error")
-    notice = tab.page.locator(".error-notice")
-    expect(notice.first).to_be_visible()
-    expect(notice.first).not_to_have_text("")
+    shown = tab.bubble(failed).locator(".message-error")
+    expect(shown).to_be_visible()
+    expect(shown).not_to_have_text("")
     saved = tab.assert_wire_matches_db(conversation, failed)
     assert saved["status"] == "error"
     errors = [f for f in tab.frames.all_received() if f["type"] == "error"]
     assert [e.get("message_id") for e in errors] == [failed], errors
     assert errors[0]["message"] and "Traceback" not in errors[0]["message"]
+    expect(tab.page.locator(".error-notice")).to_have_count(0)
+    page_text = tab.page.locator("#messages").inner_text()
+    assert page_text.count(errors[0]["message"]) == 1, page_text
 
     recovered = tab.ask("/echo Still here after the failure.")
     tab.finish(recovered)

@@ -108,10 +108,14 @@ def test_thumbs_down_reaches_the_admin_feedback_filter(
     server_env: dict,
 ) -> None:
     tab = new_user()
-    tab.page.on("dialog", lambda dialog: dialog.accept("Not what I asked"))
     answer = tab.ask("Rate me please")
     tab.finish(answer)
     tab.bubble(answer).locator(".feedback-down").click()
+    dialog = tab.page.locator("#app-dialog")  # the in-page dialog, not window.prompt
+    expect(dialog).to_be_visible()
+    dialog.locator("input").fill("Not what I asked")
+    dialog.locator("input").press("Enter")
+    expect(dialog).to_be_hidden()
     expect(tab.bubble(answer).locator(".feedback-down")).to_have_attribute("aria-pressed", "true")
     conversation = tab.conversation_id()
     saved = tab.saved_message(conversation, answer)
