@@ -125,6 +125,23 @@ def test_feedback_is_drawn_with_icons_not_emoji(staff, alice, page: str) -> None
         assert not any(EMOJI.search(cell) for cell in feedback)
 
 
+@pytest.mark.parametrize("url", ["/admin/login/", CHANGELIST, "/accounts/login/"])
+def test_pages_link_the_site_icon(staff, url: str) -> None:
+    html = staff.get(url, follow=True).content.decode()
+    assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in html
+
+
+def test_favicon_ico_leads_to_the_icon(client, settings) -> None:
+    """Browsers and tools ask for /favicon.ico whatever the page links: never a 404."""
+    settings.WHITENOISE_USE_FINDERS = True  # serve /static/ from the source tree, as DEBUG does
+    response = client.get("/favicon.ico")
+    assert response.status_code == 302 and response.url == "/static/favicon.svg"
+    icon = client.get(response.url)
+    assert icon.status_code == 200
+    assert icon["Content-Type"].startswith("image/svg+xml")
+    assert b"<svg" in b"".join(icon.streaming_content)
+
+
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
