@@ -207,7 +207,8 @@ def test_transcript_page_is_complete_readable_and_audited(staff, alice) -> None:
         "The model failed to answer.",
         "thumbs up",
         "thanks",
-        "Watch live",
+        'id="live-tail"',
+        "chatadmin/tail.js",
     ):
         assert text in html
     event = AuditEvent.objects.get()
