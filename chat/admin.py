@@ -2,14 +2,13 @@
 
 What users and the model said is read-only here, always: staff can only set the
 review state and a note. Every page that shows what a conversation says (its
-transcript, a message-text search, an export, the live tail) is audited, and so is a
-delete, which also stops the conversation's running answer; the message list shows
-no text at all.
+transcript, the message list, a message-text search, an export, the live tail) is
+audited, and so is a delete, which also stops the conversation's running answer.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from django.contrib import admin, messages
@@ -23,10 +22,12 @@ from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
-from django.utils.text import capfirst
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+from django.utils.text import Truncator, capfirst
 
 from . import review, selectors, services
+from .icons import thumb_icon
 from .models import AuditEvent, Conversation, Feedback, Message
 
 
@@ -106,6 +107,26 @@ def _download(content: AsyncIterator[str], content_type: str, filename: str) -> 
     response = StreamingHttpResponse(content, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+def _audit_changelist(
+    request: HttpRequest,
+    response: HttpResponse,
+    *,
+    action: str,
+    conversation_of: Callable[[Any], Any],
+    detail: str = "",
+) -> None:
+    """Changelist pages that tell what conversations say (a message-text search, the
+    message list's text) audit each conversation their page of rows showed, once."""
+    changelist = (getattr(response, "context_data", None) or {}).get("cl")
+    if changelist is None or response.status_code != 200:
+        return
+    shown = list(dict.fromkeys(conversation_of(row) for row in changelist.result_list))
+    if shown:
+        services.audit_record(
+            actor=request.user, action=action, conversation_ids=shown, detail=detail
+        )
 
 
 def _is_autocomplete(request: HttpRequest) -> bool:
@@ -192,12 +213,12 @@ class ConversationAdmin(admin.ModelAdmin):
         each conversation a search result page shows is audited, with the search term."""
         response = super().changelist_view(request, extra_context)
         term = request.GET.get(SEARCH_VAR, "").strip()
-        changelist = (getattr(response, "context_data", None) or {}).get("cl")
-        if term and changelist is not None and response.status_code == 200:
-            services.audit_record(
-                actor=request.user,
+        if term:
+            _audit_changelist(
+                request,
+                response,
                 action=AuditEvent.Action.SEARCH,
-                conversation_ids=[c.pk for c in changelist.result_list],
+                conversation_of=lambda conversation: conversation.pk,
                 detail=f"q={term}",
             )
         return response
@@ -226,13 +247,13 @@ class ConversationAdmin(admin.ModelAdmin):
         return obj.last_status or "—"
 
     @admin.display(description="feedback")
-    def feedback(self, obj: Conversation) -> str:
-        parts = []
-        if obj.thumbs_up:
-            parts.append(f"👍 {obj.thumbs_up}")
-        if obj.thumbs_down:
-            parts.append(f"👎 {obj.thumbs_down}")
-        return " ".join(parts) or "—"
+    def feedback(self, obj: Conversation) -> SafeString | str:
+        """Icons, not emoji (a machine without an emoji font shows empty boxes)."""
+        counts = [("up", obj.thumbs_up), ("down", obj.thumbs_down)]
+        shown = [(thumb_icon(direction), count) for direction, count in counts if count]
+        if not shown:
+            return "—"
+        return format_html_join(" ", '<span class="thumbs">{} {}</span>', shown)
 
     # --- The transcript page ---------------------------------------------------------
 
@@ -403,16 +424,37 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 @admin.register(Message)
 class MessageAdmin(ReadOnlyAdmin):
     """Messages are evidence: never added, edited or deleted here. The list is for
-    finding answers by status, model, timing and tokens; it shows no message text, and
-    a message's page is its conversation's transcript (whose every view is audited)."""
+    finding answers by status, model, timing and tokens; it shows the start of each
+    message's text, so each page of it is audited (a view of each conversation it
+    showed), and a message's page is its conversation's transcript (audited too)."""
 
-    list_display = ("created", "conversation", "role", "status", "model_name", "ttft_ms",
-                    "duration_ms", "total_tokens")  # fmt: skip
+    TEXT_CHARS = 120
+
+    list_display = ("created", "conversation", "role", "text", "status", "model_name",
+                    "ttft_ms", "duration_ms", "total_tokens")  # fmt: skip
     list_filter = ("role", "status", "model_name", "created")
     list_select_related = ("conversation",)
     date_hierarchy = "created"
     # No search_fields: a search over text would tell what messages say, unaudited (and
     # give the admin's autocomplete endpoint each message's text, in its str()).
+
+    @admin.display(description="text")
+    def text(self, obj: Message) -> str:
+        # Plain text (the admin escapes it), on one line, cut at TEXT_CHARS.
+        return Truncator(" ".join(obj.content.split())).chars(self.TEXT_CHARS)
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        response = super().changelist_view(request, extra_context)
+        _audit_changelist(
+            request,
+            response,
+            action=AuditEvent.Action.VIEW,
+            conversation_of=lambda message: message.conversation_id,
+            detail="message list",
+        )
+        return response
 
     def change_view(
         self,

@@ -12,6 +12,7 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.views.decorators.http import require_http_methods
 
 from security.responses import too_many_attempts
@@ -48,6 +49,12 @@ def read_json(request: HttpRequest) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError("not an object")
     return data
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """/favicon.ico, which browsers and tools ask for whatever the page links: the
+    site's icon, a static file (pages link it with <link rel="icon"> themselves)."""
+    return redirect(static("favicon.svg"))
 
 
 @login_required

@@ -4,6 +4,7 @@ from django.urls import include, path
 from chat import views
 
 urlpatterns = [
+    path("favicon.ico", views.favicon),
     path("admin/", admin.site.urls),
     path("accounts/signup/", views.signup, name="signup"),
     path("accounts/", include("django.contrib.auth.urls")),

@@ -1,43 +1,176 @@
-// Live tail on the admin transcript page: read-only view of an answer as it streams.
+// Live tail on the admin transcript page, read-only. It starts with the page (no
+// click): a user message appears in the transcript as it is sent, then its answer
+// streams in below it. Every text goes in as text (textContent, text nodes), never HTML.
 'use strict';
 (function () {
   const box = document.getElementById('live-tail');
-  if (!box) return;
-  const button = document.getElementById('live-tail-start');
+  const list = document.getElementById('transcript');
+  if (!box || !list) return;
+  const button = document.getElementById('live-tail-toggle');
   const status = document.getElementById('live-tail-status');
-  const text = document.getElementById('live-tail-text');
+  const ROLES = { user: 'User', assistant: 'Assistant' };
+  const STATUSES = ['streaming', 'complete', 'stopped', 'error'];
   let socket = null;
+  let wanted = false; // staff want to watch: reconnect after a drop
+  let retryDelay = 1000;
+  let retryTimer = null;
+
+  function say(text, state) {
+    status.textContent = text;
+    status.dataset.state = state;
+  }
+
+  function turnOf(id) {
+    return list.querySelector(`li.turn[data-id="${CSS.escape(String(id))}"]`);
+  }
+
+  function nearBottom() {
+    return window.innerHeight + window.scrollY >= document.body.scrollHeight - 80;
+  }
+
+  function span(className, text) {
+    const el = document.createElement('span');
+    if (className) el.className = className;
+    el.textContent = text;
+    return el;
+  }
+
+  // A transcript turn for a message the page did not have, shaped like the server's.
+  function addTurn(m) {
+    const existing = turnOf(m.id);
+    if (existing) return existing;
+    const follow = nearBottom();
+    list.querySelector('.transcript-empty')?.remove();
+    const li = document.createElement('li');
+    li.className = `turn turn-${m.role} live-turn`;
+    li.id = `message-${m.id}`;
+    li.dataset.id = m.id;
+    li.dataset.role = m.role;
+    const head = document.createElement('div');
+    head.className = 'turn-head';
+    const who = document.createElement('strong');
+    who.textContent = ROLES[m.role] || m.role;
+    const when = document.createElement('time');
+    const created = m.created ? new Date(m.created) : new Date();
+    when.dateTime = created.toISOString();
+    when.textContent = created.toLocaleString();
+    head.append(who, when);
+    if (m.role === 'assistant') {
+      head.append(span('badge', ''));
+      if (m.model) head.append(span('', `model ${m.model}`));
+    }
+    const text = document.createElement('pre');
+    text.className = 'turn-text';
+    text.textContent = m.content || '';
+    li.append(head, text);
+    list.append(li);
+    setStatus(li, m.status || 'complete');
+    if (follow) li.scrollIntoView({ block: 'end' });
+    return li;
+  }
+
+  function setStatus(li, value) {
+    li.dataset.status = value;
+    for (const name of STATUSES) li.classList.toggle(`status-${name}`, name === value);
+    const badge = li.querySelector('.turn-head .badge');
+    if (badge) {
+      badge.className = `badge badge-${value}`;
+      badge.textContent = value;
+    }
+  }
+
+  function textOf(li) {
+    return li.querySelector('.turn-text');
+  }
+
+  const handlers = {
+    history(frame) {
+      // The newest messages as the server has them now (an answer's text so far):
+      // messages sent since the page was rendered are added, changed ones updated.
+      for (const m of frame.messages) {
+        const li = addTurn(m);
+        textOf(li).textContent = m.content;
+        setStatus(li, m.status);
+      }
+      const live = frame.messages.find((m) => m.status === 'streaming');
+      if (live) say('Watching live: an answer is streaming…', 'streaming');
+      else say('Watching live: new messages appear here as they are sent.', 'watching');
+    },
+    message(frame) {
+      addTurn(frame);
+      say('Watching live: the user sent a message; waiting for the answer…', 'waiting');
+    },
+    start(frame) {
+      addTurn({ id: frame.message_id, role: 'assistant', status: 'streaming', model: frame.model });
+      say(`Watching live: an answer is streaming${frame.model ? ` (${frame.model})` : ''}…`, 'streaming');
+    },
+    chunk(frame) {
+      const li = turnOf(frame.message_id)
+        || addTurn({ id: frame.message_id, role: 'assistant', status: 'streaming' });
+      const follow = nearBottom();
+      textOf(li).append(frame.text);
+      if (follow) li.scrollIntoView({ block: 'end' });
+    },
+    end(frame) {
+      const li = turnOf(frame.message_id);
+      if (li) {
+        setStatus(li, frame.status);
+        if (frame.error && !li.querySelector('.turn-error')) {
+          const error = document.createElement('p');
+          error.className = 'turn-error';
+          error.textContent = `Error: ${frame.error}`;
+          li.append(error);
+        }
+      }
+      say(`Answer ${frame.status}. Watching live.`, 'watching');
+    },
+    error(frame) {
+      if (!frame.message_id) say(frame.message, 'error'); // an answer's error: its end follows
+    },
+  };
 
   function start() {
+    clearTimeout(retryTimer);
+    wanted = true;
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-    socket = new WebSocket(`${scheme}://${location.host}${box.dataset.url}`);
-    button.disabled = true;
-    status.textContent = 'Connecting…';
-    socket.onmessage = (event) => {
+    const ws = new WebSocket(`${scheme}://${location.host}${box.dataset.url}`);
+    socket = ws;
+    button.textContent = 'Stop watching';
+    say('Connecting…', 'connecting');
+    ws.onopen = () => { retryDelay = 1000; };
+    ws.onmessage = (event) => {
       const frame = JSON.parse(event.data);
-      if (frame.type === 'history') {
-        const live = frame.messages.find((m) => m.status === 'streaming');
-        text.hidden = false;
-        text.textContent = live ? live.content : '';
-        status.textContent = live ? 'Streaming now…' : 'Watching: no answer is streaming right now.';
-      } else if (frame.type === 'message') {
-        text.textContent = '';
-        status.textContent = 'New user message; waiting for the answer…';
-      } else if (frame.type === 'start') {
-        text.textContent = '';
-        status.textContent = `Streaming now (${frame.model})…`;
-      } else if (frame.type === 'chunk') {
-        text.textContent += frame.text; // textContent: model output is never HTML here
-      } else if (frame.type === 'end') {
-        status.textContent = `Answer ${frame.status}. Reload the page to see it in the transcript.`;
-      } else if (frame.type === 'error') {
-        status.textContent = frame.message;
-      }
+      const handle = handlers[frame.type];
+      if (handle) handle(frame);
     };
-    socket.onclose = (event) => {
-      button.disabled = false;
-      status.textContent = event.code === 4403 ? 'Not allowed.' : 'Stopped watching.';
+    ws.onclose = (event) => {
+      if (socket !== ws) return;
+      socket = null;
+      if (event.code === 4403 || event.code === 4401) {
+        wanted = false;
+        say(event.code === 4403 ? 'Not allowed.' : 'Logged out.', 'off');
+      } else if (wanted) {
+        say('Connection lost; reconnecting…', 'connecting');
+        retryTimer = setTimeout(start, retryDelay);
+        retryDelay = Math.min(retryDelay * 2, 30000);
+        return;
+      } else {
+        say('Not watching.', 'off');
+      }
+      button.textContent = 'Watch live';
     };
   }
-  button.addEventListener('click', start);
+
+  function stop() {
+    wanted = false;
+    clearTimeout(retryTimer);
+    const ws = socket;
+    socket = null;
+    if (ws) ws.close();
+    button.textContent = 'Watch live';
+    say('Not watching.', 'off');
+  }
+
+  button.addEventListener('click', () => (wanted ? stop() : start()));
+  start();
 })();

@@ -136,20 +136,48 @@ def test_staff_live_tail_shows_an_answer_while_it_streams(
     server: Server,
     server_env: dict,
 ) -> None:
-    """Staff watch an answer arrive on the transcript page; the user's answer is intact."""
-    tab = new_user()
+    """Staff open the transcript page and watch, with no click: the user's new message
+    appears, then the answer streams in; the user's answer is intact. The same 1400 px
+    window shows the conversation list's review state column whole."""
+    tab = new_user(username=f"e2e-owner-with-a-rather-long-name-{uuid.uuid4().hex[:8]}")
     conversation = tab.new_chat()
     context, page = _staff_page(browser, server, server_env)
     try:
         page.goto(f"{server.url}/admin/chat/conversation/{conversation}/change/")
-        page.click("#live-tail-start")
-        expect(page.locator("#live-tail-status")).to_contain_text("no answer is streaming")
+        status = page.locator("#live-tail-status")
+        expect(status).to_have_attribute("data-state", "watching")  # started by itself
         answer = tab.ask("/echo " + " ".join(f"word{i}" for i in range(150)))
-        expect(page.locator("#live-tail-text")).to_contain_text("word1")
-        expect(page.locator("#live-tail-status")).to_contain_text("Answer complete", timeout=30_000)
+        turns = page.locator("#transcript li.turn")
+        expect(turns.nth(0)).to_have_attribute("data-role", "user")
+        expect(turns.nth(0).locator(".turn-text")).to_contain_text("word149")
+        live = page.locator(f'#transcript li.turn[data-id="{answer}"]')
+        expect(live).to_have_attribute("data-role", "assistant")
+        expect(live.locator(".turn-text")).to_contain_text("word1")
+        # Caught mid-stream (about 9 s of answer at the servers' 30 ms a token).
+        assert live.get_attribute("data-status") == "streaming"
+        assert "word149" not in (live.locator(".turn-text").text_content() or "")
+        expect(status).to_contain_text("Answer complete", timeout=30_000)
+        expect(live).to_have_attribute("data-status", "complete")
         tab.finish(answer)
         saved = tab.assert_wire_matches_db(conversation, answer)
-        assert page.locator("#live-tail-text").text_content() == saved["content"]
+        assert live.locator(".turn-text").text_content() == saved["content"]
+        expect(turns).to_have_count(2)
+
+        page.goto(f"{server.url}/admin/chat/conversation/")
+        cells = page.locator("#result_list td.field-review_state")
+        expect(cells.first).to_be_visible()
+        scroller = page.locator("#changelist .results").bounding_box()
+        assert scroller is not None
+        visible_right = min(page.viewport_size["width"], scroller["x"] + scroller["width"])
+        for index in range(cells.count()):
+            box = cells.nth(index).bounding_box()
+            assert box is not None and box["x"] >= 0
+            assert box["x"] + box["width"] <= visible_right + 0.5, (box, visible_right)
+        widths = page.evaluate(
+            "() => { const r = document.querySelector('#changelist .results');"
+            " return [r.scrollWidth, r.clientWidth]; }"
+        )
+        assert widths[0] <= widths[1], f"the list scrolls sideways: {widths}"
     finally:
         context.close()
 

@@ -6,6 +6,7 @@ import csv
 import gc
 import io
 import json
+import re
 import tracemalloc
 from datetime import timedelta
 
@@ -22,6 +23,9 @@ from chat.serializers import message_to_dict
 pytestmark = pytest.mark.django_db
 
 CHANGELIST = "/admin/chat/conversation/"
+# Pictographs, dingbats and the emoji presentation selector: what a machine without an
+# emoji font shows as empty boxes.
+EMOJI = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\ufe0f]")
 JAPANESE = 'こんにちは。「引用」と、改行\nそして"引用符", カンマ'
 
 
@@ -77,7 +81,65 @@ def test_changelist_shows_counts_model_status_and_feedback(staff, alice) -> None
     row = page.context["cl"].result_list[0]
     assert (row.message_count, row.last_status, row.last_model) == (2, "error", "gpt-x")
     assert (row.thumbs_up, row.thumbs_down) == (0, 1)
-    assert "Kyoto" in page.content.decode() and "👎 1" in page.content.decode()
+    html = page.content.decode()
+    assert "Kyoto" in html
+    assert re.search(r'aria-label="thumbs down".*?</svg> 1</span>', html)
+    assert 'aria-label="thumbs up"' not in html  # no thumbs up: no icon for it
+
+
+def _cells(html: str, column: str) -> list[str]:
+    return re.findall(rf'<td class="field-{column}[^"]*">(.*?)</td>', html, re.S)
+
+
+def test_changelist_shows_each_conversations_review_state(staff, alice) -> None:
+    flagged, _ = make_conversation(alice, "Flagged one")
+    Conversation.objects.filter(pk=flagged.pk).update(review_state="flagged")
+    make_conversation(alice, "Fresh one")
+    html = staff.get(CHANGELIST).content.decode()
+    assert sorted(_cells(html, "review_state")) == ["Flagged", "Unreviewed"]
+    assert "column-review_state" in html  # its header, sortable
+    # The stylesheet that fits every column into a 1400 px window (tests/e2e checks it).
+    assert "chatadmin/review.css" in html
+
+
+@pytest.mark.parametrize("page", ["changelist", "transcript", "stats"])
+def test_feedback_is_drawn_with_icons_not_emoji(staff, alice, page: str) -> None:
+    """Thumbs are inline SVG with a text alternative: nothing that needs an emoji font."""
+    conversation, answer = make_conversation(alice, "Rated")
+    Feedback.objects.create(message=answer, rating=1)
+    _, other = make_conversation(alice, "Disliked")
+    Feedback.objects.create(message=other, rating=-1)
+    url = {
+        "changelist": CHANGELIST,
+        "transcript": f"{CHANGELIST}{conversation.pk}/change/",
+        "stats": f"{CHANGELIST}stats/",
+    }[page]
+    html = staff.get(url).content.decode()
+    assert not EMOJI.findall(html)
+    icon = r'<svg class="icon thumb thumb-up"[^>]*role="img" aria-label="thumbs up"'
+    assert re.search(icon, html)
+    assert "<title>thumbs up</title>" in html
+    if page == "changelist":
+        feedback = _cells(html, "feedback")
+        assert len(feedback) == 2 and all("<svg" in cell for cell in feedback)
+        assert not any(EMOJI.search(cell) for cell in feedback)
+
+
+@pytest.mark.parametrize("url", ["/admin/login/", CHANGELIST, "/accounts/login/"])
+def test_pages_link_the_site_icon(staff, url: str) -> None:
+    html = staff.get(url, follow=True).content.decode()
+    assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in html
+
+
+def test_favicon_ico_leads_to_the_icon(client, settings) -> None:
+    """Browsers and tools ask for /favicon.ico whatever the page links: never a 404."""
+    settings.WHITENOISE_USE_FINDERS = True  # serve /static/ from the source tree, as DEBUG does
+    response = client.get("/favicon.ico")
+    assert response.status_code == 302 and response.url == "/static/favicon.svg"
+    icon = client.get(response.url)
+    assert icon.status_code == 200
+    assert icon["Content-Type"].startswith("image/svg+xml")
+    assert b"<svg" in b"".join(icon.streaming_content)
 
 
 @pytest.mark.parametrize(
@@ -145,7 +207,8 @@ def test_transcript_page_is_complete_readable_and_audited(staff, alice) -> None:
         "The model failed to answer.",
         "thumbs up",
         "thanks",
-        "Watch live",
+        'id="live-tail"',
+        "chatadmin/tail.js",
     ):
         assert text in html
     event = AuditEvent.objects.get()

@@ -169,9 +169,7 @@ def test_exports_audit_each_exported_conversation(reviewer, alice, action: str) 
         f"{CHANGELIST}?review_state__exact=unreviewed&feedback=down",
         f"{CHANGELIST}stats/",
         f"{CHANGELIST}{{conversation}}/history/",
-        "/admin/chat/message/",
-        "/admin/chat/message/?role__exact=user",
-        "/admin/chat/message/?q=locker",
+        "/admin/chat/message/?role__exact=user&status__exact=error",  # no rows, no text
         "/admin/chat/auditevent/",
     ],
 )
@@ -184,13 +182,32 @@ def test_pages_without_message_text_are_not_audited(root, secret, url: str) -> N
     assert audit_rows() == []
 
 
-def test_the_message_list_shows_no_text(reviewer, secret) -> None:
-    _, message = secret
-    page = reviewer.get("/admin/chat/message/")
+@pytest.mark.parametrize("query", ["", "?role__exact=user", "?q=locker"])
+def test_the_message_list_shows_text_and_audits_each_conversation_it_shows(
+    reviewer, secret, alice, query: str
+) -> None:
+    """Each message's text, escaped, on one line, cut at 120 characters; the page is a
+    view of every conversation whose messages it showed (once each), and of no other."""
+    conversation, _ = secret
+    long_text = "<b>bold?</b> & " + "x" * 200 + "\nsecond line"
+    other, _ = make_conversation(alice, "Other")
+    Message.objects.filter(conversation=other, role="user").update(content=long_text)
+    Message.objects.filter(conversation=other, role="assistant").update(role="user")
+    hidden, _ = make_conversation(alice, "Filtered out")
+    Message.objects.filter(conversation=hidden).update(role="assistant")
+    page = reviewer.get(f"/admin/chat/message/{query}")
     assert page.status_code == 200
-    assert [m.pk for m in page.context["cl"].result_list if m.role == "user"] == [message.pk]
-    assert SECRET[:20] not in page.content.decode()
-    assert not page.context["cl"].search_fields  # no search box over message text
+    html = page.content.decode()
+    assert SECRET in html
+    assert "&lt;b&gt;bold?&lt;/b&gt; &amp; xxx" in html and "<b>bold?</b>" not in html
+    assert "second line" not in html and "x" * 121 not in html  # truncated
+    shown = {m.conversation_id for m in page.context["cl"].result_list}
+    assert {conversation.pk, other.pk} <= shown
+    rows = audit_rows()
+    assert sorted(rows) == sorted(("viewer", "view", pk, "message list") for pk in shown)
+    if "role" in query:  # the filter left the third conversation's messages off the page
+        assert hidden.pk not in {pk for _, _, pk, _ in rows}
+    assert not page.context["cl"].search_fields  # still no search box over message text
 
 
 @pytest.mark.parametrize(

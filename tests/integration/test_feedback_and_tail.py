@@ -154,3 +154,38 @@ async def test_live_tail_refuses_non_reviewers(who: str) -> None:
     user = owner if who == "owner-not-staff" else await make_staff(view=False)
     tail = await open_tail(user, conversation)
     assert await tail.receive_output(timeout=5) == {"type": "websocket.close", "code": 4403}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("redis_layer")
+async def test_a_tail_opened_before_the_exchange_sees_all_of_it(settings) -> None:
+    """The transcript page opens its tail at once: a user message sent after that
+    reaches the tail as a `message` frame (its text, as the user's tabs get it), then
+    the answer streams to it, equal to the saved text. Opening it is audited once."""
+    settings.DEMO_TOKEN_DELAY_MS = 5
+    owner = await make_user()
+    conversation = await make_conversation(owner)
+    staff = await make_staff()
+    tail = await open_tail(staff, conversation)
+    history = await receive(tail)
+    assert history["type"] == "history" and history["messages"] == []
+    user_ws = await open_socket(owner, conversation, "token")
+    await receive(user_ws)
+    await user_ws.send_to(
+        text_data=json.dumps({"type": "user_message", "content": "Seen <live>", "client_id": "c1"})
+    )
+    user_frames = await receive_until(user_ws, "end")
+    tail_frames = await receive_until(tail, "end")
+    (sent,) = [f for f in user_frames if f["type"] == "message"]
+    (seen,) = [f for f in tail_frames if f["type"] == "message"]
+    assert seen == sent
+    assert (seen["role"], seen["content"], seen["status"]) == ("user", "Seen <live>", "complete")
+    kinds = [f["type"] for f in tail_frames if f["type"] != "chunk"]
+    assert kinds == ["message", "start", "end"]
+    answer_id = tail_frames[1]["message_id"]
+    answer = await database_sync_to_async(Message.objects.get)(pk=answer_id)
+    assert chunk_text(tail_frames, answer_id) == answer.content != ""
+    events = await database_sync_to_async(list)(AuditEvent.objects.values_list("action", flat=True))
+    assert events == ["live_tail"]
+    await tail.disconnect()
+    await user_ws.disconnect()
