@@ -13,6 +13,7 @@ urlpatterns = [
         views.api_conversation,
         name="api-conversation",
     ),
+    path("api/search/", views.api_search, name="api-search"),
     path(
         "api/messages/<str:message_id>/feedback/",
         views.api_message_feedback,

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_http_methods
 from security.responses import too_many_attempts
 from security.throttle import signup_retry_after
 
-from . import protocol, selectors, serializers, services
+from . import protocol, search, selectors, serializers, services
 from .chunking import MODES
 from .contract import ErrorCode
 from .forms import ConversationForm, FeedbackForm, SignupForm
@@ -157,6 +157,24 @@ def api_message_feedback(request: HttpRequest, message_id: str) -> HttpResponse:
     return JsonResponse(
         {"message_id": str(message.pk), "feedback": serializers.feedback_to_dict(message)}
     )
+
+
+@api_login_required
+@require_http_methods(["GET"])
+def api_search(request: HttpRequest) -> HttpResponse:
+    """The user's own titles and messages matching `q`, newest first (chat/search.py)."""
+    query = request.GET.get("q", "").strip()
+    if not query:
+        return json_error(400, ErrorCode.BAD_REQUEST, "Type something to search for.")
+    if len(query) > search.MAX_QUERY_CHARS:
+        return json_error(
+            400,
+            ErrorCode.TOO_LONG,
+            f"Search for at most {search.MAX_QUERY_CHARS} characters.",
+            max_chars=search.MAX_QUERY_CHARS,
+        )
+    hits = search.conversation_search(user=request.user, query=query)
+    return JsonResponse({"query": query, "results": [hit.to_dict() for hit in hits]})
 
 
 def _conversation_form(request: HttpRequest) -> tuple[ConversationForm, JsonResponse | None]:
