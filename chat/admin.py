@@ -268,7 +268,7 @@ class ConversationAdmin(admin.ModelAdmin):
         extra_context = dict(extra_context or {})
         shown = conversation is not None and self.has_view_permission(request, conversation)
         if shown:
-            extra_context["transcript"] = selectors.conversation_messages(
+            extra_context["transcript"] = selectors.conversation_transcript(
                 conversation_id=conversation.pk
             )
             extra_context["tail_url"] = f"/ws/admin/tail/{conversation.pk}/"

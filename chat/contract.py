@@ -99,6 +99,7 @@ class ChatEnd(TypedDict):
     duration_ms: int | None
     error_code: str
     error: str
+    finish_reason: str  # why the model stopped ("length": cut off by the token limit)
 
 
 def chat_message(frame: dict[str, Any]) -> ChatMessage:
@@ -151,6 +152,7 @@ def chat_end(
     duration_ms: int | None,
     error_code: str,
     error: str,
+    finish_reason: str = "",
 ) -> ChatEnd:
     return {
         "type": "chat.end",
@@ -162,6 +164,7 @@ def chat_end(
         "duration_ms": duration_ms,
         "error_code": error_code,
         "error": error,
+        "finish_reason": finish_reason,
     }
 
 

@@ -63,7 +63,10 @@ END_FIELDS = ("status", "usage", "ttft_ms", "duration_ms", "error")
 
 
 def end_frame(message_id: str, ending: Mapping[str, Any]) -> dict[str, Any]:
-    return {"type": "end", "message_id": message_id, **{key: ending[key] for key in END_FIELDS}}
+    frame = {"type": "end", "message_id": message_id, **{key: ending[key] for key in END_FIELDS}}
+    if ending.get("finish_reason"):  # "length": the answer was cut off (it can be continued)
+        frame["finish_reason"] = ending["finish_reason"]
+    return frame
 
 
 def error_frame(code: ErrorCode, message: str, **extra: Any) -> dict[str, Any]:

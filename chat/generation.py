@@ -376,6 +376,7 @@ class Generation:
                 duration_ms=duration_ms,
                 error_code=code,
                 error=error,
+                finish_reason=self.finish_reason,
             ),
             attempts=3,
         )

@@ -92,6 +92,35 @@ def conversation_messages(*, conversation_id: Any) -> list[Message]:
     return messages_on_path(tree, path)
 
 
+def conversation_transcript(*, conversation_id: Any) -> list[Message]:
+    """Every message, for staff: the current path in order, each with `siblings`,
+    `version` (its place among them, from 1) and `alternatives`: (message, depth)
+    for every message of the branches that start at its other siblings, depth first.
+    Two queries, whatever the tree's shape."""
+    tree, path = current_path(conversation_id=conversation_id)
+    found = Message.objects.filter(conversation_id=conversation_id).select_related("feedback")
+    by_id = {str(message.pk): message for message in found}
+    transcript = []
+    for message_id in path:
+        message = by_id.get(message_id)
+        if message is None:
+            continue
+        message.siblings = tree.siblings(message_id)
+        message.version = message.siblings.index(message_id) + 1
+        message.alternatives = []
+        for sibling in message.siblings:
+            if sibling == message_id:
+                continue
+            stack = [(sibling, 0)]
+            while stack:  # depth first, oldest child first, without recursion
+                node, depth = stack.pop()
+                if node in by_id:
+                    message.alternatives.append((by_id[node], depth))
+                stack.extend((child, depth + 1) for child in reversed(tree.children.get(node, [])))
+        transcript.append(message)
+    return transcript
+
+
 def conversation_page(
     *, conversation_id: Any, limit: int, before: Any = None
 ) -> tuple[list[Message], bool]:

@@ -378,4 +378,5 @@ def _ending_of(saved: dict[str, Any] | None) -> dict[str, Any]:
         "duration_ms": saved.get("duration_ms"),
         "error": saved.get("error", ""),
         "error_code": saved.get("error_code", ""),
+        "finish_reason": saved.get("finish_reason", ""),
     }

@@ -1,6 +1,6 @@
 // Chat page: a conversation sidebar (JSON API) and one WebSocket per open conversation.
 // The wire contract is the project's DESIGN (WebSocket and HTTP contract).
-// Loaded after util.js, markdown.js, speech.js, dialogs.js and feedback.js. The raw text of every message is kept here
+// Loaded after util.js, markdown.js, speech.js, dialogs.js, feedback.js and branches.js. The raw text of every message is kept here
 // (state.raw); the DOM is only a rendering of it: user text as textContent, model text
 // through ChatMarkdown (marked -> DOMPurify -> external images blocked).
 'use strict';
@@ -26,6 +26,7 @@
   const Markdown = window.ChatMarkdown || { renderInto: (node, raw) => { node.textContent = raw; }, appendCursor() {} };
   const Speech = window.ChatSpeech || { init() {}, onChunk() {}, onEnd() {}, cancel() {} };
   const Feedback = window.ChatFeedback || { controls: () => document.createComment(''), onClick: () => false };
+  const Branches = window.ChatBranches || { controls: () => [], onClick: () => false };
   const { el, button, uuid, csrfToken, loginUrl, timeElement, copyWithFeedback, request } = window.ChatUtil;
 
   const CHUNK_KEY = 'chat.chunking';
@@ -68,6 +69,7 @@
     streaming: new Set(),  // ids of assistant answers in progress
     nextSeq: new Map(),    // message id -> next expected chunk seq on this socket
     raw: new Map(),        // message id -> its full text so far (markdown for answers)
+    siblings: new Map(),   // message id -> the ids of its versions, itself included
     parts: new Map(),      // message id -> the pieces it arrived in (for "Show chunks")
     dirty: new Set(),      // message ids to re-render at the next animation frame
     frame: 0,              // requestAnimationFrame handle, 0 when none is pending
@@ -302,7 +304,9 @@
   // `before`: insert above that node (older messages), else append.
   function addBubble(m, before = null) {
     const b = el('div', 'message');
-    Object.assign(b.dataset, { id: m.id || '', role: m.role, status: m.status || 'complete', model: m.model || '' });
+    Object.assign(b.dataset, { id: m.id || '', role: m.role, status: m.status || 'complete', model: m.model || '',
+      finishReason: m.finish_reason || '' });
+    if (m.id && m.siblings) state.siblings.set(m.id, m.siblings);
     const who = { user: 'You', assistant: 'Assistant' }[m.role] || m.role;
     const head = el('div', 'message-head');
     head.append(el('span', 'message-role', who), timeElement(m.created));
@@ -321,9 +325,36 @@
       renderMeta(b, m);
     }
     renderText(b, m.id ? null : m.content);
-    if (before) els.messages.insertBefore(b, before);
-    else appendToMessages(b);
+    if (before) {
+      els.messages.insertBefore(b, before);
+    } else {
+      const previous = lastShown();
+      appendToMessages(b);
+      if (previous) renderActions(previous);  // it is no longer last (Continue goes)
+    }
     return b;
+  }
+
+  // The bubbles of the path shown (saved messages), oldest first.
+  const shownPath = () => [...els.messages.querySelectorAll(':scope > .message')].filter((b) => b.dataset.id);
+  const lastShown = () => shownPath().pop() || null;
+
+  // A new branch starts after message `parentId` (null: at the start): what the tab shows
+  // after that message belongs to another branch and goes. A parent not shown (an older
+  // page) means nothing shown is on the new branch; the older messages stay a click away.
+  function cutAfter(parentId) {
+    const shown = shownPath();
+    const at = parentId ? shown.findIndex((b) => b.dataset.id === parentId) : -1;
+    if (at >= 0 && at === shown.length - 1) return;
+    for (const b of shown.slice(at + 1)) {
+      const id = b.dataset.id;
+      for (const collection of [state.bubbles, state.streaming, state.nextSeq, state.raw,
+        state.parts, state.dirty, state.siblings]) collection.delete(id);
+      b.remove();
+    }
+    if (parentId && at < 0 && !els.messages.querySelector('.load-older')) els.messages.prepend(olderButton());
+    const last = lastShown();
+    if (last) renderActions(last);
   }
 
   // The one place that builds a bubble's row of action buttons, from its role and status
@@ -344,6 +375,10 @@
       cancel.title = 'Do not send it (its text goes back into an empty message box)';
       actions.push(cancel);
     }
+    actions.push(...Branches.controls({
+      id, role, status, siblings: state.siblings.get(id), content: state.raw.get(id),
+      finishReason: b.dataset.finishReason, last: b === lastShown(),
+    }));
     row.replaceChildren(...actions);
   }
 
@@ -433,6 +468,8 @@
 
   function onMessagesClick(e) {
     if (Feedback.onClick(e.target, (text, failed) => (failed ? showNotice(text) : announce(text)))) return;
+    if (Branches.onClick(e.target, (frame) => sendFrame(frame) || showNotice('Not connected: try again in a moment.'),
+      (id) => state.raw.get(id) || '')) return;
     const btn = e.target.closest('.copy-button, .code-copy');
     if (!btn || !els.messages.contains(btn)) return;
     if (btn.classList.contains('copy-button')) {
@@ -446,7 +483,7 @@
 
   function resetStreamState() {
     for (const collection of [state.bubbles, state.streaming, state.nextSeq, state.raw,
-      state.parts, state.dirty]) collection.clear();
+      state.parts, state.dirty, state.siblings]) collection.clear();
     updateBusy();
   }
 
@@ -760,9 +797,12 @@
   function onMessage(f) {
     const p = f.client_id && state.pending.get(f.client_id);
     if (!p) {
-      if (!state.bubbles.has(f.id)) addBubble(f);  // e.g. typed in another tab
+      if (state.bubbles.has(f.id)) return;
+      if ('parent_id' in f) cutAfter(f.parent_id);  // an edit starts a new branch
+      addBubble(f);  // e.g. typed in another tab
       return;
     }
+    if (f.siblings) state.siblings.set(f.id, f.siblings);
     state.pending.delete(f.client_id);
     Object.assign(p.el.dataset, { id: f.id, status: f.status || 'complete' });
     state.bubbles.set(f.id, p.el);
@@ -773,6 +813,8 @@
   }
 
   function onStart(f) {
+    if (!state.bubbles.has(f.message_id) && f.parent_id) cutAfter(f.parent_id);  // regenerate, continue
+    if (f.siblings) state.siblings.set(f.message_id, f.siblings);
     const b = state.bubbles.get(f.message_id) ||
       addBubble({ id: f.message_id, role: 'assistant', content: '', status: 'streaming' });
     b.dataset.status = 'streaming';
@@ -805,6 +847,7 @@
     state.streaming.delete(id);
     if (b) {
       b.dataset.status = f.status;
+      b.dataset.finishReason = f.finish_reason || '';
       b.removeAttribute('aria-busy');
       renderActions(b);
       renderMeta(b, f);

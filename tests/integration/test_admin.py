@@ -31,9 +31,12 @@ JAPANESE = 'こんにちは。「引用」と、改行\nそして"引用符", �
 
 def make_conversation(owner, title="Trip", *, model="demo-offline", status="complete", ttft=120):
     conversation = Conversation.objects.create(owner=owner, title=title)
-    Message.objects.create(conversation=conversation, role="user", content=f"{title}: {JAPANESE}")
+    question = Message.objects.create(
+        conversation=conversation, role="user", content=f"{title}: {JAPANESE}"
+    )
     answer = Message.objects.create(
         conversation=conversation,
+        parent=question,
         role="assistant",
         content=f"Answer to {title}\n{JAPANESE}",
         status=status,
@@ -191,6 +194,28 @@ def test_changelist_queries_do_not_grow_with_conversations(
     with django_assert_max_num_queries(len(few.captured_queries)):
         page = staff.get(CHANGELIST)
     assert len(page.context["cl"].result_list) == 40
+
+
+def test_transcript_shows_the_current_path_and_marks_the_other_versions(staff, alice) -> None:
+    """A regenerated answer and an edited question: the page shows the path the user
+    sees in order, says which version each message is, and lists the others (with the
+    branch that follows them) apart, so staff read every message."""
+    conversation, first_answer = make_conversation(alice, "Tree")
+    question = first_answer.parent
+    second_answer = Message.objects.create(
+        conversation=conversation, parent=question, role="assistant", content="Second try"
+    )
+    follow_up = Message.objects.create(
+        conversation=conversation, parent=first_answer, role="user", content="Old follow-up"
+    )
+    Conversation.objects.filter(pk=conversation.pk).update(leaf=second_answer)
+    html = staff.get(f"{CHANGELIST}{conversation.pk}/change/").content.decode()
+    path_part, _, _ = html.partition('class="turn-alternatives"')
+    assert "Tree: こんにちは" in path_part and "Second try" in path_part
+    assert "version 2 of 2" in path_part
+    alternatives = html[html.index('class="turn-alternatives"') :]
+    assert alternatives.index("Answer to Tree") < alternatives.index(follow_up.content)
+    assert f'id="message-{follow_up.pk}" data-id="{follow_up.pk}" data-offpath="1"' in html
 
 
 def test_transcript_page_is_complete_readable_and_audited(staff, alice) -> None:

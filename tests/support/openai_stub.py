@@ -28,6 +28,7 @@ class Reply:
     fail_after: int | None = None  # drop the connection after this many deltas
     hang_after: int | None = None  # stop sending (but keep the socket) after this many
     split_bytes: bool = True  # write each event in two pieces, cutting inside a character
+    finish_reason: str = "stop"  # "length": cut off by the token limit
 
 
 class OpenAIStub:
@@ -131,7 +132,8 @@ class OpenAIStub:
                         time.sleep(reply.delay)
                     choice = {"index": 0, "delta": {"content": delta}, "finish_reason": None}
                     event({"choices": [choice]})
-                event({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+                last = {"index": 0, "delta": {}, "finish_reason": reply.finish_reason}
+                event({"choices": [last]})
                 if reply.usage and body.get("stream_options", {}).get("include_usage"):
                     event({"choices": [], "usage": reply.usage})
                 self._write(b"data: [DONE]\n\n", False)

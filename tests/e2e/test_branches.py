@@ -1,0 +1,92 @@
+"""Branches in a real Chromium: regenerate an answer, flip between its versions with
+"< 1/2 >", edit an earlier question and come back to the first branch, with a second tab
+of the same conversation following every step live. One page session: CI time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+
+from playwright.sync_api import expect
+
+from tests.e2e.helpers import ASSISTANT, USER, ChatTab
+
+pytestmark = pytest.mark.e2e
+
+NewUser = Callable[..., ChatTab]
+
+
+def shown(tab: ChatTab) -> list[str]:
+    """The ids of the messages the page shows, in order."""
+    return tab.page.eval_on_selector_all(
+        "#messages > .message[data-id]", "nodes => nodes.map(n => n.dataset.id)"
+    )
+
+
+def path_ids(tab: ChatTab, conversation_id: str) -> list[str]:
+    return [m["id"] for m in tab.conversation(conversation_id)["messages"]]
+
+
+def test_regenerate_edit_and_switch_branches_in_two_tabs(new_user: NewUser) -> None:
+    tab = new_user()
+    page = tab.page
+    first = tab.ask("/echo Apples are red.")
+    tab.finish(first)
+    conversation = tab.conversation_id()
+    second = tab.ask("/echo Bananas are yellow.")
+    tab.finish(second)
+    other = tab.open_tab(f"/c/{conversation}/")
+    other.wait_connected()
+
+    # Regenerate the last answer: a new version streams in its place; both are kept.
+    tab.bubble(second).locator(".branch-regenerate").click()
+    expect(tab.bubble(second)).to_have_count(0)
+    regenerated = tab.page.locator(ASSISTANT).nth(1).get_attribute("data-id") or ""
+    assert regenerated and regenerated != second
+    tab.finish(regenerated)
+    for view in (tab, other):
+        expect(view.bubble(regenerated).locator(".branch-position")).to_have_text("2/2")
+        expect(view.bubble(second)).to_have_count(0)
+    tab.assert_wire_matches_db(conversation, regenerated)
+
+    # "<": the first version again, in both tabs; the path saved follows.
+    tab.bubble(regenerated).locator(".branch-previous").click()
+    for view in (tab, other):
+        expect(view.bubble(second).locator(".branch-position")).to_have_text("1/2")
+        expect(view.bubble(regenerated)).to_have_count(0)
+    assert path_ids(tab, conversation)[-1] == second
+
+    # Edit the first question: a new branch from the start; the old one stays.
+    question = page.locator(USER).first.get_attribute("data-id") or ""
+    tab.bubble(question).locator(".branch-edit").click()
+    editor = tab.bubble(question).locator(".branch-editor-input")
+    expect(editor).to_have_value("/echo Apples are red.")
+    editor.fill("/echo Cherries are dark.")
+    editor.press("Enter")
+    edited_answer = tab.page.locator(ASSISTANT).first
+    expect(edited_answer.locator(".message-text")).to_have_text("Cherries are dark.")
+    edited_question = page.locator(USER).first
+    expect(edited_question.locator(".branch-position")).to_have_text("2/2")
+    for view in (tab, other):
+        expect(view.page.locator(USER)).to_have_count(1)
+        expect(view.page.locator(ASSISTANT)).to_have_count(1)
+        expect(view.page.locator(ASSISTANT).first.locator(".message-text")).to_have_text(
+            "Cherries are dark."
+        )
+    assert len(path_ids(tab, conversation)) == 2
+
+    # Back to the first version of the question: its whole branch returns, in both tabs,
+    # as the server has it, down its newest versions (the regenerated answer).
+    edited_question.locator(".branch-previous").click()
+    for view in (tab, other):
+        expect(view.page.locator(ASSISTANT)).to_have_count(2)
+        expect(view.bubble(question).locator(".branch-position")).to_have_text("1/2")
+    assert shown(tab) == shown(other) == path_ids(tab, conversation)
+    assert shown(tab)[-1] == regenerated
+    errors = [
+        f for f in tab.frames.all_received() + other.frames.all_received() if f["type"] == "error"
+    ]
+    assert errors == []
