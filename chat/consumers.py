@@ -28,6 +28,7 @@ from . import (
     metrics,
     quotas,
     selectors,
+    serializers,
     services,
     subscription,
     sweeper,
@@ -130,7 +131,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def chat_path(self, event: dict[str, Any]) -> None:
         """Another branch is shown now (`switch`, in any tab): send it again."""
-        await self.send_history()
+        if await self.refresh_conversation():
+            await self.send_history()
 
     async def load_conversation(self, user: Any, conversation_id: str) -> Conversation:
         """The conversation this socket serves; DoesNotExist closes it with 4403."""
@@ -242,7 +244,6 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             conversation_id=self.conversation.pk,
             content=content,
             client_id=client_id,
-            model_name=model_display_name(),
             kind=kind,
             target_id=target,
         )
@@ -255,7 +256,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             # The channel layer failed: its events may never come. Follow the answer
             # from here, so the watchdog ends it from the saved row (`error` and `end`
             # if it could not start) instead of the tab waiting on a silent bus.
-            start = contract.chat_start(posted.answer_id, request.model_name)
+            start = contract.chat_start(posted.answer_id, posted.model)
             await self.subscription.step(self.subscriber.on_event, start)
 
     async def switch_branch(self, message_id: str) -> None:
@@ -283,14 +284,26 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(frames.older_frame(page, has_more=more))
 
     def history_frame(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
-        conversation = {"id": str(self.conversation.pk), "title": self.conversation.title}
         return frames.history_frame(
-            conversation=conversation,
+            conversation=serializers.conversation_settings(self.conversation),
             messages=messages,
             has_more=self.has_more,
             chunking=self.subscriber.mode,
-            model=model_display_name(),
+            model=model_display_name(self.conversation.model),
         )
+
+    async def chat_conversation(self, event: dict[str, Any]) -> None:
+        """The conversation's title, model or instructions changed (in any tab)."""
+        if await self.refresh_conversation():
+            await self.send_json(frames.conversation_frame(self.conversation))
+
+    async def refresh_conversation(self) -> bool:
+        """Read the conversation again; False if it is gone."""
+        try:
+            self.conversation = await db_call(Conversation.objects.get)(pk=self.conversation.pk)
+        except Conversation.DoesNotExist:
+            return False
+        return True
 
     @classmethod
     async def decode_json(cls, text_data: str | None) -> Any:

@@ -124,6 +124,15 @@ def chat_start(
     }
 
 
+class ChatConversation(TypedDict):
+    type: Literal["chat.conversation"]
+
+
+def chat_conversation() -> ChatConversation:
+    """The conversation's title, model or instructions changed: tabs read them again."""
+    return {"type": "chat.conversation"}
+
+
 class ChatPath(TypedDict):
     type: Literal["chat.path"]
     leaf: str

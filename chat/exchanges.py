@@ -29,7 +29,7 @@ from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from . import contract, db, quotas, selectors, serializers, services, shutdown
+from . import contract, db, llm, quotas, selectors, serializers, services, shutdown
 from .contract import ErrorCode
 from .db import db_call
 from .generation import start_generation
@@ -60,7 +60,6 @@ class ExchangeRequest:
     conversation_id: Any
     content: str
     client_id: str | None
-    model_name: str
     kind: Kind = Kind.SEND
     target_id: Any = None  # the message edited, regenerated or continued
 
@@ -198,7 +197,8 @@ def exchanges_start(requests: list[ExchangeRequest]) -> list[Outcome]:
             parent_id=parent,
             role=Message.Role.ASSISTANT,
             status=Message.Status.STREAMING,
-            model_name=request.model_name,
+            # The conversation's model (one no longer configured: the default).
+            model_name=llm.model_display_name(conversation.model),
         )
         if request.kind == Kind.CONTINUE:
             assert target is not None
@@ -241,8 +241,14 @@ def exchanges_start(requests: list[ExchangeRequest]) -> list[Outcome]:
         if user_message is not None:
             user_message.siblings = tree.siblings(str(user_message.pk))
         answer.siblings = tree.siblings(str(answer.pk))
+        conversation = answer.conversation
         outcomes[index] = services.Exchange(
-            user_message=user_message, assistant_message=answer, context=context
+            user_message=user_message,
+            assistant_message=answer,
+            context=context,
+            model_key=llm.resolve_model_or_default(conversation.model).key,
+            instructions=conversation.instructions,
+            temperature=conversation.temperature,
         )
     assert all(outcome is not None for outcome in outcomes)
     return outcomes  # type: ignore[return-value]
@@ -390,6 +396,7 @@ class Posted:
     frame: dict[str, Any] | None  # None: no question was saved (regenerate, continue)
     announced: bool
     answer_id: str | None = None
+    model: str = ""  # the model that writes the answer
 
 
 async def post_message(request: ExchangeRequest) -> Posted:
@@ -433,5 +440,8 @@ async def post_message(request: ExchangeRequest) -> Posted:
         prefix=answer.content,
         parent_id=str(answer.parent_id),
         siblings=answer.siblings,
+        model_key=exchange.model_key,
+        instructions=exchange.instructions,
+        temperature=exchange.temperature,
     )
-    return Posted(frame, announced, answer_id=str(answer.pk))
+    return Posted(frame, announced, answer_id=str(answer.pk), model=answer.model_name)

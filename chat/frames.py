@@ -31,6 +31,13 @@ def history_frame(
     }
 
 
+def conversation_frame(conversation: Any) -> dict[str, Any]:
+    """The conversation's settings changed: `conversation` as in `history`."""
+    from .serializers import conversation_settings  # frames.py stays importable without Django
+
+    return {"type": "conversation", "conversation": conversation_settings(conversation)}
+
+
 def older_frame(messages: list[dict[str, Any]], *, has_more: bool) -> dict[str, Any]:
     return {"type": "older", "messages": messages, "has_more": has_more}
 

@@ -55,13 +55,17 @@ def start_generation(
     prefix: str = "",
     parent_id: str | None = None,
     siblings: list[str] | None = None,
+    model_key: str | None = None,
+    instructions: str = "",
+    temperature: float | None = None,
 ) -> None:
     """Start an answer in the background; it outlives the connection that asked.
 
     `context` is what the model receives (read with the exchange); None reads it.
     `user_id` (who asked) is only logged. `prefix`: the text the answer starts with
     (a continuation's); `parent_id` and `siblings` (its place in the tree) go out
-    with its start."""
+    with its start. `model_key`, `instructions`, `temperature`: the conversation's
+    (chat/llm.py)."""
     generation = Generation(
         conversation_id=str(conversation_id),
         message_id=str(message_id),
@@ -71,6 +75,9 @@ def start_generation(
         prefix=prefix,
         parent_id=parent_id,
         siblings=siblings,
+        model_key=model_key,
+        instructions=instructions,
+        temperature=temperature,
     )
     task = asyncio.get_running_loop().create_task(generation.run(), name=f"answer-{message_id}")
     _running[generation.message_id] = task
@@ -140,8 +147,14 @@ class Generation:
         prefix: str = "",
         parent_id: str | None = None,
         siblings: list[str] | None = None,
+        model_key: str | None = None,
+        instructions: str = "",
+        temperature: float | None = None,
     ) -> None:
         self.conversation_id = conversation_id
+        self.model_key = model_key
+        self.instructions = instructions
+        self.temperature = temperature
         self.parent_id = parent_id
         self.siblings = siblings or [message_id]
         self.user_id = user_id
@@ -253,7 +266,12 @@ class Generation:
         context = self.context
         async with asyncio.timeout(settings.LLM_MAX_ANSWER_SECONDS):
             # One stream, no callbacks: a token callback too would deliver every delta twice.
-            async for item in stream_answer(context):
+            async for item in stream_answer(
+                context,
+                model_key=self.model_key,
+                instructions=self.instructions,
+                temperature=self.temperature,
+            ):
                 if isinstance(item, Usage):
                     self.usage = asdict(item)
                 elif isinstance(item, Finish):

@@ -14,6 +14,8 @@ after each test).
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import ssl
 import sys
 import weakref
@@ -63,19 +65,170 @@ def llm_is_configured() -> bool:
     return bool(settings.OPENAI_API_KEY or settings.OPENAI_BASE_URL)
 
 
-def model_display_name() -> str:
-    """The model's name for pages, frames and saved answers.
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model users may choose: `key` names it in conversations and saved answers;
+    `model` is the name its server knows it by."""
+
+    key: str
+    label: str
+    kind: str = "openai"  # "openai" (any OpenAI-compatible server), "demo", "factory"
+    model: str = ""
+    base_url: str = ""
+    api_key: str = ""
+    temperature: float | None = None  # None: LLM_TEMPERATURE
+    max_tokens: int | None = None  # None: LLM_MAX_TOKENS
+
+
+class UnknownModel(ValueError):
+    """A model key that is not configured."""
+
+
+def parse_models(raw: str, environ: Any) -> list[ModelSpec]:
+    """LLM_MODELS: a JSON list of {"name", "base_url", "api_key_env" or "api_key",
+    optional "id", "label", "temperature", "max_tokens"}; ImproperlyConfigured with
+    the reason when it is not. `environ` gives the keys named by "api_key_env"."""
+    try:
+        entries = json.loads(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"LLM_MODELS is not valid JSON: {exc}") from None
+    if not isinstance(entries, list) or not entries:
+        raise ImproperlyConfigured("LLM_MODELS must be a non-empty JSON list of models.")
+    specs: list[ModelSpec] = []
+    for n, entry in enumerate(entries, 1):
+        where = f"LLM_MODELS entry {n}"
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("name"), str)
+            or not entry["name"]
+        ):
+            raise ImproperlyConfigured(f'{where} needs a "name" (the model\'s name on its server).')
+        unknown = set(entry) - MODEL_FIELDS
+        if unknown:
+            raise ImproperlyConfigured(f"{where} has unknown fields: {', '.join(sorted(unknown))}.")
+        key = str(entry.get("id") or entry["name"])[:100]
+        api_key = str(entry.get("api_key") or "")
+        if entry.get("api_key_env"):
+            api_key = environ.get(str(entry["api_key_env"]), "")
+            if not api_key:
+                raise ImproperlyConfigured(f"{where}: ${entry['api_key_env']} is not set.")
+        numbers = {}
+        for field_name, kind in (("temperature", float), ("max_tokens", int)):
+            value = entry.get(field_name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, float))
+            ):
+                raise ImproperlyConfigured(f"{where}: {field_name} must be a number.")
+            numbers[field_name] = kind(value) if value is not None else None
+        specs.append(
+            ModelSpec(
+                key=key,
+                label=str(entry.get("label") or key)[:100],
+                model=entry["name"],
+                base_url=str(entry.get("base_url") or ""),
+                api_key=api_key,
+                **numbers,
+            )
+        )
+    keys = [spec.key for spec in specs]
+    if len(set(keys)) != len(keys):
+        raise ImproperlyConfigured('LLM_MODELS names (or "id"s) must be unique.')
+    return specs
+
+
+MODEL_FIELDS = {
+    "id",
+    "name",
+    "label",
+    "base_url",
+    "api_key",
+    "api_key_env",
+    "temperature",
+    "max_tokens",
+}
+DEMO = ModelSpec(key=DEMO_MODEL_NAME, label="Demo (offline)", kind="demo")
+
+
+def model_specs() -> list[ModelSpec]:
+    """The models users may choose, the default first: LLM_FACTORY's, else those of
+    LLM_MODELS, else the one of OPENAI_BASE_URL/LLM_MODEL; then the offline demo model
+    (unless LLM_OFFER_DEMO is off while another model is configured)."""
+    raw = settings.LLM_MODELS
+    source = (
+        raw,
+        settings.LLM_FACTORY,
+        settings.OPENAI_BASE_URL,
+        settings.OPENAI_API_KEY,
+        settings.LLM_MODEL,
+        settings.LLM_OFFER_DEMO,
+    )
+    cached = _specs.get(source)
+    if cached is None:
+        if settings.LLM_FACTORY:
+            specs = [
+                ModelSpec(key=settings.LLM_FACTORY, label=settings.LLM_FACTORY, kind="factory")
+            ]
+        elif raw:
+            specs = parse_models(raw, os.environ)
+        elif llm_is_configured():
+            specs = [
+                ModelSpec(
+                    key=settings.LLM_MODEL,
+                    label=settings.LLM_MODEL,
+                    model=settings.LLM_MODEL,
+                    base_url=settings.OPENAI_BASE_URL,
+                    api_key=settings.OPENAI_API_KEY,
+                )
+            ]
+        else:
+            specs = []
+        if not specs or settings.LLM_OFFER_DEMO:
+            specs.append(DEMO)
+        cached = _specs[source] = specs
+    return cached
+
+
+_specs: dict[tuple[Any, ...], list[ModelSpec]] = {}  # per configuration (tests change it)
+
+
+def resolve_model(key: str | None) -> ModelSpec:
+    """The model named `key`; the default for None or ""; UnknownModel otherwise."""
+    specs = model_specs()
+    if not key:
+        return specs[0]
+    for spec in specs:
+        if spec.key == key:
+            return spec
+    raise UnknownModel(key)
+
+
+def resolve_model_or_default(key: str | None) -> ModelSpec:
+    """`resolve_model`, with a model no longer configured falling back to the default."""
+    try:
+        return resolve_model(key)
+    except UnknownModel:
+        return model_specs()[0]
+
+
+def model_choices() -> list[dict[str, str]]:
+    """The models for pages and the API: key and label, the default first."""
+    return [{"key": spec.key, "label": spec.label} for spec in model_specs()]
+
+
+def model_display_name(key: str | None = None) -> str:
+    """The model's name for pages, frames and saved answers: its key.
 
     With LLM_FACTORY the model names itself, and only an event loop builds it: outside
     one (a sync view) the name is the one a loop's model reported, else the factory's
     path."""
-    if not settings.LLM_FACTORY:
-        return settings.LLM_MODEL if llm_is_configured() else DEMO_MODEL_NAME
+    spec = resolve_model_or_default(key)
+    if spec.kind != "factory":
+        return spec.key
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return _names.get(_configuration(), settings.LLM_FACTORY)
-    return chat_model().name
+        return _names.get(_configuration(spec), settings.LLM_FACTORY)
+    return chat_model(spec.key).name
 
 
 # Per event loop, per configuration: the handle every answer on that loop uses.
@@ -86,12 +239,10 @@ _names: dict[tuple, str] = {}  # per configuration, the name its model reported
 _ssl_context: ssl.SSLContext | None = None
 
 
-def _configuration() -> tuple[Any, ...]:
+def _configuration(spec: ModelSpec) -> tuple[Any, ...]:
     return (
+        spec,
         settings.LLM_FACTORY,
-        settings.OPENAI_API_KEY,
-        settings.OPENAI_BASE_URL,
-        settings.LLM_MODEL,
         settings.LLM_TEMPERATURE,
         settings.LLM_MAX_TOKENS,
         settings.LLM_TIMEOUT_SECONDS,
@@ -101,17 +252,19 @@ def _configuration() -> tuple[Any, ...]:
     )
 
 
-def chat_model() -> ChatModelHandle:
-    """The model for an answer on the running loop: built on first use, then shared."""
+def chat_model(model_key: str | None = None) -> ChatModelHandle:
+    """The model `model_key` (None: the default; one no longer configured: the default)
+    for an answer on the running loop: built on first use, then shared."""
     loop = asyncio.get_running_loop()
     per_loop = _handles.get(loop)
     if per_loop is None:
         per_loop = _handles[loop] = {}
         _close_at_shutdown(loop)
-    key = _configuration()
+    spec = resolve_model_or_default(model_key)
+    key = _configuration(spec)
     handle = per_loop.get(key)
     if handle is None:
-        handle = per_loop[key] = _build()
+        handle = per_loop[key] = _build(spec)
         _names[key] = handle.name
     return handle
 
@@ -127,10 +280,10 @@ async def close_chat_models() -> None:
                 client.close()
 
 
-def _build() -> ChatModelHandle:
-    if settings.LLM_FACTORY:
+def _build(spec: ModelSpec) -> ChatModelHandle:
+    if spec.kind == "factory":
         return _from_factory(settings.LLM_FACTORY)
-    if not llm_is_configured():
+    if spec.kind == "demo":
         return ChatModelHandle(
             DemoChatModel(token_delay=settings.DEMO_TOKEN_DELAY_MS / 1000), DEMO_MODEL_NAME
         )
@@ -148,12 +301,14 @@ def _build() -> ChatModelHandle:
     # Never used for answers, but ChatOpenAI builds a sync client (and a TLS context)
     # of its own when given none.
     sync_client = openai.DefaultHttpxClient(timeout=timeout, verify=_ssl_context)
+    temperature = spec.temperature if spec.temperature is not None else settings.LLM_TEMPERATURE
+    max_tokens = spec.max_tokens if spec.max_tokens is not None else settings.LLM_MAX_TOKENS
     model = ChatOpenAI(
-        model=settings.LLM_MODEL,
-        api_key=settings.OPENAI_API_KEY or "not-needed",
-        base_url=settings.OPENAI_BASE_URL or None,
-        temperature=settings.LLM_TEMPERATURE,
-        max_tokens=settings.LLM_MAX_TOKENS or None,  # 0: the provider's default
+        model=spec.model,
+        api_key=spec.api_key or "not-needed",
+        base_url=spec.base_url or None,
+        temperature=temperature,
+        max_tokens=max_tokens or None,  # 0: the provider's default
         streaming=True,
         # Off by default when base_url is set: usage would silently disappear.
         stream_usage=True,
@@ -166,7 +321,7 @@ def _build() -> ChatModelHandle:
         http_client=sync_client,
     )
     model.async_client = DictChunkCompletions(model.root_async_client)
-    return ChatModelHandle(model, settings.LLM_MODEL, [async_client, sync_client])
+    return ChatModelHandle(model, spec.key, [async_client, sync_client])
 
 
 def _from_factory(path: str) -> ChatModelHandle:
@@ -189,15 +344,22 @@ def _from_factory(path: str) -> ChatModelHandle:
     return ChatModelHandle(model, name)
 
 
-def to_langchain(context: list[tuple[str, str]]) -> list[BaseMessage]:
-    """The model's input: the system prompt, then the (role, content) pairs in order."""
-    messages: list[BaseMessage] = [SystemMessage(settings.LLM_SYSTEM_PROMPT)]
+def to_langchain(context: list[tuple[str, str]], instructions: str = "") -> list[BaseMessage]:
+    """The model's input: the conversation's instructions (else the operator's system
+    prompt), then the (role, content) pairs in order."""
+    messages: list[BaseMessage] = [SystemMessage(instructions or settings.LLM_SYSTEM_PROMPT)]
     for role, content in context:
         messages.append(HumanMessage(content) if role == "user" else AIMessage(content))
     return messages
 
 
-async def stream_answer(context: list[tuple[str, str]]) -> AsyncIterator[str | Usage | Finish]:
+async def stream_answer(
+    context: list[tuple[str, str]],
+    *,
+    model_key: str | None = None,
+    instructions: str = "",
+    temperature: float | None = None,
+) -> AsyncIterator[str | Usage | Finish]:
     """The running loop's model answering `context`: its text deltas (never empty),
     its usage whenever the provider reports it (the last report counts), and why it
     stopped when it says so.
@@ -208,10 +370,15 @@ async def stream_answer(context: list[tuple[str, str]]) -> AsyncIterator[str | U
     answers do not use. Any other model goes through `astream`, which falls back to
     `_stream`, or to one chunk with the whole answer.
     """
-    model = chat_model().model
-    messages = to_langchain(context)
+    handle = chat_model(model_key)
+    model = handle.model
+    messages = to_langchain(context, instructions)
+    # A conversation's temperature, for the OpenAI-compatible models (others keep theirs).
+    options = {"temperature": temperature} if temperature is not None else {}
+    if not isinstance(model, ChatOpenAI):
+        options = {}
     direct = type(model)._astream is not BaseChatModel._astream
-    chunks = model._astream(messages) if direct else model.astream(messages)
+    chunks = model._astream(messages, **options) if direct else model.astream(messages, **options)
     async for chunk in chunks:
         message = chunk.message if direct else chunk
         info = (chunk.generation_info if direct else None) or message.response_metadata or {}

@@ -21,6 +21,18 @@ def conversation_to_dict(conversation: Conversation) -> dict[str, Any]:
     }
 
 
+def conversation_settings(conversation: Conversation) -> dict[str, Any]:
+    """What a tab shows of its conversation: its title, and how it is answered (the
+    model's key, blank for the default; instructions, blank for the operator's)."""
+    return {
+        "id": str(conversation.id),
+        "title": conversation.title,
+        "model": conversation.model,
+        "instructions": conversation.instructions,
+        "temperature": conversation.temperature,
+    }
+
+
 def feedback_to_dict(message: Message) -> dict[str, Any] | None:
     try:
         feedback = message.feedback

@@ -36,6 +36,10 @@ class Exchange:
     assistant_message: Message | None  # None when a resend matched an earlier message
     # What the model receives for the answer, read in the same transaction.
     context: list[tuple[str, str]] = field(default_factory=list)
+    # The conversation's model (chat/llm.py), instructions and temperature.
+    model_key: str | None = None
+    instructions: str = ""
+    temperature: float | None = None
 
 
 def derive_title(content: str, limit: int = 60) -> str:

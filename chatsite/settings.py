@@ -291,6 +291,13 @@ LLM_FACTORY = os.environ.get("LLM_FACTORY", "")
 OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "")
 OPENAI_BASE_URL = os.environ.get("OPENAI_BASE_URL", "")
 LLM_MODEL = os.environ.get("LLM_MODEL", "gpt-4o-mini")
+# Several models users choose from, per conversation: a JSON list of {"name",
+# "base_url", "api_key_env" (or "api_key"), optional "id", "label", "temperature",
+# "max_tokens"}; the first is the default (chat/llm.py parse_models). Replaces the
+# three settings above when set.
+LLM_MODELS = os.environ.get("LLM_MODELS", "")
+# The offline demo model stays on offer beside configured models (off: only those).
+LLM_OFFER_DEMO = env_bool("LLM_OFFER_DEMO", True)
 LLM_TEMPERATURE = env_float("LLM_TEMPERATURE", 0.7)
 # The most tokens an answer may have (sent as `max_tokens`; 0 leaves it to the provider).
 LLM_MAX_TOKENS = env_int("LLM_MAX_TOKENS", 2048)

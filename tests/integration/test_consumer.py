@@ -55,7 +55,13 @@ async def test_full_exchange_in_each_mode(mode: str) -> None:
     history = await receive(ws)
     assert history == {
         "type": "history",
-        "conversation": {"id": str(conversation.pk), "title": ""},
+        "conversation": {
+            "id": str(conversation.pk),
+            "title": "",
+            "model": "",
+            "instructions": "",
+            "temperature": None,
+        },
         "messages": [],
         "has_more": False,
         "chunking": mode,

@@ -36,7 +36,7 @@ def user(name: str):
 
 
 def request(owner, conversation, content="Hello there", client_id=None) -> ExchangeRequest:
-    return ExchangeRequest(owner, conversation.pk, content, client_id, "demo-offline")
+    return ExchangeRequest(owner, conversation.pk, content, client_id)
 
 
 def test_a_batch_applies_each_rule_like_a_single_exchange(settings) -> None:

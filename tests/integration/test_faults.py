@@ -83,7 +83,6 @@ async def test_request_stop_reaches_an_answer_of_this_process_before_it_joins(
         conversation_id=conversation.pk,
         content="Never mind",
         client_id=None,
-        model_name="stub-model",
     )
     await exchanges.post_message(request)
     (running,) = [g for g in generation._generations.values()]

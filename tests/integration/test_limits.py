@@ -95,7 +95,7 @@ def test_concurrent_sends_to_many_conversations_pass_only_up_to_the_limit(settin
 
     def start(conversation: Conversation) -> str:
         try:
-            start_alone(ExchangeRequest(user, conversation.pk, "hi", None, "demo-offline"))
+            start_alone(ExchangeRequest(user, conversation.pk, "hi", None))
             return "started"
         except Refused as exc:
             return exc.code
