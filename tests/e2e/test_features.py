@@ -256,11 +256,16 @@ from datetime import timedelta
 from django.utils import timezone
 from chat.models import Message
 start = timezone.now() - timedelta(days=1)
-rows = Message.objects.bulk_create(
-    [Message(conversation_id="{cid}", role="user", content=f"old {{i}}") for i in range(60)]
-)
+rows = []
+for i in range(60):  # one path, each message after the one before
+    rows.append(Message(conversation_id="{cid}", parent=rows[-1] if rows else None,
+                        role="user", content=f"old {{i}}"))
+Message.objects.bulk_create(rows)
 for i, row in enumerate(rows):
     Message.objects.filter(pk=row.pk).update(created=start + timedelta(seconds=i))
+# The exchange already there now follows them.
+Message.objects.filter(conversation_id="{cid}", parent=None).exclude(
+    pk__in=[r.pk for r in rows]).update(parent=rows[-1])
 """
 
 
