@@ -1,17 +1,79 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib.auth.forms import UserCreationForm
+
+from . import llm
+
+MAX_INSTRUCTIONS_CHARS = 8000
+MAX_TEMPERATURE = 2.0
 
 
 class SignupForm(UserCreationForm):
     """Username and password, nothing else: the smallest account a chat needs."""
 
 
-class ConversationForm(forms.Form):
-    """Validates the JSON body of a conversation create or rename."""
+class PartialForm(forms.Form):
+    """With `partial=True` only the fields present in the data are validated (a PATCH):
+    `cleaned_data` then holds just those."""
+
+    def __init__(self, data: dict[str, Any] | None = None, *, partial: bool = False) -> None:
+        super().__init__(data)
+        if partial and data is not None:
+            for name in [n for n in self.fields if n not in data]:
+                del self.fields[name]
+
+    def error_message(self, what: str) -> str:
+        """ "The <what> is not valid: model, temperature." — names the fields at fault."""
+        return f"The {what} is not valid: {', '.join(self.errors)}."
+
+
+class ModelSettingsMixin(forms.Form):
+    """How a conversation (or a preset) is answered: which configured model ("": the
+    default), the instructions instead of the operator's system prompt ("": theirs),
+    and the temperature (null: the model's)."""
+
+    model = forms.CharField(max_length=100, required=False, strip=True)
+    instructions = forms.CharField(max_length=MAX_INSTRUCTIONS_CHARS, required=False, strip=True)
+    temperature = forms.FloatField(
+        required=False, min_value=0.0, max_value=MAX_TEMPERATURE, localize=False
+    )
+
+    def clean_model(self) -> str:
+        key = self.cleaned_data.get("model") or ""
+        if key:
+            try:
+                llm.resolve_model(key)
+            except llm.UnknownModel:
+                raise forms.ValidationError(
+                    "Unknown model: choose one of the configured models.", code="invalid_choice"
+                ) from None
+        return key
+
+    def clean_temperature(self) -> float | None:
+        if isinstance(self.data.get("temperature"), bool):  # JSON true is not 1.0
+            raise forms.ValidationError("Enter a number.", code="invalid")
+        return self.cleaned_data.get("temperature")
+
+
+class ConversationForm(ModelSettingsMixin, PartialForm):
+    """Validates the JSON body of a conversation create or update (title and settings)."""
 
     title = forms.CharField(max_length=200, required=False, strip=True)
+
+
+class ConversationCreateForm(ConversationForm):
+    """A new conversation, optionally started from one of the user's presets."""
+
+    preset = forms.IntegerField(required=False, min_value=1)
+
+
+class PresetForm(ModelSettingsMixin, PartialForm):
+    """Validates the JSON body of a preset create or update."""
+
+    name = forms.CharField(max_length=100, strip=True)
 
 
 class FeedbackForm(forms.Form):

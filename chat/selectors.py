@@ -14,7 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import QuerySet
 
-from .models import Conversation, Feedback, Message
+from .models import Conversation, Feedback, Message, Preset
 from .tree import Tree
 
 
@@ -47,6 +47,25 @@ def conversations_contents_count(*, conversation_ids: list[Any]) -> dict[type, i
         Message: Message.objects.filter(conversation_id__in=conversation_ids).count(),
         Feedback: Feedback.objects.filter(message__conversation_id__in=conversation_ids).count(),
     }
+
+
+# --- Presets ----------------------------------------------------------------------
+
+
+def preset_list(*, user: Any) -> QuerySet[Preset]:
+    """The user's presets, by name."""
+    return Preset.objects.filter(owner=user).order_by("name", "pk")
+
+
+def preset_get(*, user: Any, preset_id: Any) -> Preset:
+    """The user's preset; DoesNotExist for a bad id, a missing one or another's."""
+    try:
+        pk = int(preset_id)
+    except (TypeError, ValueError):
+        raise Preset.DoesNotExist from None
+    if not getattr(user, "is_authenticated", False):
+        raise Preset.DoesNotExist
+    return Preset.objects.get(pk=pk, owner=user)
 
 
 # --- Messages: the conversation's tree and its current path (chat/tree.py) ---------

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .models import Conversation, Feedback, Message
+from .models import Conversation, Feedback, Message, Preset
 
 
 def conversation_to_dict(conversation: Conversation) -> dict[str, Any]:
@@ -30,6 +30,16 @@ def conversation_settings(conversation: Conversation) -> dict[str, Any]:
         "model": conversation.model,
         "instructions": conversation.instructions,
         "temperature": conversation.temperature,
+    }
+
+
+def preset_to_dict(preset: Preset) -> dict[str, Any]:
+    return {
+        "id": preset.pk,
+        "name": preset.name,
+        "instructions": preset.instructions,
+        "model": preset.model,
+        "temperature": preset.temperature,
     }
 
 

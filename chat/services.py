@@ -19,12 +19,12 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
-from . import db, quotas, selectors
+from . import contract, db, quotas, selectors
 from .contract import INTERRUPTED_ERROR, ErrorCode, request_stop
-from .models import AuditEvent, Conversation, Feedback, Message
+from .models import AuditEvent, Conversation, Feedback, Message, Preset
 
 logger = logging.getLogger(__name__)
 
@@ -54,14 +54,48 @@ def derive_title(content: str, limit: int = 60) -> str:
 # --- Conversations --------------------------------------------------------------
 
 
-def conversation_create(*, owner: Any, title: str = "") -> Conversation:
-    return Conversation.objects.create(owner=owner, title=title.strip())
+SETTINGS_FIELDS = ("model", "instructions", "temperature")
+
+
+def conversation_create(
+    *, owner: Any, title: str = "", preset: Preset | None = None, **settings: Any
+) -> Conversation:
+    """A new conversation; with `preset`, it is answered as the preset says (its
+    instructions, model and temperature), unless `settings` say otherwise."""
+    copied = {name: getattr(preset, name) for name in SETTINGS_FIELDS} if preset else {}
+    copied.update((name, settings[name]) for name in SETTINGS_FIELDS if name in settings)
+    return Conversation.objects.create(owner=owner, title=title.strip(), **copied)
 
 
 def conversation_rename(*, conversation: Conversation, title: str) -> Conversation:
-    conversation.title = title.strip()
-    conversation.save(update_fields=["title", "updated"])
+    return conversation_update(conversation=conversation, changes={"title": title})
+
+
+def conversation_update(*, conversation: Conversation, changes: dict[str, Any]) -> Conversation:
+    """Save a new title, model, instructions or temperature (only the keys given), then
+    tell the conversation's open tabs (`chat.conversation`): they show the change."""
+    fields = [name for name in ("title", *SETTINGS_FIELDS) if name in changes]
+    for name in fields:
+        value = changes[name]
+        setattr(conversation, name, value.strip() if isinstance(value, str) else value)
+    conversation.save(update_fields=[*fields, "updated"])
+    conversation_notify(conversation_id=conversation.pk)
     return conversation
+
+
+def conversation_notify(*, conversation_id: Any) -> None:
+    """Tell every tab of the conversation to read its settings again. Best effort: the
+    change is saved whatever the channel layer does (a tab reads it on its next
+    connect), so a failure is logged, not raised."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(
+            contract.conversation_group(conversation_id), contract.chat_conversation()
+        )
+    except Exception:
+        logger.exception("could not tell the tabs of conversation %s of a change", conversation_id)
 
 
 def conversation_delete(*, conversation: Conversation) -> None:
@@ -90,6 +124,38 @@ def conversation_switch_branch(*, conversation_id: Any, message_id: Any) -> str:
     leaf = tree.newest_leaf_under(str(pk))
     Conversation.objects.filter(pk=conversation.pk).update(leaf_id=leaf)
     return leaf
+
+
+# --- Presets ----------------------------------------------------------------------
+
+
+class PresetNameTaken(Exception):
+    """The user already has a preset of that name."""
+
+
+def preset_create(*, owner: Any, name: str, **settings: Any) -> Preset:
+    """PresetNameTaken when the owner has one of that name."""
+    preset = Preset(owner=owner, name=name.strip())
+    return preset_update(preset=preset, changes=settings)
+
+
+def preset_update(*, preset: Preset, changes: dict[str, Any]) -> Preset:
+    """Save the keys given of name, model, instructions, temperature (PresetNameTaken)."""
+    for name in ("name", *SETTINGS_FIELDS):
+        if name in changes:
+            value = changes[name]
+            setattr(preset, name, value.strip() if isinstance(value, str) else value)
+    try:
+        with transaction.atomic():
+            preset.save()
+    except IntegrityError as exc:  # unique_preset_name_per_owner
+        raise PresetNameTaken(preset.name) from exc
+    return preset
+
+
+def preset_delete(*, preset: Preset) -> None:
+    """Conversations started from it keep their settings: they were copied."""
+    preset.delete()
 
 
 # --- Messages ---------------------------------------------------------------------

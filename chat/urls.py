@@ -13,6 +13,9 @@ urlpatterns = [
         views.api_conversation,
         name="api-conversation",
     ),
+    path("api/models/", views.api_models, name="api-models"),
+    path("api/presets/", views.api_presets, name="api-presets"),
+    path("api/presets/<str:preset_id>/", views.api_preset, name="api-preset"),
     path("api/search/", views.api_search, name="api-search"),
     path(
         "api/messages/<str:message_id>/feedback/",

@@ -18,12 +18,19 @@ from django.views.decorators.http import require_http_methods
 from security.responses import too_many_attempts
 from security.throttle import signup_retry_after
 
-from . import protocol, search, selectors, serializers, services
+from . import llm, protocol, search, selectors, serializers, services
 from .chunking import MODES
 from .contract import ErrorCode
-from .forms import ConversationForm, FeedbackForm, SignupForm
+from .forms import (
+    ConversationCreateForm,
+    ConversationForm,
+    FeedbackForm,
+    PartialForm,
+    PresetForm,
+    SignupForm,
+)
 from .llm import model_display_name
-from .models import Conversation, Message
+from .models import Conversation, Message, Preset
 
 
 def json_error(status: int, code: ErrorCode, message: str, **extra: Any) -> JsonResponse:
@@ -61,6 +68,7 @@ def favicon(request: HttpRequest) -> HttpResponse:
 def index(request: HttpRequest, conversation_id: Any = None) -> HttpResponse:
     config = {
         "model_name": model_display_name(),
+        "models": llm.model_choices(),
         "max_message_chars": settings.CHAT_MAX_MESSAGE_CHARS,
         "chunk_modes": list(MODES),
         "initial_conversation_id": str(conversation_id) if conversation_id else "",
@@ -89,6 +97,14 @@ def signup(request: HttpRequest) -> HttpResponse:
     return render(request, "registration/signup.html", {"form": form})
 
 
+def conversation_json(conversation: Conversation) -> dict[str, Any]:
+    """A conversation with how it is answered (model, instructions, temperature)."""
+    return {
+        **serializers.conversation_to_dict(conversation),
+        **serializers.conversation_settings(conversation),
+    }
+
+
 @api_login_required
 @require_http_methods(["GET", "POST"])
 def api_conversations(request: HttpRequest) -> HttpResponse:
@@ -97,13 +113,20 @@ def api_conversations(request: HttpRequest) -> HttpResponse:
         return JsonResponse(
             {"conversations": [serializers.conversation_to_dict(c) for c in conversations]}
         )
-    form, error = _conversation_form(request)
+    form, error = _valid_form(request, ConversationCreateForm, "conversation")
     if error:
         return error
+    data = dict(form.cleaned_data)
+    preset = None
+    if data.pop("preset", None) is not None:
+        try:
+            preset = selectors.preset_get(user=request.user, preset_id=form.cleaned_data["preset"])
+        except Preset.DoesNotExist:
+            return json_error(404, ErrorCode.NOT_FOUND, "No such preset.")
     conversation = services.conversation_create(
-        owner=request.user, title=form.cleaned_data["title"]
+        owner=request.user, title=data.pop("title", ""), preset=preset, **data
     )
-    return JsonResponse(serializers.conversation_to_dict(conversation), status=201)
+    return JsonResponse(conversation_json(conversation), status=201)
 
 
 @api_login_required
@@ -117,17 +140,71 @@ def api_conversation(request: HttpRequest, conversation_id: str) -> HttpResponse
         return json_error(404, ErrorCode.NOT_FOUND, "No such conversation.")
     if request.method == "GET":
         messages = services.conversation_open(conversation_id=conversation.pk)
-        data = serializers.conversation_to_dict(conversation)
+        data = conversation_json(conversation)
         data["messages"] = [serializers.message_to_dict(m) for m in messages]
         return JsonResponse(data)
     if request.method == "PATCH":
-        form, error = _conversation_form(request)
+        form, error = _valid_form(request, ConversationForm, "conversation")
         if error:
             return error
-        services.conversation_rename(conversation=conversation, title=form.cleaned_data["title"])
-        return JsonResponse(serializers.conversation_to_dict(conversation))
+        services.conversation_update(conversation=conversation, changes=form.cleaned_data)
+        return JsonResponse(conversation_json(conversation))
     services.conversation_delete(conversation=conversation)
     return HttpResponse(status=204)
+
+
+@api_login_required
+@require_http_methods(["GET"])
+def api_models(request: HttpRequest) -> HttpResponse:
+    """The models a conversation may use, the default first."""
+    choices = llm.model_choices()
+    return JsonResponse({"models": choices, "default": choices[0]["key"]})
+
+
+@api_login_required
+@require_http_methods(["GET", "POST"])
+def api_presets(request: HttpRequest) -> HttpResponse:
+    """The user's presets (by name), or a new one."""
+    if request.method == "GET":
+        presets = selectors.preset_list(user=request.user)
+        return JsonResponse({"presets": [serializers.preset_to_dict(p) for p in presets]})
+    form, error = _valid_form(request, PresetForm, "preset", partial=False)
+    if error:
+        return error
+    try:
+        preset = services.preset_create(owner=request.user, **form.cleaned_data)
+    except services.PresetNameTaken:
+        return _preset_name_taken()
+    return JsonResponse(serializers.preset_to_dict(preset), status=201)
+
+
+@api_login_required
+@require_http_methods(["GET", "PATCH", "DELETE"])
+def api_preset(request: HttpRequest, preset_id: str) -> HttpResponse:
+    try:
+        preset = selectors.preset_get(user=request.user, preset_id=preset_id)
+    except Preset.DoesNotExist:
+        return json_error(404, ErrorCode.NOT_FOUND, "No such preset.")
+    if request.method == "GET":
+        return JsonResponse(serializers.preset_to_dict(preset))
+    if request.method == "DELETE":
+        services.preset_delete(preset=preset)
+        return HttpResponse(status=204)
+    form, error = _valid_form(request, PresetForm, "preset")
+    if error:
+        return error
+    try:
+        services.preset_update(preset=preset, changes=form.cleaned_data)
+    except services.PresetNameTaken:
+        return _preset_name_taken()
+    return JsonResponse(serializers.preset_to_dict(preset))
+
+
+def _preset_name_taken() -> JsonResponse:
+    message = "You already have a preset of that name: choose another."
+    return json_error(
+        409, ErrorCode.INVALID, message, fields={"name": [{"message": message, "code": "unique"}]}
+    )
 
 
 @api_login_required
@@ -177,16 +254,20 @@ def api_search(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"query": query, "results": [hit.to_dict() for hit in hits]})
 
 
-def _conversation_form(request: HttpRequest) -> tuple[ConversationForm, JsonResponse | None]:
+def _valid_form(
+    request: HttpRequest, form_class: type[PartialForm], what: str, *, partial: bool = True
+) -> tuple[Any, JsonResponse | None]:
+    """The request's JSON body validated by `form_class` (only the fields it holds, when
+    `partial`), or the 400 answer to send instead."""
     try:
         data = read_json(request)
     except ValueError:
-        return ConversationForm(), json_error(
+        return form_class(), json_error(
             400, ErrorCode.BAD_REQUEST, "The body must be a JSON object."
         )
-    form = ConversationForm(data)
+    form = form_class(data, partial=partial)
     if not form.is_valid():
         return form, json_error(
-            400, ErrorCode.INVALID, "The title is not valid.", fields=form.errors.get_json_data()
+            400, ErrorCode.INVALID, form.error_message(what), fields=form.errors.get_json_data()
         )
     return form, None

@@ -181,14 +181,14 @@
     renderConversations();
   });
 
-  async function createConversation() {
-    const c = await api('', 'POST', {});
+  async function createConversation(body = {}) {  // settings.js: body {preset}
+    const c = await api('', 'POST', body);
     state.conversations = [c, ...state.conversations.filter((x) => x.id !== c.id)];
     return c;
   }
 
-  const newChat = guarded('start a new chat', async () => {
-    openConversation((await createConversation()).id, true);
+  const newChat = guarded('start a new chat', async (body) => {
+    openConversation((await createConversation(body)).id, true);
     els.input.focus();
   });
 
@@ -714,15 +714,20 @@
     setStatus('idle');
     showPlaceholder('Start a new chat, or pick one from the list.');
     setComposerEnabled(true);
+    announceConversation(null);  // settings.js
   }
 
   // ---- server frames --------------------------------------------------------
+
+  // settings.js hook: the open conversation's settings ({id, title, model, instructions,
+  // temperature} from `history` and `conversation` frames; null when none is open).
+  const announceConversation = (c) => document.dispatchEvent(new CustomEvent('chat:conversation', { detail: c }));
 
   function handleFrame(raw) {
     let f = null;
     try { f = JSON.parse(raw); } catch (e) { /* reported below */ }
     const handlers = { history: onHistory, older: onOlder, message: onMessage, start: onStart,
-      chunk: onChunk, end: onEnd, error: onError, pong: () => {} };
+      chunk: onChunk, end: onEnd, error: onError, conversation: onConversation, pong: () => {} };
     if (f && handlers[f.type]) handlers[f.type](f);
     else console.warn('Ignoring an unknown frame', raw);
   }
@@ -740,12 +745,21 @@
       if (c) c.title = f.conversation.title;
       els.title.textContent = f.conversation.title || 'Untitled';
       renderConversations();
+      announceConversation(f.conversation);  // settings.js
     }
     state.ready = true;
     resendPending(messages);
     if (!els.messages.children.length) showPlaceholder('Say something to start.');
     updateComposer();
     scrollToBottom();
+  }
+
+  // The title or settings changed (in any tab): settings.js shows the settings.
+  function onConversation(f) {
+    const c = state.conversations.find((x) => x.id === f.conversation.id);
+    if (c) c.title = f.conversation.title;
+    renderConversations();
+    announceConversation(f.conversation);
   }
 
   // The history holds the newest messages; older ones come a page at a time.
@@ -929,7 +943,8 @@
     Speech.cancel([...state.streaming]);
     if (!sendFrame({ type: 'stop' })) showNotice('Not connected: the answer cannot be stopped right now.');
   });
-  els.newChat.addEventListener('click', newChat);
+  els.newChat.addEventListener('click', () => newChat());
+  document.addEventListener('chat:new-chat', (e) => newChat(e.detail));  // settings.js: from a preset
   els.sidebarToggle.addEventListener('click', () => setSidebarOpen(!els.layout.classList.contains('sidebar-open')));
   document.addEventListener('keydown', (e) => { if (e.key === 'Escape') setSidebarOpen(false); });
   els.messages.addEventListener('scroll', () => {

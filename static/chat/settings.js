@@ -1,0 +1,313 @@
+// How the open conversation is answered, and saved presets. Loaded after chat.js.
+// - The model picker (#model-select) shows the conversation's model; a change PATCHes the
+//   conversation and applies to the next answer (earlier answers keep their model).
+// - "Instructions" opens a dialog: the system prompt, the temperature, Save, and
+//   "Save as preset…".
+// - The presets button (next to "New chat") lists the user's presets: start a chat from
+//   one, edit it, delete it, or make a new one.
+// chat.js tells this file which conversation is open, and its settings, with a
+// `chat:conversation` event (from its `history` and `conversation` frames: every tab
+// follows a change made in any tab); a `chat:new-chat` event {preset} asks it to start a
+// conversation from a preset, the way its "New chat" button does.
+'use strict';
+
+(function () {
+  const { el, button, request } = window.ChatUtil;
+  const Dialogs = window.ChatDialogs;
+  const $ = (id) => document.getElementById(id);
+  const els = { model: $('model-select'), instructions: $('instructions-button'), presets: $('presets-button') };
+  if (!els.model || !els.instructions || !els.presets) return;
+
+  const configEl = document.getElementById('chat-config');
+  const config = configEl ? JSON.parse(configEl.textContent) : {};
+  const models = config.models || [];
+  const MAX_INSTRUCTIONS = 8000;
+  const NAME_MAX = 100;
+  const svg = (d) => '<svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true" focusable="false" ' +
+    `fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"><path d="${d}"/></svg>`;
+  const ICONS = {
+    start: svg('M12 5v14M5 12h14'),
+    edit: svg('M12 20h9M16.5 3.5a2.12 2.12 0 0 1 3 3L7 19l-4 1 1-4z'),
+    delete: svg('M3 6h18M8 6V4h8v2M19 6l-1 14H6L5 6M10 11v6M14 11v6'),
+  };
+
+  let current = null;  // the open conversation's {id, title, model, instructions, temperature}
+
+  const modelKey = (key) => (models.some((m) => m.key === key) ? key : (models[0] || {}).key || '');
+  const modelLabel = (key) => (models.find((m) => m.key === modelKey(key)) || { label: key }).label;
+  const notify = (text) => Dialogs.toast({ text, ms: 5000 });
+
+  // ---- the conversation -------------------------------------------------------
+
+  function show(c) {
+    current = c;
+    els.model.disabled = els.instructions.disabled = !c;
+    if (!c) return;
+    els.model.value = modelKey(c.model);
+    els.instructions.classList.toggle('has-instructions', Boolean(c.instructions));
+  }
+
+  async function patchConversation(changes) {
+    if (!current) return null;
+    const id = current.id;
+    const data = await request(`/api/conversations/${encodeURIComponent(id)}/`, 'PATCH', changes);
+    if (current && current.id === id) show(Object.assign(current, pick(data)));
+    return data;
+  }
+
+  const pick = (d) => ({ title: d.title, model: d.model, instructions: d.instructions, temperature: d.temperature });
+
+  async function onModelChange() {
+    const chosen = els.model.value;
+    try {
+      await patchConversation({ model: chosen });
+      notify(`${modelLabel(chosen)} answers your next message.`);
+    } catch (e) {
+      if (current) els.model.value = modelKey(current.model);
+      notify(`Could not change the model: ${e.message}`);
+    }
+  }
+
+  // ---- the settings form: a conversation's, or a preset's -------------------------
+
+  let form = null;  // {dialog, fields…}, built once
+
+  function buildForm() {
+    const dialog = el('dialog', 'app-dialog settings-dialog');
+    dialog.id = 'settings-dialog';
+    dialog.setAttribute('aria-labelledby', 'settings-dialog-title');
+    const f = el('form', 'app-dialog-form');
+    f.method = 'dialog';
+    const title = el('h2', 'app-dialog-title');
+    title.id = 'settings-dialog-title';
+    const field = (id, labelText, input, hint) => {
+      const wrap = el('div', 'settings-field');
+      const label = el('label', 'app-dialog-label', labelText);
+      label.htmlFor = input.id = id;
+      wrap.append(label, input);
+      if (hint) {
+        const p = el('p', 'settings-hint', hint);
+        p.id = `${id}-hint`;
+        input.setAttribute('aria-describedby', p.id);
+        wrap.append(p);
+      }
+      return wrap;
+    };
+    const name = el('input', 'app-dialog-input');
+    Object.assign(name, { type: 'text', maxLength: NAME_MAX });
+    const model = el('select', 'app-dialog-input');
+    model.append(...models.map((m) => Object.assign(el('option', null, m.label), { value: m.key })));
+    const instructions = el('textarea', 'app-dialog-input settings-instructions');
+    Object.assign(instructions, { rows: 8, maxLength: MAX_INSTRUCTIONS,
+      placeholder: 'Empty: the default instructions of this server apply.' });
+    const temperature = el('input', 'app-dialog-input settings-temperature');
+    Object.assign(temperature, { type: 'number', min: '0', max: '2', step: '0.1', placeholder: 'default' });
+    const error = el('p', 'settings-error');
+    error.setAttribute('role', 'alert');
+    error.hidden = true;
+    const buttons = el('div', 'app-dialog-buttons');
+    const asPreset = el('button', 'settings-save-preset', 'Save as preset…');
+    asPreset.type = 'button';
+    const cancel = el('button', 'app-dialog-cancel', 'Cancel');
+    cancel.type = 'button';
+    cancel.addEventListener('click', () => dialog.close('cancel'));
+    const save = el('button', 'settings-save primary', 'Save');
+    save.type = 'submit';
+    buttons.append(asPreset, cancel, save);
+    const rows = {
+      name: field('settings-name', 'Name', name),
+      model: field('settings-model', 'Model', model),
+      instructions: field('settings-instructions', 'Instructions (system prompt)', instructions,
+        'Sent to the model before the conversation. Empty: the server\u2019s default applies.'),
+      temperature: field('settings-temperature', 'Temperature (0 to 2)', temperature,
+        'Lower is more focused, higher more varied. Empty: the model\u2019s default.'),
+    };
+    f.append(title, rows.name, rows.model, rows.instructions, rows.temperature, error, buttons);
+    dialog.append(f);
+    dialog.addEventListener('click', (e) => { if (e.target === dialog) dialog.close('cancel'); });
+    document.body.append(dialog);
+    form = { dialog, form: f, title, name, model, instructions, temperature, error, asPreset, save, rows };
+  }
+
+  function formValues(withName, withModel) {
+    const t = form.temperature.value.trim();
+    const values = { instructions: form.instructions.value, temperature: t === '' ? null : Number(t) };
+    if (withName) values.name = form.name.value.trim();
+    if (withModel) values.model = form.model.value;
+    return values;
+  }
+
+  // Opens the form; `onSave(values)` runs on Save and closes it when it resolves (a
+  // rejection is shown in the form, which stays open). `onSaveAsPreset(values)` adds the
+  // "Save as preset…" button.
+  function openForm({ title, values, withName = false, withModel = false, onSave, onSaveAsPreset = null }) {
+    if (!form) buildForm();
+    if (form.dialog.open) return;
+    form.title.textContent = title;
+    form.rows.name.hidden = !withName;
+    form.name.required = withName;
+    form.rows.model.hidden = !withModel;
+    form.name.value = values.name || '';
+    form.model.value = modelKey(values.model);
+    form.instructions.value = values.instructions || '';
+    form.temperature.value = values.temperature == null ? '' : String(values.temperature);
+    form.error.hidden = true;
+    form.asPreset.hidden = !onSaveAsPreset;
+    form.asPreset.onclick = onSaveAsPreset && (() => onSaveAsPreset(formValues(false, false)));
+    form.form.onsubmit = async (e) => {
+      e.preventDefault();
+      if (!form.form.reportValidity()) return;
+      form.save.disabled = true;
+      try {
+        await onSave(formValues(withName, withModel));
+        form.dialog.close('ok');
+      } catch (err) {
+        form.error.textContent = err.message;
+        form.error.hidden = false;
+      } finally {
+        form.save.disabled = false;
+      }
+    };
+    const focused = document.activeElement;
+    form.dialog.addEventListener('close', () => {
+      if (focused && focused.isConnected && focused.focus) focused.focus();
+    }, { once: true });
+    form.dialog.showModal();
+    (withName ? form.name : form.instructions).focus();
+  }
+
+  function openInstructions() {
+    if (!current) return;
+    openForm({
+      title: 'Instructions for this conversation',
+      values: current,
+      onSave: async (values) => {
+        await patchConversation(values);
+        notify('Instructions saved: they apply from your next message.');
+      },
+      onSaveAsPreset: saveAsPreset,
+    });
+  }
+
+  async function saveAsPreset(values) {
+    const name = await Dialogs.ask({
+      title: 'Save as preset', confirm: 'Save',
+      text: 'The instructions, temperature and model of this conversation, under a name.',
+      field: { label: 'Name', maxLength: NAME_MAX, required: true },
+    });
+    if (!name) return;
+    try {
+      const preset = await request('/api/presets/', 'POST',
+        { ...values, name, model: current ? current.model : '' });
+      notify(`Saved the preset \u201c${preset.name}\u201d.`);
+    } catch (e) {
+      notify(`Could not save the preset: ${e.message}`);
+    }
+  }
+
+  // ---- presets ------------------------------------------------------------------
+
+  let list = null;  // the presets dialog: {dialog, items, empty}
+
+  function buildList() {
+    const dialog = el('dialog', 'app-dialog presets-dialog');
+    dialog.id = 'presets-dialog';
+    dialog.setAttribute('aria-labelledby', 'presets-dialog-title');
+    const title = el('h2', 'app-dialog-title', 'Presets');
+    title.id = 'presets-dialog-title';
+    const text = el('p', 'app-dialog-text', 'Start a new chat with saved instructions, model and temperature.');
+    const items = el('ul', 'preset-items');
+    const empty = el('p', 'settings-hint', 'No presets yet.');
+    const buttons = el('div', 'app-dialog-buttons');
+    const add = button('preset-new', 'New preset…', 'New preset', () => editPreset(null));
+    const close = button('primary preset-close', 'Close', 'Close', () => dialog.close());
+    buttons.append(add, close);
+    dialog.append(title, text, items, empty, buttons);
+    dialog.addEventListener('click', (e) => { if (e.target === dialog) dialog.close(); });
+    document.body.append(dialog);
+    list = { dialog, items, empty };
+  }
+
+  const iconButton = (className, icon, label, onClick) => {
+    const b = button(`icon-button ${className}`, null, label, onClick);
+    b.innerHTML = icon;  // a constant
+    b.title = label;
+    return b;
+  };
+
+  function presetItem(p) {
+    const li = el('li', 'preset-item');
+    li.dataset.id = p.id;
+    const start = button('preset-start', p.name, `New chat with \u201c${p.name}\u201d`, () => {
+      list.dialog.close();
+      document.dispatchEvent(new CustomEvent('chat:new-chat', { detail: { preset: p.id } }));
+    });
+    start.title = `New chat: ${modelLabel(p.model)}${p.instructions ? ` \u2014 ${p.instructions.slice(0, 120)}` : ''}`;
+    li.append(start,
+      iconButton('preset-edit', ICONS.edit, `Edit \u201c${p.name}\u201d`, () => editPreset(p)),
+      iconButton('preset-delete', ICONS.delete, `Delete \u201c${p.name}\u201d`, () => deletePreset(p)));
+    return li;
+  }
+
+  async function refreshList() {
+    const presets = (await request('/api/presets/')).presets || [];
+    list.items.replaceChildren(...presets.map(presetItem));
+    list.empty.hidden = presets.length > 0;
+  }
+
+  async function openPresets() {
+    if (!list) buildList();
+    if (list.dialog.open) return;
+    list.items.replaceChildren();
+    list.empty.hidden = true;
+    const focused = document.activeElement;
+    list.dialog.addEventListener('close', () => {
+      if (focused && focused.isConnected && focused.focus) focused.focus();
+    }, { once: true });
+    list.dialog.showModal();
+    try {
+      await refreshList();
+    } catch (e) {
+      list.empty.textContent = `Could not load your presets: ${e.message}`;
+      list.empty.hidden = false;
+    }
+    const first = list.items.querySelector('button') || list.dialog.querySelector('.preset-new');
+    first.focus();
+  }
+
+  function editPreset(p) {
+    openForm({
+      title: p ? `Edit \u201c${p.name}\u201d` : 'New preset',
+      values: p || { model: current ? current.model : '' },
+      withName: true,
+      withModel: true,
+      onSave: async (values) => {
+        if (p) await request(`/api/presets/${p.id}/`, 'PATCH', values);
+        else await request('/api/presets/', 'POST', values);
+        await refreshList();
+      },
+    });
+  }
+
+  async function deletePreset(p) {
+    const ok = await Dialogs.ask({
+      title: 'Delete preset?', confirm: 'Delete', danger: true,
+      text: `\u201c${p.name}\u201d will be deleted. Conversations started from it keep their instructions.`,
+    });
+    if (!ok) return;
+    try {
+      await request(`/api/presets/${p.id}/`, 'DELETE');
+      await refreshList();
+    } catch (e) {
+      notify(`Could not delete the preset: ${e.message}`);
+    }
+  }
+
+  // ---- wiring -------------------------------------------------------------------
+
+  document.addEventListener('chat:conversation', (e) => show(e.detail));
+  els.model.addEventListener('change', onModelChange);
+  els.instructions.addEventListener('click', openInstructions);
+  els.presets.addEventListener('click', openPresets);
+  show(null);
+}());
