@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 
-from . import contract, events, metrics, quotas, selectors, services
+from . import contract, events, metrics, quotas, selectors, services, titles
 from .contract import ErrorCode, control_group, conversation_group
 from .db import db_call
 from .layers import forget_channel, join_new_channel
@@ -400,6 +400,9 @@ class Generation:
         )
         if self._control_channel is not None:
             await self._leave_control(self._control_channel)
+        if settings.CHAT_MODEL_TITLES and status == Message.Status.COMPLETE:
+            title = titles.write_title(self.conversation_id, self.model_key)
+            _keep(title, f"answer-{self.message_id}-title")
 
     async def _leave_control(self, channel: str) -> None:
         """End the control listener and leave its group.

@@ -324,6 +324,9 @@ CHAT_FRAME_BURST = env_int("CHAT_FRAME_BURST", 20)
 CHAT_MAX_SOCKETS_PER_USER = env_int("CHAT_MAX_SOCKETS_PER_USER", 20)
 # Messages per page of a socket's history (the newest at connect, older on request).
 CHAT_HISTORY_PAGE = env_int("CHAT_HISTORY_PAGE", 50)
+# After a conversation's first answer, ask its model for a short title (chat/titles.py);
+# off: the first line of the first message stays the title.
+CHAT_MODEL_TITLES = env_bool("CHAT_MODEL_TITLES", False)
 CHAT_STREAM_COALESCE_MS = env_float("CHAT_STREAM_COALESCE_MS", 20.0)
 CHAT_PROGRESS_SAVE_SECONDS = env_float("CHAT_PROGRESS_SAVE_SECONDS", 1.0)
 # A `streaming` answer not saved for this long belongs to a dead process.

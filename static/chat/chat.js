@@ -758,6 +758,7 @@
   function onConversation(f) {
     const c = state.conversations.find((x) => x.id === f.conversation.id);
     if (c) c.title = f.conversation.title;
+    if (f.conversation.id === state.currentId) els.title.textContent = f.conversation.title || 'Untitled';
     renderConversations();
     announceConversation(f.conversation);
   }

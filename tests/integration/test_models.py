@@ -93,3 +93,21 @@ async def test_a_model_no_longer_configured_falls_back_to_the_default(two_server
     assert next(f for f in frames if f["type"] == "start")["model"] == "alpha"
     assert len(first.requests) == 1
     await ws.disconnect()
+
+
+async def test_the_model_titles_a_conversation_after_its_first_answer(stub, settings) -> None:
+    settings.CHAT_MODEL_TITLES = True
+    stub.replies.append(Reply(deltas=["Kyoto in three days."]))
+    stub.replies.append(Reply(deltas=['Title: "A Trip to Kyoto".']))
+    _user, _conversation, ws = await open_chat()
+    frames = await ask(ws, "plan a trip to kyoto for me please, three days")
+    assert frames[-1]["status"] == "complete"
+    renamed = await receive(ws)  # the tab hears of the new title
+    assert renamed["type"] == "conversation"
+    assert renamed["conversation"]["title"] == "A Trip to Kyoto"
+    prompt = stub.requests[-1]["messages"][-1]["content"]
+    assert "plan a trip to kyoto" in prompt and "Kyoto in three days." in prompt
+    # Later answers keep the title: no more title requests.
+    await ask(ws, "And food?")
+    assert len(stub.requests) == 3
+    await ws.disconnect()

@@ -8,6 +8,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from chat.llm import DEMO, UnknownModel, model_choices, parse_models, resolve_model
+from chat.titles import clean_title
 
 TWO = [
     {"name": "gpt-4o-mini", "base_url": "https://api.example/v1", "api_key_env": "MY_KEY"},
@@ -67,3 +68,15 @@ def test_without_a_model_server_the_demo_is_the_only_model(settings) -> None:
     settings.OPENAI_BASE_URL = ""
     settings.LLM_OFFER_DEMO = False
     assert model_choices() == [{"key": DEMO.key, "label": DEMO.label}]
+
+
+@pytest.mark.parametrize(
+    ("reply", "title"),
+    [
+        ('Title: "A Trip to Kyoto".', "A Trip to Kyoto"),
+        ("**京都旅行の計画**\nmore text", "京都旅行の計画"),
+        ("  \n", ""),
+    ],
+)
+def test_a_model_title_is_cleaned(reply: str, title: str) -> None:
+    assert clean_title(reply) == title
