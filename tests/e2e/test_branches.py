@@ -1,10 +1,13 @@
 """Branches in a real Chromium: regenerate an answer, flip between its versions with
 "< 1/2 >", edit an earlier question and come back to the first branch, with a second tab
-of the same conversation following every step live. One page session: CI time."""
+of the same conversation following every step live; and switch the model for the next
+message between two models that answer differently."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +15,9 @@ pytest.importorskip("playwright.sync_api", reason="the playwright package is not
 
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import ASSISTANT, USER, ChatTab
+from tests.e2e.helpers import ASSISTANT, USER, ChatTab, pump
+from tests.e2e.servers import RUNNING_SERVERS, Server, start_server
+from tests.support.openai_stub import OpenAIStub, Reply
 
 pytestmark = pytest.mark.e2e
 
@@ -90,3 +95,37 @@ def test_regenerate_edit_and_switch_branches_in_two_tabs(new_user: NewUser) -> N
         f for f in tab.frames.all_received() + other.frames.all_received() if f["type"] == "error"
     ]
     assert errors == []
+
+
+@pytest.fixture
+def two_models(server_env: dict) -> Iterator[Server]:
+    """A server offering two models: a loopback OpenAI-compatible one (the default),
+    through the real ChatOpenAI client, and the offline demo model."""
+    with OpenAIStub() as stub:
+        stub.replies.extend(Reply(deltas=["Hello", " from", " Alpha."]) for _ in range(3))
+        models = [{"name": "alpha", "label": "Alpha", "base_url": stub.base_url}]
+        env = {**server_env, "LLM_MODELS": json.dumps(models), "LLM_MAX_RETRIES": "0"}
+        server = start_server("server-two-models", env, Path(server_env["E2E_WORKDIR"]))
+        try:
+            yield server
+        finally:
+            server.stop()
+            RUNNING_SERVERS.remove(server)
+
+
+def test_switch_the_model_for_the_next_message(new_user: NewUser, two_models: Server) -> None:
+    tab = new_user(base_url=two_models.url)
+    first = tab.ask("Who answers?")
+    tab.finish(first)
+    conversation = tab.conversation_id()
+    expect(tab.message_text(first)).to_have_text("Hello from Alpha.")
+    expect(tab.page.locator("#model-select")).to_have_value("alpha")  # the default
+    tab.page.select_option("#model-select", "demo-offline")
+    pump(tab.page, lambda: tab.conversation(conversation)["model"] == "demo-offline", "the save")
+    second = tab.ask("/echo And now the demo.")
+    tab.finish(second)
+    expect(tab.message_text(second)).to_have_text("And now the demo.")
+    saved = {m["id"]: m["model"] for m in tab.conversation(conversation)["messages"]}
+    assert (saved[first], saved[second]) == ("alpha", "demo-offline")
+    expect(tab.bubble(first).locator(".message-meta")).to_contain_text("alpha")
+    expect(tab.bubble(second).locator(".message-meta")).to_contain_text("demo-offline")

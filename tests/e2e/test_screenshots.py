@@ -97,3 +97,22 @@ def test_write_screenshots(new_user: Callable[..., ChatTab], browser: Browser, s
             assert path.stat().st_size > 10_000, f"{path} looks empty"
         finally:
             context.close()
+
+
+def test_write_branch_and_search_screenshot(new_user: Callable[..., ChatTab]) -> None:
+    """docs/screenshots/branches-search.png: a regenerated answer ("< 2/2 >") and the
+    sidebar's search with a highlighted match."""
+    tab = new_user(username="maya", viewport={"width": 1280, "height": 800})
+    tab.finish(tab.ask("/echo Kyoto in spring: temples, gardens and cherry blossoms."))
+    first = tab.ask("What can this chat server do?")
+    tab.finish(first)
+    tab.bubble(first).locator(".branch-regenerate").click()
+    expect(tab.page.locator(".branch-position")).to_have_text("2/2")
+    expect(tab.page.locator(f"{ASSISTANT}[data-status='complete']")).to_have_count(2)
+    tab.page.fill("#search-input", "cherry")
+    expect(tab.page.locator("#search-hits mark").first).to_be_visible()
+    tab.page.evaluate("document.fonts.ready.then(() => true)")
+    tab.page.wait_for_timeout(200)  # let the last layout settle (scroll, fonts)
+    path = SCREENSHOT_DIR / "branches-search.png"
+    tab.page.screenshot(path=str(path))
+    assert path.stat().st_size > 10_000, f"{path} looks empty"
