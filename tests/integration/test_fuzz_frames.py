@@ -36,8 +36,11 @@ json_values = st.recursive(
     max_leaves=12,
 )
 frame_types = st.sampled_from(
-    ["user_message", "stop", "set_chunking", "ping", "load_older", "", "USER_MESSAGE", "x"]
-)
+    [
+        "user_message", "stop", "set_chunking", "ping", "load_older", "edit", "regenerate",
+        "continue", "switch", "", "USER_MESSAGE", "x",
+    ]
+)  # fmt: skip
 shaped = st.fixed_dictionaries(
     {"type": frame_types},
     optional={
@@ -45,6 +48,7 @@ shaped = st.fixed_dictionaries(
         "client_id": st.one_of(st.text(max_size=70), json_values),
         "mode": st.one_of(st.sampled_from(["token", "line", "sentence", "clause"]), json_values),
         "before": st.one_of(st.text(max_size=40), json_values),
+        "message_id": st.one_of(st.uuids().map(str), st.text(max_size=70), json_values),
     },
 )
 pathological = st.sampled_from(
