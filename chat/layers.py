@@ -37,26 +37,27 @@ class PipelinedShardConnection(RedisSingleShardConnection):
         self.round_trips = 0  # pipelines sent, for tests and benchmarks
 
     async def subscribe_confirmed(self, channel: str) -> None:
-        """`subscribe()`, holding the shard's lock until Redis confirms it.
+        """`subscribe()`, with publishes to `channel` from this process held back until
+        Redis confirms the subscription.
 
-        channels_redis lets go of the lock once SUBSCRIBE is written; a PUBLISH written
+        channels_redis lets go of the shard once SUBSCRIBE is written; a PUBLISH written
         right after it on the shard's other connection could be read by Redis first and
-        reach nobody. Publishes to this shard wait for the lock, so here none goes out
-        before Redis has the subscription (within the shard's read timeout)."""
-        async with self._lock:
-            if channel in self._subscribed_to:
-                return
-            self._ensure_redis()
-            self._ensure_receiver()
-            confirmed = asyncio.get_running_loop().create_future()
-            self._confirming[channel] = confirmed
-            try:
-                await self._pubsub.subscribe(channel)
-                self._subscribed_to.add(channel)
-                timeout = self.host.get("socket_timeout") or 10.0
-                await asyncio.wait_for(confirmed, timeout)
-            finally:
-                self._confirming.pop(channel, None)
+        reach nobody. The confirmation is awaited by those publishes only (within the
+        shard's read timeout), not by this call: answers starting at once do not queue
+        behind each other's round trips."""
+        if channel in self._subscribed_to:
+            return
+        loop = asyncio.get_running_loop()
+        confirmed = self._confirming[channel] = loop.create_future()
+        timeout = self.host.get("socket_timeout") or 10.0
+        loop.call_later(timeout, self._give_up_confirming, channel, confirmed)
+        await self.subscribe(channel)
+
+    def _give_up_confirming(self, channel: str, confirmed: asyncio.Future[None]) -> None:
+        if self._confirming.get(channel) is confirmed:
+            del self._confirming[channel]
+        if not confirmed.done():
+            confirmed.set_result(None)  # no confirmation (Redis down): publish anyway
 
     async def _do_receiving(self) -> None:
         """channels_redis' reader, which also reads the confirmations of subscribes."""
@@ -69,7 +70,7 @@ class PipelinedShardConnection(RedisSingleShardConnection):
                     elif message["type"] == "subscribe":
                         name = message["channel"]
                         name = name.decode() if isinstance(name, bytes) else name
-                        confirmed = self._confirming.get(name)
+                        confirmed = self._confirming.pop(name, None)
                         if confirmed is not None and not confirmed.done():
                             confirmed.set_result(None)
                 else:
@@ -81,6 +82,9 @@ class PipelinedShardConnection(RedisSingleShardConnection):
                 await asyncio.sleep(1)
 
     async def publish(self, channel: str, message: bytes) -> None:
+        confirming = self._confirming.get(channel)
+        if confirming is not None:  # a group joined a moment ago (`subscribe_confirmed`)
+            await asyncio.shield(confirming)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._outbox.append((channel, message, done))
         if self._sender is None:
@@ -122,8 +126,8 @@ class PipelinedPubSubLoopLayer(RedisPubSubLoopLayer):
         The two calls take the shard's lock once each, and a publish queued between
         them (a `stop` sent right behind the message that started an answer) went to
         Redis before the group's SUBSCRIBE and was lost. Here the group's SUBSCRIBE is
-        the first thing written, in the caller's first step, and the lock is held
-        until Redis confirms it (`subscribe_confirmed`)."""
+        the first thing written, in the caller's first step, and publishes to the group
+        from this process wait until Redis confirms it (`subscribe_confirmed`)."""
         channel = f"{self.prefix}{prefix}{uuid.uuid4().hex}"
         self.channels[channel] = asyncio.Queue()
         group_channel = self._get_group_channel_name(group)
