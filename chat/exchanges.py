@@ -17,7 +17,6 @@ import asyncio
 import logging
 import weakref
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
@@ -35,7 +34,6 @@ from .db import db_call
 from .generation import start_generation
 from .models import Conversation, Message, UserQuota
 from .protocol import FrameError
-from .tree import Tree
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +131,12 @@ def exchanges_start(requests: list[ExchangeRequest]) -> list[Outcome]:
     }
     wanted = {selectors.parse_uuid(r.target_id) for r in requests if r.target_id} - {None}
     targets = {str(m.pk): m for m in Message.objects.filter(conversation_id__in=ids, pk__in=wanted)}
-    leaves = _leaves(conversations.values())
+    # The trees, to continue each conversation's current path (chat/tree.py).
+    trees = selectors.conversation_trees(conversation_ids=conversations)
+    leaves = {
+        key: trees[key].current_leaf(str(c.leaf_id) if c.leaf_id else None)
+        for key, c in conversations.items()
+    }
     cutoff = timezone.now() - timedelta(seconds=settings.CHAT_STALE_STREAM_SECONDS)
     live: set[str] = set()
     stale: set[str] = set()
@@ -222,7 +225,11 @@ def exchanges_start(requests: list[ExchangeRequest]) -> list[Outcome]:
                 for _, _, _, answer in accepted
             ],
         )
-        trees = _trees([answer.conversation_id for _, _, _, answer in accepted])
+        for _, _, user_message, answer in accepted:
+            tree = trees[str(answer.conversation_id)]
+            if user_message is not None:
+                tree.add(str(user_message.pk), str(user_message.parent_id or "") or None)
+            tree.add(str(answer.pk), str(answer.parent_id))
         paths = {
             str(answer.conversation_id): trees[str(answer.conversation_id)].path(
                 str(answer.parent_id)
@@ -255,32 +262,6 @@ def exchanges_start(requests: list[ExchangeRequest]) -> list[Outcome]:
 
 
 CONTINUE_PROMPT = "Continue your last answer exactly where it stopped, without repeating any of it."
-
-
-def _leaves(conversations: Iterable[Conversation]) -> dict[str, str | None]:
-    """The last message of each conversation's current path (chat/tree.py): its saved
-    leaf, or for one that has none (its messages predate the tree) its newest message."""
-    leaves = {str(c.pk): str(c.leaf_id) if c.leaf_id else None for c in conversations}
-    unset = [pk for pk, leaf in leaves.items() if leaf is None]
-    if unset:
-        newest = Message.objects.filter(conversation_id__in=unset).order_by(
-            "conversation_id", "created", "pk"
-        )
-        for conversation_id, pk in newest.values_list("conversation_id", "pk"):
-            leaves[str(conversation_id)] = str(pk)  # the last one of each wins
-    return leaves
-
-
-def _trees(conversation_ids: list[Any]) -> dict[str, Tree]:
-    """The message trees of many conversations, in one query."""
-    rows: dict[str, list[tuple[str, str | None]]] = {str(pk): [] for pk in conversation_ids}
-    for conversation_id, pk, parent in (
-        Message.objects.filter(conversation_id__in=conversation_ids)
-        .order_by("created", "pk")
-        .values_list("conversation_id", "pk", "parent_id")
-    ):
-        rows[str(conversation_id)].append((str(pk), str(parent) if parent else None))
-    return {key: Tree(pairs) for key, pairs in rows.items()}
 
 
 def _active_answers(users: set[int], cutoff: Any) -> Counter[int]:

@@ -45,39 +45,11 @@ _running: dict[str, asyncio.Task[None]] = {}
 _generations: dict[str, Generation] = {}
 
 
-def start_generation(
-    *,
-    conversation_id: Any,
-    message_id: Any,
-    model_name: str,
-    context: list[tuple[str, str]] | None = None,
-    user_id: Any = None,
-    prefix: str = "",
-    parent_id: str | None = None,
-    siblings: list[str] | None = None,
-    model_key: str | None = None,
-    instructions: str = "",
-    temperature: float | None = None,
-) -> None:
+def start_generation(*, conversation_id: Any, message_id: Any, **options: Any) -> None:
     """Start an answer in the background; it outlives the connection that asked.
-
-    `context` is what the model receives (read with the exchange); None reads it.
-    `user_id` (who asked) is only logged. `prefix`: the text the answer starts with
-    (a continuation's); `parent_id` and `siblings` (its place in the tree) go out
-    with its start. `model_key`, `instructions`, `temperature`: the conversation's
-    (chat/llm.py)."""
+    `options`: the rest of `Generation`'s arguments."""
     generation = Generation(
-        conversation_id=str(conversation_id),
-        message_id=str(message_id),
-        model_name=model_name,
-        context=context,
-        user_id=user_id,
-        prefix=prefix,
-        parent_id=parent_id,
-        siblings=siblings,
-        model_key=model_key,
-        instructions=instructions,
-        temperature=temperature,
+        conversation_id=str(conversation_id), message_id=str(message_id), **options
     )
     task = asyncio.get_running_loop().create_task(generation.run(), name=f"answer-{message_id}")
     _running[generation.message_id] = task
@@ -134,7 +106,13 @@ async def wait_for_answers(timeout: float = 30.0) -> None:
 
 
 class Generation:
-    """Streams one answer and is the only writer of its message until it ends."""
+    """Streams one answer and is the only writer of its message until it ends.
+
+    `context` is what the model receives (read with the exchange); None reads it.
+    `user_id` (who asked) is only logged. `prefix`: the text the answer starts with
+    (a continuation's); `parent_id` and `siblings` (its place in the tree) go out
+    with its start. `model_key`, `instructions`, `temperature`: the conversation's
+    (chat/llm.py)."""
 
     def __init__(
         self,

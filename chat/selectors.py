@@ -73,12 +73,19 @@ def preset_get(*, user: Any, preset_id: Any) -> Preset:
 
 def conversation_tree(*, conversation_id: Any) -> Tree:
     """Every message's id and parent, in one query of two columns."""
-    rows = (
-        Message.objects.filter(conversation_id=conversation_id)
+    return conversation_trees(conversation_ids=[conversation_id])[str(conversation_id)]
+
+
+def conversation_trees(*, conversation_ids: Iterable[Any]) -> dict[str, Tree]:
+    """`conversation_tree` of many conversations (by id as a string), in one query."""
+    rows: dict[str, list[tuple[str, str | None]]] = {str(pk): [] for pk in conversation_ids}
+    for conversation_id, pk, parent in (
+        Message.objects.filter(conversation_id__in=list(rows))
         .order_by("created", "pk")
-        .values_list("id", "parent_id")
-    )
-    return Tree((str(pk), str(parent) if parent else None) for pk, parent in rows)
+        .values_list("conversation_id", "pk", "parent_id")
+    ):
+        rows[str(conversation_id)].append((str(pk), str(parent) if parent else None))
+    return {key: Tree(pairs) for key, pairs in rows.items()}
 
 
 def current_path(*, conversation_id: Any) -> tuple[Tree, list[str]]:

@@ -20,9 +20,13 @@ class Tree:
         self.children: dict[str | None, list[str]] = {}
         self.order: list[str] = []
         for message_id, parent_id in rows:
-            self.parent[message_id] = parent_id
-            self.children.setdefault(parent_id, []).append(message_id)
-            self.order.append(message_id)
+            self.add(message_id, parent_id)
+
+    def add(self, message_id: str, parent_id: str | None) -> None:
+        """A message created after every one the tree has."""
+        self.parent[message_id] = parent_id
+        self.children.setdefault(parent_id, []).append(message_id)
+        self.order.append(message_id)
 
     def __contains__(self, message_id: object) -> bool:
         return message_id in self.parent

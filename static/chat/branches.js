@@ -7,8 +7,7 @@
 
 (function () {
   const { el, button } = window.ChatUtil;
-  const svg = (d) => '<svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true" focusable="false" ' +
-    `fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"><path d="${d}"/></svg>`;
+  const svg = window.ChatUtil.icon;
   const ICONS = {  // Feather icons (MIT)
     previous: svg('M15 18l-6-6 6-6'),
     next: svg('M9 18l6-6-6-6'),

@@ -52,8 +52,7 @@
   const COPY_ICON = '<svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true" focusable="false">' +
     '<rect x="9" y="9" width="11" height="11" rx="2" fill="none" stroke="currentColor" stroke-width="2"/>' +
     '<path d="M5 15V5a2 2 0 0 1 2-2h8" fill="none" stroke="currentColor" stroke-width="2"/></svg>';
-  const svg = (d) => '<svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true" focusable="false" ' +
-    `fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"><path d="${d}"/></svg>`;
+  const svg = window.ChatUtil.icon;
   const ICONS = {
     rename: svg('M12 20h9M16.5 3.5a2.12 2.12 0 0 1 3 3L7 19l-4 1 1-4z'),
     delete: svg('M3 6h18M8 6V4h8v2M19 6l-1 14H6L5 6M10 11v6M14 11v6'),
@@ -347,9 +346,7 @@
     const at = parentId ? shown.findIndex((b) => b.dataset.id === parentId) : -1;
     if (at >= 0 && at === shown.length - 1) return;
     for (const b of shown.slice(at + 1)) {
-      const id = b.dataset.id;
-      for (const collection of [state.bubbles, state.streaming, state.nextSeq, state.raw,
-        state.parts, state.dirty, state.siblings]) collection.delete(id);
+      for (const collection of perMessage()) collection.delete(b.dataset.id);
       b.remove();
     }
     if (parentId && at < 0 && !els.messages.querySelector('.load-older')) els.messages.prepend(olderButton());
@@ -481,9 +478,12 @@
     }
   }
 
+  // What the page keeps per message shown, by id.
+  const perMessage = () => [state.bubbles, state.streaming, state.nextSeq, state.raw, state.parts,
+    state.dirty, state.siblings];
+
   function resetStreamState() {
-    for (const collection of [state.bubbles, state.streaming, state.nextSeq, state.raw,
-      state.parts, state.dirty, state.siblings]) collection.clear();
+    for (const collection of perMessage()) collection.clear();
     updateBusy();
   }
 

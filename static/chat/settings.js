@@ -23,8 +23,7 @@
   const models = config.models || [];
   const MAX_INSTRUCTIONS = 8000;
   const NAME_MAX = 100;
-  const svg = (d) => '<svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true" focusable="false" ' +
-    `fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"><path d="${d}"/></svg>`;
+  const svg = window.ChatUtil.icon;
   const ICONS = {
     start: svg('M12 5v14M5 12h14'),
     edit: svg('M12 20h9M16.5 3.5a2.12 2.12 0 0 1 3 3L7 19l-4 1 1-4z'),

@@ -111,5 +111,9 @@
     return data;
   }
 
-  window.ChatUtil = { el, button, uuid, csrfToken, loginUrl, timeElement, copyText, copyWithFeedback, request };
+  // A 16 px stroke icon (Feather style, MIT) from its path data: a constant, never user text.
+  const icon = (d) => '<svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true" focusable="false" ' +
+    `fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"><path d="${d}"/></svg>`;
+
+  window.ChatUtil = { el, button, uuid, csrfToken, loginUrl, timeElement, copyText, copyWithFeedback, request, icon };
 }());

@@ -8,6 +8,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,3 +121,15 @@ def start_server(name: str, env: dict[str, str], workdir: Path) -> Server:
             )
         time.sleep(0.1)
     return server
+
+
+@contextmanager
+def another_server(name: str, server_env: dict[str, str], **env: str) -> Iterator[Server]:
+    """A server of its own beside the session's, with `env` on top of its environment;
+    stopped when the block ends."""
+    server = start_server(name, {**server_env, **env}, Path(server_env["E2E_WORKDIR"]))
+    try:
+        yield server
+    finally:
+        server.stop()
+        RUNNING_SERVERS.remove(server)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
@@ -16,7 +15,7 @@ pytest.importorskip("playwright.sync_api", reason="the playwright package is not
 from playwright.sync_api import expect
 
 from tests.e2e.helpers import ASSISTANT, USER, ChatTab, pump
-from tests.e2e.servers import RUNNING_SERVERS, Server, start_server
+from tests.e2e.servers import Server, another_server
 from tests.support.openai_stub import OpenAIStub, Reply
 
 pytestmark = pytest.mark.e2e
@@ -104,13 +103,9 @@ def two_models(server_env: dict) -> Iterator[Server]:
     with OpenAIStub() as stub:
         stub.replies.extend(Reply(deltas=["Hello", " from", " Alpha."]) for _ in range(3))
         models = [{"name": "alpha", "label": "Alpha", "base_url": stub.base_url}]
-        env = {**server_env, "LLM_MODELS": json.dumps(models), "LLM_MAX_RETRIES": "0"}
-        server = start_server("server-two-models", env, Path(server_env["E2E_WORKDIR"]))
-        try:
+        env = {"LLM_MODELS": json.dumps(models), "LLM_MAX_RETRIES": "0"}
+        with another_server("server-two-models", server_env, **env) as server:
             yield server
-        finally:
-            server.stop()
-            RUNNING_SERVERS.remove(server)
 
 
 def test_switch_the_model_for_the_next_message(new_user: NewUser, two_models: Server) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
@@ -13,7 +12,7 @@ pytest.importorskip("playwright.sync_api", reason="the playwright package is not
 from playwright.sync_api import expect
 
 from tests.e2e.helpers import USER, ChatTab
-from tests.e2e.servers import RUNNING_SERVERS, Server, start_server
+from tests.e2e.servers import Server, another_server
 
 pytestmark = pytest.mark.e2e
 
@@ -23,13 +22,8 @@ NewUser = Callable[..., ChatTab]
 @pytest.fixture(scope="module")
 def small_pages(server_env: dict) -> Iterator[Server]:
     """A server whose history frame holds 4 messages: an older one needs `load_older`."""
-    env = {**server_env, "CHAT_HISTORY_PAGE": "4"}
-    server = start_server("server-small-pages", env, Path(server_env["E2E_WORKDIR"]))
-    try:
+    with another_server("server-small-pages", server_env, CHAT_HISTORY_PAGE="4") as server:
         yield server
-    finally:
-        server.stop()
-        RUNNING_SERVERS.remove(server)
 
 
 FIRST = 'Where do zebrafish live? 🎉 <img src=x onerror="window.__xss = 1">'
