@@ -9,11 +9,43 @@ from django.db import models
 from django.db.models import Q
 
 
+class ApiToken(models.Model):
+    """A user's personal API token: `Authorization: Bearer <raw>` for scripts and
+    non-browser clients. Only the raw token's SHA-256 is kept (chat/tokens.py)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    # The start of the raw token, shown so that its owner recognises it.
+    prefix = models.CharField(max_length=16)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created = models.DateTimeField(auto_now_add=True)
+    last_used = models.DateTimeField(null=True, blank=True)
+    revoked = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked is None
+
+
 class Conversation(models.Model):
     class Review(models.TextChoices):
         UNREVIEWED = "unreviewed"
         REVIEWED = "reviewed"
         FLAGGED = "flagged"
+
+    class Source(models.TextChoices):
+        WEB = "web", "browser"
+        API = "api", "HTTP streaming API"
+        OPENAI = "openai", "OpenAI-compatible API"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(
@@ -45,6 +77,17 @@ class Conversation(models.Model):
     model = models.CharField(max_length=100, blank=True)
     instructions = models.TextField(blank=True)
     temperature = models.FloatField(null=True, blank=True)
+    # Where it was started, and with which API token (null: in the browser).
+    source = models.CharField(
+        max_length=16, choices=Source.choices, default=Source.WEB, db_index=True
+    )
+    api_token = models.ForeignKey(
+        ApiToken,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="conversations",
+    )
 
     class Meta:
         ordering = ["-updated"]
