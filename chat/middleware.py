@@ -1,17 +1,22 @@
 """Security headers for every response; a readable 503 while the database is down;
-the operations endpoints (health, readiness, metrics) answered before anything else."""
+the operations endpoints (health, readiness, metrics) answered before anything else;
+API tokens (`Authorization: Bearer`) instead of the session."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
-from asgiref.sync import markcoroutinefunction
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 
-from . import health, metrics
+from . import health, metrics, tokens
+from .bearer import bearer_value
 from .contract import ErrorCode
+from .models import ApiToken
+from .openai_errors import openai_error
 
 logger = logging.getLogger(__name__)
 
@@ -105,3 +110,75 @@ class OperationsMiddleware:
         # thread to write it): /readyz logs when its state changes.
         response._has_been_logged = True  # type: ignore[attr-defined]
         return response
+
+
+# Where a token does not sign in, even a valid one: the admin, the account pages
+# (a password change) and the token page itself. A stolen token must not become the
+# account, nor mint tokens.
+TOKEN_REFUSED_PREFIXES = ("/admin/", "/accounts/", "/settings/")
+INVALID_TOKEN = "Invalid API token: it is unknown, revoked, or not a token of this site."
+
+
+class BearerTokenMiddleware:
+    """`Authorization: Bearer <API token>` signs the request in as the token's user,
+    instead of the session cookie; right after AuthenticationMiddleware.
+
+    A bearer request carries no cookie a page could have sent in its name, so CSRF
+    does not apply: CsrfViewMiddleware checks in process_view, after every
+    middleware's request phase, and sees the exemption set here. An unknown, revoked
+    or malformed token is a 401 at once (OpenAI's error body under /v1/). Requests
+    without a Bearer header pass through untouched."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.async_mode:
+            return self.__acall__(request)
+        raw = bearer_value(request.headers.get("Authorization"))
+        if raw is None:
+            return self.get_response(request)
+        return sign_in(request, tokens.token_authenticate(raw)) or self.get_response(request)
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        raw = bearer_value(request.headers.get("Authorization"))
+        if raw is None:
+            return await self.get_response(request)
+        token = await tokens.token_authenticate_async(raw)
+        return sign_in(request, token) or await self.get_response(request)
+
+
+def sign_in(request: HttpRequest, token: ApiToken | None) -> HttpResponse | None:
+    """Make the token's user the request's; a refusal to send instead, or None."""
+    path = request.path_info
+    if token is None:
+        if path.startswith("/v1/"):
+            response = openai_error(401, INVALID_TOKEN, code="invalid_api_key")
+        else:
+            from .views import json_error
+
+            response = json_error(401, ErrorCode.NOT_AUTHENTICATED, INVALID_TOKEN)
+        response["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+        return response
+    if path.startswith(TOKEN_REFUSED_PREFIXES):
+        from .views import json_error
+
+        return json_error(
+            403, ErrorCode.NOT_ALLOWED, "API tokens do not work here: log in to the site."
+        )
+    user = token.user
+
+    async def auser() -> Any:
+        return user
+
+    request.user = user
+    request.auser = auser
+    request.api_token = token
+    request._dont_enforce_csrf_checks = True
+    return None

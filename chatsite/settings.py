@@ -74,6 +74,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # `Authorization: Bearer <API token>` instead of the session (and so no CSRF).
+    "chat.middleware.BearerTokenMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "chat.middleware.ContentSecurityPolicyMiddleware",
@@ -322,6 +324,8 @@ CHAT_FRAMES_PER_SECOND = env_float("CHAT_FRAMES_PER_SECOND", 5.0)
 CHAT_FRAME_BURST = env_int("CHAT_FRAME_BURST", 20)
 # Open chat sockets per user and process.
 CHAT_MAX_SOCKETS_PER_USER = env_int("CHAT_MAX_SOCKETS_PER_USER", 20)
+# Personal API tokens (Authorization: Bearer) one user may have active at once.
+API_MAX_TOKENS_PER_USER = env_int("API_MAX_TOKENS_PER_USER", 20)
 # Messages per page of a socket's history (the newest at connect, older on request).
 CHAT_HISTORY_PAGE = env_int("CHAT_HISTORY_PAGE", 50)
 # After a conversation's first answer, ask its model for a short title (chat/titles.py);
