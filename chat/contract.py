@@ -40,6 +40,25 @@ class ErrorCode(StrEnum):
     NOT_ALLOWED = "not_allowed"
 
 
+# The HTTP status of each refusal, for the JSON and streaming APIs (the rest: 400).
+HTTP_STATUS = {
+    ErrorCode.TOO_LONG: 413,
+    ErrorCode.BUSY: 409,
+    ErrorCode.NOT_ALLOWED: 409,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.QUOTA_EXCEEDED: 429,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.NOT_AUTHENTICATED: 401,
+    ErrorCode.READ_ONLY: 403,
+    ErrorCode.UNAVAILABLE: 503,
+    ErrorCode.SERVER_ERROR: 500,
+}
+
+
+def http_status(code: ErrorCode) -> int:
+    return HTTP_STATUS.get(code, 400)
+
+
 INTERRUPTED_ERROR = "The answer was interrupted because the server stopped."
 
 

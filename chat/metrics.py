@@ -21,6 +21,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, His
 from prometheus_client.exposition import generate_latest
 
 WEBSOCKETS_OPEN = Gauge("chat_websockets_open", "Chat WebSockets open in this process.")
+HTTP_STREAMS_OPEN = Gauge(
+    "chat_http_streams_open", "Answers followed over HTTP (event streams, /v1) in this process."
+)
 ANSWERS_RUNNING = Gauge("chat_answers_running", "Answers streaming in this process.")
 ANSWERS_FINISHED = Counter("chat_answers_finished", "Answers ended, by final status.", ["status"])
 TOKENS_RELAYED = Counter(

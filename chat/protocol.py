@@ -125,7 +125,7 @@ def parse_frame(text: str | None) -> Frame:
         raise FrameError(ErrorCode.BAD_FRAME, 'A frame must be a JSON object with a "type".')
     kind = data["type"]
     if kind == "user_message":
-        return _user_message(data)
+        return parse_user_message(data)
     if kind == "stop":
         return Stop()
     if kind == "set_chunking":
@@ -135,7 +135,7 @@ def parse_frame(text: str | None) -> Frame:
     if kind == "load_older":
         return LoadOlder(_message_id(data, "before"))
     if kind == "edit":
-        message = _user_message(data)
+        message = parse_user_message(data)
         return Edit(_message_id(data, "message_id"), message.content, message.client_id)
     if kind == "regenerate":
         return Regenerate(_message_id(data, "message_id"))
@@ -153,7 +153,8 @@ def _message_id(data: dict[str, Any], key: str) -> str:
     return value
 
 
-def _user_message(data: dict[str, Any]) -> UserMessage:
+def parse_user_message(data: dict[str, Any]) -> UserMessage:
+    """`content` and `client_id` of a `user_message` frame (or an API request's body)."""
     content = data.get("content")
     if not isinstance(content, str):
         raise FrameError(ErrorCode.BAD_FRAME, 'A user_message needs a "content" string.')

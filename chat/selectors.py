@@ -169,6 +169,18 @@ def message_get(*, message_id: Any) -> Message | None:
     return Message.objects.select_related("feedback").filter(pk=message_id).first()
 
 
+def answer_to_follow(*, conversation_id: Any, message_id: Any = None) -> Message | None:
+    """An answer of the conversation for an HTTP stream: `message_id` (one it resumes),
+    or the one streaming now; None if there is none."""
+    answers = Message.objects.select_related("feedback").filter(
+        conversation_id=conversation_id, role=Message.Role.ASSISTANT
+    )
+    if message_id is not None:
+        pk = parse_uuid(message_id)
+        return answers.filter(pk=pk).first() if pk is not None else None
+    return answers.filter(status=Message.Status.STREAMING).order_by("-created").first()
+
+
 # --- What the model receives --------------------------------------------------------
 
 

@@ -67,6 +67,27 @@ def conversation_create(
     return Conversation.objects.create(owner=owner, title=title.strip(), **copied)
 
 
+@transaction.atomic
+def conversation_import(
+    *, owner: Any, history: list[tuple[str, str]], title: str = "", **fields: Any
+) -> Conversation:
+    """A new conversation that starts with `history`, (role, content) pairs saved as
+    finished messages one after the other (a client of the OpenAI-compatible API sends
+    the whole conversation each time); `fields`: the conversation's other fields."""
+    conversation = Conversation.objects.create(owner=owner, title=title.strip(), **fields)
+    parent = None
+    messages = []
+    for role, content in history:
+        message = Message(conversation=conversation, parent_id=parent, role=role, content=content)
+        messages.append(message)
+        parent = message.pk
+    if messages:
+        Message.objects.bulk_create(messages)
+        conversation.leaf_id = parent
+        conversation.save(update_fields=["leaf"])
+    return conversation
+
+
 def conversation_rename(*, conversation: Conversation, title: str) -> Conversation:
     return conversation_update(conversation=conversation, changes={"title": title})
 

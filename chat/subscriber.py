@@ -1,6 +1,6 @@
 """The catch-up rules of one subscriber of a conversation: pure, no I/O, no Django.
 
-A subscriber (a browser tab's WebSocket, a staff live tail, later an HTTP stream)
+A subscriber (a browser tab's WebSocket, a staff live tail, an HTTP stream)
 sees a conversation's answers through the channel layer, where events can come
 late, twice, out of order or not at all, and it may join in the middle of an
 answer. `Subscriber` takes what happens to it (the history read, `chat.*` events,
@@ -108,6 +108,9 @@ class Subscriber:
     ending: dict[str, Any] | None = None  # an `end` waiting for its saved tail
     finished: set[str] = field(default_factory=set)  # answers over: their events are late
     activity: int = 0  # events seen from the stream (the watchdog compares)
+    # A transport that shows no history (an HTTP stream) gets a joined answer's text
+    # so far as chunks, from this character offset on (None: in the history, as a tab).
+    join_offset: int | None = None
     _tokens: int = 0
 
     # --- Events --------------------------------------------------------------------
@@ -192,14 +195,21 @@ class Subscriber:
             return self._end(stream, _content(saved)[stream.length :], ending)
         if reason == "lost_end" and self.ending is LOST_END:
             self.ending = None
-            return self._end(stream, _content(saved)[stream.length :], _ending_of(saved))
+            return self._end(stream, _content(saved)[stream.length :], ending_of(saved))
         if reason == "sync" and self.syncing:
             return self._sync_from_saved(stream, saved)
         if reason == "check" and not self.syncing:
             if saved is not None and saved["status"] == STREAMING:
                 return [self._watchdog()]
-            return self._end(stream, _content(saved)[stream.length :], _ending_of(saved))
+            return self._end(stream, _content(saved)[stream.length :], ending_of(saved))
         return []
+
+    def on_replay(self, saved: dict[str, Any], offset: int) -> list[Action]:
+        """An answer already over, for a transport that resumes it at `offset` (an HTTP
+        stream whose client reconnects): the rest of its saved text as chunks, then
+        `error` and `end`."""
+        stream = StreamView(saved["id"], self.mode, length=offset, max_chars=self.max_chars)
+        return self._end(stream, _content(saved)[offset:], ending_of(saved))
 
     def set_mode(self, mode: str) -> list[Action]:
         """Chunk in another mode from now on; text held by the old mode goes out now."""
@@ -318,8 +328,13 @@ class Subscriber:
         self.syncing = 0
         if self.held_history is not None:  # a join: offset 0
             messages, self.held_history = self.held_history, None
-            stream.length = len(text)
-            actions: list[Action] = [SendHistory(_with_text(messages, stream.message_id, text))]
+            if self.join_offset is None:
+                stream.length = len(text)
+                actions: list[Action] = [SendHistory(_with_text(messages, stream.message_id, text))]
+            else:  # the text so far as chunks, from where the stream resumes
+                stream.length = min(self.join_offset, len(text))
+                actions = [SendHistory(messages)]
+                actions.extend(self._chunks(stream, stream.accept(0, text)[0]))
         else:
             actions = self._chunks(stream, stream.accept(offset, text)[0])
         return actions + self._replay_backlog()
@@ -365,7 +380,7 @@ def _with_text(messages: list[dict[str, Any]], message_id: str, text: str) -> li
     return [{**m, "content": text} if m["id"] == message_id else m for m in messages]
 
 
-def _ending_of(saved: dict[str, Any] | None) -> dict[str, Any]:
+def ending_of(saved: dict[str, Any] | None) -> dict[str, Any]:
     """A `chat.end` as the database tells it (the watchdog found the answer over)."""
     if saved is None:  # deleted meanwhile
         saved = {"status": ERROR, "error": DELETED_ERROR, "error_code": ErrorCode.NOT_FOUND}

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import api_stream, views
 
 app_name = "chat"
 
@@ -12,6 +12,16 @@ urlpatterns = [
         "api/conversations/<str:conversation_id>/",
         views.api_conversation,
         name="api-conversation",
+    ),
+    path(
+        "api/conversations/<str:conversation_id>/messages/",
+        api_stream.api_messages,
+        name="api-messages",
+    ),
+    path(
+        "api/conversations/<str:conversation_id>/stream/",
+        api_stream.api_stream,
+        name="api-stream",
     ),
     path("api/models/", views.api_models, name="api-models"),
     path("api/presets/", views.api_presets, name="api-presets"),

@@ -3,6 +3,7 @@ services, JSON by serializers."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -20,7 +21,7 @@ from security.throttle import signup_retry_after
 
 from . import llm, protocol, search, selectors, serializers, services
 from .chunking import MODES
-from .contract import ErrorCode
+from .contract import ErrorCode, http_status
 from .forms import (
     ConversationCreateForm,
     ConversationForm,
@@ -31,10 +32,28 @@ from .forms import (
 )
 from .llm import model_display_name
 from .models import Conversation, Message, Preset
+from .protocol import FrameError
 
 
 def json_error(status: int, code: ErrorCode, message: str, **extra: Any) -> JsonResponse:
     return JsonResponse({"error": {"code": code, "message": message, **extra}}, status=status)
+
+
+def refusal(exc: FrameError) -> JsonResponse:
+    """A refused request as JSON, with its status (contract.http_status) and, when it
+    says when to try again, a Retry-After header."""
+    response = json_error(http_status(exc.code), exc.code, exc.message, **exc.extra)
+    if exc.extra.get("retry_after") is not None:
+        response["Retry-After"] = str(max(1, math.ceil(exc.extra["retry_after"])))
+    return response
+
+
+async def request_user(request: HttpRequest) -> Any:
+    """Who asks, from async code: a Bearer token's user, or the session's."""
+    token = getattr(request, "api_token", None)
+    if token is not None:
+        return token.user
+    return await request.auser()
 
 
 def api_login_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

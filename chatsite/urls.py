@@ -1,11 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from chat import views
+from chat import openai_api, views
 
 urlpatterns = [
     path("favicon.ico", views.favicon),
     path("admin/", admin.site.urls),
+    # The OpenAI-compatible API (chat/openai_api.py): clients append these to their base URL.
+    path("v1/models", openai_api.models, name="openai-models"),
+    path("v1/chat/completions", openai_api.chat_completions, name="openai-chat-completions"),
     path("accounts/signup/", views.signup, name="signup"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("chat.urls")),

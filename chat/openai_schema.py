@@ -1,0 +1,230 @@
+"""The OpenAI chat completions format, pure: requests parsed and checked, answers built.
+
+Only what the gateway (openai_api.py) serves: text messages in, one choice out,
+streamed as `chat.completion.chunk` objects or whole as a `chat.completion`. What it
+does not serve (tools, several choices, images) is refused by name (`param`), as
+OpenAI refuses what it does not know.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+ROLES = {"system", "developer", "user", "assistant"}
+MAX_MESSAGES = 500
+UNSUPPORTED = ("tools", "tool_choice", "functions", "function_call", "audio", "prediction")
+
+
+class BadRequest(Exception):
+    """A request the gateway refuses: `status`, and OpenAI's error fields."""
+
+    def __init__(
+        self, message: str, *, param: str | None = None, status: int = 400, code: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.status = status
+        self.code = code
+
+
+@dataclass(frozen=True)
+class CompletionRequest:
+    model: str
+    instructions: str  # the system (or developer) messages, joined
+    history: list[tuple[str, str]]  # (role, content) before the question, oldest first
+    question: str  # the last message, the user's
+    stream: bool
+    include_usage: bool
+    temperature: float | None
+
+
+def parse_request(data: Any, *, max_chars: int, max_instructions: int) -> CompletionRequest:
+    """A chat completions request body, checked; raises BadRequest."""
+    if not isinstance(data, dict):
+        raise BadRequest("The body must be a JSON object.")
+    model = data.get("model")
+    if not isinstance(model, str) or not model:
+        raise BadRequest("You must provide a model parameter.", param="model")
+    for name in UNSUPPORTED:
+        if data.get(name) is not None:
+            raise BadRequest(f"This server does not support {name!r}.", param=name)
+    if data.get("n", 1) != 1:
+        raise BadRequest("This server answers with one choice: n must be 1.", param="n")
+    format_ = data.get("response_format")
+    if format_ is not None and format_ != {"type": "text"}:
+        raise BadRequest("This server answers in text only.", param="response_format")
+    stream = _flag(data, "stream")
+    options = data.get("stream_options")
+    if options is not None and (not isinstance(options, dict) or not stream):
+        raise BadRequest(
+            "stream_options is only allowed with stream: true.", param="stream_options"
+        )
+    include_usage = _flag(options or {}, "include_usage", "stream_options.include_usage")
+    instructions, history = _messages(data.get("messages"), max_chars)
+    if len(instructions) > max_instructions:
+        raise BadRequest(
+            f"The system messages are too long ({len(instructions)} of {max_instructions} "
+            "characters).",
+            param="messages",
+            status=413,
+        )
+    if not history or history[-1][0] != "user":
+        raise BadRequest("The last message must be the user's.", param="messages")
+    *earlier, (_, question) = history
+    return CompletionRequest(
+        model=model,
+        instructions=instructions,
+        history=earlier,
+        question=question,
+        stream=stream,
+        include_usage=include_usage,
+        temperature=_temperature(data.get("temperature")),
+    )
+
+
+def _flag(data: dict[str, Any], name: str, param: str | None = None) -> bool:
+    value = data.get(name, False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise BadRequest(f"{param or name} must be true or false.", param=param or name)
+    return value
+
+
+def _temperature(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise BadRequest("temperature must be a number from 0 to 2.", param="temperature")
+    if not 0 <= value <= 2:
+        raise BadRequest("temperature must be a number from 0 to 2.", param="temperature")
+    return float(value)
+
+
+def _messages(messages: Any, max_chars: int) -> tuple[str, list[tuple[str, str]]]:
+    """(instructions, the conversation): system and developer messages are the
+    instructions; the rest alternate as they come."""
+    if not isinstance(messages, list) or not messages:
+        raise BadRequest("messages must be a non-empty array.", param="messages")
+    if len(messages) > MAX_MESSAGES:
+        raise BadRequest(f"At most {MAX_MESSAGES} messages.", param="messages")
+    instructions: list[str] = []
+    history: list[tuple[str, str]] = []
+    for index, message in enumerate(messages):
+        param = f"messages[{index}]"
+        if not isinstance(message, dict):
+            raise BadRequest("Each message must be an object.", param=param)
+        role = message.get("role")
+        if role not in ROLES:
+            raise BadRequest(
+                f"Unsupported role {str(role)[:20]!r}: use system, user or assistant.",
+                param=f"{param}.role",
+            )
+        content = _text(message.get("content"), f"{param}.content")
+        if len(content) > max_chars:
+            raise BadRequest(
+                f"The message is too long ({len(content)} of {max_chars} characters).",
+                param=f"{param}.content",
+                status=413,
+                code="too_long",
+            )
+        if role in ("system", "developer"):
+            instructions.append(content)
+        elif not content.strip():
+            raise BadRequest("A message is empty.", param=f"{param}.content")
+        else:
+            history.append((role, content))
+    return "\n\n".join(instructions), history
+
+
+def _text(content: Any, param: str) -> str:
+    """A message's text: a string, or an array of text parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list) and content:
+        parts = []
+        for part in content:
+            if not isinstance(part, dict) or part.get("type") != "text":
+                raise BadRequest("Only text content parts are supported.", param=param)
+            if not isinstance(part.get("text"), str):
+                raise BadRequest("A text part needs a text string.", param=param)
+            parts.append(part["text"])
+        return "".join(parts)
+    raise BadRequest("content must be a string or an array of text parts.", param=param)
+
+
+# --- Answers ---------------------------------------------------------------------------
+
+
+def finish_reason(end: dict[str, Any]) -> str:
+    """OpenAI's finish_reason of an answer that ended (an `end` frame)."""
+    return "length" if end.get("finish_reason") == "length" else "stop"
+
+
+def usage(saved: dict[str, Any] | None) -> dict[str, int] | None:
+    """Our usage (`input_tokens`…) in OpenAI's names; None when the model reported none."""
+    if not saved:
+        return None
+    return {
+        "prompt_tokens": saved["input_tokens"],
+        "completion_tokens": saved["output_tokens"],
+        "total_tokens": saved["total_tokens"],
+    }
+
+
+def completion_chunk(
+    ident: str, created: int, model: str, delta: dict[str, Any], finish: str | None = None
+) -> dict[str, Any]:
+    return {
+        "id": ident,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "system_fingerprint": None,
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+    }
+
+
+def usage_chunk(
+    ident: str, created: int, model: str, tokens: dict[str, int] | None
+) -> dict[str, Any]:
+    return {
+        "id": ident,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "system_fingerprint": None,
+        "choices": [],
+        "usage": tokens,
+    }
+
+
+def completion(
+    ident: str, created: int, model: str, text: str, finish: str, tokens: dict[str, int] | None
+) -> dict[str, Any]:
+    return {
+        "id": ident,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "system_fingerprint": None,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text, "refusal": None},
+                "logprobs": None,
+                "finish_reason": finish,
+            }
+        ],
+        "usage": tokens,
+    }
+
+
+def model_list(keys: list[str], owner: str) -> dict[str, Any]:
+    return {
+        "object": "list",
+        "data": [{"id": key, "object": "model", "created": 0, "owned_by": owner} for key in keys],
+    }
