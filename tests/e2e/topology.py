@@ -100,6 +100,36 @@ def nginx_binary() -> str | None:
     return shutil.which("nginx", path="/usr/sbin:/usr/bin:/usr/local/sbin")
 
 
+def start_nginx(workdir: Path, ports: list[int], listen_port: int) -> subprocess.Popen[bytes]:
+    """Debian's nginx running deploy/nginx.conf in front of `ports`, on `listen_port`;
+    returns once it answers."""
+    nginx = nginx_binary()
+    assert nginx, "nginx is not installed (Debian's package: apt-get install nginx)"
+    (workdir / "logs").mkdir(exist_ok=True)
+    site = workdir / "site.conf"
+    site.write_text(render_nginx(ports, listen_port))
+    main = workdir / "nginx.conf"
+    main.write_text(
+        f"daemon off;\npid {workdir}/nginx.pid;\n"
+        f"error_log {workdir}/logs/error.log;\nevents {{}}\n"
+        f"http {{\n    access_log {workdir}/logs/access.log;\n"
+        f"    include {site};\n}}\n"
+    )
+    process = subprocess.Popen(
+        [nginx, "-p", str(workdir), "-c", str(main)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + START_TIMEOUT
+    while http_status(f"http://127.0.0.1:{listen_port}/accounts/login/") != 200:
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            error_log = (workdir / "logs" / "error.log").read_text(errors="replace")
+            raise AssertionError(f"nginx did not start:\n{error_log}")
+        time.sleep(0.05)
+    return process
+
+
 # --- The processes ----------------------------------------------------------------------
 
 
@@ -256,29 +286,7 @@ class Topology:
         assert result.returncode == 0, f"{command} failed:\n{result.stdout}\n{result.stderr}"
 
     def _start_nginx(self) -> None:
-        nginx = nginx_binary()
-        assert nginx, "nginx is not installed (Debian's package: apt-get install nginx)"
-        (self.workdir / "logs").mkdir(exist_ok=True)
-        site = self.workdir / "site.conf"
-        site.write_text(render_nginx([web.port for web in self.webs], self.nginx_port))
-        main = self.workdir / "nginx.conf"
-        main.write_text(
-            f"daemon off;\npid {self.workdir}/nginx.pid;\n"
-            f"error_log {self.workdir}/logs/error.log;\nevents {{}}\n"
-            f"http {{\n    access_log {self.workdir}/logs/access.log;\n"
-            f"    include {site};\n}}\n"
-        )
-        self.nginx = subprocess.Popen(
-            [nginx, "-p", str(self.workdir), "-c", str(main)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + START_TIMEOUT
-        while http_status(f"{self.url}/accounts/login/") != 200:
-            if self.nginx.poll() is not None or time.monotonic() > deadline:
-                error_log = (self.workdir / "logs" / "error.log").read_text(errors="replace")
-                raise AssertionError(f"nginx did not start:\n{error_log}")
-            time.sleep(0.05)
+        self.nginx = start_nginx(self.workdir, [web.port for web in self.webs], self.nginx_port)
 
     def web_of_socket(self, path: str, seen: dict[str, int]) -> Web:
         """The process whose log shows one more `socket_opened` event for `path` than
