@@ -15,6 +15,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.views.decorators.http import require_http_methods
 
@@ -88,6 +89,8 @@ async def api_messages(request: HttpRequest, conversation_id: str) -> HttpRespon
     """Send `{"content", "chunk"?, "client_id"?}`; the answer streams back."""
     try:
         data = read_json(request)
+    except RequestDataTooBig:
+        return json_error(413, ErrorCode.TOO_LONG, "The request body is too large.")
     except ValueError:
         return json_error(400, ErrorCode.BAD_REQUEST, "The body must be a JSON object.")
     chunk = data.get("chunk", request.GET.get("chunk", DEFAULT_MODE))
