@@ -35,14 +35,16 @@ test: $(BIN)/.installed
 ## this checkout against BEFORE_REF in the same run (figures and plot to
 ## docs/performance.md and .png; BENCH_ARGS for more options, e.g. --users 1,10,50),
 ## the admin review pages at 1,000 vs 100,000 messages (BENCH_DATABASE_URL for
-## PostgreSQL), and the conversation search at 100,000 messages (PostgreSQL only:
-## BENCH_DATABASE_URL or DATABASE_URL names the server; skipped without one).
+## PostgreSQL), the conversation search at 100,000 messages (PostgreSQL only:
+## BENCH_DATABASE_URL or DATABASE_URL names the server; skipped without one), and the
+## latency SSE and /v1 add to the WebSocket's (bench/api_bench.py; API_BENCH_ARGS).
 BEFORE_REF ?= 04c5e5c
 bench: $(BIN)/.installed
 	$(BIN)/python bench/load_bench.py $(if $(BEFORE_REF),--before-ref $(BEFORE_REF)) $(BENCH_ARGS)
 	$(BIN)/python bench/admin_bench.py
 	@if [ -n "$${BENCH_DATABASE_URL:-$$DATABASE_URL}" ]; then $(BIN)/python bench/search.py; \
 	else echo "bench/search.py skipped: set BENCH_DATABASE_URL (PostgreSQL)"; fi
+	$(BIN)/python bench/api_bench.py $(API_BENCH_ARGS)
 
 ## Retake docs/screenshots/*.png of the chat page (needs Chromium and fonts-noto-cjk).
 screenshots: $(BIN)/.installed

@@ -17,6 +17,12 @@ Requests and replies, one JSON object per line:
   {"cmd": "answers", "conversations": [id, ...]}
       -> {"answers": {conversation id: [{"id", "content", "status"}, ...]}}
          the assistant messages of each conversation, oldest first.
+  {"cmd": "tokens", "usernames": [...], "name": "bench"}
+      -> {"tokens": [raw token, ...]}
+         a personal API token for each user (chat.tokens.token_create), in order.
+  {"cmd": "conversations", "usernames": [...]}
+      -> {"conversations": [id, ...]}
+         one new empty conversation for each user, in order.
   {"cmd": "quit"}
 """
 
@@ -94,6 +100,27 @@ def setup_users(prefix: str, n: int) -> list[dict[str, str]]:
     ]
 
 
+def tokens(usernames: list[str], name: str) -> list[str]:
+    from django.contrib.auth import get_user_model
+
+    from chat.tokens import token_create
+
+    by_name = get_user_model().objects.in_bulk(usernames, field_name="username")
+    return [token_create(user=by_name[u], name=name)[1] for u in usernames]
+
+
+def conversations(usernames: list[str]) -> list[str]:
+    from django.contrib.auth import get_user_model
+
+    from chat.models import Conversation
+
+    by_name = get_user_model().objects.in_bulk(usernames, field_name="username")
+    made = Conversation.objects.bulk_create(
+        [Conversation(owner=by_name[u], title=f"bench {u}") for u in usernames], batch_size=500
+    )
+    return [str(c.pk) for c in made]
+
+
 def answers(conversation_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
     from chat.models import Message
 
@@ -132,6 +159,10 @@ def main() -> None:
                 reply: dict[str, Any] = {"users": setup_users(request["prefix"], request["n"])}
             elif cmd == "answers":
                 reply = {"answers": answers(request["conversations"])}
+            elif cmd == "tokens":
+                reply = {"tokens": tokens(request["usernames"], request.get("name", "bench"))}
+            elif cmd == "conversations":
+                reply = {"conversations": conversations(request["usernames"])}
             elif cmd == "quit":
                 break
             else:

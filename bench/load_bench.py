@@ -336,6 +336,14 @@ class DbAgent:
     def setup(self, prefix: str, n: int) -> list[dict[str, str]]:
         return self.call({"cmd": "setup", "prefix": prefix, "n": n})["users"]
 
+    def tokens(self, usernames: list[str], name: str = "bench") -> list[str]:
+        """An API token for each user (raw tokens, in order)."""
+        return self.call({"cmd": "tokens", "usernames": usernames, "name": name})["tokens"]
+
+    def conversations(self, usernames: list[str]) -> list[str]:
+        """A new empty conversation for each user (ids, in order)."""
+        return self.call({"cmd": "conversations", "usernames": usernames})["conversations"]
+
     def answers(self, conversations: list[str]) -> dict[str, list[dict[str, Any]]]:
         return self.call({"cmd": "answers", "conversations": conversations})["answers"]
 

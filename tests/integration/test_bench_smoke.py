@@ -1,9 +1,10 @@
-"""The load benchmark runs end to end: a tiny run, checked for correctness, not timings.
+"""The benchmarks run end to end: tiny runs, checked for correctness, not timings.
 
 It starts its own model server, Daphne, clients and database (`chat_bench_smoke` on
 the PostgreSQL of DATABASE_URL, else a temporary SQLite file) and uses REDIS_URL or a
 throwaway redis-server, exactly as `make bench` does, only with 2 users and short
-answers. The figures go to a temporary directory, never to docs/.
+answers. The figures go to a temporary directory, never to docs/. The API benchmark
+(bench/api_bench.py) runs the same way on its database `chat_apibench`.
 """
 
 from __future__ import annotations
@@ -59,3 +60,66 @@ def test_load_bench_smoke(tmp_path: Path) -> None:
     assert "| after | 1 | 2 | 2/2 |" in markdown
     png = tmp_path / "performance.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.timeout(180)
+def test_api_bench_smoke(tmp_path: Path) -> None:
+    """WebSocket, SSE and /v1 each carry every answer whole: the bench exits 1 on a lost,
+    wrong or failed answer, and every row must be 2/2."""
+    command = [
+        sys.executable,
+        str(ROOT / "bench" / "api_bench.py"),
+        "--users=2",
+        "--messages=1",
+        "--rounds=1",
+        "--tokens=20",
+        "--token-delay-ms=10",
+        "--first-token-ms=50",
+        f"--out-dir={tmp_path}",
+    ]
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=170)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-6000:]
+
+    report = json.loads((tmp_path / "api_bench.json").read_text())
+    rows = {row["transport"]: row for row in report["rows"]}
+    assert sorted(rows) == ["sse", "v1", "ws"]
+    for row in rows.values():
+        assert (row["answers"], row["correct"], row["problems"]) == (2, 2, []), row
+        assert row["ttft_ms"]["n"] == row["total_ms"]["n"] == 2, row
+    assert report["problems"] == []
+    assert "| SSE POST / WebSocket, token |" in (tmp_path / "api_bench.md").read_text()
+
+
+def test_api_bench_check_finds_wrong_answers() -> None:
+    """The bench's check flags a lost piece of text, a saved text that differs, a lost
+    save and an answer that never ended."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        from api_bench import check
+        from model_server import reply_text
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    prompt = "apibench check tokens=12"
+    text = reply_text(prompt)
+    answer = {
+        "prompt": prompt,
+        "conversation": "c1",
+        "answer_id": "a1",
+        "sent": 1.0,
+        "first": 1.1,
+        "end": 2.0,
+        "text": text,
+        "status": "complete",
+        "errors": [],
+    }
+    saved = {"c1": [{"id": "a1", "status": "complete", "content": text}]}
+    assert check(answer, saved, 1) == ""
+    assert "differs" in check({**answer, "text": text[:-3]}, saved, 1)
+    other = {"c1": [{"id": "a1", "status": "complete", "content": text + "x"}]}
+    assert "saved" in check(answer, other, 1)
+    assert "not saved" in check(answer, {"c1": [{**saved["c1"][0], "id": "a2"}]}, 1)
+    assert "2 saved answers" in check(answer, {"c1": saved["c1"] * 2}, 1)
+    assert check({**answer, "end": None}, saved, 1) == "no end"
+    assert "500" in check({**answer, "errors": ["HTTP 500"]}, saved, 1)
