@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import connection
@@ -43,6 +44,18 @@ def db_call(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
     """`func` as a coroutine function run on the database threads; closes old
     connections before and after, as `database_sync_to_async` does."""
     return database_sync_to_async(func, thread_sensitive=False, executor=executor())
+
+
+async def release_request_connection() -> None:
+    """Give back the connection the request's own thread holds (its session, user or
+    token read) before a wait: Django returns it only when the response is closed, so
+    each request that waited for its answer to start (on the database threads, which
+    need connections too) and then streamed it kept one of the pool's connections:
+    a dozen at once emptied the pool for everyone (10 s, then 500). Thread-sensitive:
+    it runs on the thread that opened it."""
+    from django.db import connections
+
+    await sync_to_async(connections.close_all, thread_sensitive=True)()
 
 
 def close_connections() -> None:

@@ -26,7 +26,7 @@ from django.views.decorators.http import require_http_methods
 
 from . import exchanges, generation, llm, protocol, services
 from .contract import ErrorCode
-from .db import db_call
+from .db import db_call, release_request_connection
 from .forms import MAX_INSTRUCTIONS_CHARS
 from .models import Conversation
 from .openai_errors import openai_error
@@ -58,16 +58,18 @@ REFUSALS = {
 }
 
 
-def _token_user(request: HttpRequest) -> Any:
-    """The user of the request's Bearer token (None: no token; sessions do not count)."""
+async def _token_user(request: HttpRequest) -> Any:
+    """The user of the request's Bearer token (None: no token; sessions do not count).
+    The request's own database connection is given back (see db.py)."""
     token = getattr(request, "api_token", None)
+    await release_request_connection()
     return token.user if token is not None else None
 
 
 @csrf_exempt  # a Bearer token, never a cookie, authenticates here
 @require_http_methods(["GET"])
 async def models(request: HttpRequest) -> HttpResponse:
-    if _token_user(request) is None:
+    if await _token_user(request) is None:
         return openai_error(401, NO_KEY, code="invalid_api_key")
     return JsonResponse(model_list([choice["key"] for choice in llm.model_choices()], OWNER))
 
@@ -75,7 +77,7 @@ async def models(request: HttpRequest) -> HttpResponse:
 @csrf_exempt
 @require_http_methods(["POST"])
 async def chat_completions(request: HttpRequest) -> HttpResponse:
-    user = _token_user(request)
+    user = await _token_user(request)
     if user is None:
         return openai_error(401, NO_KEY, code="invalid_api_key")
     try:

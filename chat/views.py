@@ -22,6 +22,7 @@ from security.throttle import signup_retry_after
 from . import llm, protocol, search, selectors, serializers, services
 from .chunking import MODES
 from .contract import ErrorCode, http_status
+from .db import release_request_connection
 from .forms import (
     ConversationCreateForm,
     ConversationForm,
@@ -49,11 +50,13 @@ def refusal(exc: FrameError) -> JsonResponse:
 
 
 async def request_user(request: HttpRequest) -> Any:
-    """Who asks, from async code: a Bearer token's user, or the session's."""
+    """Who asks, from async code: a Bearer token's user, or the session's. The
+    request's own database connection (the token's or the session's read) is given
+    back here: what follows in an async view may wait long."""
     token = getattr(request, "api_token", None)
-    if token is not None:
-        return token.user
-    return await request.auser()
+    user = token.user if token is not None else await request.auser()
+    await release_request_connection()
+    return user
 
 
 def api_login_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
