@@ -26,9 +26,9 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator, capfirst
 
-from . import review, selectors, services
+from . import review, selectors, services, tokens
 from .icons import thumb_icon
-from .models import AuditEvent, Conversation, Feedback, Message
+from .models import ApiToken, AuditEvent, Conversation, Feedback, Message
 
 
 def _last_answer(field: str) -> Subquery:
@@ -138,19 +138,20 @@ def _is_autocomplete(request: HttpRequest) -> bool:
 class ConversationAdmin(admin.ModelAdmin):
     list_display = (
         "title_or_id", "owner", "message_count", "last_activity", "last_model", "last_status",
-        "feedback", "review_state",
+        "feedback", "review_state", "source",
     )  # fmt: skip
     list_select_related = ("owner",)
     list_filter = (
-        "review_state", ("owner", admin.RelatedOnlyFieldListFilter), "created", ModelFilter,
-        LastStatusFilter, FeedbackFilter,
+        "review_state", "source", ("owner", admin.RelatedOnlyFieldListFilter), "created",
+        ModelFilter, LastStatusFilter, FeedbackFilter,
     )  # fmt: skip
     search_fields = ("title", "owner__username", "messages__content")
     date_hierarchy = "created"
     list_per_page = 50
-    fields = ("title", "owner", "created", "updated", "review_state", "staff_note",
-              "reviewed_by", "reviewed_at")  # fmt: skip
-    readonly_fields = ("title", "owner", "created", "updated", "reviewed_by", "reviewed_at")
+    fields = ("title", "owner", "source", "token", "created", "updated", "review_state",
+              "staff_note", "reviewed_by", "reviewed_at")  # fmt: skip
+    readonly_fields = ("title", "owner", "source", "token", "created", "updated", "reviewed_by",
+                       "reviewed_at")  # fmt: skip
     actions = [
         "mark_reviewed", "mark_flagged", "mark_unreviewed", "export_json", "export_csv",
         "delete_selected",
@@ -254,6 +255,12 @@ class ConversationAdmin(admin.ModelAdmin):
         if not shown:
             return "—"
         return format_html_join(" ", '<span class="thumbs">{} {}</span>', shown)
+
+    @admin.display(description="API token")
+    def token(self, obj: Conversation) -> str:
+        """Which of the owner's API tokens started it (name and prefix), if one did."""
+        token = obj.api_token
+        return f"{token.name} ({token.prefix}…)" if token else "—"
 
     # --- The transcript page ---------------------------------------------------------
 
@@ -498,3 +505,51 @@ class AuditEventAdmin(ReadOnlyAdmin):
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return request.user.is_active and request.user.is_superuser
+
+
+class TokenStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("active", "active"), ("revoked", "revoked")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() in ("active", "revoked"):
+            return queryset.filter(revoked__isnull=self.value() == "active")
+        return queryset
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Users' personal API tokens: listed, searched and revoked, never added here (the
+    raw token is shown once, to whoever mints it: the user on their token page, or
+    `manage.py create_api_token`) nor deleted (a revoked token stays on record). The
+    key's hash is never shown."""
+
+    list_display = ("name", "user", "prefix_shown", "created", "last_used", "revoked")
+    list_select_related = ("user",)
+    list_filter = (TokenStatusFilter, "created", "last_used")
+    search_fields = ("user__username", "name", "prefix")
+    date_hierarchy = "created"
+    fields = ("user", "name", "prefix_shown", "created", "last_used", "revoked")
+    readonly_fields = fields
+    actions = ["revoke_selected"]
+    change_list_template = "admin/chat/apitoken/change_list.html"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="token", ordering="prefix")
+    def prefix_shown(self, obj: ApiToken) -> str:
+        return f"{obj.prefix}…"
+
+    @admin.action(description="Revoke selected tokens", permissions=["change"])
+    def revoke_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        active = list(queryset.filter(revoked__isnull=True))
+        for token in active:
+            tokens.token_revoke(token=token)
+        self.message_user(request, f"{len(active)} token(s) revoked.", messages.SUCCESS)

@@ -15,6 +15,17 @@ class SignupForm(UserCreationForm):
     """Username and password, nothing else: the smallest account a chat needs."""
 
 
+class ApiTokenForm(forms.Form):
+    """A new personal API token: only its name, so that its owner knows what it is for."""
+
+    name = forms.CharField(
+        max_length=100,
+        strip=True,
+        help_text="What it is for, e.g. “laptop script”.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "placeholder": "laptop script"}),
+    )
+
+
 class PartialForm(forms.Form):
     """With `partial=True` only the fields present in the data are validated (a PATCH):
     `cleaned_data` then holds just those."""

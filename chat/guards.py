@@ -1,10 +1,10 @@
 """Who may keep a chat socket open: a cap per user, and the session still valid.
 
-Logging out, changing the password or deactivating an account tells the user's
-sockets (group `user.<id>`, in every process) to check their session again; a
-socket whose session no longer authenticates its user is closed (4401). The cap on
-open sockets is counted per process (a socket lives in one process): with N
-processes a user may hold up to N × CHAT_MAX_SOCKETS_PER_USER.
+Logging out, changing the password, deactivating an account or revoking an API token
+tells the user's sockets (group `user.<id>`, in every process) to check their session
+(or token) again; a socket whose session no longer authenticates its user is closed
+(4401). The cap on open sockets is counted per process (a socket lives in one
+process): with N processes a user may hold up to N × CHAT_MAX_SOCKETS_PER_USER.
 """
 
 from __future__ import annotations
@@ -43,8 +43,12 @@ def socket_closed(user_id: Any) -> None:
 
 
 async def still_signed_in(scope: dict[str, Any]) -> bool:
-    """Does the socket's session still authenticate the user it opened as?"""
+    """Does the socket's session (or API token) still authenticate the user it opened as?"""
     user = scope["user"]
+    if "api_token_id" in scope:  # opened with a token: not revoked, its user active
+        from .tokens import token_is_valid_async
+
+        return await token_is_valid_async(token_id=scope["api_token_id"], user_id=user.pk)
     if "session" in scope:  # the real stack: the session as stored now (a logout deleted
         # it), its auth hash (a password change) and the account's is_active
         engine = import_module(settings.SESSION_ENGINE)

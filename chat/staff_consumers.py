@@ -21,6 +21,8 @@ class StaffTailConsumer(ChatConsumer):
     """Serves /ws/admin/tail/<conversation_id>/ to staff who may view conversations."""
 
     async def load_conversation(self, user: Any, conversation_id: str) -> Conversation:
+        if "api_token_id" in self.scope:  # staff tails need a staff session, not a token
+            raise Conversation.DoesNotExist
         return await db_call(_staff_conversation)(user, conversation_id)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:

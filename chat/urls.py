@@ -1,12 +1,18 @@
 from django.urls import path
 
-from . import api_stream, views
+from . import api_stream, token_views, views
 
 app_name = "chat"
 
 urlpatterns = [
     path("", views.index, name="index"),
     path("c/<uuid:conversation_id>/", views.index, name="conversation"),
+    path("settings/tokens/", token_views.tokens_page, name="tokens"),
+    path(
+        "settings/tokens/<int:token_id>/revoke/",
+        token_views.token_revoke,
+        name="token-revoke",
+    ),
     path("api/conversations/", views.api_conversations, name="api-conversations"),
     path(
         "api/conversations/<str:conversation_id>/",

@@ -12,17 +12,23 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from chat.bearer import BearerOrSessionMiddleware  # noqa: E402
 from chat.logs import install_quiet_access_log  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
 from chat.shutdown import install_under_daphne  # noqa: E402
 from security.origins import SiteOriginValidator  # noqa: E402
 
+sockets = URLRouter(websocket_urlpatterns)
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        # The whole origin (scheme, host, port) must be the site's own or one of
-        # WS_ALLOWED_ORIGINS; anything else is refused before the socket opens.
-        "websocket": SiteOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        # A handshake with `Authorization: Bearer <API token>` is signed in by the token
+        # (and with an Origin header, checked as below too: chat/bearer.py). Any other:
+        # the whole origin (scheme, host, port) must be the site's own or one of
+        # WS_ALLOWED_ORIGINS, else it is refused before the socket opens; then the session.
+        "websocket": BearerOrSessionMiddleware(
+            sockets, browser=SiteOriginValidator(AuthMiddlewareStack(sockets))
+        ),
     }
 )
 

@@ -366,7 +366,8 @@ async def test_behind_the_proxy_the_scheme_comes_from_its_header(settings) -> No
 @ws_test
 async def test_ws_allowed_origins_admit_the_public_origin_behind_a_proxy() -> None:
     # nginx's `Host $host` drops the port: the page's origin differs from the request's.
-    inner = application.application_mapping["websocket"].application
+    # The browser's stack (the session), behind the Bearer switch (chat/bearer.py).
+    inner = application.application_mapping["websocket"].browser.application
     app = SiteOriginValidator(inner, ["http://localhost:8080"])
     assert await opens(app, "http://localhost:8080", host="localhost")
     assert not await opens(app, "http://localhost:8081", host="localhost")

@@ -1,0 +1,90 @@
+"""The API token page in a real Chromium, and the token it shows used by a script
+(plain HTTP and a WebSocket with no Origin) against the real Daphne server."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+
+from playwright.sync_api import expect
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from tests.e2e.helpers import ChatTab
+
+pytestmark = pytest.mark.e2e
+
+NewUser = Callable[..., ChatTab]
+
+
+def api(base_url: str, raw: str, path: str, body: dict | None = None) -> tuple[int, Any]:
+    """A script's request: the token, no cookie."""
+    request = urllib.request.Request(
+        f"{base_url}{path}",
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Authorization": f"Bearer {raw}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_create_see_once_use_and_revoke_a_token(new_user: NewUser) -> None:
+    """A token made on the page is shown once (and copied), is listed by its prefix
+    afterwards, works for a script over HTTP and WebSocket, and revoking it on the page
+    refuses the next request and closes the script's open socket (4401)."""
+    tab = new_user(permissions=["clipboard-read", "clipboard-write"])
+    page = tab.page
+    page.get_by_role("link", name="API tokens").click()
+    page.wait_for_url(re.compile(r"/settings/tokens/$"))
+    expect(page.locator(".settings-empty")).to_be_visible()
+
+    page.fill("#id_name", "my script")
+    page.get_by_role("button", name="Create token").click()
+    expect(page.locator("#token-created")).to_contain_text("will not be shown again")
+    raw = page.locator("#new-token").inner_text().strip()
+    assert re.fullmatch(r"chat_[A-Za-z0-9_-]{43}", raw)
+    page.locator("#copy-token").click()
+    expect(page.locator("#copy-token")).to_have_attribute("data-copied", "yes")
+    assert page.evaluate("navigator.clipboard.readText()") == raw
+
+    page.goto(f"{tab.base_url}/settings/tokens/")  # shown once: not after this
+    expect(page.locator("#token-created")).to_have_count(0)
+    assert raw not in page.content()
+    row = page.locator(".token-row", has_text="my script")
+    expect(row).to_contain_text(raw[:12] + "…")
+    expect(row.locator(".token-status")).to_have_text("active")
+
+    status, created = api(tab.base_url, raw, "/api/conversations/", {"title": "from a script"})
+    assert status == 201
+    status, listed = api(tab.base_url, raw, "/api/conversations/")
+    assert status == 200 and [c["title"] for c in listed["conversations"]] == ["from a script"]
+
+    ws_url = tab.base_url.replace("http://", "ws://") + f"/ws/chat/{created['id']}/"
+    with connect(ws_url, additional_headers={"Authorization": f"Bearer {raw}"}) as socket:
+        history = json.loads(socket.recv(timeout=10))
+        assert history["type"] == "history"
+        assert history["conversation"]["title"] == "from a script"
+
+        row.get_by_role("button", name="Revoke").click()
+        row = page.locator(".token-row", has_text="my script")
+        expect(row).to_have_class(re.compile(r"\bis-revoked\b"))
+        expect(row.locator(".token-status")).to_contain_text("revoked")
+        expect(row.get_by_role("button", name="Revoke")).to_have_count(0)
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                socket.recv(timeout=10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+
+    status, body = api(tab.base_url, raw, "/api/conversations/")
+    assert status == 401 and body["error"]["code"] == "not_authenticated"

@@ -1,0 +1,168 @@
+"""API tokens on WebSockets, through the real chatsite.asgi.application: a script's
+handshake (Bearer header, no Origin, no cookie) is served, checked and closed as a
+browser's is; and the middleware's async path on HTTP."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.http import HttpResponse
+from django.test import RequestFactory
+
+from chat import tokens
+from chat.middleware import BearerTokenMiddleware
+from chatsite.asgi import application
+
+from .conftest import make_conversation, make_user
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.asyncio,
+    pytest.mark.usefixtures("redis_layer"),
+]
+
+create_token = database_sync_to_async(tokens.token_create)
+
+
+async def new_token(user) -> str:
+    _token, raw = await create_token(user=user, name="script")
+    return raw
+
+
+def token_socket(path: str, raw: str, origin: bytes | None = None) -> WebsocketCommunicator:
+    headers = [(b"host", b"localhost"), (b"authorization", f"Bearer {raw}".encode())]
+    if origin is not None:
+        headers.append((b"origin", origin))
+    return WebsocketCommunicator(application, path, headers=headers)
+
+
+async def close_code(ws: WebsocketCommunicator) -> int | None:
+    """Read frames until the close; its code."""
+    while True:
+        output = await ws.receive_output(timeout=5)
+        if output["type"] == "websocket.close":
+            return output.get("code")
+
+
+async def test_a_token_socket_without_origin_is_served_its_own_conversation() -> None:
+    user = await make_user()
+    conversation = await make_conversation(user)
+    ws = token_socket(f"/ws/chat/{conversation.pk}/?chunk=sentence", await new_token(user))
+    connected, _ = await ws.connect(timeout=5)
+    assert connected
+    history = json.loads(await ws.receive_from(timeout=5))
+    assert history["type"] == "history" and history["chunking"] == "sentence"
+    assert history["conversation"]["id"] == str(conversation.pk)
+    await ws.send_to(text_data=json.dumps({"type": "ping"}))
+    assert json.loads(await ws.receive_from(timeout=5)) == {"type": "pong"}
+    await ws.disconnect()
+
+
+async def test_a_token_socket_for_another_users_conversation_is_4403() -> None:
+    user, stranger = await make_user(), await make_user()
+    theirs = await make_conversation(stranger)
+    ws = token_socket(f"/ws/chat/{theirs.pk}/", await new_token(user))
+    connected, _ = await ws.connect(timeout=5)
+    assert connected
+    assert await close_code(ws) == 4403
+
+
+@pytest.mark.parametrize("kind", ["unknown", "revoked", "malformed"])
+async def test_a_bad_token_socket_is_4401(kind: str) -> None:
+    user = await make_user()
+    conversation = await make_conversation(user)
+    token, raw = await create_token(user=user, name="script")
+    if kind == "revoked":
+        await database_sync_to_async(tokens.token_revoke)(token=token)
+    raw = {"unknown": "chat_" + "B" * 43, "revoked": raw, "malformed": "nope"}[kind]
+    ws = token_socket(f"/ws/chat/{conversation.pk}/", raw)
+    connected, _ = await ws.connect(timeout=5)
+    assert connected
+    assert await close_code(ws) == 4401
+
+
+async def test_a_token_handshake_with_a_foreign_origin_is_refused() -> None:
+    user = await make_user()
+    conversation = await make_conversation(user)
+    raw = await new_token(user)
+    refused = token_socket(f"/ws/chat/{conversation.pk}/", raw, origin=b"http://evil.example")
+    connected, _ = await refused.connect(timeout=5)
+    assert not connected
+    # The site's own origin passes the check, and the token signs the socket in.
+    own = token_socket(f"/ws/chat/{conversation.pk}/", raw, origin=b"http://localhost")
+    connected, _ = await own.connect(timeout=5)
+    assert connected
+    assert json.loads(await own.receive_from(timeout=5))["type"] == "history"
+    await own.disconnect()
+
+
+async def test_revoking_the_token_closes_its_open_socket_with_4401() -> None:
+    user = await make_user()
+    conversation = await make_conversation(user)
+    token, raw = await create_token(user=user, name="script")
+    other_raw = await new_token(user)
+    ws = token_socket(f"/ws/chat/{conversation.pk}/", raw)
+    other = token_socket(f"/ws/chat/{conversation.pk}/", other_raw)
+    for socket in (ws, other):
+        connected, _ = await socket.connect(timeout=5)
+        assert connected
+        assert json.loads(await socket.receive_from(timeout=5))["type"] == "history"
+    await database_sync_to_async(tokens.token_revoke)(token=token)
+    assert await close_code(ws) == 4401
+    await other.send_to(text_data=json.dumps({"type": "ping"}))  # another token stays
+    assert json.loads(await other.receive_from(timeout=5)) == {"type": "pong"}
+    await other.disconnect()
+
+
+async def test_deactivating_the_user_closes_token_sockets() -> None:
+    user = await make_user()
+    conversation = await make_conversation(user)
+    ws = token_socket(f"/ws/chat/{conversation.pk}/", await new_token(user))
+    connected, _ = await ws.connect(timeout=5)
+    assert connected
+    assert json.loads(await ws.receive_from(timeout=5))["type"] == "history"
+
+    def deactivate() -> None:
+        user.is_active = False
+        user.save()
+
+    await database_sync_to_async(deactivate)()
+    assert await close_code(ws) == 4401
+
+
+async def test_a_token_cannot_open_a_staff_tail() -> None:
+    staff = await make_user()
+
+    def promote() -> None:
+        staff.is_staff = staff.is_superuser = True
+        staff.save()
+
+    await database_sync_to_async(promote)()
+    conversation = await make_conversation(await make_user())
+    ws = token_socket(f"/ws/admin/tail/{conversation.pk}/", await new_token(staff))
+    connected, _ = await ws.connect(timeout=5)
+    assert connected
+    assert await close_code(ws) == 4403
+
+
+async def test_the_http_middleware_in_async_mode() -> None:
+    user = await make_user()
+    raw = await new_token(user)
+    seen = []
+
+    async def view(request) -> HttpResponse:
+        seen.append((request.user, await request.auser(), request.api_token.name))
+        return HttpResponse()
+
+    middleware = BearerTokenMiddleware(view)
+    ok = RequestFactory().post("/api/conversations/", HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert (await middleware(ok)).status_code == 200
+    assert seen == [(user, user, "script")] and ok._dont_enforce_csrf_checks
+    bad = RequestFactory().get("/v1/models", HTTP_AUTHORIZATION="Bearer chat_" + "C" * 43)
+    response = await middleware(bad)
+    assert response.status_code == 401
+    assert json.loads(response.content)["error"]["code"] == "invalid_api_key"
+    assert len(seen) == 1
