@@ -4,6 +4,7 @@ clients the HTTP streaming tests share."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -95,9 +96,20 @@ class Stream:
                 read.append(event)
         return read
 
-    async def close(self) -> None:
-        """The client goes away (what a dropped connection does to the response)."""
-        await self.content.aclose()  # type: ignore[attr-defined]
+    async def drop(self) -> None:
+        """The client goes away mid-stream: its pending read is cancelled, as the ASGI
+        handler cancels a streaming response whose client disconnected."""
+        while True:
+            read = asyncio.ensure_future(anext(self.content))
+            await asyncio.sleep(0)  # the read runs up to where it waits for an event
+            if read.done():  # an event was ready: the client never reads it
+                if read.exception() is not None:
+                    return
+                continue
+            read.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                await read
+            return
 
 
 def chunks(events: list[Event]) -> list[str]:

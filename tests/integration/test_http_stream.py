@@ -236,3 +236,159 @@ async def test_a_resent_client_id_is_409_with_the_message_sent_before(stub: Open
     assert error["sent"] == message and message["client_id"] == "c-1"
     assert len(stub.requests) == 1 and len(await messages_of(conversation.pk)) == 2
     await wait_for(lambda: no_stream_open(user), what="the streams to leave")
+
+
+# --- GET: follow the running answer, or resume one --------------------------------------
+
+
+async def finished_answer(stub: OpenAIStub, client, conversation, reply: Reply | None = None):
+    """An answer posted and read to its end: (its id, its events)."""
+    stub.replies.append(reply or Reply(deltas=DELTAS))
+    response = await post_message(client, conversation.pk, content="Tell me")
+    return response["X-Message-Id"], await Stream(response).rest()
+
+
+def stream_url(conversation, **params: str) -> str:
+    query = "&".join(f"{name}={value}" for name, value in params.items())
+    return f"/api/conversations/{conversation.pk}/stream/" + (f"?{query}" if query else "")
+
+
+async def test_following_with_nothing_running_is_404(stub: OpenAIStub) -> None:
+    user, conversation, client = await chat()
+    response = await client.get(stream_url(conversation))
+    assert response.status_code == 404 and error_of(response)["code"] == "not_found"
+    await finished_answer(stub, client, conversation)  # over: still nothing running
+    response = await client.get(stream_url(conversation))
+    assert response.status_code == 404 and error_of(response)["code"] == "not_found"
+    assert no_stream_open(user)
+
+
+@pytest.mark.parametrize(
+    "last_event_id",
+    ["garbage", "abc:", ":3", "abc:-1", "abc:1.5", "abc:²", "x" * 65 + ":1"],
+)
+async def test_a_bad_last_event_id_is_400(stub: OpenAIStub, last_event_id: str) -> None:
+    user, conversation, client = await chat()
+    response = await client.get(stream_url(conversation), headers={"last-event-id": last_event_id})
+    assert response.status_code == 400 and error_of(response)["code"] == "bad_request"
+    query = await client.get(
+        stream_url(conversation, last_event_id=last_event_id.replace(":", "%3A"))
+    )
+    assert query.status_code == 400 and error_of(query)["code"] == "bad_request"
+    assert no_stream_open(user)
+
+
+async def test_a_bad_chunk_mode_is_400(stub: OpenAIStub) -> None:
+    _user, conversation, client = await chat()
+    response = await client.get(stream_url(conversation, chunk="word"))
+    assert response.status_code == 400 and error_of(response)["code"] == "bad_frame"
+
+
+async def test_resuming_an_answer_of_another_conversation_is_404(stub: OpenAIStub) -> None:
+    user, conversation, client = await chat()
+    answer_id, _ = await finished_answer(stub, client, conversation)
+    other = await make_conversation(user)
+    for last_event_id in (f"{answer_id}:3", f"{uuid.uuid4()}:3", "not-an-id:3"):
+        response = await client.get(stream_url(other), headers={"last-event-id": last_event_id})
+        assert response.status_code == 404 and error_of(response)["code"] == "not_found"
+    assert no_stream_open(user)
+
+
+@pytest.mark.parametrize("how", ["header", "query"])
+async def test_resuming_a_finished_answer_sends_the_rest_then_its_end(
+    stub: OpenAIStub, how: str
+) -> None:
+    user, conversation, client = await chat()
+    answer_id, first = await finished_answer(stub, client, conversation)
+    offset = len("Hello, world. ")
+    last_event_id = f"{answer_id}:{offset}"
+    if how == "header":
+        response = await client.get(
+            stream_url(conversation, chunk="sentence"), headers={"last-event-id": last_event_id}
+        )
+    else:
+        response = await client.get(
+            stream_url(conversation, chunk="sentence", last_event_id=last_event_id)
+        )
+    assert response.status_code == 200 and response["Content-Type"] == "text/event-stream"
+    events = await Stream(response).rest()
+    assert [e.event for e in events] == ["chunk", "chunk", "end"]
+    assert chunks(events) == ["How are you?\n", "Fine, thanks."]
+    answer = await saved(answer_id)
+    assert TEXT[:offset] + "".join(chunks(events)) == answer.content == TEXT
+    assert [e.offset for e in events] == [offset + len("How are you?\n"), len(TEXT), len(TEXT)]
+    assert events[-1].json() == {**first[-1].json()}  # the same end as the live one had
+    await wait_for(lambda: no_stream_open(user), what="the stream to leave")
+
+
+async def test_resuming_a_failed_answer_sends_its_error_then_its_end(stub: OpenAIStub) -> None:
+    _user, conversation, client = await chat()
+    reply = Reply(deltas=["Half ", "an ", "answer"], fail_after=2)
+    answer_id, _ = await finished_answer(stub, client, conversation, reply)
+    response = await client.get(
+        stream_url(conversation), headers={"last-event-id": f"{answer_id}:5"}
+    )
+    events = await Stream(response).rest()
+    assert [e.event for e in events] == ["chunk", "error", "end"]
+    assert chunks(events) == ["an "] and events[1].json()["code"] == "model_error"
+    assert events[-1].json()["status"] == "error"
+
+
+async def test_resuming_a_finished_answer_at_its_end_sends_only_the_end(stub: OpenAIStub) -> None:
+    _user, conversation, client = await chat()
+    answer_id, _ = await finished_answer(stub, client, conversation)
+    response = await client.get(
+        stream_url(conversation), headers={"last-event-id": f"{answer_id}:{len(TEXT)}"}
+    )
+    events = await Stream(response).rest()
+    assert [e.event for e in events] == ["end"] and events[0].offset == len(TEXT)
+
+
+async def test_following_a_running_answer_sends_all_of_it(stub: OpenAIStub) -> None:
+    """A second client follows the answer another's POST started, mid-answer: its text
+    so far, then the rest as it comes, each character once."""
+    stub.replies.append(slow())
+    user, conversation, client = await chat()
+    posted = Stream(await post_message(client, conversation.pk, content="Long one"))
+    answer_id = posted.response["X-Message-Id"]
+    await posted.until("chunk")
+    await posted.until("chunk")
+    other_tab = await session_client(user)
+    follower = Stream(await other_tab.get(stream_url(conversation, chunk="token")))
+    followed = await follower.rest()
+    assert followed[0].event == "start" and followed[0].json()["message_id"] == answer_id
+    assert followed[-1].event == "end" and followed[-1].json()["status"] == "complete"
+    answer = await saved(answer_id)
+    assert "".join(chunks(followed)) == answer.content == "".join(f"w{i} " for i in range(40))
+    offsets = [e.offset for e in followed]
+    assert offsets == sorted(offsets) and offsets[-1] == len(answer.content)
+    await posted.rest()
+    assert "".join(chunks(posted.events)) == answer.content
+    await wait_for(lambda: no_stream_open(user), what="both streams to leave")
+
+
+async def test_a_dropped_stream_resumes_mid_answer_from_its_last_event_id(
+    stub: OpenAIStub,
+) -> None:
+    """The POST's client goes away after a few chunks (the answer goes on), reconnects
+    with the last event id it saw, and gets the rest: no gap, no duplicate."""
+    stub.replies.append(slow())
+    user, conversation, client = await chat()
+    posted = Stream(await post_message(client, conversation.pk, content="Long one", chunk="token"))
+    answer_id = posted.response["X-Message-Id"]
+    for _ in range(3):
+        await posted.until("chunk")
+    had, last = "".join(chunks(posted.events)), posted.events[-1]
+    assert last.offset == len(had)
+    await posted.drop()
+    await wait_for(lambda: no_stream_open(user), what="the dropped stream to leave")
+    resumed = Stream(await client.get(stream_url(conversation), headers={"last-event-id": last.id}))
+    events = await resumed.rest()
+    assert events[-1].event == "end" and events[-1].json()["status"] == "complete"
+    answer = await saved(answer_id)
+    assert answer.content == "".join(f"w{i} " for i in range(40))
+    assert had + "".join(chunks(events)) == answer.content
+    assert all(e.id.startswith(f"{answer_id}:") for e in events)
+    offsets = [e.offset for e in events]
+    assert offsets == sorted(offsets) and offsets[-1] == len(answer.content)
+    assert min(e.offset for e in events if e.event == "chunk") > last.offset
