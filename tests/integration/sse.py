@@ -141,8 +141,26 @@ async def session_client(user: Any) -> AsyncClient:
     return client
 
 
+class BearerClient(AsyncClient):
+    """An AsyncClient that sends `Authorization: Bearer <raw>` with every request.
+    (Django 5.2's AsyncClient(headers=…) turns a default header into the ASGI header
+    `http-authorization`, which no one reads: the header goes with each request.)"""
+
+    def __init__(self, raw: str) -> None:
+        super().__init__()
+        self.authorization = {"authorization": f"Bearer {raw}"}
+
+    async def get(self, path: str, *args: Any, headers: Any = None, **extra: Any) -> Any:
+        headers = {**self.authorization, **(headers or {})}
+        return await super().get(path, *args, headers=headers, **extra)
+
+    async def post(self, path: str, *args: Any, headers: Any = None, **extra: Any) -> Any:
+        headers = {**self.authorization, **(headers or {})}
+        return await super().post(path, *args, headers=headers, **extra)
+
+
 def bearer_client(raw: str) -> AsyncClient:
-    return AsyncClient(headers={"authorization": f"Bearer {raw}"})
+    return BearerClient(raw)
 
 
 @database_sync_to_async
