@@ -225,6 +225,26 @@ async def test_a_model_error_without_stream_is_502(stub: OpenAIStub) -> None:
     assert answer.status == "error"
 
 
+async def test_a_client_that_goes_away_mid_stream_stops_the_answer(stub: OpenAIStub) -> None:
+    """Unlike the SSE API's, a /v1 stream's answer has no one else to go to."""
+    stub.replies.append(Reply(deltas=[f"w{i} " for i in range(100)], delay=0.03))
+    user, _token, client = await api_user()
+    response = await complete(client, stream=True)
+    stream = Stream(response)
+    for _ in range(3):
+        await stream.next()
+    await stream.drop()
+    path = await path_of(response["X-Conversation-Id"])
+
+    async def stopped() -> bool:
+        answer = await Message.objects.aget(pk=path[-1].pk)
+        return answer.status == "stopped"
+
+    await wait_for(stopped, timeout=10, what="the answer to stop")
+    await wait_for(lambda: stub.disconnects == 1, timeout=10, what="the model stream to close")
+    await wait_for(lambda: no_stream_open(user), what="the stream to leave")
+
+
 # --- /v1 refusals, in OpenAI's shape ----------------------------------------------------
 
 
