@@ -126,7 +126,7 @@ async def api_messages(request: HttpRequest, conversation_id: str) -> HttpRespon
             ErrorCode.NOT_ALLOWED,
             "A message with this client_id was sent before; follow its answer at "
             f"/api/conversations/{conversation.pk}/stream/.",
-            message=posted.frame,
+            sent=posted.frame,  # not `message`: the sentence above is the error's message
         )
     follower.follow(posted.answer_id)
     first = None

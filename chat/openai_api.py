@@ -108,6 +108,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
     )
     follower = Follower(conversation.pk, user_id=user.pk, mode="token")
     if not await follower.join():
+        await _discard(conversation)
         return openai_error(
             429, "Too many open streams.", type="requests", code="rate_limit_exceeded"
         )
@@ -119,6 +120,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
         )
     except FrameError as exc:
         await follower.leave()
+        await _discard(conversation)
         status, kind, code = REFUSALS.get(exc.code, (400, "invalid_request_error", exc.code))
         response = openai_error(status, exc.message, type=kind, code=code)
         if exc.extra.get("retry_after") is not None:
@@ -138,6 +140,12 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
         follower.handed_over()
         return response
     return await answer.whole()
+
+
+async def _discard(conversation: Conversation) -> None:
+    """A refused request leaves nothing behind: not its conversation, not the history
+    it sent (a client retrying while rate limited would otherwise write it each time)."""
+    await Conversation.objects.filter(pk=conversation.pk).adelete()
 
 
 def _body(request: HttpRequest) -> Any:

@@ -51,7 +51,8 @@ def parse_request(data: Any, *, max_chars: int, max_instructions: int) -> Comple
     for name in UNSUPPORTED:
         if data.get(name) is not None:
             raise BadRequest(f"This server does not support {name!r}.", param=name)
-    if data.get("n", 1) != 1:
+    n = data.get("n")  # null is the default, as OpenAI has it: one choice
+    if n is not None and (isinstance(n, bool) or n != 1):
         raise BadRequest("This server answers with one choice: n must be 1.", param="n")
     format_ = data.get("response_format")
     if format_ is not None and format_ != {"type": "text"}:

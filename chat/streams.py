@@ -55,7 +55,9 @@ class Position:
     def parse(cls, value: str) -> Position | None:
         """A Last-Event-ID; None when it is not one of ours."""
         message_id, _, offset = value.strip().rpartition(":")
-        if not message_id or len(message_id) > 64 or not offset.isdigit() or len(offset) > 9:
+        # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+        digits = offset.isascii() and offset.isdigit()
+        if not message_id or len(message_id) > 64 or not digits or len(offset) > 9:
             return None
         return cls(message_id, int(offset))
 

@@ -332,7 +332,9 @@ class Subscriber:
                 stream.length = len(text)
                 actions: list[Action] = [SendHistory(_with_text(messages, stream.message_id, text))]
             else:  # the text so far as chunks, from where the stream resumes
-                stream.length = min(self.join_offset, len(text))
+                # The client has `join_offset` characters even when the text read is
+                # shorter (the saved text lags): none of them goes out again.
+                stream.length = self.join_offset
                 actions = [SendHistory(messages)]
                 actions.extend(self._chunks(stream, stream.accept(0, text)[0]))
         else:

@@ -440,3 +440,136 @@ def test_a_backlog_that_fills_up_reads_the_saved_text_instead_of_waiting(monkeyp
         assert len(t.sub.backlog) <= 10
     t.run(t.sub.on_end(end_event(text)), saved=saved_message(text, "complete"))
     assert [r.reason for r in t.reads][:1] == ["sync"] and t.text() == text
+
+
+# --- An HTTP stream: the join from an offset, and the replay of an answer over ------------
+
+
+def http_tab(mode: str, offset: int) -> Tab:
+    """A subscriber of a transport that shows no history: what a Follower makes."""
+    t = tab(mode)
+    t.sub.join_offset = offset
+    return t
+
+
+def chunks(t: Tab) -> list[str]:
+    sent = [f for f in t.frames if f["type"] == "chunk"]
+    assert [f["seq"] for f in sent] == list(range(len(sent))), "seq must be 0,1,2,…"
+    return [f["text"] for f in sent]
+
+
+def test_a_join_from_offset_zero_sends_the_text_so_far_as_chunks_of_its_mode() -> None:
+    t = http_tab("sentence", 0)
+    t.run(t.sub.on_history([saved_message("One")]))
+    assert t.syncs[0].offset == 0 and t.histories == []
+    t.run(t.sub.on_delta(delta(10, "Thr")))  # waits for the sync
+    t.run(t.sub.on_sync(contract.chat_sync(ID, 0, "One. Two. ")))
+    # The history goes out unchanged (the transport ignores it): the text is in chunks.
+    assert t.histories == [[saved_message("One")]]
+    t.run(t.sub.on_delta(delta(13, "ee.")))
+    t.run(t.sub.on_end(end_event("One. Two. Three.")))
+    assert chunks(t) == ["One. ", "Two. ", "Three."]
+    assert t.kinds()[-1] == "end" and t.sub.stream is None
+
+
+def test_a_join_at_a_sentence_boundary_sends_the_text_from_there() -> None:
+    t = http_tab("sentence", len("One. "))
+    t.run(t.sub.on_history([saved_message("One. Tw")]))
+    t.run(t.sub.on_sync(contract.chat_sync(ID, 0, "One. Two. Thr")))
+    assert chunks(t) == ["Two. "]  # "Thr" waits for its sentence's end
+    t.run(t.sub.on_delta(delta(13, "ee.")))
+    t.run(t.sub.on_end(end_event("One. Two. Three.")))
+    assert chunks(t) == ["Two. ", "Three."]
+    assert "One. " + "".join(chunks(t)) == "One. Two. Three."
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("offset", [0, 3, 5, 9, 16])
+def test_a_join_from_any_offset_sends_each_character_after_it_once(mode: str, offset: int) -> None:
+    text = "One. Two, three\nFour."
+    t = http_tab(mode, offset)
+    t.run(t.sub.on_history([saved_message(text[:2])]))
+    t.run(t.sub.on_delta(delta(12, text[12:15])))  # before the sync reply: it waits
+    t.run(t.sub.on_sync(contract.chat_sync(ID, 0, text[:12])))
+    t.run(t.sub.on_delta(delta(15, text[15:])))
+    t.run(t.sub.on_end(end_event(text)))
+    assert text[:offset] + "".join(chunks(t)) == text
+    assert t.kinds()[-1] == "end" and not t.reads
+
+
+def test_a_join_from_beyond_the_synced_text_repeats_nothing_the_client_has() -> None:
+    """The sync times out and the saved text lags behind what the client already had
+    (8 characters): the stream goes on from the client's offset, not from the end of the
+    saved text, so no character the client has comes again."""
+    t = http_tab("token", 8)  # the client has "Hello wo"
+    t.run(t.sub.on_history([saved_message("Hello")]))
+    t.run(t.sub.on_delta(delta(8, "rld")))  # waits for the sync
+    t.fire("sync", saved=saved_message("Hello"))  # no reply: the saved text, lagging
+    for sync in t.syncs[1:]:  # a sync it asks for now is answered
+        t.run(t.sub.on_sync(contract.chat_sync(ID, sync.offset, "Hello world"[sync.offset :])))
+    t.run(t.sub.on_end(end_event("Hello world")))
+    assert "Hello wo" + "".join(chunks(t)) == "Hello world"
+    assert t.kinds()[-1] == "end"
+
+
+def test_a_join_offset_of_none_shows_the_text_in_the_history_as_a_tab_does() -> None:
+    t = tab("sentence")
+    t.run(t.sub.on_history([saved_message("One")]))
+    t.run(t.sub.on_sync(contract.chat_sync(ID, 0, "One. Two")))
+    assert t.histories[0][0]["content"] == "One. Two" and chunks(t) == []
+
+
+def test_a_replay_sends_the_rest_of_the_saved_text_then_the_end() -> None:
+    t = tab("sentence")
+    saved = saved_message("One. Two. Three.", "complete", finish_reason="length")
+    t.run(t.sub.on_replay(saved, len("One. ")))
+    assert chunks(t) == ["Two. ", "Three."]
+    end = t.frames[-1]
+    assert t.kinds() == ["chunk", "chunk", "end"]
+    assert end == {
+        "type": "end",
+        "message_id": ID,
+        "status": "complete",
+        "usage": USAGE,
+        "ttft_ms": 5,
+        "duration_ms": 9,
+        "error": "",
+        "finish_reason": "length",
+    }
+    assert not t.syncs and not t.reads and t.sub.stream is None
+
+
+def test_a_replay_from_zero_in_line_mode_sends_every_line() -> None:
+    t = tab("line")
+    t.run(t.sub.on_replay(saved_message("a\nb\nc", "stopped"), 0))
+    assert chunks(t) == ["a\n", "b\n", "c"] and t.frames[-1]["status"] == "stopped"
+
+
+def test_a_replay_of_an_error_answer_sends_its_error_before_its_end() -> None:
+    t = tab("token")
+    saved = saved_message("Half an", "error", error="The model failed.", error_code="model_error")
+    t.run(t.sub.on_replay(saved, 2))
+    assert chunks(t) == ["lf an"]
+    assert t.kinds() == ["chunk", "error", "end"]
+    error, end = t.frames[-2:]
+    assert error == {
+        "type": "error",
+        "code": "model_error",
+        "message": "The model failed.",
+        "message_id": ID,
+    }
+    assert (end["status"], end["error"]) == ("error", "The model failed.")
+
+
+def test_a_replay_of_an_error_without_a_code_says_model_error() -> None:
+    t = tab()
+    t.run(t.sub.on_replay(saved_message("", "error", error="Lost."), 0))
+    assert t.kinds() == ["error", "end"] and t.frames[0]["code"] == "model_error"
+
+
+@pytest.mark.parametrize("beyond", [0, 1, 100])
+def test_a_replay_from_the_end_sends_only_the_end(beyond: int) -> None:
+    t = tab("clause")
+    text = "All of it, said."
+    t.run(t.sub.on_replay(saved_message(text, "complete"), len(text) + beyond))
+    assert t.kinds() == ["end"] and t.frames[0]["status"] == "complete"
