@@ -66,14 +66,15 @@ def sse_response(
 
 
 async def _conversation_and_mode(
-    request: HttpRequest, conversation_id: str, chunk: Any
+    request: HttpRequest, conversation_id: str, chunk: Callable[[], Any]
 ) -> tuple[Any, Conversation | None, str | HttpResponse]:
-    """The user, their conversation and the chunking mode asked for, or the error."""
+    """The user, their conversation and the chunking mode asked for (`chunk()`, read
+    once the user is known), or the error to answer."""
     user = await request_user(request)
     if not user.is_authenticated:
         return user, None, json_error(401, ErrorCode.NOT_AUTHENTICATED, "Log in first.")
     try:
-        mode = parse_chunk_mode(chunk)
+        mode = parse_chunk_mode(chunk())
     except FrameError as exc:
         return user, None, refusal(exc)
     try:
@@ -84,19 +85,39 @@ async def _conversation_and_mode(
     return user, conversation, mode
 
 
+class BadBody(Exception):
+    def __init__(self, response: HttpResponse) -> None:
+        self.response = response
+
+
+def _body(request: HttpRequest) -> dict[str, Any]:
+    try:
+        return read_json(request)
+    except RequestDataTooBig:
+        raise BadBody(
+            json_error(413, ErrorCode.TOO_LONG, "The request body is too large.")
+        ) from None
+    except ValueError:
+        message = "The body must be a JSON object."
+        raise BadBody(json_error(400, ErrorCode.BAD_REQUEST, message)) from None
+
+
 @require_http_methods(["POST"])
 async def api_messages(request: HttpRequest, conversation_id: str) -> HttpResponse:
     """Send `{"content", "chunk"?, "client_id"?}`; the answer streams back."""
+    body: dict[str, Any] = {}
+
+    def chunk() -> Any:  # the body is read once the user is known
+        body.update(_body(request))
+        return body.get("chunk", request.GET.get("chunk", DEFAULT_MODE))
+
     try:
-        data = read_json(request)
-    except RequestDataTooBig:
-        return json_error(413, ErrorCode.TOO_LONG, "The request body is too large.")
-    except ValueError:
-        return json_error(400, ErrorCode.BAD_REQUEST, "The body must be a JSON object.")
-    chunk = data.get("chunk", request.GET.get("chunk", DEFAULT_MODE))
-    user, conversation, mode = await _conversation_and_mode(request, conversation_id, chunk)
+        user, conversation, mode = await _conversation_and_mode(request, conversation_id, chunk)
+    except BadBody as exc:
+        return exc.response
     if conversation is None:
         return mode  # type: ignore[return-value]
+    data = body
     try:
         message = parse_user_message(data)
     except FrameError as exc:
@@ -155,7 +176,7 @@ async def api_stream(request: HttpRequest, conversation_id: str) -> HttpResponse
             message = "Last-Event-ID must be an event id of this API: <answer id>:<offset>."
             return json_error(400, ErrorCode.BAD_REQUEST, message)
     chunk = request.GET.get("chunk", DEFAULT_MODE)
-    user, conversation, mode = await _conversation_and_mode(request, conversation_id, chunk)
+    user, conversation, mode = await _conversation_and_mode(request, conversation_id, lambda: chunk)
     if conversation is None:
         return mode  # type: ignore[return-value]
     follower = Follower(conversation.pk, user_id=user.pk, mode=str(mode))
