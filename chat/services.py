@@ -58,12 +58,20 @@ SETTINGS_FIELDS = ("model", "instructions", "temperature")
 
 
 def conversation_create(
-    *, owner: Any, title: str = "", preset: Preset | None = None, **settings: Any
+    *,
+    owner: Any,
+    title: str = "",
+    preset: Preset | None = None,
+    api_token: Any = None,
+    **settings: Any,
 ) -> Conversation:
     """A new conversation; with `preset`, it is answered as the preset says (its
-    instructions, model and temperature), unless `settings` say otherwise."""
+    instructions, model and temperature), unless `settings` say otherwise. Made with
+    `api_token` (a script), its source is the API and the token is recorded."""
     copied = {name: getattr(preset, name) for name in SETTINGS_FIELDS} if preset else {}
     copied.update((name, settings[name]) for name in SETTINGS_FIELDS if name in settings)
+    if api_token is not None:
+        copied.update(source=Conversation.Source.API, api_token=api_token)
     return Conversation.objects.create(owner=owner, title=title.strip(), **copied)
 
 

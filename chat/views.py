@@ -146,7 +146,11 @@ def api_conversations(request: HttpRequest) -> HttpResponse:
         except Preset.DoesNotExist:
             return json_error(404, ErrorCode.NOT_FOUND, "No such preset.")
     conversation = services.conversation_create(
-        owner=request.user, title=data.pop("title", ""), preset=preset, **data
+        owner=request.user,
+        title=data.pop("title", ""),
+        preset=preset,
+        api_token=getattr(request, "api_token", None),
+        **data,
     )
     return JsonResponse(conversation_json(conversation), status=201)
 

@@ -214,6 +214,21 @@ def test_a_token_lists_only_its_users_conversations(client, alice, bob) -> None:
     assert [c["id"] for c in response.json()["conversations"]] == [str(mine.pk)]
 
 
+def test_a_conversation_made_with_a_token_records_the_api_and_the_token(client, alice) -> None:
+    token, raw = tokens.token_create(user=alice, name="t")
+    made = client.post(
+        "/api/conversations/", data="{}", content_type="application/json", **bearer(raw)
+    )
+    assert made.status_code == 201
+    conversation = Conversation.objects.get(pk=made.json()["id"])
+    assert (conversation.source, conversation.api_token_id) == ("api", token.pk)
+    client.force_login(alice)  # the browser's: web, no token
+    made = client.post("/api/conversations/", data="{}", content_type="application/json")
+    assert made.status_code == 201
+    conversation = Conversation.objects.get(pk=made.json()["id"])
+    assert (conversation.source, conversation.api_token_id) == ("web", None)
+
+
 def test_another_users_conversation_is_404_with_a_token(client, alice, bob) -> None:
     bobs = Conversation.objects.create(owner=bob, title="bobs")
     _, raw = tokens.token_create(user=alice, name="t")
