@@ -69,7 +69,7 @@ MIDDLEWARE = [
     # HTTPS redirect and sessions, which probes and scrapers do not pass.
     "chat.middleware.OperationsMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "chat.staticfiles.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
