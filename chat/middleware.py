@@ -47,7 +47,8 @@ class EitherMode:
     One sync-only middleware makes Django run it, and everything below it, on the
     process's single thread-sensitive thread, held until an async view returns: an
     SSE request's set-up then waited for every other request's (50 at once: +340 ms
-    to the first token). Subclasses define `__acall__`; `__call__` hands over to it."""
+    to the first token). `__call__` hands a request to `__acall__` in the async chain
+    and to `handle` in the sync one; both pass it on unchanged unless overridden."""
 
     sync_capable = True
     async_capable = True
@@ -58,11 +59,20 @@ class EitherMode:
         if self.async_mode:
             markcoroutinefunction(self)
 
-
-class ContentSecurityPolicyMiddleware(EitherMode):
     def __call__(self, request: HttpRequest) -> Any:
         if self.async_mode:
             return self.__acall__(request)
+        return self.handle(request)
+
+    def handle(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        return await self.get_response(request)
+
+
+class ContentSecurityPolicyMiddleware(EitherMode):
+    def handle(self, request: HttpRequest) -> HttpResponse:
         return with_policy(self.get_response(request))
 
     async def __acall__(self, request: HttpRequest) -> HttpResponse:
@@ -78,14 +88,6 @@ class DatabaseUnavailableMiddleware(EitherMode):
     """A view that cannot reach the database (an outage, a pool with no connection to
     lend) answers 503 with a Retry-After and a readable reason, JSON under /api/, not
     a stack trace or Django's technical 500 page; one warning line is logged."""
-
-    def __call__(self, request: HttpRequest) -> Any:
-        if self.async_mode:
-            return self.__acall__(request)
-        return self.get_response(request)
-
-    async def __acall__(self, request: HttpRequest) -> HttpResponse:
-        return await self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not isinstance(exception, OperationalError | InterfaceError):
@@ -154,9 +156,7 @@ class BearerTokenMiddleware(EitherMode):
     or malformed token is a 401 at once (OpenAI's error body under /v1/). Requests
     without a Bearer header pass through untouched."""
 
-    def __call__(self, request: HttpRequest) -> Any:
-        if self.async_mode:
-            return self.__acall__(request)
+    def handle(self, request: HttpRequest) -> HttpResponse:
         raw = bearer_value(request.headers.get("Authorization"))
         if raw is None:
             return self.get_response(request)
