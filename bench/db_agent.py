@@ -19,7 +19,7 @@ Requests and replies, one JSON object per line:
          the assistant messages of each conversation, oldest first.
   {"cmd": "tokens", "usernames": [...], "name": "bench"}
       -> {"tokens": [raw token, ...]}
-         a personal API token for each user (chat.tokens.token_create), in order.
+         a personal API token for each user (chat.accounts.api_tokens.token_create), in order.
   {"cmd": "conversations", "usernames": [...]}
       -> {"conversations": [id, ...]}
          one new empty conversation for each user, in order.
@@ -103,7 +103,7 @@ def setup_users(prefix: str, n: int) -> list[dict[str, str]]:
 def tokens(usernames: list[str], name: str) -> list[str]:
     from django.contrib.auth import get_user_model
 
-    from chat.tokens import token_create
+    from chat.accounts.api_tokens import token_create
 
     by_name = get_user_model().objects.in_bulk(usernames, field_name="username")
     return [token_create(user=by_name[u], name=name)[1] for u in usernames]

@@ -3,8 +3,8 @@
 N answers stream at once from bench/model_server.py (a real OpenAI-compatible server
 on loopback, its own process) through LangChain's ChatOpenAI, in this process only:
 no Django, no channel layer, no WebSocket. Each row adds one change of the
-performance work; the last row is what the server runs (`chat.llm.stream_answer()`
-on the model of `chat.llm.chat_model()`). Ratios are to the first row, measured in
+performance work; the last row is what the server runs (`chat.provider.llm.stream_answer()`
+on the model of `chat.provider.llm.chat_model()`). Ratios are to the first row, measured in
 the same run.
 
     python bench/model_client_bench.py [--users 100] [--tps 30] [--tokens 150]
@@ -37,7 +37,7 @@ from django.test import override_settings  # noqa: E402
 from langchain_core.messages import HumanMessage  # noqa: E402
 from langchain_openai import ChatOpenAI  # noqa: E402
 
-from chat.llm import DictChunkCompletions, close_chat_models, stream_answer  # noqa: E402
+from chat.provider.llm import DictChunkCompletions, close_chat_models, stream_answer  # noqa: E402
 
 
 def langchain_model(base_url: str, *, chunk_timeout: float | None, dicts: bool) -> ChatOpenAI:

@@ -10,7 +10,7 @@ with 20-message conversations, one heavy user holding a fifth of all messages. T
 text is drawn from a Zipf-like vocabulary (a few very common words, a long tail), so
 a "common" word is in most messages and a "rare" one in a handful.
 
-Timed, for a typical user and the heavy one: `chat.search.conversation_search` (what
+Timed, for a typical user and the heavy one: `chat.conversations.search.conversation_search` (what
 GET /api/search/ runs: the title and message queries, snippets and highlights) over
 `--queries` different queries of each kind (common word, rare word, prefix of a word
 being typed), median and p95; the baseline in the same run is the same queries
@@ -180,7 +180,7 @@ def plan(user, query: str) -> str:
     """Which index the message query used (from EXPLAIN), in a few words."""
     from django.contrib.postgres.search import SearchQuery, SearchVector
 
-    from chat import search
+    from chat.conversations import search
     from chat.models import Message
 
     terms = search.parse_query(query)
@@ -209,7 +209,7 @@ def main() -> None:
         from django.core.management import call_command
         from django.db import connection
 
-        from chat import search
+        from chat.conversations import search
 
         call_command("migrate", verbosity=0)
         others, heavy = fill(args.messages)

@@ -6,4 +6,4 @@ class ChatConfig(AppConfig):
     name = "chat"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401  (connects the receivers)
+        from chat.accounts import signals  # noqa: F401  (connects the receivers)

@@ -1,7 +1,7 @@
 from django.urls import re_path
 
-from .consumers import ChatConsumer
-from .staff_consumers import StaffTailConsumer
+from chat.transports.websocket.consumer import ChatConsumer
+from chat.transports.websocket.staff_tail import StaffTailConsumer
 
 websocket_urlpatterns = [
     re_path(r"^ws/chat/(?P<conversation_id>[^/]+)/$", ChatConsumer.as_asgi()),

@@ -1,6 +1,7 @@
 from django.urls import path
 
-from . import api_stream, token_views, views
+from chat.transports.http import sse as api_stream
+from chat.transports.http import token_views, views
 
 app_name = "chat"
 

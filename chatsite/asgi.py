@@ -12,10 +12,10 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from chat.bearer import BearerOrSessionMiddleware  # noqa: E402
-from chat.logs import install_quiet_access_log  # noqa: E402
+from chat.accounts.bearer import BearerOrSessionMiddleware  # noqa: E402
+from chat.ops.shutdown import install_under_daphne  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
-from chat.shutdown import install_under_daphne  # noqa: E402
+from chat.telemetry.logs import install_quiet_access_log  # noqa: E402
 from security.origins import SiteOriginValidator  # noqa: E402
 
 sockets = URLRouter(websocket_urlpatterns)

@@ -67,19 +67,19 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: /healthz, /readyz and /metrics are answered before the host check, the
     # HTTPS redirect and sessions, which probes and scrapers do not pass.
-    "chat.middleware.OperationsMiddleware",
+    "chat.edge.middleware.OperationsMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "chat.staticfiles.StaticFilesMiddleware",
+    "chat.edge.staticfiles.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # `Authorization: Bearer <API token>` instead of the session (and so no CSRF).
-    "chat.middleware.BearerTokenMiddleware",
+    "chat.edge.middleware.BearerTokenMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "chat.middleware.ContentSecurityPolicyMiddleware",
-    "chat.middleware.DatabaseUnavailableMiddleware",
+    "chat.edge.middleware.ContentSecurityPolicyMiddleware",
+    "chat.edge.middleware.DatabaseUnavailableMiddleware",
     # Last, as django-axes asks: turns a locked-out log-in into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -181,7 +181,7 @@ def redis_channel_layer(
         return {
             # channels_redis' pub/sub layer, sending concurrent publishes in one pipeline
             # instead of one locked round trip each (chat/layers.py).
-            "BACKEND": "chat.layers.PipelinedPubSubChannelLayer",
+            "BACKEND": "chat.streaming.delivery.layers.PipelinedPubSubChannelLayer",
             "CONFIG": {"hosts": hosts},
         }
     if backend == "core":
@@ -194,7 +194,7 @@ def redis_channel_layer(
         return {
             # channels_redis' core layer, its direct sends fixed for several hosts and
             # its receive retrying after a Redis failure (chat/layers.py).
-            "BACKEND": "chat.layers.ShardedRedisChannelLayer",
+            "BACKEND": "chat.streaming.delivery.layers.ShardedRedisChannelLayer",
             # The default capacity (100) drops messages silently when a consumer falls
             # behind; deltas are coalesced (CHAT_STREAM_COALESCE_MS) and capacity raised.
             "CONFIG": {"hosts": hosts, "capacity": CHANNEL_LAYER_CAPACITY, "expiry": 60},
@@ -366,7 +366,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-        "json": {"()": "chat.logs.JsonFormatter"},
+        "json": {"()": "chat.telemetry.logs.JsonFormatter"},
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},

@@ -1,7 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from chat import openai_api, views
+from chat.transports.http import views
+from chat.transports.openai import views as openai_api
 
 urlpatterns = [
     path("favicon.ico", views.favicon),

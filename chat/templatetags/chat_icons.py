@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import template
 from django.utils.safestring import SafeString
 
-from chat.icons import thumb_icon
+from chat.admin.icons import thumb_icon
 
 register = template.Library()
 

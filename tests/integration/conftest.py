@@ -19,10 +19,10 @@ from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.contrib.auth import get_user_model
 from django.db import connections
 
-from chat.generation import wait_for_answers
-from chat.llm import close_chat_models
 from chat.models import Conversation, Message
+from chat.provider.llm import close_chat_models
 from chat.routing import websocket_urlpatterns
+from chat.streaming.answer.generation import wait_for_answers
 from chatsite.settings import redis_channel_layer
 from tests.support.openai_stub import OpenAIStub
 

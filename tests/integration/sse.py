@@ -13,7 +13,8 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.test import AsyncClient
 
-from chat import guards, tokens
+from chat.accounts import api_tokens as tokens
+from chat.accounts import guards
 from chat.models import ApiToken, Conversation, Message
 
 

@@ -17,8 +17,8 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 from django.utils import timezone
 
+from chat.conversations.serializers import message_to_dict
 from chat.models import AuditEvent, Conversation, Feedback, Message
-from chat.serializers import message_to_dict
 
 pytestmark = pytest.mark.django_db
 

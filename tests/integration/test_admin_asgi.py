@@ -21,8 +21,8 @@ from django.contrib.auth import get_user_model
 from django.db import connections
 from django.test import Client
 
-from chat import generation
 from chat.models import AuditEvent, Conversation, Message
+from chat.streaming.answer import generation
 
 from .conftest import open_chat, receive_until
 

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.test import Client
 
-from chat.admin import ConversationAdmin
+from chat.admin.site import ConversationAdmin
 from chat.models import AuditEvent, Conversation, Feedback, Message
 
 from .test_admin import make_conversation

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 
-from chat.exchanges import CONTINUE_PROMPT
 from chat.models import Conversation, Message
+from chat.streaming.answer.exchanges import CONTINUE_PROMPT
 from tests.support.openai_stub import Reply
 
 from .conftest import (

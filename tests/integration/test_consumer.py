@@ -11,8 +11,8 @@ from channels.db import database_sync_to_async
 from django.utils import timezone
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from chat.demo_model import demo_reply, demo_tokens
 from chat.models import Message
+from chat.provider.demo import demo_reply, demo_tokens
 
 from .conftest import (
     chunk_text,
@@ -125,7 +125,7 @@ async def test_stop_mid_answer_keeps_partial_text(settings) -> None:
 
 async def test_deleting_the_conversation_stops_its_answer(settings) -> None:
     """A deleted conversation's answer has nowhere to go: it is told to stop."""
-    from chat import services
+    from chat.conversations import services
 
     settings.DEMO_TOKEN_DELAY_MS = 25
     _user, conversation, ws = await open_chat()
@@ -144,7 +144,7 @@ async def test_answer_completes_after_the_socket_closes() -> None:
     await send(ws, type="user_message", content="Answer even if I leave")
     frames = await receive_until(ws, "start")
     await ws.disconnect()
-    from chat.generation import wait_for_answers
+    from chat.streaming.answer.generation import wait_for_answers
 
     await wait_for_answers()
     answer = await saved(frames[1]["message_id"])
@@ -360,7 +360,7 @@ async def test_answer_left_streaming_by_a_dead_process_is_recovered() -> None:
 async def test_lost_delta_is_recovered(monkeypatch, settings, caplog, lost: str) -> None:
     """A group message the layer drops (full channel) is noticed by its offset and
     filled: mid-answer from the running task, at the end from the saved text."""
-    from chat.generation import Generation
+    from chat.streaming.answer.generation import Generation
 
     settings.DEMO_TOKEN_DELAY_MS = 5
     publish = Generation._publish
@@ -413,8 +413,8 @@ async def test_stop_from_another_tab_after_the_asking_tab_closed(settings) -> No
 
 async def test_lost_end_event_is_caught_by_the_watchdog(monkeypatch, settings) -> None:
     """If the layer drops `end`, the quiet stream is finished from the saved answer."""
-    from chat import subscriber
-    from chat.generation import Generation
+    from chat.streaming.answer.generation import Generation
+    from chat.streaming.delivery import subscriber
 
     monkeypatch.setattr(subscriber, "WATCHDOG_SECONDS", 0.3)
     publish = Generation._publish
@@ -479,7 +479,7 @@ async def test_channel_layer_failure_gets_a_readable_error_and_the_answer_still_
     answer = await saved(frames[-1]["message_id"])
     assert answer.status == frames[-1]["status"] == "stopped"
     assert chunk_text(frames, str(answer.pk)) == answer.content
-    from chat.generation import wait_for_answers
+    from chat.streaming.answer.generation import wait_for_answers
 
     await wait_for_answers(timeout=10)  # the answer has left this process too
     await send(ws, type="stop")  # no answer here now: the stop must go through Redis
@@ -494,7 +494,7 @@ async def test_channel_layer_failure_gets_a_readable_error_and_the_answer_still_
 async def test_answer_whose_set_up_fails_ends_in_a_saved_error(monkeypatch, settings) -> None:
     """The control group cannot be joined (Redis refuses): the answer is not left
     `streaming`; it is saved as an error, and the tab hears of it with a readable one."""
-    from chat import generation
+    from chat.streaming.answer import generation
 
     async def refuse_control_group(layer, group):
         assert group.endswith(".ctl")

@@ -13,14 +13,15 @@ from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from chat import exchanges, quotas, services
-from chat.exchanges import (
+from chat.conversations import quotas, services
+from chat.models import Conversation, Message
+from chat.streaming.answer import exchanges
+from chat.streaming.answer.exchanges import (
     ExchangeRequest,
     exchanges_start,
     exchanges_start_or_each,
     start_alone,
 )
-from chat.models import Conversation, Message
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,8 +11,8 @@ import json
 import pytest
 from channels.layers import get_channel_layer
 
-from chat import exchanges, generation
-from chat.generation import wait_for_answers
+from chat.streaming.answer import exchanges, generation
+from chat.streaming.answer.generation import wait_for_answers
 from tests.support.openai_stub import OpenAIStub, Reply
 from tests.support.waiting import wait_for
 
@@ -119,7 +119,7 @@ async def test_the_final_save_never_turns_a_settled_answer_back_into_complete() 
     save): the final save keeps that status and error, and still saves the whole text."""
     from asgiref.sync import sync_to_async
 
-    from chat import services
+    from chat.conversations import services
     from chat.models import Message
 
     user = await make_user()

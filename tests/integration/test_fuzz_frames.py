@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from chat.generation import wait_for_answers
-from chat.llm import close_chat_models
 from chat.models import Conversation, Message
+from chat.provider.llm import close_chat_models
+from chat.streaming.answer.generation import wait_for_answers
 from chatsite.settings import redis_channel_layer
 
 from .conftest import open_socket

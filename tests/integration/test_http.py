@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from chat import selectors
+from chat.conversations import selectors
 from chat.models import Conversation, Message
 
 pytestmark = pytest.mark.django_db

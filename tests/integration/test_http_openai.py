@@ -11,8 +11,8 @@ import pytest
 from channels.db import database_sync_to_async
 from django.test import AsyncClient
 
-from chat import llm
 from chat.models import Conversation, Message
+from chat.provider import llm
 from tests.support.openai_stub import OpenAIStub, Reply
 from tests.support.waiting import wait_for
 

@@ -9,7 +9,11 @@ import uuid
 import pytest
 from channels_redis.core import RedisChannelLayer
 
-from chat.layers import PipelinedPubSubChannelLayer, ShardedRedisChannelLayer, join_new_channel
+from chat.streaming.delivery.layers import (
+    PipelinedPubSubChannelLayer,
+    ShardedRedisChannelLayer,
+    join_new_channel,
+)
 from chatsite.settings import redis_channel_layer
 from tests.support.redis_server import throwaway_redis
 
@@ -19,7 +23,9 @@ def layer(redis_url: str) -> PipelinedPubSubChannelLayer:
     """The default `pubsub` layer on the real Redis (each test flushes it at the end)."""
     config = redis_channel_layer(redis_url, "pubsub")
     config["CONFIG"]["prefix"] = f"test-{uuid.uuid4().hex[:8]}"
-    assert config["BACKEND"] == "chat.layers.PipelinedPubSubChannelLayer"  # the default
+    assert (
+        config["BACKEND"] == "chat.streaming.delivery.layers.PipelinedPubSubChannelLayer"
+    )  # the default
     return PipelinedPubSubChannelLayer(**config["CONFIG"])
 
 
@@ -95,7 +101,7 @@ async def test_the_core_layer_over_two_servers_delivers_every_direct_send(redis_
     is received: channels_redis' own send and receive pick different servers for most
     such channels (django/channels#1492), this layer the same one."""
     config = redis_channel_layer(redis_url, "core")
-    assert config["BACKEND"] == "chat.layers.ShardedRedisChannelLayer"
+    assert config["BACKEND"] == "chat.streaming.delivery.layers.ShardedRedisChannelLayer"
     with throwaway_redis() as second:
         config["CONFIG"].update(hosts=[redis_url, second], prefix=f"test-{uuid.uuid4().hex[:8]}")
         layer = ShardedRedisChannelLayer(**config["CONFIG"])

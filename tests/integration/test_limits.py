@@ -12,10 +12,10 @@ from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 from django.db import connections
 
-from chat import services
-from chat.exchanges import ExchangeRequest, start_alone
+from chat.conversations import services
+from chat.conversations.quotas import Refused
 from chat.models import Conversation, Message, UserQuota
-from chat.quotas import Refused
+from chat.streaming.answer.exchanges import ExchangeRequest, start_alone
 
 from .conftest import make_conversation, make_user, open_socket, receive, receive_until
 

@@ -16,9 +16,9 @@ from django.db import connections
 from django.test import AsyncClient
 from prometheus_client import REGISTRY
 
-from chat import shutdown
-from chat.layers import ShardDown, ping_shards
-from chat.logs import process_name
+from chat.streaming.answer import draining
+from chat.streaming.delivery.layers import ShardDown, ping_shards
+from chat.telemetry.logs import process_name
 from chatsite.settings import redis_channel_layer
 from tests.support.openai_stub import OpenAIStub, Reply
 from tests.support.redis_server import throwaway_redis
@@ -94,7 +94,7 @@ async def test_readyz_unavailable_while_draining(
     redis_layer: Any, monkeypatch: Any, caplog: Any
 ) -> None:
     """503 after SIGTERM; logged once when the state changes, not at every probe."""
-    monkeypatch.setattr(shutdown, "_draining", True)
+    monkeypatch.setattr(draining, "_draining", True)
     for _ in range(3):
         response = await AsyncClient().get("/readyz")
         assert response.status_code == 503
@@ -104,7 +104,7 @@ async def test_readyz_unavailable_while_draining(
             "process": process_name(),
         }
     assert [r.getMessage() for r in caplog.records] == ["not ready: draining"]
-    monkeypatch.setattr(shutdown, "_draining", False)
+    monkeypatch.setattr(draining, "_draining", False)
     assert (await AsyncClient().get("/readyz")).status_code == 200
 
 

@@ -16,12 +16,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from langchain_core.messages import HumanMessage, SystemMessage
 
-import chat.progress
-from chat import services
-from chat.demo_model import demo_reply
-from chat.llm import chat_model, close_chat_models
+import chat.streaming.answer.progress
+from chat.conversations import services
 from chat.models import Message
-from chat.progress import HEARTBEAT_SECONDS, ProgressSaver, _Tracked
+from chat.provider.demo import demo_reply
+from chat.provider.llm import chat_model, close_chat_models
+from chat.streaming.answer.progress import HEARTBEAT_SECONDS, ProgressSaver, _Tracked
 from tests.support.openai_stub import OpenAIStub, Reply
 from tests.support.waiting import wait_for
 
@@ -159,7 +159,7 @@ async def test_saver_saves_what_grew_and_heartbeats_the_rest(monkeypatch) -> Non
     answers = [FakeAnswer(pk) for pk in ids]
     saver = ProgressSaver()
     now = time.monotonic()
-    monkeypatch.setattr(chat.progress.time, "monotonic", lambda: now)
+    monkeypatch.setattr(chat.streaming.answer.progress.time, "monotonic", lambda: now)
     for answer in answers:
         saver._tracked[answer.message_id] = _Tracked(answer, 0, now)
     assert await saver.save_due() == 0  # nothing to save yet
@@ -171,7 +171,9 @@ async def test_saver_saves_what_grew_and_heartbeats_the_rest(monkeypatch) -> Non
     assert await saver.save_due() == 1
     rows = await contents(ids)
     assert all(rows[a.message_id][0] == a.text for a in answers)
-    monkeypatch.setattr(chat.progress.time, "monotonic", lambda: now + HEARTBEAT_SECONDS)
+    monkeypatch.setattr(
+        chat.streaming.answer.progress.time, "monotonic", lambda: now + HEARTBEAT_SECONDS
+    )
     assert await saver.save_due() == 5  # the heartbeat: all of them once more
 
 

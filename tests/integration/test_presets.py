@@ -203,7 +203,7 @@ def test_patch_saves_even_when_the_channel_layer_fails(alice: Client, monkeypatc
         async def group_send(self, group: str, message: dict) -> None:
             raise ConnectionError("redis is down")
 
-    monkeypatch.setattr("chat.services.get_channel_layer", lambda: BrokenLayer())
+    monkeypatch.setattr("chat.conversations.services.get_channel_layer", lambda: BrokenLayer())
     conversation = send(alice, "post", "/api/conversations/", {}).json()
     response = send(
         alice, "patch", f"/api/conversations/{conversation['id']}/", {"instructions": "Saved."}

@@ -19,10 +19,10 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.db import connections
 
-from chat.generation import wait_for_answers
-from chat.llm import close_chat_models
 from chat.models import Message
-from chat.subscriber import WATCHDOG_SECONDS
+from chat.provider.llm import close_chat_models
+from chat.streaming.answer.generation import wait_for_answers
+from chat.streaming.delivery.subscriber import WATCHDOG_SECONDS
 from chatsite.settings import redis_channel_layer
 from tests.support.openai_stub import OpenAIStub, Reply
 from tests.support.redis_server import RedisProcess, throwaway_redis_process

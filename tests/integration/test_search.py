@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils import timezone
 
-from chat import search
+from chat.conversations import search
 from chat.models import Conversation, Message
 
 pytestmark = pytest.mark.django_db

@@ -15,9 +15,9 @@ import tracemalloc
 import pytest
 from channels.db import database_sync_to_async
 
-from chat import guards
-from chat.generation import wait_for_answers
+from chat.accounts import guards
 from chat.models import Message
+from chat.streaming.answer.generation import wait_for_answers
 from tests.support.waiting import wait_for
 
 from .conftest import make_conversation, make_user, open_socket, receive, receive_until

@@ -12,8 +12,8 @@ from channels.testing import WebsocketCommunicator
 from django.http import HttpResponse
 from django.test import RequestFactory
 
-from chat import tokens
-from chat.middleware import BearerTokenMiddleware
+from chat.accounts import api_tokens as tokens
+from chat.edge.middleware import BearerTokenMiddleware
 from chatsite.asgi import application
 
 from .conftest import make_conversation, make_user

@@ -15,7 +15,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 
-from chat import tokens
+from chat.accounts import api_tokens as tokens
 from chat.models import ApiToken, Conversation
 
 pytestmark = pytest.mark.django_db

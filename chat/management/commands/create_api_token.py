@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from chat.tokens import TokenLimitReached, token_create
+from chat.accounts.api_tokens import TokenLimitReached, token_create
 
 
 class Command(BaseCommand):

@@ -1,0 +1,112 @@
+"""Personal API tokens: mint, list, revoke, and authenticate a raw token.
+
+A raw token is `chat_` + 43 URL-safe characters (256 random bits). Only its SHA-256
+is stored: it is a high-entropy secret, so a fast hash is enough (as for GitHub's
+tokens); its first characters are kept as `prefix` so that its owner recognises it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.dispatch import Signal
+from django.utils import timezone
+
+from chat.db import db_call
+from chat.models import ApiToken
+
+RAW_PREFIX = "chat_"
+PREFIX_CHARS = 12
+# `chat_` and what secrets.token_urlsafe(32) gives; anything else is not one of ours.
+RAW_FORMAT = re.compile(r"chat_[A-Za-z0-9_-]{43}")
+# last_used is written at most this often per token: not a write per request.
+LAST_USED_EVERY = timedelta(seconds=60)
+
+
+# Sent (with `user_id`) once a revocation is committed: the user's open sockets and
+# streams check their token again (signals.py).
+token_revoked = Signal()
+
+
+class TokenLimitReached(Exception):
+    """The user already has API_MAX_TOKENS_PER_USER active tokens."""
+
+
+def key_hash(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+@transaction.atomic
+def token_create(*, user: Any, name: str) -> tuple[ApiToken, str]:
+    """A new token for `user`; returns it and the raw token, which is never stored."""
+    # The user's row is locked so that two requests at once cannot pass the cap.
+    get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+    limit = settings.API_MAX_TOKENS_PER_USER
+    if token_list(user=user).filter(revoked__isnull=True).count() >= limit:
+        raise TokenLimitReached(
+            f"You already have {limit} active API tokens, the most allowed: "
+            "revoke one you no longer use first."
+        )
+    raw = RAW_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        user=user, name=name, prefix=raw[:PREFIX_CHARS], key_hash=key_hash(raw)
+    )
+    return token, raw
+
+
+def token_revoke(*, token: ApiToken) -> None:
+    """Revoke the token (once); the user's open sockets then check theirs again."""
+    if token.revoked is not None:
+        return
+    token.revoked = timezone.now()
+    ApiToken.objects.filter(pk=token.pk, revoked__isnull=True).update(revoked=token.revoked)
+    user_id = token.user_id
+    # After the commit: a socket that checks must see the token revoked.
+    transaction.on_commit(lambda: token_revoked.send(ApiToken, user_id=user_id))
+
+
+def token_list(*, user: Any) -> QuerySet[ApiToken]:
+    """The user's tokens, revoked ones included, newest first."""
+    return ApiToken.objects.filter(user=user).order_by("-created", "-pk")
+
+
+def token_authenticate(raw: str) -> ApiToken | None:
+    """The active token `raw` is, with its active user; None otherwise."""
+    if not RAW_FORMAT.fullmatch(raw):
+        return None
+    token = (
+        ApiToken.objects.select_related("user")
+        .filter(key_hash=key_hash(raw), revoked__isnull=True, user__is_active=True)
+        .first()
+    )
+    if token is None:
+        return None
+    now = timezone.now()
+    if token.last_used is None or now - token.last_used >= LAST_USED_EVERY:
+        stale = Q(last_used__isnull=True) | Q(last_used__lt=now - LAST_USED_EVERY)
+        ApiToken.objects.filter(stale, pk=token.pk).update(last_used=now)
+        token.last_used = now
+    return token
+
+
+def token_is_valid(*, token_id: Any, user_id: Any) -> bool:
+    """Does this token still sign its user in (not revoked, the user active)?"""
+    return ApiToken.objects.filter(
+        pk=token_id, user_id=user_id, revoked__isnull=True, user__is_active=True
+    ).exists()
+
+
+async def token_authenticate_async(raw: str) -> ApiToken | None:
+    return await db_call(token_authenticate)(raw)
+
+
+async def token_is_valid_async(*, token_id: Any, user_id: Any) -> bool:
+    return await db_call(token_is_valid)(token_id=token_id, user_id=user_id)

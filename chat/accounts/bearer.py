@@ -1,0 +1,66 @@
+"""`Authorization: Bearer <API token>`: reading the header, and the WebSocket side.
+
+The HTTP side is chat.edge.middleware.BearerTokenMiddleware. On a WebSocket, a handshake
+with a Bearer header and no Origin header (a script, not a browser: a browser always
+sends Origin and cannot set Authorization on a WebSocket) skips the origin check and
+the session: the token alone signs it in. One that also has an Origin header must
+pass the origin check first. An unknown or revoked token leaves the socket anonymous,
+so the consumer closes it with 4401, as for a missing login.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AnonymousUser
+
+from chat.accounts import api_tokens as tokens
+from security.origins import SiteOriginValidator
+
+
+def bearer_value(header: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header: None when the header is
+    absent or of another scheme, "" when the value after `Bearer` is not one token."""
+    if not header:
+        return None
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    value = value.strip()
+    return value if value and " " not in value else ""
+
+
+def scope_bearer(scope: dict[str, Any]) -> str | None:
+    headers = dict(scope.get("headers", []))
+    return bearer_value(headers.get(b"authorization", b"").decode("latin1"))
+
+
+class TokenAuthMiddleware:
+    """Sets scope["user"] (and scope["api_token_id"]) from the handshake's API token."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        token = await tokens.token_authenticate_async(scope_bearer(scope) or "")
+        scope = dict(scope, user=AnonymousUser())
+        if token is not None:
+            scope.update(user=token.user, api_token_id=token.pk)
+        return await self.inner(scope, receive, send)
+
+
+class BearerOrSessionMiddleware:
+    """Sends a handshake with a Bearer header to token authentication, and every other
+    one to `browser` (the origin check and the session stack) as before."""
+
+    def __init__(self, inner: Any, *, browser: Any) -> None:
+        self.browser = browser
+        self.token = TokenAuthMiddleware(inner)
+        self.token_with_origin = SiteOriginValidator(self.token)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        if scope_bearer(scope) is None:
+            return await self.browser(scope, receive, send)
+        has_origin = any(name == b"origin" for name, _ in scope.get("headers", []))
+        app = self.token_with_origin if has_origin else self.token
+        return await app(scope, receive, send)

@@ -1,0 +1,75 @@
+"""Who may keep a chat socket open: a cap per user, and the session still valid.
+
+Logging out, changing the password, deactivating an account or revoking an API token
+tells the user's sockets (group `user.<id>`, in every process) to check their session
+(or token) again; a socket whose session no longer authenticates its user is closed
+(4401). The cap on open sockets is counted per process (a socket lives in one
+process): with N processes a user may hold up to N × CHAT_MAX_SOCKETS_PER_USER.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from importlib import import_module
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.auth import get_user
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.contrib.auth import get_user_model
+
+from chat import contract
+from chat.accounts.api_tokens import token_is_valid_async
+
+logger = logging.getLogger(__name__)
+
+_open_sockets: Counter[Any] = Counter()
+
+
+def socket_opened(user_id: Any) -> bool:
+    """Count a new socket of the user; False (not counted) when over the cap."""
+    if _open_sockets[user_id] >= settings.CHAT_MAX_SOCKETS_PER_USER:
+        return False
+    _open_sockets[user_id] += 1
+    return True
+
+
+def socket_closed(user_id: Any) -> None:
+    _open_sockets[user_id] -= 1
+    if _open_sockets[user_id] <= 0:
+        del _open_sockets[user_id]
+
+
+async def still_signed_in(scope: dict[str, Any]) -> bool:
+    """Does the socket's session (or API token) still authenticate the user it opened as?"""
+    user = scope["user"]
+    if "api_token_id" in scope:  # opened with a token: not revoked, its user active
+        return await token_is_valid_async(token_id=scope["api_token_id"], user_id=user.pk)
+    if "session" in scope:  # the real stack: the session as stored now (a logout deleted
+        # it), its auth hash (a password change) and the account's is_active
+        engine = import_module(settings.SESSION_ENGINE)
+        stored = engine.SessionStore(scope["session"].session_key)  # read by get_user
+        current = await get_user({"session": stored})
+    else:  # a socket opened without a session (tests): the account itself
+        current = await database_sync_to_async(_active_user)(user.pk)
+    return bool(current is not None and current.is_authenticated and current.pk == user.pk)
+
+
+def _active_user(pk: Any) -> Any:
+    return get_user_model().objects.filter(pk=pk, is_active=True).first()
+
+
+def user_changed(user_id: Any) -> None:
+    """Tell the user's sockets, in every process, to check their session (from sync
+    code: signal handlers in views). A channel-layer failure is logged, not raised:
+    the logout or password change itself has happened."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(contract.user_group(user_id), contract.user_check())
+    except Exception:
+        logger.warning("could not reach the sockets of user %s", user_id, exc_info=True)

@@ -1,0 +1,35 @@
+"""Account changes that end a user's chat sessions reach their open sockets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.signals import user_logged_out
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+
+from chat.accounts.api_tokens import token_revoked
+from chat.accounts.guards import user_changed
+
+
+@receiver(user_logged_out)
+def logged_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    if user is not None:
+        user_changed(user.pk)
+
+
+@receiver(post_save, sender=get_user_model())
+def account_saved(
+    sender: Any, instance: Any, created: bool, update_fields: Any, **kwargs: Any
+) -> None:
+    """A password change or a deactivation is a save of the user; a login saves only
+    `last_login`, and a new account has no sockets yet."""
+    if created or (update_fields is not None and set(update_fields) == {"last_login"}):
+        return
+    user_changed(instance.pk)
+
+
+@receiver(token_revoked)
+def api_token_revoked(sender: Any, user_id: Any, **kwargs: Any) -> None:
+    user_changed(user_id)

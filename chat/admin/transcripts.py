@@ -1,0 +1,294 @@
+"""Staff review: transcript exports and the usage overview (reads only).
+
+Reads for the admin live here so that admin.py stays declarative; what staff write
+(review state, notes, audit records) is in services.py. Exports are async iterators
+read in chunks: a large selection streams out without being held in memory. A
+message's fields in an export are `serializers.message_to_dict`'s, the same as the
+API's and the socket's.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from datetime import date, timedelta
+from itertools import islice
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from chat.conversations.serializers import message_to_dict
+from chat.models import Conversation, Feedback, Message
+
+# --- Exports ----------------------------------------------------------------------
+# Exports are async iterators, for StreamingHttpResponse: under ASGI Django streams
+# them on the event loop (a sync iterator would be drained in a thread, with a
+# warning). Rows are read EXPORT_CHUNK_ROWS at a time, each chunk in one
+# `sync_to_async` call, and the text goes out in pieces of about EXPORT_PIECE_CHARS:
+# whatever the selection, an export holds one chunk of rows and one piece of text.
+
+EXPORT_CHUNK_ROWS = 500
+EXPORT_PIECE_CHARS = 64 * 1024
+
+CSV_COLUMNS = [
+    "conversation_id", "conversation_title", "owner", "review_state", "message_id", "created",
+    "role", "status", "model", "ttft_ms", "duration_ms", "input_tokens", "output_tokens",
+    "total_tokens", "error", "feedback_rating", "feedback_comment", "content",
+]  # fmt: skip
+
+
+async def rows_in_chunks(queryset: QuerySet, chunk_size: int = EXPORT_CHUNK_ROWS) -> AsyncIterator:
+    """The queryset's rows, read `chunk_size` at a time (a server-side cursor on
+    PostgreSQL). Each chunk is one thread-sensitive `sync_to_async` call: they all run
+    on the request's thread, so the cursor stays on one database connection (the
+    `db_call` pool would hand each chunk to another thread and connection)."""
+    rows = queryset.iterator(chunk_size=chunk_size)
+    take = sync_to_async(lambda: list(islice(rows, chunk_size)))
+    try:
+        while batch := await take():
+            for row in batch:
+                yield row
+    finally:
+        await sync_to_async(rows.close)()  # the cursor, if the download stopped early
+
+
+async def in_pieces(
+    texts: AsyncIterator[str], size: int = EXPORT_PIECE_CHARS
+) -> AsyncIterator[str]:
+    """Many small strings joined into pieces of about `size` characters: one ASGI
+    message per piece instead of one per row."""
+    parts: list[str] = []
+    length = 0
+    async with aclosing(texts):
+        async for text in texts:
+            parts.append(text)
+            length += len(text)
+            if length >= size:
+                yield "".join(parts)
+                parts, length = [], 0
+    if parts:
+        yield "".join(parts)
+
+
+# The selected conversations' messages in export order: oldest conversation first,
+# then each conversation's messages oldest first (ids break ties).
+MESSAGE_ORDER = ("conversation__created", "conversation_id", "created", "id")
+
+
+def export_json(conversation_ids: list[Any]) -> AsyncIterator[str]:
+    """A JSON array of conversations with their transcripts, oldest first, streamed."""
+    return in_pieces(_json_texts(conversation_ids))
+
+
+async def _json_texts(conversation_ids: list[Any]) -> AsyncIterator[str]:
+    # Two cursors in the same order, merged: each conversation, then its messages
+    # (none for a conversation without any), so no conversation is held whole.
+    conversations = (
+        Conversation.objects.filter(pk__in=conversation_ids)
+        .select_related("owner")
+        .order_by("created", "id")
+    )
+    messages = rows_in_chunks(
+        Message.objects.filter(conversation_id__in=conversation_ids)
+        .select_related("feedback")
+        .order_by(*MESSAGE_ORDER)
+    )
+    async with aclosing(messages), aclosing(rows_in_chunks(conversations)) as heads:
+        pending = await anext(messages, None)
+        yield "["
+        index = 0
+        async for conversation in heads:
+            head = {
+                "id": str(conversation.pk),
+                "title": conversation.title,
+                "owner": conversation.owner.get_username(),
+                "created": conversation.created.isoformat(),
+                "review_state": conversation.review_state,
+                "staff_note": conversation.staff_note,
+            }
+            # The same object as json.dumps({**head, "messages": [...]}), written in parts.
+            yield ("," if index else "") + "\n" + json.dumps(head, ensure_ascii=False)[:-1]
+            yield ', "messages": ['
+            first = True
+            while pending is not None and pending.conversation_id == conversation.pk:
+                yield ("" if first else ", ") + json.dumps(
+                    message_to_dict(pending), ensure_ascii=False
+                )
+                first = False
+                pending = await anext(messages, None)
+            yield "]}"
+            index += 1
+        yield "\n]\n"
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP, "CSV
+# Injection"): text cells that do get a leading apostrophe, which shows as text.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value: Any) -> Any:
+    """A cell a spreadsheet shows as written: text starting with = + - @ tab or CR gets
+    a leading `'`. Numbers (the timing and token columns) are data, not text, and stay
+    as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        return "'" + value
+    return value
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def csv_writer() -> Any:
+    """Rows as strings, every text cell quoted (numbers are not): a cell can never
+    spill into the next one, whatever reads the file."""
+    return csv.writer(_Echo(), quoting=csv.QUOTE_NONNUMERIC)
+
+
+def export_csv(conversation_ids: list[Any]) -> AsyncIterator[str]:
+    """One CSV row per message, oldest conversation first; UTF-8 with a BOM for Excel."""
+    return in_pieces(_csv_texts(conversation_ids))
+
+
+async def _csv_texts(conversation_ids: list[Any]) -> AsyncIterator[str]:
+    writer = csv_writer()
+    yield "\ufeff" + writer.writerow(CSV_COLUMNS)
+    messages = (
+        Message.objects.filter(conversation_id__in=conversation_ids)
+        .select_related("conversation__owner", "feedback")
+        .order_by(*MESSAGE_ORDER)
+    )
+    async with aclosing(rows_in_chunks(messages)) as rows:
+        async for message in rows:
+            yield writer.writerow(csv_row(message))
+
+
+def csv_row(message: Message) -> list[Any]:
+    """A message's export row: its `message_to_dict` fields, flattened (usage and
+    feedback), after its conversation's; text cells made safe (`csv_safe`)."""
+    data = message_to_dict(message)
+    conversation = message.conversation
+    usage = data["usage"] or {}
+    feedback = data["feedback"] or {}
+    row = {
+        **data,
+        **{key: usage.get(key) for key in ("input_tokens", "output_tokens", "total_tokens")},
+        "feedback_rating": feedback.get("rating", ""),
+        "feedback_comment": feedback.get("comment", ""),
+        "message_id": data["id"],
+        "conversation_id": conversation.pk,
+        "conversation_title": conversation.title,
+        "owner": conversation.owner.get_username(),
+        "review_state": conversation.review_state,
+    }
+    return [csv_safe(row[column]) for column in CSV_COLUMNS]
+
+
+# --- Usage overview -----------------------------------------------------------------
+
+
+def chart_bars(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """SVG bar geometry (a 10-unit slot per day, 100 units high): no chart library needed."""
+    peak = max((max(r["messages"], r["answers"]) for r in rows), default=0) or 1
+    bars = []
+    for index, row in enumerate(rows):
+        for kind, x_offset, value in (
+            ("messages", 1, row["messages"]),
+            ("answers", 5, row["answers"]),
+            ("errors", 5, row["errors"]),
+        ):
+            height = round(100 * value / peak, 2)
+            bars.append(
+                {
+                    "kind": kind,
+                    "x": index * 10 + x_offset,
+                    "y": round(100 - height, 2),
+                    "width": 4,
+                    "height": height,
+                    "title": f"{row['day']:%Y-%m-%d}: {value} {kind}",
+                }
+            )
+    return bars
+
+
+def percentile(values: list[int], fraction: float) -> float | None:
+    """Nearest-rank percentile; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, round(fraction * len(ordered) + 0.5 - 1e-9))
+    return float(ordered[min(rank, len(ordered)) - 1])
+
+
+def usage_overview(*, days: int = 30, today: date | None = None) -> dict[str, Any]:
+    """Messages, answers and errors per day, time-to-first-token percentiles, tokens per model."""
+    today = today or timezone.localdate()
+    start = today - timedelta(days=days - 1)
+    period = Message.objects.filter(created__date__gte=start, created__date__lte=today)
+    per_day = {
+        row["day"]: row
+        for row in period.annotate(day=TruncDate("created"))
+        .values("day")
+        .annotate(
+            messages=Count("id", filter=Q(role=Message.Role.USER)),
+            answers=Count("id", filter=Q(role=Message.Role.ASSISTANT)),
+            errors=Count("id", filter=Q(status=Message.Status.ERROR)),
+        )
+    }
+    rows = []
+    for offset in range(days):
+        day = start + timedelta(days=offset)
+        row = per_day.get(day, {})
+        rows.append(
+            {
+                "day": day,
+                "messages": row.get("messages", 0),
+                "answers": row.get("answers", 0),
+                "errors": row.get("errors", 0),
+            }
+        )
+    bars = chart_bars(rows)
+    ttfts = list(
+        period.filter(role=Message.Role.ASSISTANT, ttft_ms__isnull=False).values_list(
+            "ttft_ms", flat=True
+        )
+    )
+    models = list(
+        period.filter(role=Message.Role.ASSISTANT)
+        .values("model_name")
+        .annotate(
+            answers=Count("id"),
+            errors=Count("id", filter=Q(status=Message.Status.ERROR)),
+            input_tokens=Sum("input_tokens"),
+            output_tokens=Sum("output_tokens"),
+            total_tokens=Sum("total_tokens"),
+        )
+        .order_by("-answers")
+    )
+    feedback = Feedback.objects.filter(message__created__date__gte=start).aggregate(
+        up=Count("id", filter=Q(rating=1)), down=Count("id", filter=Q(rating=-1))
+    )
+    return {
+        "start": start,
+        "end": today,
+        "days": rows,
+        "bars": bars,
+        "chart_width": len(rows) * 10,
+        "totals": {
+            "messages": sum(r["messages"] for r in rows),
+            "answers": sum(r["answers"] for r in rows),
+            "errors": sum(r["errors"] for r in rows),
+        },
+        "ttft_median": statistics.median(ttfts) if ttfts else None,
+        "ttft_p95": percentile(ttfts, 0.95),
+        "ttft_count": len(ttfts),
+        "models": models,
+        "feedback": feedback,
+    }

@@ -1,0 +1,234 @@
+"""Database reads for conversations and messages: no side effects, ever.
+
+Writes (including the stale-answer sweep that some reads want first) are in
+services.py. Synchronous like services: views call them directly, async code
+through `db_call`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from django.conf import settings
+from django.db.models import QuerySet
+
+from chat.conversations.tree import Tree
+from chat.models import Conversation, Feedback, Message, Preset
+
+
+def parse_uuid(value: Any) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except (TypeError, ValueError):
+        return None
+
+
+# --- Conversations --------------------------------------------------------------
+
+
+def conversation_list(*, user: Any) -> QuerySet[Conversation]:
+    return Conversation.objects.filter(owner=user).order_by("-updated")
+
+
+def conversation_get(*, user: Any, conversation_id: Any) -> Conversation:
+    """The user's conversation; DoesNotExist for a bad id, a missing one or another's."""
+    pk = parse_uuid(conversation_id)
+    if pk is None or not getattr(user, "is_authenticated", False):
+        raise Conversation.DoesNotExist
+    return Conversation.objects.get(pk=pk, owner=user)
+
+
+def conversations_contents_count(*, conversation_ids: list[Any]) -> dict[type, int]:
+    """How many messages and feedback entries the conversations hold, by model: what
+    deleting them removes with them."""
+    return {
+        Message: Message.objects.filter(conversation_id__in=conversation_ids).count(),
+        Feedback: Feedback.objects.filter(message__conversation_id__in=conversation_ids).count(),
+    }
+
+
+# --- Presets ----------------------------------------------------------------------
+
+
+def preset_list(*, user: Any) -> QuerySet[Preset]:
+    """The user's presets, by name."""
+    return Preset.objects.filter(owner=user).order_by("name", "pk")
+
+
+def preset_get(*, user: Any, preset_id: Any) -> Preset:
+    """The user's preset; DoesNotExist for a bad id, a missing one or another's."""
+    try:
+        pk = int(preset_id)
+    except (TypeError, ValueError):
+        raise Preset.DoesNotExist from None
+    if not getattr(user, "is_authenticated", False):
+        raise Preset.DoesNotExist
+    return Preset.objects.get(pk=pk, owner=user)
+
+
+# --- Messages: the conversation's tree and its current path (chat/tree.py) ---------
+
+
+def conversation_tree(*, conversation_id: Any) -> Tree:
+    """Every message's id and parent, in one query of two columns."""
+    return conversation_trees(conversation_ids=[conversation_id])[str(conversation_id)]
+
+
+def conversation_trees(*, conversation_ids: Iterable[Any]) -> dict[str, Tree]:
+    """`conversation_tree` of many conversations (by id as a string), in one query."""
+    rows: dict[str, list[tuple[str, str | None]]] = {str(pk): [] for pk in conversation_ids}
+    for conversation_id, pk, parent in (
+        Message.objects.filter(conversation_id__in=list(rows))
+        .order_by("created", "pk")
+        .values_list("conversation_id", "pk", "parent_id")
+    ):
+        rows[str(conversation_id)].append((str(pk), str(parent) if parent else None))
+    return {key: Tree(pairs) for key, pairs in rows.items()}
+
+
+def current_path(*, conversation_id: Any) -> tuple[Tree, list[str]]:
+    """The tree, and the ids of the path the conversation shows (root first)."""
+    leaf = Conversation.objects.filter(pk=conversation_id).values_list("leaf_id", flat=True)
+    tree = conversation_tree(conversation_id=conversation_id)
+    saved = leaf.first()
+    return tree, tree.path(tree.current_leaf(str(saved) if saved else None))
+
+
+def messages_on_path(tree: Tree, ids: list[str]) -> list[Message]:
+    """The messages `ids` in that order, with their feedback, each with `siblings`: its
+    alternatives' ids, itself included (`serializers.message_to_dict` shows them)."""
+    found = Message.objects.filter(pk__in=ids).select_related("feedback")
+    by_id = {str(message.pk): message for message in found}
+    messages = []
+    for message_id in ids:
+        message = by_id.get(message_id)
+        if message is not None:  # deleted meanwhile
+            message.siblings = tree.siblings(message_id)
+            messages.append(message)
+    return messages
+
+
+def conversation_messages(*, conversation_id: Any) -> list[Message]:
+    """The messages of the conversation's current path, oldest first, with their
+    feedback and siblings. Answers left `streaming` by a dead process are not swept
+    here: see `services.conversation_open`."""
+    tree, path = current_path(conversation_id=conversation_id)
+    return messages_on_path(tree, path)
+
+
+def conversation_transcript(*, conversation_id: Any) -> list[Message]:
+    """Every message, for staff: the current path in order, each with `siblings`,
+    `version` (its place among them, from 1) and `alternatives`: (message, depth)
+    for every message of the branches that start at its other siblings, depth first.
+    Two queries, whatever the tree's shape."""
+    tree, path = current_path(conversation_id=conversation_id)
+    found = Message.objects.filter(conversation_id=conversation_id).select_related("feedback")
+    by_id = {str(message.pk): message for message in found}
+    transcript = []
+    for message_id in path:
+        message = by_id.get(message_id)
+        if message is None:
+            continue
+        message.siblings = tree.siblings(message_id)
+        message.version = message.siblings.index(message_id) + 1
+        message.alternatives = []
+        for sibling in message.siblings:
+            if sibling == message_id:
+                continue
+            stack = [(sibling, 0)]
+            while stack:  # depth first, oldest child first, without recursion
+                node, depth = stack.pop()
+                if node in by_id:
+                    message.alternatives.append((by_id[node], depth))
+                stack.extend((child, depth + 1) for child in reversed(tree.children.get(node, [])))
+        transcript.append(message)
+    return transcript
+
+
+def conversation_page(
+    *, conversation_id: Any, limit: int, before: Any = None
+) -> tuple[list[Message], bool]:
+    """The newest `limit` messages of the current path (of those before message
+    `before` on it, when given), oldest first, and whether the path has older ones.
+    DoesNotExist: `before` is not on the current path."""
+    tree, path = current_path(conversation_id=conversation_id)
+    end = len(path)
+    if before is not None:
+        pk = parse_uuid(before)
+        if pk is None or str(pk) not in path:
+            raise Message.DoesNotExist
+        end = path.index(str(pk))
+    start = max(0, end - limit)
+    return messages_on_path(tree, path[start:end]), start > 0
+
+
+def message_get(*, message_id: Any) -> Message | None:
+    """One message with its feedback, as saved now; None if there is none (deleted)."""
+    return Message.objects.select_related("feedback").filter(pk=message_id).first()
+
+
+def answer_to_follow(*, conversation_id: Any, message_id: Any = None) -> Message | None:
+    """An answer of the conversation for an HTTP stream: `message_id` (one it resumes),
+    or the one streaming now; None if there is none."""
+    answers = Message.objects.select_related("feedback").filter(
+        conversation_id=conversation_id, role=Message.Role.ASSISTANT
+    )
+    if message_id is not None:
+        pk = parse_uuid(message_id)
+        return answers.filter(pk=pk).first() if pk is not None else None
+    return answers.filter(status=Message.Status.STREAMING).order_by("-created").first()
+
+
+# --- What the model receives --------------------------------------------------------
+
+
+def model_context(*, assistant_message_id: Any) -> list[tuple[str, str]]:
+    """(role, content) pairs that go to the model before an answer: the path down to
+    its question (see pick_context)."""
+    answer = Message.objects.only("conversation_id", "parent_id").get(pk=assistant_message_id)
+    tree = conversation_tree(conversation_id=answer.conversation_id)
+    parent = str(answer.parent_id) if answer.parent_id else None
+    return contexts_for_paths({"": tree.path(parent)})[""]
+
+
+def contexts_for_paths(paths: dict[str, list[str]]) -> dict[str, list[tuple[str, str]]]:
+    """What the model receives after each path (ids, root first), in one query: the
+    finished messages on it, newest kept first within the budget (pick_context)."""
+    wanted = {key: path[-MAX_CONTEXT_MESSAGES:] for key, path in paths.items()}
+    ids = {message_id for path in wanted.values() for message_id in path}
+    texts = {
+        str(pk): (role, content)
+        for pk, role, content in _context_candidates()
+        .filter(pk__in=ids)
+        .values_list("pk", "role", "content")
+    }
+    return {
+        key: pick_context(texts[m] for m in reversed(path) if m in texts)
+        for key, path in wanted.items()
+    }
+
+
+MAX_CONTEXT_MESSAGES = 500
+
+
+def _context_candidates() -> QuerySet[Message]:
+    # Only finished text counts: no errors, no answer still streaming, nothing empty.
+    return Message.objects.exclude(
+        status__in=[Message.Status.ERROR, Message.Status.STREAMING]
+    ).exclude(content="")
+
+
+def pick_context(newest_first: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(role, content) pairs in order, newest kept first: older messages are dropped
+    once CHAT_HISTORY_CHAR_BUDGET characters are used, but the latest one always goes."""
+    budget = settings.CHAT_HISTORY_CHAR_BUDGET
+    picked: list[tuple[str, str]] = []
+    for role, content in newest_first:
+        if picked and len(content) > budget:
+            break
+        picked.append((role, content))
+        budget -= len(content)
+    picked.reverse()
+    return picked

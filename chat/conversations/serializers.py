@@ -1,0 +1,79 @@
+"""The one JSON shape of a conversation, a message and its feedback.
+
+Used by the WebSocket (history and `message` frames), the JSON API and the staff
+exports, so a message looks the same everywhere. Pure: no queries beyond the
+relations the caller selected (a message's `feedback`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chat.models import Conversation, Feedback, Message, Preset
+
+
+def conversation_to_dict(conversation: Conversation) -> dict[str, Any]:
+    return {
+        "id": str(conversation.id),
+        "title": conversation.title,
+        "created": conversation.created.isoformat(),
+        "updated": conversation.updated.isoformat(),
+    }
+
+
+def conversation_settings(conversation: Conversation) -> dict[str, Any]:
+    """What a tab shows of its conversation: its title, and how it is answered (the
+    model's key, blank for the default; instructions, blank for the operator's)."""
+    return {
+        "id": str(conversation.id),
+        "title": conversation.title,
+        "model": conversation.model,
+        "instructions": conversation.instructions,
+        "temperature": conversation.temperature,
+    }
+
+
+def preset_to_dict(preset: Preset) -> dict[str, Any]:
+    return {
+        "id": preset.pk,
+        "name": preset.name,
+        "instructions": preset.instructions,
+        "model": preset.model,
+        "temperature": preset.temperature,
+    }
+
+
+def feedback_to_dict(message: Message) -> dict[str, Any] | None:
+    try:
+        feedback = message.feedback
+    except Feedback.DoesNotExist:
+        return None
+    return {"rating": "up" if feedback.rating > 0 else "down", "comment": feedback.comment}
+
+
+def message_to_dict(message: Message) -> dict[str, Any]:
+    """`siblings`: see `selectors.messages_on_path`. `feedback` only on assistant
+    answers; `client_id` (the browser's id for a user message, which lets it recognise
+    its own message after a reconnect) only on user messages that were sent with one:
+    null otherwise."""
+    is_answer = message.role == Message.Role.ASSISTANT
+    return {
+        "id": str(message.id),
+        "parent_id": str(message.parent_id) if message.parent_id else None,
+        # The message and its alternatives (regenerations, edits), oldest first, when
+        # the caller read them (selectors.messages_on_path); else the message alone.
+        "siblings": getattr(message, "siblings", None) or [str(message.id)],
+        "role": message.role,
+        "content": message.content,
+        "status": message.status,
+        "created": message.created.isoformat(),
+        "model": message.model_name,
+        "ttft_ms": message.ttft_ms,
+        "duration_ms": message.duration_ms,
+        "usage": message.usage,
+        "error": message.error,
+        "error_code": message.error_code,
+        "finish_reason": message.finish_reason,
+        "feedback": feedback_to_dict(message) if is_answer else None,
+        "client_id": None if is_answer else (message.client_id or None),
+    }

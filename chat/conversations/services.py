@@ -1,0 +1,401 @@
+"""Database writes for conversations, messages, feedback and staff review.
+
+Reads with no side effects are in selectors.py, the JSON shapes in serializers.py.
+Synchronous on purpose: views call them directly, async code through `db_call`.
+Every rule that must hold across server processes is enforced in the database, not
+in a process's memory: starting an answer (one at a time per conversation,
+idempotent resends, rate limits) in `chat/exchanges.py`, the rest here.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.utils import timezone
+
+from chat import contract, db
+from chat.contract import INTERRUPTED_ERROR, ErrorCode, request_stop
+from chat.conversations import quotas, selectors
+from chat.models import AuditEvent, Conversation, Feedback, Message, Preset
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Exchange:
+    # The question saved (None for a regenerate or a continue: the answer has one).
+    user_message: Message | None
+    assistant_message: Message | None  # None when a resend matched an earlier message
+    # What the model receives for the answer, read in the same transaction.
+    context: list[tuple[str, str]] = field(default_factory=list)
+    # The conversation's model (chat/llm.py), instructions and temperature.
+    model_key: str | None = None
+    instructions: str = ""
+    temperature: float | None = None
+
+
+def derive_title(content: str, limit: int = 60) -> str:
+    """A conversation's title: the first line of its first message, shortened on a word."""
+    first = next((line.strip() for line in content.splitlines() if line.strip()), "")
+    if len(first) <= limit:
+        return first
+    cut = first[:limit].rsplit(" ", 1)[0] if " " in first[:limit] else first[:limit]
+    return cut.rstrip() + "…"
+
+
+# --- Conversations --------------------------------------------------------------
+
+
+SETTINGS_FIELDS = ("model", "instructions", "temperature")
+
+
+def conversation_create(
+    *,
+    owner: Any,
+    title: str = "",
+    preset: Preset | None = None,
+    api_token: Any = None,
+    **settings: Any,
+) -> Conversation:
+    """A new conversation; with `preset`, it is answered as the preset says (its
+    instructions, model and temperature), unless `settings` say otherwise. Made with
+    `api_token` (a script), its source is the API and the token is recorded."""
+    copied = {name: getattr(preset, name) for name in SETTINGS_FIELDS} if preset else {}
+    copied.update((name, settings[name]) for name in SETTINGS_FIELDS if name in settings)
+    if api_token is not None:
+        copied.update(source=Conversation.Source.API, api_token=api_token)
+    return Conversation.objects.create(owner=owner, title=title.strip(), **copied)
+
+
+@transaction.atomic
+def conversation_import(
+    *, owner: Any, history: list[tuple[str, str]], title: str = "", **fields: Any
+) -> Conversation:
+    """A new conversation that starts with `history`, (role, content) pairs saved as
+    finished messages one after the other (a client of the OpenAI-compatible API sends
+    the whole conversation each time); `fields`: the conversation's other fields."""
+    conversation = Conversation.objects.create(owner=owner, title=title.strip(), **fields)
+    parent = None
+    messages = []
+    for role, content in history:
+        message = Message(conversation=conversation, parent_id=parent, role=role, content=content)
+        messages.append(message)
+        parent = message.pk
+    if messages:
+        Message.objects.bulk_create(messages)
+        conversation.leaf_id = parent
+        conversation.save(update_fields=["leaf"])
+    return conversation
+
+
+def conversation_rename(*, conversation: Conversation, title: str) -> Conversation:
+    return conversation_update(conversation=conversation, changes={"title": title})
+
+
+def conversation_update(*, conversation: Conversation, changes: dict[str, Any]) -> Conversation:
+    """Save a new title, model, instructions or temperature (only the keys given), then
+    tell the conversation's open tabs (`chat.conversation`): they show the change."""
+    fields = [name for name in ("title", *SETTINGS_FIELDS) if name in changes]
+    for name in fields:
+        value = changes[name]
+        setattr(conversation, name, value.strip() if isinstance(value, str) else value)
+    conversation.save(update_fields=[*fields, "updated"])
+    conversation_notify(conversation_id=conversation.pk)
+    return conversation
+
+
+def conversation_notify(*, conversation_id: Any) -> None:
+    """Tell every tab of the conversation to read its settings again. Best effort: the
+    change is saved whatever the channel layer does (a tab reads it on its next
+    connect), so a failure is logged, not raised."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(
+            contract.conversation_group(conversation_id), contract.chat_conversation()
+        )
+    except Exception:
+        logger.exception("could not tell the tabs of conversation %s of a change", conversation_id)
+
+
+def conversation_delete(*, conversation: Conversation) -> None:
+    """Delete a conversation and its messages; its running answer, which has nowhere
+    to go any more, is told to stop."""
+    layer = get_channel_layer()
+    if layer is not None:
+        async_to_sync(request_stop)(layer, conversation.pk)
+    conversation.delete()
+
+
+@transaction.atomic
+def conversation_switch_branch(*, conversation_id: Any, message_id: Any) -> str:
+    """Show the branch through message `message_id`: the conversation's leaf becomes
+    the newest leaf below it (chat/tree.py). Returns the new leaf's id; DoesNotExist
+    for a message not in the conversation, quotas.ConversationBusy while an answer
+    streams."""
+    conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
+    messages_sweep_stale(conversation_id=conversation.pk)
+    if Message.objects.filter(conversation=conversation, status=Message.Status.STREAMING).exists():
+        raise quotas.ConversationBusy
+    tree = selectors.conversation_tree(conversation_id=conversation.pk)
+    pk = selectors.parse_uuid(message_id)
+    if pk is None or str(pk) not in tree:
+        raise Message.DoesNotExist
+    leaf = tree.newest_leaf_under(str(pk))
+    Conversation.objects.filter(pk=conversation.pk).update(leaf_id=leaf)
+    return leaf
+
+
+# --- Presets ----------------------------------------------------------------------
+
+
+class PresetNameTaken(Exception):
+    """The user already has a preset of that name."""
+
+
+def preset_create(*, owner: Any, name: str, **settings: Any) -> Preset:
+    """PresetNameTaken when the owner has one of that name."""
+    preset = Preset(owner=owner, name=name.strip())
+    return preset_update(preset=preset, changes=settings)
+
+
+def preset_update(*, preset: Preset, changes: dict[str, Any]) -> Preset:
+    """Save the keys given of name, model, instructions, temperature (PresetNameTaken)."""
+    for name in ("name", *SETTINGS_FIELDS):
+        if name in changes:
+            value = changes[name]
+            setattr(preset, name, value.strip() if isinstance(value, str) else value)
+    try:
+        with transaction.atomic():
+            preset.save()
+    except IntegrityError as exc:  # unique_preset_name_per_owner
+        raise PresetNameTaken(preset.name) from exc
+    return preset
+
+
+def preset_delete(*, preset: Preset) -> None:
+    """Conversations started from it keep their settings: they were copied."""
+    preset.delete()
+
+
+# --- Messages ---------------------------------------------------------------------
+
+
+def messages_sweep_stale(*, conversation_id: Any = None, message_id: Any = None) -> int:
+    """Mark answers left `streaming` by a dead process as errors (of one conversation,
+    or one message); returns how many."""
+    answers = Message.objects.filter(conversation_id=conversation_id)
+    if message_id is not None:
+        answers = Message.objects.filter(pk=message_id)
+    return _sweep(answers)
+
+
+def messages_sweep_stale_all() -> int:
+    """`messages_sweep_stale` over every conversation (the periodic sweep)."""
+    return _sweep(Message.objects.all())
+
+
+def _sweep(messages: Any) -> int:
+    cutoff = timezone.now() - timedelta(seconds=settings.CHAT_STALE_STREAM_SECONDS)
+    return messages.filter(status=Message.Status.STREAMING, updated__lt=cutoff).update(
+        status=Message.Status.ERROR,
+        error=INTERRUPTED_ERROR,
+        error_code=ErrorCode.INTERRUPTED,
+        updated=timezone.now(),
+    )
+
+
+def conversation_open(*, conversation_id: Any) -> list[Message]:
+    """A conversation's messages as a client opening it should see them: answers left
+    `streaming` by a dead process are swept first (`messages_sweep_stale`), then
+    `selectors.conversation_messages`. One call, so async code makes one thread hop."""
+    messages_sweep_stale(conversation_id=conversation_id)
+    return selectors.conversation_messages(conversation_id=conversation_id)
+
+
+def conversation_open_page(*, conversation_id: Any, limit: int) -> tuple[list[Message], bool]:
+    """`conversation_open` for a socket: the newest `limit` messages and whether there
+    are older ones (`selectors.conversation_page`)."""
+    messages_sweep_stale(conversation_id=conversation_id)
+    return selectors.conversation_page(conversation_id=conversation_id, limit=limit)
+
+
+def messages_save_progress(*, contents: dict[str, str]) -> None:
+    """Periodic save of every streaming answer of a process: bounds the loss on a crash
+    and doubles as their heartbeat. One transaction, one round trip."""
+    now = timezone.now()
+    status = connection.ops.quote_name(Message._meta.get_field("status").column)
+    with transaction.atomic():
+        db.update_rows(
+            Message,
+            ["content", "updated"],
+            f"{status} = %s",
+            [
+                [text, now, uuid.UUID(str(pk)), Message.Status.STREAMING]
+                for pk, text in contents.items()
+            ],
+        )
+
+
+def message_finish(
+    *,
+    message_id: Any,
+    content: str,
+    status: str,
+    error: str = "",
+    error_code: str = "",
+    ttft_ms: int | None = None,
+    duration_ms: int | None = None,
+    usage: dict[str, int] | None = None,
+    finish_reason: str = "",
+) -> Message | None:
+    """Final save of an answer: its whole text, a definite status and the metrics.
+
+    Only a `streaming` answer takes the status: one that another process already
+    settled (the sweep marked it interrupted while this process could not save) keeps
+    its status and error, and takes the text and metrics. Returns the message as
+    saved, or None if it is gone (its conversation was deleted)."""
+    usage = usage or {}
+    fields = {
+        "content": content,
+        "ttft_ms": ttft_ms,
+        "duration_ms": duration_ms,
+        "input_tokens": usage.get("input_tokens"),
+        "output_tokens": usage.get("output_tokens"),
+        "total_tokens": usage.get("total_tokens"),
+        "finish_reason": finish_reason,
+        "updated": timezone.now(),
+    }
+    with transaction.atomic():
+        answer = Message.objects.filter(pk=message_id)
+        if not answer.filter(status=Message.Status.STREAMING).update(
+            status=status, error=error, error_code=error_code, **fields
+        ):
+            answer.update(**fields)
+        return answer.only("status", "error", "error_code").first()
+
+
+class FeedbackNotAllowed(Exception):
+    """Feedback is for the owner's finished assistant answers only."""
+
+
+def feedback_set(*, user: Any, message_id: Any, rating: int | None, comment: str = "") -> Message:
+    """Record, change or (rating None) withdraw the user's thumbs on an answer."""
+    pk = selectors.parse_uuid(message_id)
+    if pk is None:
+        raise Message.DoesNotExist
+    message = Message.objects.select_related("conversation").get(pk=pk, conversation__owner=user)
+    if message.role != Message.Role.ASSISTANT or message.status == Message.Status.STREAMING:
+        raise FeedbackNotAllowed
+    if rating is None:
+        Feedback.objects.filter(message=message).delete()
+    else:
+        Feedback.objects.update_or_create(
+            message=message, defaults={"rating": rating, "comment": comment.strip()}
+        )
+    return Message.objects.select_related("feedback").get(pk=message.pk)
+
+
+# --- Staff review -------------------------------------------------------------------
+# What users and the model said is never changed here: staff set a review state and a
+# note, and every look at a conversation leaves an audit record. Staff with the delete
+# permission may delete whole conversations (erasure), audited too.
+
+
+def audit_record(
+    *, actor: Any, action: str, conversation_ids: Iterable[Any], detail: str = ""
+) -> None:
+    """One audit row per conversation a staff member viewed, exported, watched or reviewed."""
+    AuditEvent.objects.bulk_create(
+        AuditEvent(
+            actor=actor,
+            actor_name=actor.get_username(),
+            action=action,
+            conversation_id=conversation_id,
+            detail=detail[:300],
+        )
+        for conversation_id in conversation_ids
+    )
+
+
+@transaction.atomic
+def conversation_review_save(*, conversation: Conversation, reviewer: Any, reviewed: bool) -> None:
+    """Save a conversation's review fields (state and staff note) as the staff form left
+    them, and nothing else: not its title, not `updated` (the user's last activity).
+    `reviewed` (the state or the note changed) records who reviewed it, when, and audits it."""
+    if reviewed:
+        conversation.reviewed_by = reviewer
+        conversation.reviewed_at = timezone.now()
+        audit_record(
+            actor=reviewer,
+            action=AuditEvent.Action.REVIEW,
+            conversation_ids=[conversation.pk],
+            detail=f"state={conversation.review_state}",
+        )
+    Conversation.objects.filter(pk=conversation.pk).update(
+        review_state=conversation.review_state,
+        staff_note=conversation.staff_note,
+        reviewed_by=conversation.reviewed_by,
+        reviewed_at=conversation.reviewed_at,
+    )
+
+
+@transaction.atomic
+def conversations_set_review_state(
+    *, reviewer: Any, conversation_ids: list[Any], state: str
+) -> int:
+    """Set the review state of many conversations at once, audited; returns how many."""
+    Conversation.objects.filter(pk__in=conversation_ids).update(
+        review_state=state, reviewed_by=reviewer, reviewed_at=timezone.now()
+    )
+    audit_record(
+        actor=reviewer,
+        action=AuditEvent.Action.REVIEW,
+        conversation_ids=conversation_ids,
+        detail=f"state={state}",
+    )
+    return len(conversation_ids)
+
+
+class ConversationDeleteFailed(Exception):
+    """A staff delete failed as a whole: nothing was deleted and nothing audited."""
+
+
+def conversations_delete_by_staff(*, actor: Any, conversations: Iterable[Conversation]) -> int:
+    """Staff delete conversations (the admin), all or none: each goes through
+    `conversation_delete`, so its running answer is told to stop, and leaves an audit
+    record of who deleted it and whose it was. Returns how many were deleted."""
+    deleted = 0
+    try:
+        with transaction.atomic():
+            for conversation in conversations:
+                audit_record(
+                    actor=actor,
+                    action=AuditEvent.Action.DELETE,
+                    conversation_ids=[conversation.pk],
+                    detail=f"owner={conversation.owner.get_username()}",
+                )
+                conversation_delete(conversation=conversation)
+                deleted += 1
+    except DatabaseError as exc:
+        logger.exception("staff delete by %s failed", actor.get_username())
+        raise ConversationDeleteFailed(
+            "Nothing was deleted: the database refused the delete. Try again."
+        ) from exc
+    except Exception as exc:  # the stop request: the channel layer (Redis) is down
+        logger.exception("staff delete by %s failed", actor.get_username())
+        raise ConversationDeleteFailed(
+            "Nothing was deleted: a running answer could not be told to stop (the "
+            "server's message bus is unavailable). Try again in a moment."
+        ) from exc
+    return deleted

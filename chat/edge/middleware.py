@@ -1,0 +1,202 @@
+"""Security headers for every response; a readable 503 while the database is down;
+the operations endpoints (health, readiness, metrics) answered before anything else;
+API tokens (`Authorization: Bearer`) instead of the session."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse
+
+from chat.accounts import api_tokens as tokens
+from chat.accounts.bearer import bearer_value
+from chat.contract import ErrorCode
+from chat.models import ApiToken
+from chat.ops import health
+from chat.telemetry import metrics
+from chat.transports.openai.errors import openai_error
+
+logger = logging.getLogger(__name__)
+
+DATABASE_DOWN = "The database is unavailable for a moment; try again shortly."
+RETRY_AFTER_SECONDS = 5
+
+# Model output is rendered as HTML (sanitized Markdown); this policy is the second
+# line of defence: only our own scripts run, images come from here or data: URLs,
+# sockets and fetches go to this origin only.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+
+class EitherMode:
+    """A middleware class Django can run in its async chain as well as its sync one.
+
+    One sync-only middleware makes Django run it, and everything below it, on the
+    process's single thread-sensitive thread, held until an async view returns: an
+    SSE request's set-up then waited for every other request's (50 at once: +340 ms
+    to the first token). `__call__` hands a request to `__acall__` in the async chain
+    and to `handle` in the sync one; both pass it on unchanged unless overridden."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.async_mode:
+            return self.__acall__(request)
+        return self.handle(request)
+
+    def handle(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        return await self.get_response(request)
+
+
+class ContentSecurityPolicyMiddleware(EitherMode):
+    def handle(self, request: HttpRequest) -> HttpResponse:
+        return with_policy(self.get_response(request))
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        return with_policy(await self.get_response(request))
+
+
+def with_policy(response: HttpResponse) -> HttpResponse:
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    return response
+
+
+class DatabaseUnavailableMiddleware(EitherMode):
+    """A view that cannot reach the database (an outage, a pool with no connection to
+    lend) answers 503 with a Retry-After and a readable reason, JSON under /api/, not
+    a stack trace or Django's technical 500 page; one warning line is logged."""
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, OperationalError | InterfaceError):
+            return None
+        logger.warning("%s %s: database unavailable: %s", request.method, request.path, exception)
+        metrics.DATABASE_ERRORS.inc()
+        if request.path.startswith("/api/"):
+            from chat.transports.http.views import json_error
+
+            response: HttpResponse = json_error(503, ErrorCode.UNAVAILABLE, DATABASE_DOWN)
+        else:
+            response = HttpResponse(DATABASE_DOWN, status=503, content_type="text/plain")
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+
+
+OPERATIONS = {"/healthz": health.healthz, "/readyz": health.readyz, "/metrics": metrics.metrics}
+
+
+class OperationsMiddleware:
+    """Answers /healthz, /readyz and /metrics itself, first in MIDDLEWARE.
+
+    Probers and scrapers do not look like visitors: kubelet sends the pod's IP as the
+    Host (not in ALLOWED_HOSTS: CommonMiddleware would answer 400), probes speak plain
+    HTTP (SECURE_SSL_REDIRECT would answer 301), and they need no session, CSRF or
+    login. Nothing below this middleware runs for these paths, so none of that applies
+    and no session or database work is done. Async only: the views are async, and no
+    thread is taken per probe."""
+
+    sync_capable = False
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Awaitable[HttpResponse]]) -> None:
+        self.get_response = get_response
+        markcoroutinefunction(self)
+
+    async def __call__(self, request: HttpRequest) -> HttpResponse:
+        view = OPERATIONS.get(request.path_info)
+        if view is None:
+            return await self.get_response(request)
+        if request.method in ("GET", "HEAD"):
+            response = await view(request)
+        else:
+            response = HttpResponse(status=405, headers={"Allow": "GET, HEAD"})
+        response["Cache-Control"] = "no-store"
+        # Not a line per refused scrape or failing probe from django.request (nor a
+        # thread to write it): /readyz logs when its state changes.
+        response._has_been_logged = True  # type: ignore[attr-defined]
+        return response
+
+
+# Where a token does not sign in, even a valid one: the admin, the account pages
+# (a password change) and the token page itself. A stolen token must not become the
+# account, nor mint tokens.
+TOKEN_REFUSED_PREFIXES = ("/admin/", "/accounts/", "/settings/")
+INVALID_TOKEN = "Invalid API token: it is unknown, revoked, or not a token of this site."
+
+
+class BearerTokenMiddleware(EitherMode):
+    """`Authorization: Bearer <API token>` signs the request in as the token's user,
+    instead of the session cookie; right after AuthenticationMiddleware.
+
+    A bearer request carries no cookie a page could have sent in its name, so CSRF
+    does not apply: CsrfViewMiddleware checks in process_view, after every
+    middleware's request phase, and sees the exemption set here. An unknown, revoked
+    or malformed token is a 401 at once (OpenAI's error body under /v1/). Requests
+    without a Bearer header pass through untouched."""
+
+    def handle(self, request: HttpRequest) -> HttpResponse:
+        raw = bearer_value(request.headers.get("Authorization"))
+        if raw is None:
+            return self.get_response(request)
+        return sign_in(request, tokens.token_authenticate(raw)) or self.get_response(request)
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        raw = bearer_value(request.headers.get("Authorization"))
+        if raw is None:
+            return await self.get_response(request)
+        token = await tokens.token_authenticate_async(raw)
+        return sign_in(request, token) or await self.get_response(request)
+
+
+def sign_in(request: HttpRequest, token: ApiToken | None) -> HttpResponse | None:
+    """Make the token's user the request's; a refusal to send instead, or None."""
+    path = request.path_info
+    if token is None:
+        if path.startswith("/v1/"):
+            response = openai_error(401, INVALID_TOKEN, code="invalid_api_key")
+        else:
+            from chat.transports.http.views import json_error
+
+            response = json_error(401, ErrorCode.NOT_AUTHENTICATED, INVALID_TOKEN)
+        response["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+        return response
+    if path.startswith(TOKEN_REFUSED_PREFIXES):
+        from chat.transports.http.views import json_error
+
+        return json_error(
+            403, ErrorCode.NOT_ALLOWED, "API tokens do not work here: log in to the site."
+        )
+    user = token.user
+
+    async def auser() -> Any:
+        return user
+
+    request.user = user
+    request.auser = auser
+    request.api_token = token
+    request._dont_enforce_csrf_checks = True
+    return None

@@ -1,0 +1,47 @@
+"""Answers left `streaming` by a dead process end as `error` (interrupted), text kept,
+within a bounded time even when nobody opens their conversation.
+
+Every server process sweeps the whole table every CHAT_SWEEP_SECONDS, the first time
+when it serves its first socket (start-up); an open tab's watchdog also sweeps the
+answer it waits for (subscription.saved_message), so a tab on another process sees
+the end of an answer whose process died. An answer is stale once it has not been
+saved for CHAT_STALE_STREAM_SECONDS (a live one is saved at least every 5 s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+
+from django.conf import settings
+
+from chat.conversations import services
+from chat.db import db_call
+
+logger = logging.getLogger(__name__)
+
+_sweepers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def ensure_sweeping() -> None:
+    """Start this event loop's periodic sweep, once (CHAT_SWEEP_SECONDS 0: never)."""
+    if settings.CHAT_SWEEP_SECONDS <= 0:
+        return
+    loop = asyncio.get_running_loop()
+    task = _sweepers.get(loop)
+    if task is None or task.done():
+        _sweepers[loop] = loop.create_task(_sweep_forever(), name="stale-sweeper")
+
+
+async def _sweep_forever() -> None:
+    while True:
+        try:
+            swept = await db_call(services.messages_sweep_stale_all)()
+            if swept:
+                logger.warning("marked %d answers of dead processes as interrupted", swept)
+        except Exception:
+            logger.warning("the sweep of stale answers failed; trying again", exc_info=True)
+        await asyncio.sleep(max(settings.CHAT_SWEEP_SECONDS, 0.1))

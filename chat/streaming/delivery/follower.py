@@ -1,0 +1,227 @@
+"""One answer followed over HTTP: its frames as an async iterator.
+
+The server-sent events API (api_stream.py) and the OpenAI-compatible API
+(openai_api.py) follow an answer as a browser tab's socket does: a `Follower` is a
+subscriber of the conversation (subscriber.py, carried out by subscription.py) on a
+channel of its own, joined to the conversation's group before the answer is started
+or the history read, so it misses nothing. It keeps only the frames of the answer it
+follows, numbers them with a `Position` (the answer and how many of its characters
+were sent: the event id a client resumes from), and ends with the answer's `end`.
+
+A follower is made and joined in the view, which may still refuse the request (a
+JSON error) and then `leave()`s; once the view returns a response, the response's
+iterator owns it, and leaves when it ends, fails or the client goes away. A response
+that is never iterated (the client left while its headers were being sent) is left
+after ABANDONED_SECONDS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from chat import contract
+from chat.accounts import guards
+from chat.contract import ErrorCode
+from chat.streaming.delivery import frames
+from chat.streaming.delivery.driver import Subscription
+from chat.streaming.delivery.layers import forget_channel, join_new_channel
+from chat.streaming.delivery.subscriber import EVENT_RULES, STREAMING, Subscriber
+from chat.telemetry import metrics
+
+logger = logging.getLogger(__name__)
+
+Frame = dict[str, Any]
+KEEPALIVE_SECONDS = 15.0  # a comment line this often keeps proxies from closing a quiet stream
+ABANDONED_SECONDS = 30.0
+BUS_FAILED = "The server's message bus failed; reconnect with Last-Event-ID to resume."
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a stream is in an answer: its id and the characters of it sent so far.
+    Written as the event id `<message id>:<offset>`."""
+
+    message_id: str
+    offset: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.message_id}:{self.offset}"
+
+    @classmethod
+    def parse(cls, value: str) -> Position | None:
+        """A Last-Event-ID; None when it is not one of ours."""
+        message_id, _, offset = value.strip().rpartition(":")
+        # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+        digits = offset.isascii() and offset.isdigit()
+        if not message_id or len(message_id) > 64 or not digits or len(offset) > 9:
+            return None
+        return cls(message_id, int(offset))
+
+
+class Follower:
+    """Follows one answer of a conversation for an HTTP response."""
+
+    def __init__(self, conversation_id: Any, *, user_id: Any, mode: str) -> None:
+        self.conversation_id = str(conversation_id)
+        self.user_id = user_id
+        self.layer = get_channel_layer()
+        self.subscriber = Subscriber(mode, settings.CHAT_CHUNK_MAX_CHARS)
+        self.channel = ""
+        self.position: Position | None = None  # the answer followed (None: not yet known)
+        # Frames with the position after each; None: the end.
+        self.queue: asyncio.Queue[tuple[Frame, Position | None] | None] = asyncio.Queue()
+        self.started = False
+        self.left = False
+        self.subscription: Subscription | None = None
+
+    # --- Life ------------------------------------------------------------------------
+
+    async def join(self) -> bool:
+        """Count the stream on the user's cap and join the conversation's group; False
+        (nothing joined) when the user has too many streams and sockets open."""
+        if not guards.socket_opened(self.user_id):
+            self.left = True
+            return False
+        try:
+            group = contract.conversation_group(self.conversation_id)
+            self.channel = await join_new_channel(self.layer, group)
+        except BaseException:
+            guards.socket_closed(self.user_id)
+            self.left = True
+            raise
+        metrics.HTTP_STREAMS_OPEN.inc()
+        self.subscription = Subscription(
+            self.subscriber,
+            layer=self.layer,
+            reply_to=self.channel,
+            conversation_id=self.conversation_id,
+            send=self._receive_frame,
+            history_frame=lambda messages: {"type": "history", "messages": messages},
+        )
+        return True
+
+    async def leave(self) -> None:
+        """Stop following: timers, the group, the channel, the cap. Once."""
+        if self.left:
+            return
+        self.left = True
+        guards.socket_closed(self.user_id)
+        metrics.HTTP_STREAMS_OPEN.dec()
+        if self.subscription is not None:
+            self.subscription.close()
+        try:
+            group = contract.conversation_group(self.conversation_id)
+            await self.layer.group_discard(group, self.channel)
+        except Exception:
+            logger.warning("leaving %s failed", self.conversation_id, exc_info=True)
+        await forget_channel(self.layer, self.channel)
+
+    def handed_over(self) -> None:
+        """The view returned its response: leave if it is never iterated."""
+
+        def abandoned() -> None:
+            if not self.started and not self.left:
+                asyncio.get_running_loop().create_task(self.leave())
+
+        asyncio.get_running_loop().call_later(ABANDONED_SECONDS, abandoned)
+
+    # --- What to follow --------------------------------------------------------------
+
+    def follow(self, message_id: str, offset: int = 0) -> None:
+        self.position = Position(str(message_id), offset)
+        self.subscriber.join_offset = offset
+
+    async def frames(
+        self, first: Callable[[Subscription], Awaitable[None]] | None = None
+    ) -> AsyncIterator[tuple[Frame | None, Position | None]]:
+        """The followed answer's frames, each with the position after it, until its
+        `end`; (None, None) after KEEPALIVE_SECONDS of quiet. `first`: a first step
+        (a history to join from, a start to watch). Leaves when it ends."""
+        self.started = True
+        assert self.subscription is not None
+        receiver = asyncio.get_running_loop().create_task(self._receive_events())
+        try:
+            if first is not None:
+                await first(self.subscription)
+            while True:
+                try:
+                    item = await asyncio.wait_for(self.queue.get(), KEEPALIVE_SECONDS)
+                except TimeoutError:
+                    yield None, None
+                    continue
+                if item is None:
+                    return
+                yield item
+                if item[0]["type"] == "end":
+                    return
+        finally:
+            receiver.cancel()
+            await asyncio.shield(self.leave())
+
+    # --- Inside ----------------------------------------------------------------------
+
+    async def _receive_events(self) -> None:
+        """The conversation's events, one subscriber step each, until cancelled."""
+        assert self.subscription is not None
+        try:
+            while True:
+                event = await self.layer.receive(self.channel)
+                if event.get("type") in EVENT_RULES:
+                    await self.subscription.step(self.subscriber.on_event, event)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            metrics.CHANNEL_LAYER_ERRORS.inc()
+            logger.warning("stream of %s lost its channel", self.conversation_id, exc_info=True)
+            message_id = self.position.message_id if self.position else None
+            extra = {"message_id": message_id} if message_id else {}
+            error = frames.error_frame(ErrorCode.UNAVAILABLE, BUS_FAILED, **extra)
+            self.queue.put_nowait((error, self.position))
+            self.queue.put_nowait(None)
+
+    async def _receive_frame(self, frame: Frame) -> None:
+        """A frame from the subscriber: keep the followed answer's, counting its text."""
+        if frame["type"] == "history":
+            return await self._joined(frame["messages"])
+        message_id = frame.get("message_id")
+        if self.position is None:
+            if frame["type"] != "start":
+                return
+            self.follow(message_id)
+        assert self.position is not None
+        if message_id != self.position.message_id:
+            return
+        if frame["type"] == "chunk":
+            offset = self.position.offset + len(frame["text"])
+            self.position = Position(self.position.message_id, offset)
+        self.queue.put_nowait((frame, self.position))
+
+    async def _joined(self, messages: list[Frame]) -> None:
+        """The history a join waited for: the followed answer is running (its start
+        goes out; the chunks come from the subscriber) or over (its saved rest, then
+        its end)."""
+        assert self.position is not None and self.subscription is not None
+        saved = next((m for m in messages if m["id"] == self.position.message_id), None)
+        if saved is None:  # not in the history read (cannot happen: it is read alone)
+            gone = frames.error_frame(ErrorCode.NOT_FOUND, "This answer no longer exists.")
+            self.queue.put_nowait((gone, self.position))
+            self.queue.put_nowait(None)
+            return
+        if saved["status"] == STREAMING:
+            start = frames.start_frame(
+                saved["id"],
+                saved["model"],
+                parent_id=saved["parent_id"],
+                siblings=saved["siblings"],
+            )
+            self.queue.put_nowait((start, self.position))
+        else:
+            replay = self.subscriber.on_replay(saved, self.position.offset)
+            await self.subscription.perform(replay)

@@ -1,0 +1,171 @@
+"""Client frames: parsing and validation, and the error frames sent back.
+
+Every frame is checked here before the consumer acts on it, so a bad frame costs
+the client an `error` frame and never a stack trace or a closed socket.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+from chat.contract import ErrorCode
+from chat.streaming.delivery.chunking import MODES
+
+
+class FrameError(Exception):
+    """A client frame the server refuses; `code` and `message` go back in an error frame."""
+
+    def __init__(self, code: ErrorCode, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.extra = extra  # more fields for the error frame, e.g. `retry_after`
+
+
+@dataclass(frozen=True)
+class UserMessage:
+    content: str
+    client_id: str | None
+
+
+@dataclass(frozen=True)
+class Stop:
+    pass
+
+
+@dataclass(frozen=True)
+class SetChunking:
+    mode: str
+
+
+@dataclass(frozen=True)
+class Ping:
+    pass
+
+
+@dataclass(frozen=True)
+class LoadOlder:
+    before: str  # the id of the oldest message the client has
+
+
+@dataclass(frozen=True)
+class Edit:
+    """A new version of the user's message `message_id`: a branch from its parent."""
+
+    message_id: str
+    content: str
+    client_id: str | None
+
+
+@dataclass(frozen=True)
+class Regenerate:
+    message_id: str  # the answer to answer again (kept as a sibling)
+
+
+@dataclass(frozen=True)
+class Continue:
+    message_id: str  # the stopped or cut-off answer to go on from
+
+
+@dataclass(frozen=True)
+class Switch:
+    message_id: str  # show the branch through this message
+
+
+Frame = UserMessage | Stop | SetChunking | Ping | LoadOlder | Edit | Regenerate | Continue | Switch
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999999
+        raise ValueError("number out of range")
+    return value
+
+
+def loads(text: str | bytes) -> Any:
+    """JSON as the standard defines it, refused (ValueError) when pathological: nesting
+    deeper than the parser's recursion limit, NaN and Infinity, numbers out of range
+    (Python already refuses integers of over 4,300 digits)."""
+    try:
+        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+def max_frame_chars() -> int:
+    return settings.CHAT_MAX_MESSAGE_CHARS * 2 + 1024
+
+
+def parse_chunk_mode(value: Any) -> str:
+    if not isinstance(value, str) or value not in MODES:
+        raise FrameError(ErrorCode.BAD_FRAME, f"Chunking mode must be one of: {', '.join(MODES)}.")
+    return value
+
+
+def parse_frame(text: str | None) -> Frame:
+    """Turn a WebSocket text frame into a typed frame, or raise FrameError."""
+    if text is None:
+        raise FrameError(ErrorCode.BAD_FRAME, "Only JSON text frames are accepted.")
+    if len(text) > max_frame_chars():
+        raise FrameError(ErrorCode.TOO_LONG, "The frame is too large.")
+    try:
+        data = loads(text)
+    except ValueError:
+        raise FrameError(ErrorCode.BAD_FRAME, "The frame is not valid JSON.") from None
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        raise FrameError(ErrorCode.BAD_FRAME, 'A frame must be a JSON object with a "type".')
+    kind = data["type"]
+    if kind == "user_message":
+        return parse_user_message(data)
+    if kind == "stop":
+        return Stop()
+    if kind == "set_chunking":
+        return SetChunking(parse_chunk_mode(data.get("mode")))
+    if kind == "ping":
+        return Ping()
+    if kind == "load_older":
+        return LoadOlder(_message_id(data, "before"))
+    if kind == "edit":
+        message = parse_user_message(data)
+        return Edit(_message_id(data, "message_id"), message.content, message.client_id)
+    if kind == "regenerate":
+        return Regenerate(_message_id(data, "message_id"))
+    if kind == "continue":
+        return Continue(_message_id(data, "message_id"))
+    if kind == "switch":
+        return Switch(_message_id(data, "message_id"))
+    raise FrameError(ErrorCode.BAD_FRAME, f"Unknown frame type {kind[:40]!r}.")
+
+
+def _message_id(data: dict[str, Any], key: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not 0 < len(value) <= 64:
+        raise FrameError(ErrorCode.BAD_FRAME, f'"{key}" must be a message id.')
+    return value
+
+
+def parse_user_message(data: dict[str, Any]) -> UserMessage:
+    """`content` and `client_id` of a `user_message` frame (or an API request's body)."""
+    content = data.get("content")
+    if not isinstance(content, str):
+        raise FrameError(ErrorCode.BAD_FRAME, 'A user_message needs a "content" string.')
+    limit = settings.CHAT_MAX_MESSAGE_CHARS
+    if len(content) > limit:
+        raise FrameError(
+            ErrorCode.TOO_LONG, f"The message is too long ({len(content)} of {limit} characters)."
+        )
+    if not content.strip():
+        raise FrameError(ErrorCode.BAD_FRAME, "The message is empty.")
+    client_id = data.get("client_id")
+    if client_id is not None and (not isinstance(client_id, str) or not 0 < len(client_id) <= 64):
+        raise FrameError(ErrorCode.BAD_FRAME, '"client_id" must be a string of 1 to 64 characters.')
+    return UserMessage(content=content, client_id=client_id)

@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib.auth.forms import UserCreationForm
+
+from chat.conversations.limits import MAX_INSTRUCTIONS_CHARS, MAX_TEMPERATURE
+from chat.provider import llm
+
+
+class SignupForm(UserCreationForm):
+    """Username and password, nothing else: the smallest account a chat needs."""
+
+
+class ApiTokenForm(forms.Form):
+    """A new personal API token: only its name, so that its owner knows what it is for."""
+
+    name = forms.CharField(
+        max_length=100,
+        strip=True,
+        help_text="What it is for, e.g. “laptop script”.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "placeholder": "laptop script"}),
+    )
+
+
+class PartialForm(forms.Form):
+    """With `partial=True` only the fields present in the data are validated (a PATCH):
+    `cleaned_data` then holds just those."""
+
+    def __init__(self, data: dict[str, Any] | None = None, *, partial: bool = False) -> None:
+        super().__init__(data)
+        if partial and data is not None:
+            for name in [n for n in self.fields if n not in data]:
+                del self.fields[name]
+
+    def error_message(self, what: str) -> str:
+        """ "The <what> is not valid: model, temperature." — names the fields at fault."""
+        return f"The {what} is not valid: {', '.join(self.errors)}."
+
+
+class ModelSettingsMixin(forms.Form):
+    """How a conversation (or a preset) is answered: which configured model ("": the
+    default), the instructions instead of the operator's system prompt ("": theirs),
+    and the temperature (null: the model's)."""
+
+    model = forms.CharField(max_length=100, required=False, strip=True)
+    instructions = forms.CharField(max_length=MAX_INSTRUCTIONS_CHARS, required=False, strip=True)
+    temperature = forms.FloatField(
+        required=False, min_value=0.0, max_value=MAX_TEMPERATURE, localize=False
+    )
+
+    def clean_model(self) -> str:
+        key = self.cleaned_data.get("model") or ""
+        if key:
+            try:
+                llm.resolve_model(key)
+            except llm.UnknownModel:
+                raise forms.ValidationError(
+                    "Unknown model: choose one of the configured models.", code="invalid_choice"
+                ) from None
+        return key
+
+    def clean_temperature(self) -> float | None:
+        if isinstance(self.data.get("temperature"), bool):  # JSON true is not 1.0
+            raise forms.ValidationError("Enter a number.", code="invalid")
+        return self.cleaned_data.get("temperature")
+
+
+class ConversationForm(ModelSettingsMixin, PartialForm):
+    """Validates the JSON body of a conversation create or update (title and settings)."""
+
+    title = forms.CharField(max_length=200, required=False, strip=True)
+
+
+class ConversationCreateForm(ConversationForm):
+    """A new conversation, optionally started from one of the user's presets."""
+
+    preset = forms.IntegerField(required=False, min_value=1)
+
+
+class PresetForm(ModelSettingsMixin, PartialForm):
+    """Validates the JSON body of a preset create or update."""
+
+    name = forms.CharField(max_length=100, strip=True)
+
+
+class FeedbackForm(forms.Form):
+    """Validates the JSON body of a thumbs up/down: rating up, down or null (withdraw)."""
+
+    rating = forms.ChoiceField(choices=[("up", "up"), ("down", "down")], required=False)
+    comment = forms.CharField(max_length=2000, required=False, strip=True)
+
+    def clean_rating(self) -> int | None:
+        value = self.cleaned_data.get("rating")
+        return {"up": 1, "down": -1}.get(value) if value else None

@@ -1,0 +1,67 @@
+"""The user's API token page: create a token (shown once), list and revoke them.
+
+A session page only: the middleware refuses tokens under /settings/, and the views
+check again, so that a token can never mint or revoke tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from chat.accounts import api_tokens as tokens
+from chat.models import ApiToken
+from chat.transports.http.forms import ApiTokenForm
+
+
+def session_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """login_required, and signed in with the session, not an API token."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if getattr(request, "api_token", None) is not None:
+            raise PermissionDenied("API tokens cannot manage API tokens.")
+        return view(request, *args, **kwargs)
+
+    return login_required(wrapper)
+
+
+@session_required
+@require_http_methods(["GET", "POST"])
+def tokens_page(request: HttpRequest) -> HttpResponse:
+    """The list and the form; a POST that creates a token shows it in its answer, once."""
+    form = ApiTokenForm(request.POST or None)
+    created = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            token, raw = tokens.token_create(user=request.user, name=form.cleaned_data["name"])
+        except tokens.TokenLimitReached as exc:
+            form.add_error(None, str(exc))
+        else:
+            created = {"token": token, "raw": raw}
+            form = ApiTokenForm()
+    context = {
+        "form": form,
+        "created": created,
+        "tokens": tokens.token_list(user=request.user),
+        "api_url": request.build_absolute_uri("/api/conversations/"),
+    }
+    response = render(request, "chat/tokens.html", context)
+    response["Cache-Control"] = "no-store"  # the new token must not stay in a cache
+    return response
+
+
+@session_required
+@require_POST
+def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+    token = get_object_or_404(ApiToken, pk=token_id, user=request.user)
+    tokens.token_revoke(token=token)
+    messages.success(request, f"Revoked the token “{token.name}” ({token.prefix}…).")
+    return redirect("chat:tokens")
