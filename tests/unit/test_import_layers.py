@@ -38,9 +38,9 @@ def home(module: str) -> tuple[int, str] | None:
     best: tuple[int, str] | None = None
     for floor, packages in enumerate(FLOORS):
         for package in packages:
-            if module == package or module.startswith(package + "."):
-                if best is None or len(package) > len(best[1]):
-                    best = (floor, package)
+            owns = module == package or module.startswith(package + ".")
+            if owns and (best is None or len(package) > len(best[1])):
+                best = (floor, package)
     return best
 
 
