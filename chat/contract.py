@@ -1,65 +1,17 @@
-"""What crosses the channel layer, and the error codes: one home for each.
+"""What crosses the channel layer: one home for each event.
 
 Group names, one typed constructor per event, and `request_stop()`. An answer
 (generation.py) publishes `chat.*` events to its conversation's group and serves
 `gen.*` requests on the conversation's control group; subscribers (consumers.py,
-staff_consumers.py) read the first and send the second. The error codes are the
-ones `error` frames, JSON errors and failed answers carry; static/chat/chat.js
-mirrors the list (REJECTED_CODES and its messages).
+staff_consumers.py) read the first and send the second. Error codes: errors.py.
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 if TYPE_CHECKING:  # this module stays importable without Django
     from channels.layers import BaseChannelLayer
-
-
-class ErrorCode(StrEnum):
-    # A frame or request the server refuses (nothing is saved).
-    BAD_FRAME = "bad_frame"
-    TOO_LONG = "too_long"
-    BUSY = "busy"
-    RATE_LIMITED = "rate_limited"
-    QUOTA_EXCEEDED = "quota_exceeded"
-    NOT_FOUND = "not_found"
-    READ_ONLY = "read_only"
-    UNAVAILABLE = "unavailable"
-    SERVER_ERROR = "server_error"
-    # An answer that ended in error (also stored on Message.error_code).
-    MODEL_ERROR = "model_error"
-    MODEL_UNAVAILABLE = "model_unavailable"
-    TIMEOUT = "timeout"
-    INTERRUPTED = "interrupted"
-    # The JSON API.
-    NOT_AUTHENTICATED = "not_authenticated"
-    BAD_REQUEST = "bad_request"
-    INVALID = "invalid"
-    NOT_ALLOWED = "not_allowed"
-
-
-# The HTTP status of each refusal, for the JSON and streaming APIs (the rest: 400).
-HTTP_STATUS = {
-    ErrorCode.TOO_LONG: 413,
-    ErrorCode.BUSY: 409,
-    ErrorCode.NOT_ALLOWED: 409,
-    ErrorCode.RATE_LIMITED: 429,
-    ErrorCode.QUOTA_EXCEEDED: 429,
-    ErrorCode.NOT_FOUND: 404,
-    ErrorCode.NOT_AUTHENTICATED: 401,
-    ErrorCode.READ_ONLY: 403,
-    ErrorCode.UNAVAILABLE: 503,
-    ErrorCode.SERVER_ERROR: 500,
-}
-
-
-def http_status(code: ErrorCode) -> int:
-    return HTTP_STATUS.get(code, 400)
-
-
-INTERRUPTED_ERROR = "The answer was interrupted because the server stopped."
 
 
 def conversation_group(conversation_id: Any) -> str:

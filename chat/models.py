@@ -131,7 +131,7 @@ class Message(models.Model):
     output_tokens = models.PositiveIntegerField(null=True, blank=True)
     total_tokens = models.PositiveIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
-    # Why an answer ended in error (a contract.ErrorCode); empty otherwise.
+    # Why an answer ended in error (an errors.ErrorCode); empty otherwise.
     error_code = models.CharField(max_length=32, blank=True)
     # Why the model stopped, as it said ("length": cut off by the token limit).
     finish_reason = models.CharField(max_length=32, blank=True)

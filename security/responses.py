@@ -9,7 +9,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
-from chat.contract import ErrorCode
+from chat.errors import ErrorCode
 
 
 def wants_json(request: HttpRequest) -> bool:

@@ -16,31 +16,28 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from chat.contract import ErrorCode
+from chat.errors import ErrorCode, Refusal
 from chat.models import Conversation, UserQuota
 
 WINDOW = timedelta(minutes=1)
 CHARS_PER_TOKEN = 4  # the estimate when a provider reports no usage
+BUSY = "An answer is still being written. Wait or stop it."
 ACTIVE_RETRY_SECONDS = 5  # the hint when too many answers run: one may end by then
 
 
-class Refused(Exception):
-    """A user message the rules refuse (nothing is saved): the error code, a sentence
-    for the user and, when known, how many seconds until a retry may pass."""
+class Refused(Refusal):
+    """A user message the limits refuse (nothing is saved), with when known how many
+    seconds until a retry may pass."""
 
-    code: ErrorCode = ErrorCode.RATE_LIMITED
-
-    def __init__(self, message: str, retry_after: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.retry_after = retry_after
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(None, message, retry_after=retry_after)
 
 
 class ConversationBusy(Refused):
     code = ErrorCode.BUSY
 
     def __init__(self) -> None:
-        super().__init__("An answer is still being written. Wait or stop it.")
+        super().__init__(BUSY)
 
 
 class RateLimited(Refused):

@@ -23,8 +23,9 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from chat import contract, db
-from chat.contract import INTERRUPTED_ERROR, ErrorCode, request_stop
+from chat.contract import request_stop
 from chat.conversations import quotas, selectors
+from chat.errors import INTERRUPTED_ERROR, ErrorCode
 from chat.models import AuditEvent, Conversation, Feedback, Message, Preset
 
 logger = logging.getLogger(__name__)

@@ -14,16 +14,39 @@ from django.http import HttpRequest, HttpResponse
 
 from chat.accounts import api_tokens as tokens
 from chat.accounts.bearer import bearer_value
-from chat.contract import ErrorCode
+from chat.errors import ErrorCode, Refusal
 from chat.models import ApiToken
 from chat.ops import health
 from chat.telemetry import metrics
-from chat.transports.openai.errors import openai_error
+from chat.transports.http.responses import refusal
+from chat.transports.openai.errors import refusal_response
 
 logger = logging.getLogger(__name__)
 
 DATABASE_DOWN = "The database is unavailable for a moment; try again shortly."
 RETRY_AFTER_SECONDS = 5
+
+
+def door_refusal(request: HttpRequest, exc: Refusal) -> HttpResponse:
+    """A refusal in the shape of the door the request came to: OpenAI's under /v1/,
+    the JSON API's under /api/, plain text on pages."""
+    if request.path_info.startswith("/v1/"):
+        return refusal_response(exc)
+    if request.path_info.startswith("/api/"):
+        return refusal(exc)
+    response = HttpResponse(exc.message, status=exc.status, content_type="text/plain")
+    if (retry_after := exc.retry_after_header()) is not None:
+        response["Retry-After"] = retry_after
+    return response
+
+
+def database_down(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """503 in the door's shape, one warning line logged."""
+    logger.warning("%s %s: database unavailable: %s", request.method, request.path, exception)
+    metrics.DATABASE_ERRORS.inc()
+    down = Refusal(ErrorCode.UNAVAILABLE, DATABASE_DOWN, retry_after=RETRY_AFTER_SECONDS)
+    return door_refusal(request, down)
+
 
 # Model output is rendered as HTML (sanitized Markdown); this policy is the second
 # line of defence: only our own scripts run, images come from here or data: URLs,
@@ -94,16 +117,7 @@ class DatabaseUnavailableMiddleware(EitherMode):
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not isinstance(exception, OperationalError | InterfaceError):
             return None
-        logger.warning("%s %s: database unavailable: %s", request.method, request.path, exception)
-        metrics.DATABASE_ERRORS.inc()
-        if request.path.startswith("/api/"):
-            from chat.transports.http.views import json_error
-
-            response: HttpResponse = json_error(503, ErrorCode.UNAVAILABLE, DATABASE_DOWN)
-        else:
-            response = HttpResponse(DATABASE_DOWN, status=503, content_type="text/plain")
-        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
-        return response
+        return database_down(request, exception)
 
 
 OPERATIONS = {"/healthz": health.healthz, "/readyz": health.readyz, "/metrics": metrics.metrics}
@@ -146,6 +160,7 @@ class OperationsMiddleware:
 # account, nor mint tokens.
 TOKEN_REFUSED_PREFIXES = ("/admin/", "/accounts/", "/settings/")
 INVALID_TOKEN = "Invalid API token: it is unknown, revoked, or not a token of this site."
+TOKEN_REFUSED = "API tokens do not work here: log in to the site."
 
 
 class BearerTokenMiddleware(EitherMode):
@@ -162,13 +177,20 @@ class BearerTokenMiddleware(EitherMode):
         raw = bearer_value(request.headers.get("Authorization"))
         if raw is None:
             return self.get_response(request)
-        return sign_in(request, tokens.token_authenticate(raw)) or self.get_response(request)
+        try:
+            token = tokens.token_authenticate(raw)
+        except (OperationalError, InterfaceError) as exc:  # above the 503 middleware
+            return database_down(request, exc)
+        return sign_in(request, token) or self.get_response(request)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponse:
         raw = bearer_value(request.headers.get("Authorization"))
         if raw is None:
             return await self.get_response(request)
-        token = await tokens.token_authenticate_async(raw)
+        try:
+            token = await tokens.token_authenticate_async(raw)
+        except (OperationalError, InterfaceError) as exc:  # above the 503 middleware
+            return database_down(request, exc)
         return sign_in(request, token) or await self.get_response(request)
 
 
@@ -176,20 +198,11 @@ def sign_in(request: HttpRequest, token: ApiToken | None) -> HttpResponse | None
     """Make the token's user the request's; a refusal to send instead, or None."""
     path = request.path_info
     if token is None:
-        if path.startswith("/v1/"):
-            response = openai_error(401, INVALID_TOKEN, code="invalid_api_key")
-        else:
-            from chat.transports.http.views import json_error
-
-            response = json_error(401, ErrorCode.NOT_AUTHENTICATED, INVALID_TOKEN)
+        response = door_refusal(request, Refusal(ErrorCode.NOT_AUTHENTICATED, INVALID_TOKEN))
         response["WWW-Authenticate"] = 'Bearer error="invalid_token"'
         return response
     if path.startswith(TOKEN_REFUSED_PREFIXES):
-        from chat.transports.http.views import json_error
-
-        return json_error(
-            403, ErrorCode.NOT_ALLOWED, "API tokens do not work here: log in to the site."
-        )
+        return refusal(Refusal(ErrorCode.NOT_ALLOWED, TOKEN_REFUSED, status=403))
     user = token.user
 
     async def auser() -> Any:

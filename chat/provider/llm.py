@@ -34,7 +34,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_openai import ChatOpenAI
 from openai._base_client import make_request_options
 
-from chat.contract import ErrorCode
+from chat.errors import ErrorCode
 from chat.provider.demo import DEMO_MODEL_NAME, DemoChatModel, DemoModelError
 
 

@@ -16,6 +16,7 @@ from django.test import Client
 from django.utils import timezone
 
 from chat.accounts import api_tokens as tokens
+from chat.accounts import signals as account_signals
 from chat.models import ApiToken, Conversation
 
 pytestmark = pytest.mark.django_db
@@ -80,7 +81,7 @@ def test_revoking_tells_the_users_sockets_after_the_commit(
     alice, monkeypatch, django_capture_on_commit_callbacks
 ) -> None:
     told = []
-    monkeypatch.setattr(tokens.guards, "user_changed", told.append)
+    monkeypatch.setattr(account_signals, "user_changed", told.append)
     token, _ = tokens.token_create(user=alice, name="t")
     with django_capture_on_commit_callbacks(execute=True):
         tokens.token_revoke(token=token)
@@ -341,7 +342,7 @@ def test_the_admin_lists_and_searches_tokens_without_their_hash(reviewer, alice,
 
 def test_the_admin_revokes_selected_tokens(reviewer, alice, monkeypatch) -> None:
     told = []
-    monkeypatch.setattr(tokens.guards, "user_changed", told.append)
+    monkeypatch.setattr(account_signals, "user_changed", told.append)
     token, raw = tokens.token_create(user=alice, name="laptop")
     response = reviewer.post(
         "/admin/chat/apitoken/",

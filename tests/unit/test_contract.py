@@ -7,7 +7,7 @@ from pathlib import Path
 import msgpack
 
 from chat import contract
-from chat.contract import ErrorCode
+from chat.errors import ErrorCode
 
 CHAT_JS = Path(__file__).resolve().parents[2] / "static" / "chat" / "chat.js"
 

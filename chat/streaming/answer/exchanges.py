@@ -29,14 +29,13 @@ from django.db.models import Count
 from django.utils import timezone
 
 from chat import contract, db
-from chat.contract import ErrorCode
 from chat.conversations import quotas, selectors, serializers, services
 from chat.db import db_call
+from chat.errors import ErrorCode, Refusal
 from chat.models import Conversation, Message, UserQuota
 from chat.provider import llm
 from chat.streaming.answer import draining
 from chat.streaming.answer.generation import start_generation
-from chat.streaming.delivery.protocol import FrameError
 
 logger = logging.getLogger(__name__)
 
@@ -65,19 +64,10 @@ class ExchangeRequest:
     target_id: Any = None  # the message edited, regenerated or continued
 
 
-class NotBranchable(Exception):
-    """The message a branch request names cannot be edited, regenerated or continued."""
-
-    def __init__(self, code: ErrorCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+NO_SUCH_MESSAGE = Refusal(ErrorCode.NOT_FOUND, "No such message here.")
 
 
-NO_SUCH_MESSAGE = NotBranchable(ErrorCode.NOT_FOUND, "No such message here.")
-
-
-def refuse_target(kind: Kind, target: Message | None, leaf: Any) -> NotBranchable | None:
+def refuse_target(kind: Kind, target: Message | None, leaf: Any) -> Refusal | None:
     """Why `target` cannot be the message of a `kind` request (None: it can). `leaf`
     is the id of the last message of the conversation's current path."""
     if kind == Kind.SEND:
@@ -85,11 +75,11 @@ def refuse_target(kind: Kind, target: Message | None, leaf: Any) -> NotBranchabl
     if target is None:
         return NO_SUCH_MESSAGE
     if kind == Kind.EDIT and target.role != Message.Role.USER:
-        return NotBranchable(ErrorCode.BAD_FRAME, "Only your own messages can be edited.")
+        return Refusal(ErrorCode.BAD_FRAME, "Only your own messages can be edited.")
     if kind in (Kind.REGENERATE, Kind.CONTINUE) and (
         target.role != Message.Role.ASSISTANT or target.parent_id is None
     ):
-        return NotBranchable(ErrorCode.BAD_FRAME, "Only an answer can be regenerated or continued.")
+        return Refusal(ErrorCode.BAD_FRAME, "Only an answer can be regenerated or continued.")
     if kind == Kind.CONTINUE and not (
         str(target.pk) == str(leaf)
         and target.content
@@ -98,7 +88,7 @@ def refuse_target(kind: Kind, target: Message | None, leaf: Any) -> NotBranchabl
             or target.finish_reason == "length"
         )
     ):
-        return NotBranchable(
+        return Refusal(
             ErrorCode.BAD_FRAME,
             "Only the last answer, stopped or cut off before its end, can be continued.",
         )
@@ -113,7 +103,7 @@ def exchanges_start(requests: list[ExchangeRequest]) -> list[Outcome]:
     """Save each request's user message and the `streaming` answer that will follow
     it, and read what the model gets for it, in one transaction: one outcome per
     request, an Exchange or the exception that refuses it (DoesNotExist: not the
-    user's conversation; a quotas.Refused: busy, rate limited, over quota). A
+    user's conversation; a Refusal: busy, rate limited, over quota, not branchable). A
     `client_id` seen before in the conversation is a resend: the earlier message, no
     new answer.
 
@@ -385,21 +375,17 @@ class Posted:
 
 async def post_message(request: ExchangeRequest) -> Posted:
     """Save a user message and start its answer (it runs even if the channel layer
-    could not announce the message). Raises FrameError with the reason for a refusal."""
+    could not announce the message). Raises Refusal with the reason for a refusal."""
     if draining.draining():
         retry_after = draining.RETRY_AFTER_SECONDS
-        raise FrameError(ErrorCode.UNAVAILABLE, draining.SHUTTING_DOWN, retry_after=retry_after)
+        raise Refusal(ErrorCode.UNAVAILABLE, draining.SHUTTING_DOWN, retry_after=retry_after)
     try:
         exchange = await exchange_start(request)
-    except quotas.Refused as exc:
-        raise FrameError(exc.code, exc.message, retry_after=exc.retry_after) from None
     except Conversation.DoesNotExist:
-        raise FrameError(ErrorCode.NOT_FOUND, "This conversation no longer exists.") from None
-    except NotBranchable as exc:
-        raise FrameError(exc.code, exc.message) from None
+        raise Refusal(ErrorCode.NOT_FOUND, "This conversation no longer exists.") from None
     except (OperationalError, InterfaceError):
         logger.warning("message not saved: the database is unavailable", exc_info=True)
-        raise FrameError(ErrorCode.UNAVAILABLE, DATABASE_DOWN, retry_after=5) from None
+        raise Refusal(ErrorCode.UNAVAILABLE, DATABASE_DOWN, retry_after=5) from None
     question = exchange.user_message
     frame = None
     if question is not None:

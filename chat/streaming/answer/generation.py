@@ -21,9 +21,10 @@ from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 
 from chat import contract
-from chat.contract import ErrorCode, control_group, conversation_group
+from chat.contract import control_group, conversation_group
 from chat.conversations import quotas, selectors, services
 from chat.db import db_call
+from chat.errors import INTERRUPTED_ERROR, ErrorCode
 from chat.models import Message
 from chat.provider.llm import Finish, Usage, describe_failure, stream_answer
 from chat.streaming.answer import titles
@@ -213,7 +214,7 @@ class Generation:
                 status = Message.Status.STOPPED
             else:  # the process is shutting down
                 status, code = Message.Status.ERROR, ErrorCode.INTERRUPTED
-                error = contract.INTERRUPTED_ERROR
+                error = INTERRUPTED_ERROR
         except Exception as exc:
             status = Message.Status.ERROR
             if relaying:

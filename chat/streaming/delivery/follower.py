@@ -28,7 +28,7 @@ from django.conf import settings
 
 from chat import contract
 from chat.accounts import guards
-from chat.contract import ErrorCode
+from chat.errors import ErrorCode
 from chat.streaming.delivery import frames
 from chat.streaming.delivery.driver import Subscription
 from chat.streaming.delivery.layers import forget_channel, join_new_channel

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from chat.contract import ErrorCode
+from chat.errors import ErrorCode
 
 
 def history_frame(

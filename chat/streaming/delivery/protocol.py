@@ -13,18 +13,8 @@ from typing import Any
 
 from django.conf import settings
 
-from chat.contract import ErrorCode
+from chat.errors import ErrorCode, Refusal
 from chat.streaming.delivery.chunking import MODES
-
-
-class FrameError(Exception):
-    """A client frame the server refuses; `code` and `message` go back in an error frame."""
-
-    def __init__(self, code: ErrorCode, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.extra = extra  # more fields for the error frame, e.g. `retry_after`
 
 
 @dataclass(frozen=True)
@@ -107,22 +97,22 @@ def max_frame_chars() -> int:
 
 def parse_chunk_mode(value: Any) -> str:
     if not isinstance(value, str) or value not in MODES:
-        raise FrameError(ErrorCode.BAD_FRAME, f"Chunking mode must be one of: {', '.join(MODES)}.")
+        raise Refusal(ErrorCode.BAD_FRAME, f"Chunking mode must be one of: {', '.join(MODES)}.")
     return value
 
 
 def parse_frame(text: str | None) -> Frame:
-    """Turn a WebSocket text frame into a typed frame, or raise FrameError."""
+    """Turn a WebSocket text frame into a typed frame, or raise Refusal."""
     if text is None:
-        raise FrameError(ErrorCode.BAD_FRAME, "Only JSON text frames are accepted.")
+        raise Refusal(ErrorCode.BAD_FRAME, "Only JSON text frames are accepted.")
     if len(text) > max_frame_chars():
-        raise FrameError(ErrorCode.TOO_LONG, "The frame is too large.")
+        raise Refusal(ErrorCode.TOO_LONG, "The frame is too large.")
     try:
         data = loads(text)
     except ValueError:
-        raise FrameError(ErrorCode.BAD_FRAME, "The frame is not valid JSON.") from None
+        raise Refusal(ErrorCode.BAD_FRAME, "The frame is not valid JSON.") from None
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
-        raise FrameError(ErrorCode.BAD_FRAME, 'A frame must be a JSON object with a "type".')
+        raise Refusal(ErrorCode.BAD_FRAME, 'A frame must be a JSON object with a "type".')
     kind = data["type"]
     if kind == "user_message":
         return parse_user_message(data)
@@ -143,13 +133,13 @@ def parse_frame(text: str | None) -> Frame:
         return Continue(_message_id(data, "message_id"))
     if kind == "switch":
         return Switch(_message_id(data, "message_id"))
-    raise FrameError(ErrorCode.BAD_FRAME, f"Unknown frame type {kind[:40]!r}.")
+    raise Refusal(ErrorCode.BAD_FRAME, f"Unknown frame type {kind[:40]!r}.")
 
 
 def _message_id(data: dict[str, Any], key: str) -> str:
     value = data.get(key)
     if not isinstance(value, str) or not 0 < len(value) <= 64:
-        raise FrameError(ErrorCode.BAD_FRAME, f'"{key}" must be a message id.')
+        raise Refusal(ErrorCode.BAD_FRAME, f'"{key}" must be a message id.')
     return value
 
 
@@ -157,15 +147,15 @@ def parse_user_message(data: dict[str, Any]) -> UserMessage:
     """`content` and `client_id` of a `user_message` frame (or an API request's body)."""
     content = data.get("content")
     if not isinstance(content, str):
-        raise FrameError(ErrorCode.BAD_FRAME, 'A user_message needs a "content" string.')
+        raise Refusal(ErrorCode.BAD_FRAME, 'A user_message needs a "content" string.')
     limit = settings.CHAT_MAX_MESSAGE_CHARS
     if len(content) > limit:
-        raise FrameError(
+        raise Refusal(
             ErrorCode.TOO_LONG, f"The message is too long ({len(content)} of {limit} characters)."
         )
     if not content.strip():
-        raise FrameError(ErrorCode.BAD_FRAME, "The message is empty.")
+        raise Refusal(ErrorCode.BAD_FRAME, "The message is empty.")
     client_id = data.get("client_id")
     if client_id is not None and (not isinstance(client_id, str) or not 0 < len(client_id) <= 64):
-        raise FrameError(ErrorCode.BAD_FRAME, '"client_id" must be a string of 1 to 64 characters.')
+        raise Refusal(ErrorCode.BAD_FRAME, '"client_id" must be a string of 1 to 64 characters.')
     return UserMessage(content=content, client_id=client_id)

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from chat.contract import INTERRUPTED_ERROR, ErrorCode
+from chat.errors import INTERRUPTED_ERROR, ErrorCode
 from chat.streaming.delivery import frames
 from chat.streaming.delivery.answer_view import StreamView
 from chat.streaming.delivery.chunking import DEFAULT_MAX_CHARS

@@ -20,16 +20,16 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.views.decorators.http import require_http_methods
 
 from chat import contract
-from chat.contract import ErrorCode
 from chat.conversations import selectors, serializers
 from chat.db import db_call
+from chat.errors import ErrorCode, Refusal
 from chat.models import Conversation
 from chat.streaming.answer import exchanges
 from chat.streaming.delivery.chunking import DEFAULT_MODE
 from chat.streaming.delivery.driver import Subscription
 from chat.streaming.delivery.follower import Follower, Position
-from chat.streaming.delivery.protocol import FrameError, parse_chunk_mode, parse_user_message
-from chat.transports.http.views import json_error, read_json, refusal, request_user
+from chat.streaming.delivery.protocol import parse_chunk_mode, parse_user_message
+from chat.transports.http.responses import json_error, read_json, refusal, request_user
 
 KEEPALIVE = b": keepalive\n\n"
 TOO_MANY_STREAMS = "Too many open chat connections and streams. Close one and retry."
@@ -77,7 +77,7 @@ async def _conversation_and_mode(
         return user, None, json_error(401, ErrorCode.NOT_AUTHENTICATED, "Log in first.")
     try:
         mode = parse_chunk_mode(chunk())
-    except FrameError as exc:
+    except Refusal as exc:
         return user, None, refusal(exc)
     try:
         get = db_call(selectors.conversation_get)
@@ -122,7 +122,7 @@ async def api_messages(request: HttpRequest, conversation_id: str) -> HttpRespon
     data = body
     try:
         message = parse_user_message(data)
-    except FrameError as exc:
+    except Refusal as exc:
         return refusal(exc)
     follower = Follower(conversation.pk, user_id=user.pk, mode=str(mode))
     if not await follower.join():  # before the answer starts: it misses nothing
@@ -136,7 +136,7 @@ async def api_messages(request: HttpRequest, conversation_id: str) -> HttpRespon
                 client_id=message.client_id,
             )
         )
-    except FrameError as exc:
+    except Refusal as exc:
         await follower.leave()
         return refusal(exc)
     except BaseException:

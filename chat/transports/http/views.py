@@ -3,9 +3,6 @@ services, JSON by serializers."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from django.conf import settings
@@ -16,15 +13,12 @@ from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.views.decorators.http import require_http_methods
 
-from chat.contract import ErrorCode, http_status
 from chat.conversations import search, selectors, serializers, services
-from chat.db import release_request_connection
+from chat.errors import ErrorCode
 from chat.models import Conversation, Message, Preset
 from chat.provider import llm
 from chat.provider.llm import model_display_name
-from chat.streaming.delivery import protocol
 from chat.streaming.delivery.chunking import MODES
-from chat.streaming.delivery.protocol import FrameError
 from chat.transports.http.forms import (
     ConversationCreateForm,
     ConversationForm,
@@ -33,52 +27,13 @@ from chat.transports.http.forms import (
     PresetForm,
     SignupForm,
 )
+from chat.transports.http.responses import (
+    api_login_required,
+    json_error,
+    read_json,
+)
 from security.responses import too_many_attempts
 from security.throttle import signup_retry_after
-
-
-def json_error(status: int, code: ErrorCode, message: str, **extra: Any) -> JsonResponse:
-    return JsonResponse({"error": {"code": code, "message": message, **extra}}, status=status)
-
-
-def refusal(exc: FrameError) -> JsonResponse:
-    """A refused request as JSON, with its status (contract.http_status) and, when it
-    says when to try again, a Retry-After header."""
-    response = json_error(http_status(exc.code), exc.code, exc.message, **exc.extra)
-    if exc.extra.get("retry_after") is not None:
-        response["Retry-After"] = str(max(1, math.ceil(exc.extra["retry_after"])))
-    return response
-
-
-async def request_user(request: HttpRequest) -> Any:
-    """Who asks, from async code: a Bearer token's user, or the session's. The
-    request's own database connection (the token's or the session's read) is given
-    back here: what follows in an async view may wait long."""
-    token = getattr(request, "api_token", None)
-    user = token.user if token is not None else await request.auser()
-    await release_request_connection()
-    return user
-
-
-def api_login_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Like login_required, but answers 401 JSON instead of redirecting to a page."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not request.user.is_authenticated:
-            return json_error(401, ErrorCode.NOT_AUTHENTICATED, "Log in first.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
-
-
-def read_json(request: HttpRequest) -> dict[str, Any]:
-    if not request.body:
-        return {}
-    data = protocol.loads(request.body)
-    if not isinstance(data, dict):
-        raise ValueError("not an object")
-    return data
 
 
 def favicon(request: HttpRequest) -> HttpResponse:

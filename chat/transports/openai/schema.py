@@ -12,22 +12,23 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from chat.errors import ErrorCode, Refusal
+
 ROLES = {"system", "developer", "user", "assistant"}
 MAX_MESSAGES = 500
 UNSUPPORTED = ("tools", "tool_choice", "functions", "function_call", "audio", "prediction")
 
 
-class BadRequest(Exception):
-    """A request the gateway refuses: `status`, and OpenAI's error fields."""
+class BadRequest(Refusal):
+    """A request body the gateway refuses, with OpenAI's `param` (413: too long)."""
 
-    def __init__(
-        self, message: str, *, param: str | None = None, status: int = 400, code: str | None = None
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.param = param
-        self.status = status
-        self.code = code
+    def __init__(self, message: str, *, param: str | None = None, status: int = 400) -> None:
+        code = ErrorCode.TOO_LONG if status == 413 else ErrorCode.BAD_REQUEST
+        super().__init__(code, message, param=param)
+
+    @property
+    def param(self) -> str | None:
+        return self.extra.get("param")
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,6 @@ def _messages(messages: Any, max_chars: int) -> tuple[str, list[tuple[str, str]]
                 f"The message is too long ({len(content)} of {max_chars} characters).",
                 param=f"{param}.content",
                 status=413,
-                code="too_long",
             )
         if role in ("system", "developer"):
             instructions.append(content)

@@ -24,17 +24,16 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from chat.contract import ErrorCode
 from chat.conversations import services
 from chat.conversations.limits import MAX_INSTRUCTIONS_CHARS
 from chat.db import db_call, release_request_connection
+from chat.errors import ErrorCode, Refusal
 from chat.models import Conversation
 from chat.provider import llm
 from chat.streaming.answer import exchanges, generation
 from chat.streaming.delivery import protocol
 from chat.streaming.delivery.follower import Follower
-from chat.streaming.delivery.protocol import FrameError
-from chat.transports.openai.errors import openai_error
+from chat.transports.openai.errors import refusal_response
 from chat.transports.openai.schema import (
     BadRequest,
     CompletionRequest,
@@ -51,14 +50,6 @@ logger = logging.getLogger(__name__)
 
 OWNER = "chat-server"
 NO_KEY = "Missing API key: send a personal API token as 'Authorization: Bearer <token>'."
-# Our refusals in OpenAI's terms: (status, type, code).
-REFUSALS = {
-    ErrorCode.RATE_LIMITED: (429, "requests", "rate_limit_exceeded"),
-    ErrorCode.QUOTA_EXCEEDED: (429, "insufficient_quota", "insufficient_quota"),
-    ErrorCode.BUSY: (409, "invalid_request_error", "conflict"),
-    ErrorCode.UNAVAILABLE: (503, "server_error", "unavailable"),
-    ErrorCode.TOO_LONG: (413, "invalid_request_error", "too_long"),
-}
 
 
 async def _token_user(request: HttpRequest) -> Any:
@@ -73,7 +64,7 @@ async def _token_user(request: HttpRequest) -> Any:
 @require_http_methods(["GET"])
 async def models(request: HttpRequest) -> HttpResponse:
     if await _token_user(request) is None:
-        return openai_error(401, NO_KEY, code="invalid_api_key")
+        return refusal_response(Refusal(ErrorCode.NOT_AUTHENTICATED, NO_KEY))
     return JsonResponse(model_list([choice["key"] for choice in llm.model_choices()], OWNER))
 
 
@@ -82,7 +73,7 @@ async def models(request: HttpRequest) -> HttpResponse:
 async def chat_completions(request: HttpRequest) -> HttpResponse:
     user = await _token_user(request)
     if user is None:
-        return openai_error(401, NO_KEY, code="invalid_api_key")
+        return refusal_response(Refusal(ErrorCode.NOT_AUTHENTICATED, NO_KEY))
     try:
         asked = parse_request(
             _body(request),
@@ -90,15 +81,11 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
             max_instructions=MAX_INSTRUCTIONS_CHARS,
         )
         spec = llm.resolve_model(asked.model)
-    except BadRequest as exc:
-        return openai_error(exc.status, exc.message, param=exc.param, code=exc.code)
+    except Refusal as exc:
+        return refusal_response(exc)
     except llm.UnknownModel:
-        return openai_error(
-            404,
-            f"The model {asked.model[:100]!r} does not exist here; GET /v1/models lists them.",
-            param="model",
-            code="model_not_found",
-        )
+        message = f"The model {asked.model[:100]!r} does not exist here; GET /v1/models lists them."
+        return refusal_response(Refusal(ErrorCode.NOT_FOUND, message, param="model"))
     conversation = await db_call(services.conversation_import)(
         owner=user,
         history=asked.history,
@@ -112,23 +99,17 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
     follower = Follower(conversation.pk, user_id=user.pk, mode="token")
     if not await follower.join():
         await _discard(conversation)
-        return openai_error(
-            429, "Too many open streams.", type="requests", code="rate_limit_exceeded"
-        )
+        return refusal_response(Refusal(ErrorCode.RATE_LIMITED, "Too many open streams."))
     try:
         posted = await exchanges.post_message(
             exchanges.ExchangeRequest(
                 user=user, conversation_id=conversation.pk, content=asked.question, client_id=None
             )
         )
-    except FrameError as exc:
+    except Refusal as exc:
         await follower.leave()
         await _discard(conversation)
-        status, kind, code = REFUSALS.get(exc.code, (400, "invalid_request_error", exc.code))
-        response = openai_error(status, exc.message, type=kind, code=code)
-        if exc.extra.get("retry_after") is not None:
-            response["Retry-After"] = str(max(1, round(exc.extra["retry_after"])))
-        return response
+        return refusal_response(exc)
     except BaseException:
         await follower.leave()
         raise

@@ -20,9 +20,9 @@ from django.conf import settings
 
 from chat import contract
 from chat.accounts import guards
-from chat.contract import ErrorCode
 from chat.conversations import quotas, selectors, serializers, services
 from chat.db import db_call
+from chat.errors import ErrorCode, Refusal
 from chat.models import Conversation, Message
 from chat.ops import sweeper
 from chat.provider.llm import chat_model, model_display_name
@@ -34,7 +34,6 @@ from chat.streaming.delivery.driver import Subscription
 from chat.streaming.delivery.protocol import (
     Continue,
     Edit,
-    FrameError,
     LoadOlder,
     Ping,
     Regenerate,
@@ -98,7 +97,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         try:
             self.subscriber.mode = parse_chunk_mode(query.get("chunk", [DEFAULT_MODE])[0])
-        except FrameError as exc:
+        except Refusal as exc:
             await self.send_json(frames.error_frame(exc.code, exc.message))
         chat_model()  # built on the first connection, not in the first answer's path
         sweeper.ensure_sweeping()
@@ -196,8 +195,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             return await self.refuse("Too many frames from this connection; it is closed.")
         try:
             await self.receive_json(await self.decode_json(text_data))
-        except FrameError as exc:
-            await self.send_json(frames.error_frame(exc.code, exc.message, **exc.extra))
+        except Refusal as exc:
+            await self.send_json(frames.error_frame(exc.code, exc.message, **exc.fields()))
         except Exception:  # never a dead socket
             logger.exception("frame from %s failed", self.scope["user"])
             message = "Something went wrong on the server. Try again."
@@ -222,7 +221,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 metrics.CHANNEL_LAYER_ERRORS.inc()
                 logger.warning("stop for %s not sent", self.conversation.pk, exc_info=True)
                 message = "The answer could not be reached to stop it. Try again."
-                raise FrameError(ErrorCode.UNAVAILABLE, message) from None
+                raise Refusal(ErrorCode.UNAVAILABLE, message) from None
         elif isinstance(content, SetChunking):
             await self.subscription.step(self.subscriber.set_mode, content.mode)
         elif isinstance(content, Ping):
@@ -259,9 +258,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         try:
             leaf = await switch(conversation_id=self.conversation.pk, message_id=message_id)
         except Message.DoesNotExist:
-            raise FrameError(ErrorCode.NOT_FOUND, "No such message here.") from None
+            raise Refusal(ErrorCode.NOT_FOUND, "No such message here.") from None
         except quotas.ConversationBusy as exc:
-            raise FrameError(exc.code, exc.message) from None
+            raise Refusal(exc.code, exc.message) from None
         try:
             await self.channel_layer.group_send(self.group, contract.chat_path(leaf))
         except Exception:  # this tab at least shows it; the others on their next read
@@ -274,7 +273,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         try:
             page, more = await read(self.conversation.pk, before, settings.CHAT_HISTORY_PAGE)
         except Message.DoesNotExist:
-            raise FrameError(ErrorCode.NOT_FOUND, "No such message here.") from None
+            raise Refusal(ErrorCode.NOT_FOUND, "No such message here.") from None
         await self.send_json(frames.older_frame(page, has_more=more))
 
     def history_frame(self, messages: list[dict[str, Any]]) -> dict[str, Any]:

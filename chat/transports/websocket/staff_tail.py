@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from chat.contract import ErrorCode
 from chat.conversations import selectors, services
 from chat.db import db_call
+from chat.errors import ErrorCode, Refusal
 from chat.models import AuditEvent, Conversation
 from chat.streaming.delivery import frames
-from chat.streaming.delivery.protocol import FrameError, LoadOlder, Ping
+from chat.streaming.delivery.protocol import LoadOlder, Ping
 from chat.transports.websocket.consumer import ChatConsumer
 
 
@@ -30,7 +30,7 @@ class StaffTailConsumer(ChatConsumer):
         if isinstance(content, LoadOlder):
             return await self.send_older(content.before)
         if not isinstance(content, Ping):
-            raise FrameError(ErrorCode.READ_ONLY, "The live tail is read-only.")
+            raise Refusal(ErrorCode.READ_ONLY, "The live tail is read-only.")
         await self.send_json(frames.PONG)
 
 

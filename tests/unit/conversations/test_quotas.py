@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from chat.contract import ErrorCode
 from chat.conversations import quotas
+from chat.errors import ErrorCode
 from chat.models import UserQuota
 
 NOON = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)

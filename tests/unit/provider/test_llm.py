@@ -13,7 +13,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
-from chat.contract import ErrorCode
+from chat.errors import ErrorCode
 from chat.provider import llm
 from chat.provider.demo import DemoModelError, demo_reply
 from chat.provider.llm import (

@@ -4,11 +4,10 @@ import json
 
 import pytest
 
-from chat.contract import ErrorCode
+from chat.errors import ErrorCode, Refusal
 from chat.streaming.delivery.chunking import MODES
 from chat.streaming.delivery.frames import error_frame
 from chat.streaming.delivery.protocol import (
-    FrameError,
     Ping,
     SetChunking,
     Stop,
@@ -115,7 +114,7 @@ def test_every_frame_type_is_parsed(text, expected):
     ],
 )
 def test_bad_frames_are_refused_with_a_code_and_a_readable_message(text, code, message):
-    with pytest.raises(FrameError) as caught:
+    with pytest.raises(Refusal) as caught:
         parse_frame(text)
     error = caught.value
     assert isinstance(error.code, ErrorCode) and error.code is code
@@ -127,7 +126,7 @@ def test_a_frame_larger_than_the_limit_is_too_long_before_it_is_parsed():
     padded = frame(type="ping").ljust(limit)  # JSON allows trailing whitespace
     assert parse_frame(padded) == Ping()
     for text in (padded + " ", "x" * (limit + 1)):
-        with pytest.raises(FrameError) as caught:
+        with pytest.raises(Refusal) as caught:
             parse_frame(text)
         assert caught.value.code is ErrorCode.TOO_LONG
         assert caught.value.message == "The frame is too large."
@@ -150,7 +149,7 @@ def test_parse_chunk_mode_accepts_every_mode(mode):
 
 @pytest.mark.parametrize("value", ["word", "Token", " token", "", None, 0, ["line"]])
 def test_parse_chunk_mode_refuses_anything_else(value):
-    with pytest.raises(FrameError) as caught:
+    with pytest.raises(Refusal) as caught:
         parse_chunk_mode(value)
     assert caught.value.code is ErrorCode.BAD_FRAME
     assert caught.value.message == MODES_TEXT
@@ -187,6 +186,6 @@ def test_error_frame_shape():
 )
 def test_pathological_json_is_a_bad_frame(raw, settings):
     settings.CHAT_MAX_MESSAGE_CHARS = 10**6  # past the size check: the parser decides
-    with pytest.raises(FrameError) as refused:
+    with pytest.raises(Refusal) as refused:
         parse_frame(raw)
     assert refused.value.code == ErrorCode.BAD_FRAME

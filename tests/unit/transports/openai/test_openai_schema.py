@@ -45,7 +45,7 @@ def user(content: Any) -> dict[str, Any]:
 @pytest.mark.parametrize("body", [None, [], "text", 3])
 def test_a_body_that_is_not_an_object_is_refused(body: Any) -> None:
     error = refused(body)
-    assert (error.status, error.param, error.code) == (400, None, None)
+    assert (error.status, error.param, error.code) == (400, None, "bad_request")
 
 
 @pytest.mark.parametrize("model", [None, "", 3, ["m"]])

@@ -1,0 +1,62 @@
+"""The JSON API's answers that are not data: errors in its shape, who asks, the body.
+
+A refusal (errors.Refusal) becomes `{"error": {"code", "message", ...}}` with its
+HTTP status and, when it says when to retry, a Retry-After header: here, once, for
+the JSON API and the server-sent events API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from chat.db import release_request_connection
+from chat.errors import ErrorCode, Refusal
+from chat.streaming.delivery import protocol
+
+
+def json_error(status: int, code: ErrorCode, message: str, **extra: Any) -> JsonResponse:
+    return JsonResponse({"error": {"code": code, "message": message, **extra}}, status=status)
+
+
+def refusal(exc: Refusal) -> JsonResponse:
+    """A refused request as JSON, with its status (errors.http_status) and, when it
+    says when to try again, a Retry-After header."""
+    response = json_error(exc.status, exc.code, exc.message, **exc.fields())
+    if (retry_after := exc.retry_after_header()) is not None:
+        response["Retry-After"] = retry_after
+    return response
+
+
+async def request_user(request: HttpRequest) -> Any:
+    """Who asks, from async code: a Bearer token's user, or the session's. The
+    request's own database connection (the token's or the session's read) is given
+    back here: what follows in an async view may wait long."""
+    token = getattr(request, "api_token", None)
+    user = token.user if token is not None else await request.auser()
+    await release_request_connection()
+    return user
+
+
+def api_login_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Like login_required, but answers 401 JSON instead of redirecting to a page."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return json_error(401, ErrorCode.NOT_AUTHENTICATED, "Log in first.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def read_json(request: HttpRequest) -> dict[str, Any]:
+    if not request.body:
+        return {}
+    data = protocol.loads(request.body)
+    if not isinstance(data, dict):
+        raise ValueError("not an object")
+    return data
