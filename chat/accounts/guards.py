@@ -73,3 +73,12 @@ def user_changed(user_id: Any) -> None:
         async_to_sync(layer.group_send)(contract.user_group(user_id), contract.user_check())
     except Exception:
         logger.warning("could not reach the sockets of user %s", user_id, exc_info=True)
+
+
+def request_credential(request: Any, user: Any) -> dict[str, Any]:
+    """What signed an HTTP request in, shaped as a socket's scope (for still_signed_in):
+    its API token, or its session."""
+    token = getattr(request, "api_token", None)
+    if token is not None:
+        return {"user": user, "api_token_id": token.pk}
+    return {"user": user, "session": request.session}

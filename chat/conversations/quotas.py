@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from chat.errors import ErrorCode, Refusal
-from chat.models import Conversation, UserQuota
+from chat.models import Conversation, Message, UserQuota
 
 WINDOW = timedelta(minutes=1)
 CHARS_PER_TOKEN = 4  # the estimate when a provider reports no usage
@@ -104,3 +104,16 @@ def charge(*, conversation_id: str, tokens: int) -> None:
             quota.day, quota.tokens_day = today, 0
         quota.tokens_day += tokens
         quota.save(update_fields=["day", "tokens_day"])
+
+
+def precheck(*, user_id: int) -> Refused | None:
+    """The limits as they stand, read without locking or counting: a request they
+    refuse is refused before anything of it is written. (The start decides again under
+    its locks: exchanges.py.)"""
+    now = timezone.now()
+    quota = UserQuota.objects.filter(user_id=user_id).first() or UserQuota(user_id=user_id)
+    cutoff = now - timedelta(seconds=settings.CHAT_STALE_STREAM_SECONDS)
+    active = Message.objects.filter(
+        conversation__owner_id=user_id, status=Message.Status.STREAMING, updated__gte=cutoff
+    ).count()
+    return admit(quota, active=active, now=now)

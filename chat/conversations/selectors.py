@@ -232,3 +232,37 @@ def pick_context(newest_first: Iterable[tuple[str, str]]) -> list[tuple[str, str
         budget -= len(content)
     picked.reverse()
     return picked
+
+
+CONTINUATION_CANDIDATES = 5  # a token's most recent conversations that may be continued
+
+
+def openai_continuation(
+    *, token_id: Any, history: list[tuple[str, str]], settings: dict[str, Any]
+) -> Any:
+    """The conversation of this API token that `history` continues, or None: an OpenAI
+    client sends the whole conversation every turn, so a request whose earlier
+    messages are exactly the current path (roles and texts) of one of the token's
+    recent conversations, with the same model settings, is its next turn."""
+    if not history:
+        return None
+    candidates = (
+        Conversation.objects.filter(
+            api_token_id=token_id, source=Conversation.Source.OPENAI, **settings
+        )
+        .order_by("-updated")
+        .values_list("pk", flat=True)[:CONTINUATION_CANDIDATES]
+    )
+    for conversation_id in candidates:
+        _, path = current_path(conversation_id=conversation_id)
+        if len(path) != len(history):
+            continue
+        saved = {
+            str(pk): (role, content)
+            for pk, role, content in Message.objects.filter(pk__in=path).values_list(
+                "pk", "role", "content"
+            )
+        }
+        if [saved.get(message_id) for message_id in path] == list(history):
+            return conversation_id
+    return None

@@ -218,7 +218,7 @@ def test_tokens_are_refused_once_revoked_and_never_reach_another_user(
     assert refused.status_code == 404
     assert refused.json()["error"]["code"] == "not_found"
     code = (
-        "from chat.models import ApiToken; from chat import tokens; "
+        "from chat.models import ApiToken; from chat.accounts import api_tokens as tokens; "
         f"mine = ApiToken.objects.filter(user__username={other.username!r}); "
         "[tokens.token_revoke(token=t) for t in mine]"
     )

@@ -13,6 +13,7 @@ from channels.layers import get_channel_layer
 
 from chat.streaming.answer import exchanges, generation
 from chat.streaming.answer.generation import wait_for_answers
+from chat.streaming.stream.post import post
 from tests.support.openai_stub import OpenAIStub, Reply
 from tests.support.waiting import wait_for
 
@@ -84,7 +85,7 @@ async def test_request_stop_reaches_an_answer_of_this_process_before_it_joins(
         content="Never mind",
         client_id=None,
     )
-    await exchanges.post_message(request)
+    await post(request)
     (running,) = [g for g in generation._generations.values()]
     await generation.request_stop(get_channel_layer(), conversation.pk)
     await wait_for_answers()

@@ -22,20 +22,17 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from chat import contract, db
-from chat.conversations import quotas, selectors, serializers, services
+from chat import db
+from chat.conversations import quotas, selectors, services
 from chat.db import db_call
 from chat.errors import ErrorCode, Refusal
 from chat.models import Conversation, Message, UserQuota
 from chat.provider import llm
-from chat.streaming.answer import draining
-from chat.streaming.answer.generation import start_generation
 
 logger = logging.getLogger(__name__)
 
@@ -359,59 +356,3 @@ async def exchange_start(request: ExchangeRequest) -> services.Exchange:
     if batcher is None:
         batcher = _batchers[loop] = ExchangeBatcher()
     return await batcher.start(request)
-
-
-@dataclass
-class Posted:
-    """What `post_message` did: the `message` frame; whether the conversation's
-    subscribers were sent it (if not, the sender shows it itself: a resend, or the
-    channel layer failed); and the answer started for it, if any."""
-
-    frame: dict[str, Any] | None  # None: no question was saved (regenerate, continue)
-    announced: bool
-    answer_id: str | None = None
-    model: str = ""  # the model that writes the answer
-
-
-async def post_message(request: ExchangeRequest) -> Posted:
-    """Save a user message and start its answer (it runs even if the channel layer
-    could not announce the message). Raises Refusal with the reason for a refusal."""
-    if draining.draining():
-        retry_after = draining.RETRY_AFTER_SECONDS
-        raise Refusal(ErrorCode.UNAVAILABLE, draining.SHUTTING_DOWN, retry_after=retry_after)
-    try:
-        exchange = await exchange_start(request)
-    except Conversation.DoesNotExist:
-        raise Refusal(ErrorCode.NOT_FOUND, "This conversation no longer exists.") from None
-    except (OperationalError, InterfaceError):
-        logger.warning("message not saved: the database is unavailable", exc_info=True)
-        raise Refusal(ErrorCode.UNAVAILABLE, DATABASE_DOWN, retry_after=5) from None
-    question = exchange.user_message
-    frame = None
-    if question is not None:
-        frame = {"type": "message", **serializers.message_to_dict(question)}
-    answer = exchange.assistant_message
-    if answer is None:  # a resend of a message already saved
-        return Posted(frame, announced=False)
-    announced = True
-    if frame is not None:
-        try:
-            group = contract.conversation_group(request.conversation_id)
-            await get_channel_layer().group_send(group, contract.chat_message(frame))
-        except Exception:
-            logger.warning("could not announce message %s", frame["id"], exc_info=True)
-            announced = False
-    start_generation(
-        conversation_id=request.conversation_id,
-        message_id=answer.pk,
-        model_name=answer.model_name,
-        context=exchange.context,
-        user_id=request.user.pk,
-        prefix=answer.content,
-        parent_id=str(answer.parent_id),
-        siblings=answer.siblings,
-        model_key=exchange.model_key,
-        instructions=exchange.instructions,
-        temperature=exchange.temperature,
-    )
-    return Posted(frame, announced, answer_id=str(answer.pk), model=answer.model_name)

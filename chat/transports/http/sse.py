@@ -3,10 +3,9 @@
 
 `POST /api/conversations/<id>/messages/` sends a message and streams its answer;
 `GET /api/conversations/<id>/stream/` follows the answer running now, or resumes one
-after a dropped connection (`Last-Event-ID`). The events are the WebSocket's frames
-(`message`, `start`, `chunk`, `error`, `end`), chunked as the request asks, each with
-the event id `<answer id>:<characters sent>` (streams.Position). A dropped
-connection does not stop the answer.
+after a dropped connection (`Last-Event-ID`). The answer's life is the one answer
+stream's (streaming/stream/); this door only encodes its frames as events, each
+with the id `<answer id>:<characters sent>`. A dropped connection does not stop it.
 """
 
 from __future__ import annotations
@@ -19,21 +18,22 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.views.decorators.http import require_http_methods
 
-from chat import contract
+from chat.accounts.guards import request_credential
 from chat.conversations import selectors, serializers
 from chat.db import db_call
 from chat.errors import ErrorCode, Refusal
 from chat.models import Conversation
-from chat.streaming.answer import exchanges
+from chat.streaming.answer.exchanges import ExchangeRequest
 from chat.streaming.delivery.chunking import DEFAULT_MODE
 from chat.streaming.delivery.driver import Subscription
-from chat.streaming.delivery.follower import Follower, Position
 from chat.streaming.delivery.protocol import parse_chunk_mode, parse_user_message
-from chat.transports.http.responses import json_error, read_json, refusal, request_user
+from chat.streaming.stream.follow import Follower, Position
+from chat.streaming.stream.post import post
+from chat.transports.http.responses import read_json, refusal, request_user
 
 KEEPALIVE = b": keepalive\n\n"
-TOO_MANY_STREAMS = "Too many open chat connections and streams. Close one and retry."
 NOTHING_RUNNING = "No answer is running in this conversation."
+BAD_EVENT_ID = "Last-Event-ID must be an event id of this API: <answer id>:<offset>."
 
 Step = Callable[[Subscription], Awaitable[None]]
 
@@ -47,19 +47,18 @@ def sse_event(frame: dict[str, Any], position: Position | None) -> bytes:
 
 
 async def event_stream(
-    follower: Follower, first: Step | None, prelude: list[bytes]
+    follower: Follower, first: Step | None, prelude: bytes
 ) -> AsyncIterator[bytes]:
-    for event in prelude:
-        yield event
+    yield prelude
     async for frame, position in follower.frames(first):
         yield KEEPALIVE if frame is None else sse_event(frame, position)
 
 
 def sse_response(
-    follower: Follower, first: Step | None = None, prelude: list[bytes] | None = None
-) -> StreamingHttpResponse:
+    follower: Follower, first: Step | None = None, prelude: bytes = b""
+) -> HttpResponse:
     response = StreamingHttpResponse(
-        event_stream(follower, first, prelude or []), content_type="text/event-stream"
+        event_stream(follower, first, prelude), content_type="text/event-stream"
     )
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx passes each event on at once
@@ -67,41 +66,32 @@ def sse_response(
     return response
 
 
-async def _conversation_and_mode(
-    request: HttpRequest, conversation_id: str, chunk: Callable[[], Any]
-) -> tuple[Any, Conversation | None, str | HttpResponse]:
-    """The user, their conversation and the chunking mode asked for (`chunk()`, read
-    once the user is known), or the error to answer."""
+async def _follower(
+    request: HttpRequest, conversation_id: str, mode: Callable[[], Any]
+) -> Follower:
+    """A follower of the user's conversation, joined (it misses nothing from here), in
+    the chunking mode asked for (read once the user is known); Refusal otherwise."""
     user = await request_user(request)
     if not user.is_authenticated:
-        return user, None, json_error(401, ErrorCode.NOT_AUTHENTICATED, "Log in first.")
-    try:
-        mode = parse_chunk_mode(chunk())
-    except Refusal as exc:
-        return user, None, refusal(exc)
+        raise Refusal(ErrorCode.NOT_AUTHENTICATED, "Log in first.")
+    chunk = parse_chunk_mode(mode())
     try:
         get = db_call(selectors.conversation_get)
         conversation = await get(user=user, conversation_id=conversation_id)
     except Conversation.DoesNotExist:
-        return user, None, json_error(404, ErrorCode.NOT_FOUND, "No such conversation.")
-    return user, conversation, mode
-
-
-class BadBody(Exception):
-    def __init__(self, response: HttpResponse) -> None:
-        self.response = response
+        raise Refusal(ErrorCode.NOT_FOUND, "No such conversation.") from None
+    follower = Follower(conversation.pk, credential=request_credential(request, user), mode=chunk)
+    await follower.join()
+    return follower
 
 
 def _body(request: HttpRequest) -> dict[str, Any]:
     try:
         return read_json(request)
     except RequestDataTooBig:
-        raise BadBody(
-            json_error(413, ErrorCode.TOO_LONG, "The request body is too large.")
-        ) from None
+        raise Refusal(ErrorCode.TOO_LONG, "The request body is too large.") from None
     except ValueError:
-        message = "The body must be a JSON object."
-        raise BadBody(json_error(400, ErrorCode.BAD_REQUEST, message)) from None
+        raise Refusal(ErrorCode.BAD_REQUEST, "The body must be a JSON object.") from None
 
 
 @require_http_methods(["POST"])
@@ -114,28 +104,14 @@ async def api_messages(request: HttpRequest, conversation_id: str) -> HttpRespon
         return body.get("chunk", request.GET.get("chunk", DEFAULT_MODE))
 
     try:
-        user, conversation, mode = await _conversation_and_mode(request, conversation_id, chunk)
-    except BadBody as exc:
-        return exc.response
-    if conversation is None:
-        return mode  # type: ignore[return-value]
-    data = body
-    try:
-        message = parse_user_message(data)
+        follower = await _follower(request, conversation_id, chunk)
     except Refusal as exc:
         return refusal(exc)
-    follower = Follower(conversation.pk, user_id=user.pk, mode=str(mode))
-    if not await follower.join():  # before the answer starts: it misses nothing
-        return json_error(429, ErrorCode.RATE_LIMITED, TOO_MANY_STREAMS)
     try:
-        posted = await exchanges.post_message(
-            exchanges.ExchangeRequest(
-                user=user,
-                conversation_id=conversation.pk,
-                content=message.content,
-                client_id=message.client_id,
-            )
-        )
+        message = parse_user_message(body)
+        user = follower.credential["user"]
+        asked = ExchangeRequest(user, follower.conversation_id, message.content, message.client_id)
+        posted = await post(asked)
     except Refusal as exc:
         await follower.leave()
         return refusal(exc)
@@ -144,24 +120,14 @@ async def api_messages(request: HttpRequest, conversation_id: str) -> HttpRespon
         raise
     if posted.answer_id is None:  # a client_id sent before: that message, no new answer
         await follower.leave()
-        return json_error(
-            409,
-            ErrorCode.NOT_ALLOWED,
-            "A message with this client_id was sent before; follow its answer at "
-            f"/api/conversations/{conversation.pk}/stream/.",
-            sent=posted.frame,  # not `message`: the sentence above is the error's message
-        )
-    follower.follow(posted.answer_id)
-    first = None
-    if not posted.announced:  # the channel layer failed: watch the saved answer
-        start = contract.chat_start(posted.answer_id, posted.model)
-
-        async def first(subscription: Subscription) -> None:
-            await subscription.step(follower.subscriber.on_event, start)
-
-    prelude = [sse_event(posted.frame, Position(posted.answer_id))] if posted.frame else []
+        where = f"/api/conversations/{conversation_id}/stream/"
+        message = f"A message with this client_id was sent before; follow its answer at {where}."
+        # `sent`, not `message`: the sentence above is the error's message.
+        return refusal(Refusal(ErrorCode.NOT_ALLOWED, message, sent=posted.frame))
+    first = follower.follow_posted(posted)
+    prelude = sse_event(posted.frame, Position(posted.answer_id)) if posted.frame else b""
     response = sse_response(follower, first, prelude)
-    response["X-Conversation-Id"] = str(conversation.pk)
+    response["X-Conversation-Id"] = follower.conversation_id
     response["X-Message-Id"] = posted.answer_id
     return response
 
@@ -170,30 +136,24 @@ async def api_messages(request: HttpRequest, conversation_id: str) -> HttpRespon
 async def api_stream(request: HttpRequest, conversation_id: str) -> HttpResponse:
     """Follow the answer running now, or resume the one a `Last-Event-ID` header (or a
     `last_event_id` parameter) names, from where it left off."""
-    resume = None
     last_event_id = request.headers.get("Last-Event-ID") or request.GET.get("last_event_id")
-    if last_event_id:
-        resume = Position.parse(last_event_id)
-        if resume is None:
-            message = "Last-Event-ID must be an event id of this API: <answer id>:<offset>."
-            return json_error(400, ErrorCode.BAD_REQUEST, message)
-    chunk = request.GET.get("chunk", DEFAULT_MODE)
-    user, conversation, mode = await _conversation_and_mode(request, conversation_id, lambda: chunk)
-    if conversation is None:
-        return mode  # type: ignore[return-value]
-    follower = Follower(conversation.pk, user_id=user.pk, mode=str(mode))
-    if not await follower.join():  # before the read: an answer's events after it reach us
-        return json_error(429, ErrorCode.RATE_LIMITED, TOO_MANY_STREAMS)
+    resume = Position.parse(last_event_id) if last_event_id else None
     try:
-        answer = await db_call(_answer_dict)(conversation.pk, resume)
+        if last_event_id and resume is None:
+            raise Refusal(ErrorCode.BAD_REQUEST, BAD_EVENT_ID)
+        chunk = request.GET.get("chunk", DEFAULT_MODE)
+        follower = await _follower(request, conversation_id, lambda: chunk)
+    except Refusal as exc:
+        return refusal(exc)
+    try:  # after the join: an answer's events after this read reach us
+        answer = await db_call(_answer_dict)(follower.conversation_id, resume)
     except BaseException:
         await follower.leave()
         raise
     if answer is None:
         await follower.leave()
-        if resume is not None:
-            return json_error(404, ErrorCode.NOT_FOUND, "No such answer in this conversation.")
-        return json_error(404, ErrorCode.NOT_FOUND, NOTHING_RUNNING)
+        missing = "No such answer in this conversation." if resume else NOTHING_RUNNING
+        return refusal(Refusal(ErrorCode.NOT_FOUND, missing))
     follower.follow(answer["id"], resume.offset if resume is not None else 0)
 
     async def first(subscription: Subscription) -> None:

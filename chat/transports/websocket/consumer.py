@@ -20,7 +20,7 @@ from django.conf import settings
 
 from chat import contract
 from chat.accounts import guards
-from chat.conversations import quotas, selectors, serializers, services
+from chat.conversations import selectors, serializers, services
 from chat.db import db_call
 from chat.errors import ErrorCode, Refusal
 from chat.models import Conversation, Message
@@ -45,6 +45,7 @@ from chat.streaming.delivery.protocol import (
 )
 from chat.streaming.delivery.protocol import parse_frame as decode_frame
 from chat.streaming.delivery.subscriber import EVENT_RULES, Subscriber
+from chat.streaming.stream.post import post, unannounced_start
 from chat.telemetry import log_events as events
 from chat.telemetry import metrics
 from chat.transports.websocket.throttle import TokenBucket
@@ -240,16 +241,12 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             kind=kind,
             target_id=target,
         )
-        posted = await exchanges.post_message(request)
+        posted = await post(request)
         if posted.announced:
             return
         if posted.frame is not None:
             await self.send_json(posted.frame)
-        if posted.answer_id is not None:
-            # The channel layer failed: its events may never come. Follow the answer
-            # from here, so the watchdog ends it from the saved row (`error` and `end`
-            # if it could not start) instead of the tab waiting on a silent bus.
-            start = contract.chat_start(posted.answer_id, posted.model)
+        if (start := unannounced_start(posted)) is not None:
             await self.subscription.step(self.subscriber.on_event, start)
 
     async def switch_branch(self, message_id: str) -> None:
@@ -259,8 +256,6 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             leaf = await switch(conversation_id=self.conversation.pk, message_id=message_id)
         except Message.DoesNotExist:
             raise Refusal(ErrorCode.NOT_FOUND, "No such message here.") from None
-        except quotas.ConversationBusy as exc:
-            raise Refusal(exc.code, exc.message) from None
         try:
             await self.channel_layer.group_send(self.group, contract.chat_path(leaf))
         except Exception:  # this tab at least shows it; the others on their next read

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from chat.streaming.delivery.follower import Position
+from chat.streaming.stream.follow import Position
 from chat.transports.openai.schema import BadRequest, CompletionRequest, parse_request
 
 json_values = st.recursive(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chat.streaming.delivery.follower import Position
+from chat.streaming.stream.follow import Position
 
 ANSWER = "3f2b6a52-8a4c-4d8e-9c1e-0a5b7c9d1e2f"
 

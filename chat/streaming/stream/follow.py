@@ -1,18 +1,20 @@
-"""One answer followed over HTTP: its frames as an async iterator.
+"""One answer followed by a door that shows no history: its frames as an async iterator.
 
-The server-sent events API (api_stream.py) and the OpenAI-compatible API
-(openai_api.py) follow an answer as a browser tab's socket does: a `Follower` is a
-subscriber of the conversation (subscriber.py, carried out by subscription.py) on a
-channel of its own, joined to the conversation's group before the answer is started
-or the history read, so it misses nothing. It keeps only the frames of the answer it
-follows, numbers them with a `Position` (the answer and how many of its characters
-were sent: the event id a client resumes from), and ends with the answer's `end`.
+The server-sent events API and the OpenAI-compatible API (and any door like them)
+follow an answer as a browser tab's socket does: a `Follower` is a subscriber of the
+conversation (delivery/subscriber.py, carried out by delivery/driver.py) on a channel
+of its own, joined to the conversation's group before the answer is started or the
+history read, so it misses nothing, and to its user's group, so a logout, a revoked
+token or a deactivated account ends it at once. It keeps only the frames of the
+answer it follows, numbers them with a `Position` (the answer and how many of its
+characters were sent: the event id a client resumes from), and ends with the
+answer's `end`, or with an `error` when the bus fails or the credential lapses.
 
-A follower is made and joined in the view, which may still refuse the request (a
-JSON error) and then `leave()`s; once the view returns a response, the response's
-iterator owns it, and leaves when it ends, fails or the client goes away. A response
-that is never iterated (the client left while its headers were being sent) is left
-after ABANDONED_SECONDS.
+A follower is opened in the view, which may still refuse the request and then
+`leave()`s; once the view returns a response, the response's iterator owns it and
+leaves when it ends, fails or the client goes away; `on_leave` says what that means
+for the answer. A response never iterated (the client left while its headers were
+being sent) is left after ABANDONED_SECONDS.
 """
 
 from __future__ import annotations
@@ -28,19 +30,24 @@ from django.conf import settings
 
 from chat import contract
 from chat.accounts import guards
-from chat.errors import ErrorCode
+from chat.errors import ErrorCode, Refusal
+from chat.streaming.answer.generation import stop_here
 from chat.streaming.delivery import frames
 from chat.streaming.delivery.driver import Subscription
 from chat.streaming.delivery.layers import forget_channel, join_new_channel
 from chat.streaming.delivery.subscriber import EVENT_RULES, STREAMING, Subscriber
+from chat.streaming.stream.post import OnLeave, Posted, unannounced_start
 from chat.telemetry import metrics
 
 logger = logging.getLogger(__name__)
 
 Frame = dict[str, Any]
+Item = tuple[Frame, "Position | None"]
 KEEPALIVE_SECONDS = 15.0  # a comment line this often keeps proxies from closing a quiet stream
 ABANDONED_SECONDS = 30.0
 BUS_FAILED = "The server's message bus failed; reconnect with Last-Event-ID to resume."
+SIGNED_OUT = "You were signed out (logged out, token revoked or account deactivated)."
+TOO_MANY_STREAMS = "Too many open chat connections and streams. Close one and retry."
 
 
 @dataclass(frozen=True)
@@ -66,32 +73,43 @@ class Position:
 
 
 class Follower:
-    """Follows one answer of a conversation for an HTTP response."""
+    """Follows one answer of a conversation for an HTTP response.
 
-    def __init__(self, conversation_id: Any, *, user_id: Any, mode: str) -> None:
+    `credential`: what signed the request in, as a socket's scope holds it (`user`,
+    and `api_token_id` or `session`), checked again when the user's account changes."""
+
+    def __init__(
+        self,
+        conversation_id: Any,
+        *,
+        credential: dict[str, Any],
+        mode: str,
+        on_leave: OnLeave = OnLeave.KEEP,
+    ) -> None:
         self.conversation_id = str(conversation_id)
-        self.user_id = user_id
+        self.credential = credential
+        self.user_id = credential["user"].pk
+        self.on_leave = on_leave
         self.layer = get_channel_layer()
         self.subscriber = Subscriber(mode, settings.CHAT_CHUNK_MAX_CHARS)
         self.channel = ""
         self.position: Position | None = None  # the answer followed (None: not yet known)
-        # Frames with the position after each; None: the end.
-        self.queue: asyncio.Queue[tuple[Frame, Position | None] | None] = asyncio.Queue()
-        self.started = False
-        self.left = False
+        self.queue: asyncio.Queue[Item | None] = asyncio.Queue()  # None: the end
+        self.started = self.left = self.ended = False
         self.subscription: Subscription | None = None
 
     # --- Life ------------------------------------------------------------------------
 
-    async def join(self) -> bool:
-        """Count the stream on the user's cap and join the conversation's group; False
-        (nothing joined) when the user has too many streams and sockets open."""
+    async def join(self) -> None:
+        """Count the stream on the user's cap and join the conversation's and the
+        user's groups; a Refusal (nothing joined) when too many are open."""
         if not guards.socket_opened(self.user_id):
             self.left = True
-            return False
+            raise Refusal(ErrorCode.RATE_LIMITED, TOO_MANY_STREAMS)
         try:
             group = contract.conversation_group(self.conversation_id)
             self.channel = await join_new_channel(self.layer, group)
+            await self.layer.group_add(contract.user_group(self.user_id), self.channel)
         except BaseException:
             guards.socket_closed(self.user_id)
             self.left = True
@@ -105,22 +123,27 @@ class Follower:
             send=self._receive_frame,
             history_frame=lambda messages: {"type": "history", "messages": messages},
         )
-        return True
 
     async def leave(self) -> None:
-        """Stop following: timers, the group, the channel, the cap. Once."""
+        """Stop following: the answer as `on_leave` says, timers, groups, channel, cap.
+        Once."""
         if self.left:
             return
         self.left = True
+        if self.on_leave is OnLeave.STOP and self.position is not None and not self.ended:
+            stop_here(self.conversation_id)
         guards.socket_closed(self.user_id)
         metrics.HTTP_STREAMS_OPEN.dec()
         if self.subscription is not None:
             self.subscription.close()
-        try:
-            group = contract.conversation_group(self.conversation_id)
-            await self.layer.group_discard(group, self.channel)
-        except Exception:
-            logger.warning("leaving %s failed", self.conversation_id, exc_info=True)
+        for group in (
+            contract.conversation_group(self.conversation_id),
+            contract.user_group(self.user_id),
+        ):
+            try:
+                await self.layer.group_discard(group, self.channel)
+            except Exception:
+                logger.warning("leaving %s failed", group, exc_info=True)
         await forget_channel(self.layer, self.channel)
 
     def handed_over(self) -> None:
@@ -137,6 +160,21 @@ class Follower:
     def follow(self, message_id: str, offset: int = 0) -> None:
         self.position = Position(str(message_id), offset)
         self.subscriber.join_offset = offset
+
+    def follow_posted(self, posted: Posted) -> Callable[[Subscription], Awaitable[None]] | None:
+        """Follow the answer `post` started; the first step when its start was never
+        announced (the channel layer failed): watch the saved answer instead, so the
+        watchdog ends it from its row rather than the stream waiting on a silent bus."""
+        assert posted.answer_id is not None
+        self.follow(posted.answer_id)
+        start = unannounced_start(posted)
+        if start is None:
+            return None
+
+        async def watch(subscription: Subscription) -> None:
+            await subscription.step(self.subscriber.on_event, start)
+
+        return watch
 
     async def frames(
         self, first: Callable[[Subscription], Awaitable[None]] | None = None
@@ -158,8 +196,10 @@ class Follower:
                     continue
                 if item is None:
                     return
-                yield item
                 if item[0]["type"] == "end":
+                    self.ended = True
+                yield item
+                if self.ended:
                     return
         finally:
             receiver.cancel()
@@ -168,23 +208,34 @@ class Follower:
     # --- Inside ----------------------------------------------------------------------
 
     async def _receive_events(self) -> None:
-        """The conversation's events, one subscriber step each, until cancelled."""
+        """The conversation's and the user's events, one step each, until cancelled."""
         assert self.subscription is not None
         try:
             while True:
                 event = await self.layer.receive(self.channel)
                 if event.get("type") in EVENT_RULES:
                     await self.subscription.step(self.subscriber.on_event, event)
+                elif event.get("type") == "user.check":
+                    await self._check_credential()
         except asyncio.CancelledError:
             raise
         except Exception:
             metrics.CHANNEL_LAYER_ERRORS.inc()
             logger.warning("stream of %s lost its channel", self.conversation_id, exc_info=True)
-            message_id = self.position.message_id if self.position else None
-            extra = {"message_id": message_id} if message_id else {}
-            error = frames.error_frame(ErrorCode.UNAVAILABLE, BUS_FAILED, **extra)
-            self.queue.put_nowait((error, self.position))
-            self.queue.put_nowait(None)
+            self._fail(ErrorCode.UNAVAILABLE, BUS_FAILED)
+
+    async def _check_credential(self) -> None:
+        """The account changed: a credential that no longer signs the user in ends the
+        stream (and, by `on_leave`, its answer)."""
+        if not await guards.still_signed_in(self.credential):
+            self._fail(ErrorCode.NOT_AUTHENTICATED, SIGNED_OUT)
+
+    def _fail(self, code: ErrorCode, message: str) -> None:
+        """End the stream with an `error` frame (the answer's id when known)."""
+        message_id = self.position.message_id if self.position else None
+        extra = {"message_id": message_id} if message_id else {}
+        self.queue.put_nowait((frames.error_frame(code, message, **extra), self.position))
+        self.queue.put_nowait(None)
 
     async def _receive_frame(self, frame: Frame) -> None:
         """A frame from the subscriber: keep the followed answer's, counting its text."""
@@ -210,10 +261,7 @@ class Follower:
         assert self.position is not None and self.subscription is not None
         saved = next((m for m in messages if m["id"] == self.position.message_id), None)
         if saved is None:  # not in the history read (cannot happen: it is read alone)
-            gone = frames.error_frame(ErrorCode.NOT_FOUND, "This answer no longer exists.")
-            self.queue.put_nowait((gone, self.position))
-            self.queue.put_nowait(None)
-            return
+            return self._fail(ErrorCode.NOT_FOUND, "This answer no longer exists.")
         if saved["status"] == STREAMING:
             start = frames.start_frame(
                 saved["id"],

@@ -1,0 +1,129 @@
+"""Posting a message and starting its answer, the same for every door.
+
+`post` admits the request (draining, then every limit, before anything is written:
+exchanges.py), saves the question and the `streaming` answer, announces the question
+to the conversation's subscribers and starts the answer. Once begun it is finished
+even if the door's caller goes away meanwhile (an HTTP client that disconnects, a
+socket that closes): a half-started answer would stay `streaming` with nothing
+writing it, holding the conversation and one of the user's answer slots until the
+stale sweep. What a departure then means for the answer is the door's `OnLeave`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from channels.layers import get_channel_layer
+from django.db import InterfaceError, OperationalError
+
+from chat import contract
+from chat.conversations import serializers
+from chat.errors import ErrorCode, Refusal
+from chat.models import Conversation
+from chat.streaming.answer import draining
+from chat.streaming.answer.exchanges import ExchangeRequest, exchange_start
+from chat.streaming.answer.generation import start_generation, stop_here
+
+logger = logging.getLogger(__name__)
+
+DATABASE_DOWN = "The database is unavailable for a moment; your message was not saved. Try again."
+GONE = "This conversation no longer exists."
+
+
+class OnLeave(StrEnum):
+    """What it means for an answer when the door that asked for it goes away."""
+
+    KEEP = "keep"  # it goes on: a tab reloads or a stream resumes and sees it (WebSocket, SSE)
+    STOP = "stop"  # nobody can read it again: it ends `stopped` (/v1)
+
+
+@dataclass
+class Posted:
+    """What `post` did: the `message` frame; whether the conversation's subscribers
+    were sent it (if not, the sender shows it itself: a resend, or the channel layer
+    failed); and the answer started for it, if any."""
+
+    frame: dict[str, Any] | None  # None: no question was saved (regenerate, continue)
+    announced: bool
+    answer_id: str | None = None
+    model: str = ""  # the model that writes the answer
+
+
+async def post(request: ExchangeRequest, *, on_leave: OnLeave = OnLeave.KEEP) -> Posted:
+    """Save a user message and start its answer (it runs even if the channel layer
+    could not announce the message). Raises Refusal with the reason for a refusal.
+    Cancelling the caller does not cancel the start; `on_leave` then applies."""
+    task = asyncio.ensure_future(_post(request))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        if on_leave is OnLeave.STOP:
+            task.add_done_callback(lambda done: _stop_unread(done, request.conversation_id))
+        raise
+
+
+def unannounced_start(posted: Posted) -> contract.ChatStart | None:
+    """The answer's `chat.start` for its poster to feed its own subscriber when the
+    channel layer never announced it: following the saved answer from there, the
+    subscriber's watchdog ends it from its row instead of waiting on a silent bus."""
+    if posted.announced or posted.answer_id is None:
+        return None
+    return contract.chat_start(posted.answer_id, posted.model)
+
+
+def _stop_unread(task: asyncio.Future[Posted], conversation_id: Any) -> None:
+    """The caller left while its answer started, and nobody will read it: stop it."""
+    if task.cancelled() or task.exception() is not None:
+        return
+    if task.result().answer_id is not None:
+        stop_here(conversation_id)
+
+
+async def _post(request: ExchangeRequest) -> Posted:
+    if draining.draining():
+        retry_after = draining.RETRY_AFTER_SECONDS
+        raise Refusal(ErrorCode.UNAVAILABLE, draining.SHUTTING_DOWN, retry_after=retry_after)
+    try:
+        exchange = await exchange_start(request)
+    except Conversation.DoesNotExist:
+        raise Refusal(ErrorCode.NOT_FOUND, GONE) from None
+    except (OperationalError, InterfaceError):
+        logger.warning("message not saved: the database is unavailable", exc_info=True)
+        raise Refusal(ErrorCode.UNAVAILABLE, DATABASE_DOWN, retry_after=5) from None
+    question = exchange.user_message
+    frame = None
+    if question is not None:
+        frame = {"type": "message", **serializers.message_to_dict(question)}
+    answer = exchange.assistant_message
+    if answer is None:  # a resend of a message already saved
+        return Posted(frame, announced=False)
+    announced = frame is None or await _announce(request.conversation_id, frame)
+    start_generation(
+        conversation_id=request.conversation_id,
+        message_id=answer.pk,
+        model_name=answer.model_name,
+        context=exchange.context,
+        user_id=request.user.pk,
+        prefix=answer.content,
+        parent_id=str(answer.parent_id),
+        siblings=answer.siblings,
+        model_key=exchange.model_key,
+        instructions=exchange.instructions,
+        temperature=exchange.temperature,
+    )
+    return Posted(frame, announced, answer_id=str(answer.pk), model=answer.model_name)
+
+
+async def _announce(conversation_id: Any, frame: dict[str, Any]) -> bool:
+    """Send the question to the conversation's subscribers; False if the layer failed."""
+    try:
+        group = contract.conversation_group(conversation_id)
+        await get_channel_layer().group_send(group, contract.chat_message(frame))
+    except Exception:
+        logger.warning("could not announce message %s", frame["id"], exc_info=True)
+        return False
+    return True
