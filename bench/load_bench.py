@@ -318,7 +318,10 @@ class DbAgent:
                 text=True,
             )
         )
-        self.call(None)
+        # Each version's agent imports that version's chat package, never this one's.
+        imported = self.call(None).get("chat", "")
+        if Path(imported).resolve() != (root / "chat").resolve():
+            raise RuntimeError(f"the database agent for {root} imported chat from {imported!r}")
 
     def call(self, request: dict[str, Any] | None, timeout: float = 300) -> dict[str, Any]:
         assert self.process.stdin and self.process.stdout
