@@ -32,13 +32,14 @@ test: $(BIN)/.installed
 	$(BIN)/pytest
 
 ## Benchmarks: N users streaming at once over real WebSockets into real Daphne servers,
-## this checkout against BEFORE_REF in the same run (figures and plot to
+## this checkout against BEFORE_REF (default f59f16e: the flat chat/ before the layered
+## app; each side runs from its own tree) in the same run (figures and plot to
 ## docs/performance.md and .png; BENCH_ARGS for more options, e.g. --users 1,10,50),
 ## the admin review pages at 1,000 vs 100,000 messages (BENCH_DATABASE_URL for
 ## PostgreSQL), the conversation search at 100,000 messages (PostgreSQL only:
 ## BENCH_DATABASE_URL or DATABASE_URL names the server; skipped without one), and the
 ## latency SSE and /v1 add to the WebSocket's (bench/api_bench.py; API_BENCH_ARGS).
-BEFORE_REF ?= 04c5e5c
+BEFORE_REF ?= f59f16e
 bench: $(BIN)/.installed
 	$(BIN)/python bench/load_bench.py $(if $(BEFORE_REF),--before-ref $(BEFORE_REF)) $(BENCH_ARGS)
 	$(BIN)/python bench/admin_bench.py

@@ -6,7 +6,8 @@ The benchmark starts one agent per code version it measures, with that version's
 checkout first on sys.path and the servers' DATABASE_URL (or SQLITE_PATH) and
 SECRET_KEY in its environment, so users, sessions and conversations are created,
 and answers read back, by the same models and the same session signing as the
-servers under test use (the version before may have another schema).
+servers under test use (the version before may have another schema, and its modules
+other paths: names that moved are looked up where each checkout has them, MOVED).
 
 Requests and replies, one JSON object per line:
   {"cmd": "setup", "prefix": "r3", "n": 1000}
@@ -19,22 +20,45 @@ Requests and replies, one JSON object per line:
          the assistant messages of each conversation, oldest first.
   {"cmd": "tokens", "usernames": [...], "name": "bench"}
       -> {"tokens": [raw token, ...]}
-         a personal API token for each user (chat.accounts.api_tokens.token_create), in order.
+         a personal API token for each user (token_create, see MOVED), in order.
   {"cmd": "conversations", "usernames": [...]}
       -> {"conversations": [id, ...]}
          one new empty conversation for each user, in order.
   {"cmd": "quit"}
+
+The first line it writes is {"ready": true, "chat": <directory of the chat package it
+imported>}, so the benchmark can check that each agent runs its own checkout's code.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+
+# Names of the chat app this agent uses from modules that moved, with where each
+# checkout may have them, newest layout first (f59f16e and before: the flat chat/).
+MOVED = {
+    "token_create": ("chat.accounts.api_tokens", "chat.tokens"),
+}
+
+
+def chat_name(name: str) -> Any:
+    """`name` from the first of its MOVED modules this checkout has."""
+    for module in MOVED[name]:
+        try:
+            return getattr(importlib.import_module(module), name)
+        except ModuleNotFoundError as exc:
+            # Only the module (or a package above it) missing: try the next place. An
+            # import failing inside the module is a real error.
+            if not exc.name or not (module == exc.name or module.startswith(exc.name + ".")):
+                raise
+    raise ImportError(f"{name} is in none of {', '.join(MOVED[name])}")
 
 
 def setup_django(root: Path) -> None:
@@ -103,8 +127,7 @@ def setup_users(prefix: str, n: int) -> list[dict[str, str]]:
 def tokens(usernames: list[str], name: str) -> list[str]:
     from django.contrib.auth import get_user_model
 
-    from chat.accounts.api_tokens import token_create
-
+    token_create = chat_name("token_create")
     by_name = get_user_model().objects.in_bulk(usernames, field_name="username")
     return [token_create(user=by_name[u], name=name)[1] for u in usernames]
 
@@ -149,7 +172,9 @@ def main() -> None:
     setup_django(args.root.resolve())
     from django.db import connections
 
-    out.write(json.dumps({"ready": True}) + "\n")
+    import chat
+
+    out.write(json.dumps({"ready": True, "chat": str(Path(chat.__file__).parent)}) + "\n")
     out.flush()
     for line in sys.stdin:
         request = json.loads(line)

@@ -1,7 +1,7 @@
 """Load benchmark: N users streaming at once over real WebSockets into real Daphne servers.
 
     python bench/load_bench.py [--users 1,10,50,100,200,500,1000] [--processes 1,2]
-                               [--before-ref 04c5e5c] [--out-dir docs]
+                               [--before-ref f59f16e] [--out-dir docs]
 
 What runs, all on loopback:
 - `bench/model_server.py`, an OpenAI-compatible streaming server that answers on a
@@ -318,7 +318,10 @@ class DbAgent:
                 text=True,
             )
         )
-        self.call(None)
+        # Each version's agent imports that version's chat package, never this one's.
+        imported = self.call(None).get("chat", "")
+        if Path(imported).resolve() != (root / "chat").resolve():
+            raise RuntimeError(f"the database agent for {root} imported chat from {imported!r}")
 
     def call(self, request: dict[str, Any] | None, timeout: float = 300) -> dict[str, Any]:
         assert self.process.stdin and self.process.stdout

@@ -123,3 +123,37 @@ def test_api_bench_check_finds_wrong_answers() -> None:
     assert "2 saved answers" in check(answer, {"c1": saved["c1"] * 2}, 1)
     assert check({**answer, "end": None}, saved, 1) == "no end"
     assert "500" in check({**answer, "errors": ["HTTP 500"]}, saved, 1)
+
+
+@pytest.mark.parametrize(
+    ("layout", "found"),
+    [
+        ({"tokens.py": "X = 'flat'"}, "flat"),  # f59f16e and before
+        ({"accounts/api_tokens.py": "X = 'layered'", "tokens.py": "X = 'flat'"}, "layered"),
+        ({"accounts/api_tokens.py": "import no_such_dependency", "tokens.py": "X = 1"}, "error"),
+    ],
+)
+def test_db_agent_finds_moved_names(tmp_path: Path, layout: dict[str, str], found: str) -> None:
+    """The database agent serves this checkout and the version before: a name that moved
+    is taken from where the checkout has it; an import failing inside that module is an
+    error, not a reason to try the old place."""
+    for name, text in layout.items():
+        path = tmp_path / "chat" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        (path.parent / "__init__.py").touch()
+        path.write_text(f"{text}\ntoken_create = lambda: X\n")
+    (tmp_path / "chat" / "__init__.py").touch()
+    code = (
+        "import sys; sys.path[:0] = sys.argv[1:]; from db_agent import chat_name\n"
+        "try: print(chat_name('token_create')())\n"
+        "except ModuleNotFoundError as exc: print('error', exc.name)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path), str(ROOT / "bench")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[0] == found, result.stdout
