@@ -1,0 +1,154 @@
+"""A whole conversation followed by a tab: its history, every answer in it, branches.
+
+A browser tab (and a staff live tail) shows a conversation, not one answer: the
+newest page of its current path (joining an answer still streaming), each new
+question and answer as they come, another branch when any tab switches, older pages
+on request. `Tab` is that for any door that can show it; the door only turns its
+frames into bytes and its client's requests into calls. Answers are started and
+stopped through the one answer stream (post.py), like every door's.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from channels.layers import BaseChannelLayer
+from django.conf import settings
+
+from chat import contract
+from chat.conversations import services
+from chat.db import db_call
+from chat.errors import ErrorCode, Refusal
+from chat.models import Conversation, Message
+from chat.streaming.answer.exchanges import ExchangeRequest, Kind
+from chat.streaming.answer.generation import request_stop
+from chat.streaming.delivery import driver, frames
+from chat.streaming.delivery.driver import Subscription
+from chat.streaming.delivery.subscriber import Subscriber
+from chat.streaming.stream.post import post, unannounced_start
+from chat.telemetry import metrics
+
+logger = logging.getLogger(__name__)
+
+Frame = dict[str, Any]
+UNREACHABLE = "The answer could not be reached to stop it. Try again."
+NO_SUCH_MESSAGE = "No such message here."
+
+
+class Tab:
+    """One tab's view of `conversation`, over `channel` (its own, on `layer`).
+    `send`: how a frame goes out; `history_frame`: how a history page is framed."""
+
+    def __init__(
+        self,
+        conversation: Conversation,
+        *,
+        user: Any,
+        mode: str,
+        layer: BaseChannelLayer,
+        channel: str,
+        send: Callable[[Frame], Awaitable[None]],
+        history_frame: Callable[[Tab, list[Frame]], Frame],
+    ) -> None:
+        self.conversation = conversation
+        self.user = user
+        self.layer = layer
+        self.channel = channel
+        self.send = send
+        self.has_more = False
+        self.subscriber = Subscriber(mode, settings.CHAT_CHUNK_MAX_CHARS)
+        self.subscription = Subscription(
+            self.subscriber,
+            layer=layer,
+            reply_to=channel,
+            conversation_id=conversation.pk,
+            send=send,
+            history_frame=lambda messages: history_frame(self, messages),
+        )
+        self.groups = [
+            contract.conversation_group(conversation.pk),
+            contract.user_group(user.pk),
+        ]
+
+    async def open(self) -> None:
+        """Join the conversation's and the user's groups, then send the history: any
+        event after this read reaches the tab."""
+        for group in self.groups:
+            await self.layer.group_add(group, self.channel)
+        await self.send_history()
+
+    async def close(self) -> None:
+        """The door is gone: no timer fires for it, no group holds it."""
+        self.subscription.close()
+        for group in self.groups:
+            await self.layer.group_discard(group, self.channel)
+
+    async def on_event(self, event: Frame) -> None:
+        """A `chat.*` event of the conversation."""
+        await self.subscription.step(self.subscriber.on_event, event)
+
+    async def send_history(self) -> None:
+        """The newest page of the current path, through the subscriber (it joins an
+        answer still streaming)."""
+        page = settings.CHAT_HISTORY_PAGE
+        messages, self.has_more = await db_call(driver.history)(self.conversation.pk, page)
+        await self.subscription.step(self.subscriber.on_history, messages)
+
+    async def set_mode(self, mode: str) -> None:
+        await self.subscription.step(self.subscriber.set_mode, mode)
+
+    # --- What the client asks ---------------------------------------------------------
+
+    async def start_answer(
+        self, kind: Kind, content: str = "", client_id: str | None = None, target: Any = None
+    ) -> None:
+        request = ExchangeRequest(
+            self.user, self.conversation.pk, content, client_id, kind=kind, target_id=target
+        )
+        posted = await post(request)
+        if posted.announced:
+            return
+        if posted.frame is not None:
+            await self.send(posted.frame)
+        if (start := unannounced_start(posted)) is not None:
+            await self.on_event(dict(start))
+
+    async def stop(self) -> None:
+        try:
+            await request_stop(self.layer, self.conversation.pk)
+        except Exception:
+            metrics.CHANNEL_LAYER_ERRORS.inc()
+            logger.warning("stop for %s not sent", self.conversation.pk, exc_info=True)
+            raise Refusal(ErrorCode.UNAVAILABLE, UNREACHABLE) from None
+
+    async def switch_branch(self, message_id: str) -> None:
+        """Show the branch through `message_id` in every tab of the conversation."""
+        switch = db_call(services.conversation_switch_branch)
+        try:
+            leaf = await switch(conversation_id=self.conversation.pk, message_id=message_id)
+        except Message.DoesNotExist:
+            raise Refusal(ErrorCode.NOT_FOUND, NO_SUCH_MESSAGE) from None
+        try:
+            await self.layer.group_send(self.groups[0], contract.chat_path(leaf))
+        except Exception:  # this tab at least shows it; the others on their next read
+            metrics.CHANNEL_LAYER_ERRORS.inc()
+            logger.warning("branch switch in %s not announced", self.conversation.pk)
+            await self.send_history()
+
+    async def send_older(self, before: str) -> None:
+        read = db_call(driver.older)
+        try:
+            page, more = await read(self.conversation.pk, before, settings.CHAT_HISTORY_PAGE)
+        except Message.DoesNotExist:
+            raise Refusal(ErrorCode.NOT_FOUND, NO_SUCH_MESSAGE) from None
+        await self.send(frames.older_frame(page, has_more=more))
+
+    async def refresh(self) -> bool:
+        """Read the conversation again (its settings changed); False if it is gone."""
+        try:
+            self.conversation = await db_call(Conversation.objects.get)(pk=self.conversation.pk)
+        except Conversation.DoesNotExist:
+            return False
+        return True

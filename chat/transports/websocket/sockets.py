@@ -1,0 +1,65 @@
+"""What every chat socket keeps about itself: counted on its user's cap, opened and
+closed in the metrics and the log, each once, whatever way it ends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from chat.accounts import guards
+from chat.telemetry import log_events as events
+from chat.telemetry import metrics
+
+
+class CountedSocket(AsyncJsonWebsocketConsumer):
+    counted: Any = None  # the user whose socket cap counts this socket
+    opened = False  # accepted, and its end not yet counted and logged
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """The connection's whole life; its end is counted even if a handler raised."""
+        try:
+            await super().__call__(scope, receive, send)
+        finally:  # also when cancelled before its disconnect ran (a slow connect)
+            self.socket_ended(None)
+            self.uncount()
+
+    async def accept_counted(self) -> None:
+        """Accept (first: closing before accept() turns any code into HTTP 403), count
+        and log the socket."""
+        await self.accept()
+        self.opened = True
+        metrics.WEBSOCKETS_OPEN.inc()
+        events.socket_opened(
+            user_id=self.user_id(), conversation=self.route_conversation(), path=self.scope["path"]
+        )
+
+    def count(self, user_id: Any) -> bool:
+        """Count the socket on the user's cap; False (not counted) when over it."""
+        if not guards.socket_opened(user_id):
+            return False
+        self.counted = user_id
+        return True
+
+    def socket_ended(self, code: int | None) -> None:
+        """Count and log the socket's end, once (`code` None: ended without a close)."""
+        if not self.opened:
+            return
+        self.opened = False
+        metrics.WEBSOCKETS_OPEN.dec()
+        events.socket_closed(
+            user_id=self.user_id(), conversation=self.route_conversation(), code=code
+        )
+
+    def uncount(self) -> None:
+        """Take the socket off its user's cap, once."""
+        if self.counted is not None:
+            guards.socket_closed(self.counted)
+            self.counted = None
+
+    def user_id(self) -> Any:
+        user = self.scope.get("user")
+        return user.pk if user is not None and user.is_authenticated else None
+
+    def route_conversation(self) -> Any:
+        return self.scope.get("url_route", {}).get("kwargs", {}).get("conversation_id")
