@@ -1,14 +1,14 @@
-"""Starting answers: the rules, and many starts in one transaction (group commit).
+"""Starting answers: many starts in one transaction (group commit).
 
 When many users send at the same moment, each exchange costs about ten statements
 and their ORM work, one after another under the GIL: the hundredth user waited half
 a second for the model call. The batcher sends the first request of a quiet moment
 to the database at once (no added delay), and whatever arrives while a batch is in
 the database goes together in the next one: a few statements per batch instead of
-ten per exchange. `exchanges_start` is the one home of the rules for starting an
-answer; if a batch fails as a whole (a deadlock, a constraint race with another
-process), each of its requests runs again as a batch of its own, so a request never
-fails for another's sake.
+ten per exchange. `exchanges_start` is the one way an answer starts: it reads and
+locks, asks the rules (admission.py, pure), then writes. If a batch fails as a whole
+(a deadlock, a constraint race with another process), each of its requests runs
+again as a batch of its own, so a request never fails for another's sake.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import weakref
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
-from enum import StrEnum
 from typing import Any
 
 from django.conf import settings
@@ -29,26 +28,17 @@ from django.utils import timezone
 
 from chat import db
 from chat.conversations import quotas, selectors, services
+from chat.conversations.tree import Tree
 from chat.db import db_call
-from chat.errors import ErrorCode, Refusal
 from chat.models import Conversation, Message, UserQuota
 from chat.provider import llm
+from chat.streaming.answer import admission
+from chat.streaming.answer.admission import Kind
 
 logger = logging.getLogger(__name__)
 
 MAX_BATCH = 200
 DATABASE_DOWN = "The database is unavailable for a moment; your message was not saved. Try again."
-
-
-class Kind(StrEnum):
-    """What a request asks for: a new question at the end of the current path, or a
-    branch (chat/tree.py): an edited question, another answer to the same question,
-    or the continuation of a cut-off answer (a new version that starts with its text)."""
-
-    SEND = "send"
-    EDIT = "edit"
-    REGENERATE = "regenerate"
-    CONTINUE = "continue"
 
 
 @dataclass
@@ -61,38 +51,30 @@ class ExchangeRequest:
     target_id: Any = None  # the message edited, regenerated or continued
 
 
-NO_SUCH_MESSAGE = Refusal(ErrorCode.NOT_FOUND, "No such message here.")
-
-
-def refuse_target(kind: Kind, target: Message | None, leaf: Any) -> Refusal | None:
-    """Why `target` cannot be the message of a `kind` request (None: it can). `leaf`
-    is the id of the last message of the conversation's current path."""
-    if kind == Kind.SEND:
-        return None
-    if target is None:
-        return NO_SUCH_MESSAGE
-    if kind == Kind.EDIT and target.role != Message.Role.USER:
-        return Refusal(ErrorCode.BAD_FRAME, "Only your own messages can be edited.")
-    if kind in (Kind.REGENERATE, Kind.CONTINUE) and (
-        target.role != Message.Role.ASSISTANT or target.parent_id is None
-    ):
-        return Refusal(ErrorCode.BAD_FRAME, "Only an answer can be regenerated or continued.")
-    if kind == Kind.CONTINUE and not (
-        str(target.pk) == str(leaf)
-        and target.content
-        and (
-            target.status in (Message.Status.STOPPED, Message.Status.ERROR)
-            or target.finish_reason == "length"
-        )
-    ):
-        return Refusal(
-            ErrorCode.BAD_FRAME,
-            "Only the last answer, stopped or cut off before its end, can be continued.",
-        )
-    return None
-
-
 Outcome = services.Exchange | Exception
+
+
+@dataclass
+class _Batch:
+    """What a batch read and locked: the rules' inputs, and the rows it writes."""
+
+    conversations: dict[str, Conversation]
+    states: dict[str, admission.ConversationState]
+    earlier: dict[tuple[str, str], Message]  # (conversation, client_id): its message
+    targets: dict[str, admission.Target]
+    trees: dict[str, Tree]
+    quota_rows: dict[int, UserQuota]
+    active: Counter[int]
+
+
+@dataclass
+class _Started:
+    """An accepted request's new rows (saved once the batch writes)."""
+
+    index: int
+    kind: Kind
+    question: Message | None
+    answer: Message
 
 
 @transaction.atomic
@@ -104,10 +86,31 @@ def exchanges_start(requests: list[ExchangeRequest]) -> list[Outcome]:
     `client_id` seen before in the conversation is a resend: the earlier message, no
     new answer.
 
-    The conversations are locked, so two processes cannot start two answers at once."""
-    outcomes: list[Outcome | None] = [None] * len(requests)
+    The conversations are locked, so two processes cannot start two answers at once.
+    The rules themselves are admission.py's; this reads, asks them, and writes."""
+    batch = _batch_load(requests)
+    asks = [_ask(request, batch.targets) for request in requests]
+    decisions = admission.decide_batch(
+        asks, batch.states, batch.quota_rows, batch.active, now=timezone.now()
+    )
+    started = _batch_write(requests, decisions, batch)
+    exchanges = _exchanges_read(started, batch.trees)
+    outcomes: list[Outcome] = []
+    for index, (request, decision) in enumerate(zip(requests, decisions, strict=True)):
+        if isinstance(decision, admission.Accept):
+            outcomes.append(exchanges[index])
+        elif isinstance(decision, admission.Resend):
+            resent = batch.earlier[(str(request.conversation_id), decision.client_id)]
+            outcomes.append(services.Exchange(user_message=resent, assistant_message=None))
+        else:
+            outcomes.append(decision)
+    return outcomes
+
+
+def _batch_load(requests: list[ExchangeRequest]) -> _Batch:
+    """Read what the rules need, locking the conversations, then the users' quota rows
+    (always in that order, and each in key order, so two batches cannot deadlock)."""
     ids = sorted({str(r.conversation_id) for r in requests})
-    # Locked in one order, so two batches (or processes) cannot deadlock on them.
     conversations = {
         str(c.pk): c
         for c in Conversation.objects.select_for_update().filter(pk__in=ids).order_by("pk")
@@ -119,136 +122,170 @@ def exchanges_start(requests: list[ExchangeRequest]) -> list[Outcome]:
             client_id__in={r.client_id for r in requests if r.client_id},
         )
     }
-    wanted = {selectors.parse_uuid(r.target_id) for r in requests if r.target_id} - {None}
-    targets = {str(m.pk): m for m in Message.objects.filter(conversation_id__in=ids, pk__in=wanted)}
+    targets = _targets_read(requests, ids)
     # The trees, to continue each conversation's current path (chat/tree.py).
     trees = selectors.conversation_trees(conversation_ids=conversations)
-    leaves = {
-        key: trees[key].current_leaf(str(c.leaf_id) if c.leaf_id else None)
+    cutoff = timezone.now() - timedelta(seconds=settings.CHAT_STALE_STREAM_SECONDS)
+    live, stale = _streaming_answers(ids, cutoff)
+    users = {r.user.pk for r in requests}
+    quota_rows = quotas.lock(users)
+    active = _active_answers(users, cutoff)
+    states = {
+        key: admission.ConversationState(
+            id=key,
+            owner_id=c.owner_id,
+            leaf_id=trees[key].current_leaf(str(c.leaf_id) if c.leaf_id else None),
+            live_answer=key in live,
+            stale_answer=key in stale,
+            client_ids=frozenset(client_id for (k, client_id) in earlier if k == key),
+        )
         for key, c in conversations.items()
     }
-    cutoff = timezone.now() - timedelta(seconds=settings.CHAT_STALE_STREAM_SECONDS)
+    return _Batch(conversations, states, earlier, targets, trees, quota_rows, active)
+
+
+def _targets_read(requests: list[ExchangeRequest], ids: list[str]) -> dict[str, admission.Target]:
+    """The messages the requests edit, regenerate or continue, by id."""
+    wanted = {selectors.parse_uuid(r.target_id) for r in requests if r.target_id} - {None}
+    return {
+        str(m.pk): admission.Target(
+            id=str(m.pk),
+            conversation_id=str(m.conversation_id),
+            role=m.role,
+            parent_id=m.parent_id,
+            content=m.content,
+            status=m.status,
+            finish_reason=m.finish_reason,
+        )
+        for m in Message.objects.filter(conversation_id__in=ids, pk__in=wanted)
+    }
+
+
+def _streaming_answers(ids: list[str], cutoff: Any) -> tuple[set[str], set[str]]:
+    """The conversations with an answer streaming now, and those with a stale one (its
+    stream died: updated before `cutoff`)."""
     live: set[str] = set()
     stale: set[str] = set()
     for conversation_id, updated in Message.objects.filter(
         conversation_id__in=ids, status=Message.Status.STREAMING
     ).values_list("conversation_id", "updated"):
         (live if updated >= cutoff else stale).add(str(conversation_id))
-    # The users' limits: their quota rows locked after the conversations (one order).
-    users = {r.user.pk for r in requests}
-    limits = quotas.lock(users)
-    active = _active_answers(users, cutoff)
-    now = timezone.now()
-    accepted: list[tuple[int, Kind, Message | None, Message]] = []
-    for index, request in enumerate(requests):
-        key = str(request.conversation_id)
-        conversation = conversations.get(key)
-        if conversation is None or conversation.owner_id != request.user.pk:
-            outcomes[index] = Conversation.DoesNotExist()
-            continue
-        if request.client_id and (key, request.client_id) in earlier:
-            resent = earlier[(key, request.client_id)]
-            outcomes[index] = services.Exchange(user_message=resent, assistant_message=None)
-            continue
-        if key in live:
-            outcomes[index] = quotas.ConversationBusy()
-            continue
-        target = targets.get(str(selectors.parse_uuid(request.target_id)))
-        if target is not None and str(target.conversation_id) != key:
-            target = None
-        problem = refuse_target(request.kind, target, leaves.get(key))
-        if problem is not None:
-            outcomes[index] = problem
-            continue
-        refusal = quotas.admit(limits[request.user.pk], active=active[request.user.pk], now=now)
-        if refusal is not None:
-            outcomes[index] = refusal
-            continue
-        active[request.user.pk] += 1
-        live.add(key)  # a second request for it in this batch is busy
-        user_message = None
-        if request.kind == Kind.SEND:
-            parent = leaves.get(key)
-        else:
-            assert target is not None
-            parent = target.parent_id
-        if request.kind in (Kind.SEND, Kind.EDIT):
-            user_message = Message(
-                conversation=conversation,
-                parent_id=parent,
-                role=Message.Role.USER,
-                content=request.content,
-                client_id=request.client_id,
-            )
-            if request.client_id:
-                earlier[(key, request.client_id)] = user_message
-            parent = user_message.pk
-            if not conversation.title:
-                conversation.title = services.derive_title(request.content)
-        answer = Message(
+    return live, stale
+
+
+def _ask(request: ExchangeRequest, targets: dict[str, admission.Target]) -> admission.Ask:
+    return admission.Ask(
+        user_id=request.user.pk,
+        conversation_id=str(request.conversation_id),
+        kind=request.kind,
+        client_id=request.client_id,
+        target=targets.get(str(selectors.parse_uuid(request.target_id))),
+    )
+
+
+def _batch_write(
+    requests: list[ExchangeRequest], decisions: list[admission.Decision], batch: _Batch
+) -> list[_Started]:
+    """Write what was decided: the accepted requests' messages (users first: every
+    answer is created after its question), the conversations' titles and leaves, the
+    quota rows; and sweep the stale answers, even of a refused request."""
+    started: list[_Started] = []
+    for index, (request, decision) in enumerate(zip(requests, decisions, strict=True)):
+        if isinstance(decision, admission.Accept):
+            key = str(request.conversation_id)
+            question, answer = _messages_new(request, decision, batch.conversations[key])
+            if question is not None and request.client_id:
+                batch.earlier[(key, request.client_id)] = question
+            started.append(_Started(index, request.kind, question, answer))
+    for key, state in batch.states.items():
+        if state.stale_answer:
+            services.messages_sweep_stale(conversation_id=key)
+    UserQuota.objects.bulk_update(batch.quota_rows.values(), ["recent_sends"])
+    if started:
+        Message.objects.bulk_create([s.question for s in started if s.question is not None])
+        Message.objects.bulk_create([s.answer for s in started])
+        now = timezone.now()
+        rows = [
+            [s.answer.conversation.title, s.answer.pk, now, s.answer.conversation.pk]
+            for s in started
+        ]
+        db.update_rows(Conversation, ["title", "leaf", "updated"], "", rows)
+    return started
+
+
+def _messages_new(
+    request: ExchangeRequest, accept: admission.Accept, conversation: Conversation
+) -> tuple[Message | None, Message]:
+    """The accepted request's question (if it saves one) and answer, unsaved; the
+    conversation's leaf moves to the answer, and a first question names it."""
+    parent = accept.parent_id
+    question = None
+    if accept.saves_question:
+        question = Message(
             conversation=conversation,
             parent_id=parent,
-            role=Message.Role.ASSISTANT,
-            status=Message.Status.STREAMING,
-            # The conversation's model (one no longer configured: the default).
-            model_name=llm.model_display_name(conversation.model),
+            role=Message.Role.USER,
+            content=request.content,
+            client_id=request.client_id,
         )
-        if request.kind == Kind.CONTINUE:
-            assert target is not None
-            answer.content = target.content  # the new version starts with the old text
-        accepted.append((index, request.kind, user_message, answer))
-        conversation.leaf_id = answer.pk
-    for conversation_id in stale:
-        services.messages_sweep_stale(conversation_id=conversation_id)
-    UserQuota.objects.bulk_update(limits.values(), ["recent_sends"])
-    if accepted:
-        # Two statements, users first: every answer is created after its question.
-        Message.objects.bulk_create([user for _, _, user, _ in accepted if user is not None])
-        Message.objects.bulk_create([answer for _, _, _, answer in accepted])
-        now = timezone.now()
-        db.update_rows(
-            Conversation,
-            ["title", "leaf", "updated"],
-            "",
-            [
-                [answer.conversation.title, answer.pk, now, answer.conversation.pk]
-                for _, _, _, answer in accepted
-            ],
+        parent = question.pk
+        if not conversation.title:
+            conversation.title = services.derive_title(request.content)
+    answer = Message(
+        conversation=conversation,
+        parent_id=parent,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.STREAMING,
+        # The conversation's model (one no longer configured: the default).
+        model_name=llm.model_display_name(conversation.model),
+        content=accept.prefix,  # a continue starts with the old text
+    )
+    conversation.leaf_id = answer.pk
+    return question, answer
+
+
+def _exchanges_read(
+    started: list[_Started], trees: dict[str, Tree]
+) -> dict[int, services.Exchange]:
+    """The started exchanges by request index, with what the model gets for each (its
+    path's context, in one query) and the new messages' siblings."""
+    for s in started:
+        tree = trees[str(s.answer.conversation_id)]
+        if s.question is not None:
+            tree.add(str(s.question.pk), str(s.question.parent_id or "") or None)
+        tree.add(str(s.answer.pk), str(s.answer.parent_id))
+    paths = {
+        str(s.answer.conversation_id): trees[str(s.answer.conversation_id)].path(
+            str(s.answer.parent_id)
         )
-        for _, _, user_message, answer in accepted:
-            tree = trees[str(answer.conversation_id)]
-            if user_message is not None:
-                tree.add(str(user_message.pk), str(user_message.parent_id or "") or None)
-            tree.add(str(answer.pk), str(answer.parent_id))
-        paths = {
-            str(answer.conversation_id): trees[str(answer.conversation_id)].path(
-                str(answer.parent_id)
-            )
-            for _, _, _, answer in accepted
-        }
-        contexts = selectors.contexts_for_paths(paths)
-    for index, kind, user_message, answer in accepted:
-        key = str(answer.conversation_id)
-        tree = trees[key]
-        context = contexts[key]
-        if kind == Kind.CONTINUE:  # the model is asked to go on from the answer's text
-            context = selectors.pick_context(
-                reversed([*context, ("assistant", answer.content), ("user", CONTINUE_PROMPT)])
-            )
-        if user_message is not None:
-            user_message.siblings = tree.siblings(str(user_message.pk))
-        answer.siblings = tree.siblings(str(answer.pk))
-        conversation = answer.conversation
-        outcomes[index] = services.Exchange(
-            user_message=user_message,
-            assistant_message=answer,
-            context=context,
-            model_key=llm.resolve_model_or_default(conversation.model).key,
-            instructions=conversation.instructions,
-            temperature=conversation.temperature,
+        for s in started
+    }
+    contexts = selectors.contexts_for_paths(paths) if started else {}
+    return {s.index: _exchange(s, trees, contexts) for s in started}
+
+
+def _exchange(
+    s: _Started, trees: dict[str, Tree], contexts: dict[str, list[tuple[str, str]]]
+) -> services.Exchange:
+    key = str(s.answer.conversation_id)
+    tree = trees[key]
+    context = contexts[key]
+    if s.kind == Kind.CONTINUE:  # the model is asked to go on from the answer's text
+        context = selectors.pick_context(
+            reversed([*context, ("assistant", s.answer.content), ("user", CONTINUE_PROMPT)])
         )
-    assert all(outcome is not None for outcome in outcomes)
-    return outcomes  # type: ignore[return-value]
+    if s.question is not None:
+        s.question.siblings = tree.siblings(str(s.question.pk))
+    s.answer.siblings = tree.siblings(str(s.answer.pk))
+    conversation = s.answer.conversation
+    return services.Exchange(
+        user_message=s.question,
+        assistant_message=s.answer,
+        context=context,
+        model_key=llm.resolve_model_or_default(conversation.model).key,
+        instructions=conversation.instructions,
+        temperature=conversation.temperature,
+    )
 
 
 CONTINUE_PROMPT = "Continue your last answer exactly where it stopped, without repeating any of it."
