@@ -23,7 +23,7 @@ application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         # A handshake with `Authorization: Bearer <API token>` is signed in by the token
-        # (and with an Origin header, checked as below too: chat/bearer.py). Any other:
+        # (and with an Origin header, checked as below too: chat/accounts/bearer.py). Any other:
         # the whole origin (scheme, host, port) must be the site's own or one of
         # WS_ALLOWED_ORIGINS, else it is refused before the socket opens; then the session.
         "websocket": BearerOrSessionMiddleware(
@@ -32,7 +32,7 @@ application = ProtocolTypeRouter(
     }
 )
 
-# Under Daphne, SIGTERM lets running answers finish first (chat/shutdown.py).
+# Under Daphne, SIGTERM lets running answers finish first (chat/ops/shutdown.py).
 install_under_daphne()
 # Under Daphne, no access-log line per probe or scrape; JSON lines with LOG_FORMAT=json.
 install_quiet_access_log(settings.LOG_FORMAT)

@@ -180,7 +180,7 @@ def redis_channel_layer(
     if backend == "pubsub":
         return {
             # channels_redis' pub/sub layer, sending concurrent publishes in one pipeline
-            # instead of one locked round trip each (chat/layers.py).
+            # instead of one locked round trip each (chat/streaming/delivery/layers.py).
             "BACKEND": "chat.streaming.delivery.layers.PipelinedPubSubChannelLayer",
             "CONFIG": {"hosts": hosts},
         }
@@ -193,7 +193,8 @@ def redis_channel_layer(
             )
         return {
             # channels_redis' core layer, its direct sends fixed for several hosts and
-            # its receive retrying after a Redis failure (chat/layers.py).
+            # its receive retrying after a Redis failure
+            # (chat/streaming/delivery/layers.py).
             "BACKEND": "chat.streaming.delivery.layers.ShardedRedisChannelLayer",
             # The default capacity (100) drops messages silently when a consumer falls
             # behind; deltas are coalesced (CHAT_STREAM_COALESCE_MS) and capacity raised.
@@ -295,8 +296,8 @@ OPENAI_BASE_URL = os.environ.get("OPENAI_BASE_URL", "")
 LLM_MODEL = os.environ.get("LLM_MODEL", "gpt-4o-mini")
 # Several models users choose from, per conversation: a JSON list of {"name",
 # "base_url", "api_key_env" (or "api_key"), optional "id", "label", "temperature",
-# "max_tokens"}; the first is the default (chat/llm.py parse_models). Replaces the
-# three settings above when set.
+# "max_tokens"}; the first is the default (chat/provider/llm.py parse_models). Replaces
+# the three settings above when set.
 LLM_MODELS = os.environ.get("LLM_MODELS", "")
 # The offline demo model stays on offer beside configured models (off: only those).
 LLM_OFFER_DEMO = env_bool("LLM_OFFER_DEMO", True)
@@ -328,8 +329,9 @@ CHAT_MAX_SOCKETS_PER_USER = env_int("CHAT_MAX_SOCKETS_PER_USER", 20)
 API_MAX_TOKENS_PER_USER = env_int("API_MAX_TOKENS_PER_USER", 20)
 # Messages per page of a socket's history (the newest at connect, older on request).
 CHAT_HISTORY_PAGE = env_int("CHAT_HISTORY_PAGE", 50)
-# After a conversation's first answer, ask its model for a short title (chat/titles.py);
-# off: the first line of the first message stays the title.
+# After a conversation's first answer, ask its model for a short title
+# (chat/streaming/answer/titles.py); off: the first line of the first message stays the
+# title.
 CHAT_MODEL_TITLES = env_bool("CHAT_MODEL_TITLES", False)
 CHAT_STREAM_COALESCE_MS = env_float("CHAT_STREAM_COALESCE_MS", 20.0)
 CHAT_PROGRESS_SAVE_SECONDS = env_float("CHAT_PROGRESS_SAVE_SECONDS", 1.0)

@@ -7,7 +7,8 @@ from chat.transports.openai import views as openai_api
 urlpatterns = [
     path("favicon.ico", views.favicon),
     path("admin/", admin.site.urls),
-    # The OpenAI-compatible API (chat/openai_api.py): clients append these to their base URL.
+    # The OpenAI-compatible API (chat/transports/openai/views.py): clients append these to
+    # their base URL.
     path("v1/models", openai_api.models, name="openai-models"),
     path("v1/chat/completions", openai_api.chat_completions, name="openai-chat-completions"),
     path("accounts/signup/", views.signup, name="signup"),

@@ -32,7 +32,7 @@
   const CHUNK_KEY = 'chat.chunking';
   const PING_MS = 25000;
   const MAX_BACKOFF_MS = 15000;
-  // The server's error codes (chat/contract.py, ErrorCode); a test keeps the two lists equal.
+  // The server's error codes (chat/errors.py, ErrorCode); a test keeps the two lists equal.
   const ERROR_CODES = Object.freeze({
     BAD_FRAME: 'bad_frame', TOO_LONG: 'too_long', BUSY: 'busy', RATE_LIMITED: 'rate_limited', QUOTA_EXCEEDED: 'quota_exceeded',
     NOT_FOUND: 'not_found', READ_ONLY: 'read_only', UNAVAILABLE: 'unavailable', SERVER_ERROR: 'server_error',
@@ -845,7 +845,8 @@
     const expected = state.nextSeq.has(id) ? state.nextSeq.get(id) : 0;
     if (f.seq < expected) return console.warn(`Duplicate chunk seq ${f.seq} for message ${id}; ignored.`);
     // The server sends every chunk of a connection once and in order, whatever the
-    // channel layer lost (chat/subscriber.py): a gap here would be a server bug.
+    // channel layer lost (chat/streaming/delivery/subscriber.py): a gap here would be a
+    // server bug.
     if (f.seq > expected) console.warn(`Chunk gap for message ${id}: expected seq ${expected}, got ${f.seq}.`);
     state.nextSeq.set(id, f.seq + 1);
     if (!state.bubbles.has(id)) onStart({ message_id: id });
