@@ -155,7 +155,7 @@ class Message(models.Model):
         return f"{self.role}: {self.content[:50]}"
 
     @property
-    def usage(self) -> dict[str, int] | None:
+    def usage(self) -> dict[str, int | None] | None:
         if self.total_tokens is None:
             return None
         return {
