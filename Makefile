@@ -26,9 +26,10 @@ run: $(BIN)/.installed-run
 	@echo "Open http://$(HOST):$(PORT)/accounts/signup/ to create an account."
 	DEBUG=$${DEBUG:-1} $(BIN)/daphne -b $(HOST) -p $(PORT) chatsite.asgi:application
 
-## Install and run the whole test suite (ruff, then pytest).
+## Install and run the whole test suite (ruff, mypy, then pytest).
 test: $(BIN)/.installed
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 ## Benchmarks: N users streaming at once over real WebSockets into real Daphne servers,
@@ -54,6 +55,7 @@ screenshots: $(BIN)/.installed
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 migrate: $(BIN)/.installed-run
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --noinput

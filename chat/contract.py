@@ -1,6 +1,6 @@
 """What crosses the channel layer: one home for each event.
 
-Group names, one typed constructor per event, and `request_stop()`. An answer
+Group names, one typed constructor per event, `group_send()` and `request_stop()`. An answer
 (generation.py) publishes `chat.*` events to its conversation's group and serves
 `gen.*` requests on the conversation's control group; subscribers (consumers.py,
 staff_consumers.py) read the first and send the second. Error codes: errors.py.
@@ -8,23 +8,25 @@ staff_consumers.py) read the first and send the second. Error codes: errors.py.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict, cast
 
 if TYPE_CHECKING:  # this module stays importable without Django
+    from uuid import UUID
+
     from channels.layers import BaseChannelLayer
 
 
-def conversation_group(conversation_id: Any) -> str:
+def conversation_group(conversation_id: UUID | str) -> str:
     """Every subscriber of a conversation: its tabs and staff tails."""
     return f"conv.{conversation_id}"
 
 
-def user_group(user_id: Any) -> str:
+def user_group(user_id: int) -> str:
     """Every chat socket of one user, in every process (`user.check` goes there)."""
     return f"user.{user_id}"
 
 
-def control_group(conversation_id: Any) -> str:
+def control_group(conversation_id: UUID | str) -> str:
     """The conversation's running answer, in whichever process it runs."""
     return f"conv.{conversation_id}.ctl"
 
@@ -178,13 +180,34 @@ def gen_sync(reply_to: str, offset: int) -> GenSync:
     return {"type": "gen.sync", "reply_to": reply_to, "offset": offset}
 
 
-async def request_stop(layer: BaseChannelLayer, conversation_id: Any) -> None:
+Event: TypeAlias = (
+    ChatMessage
+    | ChatStart
+    | ChatDelta
+    | ChatSync
+    | ChatEnd
+    | ChatConversation
+    | ChatPath
+    | UserCheck
+    | GenStop
+    | GenSync
+)
+
+
+async def group_send(layer: BaseChannelLayer, group: str, event: Event) -> None:
+    """`layer.group_send` of one of these events."""
+    # Channels' stubs type a message as dict[str, Any], which a TypedDict is not to
+    # mypy; at run time an event is that very dict.
+    await layer.group_send(group, cast("dict[str, Any]", event))
+
+
+async def request_stop(layer: BaseChannelLayer, conversation_id: UUID | str) -> None:
     """Stop the conversation's running answer, in whichever process it runs."""
-    await layer.group_send(control_group(conversation_id), gen_stop())
+    await group_send(layer, control_group(conversation_id), gen_stop())
 
 
 async def request_sync(
-    layer: BaseChannelLayer, conversation_id: Any, reply_to: str, offset: int
+    layer: BaseChannelLayer, conversation_id: UUID | str, reply_to: str, offset: int
 ) -> None:
     """Ask the running answer for its text from `offset`; it replies `chat.sync`."""
-    await layer.group_send(control_group(conversation_id), gen_sync(reply_to, offset))
+    await group_send(layer, control_group(conversation_id), gen_sync(reply_to, offset))

@@ -12,15 +12,16 @@ connection to the pool afterwards), so they can run side by side on
 from __future__ import annotations
 
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.core.exceptions import FieldError
 from django.db import connection
-from django.db.models import Model
+from django.db.models import Field, Model
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -77,7 +78,9 @@ def close_connections() -> None:
         future.result(timeout=10)
 
 
-def update_rows(model: type[Model], fields: list[str], where: str, rows: list[list[Any]]) -> None:
+def update_rows(
+    model: type[Model], fields: list[str], where: str, rows: Sequence[Sequence[object]]
+) -> None:
     """One UPDATE per row, sent with executemany: psycopg pipelines them into one round
     trip, and nothing is resolved per row (a CASE per row cost milliseconds of CPU).
 
@@ -85,19 +88,28 @@ def update_rows(model: type[Model], fields: list[str], where: str, rows: list[li
     `where` (extra SQL ANDed to the primary key match)."""
     quote = connection.ops.quote_name
     meta = model._meta
+    columns = [_column(model, name) for name in [*fields, meta.pk.name]]
     sql = (
         f"UPDATE {quote(meta.db_table)} SET "
-        + ", ".join(f"{quote(meta.get_field(name).column)} = %s" for name in fields)
-        + f" WHERE {quote(meta.pk.column)} = %s"
+        + ", ".join(f"{quote(column)} = %s" for column, _ in columns[:-1])
+        + f" WHERE {quote(columns[-1][0])} = %s"
         + (f" AND {where}" if where else "")
     )
     prepared = [
         [
-            meta.get_field(name).get_db_prep_value(value, connection)
-            for name, value in zip([*fields, meta.pk.name], row[: len(fields) + 1], strict=True)
+            field.get_db_prep_value(value, connection)
+            for (_, field), value in zip(columns, row[: len(fields) + 1], strict=True)
         ]
         + list(row[len(fields) + 1 :])
         for row in rows
     ]
     with connection.cursor() as cursor:
         cursor.executemany(sql, prepared)
+
+
+def _column(model: type[Model], name: str) -> tuple[str, Field[Any, Any]]:
+    """The column of field `name` and the field: one stored in the model's table."""
+    field = model._meta.get_field(name)
+    if not isinstance(field, Field) or field.column is None:
+        raise FieldError(f"{model.__name__}.{name} has no column of its own.")
+    return field.column, field

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 from enum import StrEnum
-from typing import Any
 
 
 class ErrorCode(StrEnum):
@@ -76,7 +75,7 @@ class Refusal(Exception):
         *,
         retry_after: float | None = None,
         status: int | None = None,
-        **extra: Any,
+        **extra: str | None,
     ) -> None:
         super().__init__(message)
         if code is not None:
@@ -96,7 +95,7 @@ class Refusal(Exception):
             return None
         return str(max(1, math.ceil(self.retry_after)))
 
-    def fields(self) -> dict[str, Any]:
+    def fields(self) -> dict[str, float | str | None]:
         """The fields an error body carries besides code and message."""
         retry = {} if self.retry_after is None else {"retry_after": self.retry_after}
         return {**retry, **self.extra}

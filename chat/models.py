@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING, TypeAlias
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import _User
+
+    # The model AUTH_USER_MODEL names (django-stubs' plugin resolves it): for annotations.
+    User: TypeAlias = _User
 
 
 class ApiToken(models.Model):
@@ -140,6 +147,12 @@ class Message(models.Model):
     # belongs to a process that died.
     updated = models.DateTimeField(auto_now=True)
 
+    # Not columns: set by the selectors that read a message with its place in the tree
+    # (messages_on_path, conversation_transcript).
+    siblings: list[str]  # its alternatives' ids, its own included, oldest first
+    version: int  # its place among them, from 1
+    alternatives: list[tuple[Message, int]]  # the other branches' messages, with depth
+
     class Meta:
         ordering = ["created"]
         indexes = [models.Index(fields=["conversation", "created"])]
@@ -155,7 +168,7 @@ class Message(models.Model):
         return f"{self.role}: {self.content[:50]}"
 
     @property
-    def usage(self) -> dict[str, int] | None:
+    def usage(self) -> dict[str, int | None] | None:
         if self.total_tokens is None:
             return None
         return {

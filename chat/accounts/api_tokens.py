@@ -11,7 +11,7 @@ import hashlib
 import re
 import secrets
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -22,6 +22,9 @@ from django.utils import timezone
 
 from chat.db import db_call
 from chat.models import ApiToken
+
+if TYPE_CHECKING:
+    from chat.models import User
 
 RAW_PREFIX = "chat_"
 PREFIX_CHARS = 12
@@ -45,7 +48,7 @@ def key_hash(raw: str) -> str:
 
 
 @transaction.atomic
-def token_create(*, user: Any, name: str) -> tuple[ApiToken, str]:
+def token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
     """A new token for `user`; returns it and the raw token, which is never stored."""
     # The user's row is locked so that two requests at once cannot pass the cap.
     get_user_model().objects.select_for_update().filter(pk=user.pk).first()
@@ -73,7 +76,7 @@ def token_revoke(*, token: ApiToken) -> None:
     transaction.on_commit(lambda: token_revoked.send(ApiToken, user_id=user_id))
 
 
-def token_list(*, user: Any) -> QuerySet[ApiToken]:
+def token_list(*, user: User) -> QuerySet[ApiToken]:
     """The user's tokens, revoked ones included, newest first."""
     return ApiToken.objects.filter(user=user).order_by("-created", "-pk")
 
@@ -97,7 +100,7 @@ def token_authenticate(raw: str) -> ApiToken | None:
     return token
 
 
-def token_is_valid(*, token_id: Any, user_id: Any) -> bool:
+def token_is_valid(*, token_id: int, user_id: int) -> bool:
     """Does this token still sign its user in (not revoked, the user active)?"""
     return ApiToken.objects.filter(
         pk=token_id, user_id=user_id, revoked__isnull=True, user__is_active=True
@@ -108,5 +111,5 @@ async def token_authenticate_async(raw: str) -> ApiToken | None:
     return await db_call(token_authenticate)(raw)
 
 
-async def token_is_valid_async(*, token_id: Any, user_id: Any) -> bool:
+async def token_is_valid_async(*, token_id: int, user_id: int) -> bool:
     return await db_call(token_is_valid)(token_id=token_id, user_id=user_id)

@@ -10,12 +10,19 @@ so the consumer closes it with 4401, as for a missing login.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeAlias
 
+from asgiref.typing import ASGIReceiveCallable, ASGISendCallable
 from django.contrib.auth.models import AnonymousUser
 
 from chat.accounts import api_tokens as tokens
 from security.origins import SiteOriginValidator
+
+# An ASGI application, as Channels' routers and middleware are. Its scope is a dict
+# whose keys depend on the protocol and the middleware before it: Channels' stubs
+# type it three ways (asgiref's Scope, their own _ChannelScope, a plain dict).
+Application: TypeAlias = Callable[[Any, ASGIReceiveCallable, ASGISendCallable], Awaitable[None]]
 
 
 def bearer_value(header: str | None) -> str | None:
@@ -30,7 +37,7 @@ def bearer_value(header: str | None) -> str | None:
     return value if value and " " not in value else ""
 
 
-def scope_bearer(scope: dict[str, Any]) -> str | None:
+def scope_bearer(scope: Mapping[str, Any]) -> str | None:
     headers = dict(scope.get("headers", []))
     return bearer_value(headers.get(b"authorization", b"").decode("latin1"))
 
@@ -38,10 +45,12 @@ def scope_bearer(scope: dict[str, Any]) -> str | None:
 class TokenAuthMiddleware:
     """Sets scope["user"] (and scope["api_token_id"]) from the handshake's API token."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Application) -> None:
         self.inner = inner
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+    async def __call__(
+        self, scope: dict[str, Any], receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
         token = await tokens.token_authenticate_async(scope_bearer(scope) or "")
         scope = dict(scope, user=AnonymousUser())
         if token is not None:
@@ -53,14 +62,16 @@ class BearerOrSessionMiddleware:
     """Sends a handshake with a Bearer header to token authentication, and every other
     one to `browser` (the origin check and the session stack) as before."""
 
-    def __init__(self, inner: Any, *, browser: Any) -> None:
+    def __init__(self, inner: Application, *, browser: Application) -> None:
         self.browser = browser
         self.token = TokenAuthMiddleware(inner)
         self.token_with_origin = SiteOriginValidator(self.token)
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+    async def __call__(
+        self, scope: dict[str, Any], receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
         if scope_bearer(scope) is None:
             return await self.browser(scope, receive, send)
         has_origin = any(name == b"origin" for name, _ in scope.get("headers", []))
         app = self.token_with_origin if has_origin else self.token
-        return await app(scope, receive, send)
+        await app(scope, receive, send)

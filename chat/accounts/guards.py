@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Mapping
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import async_to_sync
 from channels.auth import get_user
@@ -24,12 +25,18 @@ from django.contrib.auth import get_user_model
 from chat import contract
 from chat.accounts.api_tokens import token_is_valid_async
 
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
+    from django.contrib.auth.models import AnonymousUser
+
+    from chat.models import User
+
 logger = logging.getLogger(__name__)
 
-_open_sockets: Counter[Any] = Counter()
+_open_sockets: Counter[int] = Counter()
 
 
-def socket_opened(user_id: Any) -> bool:
+def socket_opened(user_id: int) -> bool:
     """Count a new socket of the user; False (not counted) when over the cap."""
     if _open_sockets[user_id] >= settings.CHAT_MAX_SOCKETS_PER_USER:
         return False
@@ -37,32 +44,33 @@ def socket_opened(user_id: Any) -> bool:
     return True
 
 
-def socket_closed(user_id: Any) -> None:
+def socket_closed(user_id: int) -> None:
     _open_sockets[user_id] -= 1
     if _open_sockets[user_id] <= 0:
         del _open_sockets[user_id]
 
 
-async def still_signed_in(scope: dict[str, Any]) -> bool:
+async def still_signed_in(scope: Mapping[str, Any]) -> bool:
     """Does the socket's session (or API token) still authenticate the user it opened as?"""
     user = scope["user"]
     if "api_token_id" in scope:  # opened with a token: not revoked, its user active
         return await token_is_valid_async(token_id=scope["api_token_id"], user_id=user.pk)
+    current: AbstractBaseUser | AnonymousUser | None
     if "session" in scope:  # the real stack: the session as stored now (a logout deleted
         # it), its auth hash (a password change) and the account's is_active
         engine = import_module(settings.SESSION_ENGINE)
         stored = engine.SessionStore(scope["session"].session_key)  # read by get_user
-        current = await get_user({"session": stored})
+        current = await get_user({"session": stored})  # type: ignore[typeddict-item]  # it reads only "session"
     else:  # a socket opened without a session (tests): the account itself
         current = await database_sync_to_async(_active_user)(user.pk)
     return bool(current is not None and current.is_authenticated and current.pk == user.pk)
 
 
-def _active_user(pk: Any) -> Any:
+def _active_user(pk: int) -> User | None:
     return get_user_model().objects.filter(pk=pk, is_active=True).first()
 
 
-def user_changed(user_id: Any) -> None:
+def user_changed(user_id: int) -> None:
     """Tell the user's sockets, in every process, to check their session (from sync
     code: signal handlers in views). A channel-layer failure is logged, not raised:
     the logout or password change itself has happened."""
@@ -70,7 +78,9 @@ def user_changed(user_id: Any) -> None:
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(contract.user_group(user_id), contract.user_check())
+        async_to_sync(contract.group_send)(
+            layer, contract.user_group(user_id), contract.user_check()
+        )
     except Exception:
         logger.warning("could not reach the sockets of user %s", user_id, exc_info=True)
 

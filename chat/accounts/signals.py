@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_out
@@ -12,16 +12,27 @@ from django.dispatch import receiver
 from chat.accounts.api_tokens import token_revoked
 from chat.accounts.guards import user_changed
 
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+    from chat.models import ApiToken, User
+
 
 @receiver(user_logged_out)
-def logged_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+def logged_out(
+    sender: type[User | None], request: HttpRequest | None, user: User | None, **kwargs: object
+) -> None:
     if user is not None:
         user_changed(user.pk)
 
 
 @receiver(post_save, sender=get_user_model())
 def account_saved(
-    sender: Any, instance: Any, created: bool, update_fields: Any, **kwargs: Any
+    sender: type[User],
+    instance: User,
+    created: bool,
+    update_fields: frozenset[str] | None,
+    **kwargs: object,
 ) -> None:
     """A password change or a deactivation is a save of the user; a login saves only
     `last_login`, and a new account has no sockets yet."""
@@ -31,5 +42,5 @@ def account_saved(
 
 
 @receiver(token_revoked)
-def api_token_revoked(sender: Any, user_id: Any, **kwargs: Any) -> None:
+def api_token_revoked(sender: type[ApiToken], user_id: int, **kwargs: object) -> None:
     user_changed(user_id)

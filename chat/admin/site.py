@@ -95,9 +95,9 @@ class FeedbackFilter(admin.SimpleListFilter):
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         rated = Feedback.objects.filter(message__conversation=OuterRef("pk"))
         if self.value() == "down":
-            return queryset.filter(Exists(rated.filter(rating=-1)))
+            return queryset.filter(Exists(rated.filter(rating=Feedback.Rating.DOWN)))
         if self.value() == "up":
-            return queryset.filter(Exists(rated.filter(rating=1)))
+            return queryset.filter(Exists(rated.filter(rating=Feedback.Rating.UP)))
         if self.value() == "none":
             return queryset.filter(~Exists(rated))
         return queryset
@@ -176,13 +176,17 @@ class ConversationAdmin(admin.ModelAdmin):
                 ),
                 thumbs_up=Coalesce(
                     _per_conversation(
-                        Feedback.objects.filter(rating=1), "message__conversation", Count("pk")
+                        Feedback.objects.filter(rating=Feedback.Rating.UP),
+                        "message__conversation",
+                        Count("pk"),
                     ),
                     0,
                 ),
                 thumbs_down=Coalesce(
                     _per_conversation(
-                        Feedback.objects.filter(rating=-1), "message__conversation", Count("pk")
+                        Feedback.objects.filter(rating=Feedback.Rating.DOWN),
+                        "message__conversation",
+                        Count("pk"),
                     ),
                     0,
                 ),

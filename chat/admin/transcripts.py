@@ -273,7 +273,8 @@ def usage_overview(*, days: int = 30, today: date | None = None) -> dict[str, An
         .order_by("-answers")
     )
     feedback = Feedback.objects.filter(message__created__date__gte=start).aggregate(
-        up=Count("id", filter=Q(rating=1)), down=Count("id", filter=Q(rating=-1))
+        up=Count("id", filter=Q(rating=Feedback.Rating.UP)),
+        down=Count("id", filter=Q(rating=Feedback.Rating.DOWN)),
     )
     return {
         "start": start,

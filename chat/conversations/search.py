@@ -14,12 +14,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.db import connection
 from django.db.models import QuerySet
 
 from chat.models import Conversation, Message
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
+
+    from chat.models import User
 
 MAX_QUERY_CHARS = 200
 MAX_TERMS = 8
@@ -49,7 +54,7 @@ class SearchHit:
     highlights: list[tuple[int, int]]  # [start, end) in code points of `snippet`
     created: datetime  # the message's; for a title hit, the conversation's last activity
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {
             "conversation_id": self.conversation_id,
             "conversation_title": self.conversation_title,
@@ -102,7 +107,7 @@ def snippet(
     first = pattern.search(flat)
     # Some context before the first match, but no shorter a snippet than the text allows.
     start = max(0, min(first.start() - SNIPPET_LEAD, len(flat) - width)) if first else 0
-    if start > 0:
+    if first and start > 0:
         space = flat.find(" ", start, first.start())
         if space != -1:
             start = space + 1
@@ -124,18 +129,20 @@ def snippet(
 # --- Queries --------------------------------------------------------------------------
 
 
-def conversation_search(*, user: Any, query: str, limit: int = RESULT_LIMIT) -> list[SearchHit]:
+def conversation_search(
+    *, user: User | AnonymousUser, query: str, limit: int = RESULT_LIMIT
+) -> list[SearchHit]:
     """The user's own titles and messages that match `query`, newest first, at most
     `limit`. Full-text search on PostgreSQL, the substring fallback elsewhere."""
     terms = parse_query(query)
-    if not terms or not getattr(user, "is_authenticated", False):
+    if not terms or not user.is_authenticated:
         return []
     if connection.vendor == "postgresql":
         return search_fulltext(user=user, terms=terms, limit=limit)
     return search_fallback(user=user, terms=terms, limit=limit)
 
 
-def search_fulltext(*, user: Any, terms: list[Term], limit: int) -> list[SearchHit]:
+def search_fulltext(*, user: User, terms: list[Term], limit: int) -> list[SearchHit]:
     """PostgreSQL only: the indexed expressions of migration 0007."""
     from django.contrib.postgres.search import SearchQuery, SearchVector
 
@@ -153,7 +160,7 @@ def search_fulltext(*, user: Any, terms: list[Term], limit: int) -> list[SearchH
     return _hits(titles, messages, match_pattern(terms, whole_words=True), limit)
 
 
-def search_fallback(*, user: Any, terms: list[Term], limit: int) -> list[SearchHit]:
+def search_fallback(*, user: User, terms: list[Term], limit: int) -> list[SearchHit]:
     """Any database: every term a case-insensitive substring (a scan, no index)."""
     titles = Conversation.objects.filter(owner=user)
     messages = Message.objects.filter(conversation__owner=user)

@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 
 from chat.conversations.tree import Tree
 from chat.models import Conversation, Feedback, Message, Preset
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
 
-def parse_uuid(value: Any) -> uuid.UUID | None:
+    from chat.models import User
+
+
+def parse_uuid(value: object) -> uuid.UUID | None:
     try:
         return uuid.UUID(str(value))
     except (TypeError, ValueError):
@@ -28,19 +33,23 @@ def parse_uuid(value: Any) -> uuid.UUID | None:
 # --- Conversations --------------------------------------------------------------
 
 
-def conversation_list(*, user: Any) -> QuerySet[Conversation]:
+def conversation_list(*, user: User) -> QuerySet[Conversation]:
     return Conversation.objects.filter(owner=user).order_by("-updated")
 
 
-def conversation_get(*, user: Any, conversation_id: Any) -> Conversation:
+def conversation_get(
+    *, user: User | AnonymousUser, conversation_id: uuid.UUID | str
+) -> Conversation:
     """The user's conversation; DoesNotExist for a bad id, a missing one or another's."""
     pk = parse_uuid(conversation_id)
-    if pk is None or not getattr(user, "is_authenticated", False):
+    if pk is None or not user.is_authenticated:
         raise Conversation.DoesNotExist
     return Conversation.objects.get(pk=pk, owner=user)
 
 
-def conversations_contents_count(*, conversation_ids: list[Any]) -> dict[type, int]:
+def conversations_contents_count(
+    *, conversation_ids: list[uuid.UUID | str]
+) -> dict[type[Model], int]:
     """How many messages and feedback entries the conversations hold, by model: what
     deleting them removes with them."""
     return {
@@ -52,18 +61,18 @@ def conversations_contents_count(*, conversation_ids: list[Any]) -> dict[type, i
 # --- Presets ----------------------------------------------------------------------
 
 
-def preset_list(*, user: Any) -> QuerySet[Preset]:
+def preset_list(*, user: User) -> QuerySet[Preset]:
     """The user's presets, by name."""
     return Preset.objects.filter(owner=user).order_by("name", "pk")
 
 
-def preset_get(*, user: Any, preset_id: Any) -> Preset:
+def preset_get(*, user: User | AnonymousUser, preset_id: int | str) -> Preset:
     """The user's preset; DoesNotExist for a bad id, a missing one or another's."""
     try:
         pk = int(preset_id)
     except (TypeError, ValueError):
         raise Preset.DoesNotExist from None
-    if not getattr(user, "is_authenticated", False):
+    if not user.is_authenticated:
         raise Preset.DoesNotExist
     return Preset.objects.get(pk=pk, owner=user)
 
@@ -71,12 +80,12 @@ def preset_get(*, user: Any, preset_id: Any) -> Preset:
 # --- Messages: the conversation's tree and its current path (chat/tree.py) ---------
 
 
-def conversation_tree(*, conversation_id: Any) -> Tree:
+def conversation_tree(*, conversation_id: uuid.UUID | str) -> Tree:
     """Every message's id and parent, in one query of two columns."""
     return conversation_trees(conversation_ids=[conversation_id])[str(conversation_id)]
 
 
-def conversation_trees(*, conversation_ids: Iterable[Any]) -> dict[str, Tree]:
+def conversation_trees(*, conversation_ids: Iterable[uuid.UUID | str]) -> dict[str, Tree]:
     """`conversation_tree` of many conversations (by id as a string), in one query."""
     rows: dict[str, list[tuple[str, str | None]]] = {str(pk): [] for pk in conversation_ids}
     for conversation_id, pk, parent in (
@@ -88,7 +97,7 @@ def conversation_trees(*, conversation_ids: Iterable[Any]) -> dict[str, Tree]:
     return {key: Tree(pairs) for key, pairs in rows.items()}
 
 
-def current_path(*, conversation_id: Any) -> tuple[Tree, list[str]]:
+def current_path(*, conversation_id: uuid.UUID | str) -> tuple[Tree, list[str]]:
     """The tree, and the ids of the path the conversation shows (root first)."""
     leaf = Conversation.objects.filter(pk=conversation_id).values_list("leaf_id", flat=True)
     tree = conversation_tree(conversation_id=conversation_id)
@@ -110,7 +119,7 @@ def messages_on_path(tree: Tree, ids: list[str]) -> list[Message]:
     return messages
 
 
-def conversation_messages(*, conversation_id: Any) -> list[Message]:
+def conversation_messages(*, conversation_id: uuid.UUID | str) -> list[Message]:
     """The messages of the conversation's current path, oldest first, with their
     feedback and siblings. Answers left `streaming` by a dead process are not swept
     here: see `services.conversation_open`."""
@@ -118,7 +127,7 @@ def conversation_messages(*, conversation_id: Any) -> list[Message]:
     return messages_on_path(tree, path)
 
 
-def conversation_transcript(*, conversation_id: Any) -> list[Message]:
+def conversation_transcript(*, conversation_id: uuid.UUID | str) -> list[Message]:
     """Every message, for staff: the current path in order, each with `siblings`,
     `version` (its place among them, from 1) and `alternatives`: (message, depth)
     for every message of the branches that start at its other siblings, depth first.
@@ -148,7 +157,7 @@ def conversation_transcript(*, conversation_id: Any) -> list[Message]:
 
 
 def conversation_page(
-    *, conversation_id: Any, limit: int, before: Any = None
+    *, conversation_id: uuid.UUID | str, limit: int, before: uuid.UUID | str | None = None
 ) -> tuple[list[Message], bool]:
     """The newest `limit` messages of the current path (of those before message
     `before` on it, when given), oldest first, and whether the path has older ones.
@@ -164,12 +173,14 @@ def conversation_page(
     return messages_on_path(tree, path[start:end]), start > 0
 
 
-def message_get(*, message_id: Any) -> Message | None:
+def message_get(*, message_id: uuid.UUID | str) -> Message | None:
     """One message with its feedback, as saved now; None if there is none (deleted)."""
     return Message.objects.select_related("feedback").filter(pk=message_id).first()
 
 
-def answer_to_follow(*, conversation_id: Any, message_id: Any = None) -> Message | None:
+def answer_to_follow(
+    *, conversation_id: uuid.UUID | str, message_id: uuid.UUID | str | None = None
+) -> Message | None:
     """An answer of the conversation for an HTTP stream: `message_id` (one it resumes),
     or the one streaming now; None if there is none."""
     answers = Message.objects.select_related("feedback").filter(
@@ -184,7 +195,7 @@ def answer_to_follow(*, conversation_id: Any, message_id: Any = None) -> Message
 # --- What the model receives --------------------------------------------------------
 
 
-def model_context(*, assistant_message_id: Any) -> list[tuple[str, str]]:
+def model_context(*, assistant_message_id: uuid.UUID | str) -> list[tuple[str, str]]:
     """(role, content) pairs that go to the model before an answer: the path down to
     its question (see pick_context)."""
     answer = Message.objects.only("conversation_id", "parent_id").get(pk=assistant_message_id)

@@ -12,7 +12,7 @@ from typing import Any
 from chat.models import Conversation, Feedback, Message, Preset
 
 
-def conversation_to_dict(conversation: Conversation) -> dict[str, Any]:
+def conversation_to_dict(conversation: Conversation) -> dict[str, str]:
     return {
         "id": str(conversation.id),
         "title": conversation.title,
@@ -21,7 +21,7 @@ def conversation_to_dict(conversation: Conversation) -> dict[str, Any]:
     }
 
 
-def conversation_settings(conversation: Conversation) -> dict[str, Any]:
+def conversation_settings(conversation: Conversation) -> dict[str, str | float | None]:
     """What a tab shows of its conversation: its title, and how it is answered (the
     model's key, blank for the default; instructions, blank for the operator's)."""
     return {
@@ -33,7 +33,7 @@ def conversation_settings(conversation: Conversation) -> dict[str, Any]:
     }
 
 
-def preset_to_dict(preset: Preset) -> dict[str, Any]:
+def preset_to_dict(preset: Preset) -> dict[str, str | float | None]:
     return {
         "id": preset.pk,
         "name": preset.name,
@@ -43,7 +43,7 @@ def preset_to_dict(preset: Preset) -> dict[str, Any]:
     }
 
 
-def feedback_to_dict(message: Message) -> dict[str, Any] | None:
+def feedback_to_dict(message: Message) -> dict[str, str] | None:
     try:
         feedback = message.feedback
     except Feedback.DoesNotExist:

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -27,6 +27,11 @@ from chat.contract import request_stop
 from chat.conversations import quotas, selectors
 from chat.errors import INTERRUPTED_ERROR, ErrorCode
 from chat.models import AuditEvent, Conversation, Feedback, Message, Preset
+
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
+
+    from chat.models import ApiToken, User
 
 logger = logging.getLogger(__name__)
 
@@ -61,11 +66,11 @@ SETTINGS_FIELDS = ("model", "instructions", "temperature")
 
 def conversation_create(
     *,
-    owner: Any,
+    owner: User,
     title: str = "",
     preset: Preset | None = None,
-    api_token: Any = None,
-    **settings: Any,
+    api_token: ApiToken | None = None,
+    **settings: str | float | None,
 ) -> Conversation:
     """A new conversation; with `preset`, it is answered as the preset says (its
     instructions, model and temperature), unless `settings` say otherwise. Made with
@@ -79,7 +84,11 @@ def conversation_create(
 
 @transaction.atomic
 def conversation_import(
-    *, owner: Any, history: list[tuple[str, str]], title: str = "", **fields: Any
+    *,
+    owner: User,
+    history: list[tuple[str, str]],
+    title: str = "",
+    **fields: str | float | ApiToken | None,
 ) -> Conversation:
     """A new conversation that starts with `history`, (role, content) pairs saved as
     finished messages one after the other (a client of the OpenAI-compatible API sends
@@ -102,7 +111,9 @@ def conversation_rename(*, conversation: Conversation, title: str) -> Conversati
     return conversation_update(conversation=conversation, changes={"title": title})
 
 
-def conversation_update(*, conversation: Conversation, changes: dict[str, Any]) -> Conversation:
+def conversation_update(
+    *, conversation: Conversation, changes: dict[str, str | float | None]
+) -> Conversation:
     """Save a new title, model, instructions or temperature (only the keys given), then
     tell the conversation's open tabs (`chat.conversation`): they show the change."""
     fields = [name for name in ("title", *SETTINGS_FIELDS) if name in changes]
@@ -114,7 +125,7 @@ def conversation_update(*, conversation: Conversation, changes: dict[str, Any]) 
     return conversation
 
 
-def conversation_notify(*, conversation_id: Any) -> None:
+def conversation_notify(*, conversation_id: uuid.UUID | str) -> None:
     """Tell every tab of the conversation to read its settings again. Best effort: the
     change is saved whatever the channel layer does (a tab reads it on its next
     connect), so a failure is logged, not raised."""
@@ -123,7 +134,8 @@ def conversation_notify(*, conversation_id: Any) -> None:
         return
     try:
         async_to_sync(layer.group_send)(
-            contract.conversation_group(conversation_id), contract.chat_conversation()
+            contract.conversation_group(conversation_id),
+            contract.chat_conversation(),  # type: ignore[arg-type]  # a TypedDict is a dict
         )
     except Exception:
         logger.exception("could not tell the tabs of conversation %s of a change", conversation_id)
@@ -139,7 +151,9 @@ def conversation_delete(*, conversation: Conversation) -> None:
 
 
 @transaction.atomic
-def conversation_switch_branch(*, conversation_id: Any, message_id: Any) -> str:
+def conversation_switch_branch(
+    *, conversation_id: uuid.UUID | str, message_id: uuid.UUID | str
+) -> str:
     """Show the branch through message `message_id`: the conversation's leaf becomes
     the newest leaf below it (chat/tree.py). Returns the new leaf's id; DoesNotExist
     for a message not in the conversation, quotas.ConversationBusy while an answer
@@ -164,13 +178,13 @@ class PresetNameTaken(Exception):
     """The user already has a preset of that name."""
 
 
-def preset_create(*, owner: Any, name: str, **settings: Any) -> Preset:
+def preset_create(*, owner: User, name: str, **settings: str | float | None) -> Preset:
     """PresetNameTaken when the owner has one of that name."""
     preset = Preset(owner=owner, name=name.strip())
     return preset_update(preset=preset, changes=settings)
 
 
-def preset_update(*, preset: Preset, changes: dict[str, Any]) -> Preset:
+def preset_update(*, preset: Preset, changes: dict[str, str | float | None]) -> Preset:
     """Save the keys given of name, model, instructions, temperature (PresetNameTaken)."""
     for name in ("name", *SETTINGS_FIELDS):
         if name in changes:
@@ -192,10 +206,14 @@ def preset_delete(*, preset: Preset) -> None:
 # --- Messages ---------------------------------------------------------------------
 
 
-def messages_sweep_stale(*, conversation_id: Any = None, message_id: Any = None) -> int:
+def messages_sweep_stale(
+    *, conversation_id: uuid.UUID | str | None = None, message_id: uuid.UUID | str | None = None
+) -> int:
     """Mark answers left `streaming` by a dead process as errors (of one conversation,
     or one message); returns how many."""
-    answers = Message.objects.filter(conversation_id=conversation_id)
+    answers = Message.objects.filter(
+        conversation_id=conversation_id  # type: ignore[misc]  # None matches no rows
+    )
     if message_id is not None:
         answers = Message.objects.filter(pk=message_id)
     return _sweep(answers)
@@ -206,7 +224,7 @@ def messages_sweep_stale_all() -> int:
     return _sweep(Message.objects.all())
 
 
-def _sweep(messages: Any) -> int:
+def _sweep(messages: QuerySet[Message]) -> int:
     cutoff = timezone.now() - timedelta(seconds=settings.CHAT_STALE_STREAM_SECONDS)
     return messages.filter(status=Message.Status.STREAMING, updated__lt=cutoff).update(
         status=Message.Status.ERROR,
@@ -216,7 +234,7 @@ def _sweep(messages: Any) -> int:
     )
 
 
-def conversation_open(*, conversation_id: Any) -> list[Message]:
+def conversation_open(*, conversation_id: uuid.UUID | str) -> list[Message]:
     """A conversation's messages as a client opening it should see them: answers left
     `streaming` by a dead process are swept first (`messages_sweep_stale`), then
     `selectors.conversation_messages`. One call, so async code makes one thread hop."""
@@ -224,7 +242,9 @@ def conversation_open(*, conversation_id: Any) -> list[Message]:
     return selectors.conversation_messages(conversation_id=conversation_id)
 
 
-def conversation_open_page(*, conversation_id: Any, limit: int) -> tuple[list[Message], bool]:
+def conversation_open_page(
+    *, conversation_id: uuid.UUID | str, limit: int
+) -> tuple[list[Message], bool]:
     """`conversation_open` for a socket: the newest `limit` messages and whether there
     are older ones (`selectors.conversation_page`)."""
     messages_sweep_stale(conversation_id=conversation_id)
@@ -235,7 +255,9 @@ def messages_save_progress(*, contents: dict[str, str]) -> None:
     """Periodic save of every streaming answer of a process: bounds the loss on a crash
     and doubles as their heartbeat. One transaction, one round trip."""
     now = timezone.now()
-    status = connection.ops.quote_name(Message._meta.get_field("status").column)
+    status = connection.ops.quote_name(
+        Message._meta.get_field("status").column  # type: ignore[arg-type]  # a column: not None
+    )
     with transaction.atomic():
         db.update_rows(
             Message,
@@ -250,7 +272,7 @@ def messages_save_progress(*, contents: dict[str, str]) -> None:
 
 def message_finish(
     *,
-    message_id: Any,
+    message_id: uuid.UUID | str,
     content: str,
     status: str,
     error: str = "",
@@ -290,7 +312,9 @@ class FeedbackNotAllowed(Exception):
     """Feedback is for the owner's finished assistant answers only."""
 
 
-def feedback_set(*, user: Any, message_id: Any, rating: int | None, comment: str = "") -> Message:
+def feedback_set(
+    *, user: User, message_id: uuid.UUID | str, rating: Feedback.Rating | None, comment: str = ""
+) -> Message:
     """Record, change or (rating None) withdraw the user's thumbs on an answer."""
     pk = selectors.parse_uuid(message_id)
     if pk is None:
@@ -314,7 +338,7 @@ def feedback_set(*, user: Any, message_id: Any, rating: int | None, comment: str
 
 
 def audit_record(
-    *, actor: Any, action: str, conversation_ids: Iterable[Any], detail: str = ""
+    *, actor: User, action: str, conversation_ids: Iterable[uuid.UUID | str], detail: str = ""
 ) -> None:
     """One audit row per conversation a staff member viewed, exported, watched or reviewed."""
     AuditEvent.objects.bulk_create(
@@ -330,7 +354,7 @@ def audit_record(
 
 
 @transaction.atomic
-def conversation_review_save(*, conversation: Conversation, reviewer: Any, reviewed: bool) -> None:
+def conversation_review_save(*, conversation: Conversation, reviewer: User, reviewed: bool) -> None:
     """Save a conversation's review fields (state and staff note) as the staff form left
     them, and nothing else: not its title, not `updated` (the user's last activity).
     `reviewed` (the state or the note changed) records who reviewed it, when, and audits it."""
@@ -353,7 +377,7 @@ def conversation_review_save(*, conversation: Conversation, reviewer: Any, revie
 
 @transaction.atomic
 def conversations_set_review_state(
-    *, reviewer: Any, conversation_ids: list[Any], state: str
+    *, reviewer: User, conversation_ids: list[uuid.UUID | str], state: str
 ) -> int:
     """Set the review state of many conversations at once, audited; returns how many."""
     Conversation.objects.filter(pk__in=conversation_ids).update(
@@ -372,7 +396,7 @@ class ConversationDeleteFailed(Exception):
     """A staff delete failed as a whole: nothing was deleted and nothing audited."""
 
 
-def conversations_delete_by_staff(*, actor: Any, conversations: Iterable[Conversation]) -> int:
+def conversations_delete_by_staff(*, actor: User, conversations: Iterable[Conversation]) -> int:
     """Staff delete conversations (the admin), all or none: each goes through
     `conversation_delete`, so its running answer is told to stop, and leaves an audit
     record of who deleted it and whose it was. Returns how many were deleted."""

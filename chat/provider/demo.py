@@ -12,7 +12,6 @@ import asyncio
 import hashlib
 import re
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
@@ -86,11 +85,11 @@ class DemoChatModel(BaseChatModel):
         messages: list[BaseMessage],
         stop: list[str] | None = None,
         run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
+        **kwargs: object,
     ) -> ChatResult:
         return ChatResult(generations=[ChatGeneration(message=AIMessage(demo_reply(messages)))])
 
-    def _stream(self, *args: Any, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+    def _stream(self, *args: object, **kwargs: object) -> Iterator[ChatGenerationChunk]:
         raise NotImplementedError("the demo model streams asynchronously only")
 
     async def _astream(
@@ -98,7 +97,7 @@ class DemoChatModel(BaseChatModel):
         messages: list[BaseMessage],
         stop: list[str] | None = None,
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
+        **kwargs: object,
     ) -> AsyncIterator[ChatGenerationChunk]:
         prompt_text = "".join(m.text for m in messages)
         fail = any(

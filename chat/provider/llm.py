@@ -19,9 +19,9 @@ import os
 import ssl
 import sys
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias, TypedDict, TypeVar
 
 import httpx
 import httpx2
@@ -31,8 +31,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.outputs import ChatGenerationChunk
 from langchain_openai import ChatOpenAI
 from openai._base_client import make_request_options
+from pydantic import SecretStr
 
 from chat.errors import ErrorCode
 from chat.provider.demo import DEMO_MODEL_NAME, DemoChatModel, DemoModelError
@@ -42,7 +44,8 @@ from chat.provider.demo import DEMO_MODEL_NAME, DemoChatModel, DemoModelError
 class ChatModelHandle:
     model: BaseChatModel
     name: str
-    clients: list[Any] = field(default_factory=list)  # closed with the handle
+    # Closed with the handle.
+    clients: list[httpx2.AsyncClient | httpx2.Client] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,7 @@ class UnknownModel(ValueError):
     """A model key that is not configured."""
 
 
-def parse_models(raw: str, environ: Any) -> list[ModelSpec]:
+def parse_models(raw: str, environ: Mapping[str, str]) -> list[ModelSpec]:
     """LLM_MODELS: a JSON list of {"name", "base_url", "api_key_env" or "api_key",
     optional "id", "label", "temperature", "max_tokens"}; ImproperlyConfigured with
     the reason when it is not. `environ` gives the keys named by "api_key_env"."""
@@ -112,14 +115,8 @@ def parse_models(raw: str, environ: Any) -> list[ModelSpec]:
             api_key = environ.get(str(entry["api_key_env"]), "")
             if not api_key:
                 raise ImproperlyConfigured(f"{where}: ${entry['api_key_env']} is not set.")
-        numbers = {}
-        for field_name, kind in (("temperature", float), ("max_tokens", int)):
-            value = entry.get(field_name)
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, (int, float))
-            ):
-                raise ImproperlyConfigured(f"{where}: {field_name} must be a number.")
-            numbers[field_name] = kind(value) if value is not None else None
+        temperature = _number(entry, "temperature", float, where)
+        max_tokens = _number(entry, "max_tokens", int, where)
         specs.append(
             ModelSpec(
                 key=key,
@@ -127,13 +124,28 @@ def parse_models(raw: str, environ: Any) -> list[ModelSpec]:
                 model=entry["name"],
                 base_url=str(entry.get("base_url") or ""),
                 api_key=api_key,
-                **numbers,
+                temperature=temperature,
+                max_tokens=max_tokens,
             )
         )
     keys = [spec.key for spec in specs]
     if len(set(keys)) != len(keys):
         raise ImproperlyConfigured('LLM_MODELS names (or "id"s) must be unique.')
     return specs
+
+
+Number = TypeVar("Number", int, float)
+
+
+def _number(entry: dict[str, object], name: str, kind: type[Number], where: str) -> Number | None:
+    """The entry's field `name` as `kind`, or None when absent; ImproperlyConfigured
+    when it is not a number."""
+    value = entry.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ImproperlyConfigured(f"{where}: {name} must be a number.")
+    return kind(value)
 
 
 MODEL_FIELDS = {
@@ -188,7 +200,9 @@ def model_specs() -> list[ModelSpec]:
     return cached
 
 
-_specs: dict[tuple[Any, ...], list[ModelSpec]] = {}  # per configuration (tests change it)
+# What a model is built from: its spec and the settings it reads.
+Configuration: TypeAlias = tuple[object, ...]
+_specs: dict[Configuration, list[ModelSpec]] = {}  # per configuration (tests change it)
 
 
 def resolve_model(key: str | None) -> ModelSpec:
@@ -232,14 +246,14 @@ def model_display_name(key: str | None = None) -> str:
 
 
 # Per event loop, per configuration: the handle every answer on that loop uses.
-_handles: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, ChatModelHandle]] = (
-    weakref.WeakKeyDictionary()
-)
-_names: dict[tuple, str] = {}  # per configuration, the name its model reported
+_handles: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[Configuration, ChatModelHandle]
+] = weakref.WeakKeyDictionary()
+_names: dict[Configuration, str] = {}  # per configuration, the name its model reported
 _ssl_context: ssl.SSLContext | None = None
 
 
-def _configuration(spec: ModelSpec) -> tuple[Any, ...]:
+def _configuration(spec: ModelSpec) -> Configuration:
     return (
         spec,
         settings.LLM_FACTORY,
@@ -305,10 +319,10 @@ def _build(spec: ModelSpec) -> ChatModelHandle:
     max_tokens = spec.max_tokens if spec.max_tokens is not None else settings.LLM_MAX_TOKENS
     model = ChatOpenAI(
         model=spec.model,
-        api_key=spec.api_key or "not-needed",
+        api_key=SecretStr(spec.api_key or "not-needed"),
         base_url=spec.base_url or None,
         temperature=temperature,
-        max_tokens=max_tokens or None,  # 0: the provider's default
+        max_completion_tokens=max_tokens or None,  # 0: the provider's default
         streaming=True,
         # Off by default when base_url is set: usage would silently disappear.
         stream_usage=True,
@@ -353,6 +367,12 @@ def to_langchain(context: list[tuple[str, str]], instructions: str = "") -> list
     return messages
 
 
+class ModelOptions(TypedDict, total=False):
+    """What an answer may set of the model's own settings."""
+
+    temperature: float
+
+
 async def stream_answer(
     context: list[tuple[str, str]],
     *,
@@ -374,14 +394,18 @@ async def stream_answer(
     model = handle.model
     messages = to_langchain(context, instructions)
     # A conversation's temperature, for the OpenAI-compatible models (others keep theirs).
-    options = {"temperature": temperature} if temperature is not None else {}
+    options: ModelOptions = {"temperature": temperature} if temperature is not None else {}
     if not isinstance(model, ChatOpenAI):
         options = {}
     direct = type(model)._astream is not BaseChatModel._astream
     chunks = model._astream(messages, **options) if direct else model.astream(messages, **options)
     async for chunk in chunks:
-        message = chunk.message if direct else chunk
-        info = (chunk.generation_info if direct else None) or message.response_metadata or {}
+        if isinstance(chunk, ChatGenerationChunk):  # `_astream`'s: the message and its info
+            message: BaseMessage = chunk.message
+            info = chunk.generation_info or message.response_metadata or {}
+        else:  # `astream`'s: the message itself
+            message = chunk
+            info = message.response_metadata or {}
         if info.get("finish_reason"):
             yield Finish(str(info["finish_reason"]))
         usage = getattr(message, "usage_metadata", None)
@@ -449,7 +473,7 @@ class DictChunkCompletions:
         self._client = client
         self._completions = client.chat.completions
 
-    async def create(self, **params: Any) -> Any:
+    async def create(self, **params: Any) -> object:
         if not params.get("stream"):
             return await self._completions.create(**params)
         options = make_request_options(
@@ -468,7 +492,7 @@ class DictChunkCompletions:
             stream_cls=openai.AsyncStream[object],
         )
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> object:
         return getattr(self._completions, name)
 
 

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 
 from chat.telemetry.logs import EVENT_FIELDS, process_name, timestamp
 
+if TYPE_CHECKING:
+    from uuid import UUID
+
 logger = logging.getLogger("chat.events")
 
 
-def emit(event: str, **fields: Any) -> None:
+def emit(event: str, **fields: object) -> None:
     """Log one event; `event`, `process` and `ts` are added to its fields."""
     if not logger.isEnabledFor(logging.INFO):
         return
@@ -27,20 +30,22 @@ def emit(event: str, **fields: Any) -> None:
     logger.info(json.dumps(entry, ensure_ascii=False, default=str), extra={EVENT_FIELDS: entry})
 
 
-def socket_opened(*, user_id: Any, conversation: Any, path: str) -> None:
+def socket_opened(*, user_id: int | None, conversation: UUID | str | None, path: str) -> None:
     emit("socket_opened", user_id=user_id, conversation=_text(conversation), path=path)
 
 
-def socket_closed(*, user_id: Any, conversation: Any, code: int | None) -> None:
+def socket_closed(
+    *, user_id: int | None, conversation: UUID | str | None, code: int | None
+) -> None:
     """`code` is the WebSocket close code; None when the consumer ended without one."""
     emit("socket_closed", user_id=user_id, conversation=_text(conversation), code=code)
 
 
 def answer_finished(
     *,
-    user_id: Any,
-    conversation: Any,
-    message_id: Any,
+    user_id: int | None,
+    conversation: UUID | str,
+    message_id: UUID | str,
     model: str,
     status: str,
     error_code: str,
@@ -49,7 +54,7 @@ def answer_finished(
     usage: dict[str, int] | None,
     text: str,
 ) -> None:
-    fields: dict[str, Any] = {
+    fields: dict[str, object] = {
         "user_id": user_id,
         "conversation": _text(conversation),
         "message_id": _text(message_id),
@@ -77,5 +82,5 @@ def _tokens(usage: dict[str, int] | None) -> dict[str, int | None] | None:
     }
 
 
-def _text(value: Any) -> str | None:
+def _text(value: object) -> str | None:
     return None if value is None else str(value)

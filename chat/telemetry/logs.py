@@ -17,8 +17,8 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
 
 from daphne.access import AccessLogGenerator
 
@@ -51,7 +51,7 @@ class JsonFormatter(logging.Formatter):
     (the traceback text) when there is one; a structured event's fields on top."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
+        entry: dict[str, object] = {
             "ts": timestamp(record.created),
             "level": record.levelname,
             "logger": record.name,
@@ -75,11 +75,11 @@ def quiet_path(path: str) -> bool:
     return path.split("?", 1)[0] in QUIET_PATHS
 
 
-def access_entry(protocol: str, action: str, details: dict[str, Any]) -> dict[str, Any]:
+def access_entry(protocol: str, action: str, details: Mapping[str, object]) -> dict[str, object]:
     """One of Daphne's access-log actions (an HTTP request done, a WebSocket
     connecting, connected, rejected or disconnected) as a JSON log entry."""
     path = details.get("path")
-    entry: dict[str, Any] = {
+    entry: dict[str, object] = {
         "ts": timestamp(),
         "level": "INFO",
         "logger": "daphne.access",
@@ -102,13 +102,13 @@ def access_entry(protocol: str, action: str, details: dict[str, Any]) -> dict[st
     return entry
 
 
-class QuietAccessLog(AccessLogGenerator):
+class QuietAccessLog(AccessLogGenerator):  # type: ignore[misc]  # Daphne has no type hints
     """Daphne's access log, without the lines of QUIET_PATHS; JSON lines (to the same
     stream) when LOG_FORMAT=json. WebSocket lines are unchanged in plain mode."""
 
     json_lines = False
 
-    def __call__(self, protocol: str, action: str, details: dict[str, Any]) -> None:
+    def __call__(self, protocol: str, action: str, details: Mapping[str, object]) -> None:
         if protocol == "http" and quiet_path(str(details.get("path", ""))):
             return
         if not self.json_lines:
@@ -129,4 +129,4 @@ def install_quiet_access_log(log_format: str) -> None:
     if cli is None:
         return
     QuietAccessLog.json_lines = log_format == "json"
-    cli.AccessLogGenerator = QuietAccessLog  # type: ignore[attr-defined]
+    cli.AccessLogGenerator = QuietAccessLog  # type: ignore[attr-defined]  # set on a module

@@ -6,6 +6,7 @@ from django import forms
 from django.contrib.auth.forms import UserCreationForm
 
 from chat.conversations.limits import MAX_INSTRUCTIONS_CHARS, MAX_TEMPERATURE
+from chat.models import Feedback
 from chat.provider import llm
 
 
@@ -91,6 +92,8 @@ class FeedbackForm(forms.Form):
     rating = forms.ChoiceField(choices=[("up", "up"), ("down", "down")], required=False)
     comment = forms.CharField(max_length=2000, required=False, strip=True)
 
-    def clean_rating(self) -> int | None:
+    def clean_rating(self) -> Feedback.Rating | None:
         value = self.cleaned_data.get("rating")
-        return {"up": 1, "down": -1}.get(value) if value else None
+        return (
+            {"up": Feedback.Rating.UP, "down": Feedback.Rating.DOWN}.get(value) if value else None
+        )
