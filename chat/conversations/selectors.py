@@ -249,8 +249,8 @@ CONTINUATION_CANDIDATES = 5  # a token's most recent conversations that may be c
 
 
 def openai_continuation(
-    *, token_id: Any, history: list[tuple[str, str]], settings: dict[str, Any]
-) -> Any:
+    *, token_id: int, history: list[tuple[str, str]], fields: dict[str, object]
+) -> uuid.UUID | None:
     """The conversation of this API token that `history` continues, or None: an OpenAI
     client sends the whole conversation every turn, so a request whose earlier
     messages are exactly the current path (roles and texts) of one of the token's
@@ -259,7 +259,7 @@ def openai_continuation(
         return None
     candidates = (
         Conversation.objects.filter(
-            api_token_id=token_id, source=Conversation.Source.OPENAI, **settings
+            api_token_id=token_id, source=Conversation.Source.OPENAI, **fields
         )
         .order_by("-updated")
         .values_list("pk", flat=True)[:CONTINUATION_CANDIDATES]

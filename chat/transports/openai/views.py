@@ -95,7 +95,7 @@ async def _start(
     its history; a refused new one leaves nothing behind."""
     fields = {"model": model, "instructions": asked.instructions, "temperature": asked.temperature}
     find = db_call(selectors.openai_continuation)
-    earlier = await find(token_id=token.pk, history=asked.history, settings=fields)
+    earlier = await find(token_id=token.pk, history=asked.history, fields=fields)
     if earlier is not None:
         try:
             return await _post(request, token, earlier, asked.question)
