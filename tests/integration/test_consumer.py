@@ -144,7 +144,7 @@ async def test_answer_completes_after_the_socket_closes() -> None:
     await send(ws, type="user_message", content="Answer even if I leave")
     frames = await receive_until(ws, "start")
     await ws.disconnect()
-    from chat.streaming.answer.generation import wait_for_answers
+    from chat.streaming.answer.registry import wait_for_answers
 
     await wait_for_answers()
     answer = await saved(frames[1]["message_id"])
@@ -479,7 +479,7 @@ async def test_channel_layer_failure_gets_a_readable_error_and_the_answer_still_
     answer = await saved(frames[-1]["message_id"])
     assert answer.status == frames[-1]["status"] == "stopped"
     assert chunk_text(frames, str(answer.pk)) == answer.content
-    from chat.streaming.answer.generation import wait_for_answers
+    from chat.streaming.answer.registry import wait_for_answers
 
     await wait_for_answers(timeout=10)  # the answer has left this process too
     await send(ws, type="stop")  # no answer here now: the stop must go through Redis

@@ -35,7 +35,7 @@ from chat.errors import ErrorCode, Refusal
 from chat.models import Conversation, Message, UserQuota
 from chat.provider import llm
 from chat.streaming.answer import draining
-from chat.streaming.answer.generation import start_generation
+from chat.streaming.answer.registry import start_generation
 
 logger = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from chat.db import db_call, release_request_connection
 from chat.errors import ErrorCode, Refusal
 from chat.models import Conversation
 from chat.provider import llm
-from chat.streaming.answer import exchanges, generation
+from chat.streaming.answer import exchanges, registry
 from chat.streaming.delivery import protocol
 from chat.streaming.delivery.follower import Follower
 from chat.transports.openai.errors import refusal_response
@@ -168,7 +168,7 @@ class Answer:
 
     async def _stop(self) -> None:
         try:
-            await generation.request_stop(self.follower.layer, self.conversation_id)
+            await registry.request_stop(self.follower.layer, self.conversation_id)
         except Exception:
             logger.warning("could not stop %s after its client left", self.id, exc_info=True)
 

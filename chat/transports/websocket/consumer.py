@@ -26,7 +26,7 @@ from chat.errors import ErrorCode, Refusal
 from chat.models import Conversation, Message
 from chat.ops import sweeper
 from chat.provider.llm import chat_model, model_display_name
-from chat.streaming.answer import exchanges, generation
+from chat.streaming.answer import exchanges, registry
 from chat.streaming.delivery import driver as subscription
 from chat.streaming.delivery import frames
 from chat.streaming.delivery.chunking import DEFAULT_MODE
@@ -216,7 +216,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.switch_branch(content.message_id)
         elif isinstance(content, Stop):
             try:
-                await generation.request_stop(self.channel_layer, self.conversation.pk)
+                await registry.request_stop(self.channel_layer, self.conversation.pk)
             except Exception:
                 metrics.CHANNEL_LAYER_ERRORS.inc()
                 logger.warning("stop for %s not sent", self.conversation.pk, exc_info=True)
