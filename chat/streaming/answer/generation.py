@@ -11,12 +11,13 @@ mid-answer, or one that saw a gap).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import asdict
-from typing import Any, TypeVar
+from typing import Any
 
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
@@ -30,12 +31,12 @@ from chat.models import Message
 from chat.provider.llm import Finish, Usage, describe_failure, stream_answer
 from chat.streaming.answer import titles
 from chat.streaming.answer.progress import progress_saver
+from chat.streaming.answer.retry import retrying
 from chat.streaming.delivery.layers import forget_channel, join_new_channel
 from chat.telemetry import log_events as events
 from chat.telemetry import metrics
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
 
 RELAY_ERROR = "The answer could not be relayed: the server's message bus is unavailable."
 SAVE_ERROR = "The answer could not be saved: the database is unavailable."
@@ -224,15 +225,13 @@ class Generation:
     async def _listen(self, channel: str) -> None:
         """Serve the control group: stop requests and text-so-far requests."""
         while True:
-            try:
-                event = await self.layer.receive(channel)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                metrics.CHANNEL_LAYER_ERRORS.inc()
-                logger.warning("control channel of answer %s failed", self.message_id)
-                await asyncio.sleep(0.5)
-                continue
+            event = await retrying(
+                lambda: self.layer.receive(channel),
+                what=f"control channel of answer {self.message_id}",
+                errors=metrics.CHANNEL_LAYER_ERRORS,
+                pause=0.5,
+                max_pause=0.5,
+            )
             kind = event.get("type")
             if kind == "gen.close":  # the answer has ended (`_leave_control`)
                 return
@@ -270,18 +269,20 @@ class Generation:
             finish_reason=self.finish_reason,
         )
         try:
-            saved = await _retrying(
+            saved = await retrying(
                 lambda: save(status=status, error=error, error_code=code),
-                settings.CHAT_FINAL_SAVE_SECONDS,
-                f"final save of answer {self.message_id}",
+                what=f"final save of answer {self.message_id}",
+                errors=metrics.DATABASE_ERRORS,
+                seconds=settings.CHAT_FINAL_SAVE_SECONDS,
             )
         except Exception:  # the database stayed down: tell the tabs, keep trying
             status, code, error = Message.Status.ERROR, ErrorCode.UNAVAILABLE, SAVE_ERROR
             _keep(
-                _retrying(
+                retrying(
                     lambda: save(status=status, error=error, error_code=code),
-                    settings.CHAT_FINAL_SAVE_SECONDS * LATE_SAVE_FACTOR,
-                    f"late save of answer {self.message_id}",
+                    what=f"late save of answer {self.message_id}",
+                    errors=metrics.DATABASE_ERRORS,
+                    seconds=settings.CHAT_FINAL_SAVE_SECONDS * LATE_SAVE_FACTOR,
                 ),
                 f"answer-{self.message_id}-late-save",
             )
@@ -359,34 +360,16 @@ class Generation:
 
     async def _publish(self, event: dict[str, Any], attempts: int = 1) -> None:
         """group_send that survives a channel-layer hiccup: the saved text stays the truth."""
-        for attempt in range(attempts):
-            try:
-                await self.layer.group_send(self.group, event)
-                return
-            except Exception:
-                metrics.CHANNEL_LAYER_ERRORS.inc()
-                logger.warning("answer %s: group_send of %s failed", self.message_id, event["type"])
-                if attempt + 1 < attempts:
-                    await asyncio.sleep(0.2 * (attempt + 1))
-
-
-async def _retrying(call: Callable[[], Awaitable[T]], seconds: float, what: str) -> T:
-    """`call()` (a database call) again after each failure (0.25 s, doubling up to 2 s
-    between tries) until it succeeds or `seconds` have passed; then its last exception
-    is raised. Each failure counts as a database error."""
-    deadline = time.monotonic() + seconds
-    pause = 0.25
-    while True:
-        try:
-            return await call()
-        except Exception as exc:
-            metrics.DATABASE_ERRORS.inc()
-            if time.monotonic() + pause > deadline:
-                logger.error("%s failed, giving up: %r", what, exc)
-                raise
-            logger.warning("%s failed, trying again: %r", what, exc)
-        await asyncio.sleep(pause)
-        pause = min(2 * pause, 2.0)
+        # Counted and logged by `retrying`; the saved text stays the truth.
+        with contextlib.suppress(Exception):
+            await retrying(
+                lambda: self.layer.group_send(self.group, event),
+                what=f"group_send of {event['type']} for answer {self.message_id}",
+                errors=metrics.CHANNEL_LAYER_ERRORS,
+                attempts=attempts,
+                pause=0.2,
+                give_up_level=logging.WARNING,
+            )
 
 
 # Late saves run detached from their answer (which has ended); referenced here.
