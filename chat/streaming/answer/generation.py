@@ -23,7 +23,7 @@ from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 
 from chat import contract
-from chat.contract import control_group, conversation_group
+from chat.contract import control_group
 from chat.conversations import quotas, selectors, services
 from chat.db import db_call
 from chat.errors import INTERRUPTED_ERROR, ErrorCode
@@ -31,7 +31,9 @@ from chat.models import Message
 from chat.provider.llm import Finish, Usage, describe_failure, stream_answer
 from chat.streaming.answer import titles
 from chat.streaming.answer.progress import progress_saver
+from chat.streaming.answer.relay import DeltaPump, Relay
 from chat.streaming.answer.retry import retrying
+from chat.streaming.answer.text import AnswerText
 from chat.streaming.delivery.layers import forget_channel, join_new_channel
 from chat.telemetry import log_events as events
 from chat.telemetry import metrics
@@ -81,19 +83,13 @@ class Generation:
         self.model_name = model_name
         self.context = context
         self.layer: BaseChannelLayer = get_channel_layer()
-        self.group = conversation_group(conversation_id)
-        self._parts: list[str] = [prefix] if prefix else []
-        self._length = len(prefix)
-        self._pending: list[str] = []
-        self._sent = len(prefix)  # characters already sent to the group (or known)
-        self._prefix = len(prefix)
-        self._wake = asyncio.Event()
-        self._closing = False
+        self.relay = Relay(self.layer, conversation_id)
+        self._answer = AnswerText(prefix)
+        self._pump = DeltaPump(self.relay, message_id, offset=len(prefix))
         self._stop_requested = False
-        # Its helper tasks: the model stream, the control-group listener, the delta pump.
+        # Its helper tasks: the model stream, the control-group listener.
         self._stream_task: asyncio.Task[None] | None = None
         self._listener: asyncio.Task[None] | None = None
-        self._pump_task: asyncio.Task[None] | None = None
         self._control_channel: str | None = None
         self._started = 0.0
         self.ttft_ms: int | None = None
@@ -102,11 +98,11 @@ class Generation:
 
     @property
     def text(self) -> str:
-        return "".join(self._parts)
+        return self._answer.text
 
     @property
     def length(self) -> int:
-        return self._length
+        return self._answer.length
 
     async def run(self) -> None:
         """Stream, relay and save the answer; whatever fails, it ends saved and announced."""
@@ -119,8 +115,8 @@ class Generation:
             # goes to Redis in this task's first step, before that frame is read
             # (layers.join_new_channel); a stop arriving before the model request goes
             # out means it never goes out. Then the request to the model, and the start
-            # is announced while it is on its way; deltas wait in `_pending` until the
-            # pump starts, after `chat.start`.
+            # is announced while it is on its way; deltas wait in the pump until it
+            # starts, after `chat.start`.
             self._control_channel = await join_new_channel(
                 self.layer, control_group(self.conversation_id)
             )
@@ -131,18 +127,16 @@ class Generation:
             progress_saver().track(self)
             # Announced or failed: an answer nobody can hear of (Redis down or stalled
             # past its read timeout) ends `unavailable` instead of streaming unseen.
-            await self.layer.group_send(
-                self.group,
+            await self.relay.publish(
                 contract.chat_start(
                     self.message_id,
                     self.model_name,
                     parent_id=self.parent_id,
                     siblings=self.siblings,
-                    offset=self._prefix,
-                ),
+                    offset=self._answer.prefix_length,
+                )
             )
-            self._pump_task = self._task(self._pump(), "pump")
-            self._wake.set()  # anything that arrived before the start
+            self._pump.start()
             relaying = True
             await self._stream_task
         except asyncio.CancelledError:
@@ -202,25 +196,8 @@ class Generation:
         if self.ttft_ms is None:
             self.ttft_ms = round((time.monotonic() - self._started) * 1000)
         metrics.TOKENS_RELAYED.inc()
-        self._parts.append(text)
-        self._length += len(text)
-        self._pending.append(text)
-        self._wake.set()
-
-    async def _pump(self) -> None:
-        """Send pending deltas, at most one group message per coalescing interval."""
-        interval = settings.CHAT_STREAM_COALESCE_MS / 1000
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            if self._pending:
-                deltas, self._pending = self._pending, []
-                offset, self._sent = self._sent, self._sent + sum(map(len, deltas))
-                await self._publish(contract.chat_delta(self.message_id, offset, deltas))
-            if self._closing:
-                return
-            if interval:
-                await asyncio.sleep(interval)
+        self._answer.append(text)
+        self._pump.push(text)
 
     async def _listen(self, channel: str) -> None:
         """Serve the control group: stop requests and text-so-far requests."""
@@ -239,9 +216,9 @@ class Generation:
                 self.stop()
             elif kind == "gen.sync" and event.get("reply_to"):
                 offset = max(0, int(event.get("offset") or 0))
-                reply = contract.chat_sync(self.message_id, offset, self.text[offset:])
+                reply = contract.chat_sync(self.message_id, offset, self._answer.since(offset))
                 try:
-                    await self.layer.send(event["reply_to"], reply)
+                    await self.relay.publish(reply, to=event["reply_to"])
                 except Exception:
                     metrics.CHANNEL_LAYER_ERRORS.inc()
                     logger.warning("could not answer a sync request for %s", self.message_id)
@@ -250,13 +227,7 @@ class Generation:
         """Save the final state, then tell every tab; the save comes first so a tab
         that misses deltas can read the rest from the database."""
         progress_saver().untrack(self.message_id)
-        self._closing = True
-        self._wake.set()
-        if self._pump_task is not None:
-            try:
-                await asyncio.wait_for(self._pump_task, timeout=10)
-            except Exception:
-                logger.warning("answer %s: could not send its last deltas", self.message_id)
+        await self._pump.close()
         duration_ms = round((time.monotonic() - self._started) * 1000)
         text = self.text
         save = functools.partial(
@@ -302,8 +273,8 @@ class Generation:
             usage=self.usage,
             text=text,
         )
-        await self._charge(text)
-        await self._publish(
+        await self._charge()
+        await self._announce(
             contract.chat_end(
                 self.message_id,
                 status=status,
@@ -314,13 +285,12 @@ class Generation:
                 error_code=code,
                 error=error,
                 finish_reason=self.finish_reason,
-            ),
-            attempts=3,
+            )
         )
         if self._control_channel is not None:
             await self._leave_control(self._control_channel)
         if settings.CHAT_MODEL_TITLES and status == Message.Status.COMPLETE:
-            title = titles.write_title(self.conversation_id, self.model_key)
+            title = titles.write_title(self.conversation_id, self.model_key, self.relay)
             _keep(title, f"answer-{self.message_id}-title")
 
     async def _leave_control(self, channel: str) -> None:
@@ -346,27 +316,27 @@ class Generation:
             metrics.CHANNEL_LAYER_ERRORS.inc()
             logger.warning("answer %s: could not leave the control group", self.message_id)
 
-    async def _charge(self, text: str) -> None:
+    async def _charge(self) -> None:
         """Count the answer's tokens against its owner's daily budget."""
         if self.usage and self.usage.get("total_tokens"):
             tokens = self.usage["total_tokens"]
         else:  # the provider reported none: estimate from the characters
-            tokens = quotas.estimate_tokens(self.context or [], text[self._prefix :])
+            tokens = quotas.estimate_tokens(self.context or [], self._answer.written)
         try:
             await db_call(quotas.charge)(conversation_id=self.conversation_id, tokens=tokens)
         except Exception:
             metrics.DATABASE_ERRORS.inc()
             logger.warning("answer %s: its tokens could not be counted", self.message_id)
 
-    async def _publish(self, event: dict[str, Any], attempts: int = 1) -> None:
-        """group_send that survives a channel-layer hiccup: the saved text stays the truth."""
-        # Counted and logged by `retrying`; the saved text stays the truth.
-        with contextlib.suppress(Exception):
+    async def _announce(self, end: dict[str, Any]) -> None:
+        """Publish `chat.end`, tried three times: a tab that still misses it learns the
+        end from the saved answer (its watchdog)."""
+        with contextlib.suppress(Exception):  # counted and logged by `retrying`
             await retrying(
-                lambda: self.layer.group_send(self.group, event),
-                what=f"group_send of {event['type']} for answer {self.message_id}",
+                lambda: self.relay.publish(end),
+                what=f"chat.end of answer {self.message_id}",
                 errors=metrics.CHANNEL_LAYER_ERRORS,
-                attempts=attempts,
+                attempts=3,
                 pause=0.2,
                 give_up_level=logging.WARNING,
             )
