@@ -494,13 +494,13 @@ async def test_channel_layer_failure_gets_a_readable_error_and_the_answer_still_
 async def test_answer_whose_set_up_fails_ends_in_a_saved_error(monkeypatch, settings) -> None:
     """The control group cannot be joined (Redis refuses): the answer is not left
     `streaming`; it is saved as an error, and the tab hears of it with a readable one."""
-    from chat.streaming.answer import generation
+    from chat.streaming.answer import control
 
     async def refuse_control_group(layer, group):
         assert group.endswith(".ctl")
         raise ConnectionError("redis went away")
 
-    monkeypatch.setattr(generation, "join_new_channel", refuse_control_group)
+    monkeypatch.setattr(control, "join_new_channel", refuse_control_group)
     _user, _conversation, ws = await open_chat()
     await send(ws, type="user_message", content="No relay")
     frames = await receive_until(ws, "end")

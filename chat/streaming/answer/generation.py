@@ -23,18 +23,17 @@ from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 
 from chat import contract
-from chat.contract import control_group
 from chat.conversations import quotas, selectors, services
 from chat.db import db_call
 from chat.errors import INTERRUPTED_ERROR, ErrorCode
 from chat.models import Message
 from chat.provider.llm import Finish, Usage, describe_failure, stream_answer
 from chat.streaming.answer import titles
+from chat.streaming.answer.control import ControlListener
 from chat.streaming.answer.progress import progress_saver
 from chat.streaming.answer.relay import DeltaPump, Relay
 from chat.streaming.answer.retry import retrying
 from chat.streaming.answer.text import AnswerText
-from chat.streaming.delivery.layers import forget_channel, join_new_channel
 from chat.telemetry import log_events as events
 from chat.telemetry import metrics
 
@@ -45,7 +44,6 @@ SAVE_ERROR = "The answer could not be saved: the database is unavailable."
 # After CHAT_FINAL_SAVE_SECONDS the tabs are told the answer failed; its text is still
 # saved (as that error) if the database returns within this many times as long.
 LATE_SAVE_FACTOR = 10
-LISTENER_CLOSE_SECONDS = 2.0  # an ended answer's control listener, told to return
 
 
 class Generation:
@@ -86,11 +84,16 @@ class Generation:
         self.relay = Relay(self.layer, conversation_id)
         self._answer = AnswerText(prefix)
         self._pump = DeltaPump(self.relay, message_id, offset=len(prefix))
+        self.control = ControlListener(
+            self.layer,
+            relay=self.relay,
+            answer=self._answer,
+            conversation_id=conversation_id,
+            message_id=message_id,
+            stop=self.stop,
+        )
         self._stop_requested = False
-        # Its helper tasks: the model stream, the control-group listener.
-        self._stream_task: asyncio.Task[None] | None = None
-        self._listener: asyncio.Task[None] | None = None
-        self._control_channel: str | None = None
+        self._stream_task: asyncio.Task[None] | None = None  # the model stream
         self._started = 0.0
         self.ttft_ms: int | None = None
         self.usage: dict[str, int] | None = None
@@ -117,10 +120,7 @@ class Generation:
             # out means it never goes out. Then the request to the model, and the start
             # is announced while it is on its way; deltas wait in the pump until it
             # starts, after `chat.start`.
-            self._control_channel = await join_new_channel(
-                self.layer, control_group(self.conversation_id)
-            )
-            self._listener = self._task(self._listen(self._control_channel), "control")
+            await self.control.open()
             self._stream_task = self._task(self._stream(), "stream")
             if self._stop_requested:  # stopped while it joined: no request goes out
                 self._stream_task.cancel()
@@ -199,30 +199,6 @@ class Generation:
         self._answer.append(text)
         self._pump.push(text)
 
-    async def _listen(self, channel: str) -> None:
-        """Serve the control group: stop requests and text-so-far requests."""
-        while True:
-            event = await retrying(
-                lambda: self.layer.receive(channel),
-                what=f"control channel of answer {self.message_id}",
-                errors=metrics.CHANNEL_LAYER_ERRORS,
-                pause=0.5,
-                max_pause=0.5,
-            )
-            kind = event.get("type")
-            if kind == "gen.close":  # the answer has ended (`_leave_control`)
-                return
-            if kind == "gen.stop":
-                self.stop()
-            elif kind == "gen.sync" and event.get("reply_to"):
-                offset = max(0, int(event.get("offset") or 0))
-                reply = contract.chat_sync(self.message_id, offset, self._answer.since(offset))
-                try:
-                    await self.relay.publish(reply, to=event["reply_to"])
-                except Exception:
-                    metrics.CHANNEL_LAYER_ERRORS.inc()
-                    logger.warning("could not answer a sync request for %s", self.message_id)
-
     async def _finish(self, status: str, code: str, error: str) -> None:
         """Save the final state, then tell every tab; the save comes first so a tab
         that misses deltas can read the rest from the database."""
@@ -287,34 +263,10 @@ class Generation:
                 finish_reason=self.finish_reason,
             )
         )
-        if self._control_channel is not None:
-            await self._leave_control(self._control_channel)
+        await self.control.close()
         if settings.CHAT_MODEL_TITLES and status == Message.Status.COMPLETE:
             title = titles.write_title(self.conversation_id, self.model_key, self.relay)
             _keep(title, f"answer-{self.message_id}-title")
-
-    async def _leave_control(self, channel: str) -> None:
-        """End the control listener and leave its group.
-
-        The listener is told to return (`gen.close` on its own channel) rather than
-        cancelled: on channels_redis' core layer a cancelled receive could stay blocked
-        on Redis for good, one task leaked per answer. Cancelling is the fallback when
-        the message does not get through in time, and nothing waits for it."""
-        listener = self._listener
-        if listener is not None:
-            try:
-                await self.layer.send(channel, {"type": "gen.close"})
-                await asyncio.wait({listener}, timeout=LISTENER_CLOSE_SECONDS)
-            except Exception:
-                metrics.CHANNEL_LAYER_ERRORS.inc()
-            if not listener.done():
-                listener.cancel()
-        try:
-            await self.layer.group_discard(control_group(self.conversation_id), channel)
-            await forget_channel(self.layer, channel)
-        except Exception:
-            metrics.CHANNEL_LAYER_ERRORS.inc()
-            logger.warning("answer %s: could not leave the control group", self.message_id)
 
     async def _charge(self) -> None:
         """Count the answer's tokens against its owner's daily budget."""
