@@ -27,8 +27,3 @@ class AnswerText:
     def since(self, offset: int) -> str:
         """The text from character `offset` on (what a tab that has `offset` lacks)."""
         return self.text[offset:]
-
-    @property
-    def written(self) -> str:
-        """What the model wrote: the text after the prefix."""
-        return self.text[self.prefix_length :]
