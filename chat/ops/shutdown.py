@@ -19,7 +19,7 @@ from typing import Any
 
 from django.conf import settings
 
-from chat.streaming.answer import draining, generation
+from chat.streaming.answer import draining, registry
 
 logger = logging.getLogger(__name__)
 
@@ -36,9 +36,9 @@ async def drain(grace: float) -> int:
     global _cut_short
     draining.begin()
     _cut_short = asyncio.Event()
-    running = generation.running_count()
+    running = registry.running_count()
     logger.info("shutting down: waiting up to %.0f s for %d running answers", grace, running)
-    waiting = asyncio.ensure_future(generation.wait_for_answers(grace))
+    waiting = asyncio.ensure_future(registry.wait_for_answers(grace))
     cut_short = asyncio.ensure_future(_cut_short.wait())
     await asyncio.wait([waiting, cut_short], return_when=asyncio.FIRST_COMPLETED)
     cut_short.cancel()
@@ -46,10 +46,10 @@ async def drain(grace: float) -> int:
         interrupted = 0
     else:
         waiting.cancel()
-        interrupted = generation.interrupt_all()
+        interrupted = registry.interrupt_all()
         logger.warning("shutting down: %d answers interrupted after the grace period", interrupted)
         try:
-            await generation.wait_for_answers(FINISH_SECONDS)
+            await registry.wait_for_answers(FINISH_SECONDS)
         except TimeoutError:
             logger.error("shutting down: interrupted answers did not finish saving")
     # The answers' last events are on their way to this process's sockets (through

@@ -22,7 +22,7 @@ from django.db import connections
 from chat.models import Conversation, Message
 from chat.provider.llm import close_chat_models
 from chat.routing import websocket_urlpatterns
-from chat.streaming.answer.generation import wait_for_answers
+from chat.streaming.answer.registry import wait_for_answers
 from chatsite.settings import redis_channel_layer
 from tests.support.openai_stub import OpenAIStub
 

@@ -22,7 +22,7 @@ from django.db import connections
 from django.test import Client
 
 from chat.models import AuditEvent, Conversation, Message
-from chat.streaming.answer import generation
+from chat.streaming.answer import registry
 
 from .conftest import open_chat, receive_until
 
@@ -175,7 +175,7 @@ async def test_deleting_from_the_admin_stops_the_running_answer(settings, how: s
     await ws.send_to(text_data=json.dumps({"type": "user_message", "content": "Delete me"}))
     started = await receive_until(ws, "start")
     answer_id = started[-1]["message_id"]
-    assert answer_id in generation._running  # the answer is running in this process
+    assert answer_id in registry._running  # the answer is running in this process
     staff, cookies = await staff_cookies()
     if how == "change page":
         path, form = f"{CHANGELIST}{conversation.pk}/delete/", {"post": "yes"}
@@ -187,8 +187,8 @@ async def test_deleting_from_the_admin_stops_the_running_answer(settings, how: s
     assert response.status == 302, response.body[:500]
     frames = await receive_until(ws, "end")
     assert frames[-1]["message_id"] == answer_id and frames[-1]["status"] == "stopped"
-    await generation.wait_for_answers(timeout=10)
-    assert answer_id not in generation._running and not generation._running
+    await registry.wait_for_answers(timeout=10)
+    assert answer_id not in registry._running and not registry._running
     assert await left_behind(conversation.pk) == (False, 0, 0)
     assert await audit_rows() == [(staff.get_username(), "delete", conversation.pk)]
     await ws.disconnect()

@@ -144,7 +144,7 @@ async def test_answer_completes_after_the_socket_closes() -> None:
     await send(ws, type="user_message", content="Answer even if I leave")
     frames = await receive_until(ws, "start")
     await ws.disconnect()
-    from chat.streaming.answer.generation import wait_for_answers
+    from chat.streaming.answer.registry import wait_for_answers
 
     await wait_for_answers()
     answer = await saved(frames[1]["message_id"])
@@ -360,14 +360,14 @@ async def test_answer_left_streaming_by_a_dead_process_is_recovered() -> None:
 async def test_lost_delta_is_recovered(monkeypatch, settings, caplog, lost: str) -> None:
     """A group message the layer drops (full channel) is noticed by its offset and
     filled: mid-answer from the running task, at the end from the saved text."""
-    from chat.streaming.answer.generation import Generation
+    from chat.streaming.answer.relay import Relay
 
     settings.DEMO_TOKEN_DELAY_MS = 5
-    publish = Generation._publish
+    publish = Relay.publish
     held: dict[str, dict] = {}
     count = 0
 
-    async def lossy_publish(self, event, attempts=1):
+    async def lossy_publish(self, event, **where):
         nonlocal count
         if event["type"] == "chat.delta":
             count += 1
@@ -375,10 +375,10 @@ async def test_lost_delta_is_recovered(monkeypatch, settings, caplog, lost: str)
                 return None  # dropped by the layer
             if lost == "last":  # each delta goes one step late; the last is never sent
                 previous, held["event"] = held.get("event"), event
-                return await publish(self, previous, attempts) if previous else None
-        return await publish(self, event, attempts)
+                return await publish(self, previous) if previous else None
+        return await publish(self, event, **where)
 
-    monkeypatch.setattr(Generation, "_publish", lossy_publish)
+    monkeypatch.setattr(Relay, "publish", lossy_publish)
     _user, _conversation, ws = await open_chat("token")
     await send(ws, type="user_message", content="Lose one delta")
     frames = await receive_until(ws, "end")
@@ -413,16 +413,16 @@ async def test_stop_from_another_tab_after_the_asking_tab_closed(settings) -> No
 
 async def test_lost_end_event_is_caught_by_the_watchdog(monkeypatch, settings) -> None:
     """If the layer drops `end`, the quiet stream is finished from the saved answer."""
-    from chat.streaming.answer.generation import Generation
+    from chat.streaming.answer.relay import Relay
     from chat.streaming.delivery import subscriber
 
     monkeypatch.setattr(subscriber, "WATCHDOG_SECONDS", 0.3)
-    publish = Generation._publish
+    publish = Relay.publish
 
-    async def drop_end(self, event, attempts=1):
-        return None if event["type"] == "chat.end" else await publish(self, event, attempts)
+    async def drop_end(self, event, **where):
+        return None if event["type"] == "chat.end" else await publish(self, event, **where)
 
-    monkeypatch.setattr(Generation, "_publish", drop_end)
+    monkeypatch.setattr(Relay, "publish", drop_end)
     _user, _conversation, ws = await open_chat("sentence")
     await send(ws, type="user_message", content="/fail but lose the end")
     frames = await receive_until(ws, "end")
@@ -479,7 +479,7 @@ async def test_channel_layer_failure_gets_a_readable_error_and_the_answer_still_
     answer = await saved(frames[-1]["message_id"])
     assert answer.status == frames[-1]["status"] == "stopped"
     assert chunk_text(frames, str(answer.pk)) == answer.content
-    from chat.streaming.answer.generation import wait_for_answers
+    from chat.streaming.answer.registry import wait_for_answers
 
     await wait_for_answers(timeout=10)  # the answer has left this process too
     await send(ws, type="stop")  # no answer here now: the stop must go through Redis
@@ -494,13 +494,13 @@ async def test_channel_layer_failure_gets_a_readable_error_and_the_answer_still_
 async def test_answer_whose_set_up_fails_ends_in_a_saved_error(monkeypatch, settings) -> None:
     """The control group cannot be joined (Redis refuses): the answer is not left
     `streaming`; it is saved as an error, and the tab hears of it with a readable one."""
-    from chat.streaming.answer import generation
+    from chat.streaming.answer import control
 
     async def refuse_control_group(layer, group):
         assert group.endswith(".ctl")
         raise ConnectionError("redis went away")
 
-    monkeypatch.setattr(generation, "join_new_channel", refuse_control_group)
+    monkeypatch.setattr(control, "join_new_channel", refuse_control_group)
     _user, _conversation, ws = await open_chat()
     await send(ws, type="user_message", content="No relay")
     frames = await receive_until(ws, "end")

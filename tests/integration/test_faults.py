@@ -11,8 +11,8 @@ import json
 import pytest
 from channels.layers import get_channel_layer
 
-from chat.streaming.answer import exchanges, generation
-from chat.streaming.answer.generation import wait_for_answers
+from chat.streaming.answer import exchanges, registry
+from chat.streaming.answer.registry import wait_for_answers
 from chat.streaming.stream.post import post
 from tests.support.openai_stub import OpenAIStub, Reply
 from tests.support.waiting import wait_for
@@ -74,7 +74,7 @@ async def test_stop_before_the_first_token_closes_the_model_stream(stub: OpenAIS
 async def test_request_stop_reaches_an_answer_of_this_process_before_it_joins(
     stub: OpenAIStub,
 ) -> None:
-    """`generation.request_stop` (what the consumer's `stop` calls) stops an answer of
+    """`registry.request_stop` (what the consumer's `stop` calls) stops an answer of
     this process directly: right after `post_message`, before the answer's task has run
     at all, the model request never goes out and the answer ends `stopped`."""
     user = await make_user()
@@ -86,8 +86,8 @@ async def test_request_stop_reaches_an_answer_of_this_process_before_it_joins(
         client_id=None,
     )
     await post(request)
-    (running,) = [g for g in generation._generations.values()]
-    await generation.request_stop(get_channel_layer(), conversation.pk)
+    (running,) = [g for g in registry._generations.values()]
+    await registry.request_stop(get_channel_layer(), conversation.pk)
     await wait_for_answers()
     answer = await saved(running.message_id)
     assert answer.status == "stopped" and answer.content == ""
@@ -104,9 +104,9 @@ async def test_request_stop_without_a_local_answer_goes_through_the_control_grou
     _user, conversation, ws = await open_chat()
     await send(ws, type="user_message", content="Stop me from afar")
     await wait_for(lambda: stub.requests, timeout=5, what="the model request")
-    (running,) = [g for g in generation._generations.values()]
-    del generation._generations[running.message_id]  # as if it ran in another process
-    await generation.request_stop(get_channel_layer(), conversation.pk)
+    (running,) = [g for g in registry._generations.values()]
+    del registry._generations[running.message_id]  # as if it ran in another process
+    await registry.request_stop(get_channel_layer(), conversation.pk)
     frames = await receive_until(ws, "end")
     assert frames[-1]["status"] == "stopped"
     await ws.disconnect()

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from chat.models import Conversation, Message
 from chat.provider.llm import close_chat_models
-from chat.streaming.answer.generation import wait_for_answers
+from chat.streaming.answer.registry import wait_for_answers
 from chatsite.settings import redis_channel_layer
 
 from .conftest import open_socket

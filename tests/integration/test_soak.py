@@ -17,7 +17,7 @@ from channels.db import database_sync_to_async
 
 from chat.accounts import guards
 from chat.models import Message
-from chat.streaming.answer.generation import wait_for_answers
+from chat.streaming.answer.registry import wait_for_answers
 from tests.support.waiting import wait_for
 
 from .conftest import make_conversation, make_user, open_socket, receive, receive_until

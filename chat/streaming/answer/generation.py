@@ -1,113 +1,42 @@
 """One assistant answer: stream it from the model, relay it, save it.
 
-The answer runs as its own asyncio task, not inside a consumer: closing the tab
-that asked does not lose it. Deltas go to the conversation's group with their
-character offset, so each connection can drop what it already has and notice what
-it missed. A control group lets any process reach the task: `stop` cancels it and
-`sync` asks for the text so far (a tab that joins mid-answer, or one that saw a gap).
+The answer runs as its own asyncio task (started by registry.py), not inside a
+consumer: closing the tab that asked does not lose it. `Generation` streams the
+model's deltas into the answer's text (text.py); its parts do the rest: the pump and
+the relay send them to the conversation's group with their character offset
+(relay.py), so each connection can drop what it already has and notice what it
+missed; the control listener lets any process stop the answer or ask for the text so
+far (control.py); the finish saves, counts, announces and titles it (finish.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import asdict
-from typing import Any, TypeVar
+from typing import Any
 
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 
 from chat import contract
-from chat.contract import control_group, conversation_group
-from chat.conversations import quotas, selectors, services
+from chat.conversations import selectors
 from chat.db import db_call
 from chat.errors import INTERRUPTED_ERROR, ErrorCode
 from chat.models import Message
 from chat.provider.llm import Finish, Usage, describe_failure, stream_answer
-from chat.streaming.answer import titles
+from chat.streaming.answer import finish
+from chat.streaming.answer.control import ControlListener
+from chat.streaming.answer.finish import Outcome
 from chat.streaming.answer.progress import progress_saver
-from chat.streaming.delivery.layers import forget_channel, join_new_channel
-from chat.telemetry import log_events as events
+from chat.streaming.answer.relay import DeltaPump, Relay
+from chat.streaming.answer.text import AnswerText
 from chat.telemetry import metrics
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
 
 RELAY_ERROR = "The answer could not be relayed: the server's message bus is unavailable."
-SAVE_ERROR = "The answer could not be saved: the database is unavailable."
-# After CHAT_FINAL_SAVE_SECONDS the tabs are told the answer failed; its text is still
-# saved (as that error) if the database returns within this many times as long.
-LATE_SAVE_FACTOR = 10
-LISTENER_CLOSE_SECONDS = 2.0  # an ended answer's control listener, told to return
-
-# Running answers of this process by message id: keeps the tasks referenced (asyncio
-# holds only weak references) and lets tests and shutdown wait for them.
-_running: dict[str, asyncio.Task[None]] = {}
-# The same answers' Generation objects, so a stop in this process reaches them at once.
-_generations: dict[str, Generation] = {}
-
-
-def start_generation(*, conversation_id: Any, message_id: Any, **options: Any) -> None:
-    """Start an answer in the background; it outlives the connection that asked.
-    `options`: the rest of `Generation`'s arguments."""
-    generation = Generation(
-        conversation_id=str(conversation_id), message_id=str(message_id), **options
-    )
-    task = asyncio.get_running_loop().create_task(generation.run(), name=f"answer-{message_id}")
-    _running[generation.message_id] = task
-    _generations[generation.message_id] = generation
-    metrics.ANSWERS_RUNNING.inc()
-
-    def forget(_: asyncio.Task[None]) -> None:
-        metrics.ANSWERS_RUNNING.dec()
-        _running.pop(generation.message_id, None)
-        _generations.pop(generation.message_id, None)
-
-    task.add_done_callback(forget)
-
-
-def stop_here(conversation_id: Any) -> bool:
-    """Stop the conversation's answer if it runs in this process, whatever it is doing
-    (even before it has joined its control group); True if there was one."""
-    found = [g for g in _generations.values() if g.conversation_id == str(conversation_id)]
-    for generation in found:
-        generation.stop()
-    return bool(found)
-
-
-async def request_stop(layer: BaseChannelLayer, conversation_id: Any) -> None:
-    """What a `stop` frame does: the conversation's running answer ends `stopped`.
-
-    An answer runs in the process that received its message, so a stop from the tab
-    that sent it is always found here, with no trip through Redis and no race with the
-    answer joining its control group. Otherwise it goes to the control group, for an
-    answer in another process. Raises if that send fails (the channel layer is down)."""
-    if stop_here(conversation_id):
-        return
-    await contract.request_stop(layer, conversation_id)
-
-
-def running_count() -> int:
-    return len(_running)
-
-
-def interrupt_all() -> int:
-    """End every running answer of this process now as `error` interrupted, its text
-    so far saved (shutdown, after its grace period); returns how many."""
-    tasks = list(_running.values())
-    for task in tasks:
-        task.cancel()
-    return len(tasks)
-
-
-async def wait_for_answers(timeout: float = 30.0) -> None:
-    """Wait until this process has no running answer (tests, graceful shutdown)."""
-    async with asyncio.timeout(timeout):
-        while _running:
-            await asyncio.gather(*list(_running.values()), return_exceptions=True)
 
 
 class Generation:
@@ -145,20 +74,19 @@ class Generation:
         self.model_name = model_name
         self.context = context
         self.layer: BaseChannelLayer = get_channel_layer()
-        self.group = conversation_group(conversation_id)
-        self._parts: list[str] = [prefix] if prefix else []
-        self._length = len(prefix)
-        self._pending: list[str] = []
-        self._sent = len(prefix)  # characters already sent to the group (or known)
-        self._prefix = len(prefix)
-        self._wake = asyncio.Event()
-        self._closing = False
+        self.relay = Relay(self.layer, conversation_id)
+        self._answer = AnswerText(prefix)
+        self._pump = DeltaPump(self.relay, message_id, offset=len(prefix))
+        self.control = ControlListener(
+            self.layer,
+            relay=self.relay,
+            answer=self._answer,
+            conversation_id=conversation_id,
+            message_id=message_id,
+            stop=self.stop,
+        )
         self._stop_requested = False
-        # Its helper tasks: the model stream, the control-group listener, the delta pump.
-        self._stream_task: asyncio.Task[None] | None = None
-        self._listener: asyncio.Task[None] | None = None
-        self._pump_task: asyncio.Task[None] | None = None
-        self._control_channel: str | None = None
+        self._stream_task: asyncio.Task[None] | None = None  # the model stream
         self._started = 0.0
         self.ttft_ms: int | None = None
         self.usage: dict[str, int] | None = None
@@ -166,16 +94,16 @@ class Generation:
 
     @property
     def text(self) -> str:
-        return "".join(self._parts)
+        return self._answer.text
 
     @property
     def length(self) -> int:
-        return self._length
+        return self._answer.length
 
     async def run(self) -> None:
         """Stream, relay and save the answer; whatever fails, it ends saved and announced."""
         self._started = time.monotonic()
-        status, code, error = Message.Status.COMPLETE, "", ""
+        outcome = Outcome(Message.Status.COMPLETE)
         relaying = False
         try:
             # The control group first: a `stop` sent right behind the message (the same
@@ -183,51 +111,37 @@ class Generation:
             # goes to Redis in this task's first step, before that frame is read
             # (layers.join_new_channel); a stop arriving before the model request goes
             # out means it never goes out. Then the request to the model, and the start
-            # is announced while it is on its way; deltas wait in `_pending` until the
-            # pump starts, after `chat.start`.
-            self._control_channel = await join_new_channel(
-                self.layer, control_group(self.conversation_id)
-            )
-            self._listener = self._task(self._listen(self._control_channel), "control")
+            # is announced while it is on its way; deltas wait in the pump until it
+            # starts, after `chat.start`.
+            await self.control.open()
             self._stream_task = self._task(self._stream(), "stream")
             if self._stop_requested:  # stopped while it joined: no request goes out
                 self._stream_task.cancel()
             progress_saver().track(self)
             # Announced or failed: an answer nobody can hear of (Redis down or stalled
             # past its read timeout) ends `unavailable` instead of streaming unseen.
-            await self.layer.group_send(
-                self.group,
+            await self.relay.publish(
                 contract.chat_start(
                     self.message_id,
                     self.model_name,
                     parent_id=self.parent_id,
                     siblings=self.siblings,
-                    offset=self._prefix,
-                ),
+                    offset=self._answer.prefix_length,
+                )
             )
-            self._pump_task = self._task(self._pump(), "pump")
-            self._wake.set()  # anything that arrived before the start
+            self._pump.start()
             relaying = True
             await self._stream_task
         except asyncio.CancelledError:
-            if self._stop_requested and not _cancelling():
-                status = Message.Status.STOPPED
-            else:  # the process is shutting down
-                status, code = Message.Status.ERROR, ErrorCode.INTERRUPTED
-                error = INTERRUPTED_ERROR
+            outcome = self._cancelled()
         except Exception as exc:
-            status = Message.Status.ERROR
-            if relaying:
-                code, error = describe_failure(exc, mid_answer=self.ttft_ms is not None)
-            else:  # the channel layer failed before the answer could be relayed
-                code, error = ErrorCode.UNAVAILABLE, RELAY_ERROR
-            logger.warning("answer %s failed: %r", self.message_id, exc, exc_info=exc)
+            outcome = self._failed(exc, relaying)
         finally:
             if self._stream_task is not None:
                 self._stream_task.cancel()
                 if self._stream_task.done() and not self._stream_task.cancelled():
                     self._stream_task.exception()  # seen: reported above, or moot
-            await asyncio.shield(self._finish(status, code, error))
+            await asyncio.shield(self._finish(outcome))
 
     def stop(self) -> None:
         """End the answer as `stopped`, whatever it is doing: before the model request
@@ -236,6 +150,21 @@ class Generation:
         self._stop_requested = True
         if self._stream_task is not None:  # else `run` has not got that far: it checks
             self._stream_task.cancel()
+
+    def _cancelled(self) -> Outcome:
+        """The outcome of `run` cancelled: by `stop`, or by the process shutting down."""
+        if self._stop_requested and not _cancelling():
+            return Outcome(Message.Status.STOPPED)
+        return Outcome(Message.Status.ERROR, ErrorCode.INTERRUPTED, INTERRUPTED_ERROR)
+
+    def _failed(self, exc: Exception, relaying: bool) -> Outcome:
+        """The outcome of `run` failed: the model's failure, once the answer is relayed;
+        before that, the channel layer's."""
+        logger.warning("answer %s failed: %r", self.message_id, exc, exc_info=exc)
+        if not relaying:
+            return Outcome(Message.Status.ERROR, ErrorCode.UNAVAILABLE, RELAY_ERROR)
+        code, error = describe_failure(exc, mid_answer=self.ttft_ms is not None)
+        return Outcome(Message.Status.ERROR, code, error)
 
     def _task(self, coroutine: Any, role: str) -> asyncio.Task[None]:
         return asyncio.get_running_loop().create_task(
@@ -266,203 +195,38 @@ class Generation:
         if self.ttft_ms is None:
             self.ttft_ms = round((time.monotonic() - self._started) * 1000)
         metrics.TOKENS_RELAYED.inc()
-        self._parts.append(text)
-        self._length += len(text)
-        self._pending.append(text)
-        self._wake.set()
+        self._answer.append(text)
+        self._pump.push(text)
 
-    async def _pump(self) -> None:
-        """Send pending deltas, at most one group message per coalescing interval."""
-        interval = settings.CHAT_STREAM_COALESCE_MS / 1000
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            if self._pending:
-                deltas, self._pending = self._pending, []
-                offset, self._sent = self._sent, self._sent + sum(map(len, deltas))
-                await self._publish(contract.chat_delta(self.message_id, offset, deltas))
-            if self._closing:
-                return
-            if interval:
-                await asyncio.sleep(interval)
-
-    async def _listen(self, channel: str) -> None:
-        """Serve the control group: stop requests and text-so-far requests."""
-        while True:
-            try:
-                event = await self.layer.receive(channel)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                metrics.CHANNEL_LAYER_ERRORS.inc()
-                logger.warning("control channel of answer %s failed", self.message_id)
-                await asyncio.sleep(0.5)
-                continue
-            kind = event.get("type")
-            if kind == "gen.close":  # the answer has ended (`_leave_control`)
-                return
-            if kind == "gen.stop":
-                self.stop()
-            elif kind == "gen.sync" and event.get("reply_to"):
-                offset = max(0, int(event.get("offset") or 0))
-                reply = contract.chat_sync(self.message_id, offset, self.text[offset:])
-                try:
-                    await self.layer.send(event["reply_to"], reply)
-                except Exception:
-                    metrics.CHANNEL_LAYER_ERRORS.inc()
-                    logger.warning("could not answer a sync request for %s", self.message_id)
-
-    async def _finish(self, status: str, code: str, error: str) -> None:
-        """Save the final state, then tell every tab; the save comes first so a tab
-        that misses deltas can read the rest from the database."""
+    async def _finish(self, outcome: Outcome) -> None:
+        """Flush the pending deltas, save the final state, count the tokens, then tell
+        every tab, leave the control group and have the conversation titled; the save
+        comes first so a tab that misses deltas can read the rest from the database."""
         progress_saver().untrack(self.message_id)
-        self._closing = True
-        self._wake.set()
-        if self._pump_task is not None:
-            try:
-                await asyncio.wait_for(self._pump_task, timeout=10)
-            except Exception:
-                logger.warning("answer %s: could not send its last deltas", self.message_id)
-        duration_ms = round((time.monotonic() - self._started) * 1000)
-        text = self.text
-        save = functools.partial(
-            db_call(services.message_finish),
+        await self._pump.close()
+        ended = self._ended()
+        outcome = await finish.save(ended, outcome)
+        finish.record(ended, outcome)
+        await finish.charge(ended)
+        await finish.announce(ended, outcome, self.relay)
+        await self.control.close()
+        finish.title(ended, outcome, self.relay)
+
+    def _ended(self) -> finish.Ended:
+        return finish.Ended(
+            conversation_id=self.conversation_id,
             message_id=self.message_id,
-            content=text,
+            user_id=self.user_id,
+            model_name=self.model_name,
+            model_key=self.model_key,
+            context=self.context,
+            text=self._answer.text,
+            prefix_length=self._answer.prefix_length,
             ttft_ms=self.ttft_ms,
-            duration_ms=duration_ms,
+            duration_ms=round((time.monotonic() - self._started) * 1000),
             usage=self.usage,
             finish_reason=self.finish_reason,
         )
-        try:
-            saved = await _retrying(
-                lambda: save(status=status, error=error, error_code=code),
-                settings.CHAT_FINAL_SAVE_SECONDS,
-                f"final save of answer {self.message_id}",
-            )
-        except Exception:  # the database stayed down: tell the tabs, keep trying
-            status, code, error = Message.Status.ERROR, ErrorCode.UNAVAILABLE, SAVE_ERROR
-            _keep(
-                _retrying(
-                    lambda: save(status=status, error=error, error_code=code),
-                    settings.CHAT_FINAL_SAVE_SECONDS * LATE_SAVE_FACTOR,
-                    f"late save of answer {self.message_id}",
-                ),
-                f"answer-{self.message_id}-late-save",
-            )
-        else:
-            if saved is not None and saved.status != status:  # another process settled it
-                status, code, error = saved.status, saved.error_code, saved.error
-        metrics.answer_finished(status, self.ttft_ms, duration_ms)
-        events.answer_finished(
-            user_id=self.user_id,
-            conversation=self.conversation_id,
-            message_id=self.message_id,
-            model=self.model_name,
-            status=status,
-            error_code=code,
-            ttft_ms=self.ttft_ms,
-            duration_ms=duration_ms,
-            usage=self.usage,
-            text=text,
-        )
-        await self._charge(text)
-        await self._publish(
-            contract.chat_end(
-                self.message_id,
-                status=status,
-                length=len(text),
-                usage=self.usage,
-                ttft_ms=self.ttft_ms,
-                duration_ms=duration_ms,
-                error_code=code,
-                error=error,
-                finish_reason=self.finish_reason,
-            ),
-            attempts=3,
-        )
-        if self._control_channel is not None:
-            await self._leave_control(self._control_channel)
-        if settings.CHAT_MODEL_TITLES and status == Message.Status.COMPLETE:
-            title = titles.write_title(self.conversation_id, self.model_key)
-            _keep(title, f"answer-{self.message_id}-title")
-
-    async def _leave_control(self, channel: str) -> None:
-        """End the control listener and leave its group.
-
-        The listener is told to return (`gen.close` on its own channel) rather than
-        cancelled: on channels_redis' core layer a cancelled receive could stay blocked
-        on Redis for good, one task leaked per answer. Cancelling is the fallback when
-        the message does not get through in time, and nothing waits for it."""
-        listener = self._listener
-        if listener is not None:
-            try:
-                await self.layer.send(channel, {"type": "gen.close"})
-                await asyncio.wait({listener}, timeout=LISTENER_CLOSE_SECONDS)
-            except Exception:
-                metrics.CHANNEL_LAYER_ERRORS.inc()
-            if not listener.done():
-                listener.cancel()
-        try:
-            await self.layer.group_discard(control_group(self.conversation_id), channel)
-            await forget_channel(self.layer, channel)
-        except Exception:
-            metrics.CHANNEL_LAYER_ERRORS.inc()
-            logger.warning("answer %s: could not leave the control group", self.message_id)
-
-    async def _charge(self, text: str) -> None:
-        """Count the answer's tokens against its owner's daily budget."""
-        if self.usage and self.usage.get("total_tokens"):
-            tokens = self.usage["total_tokens"]
-        else:  # the provider reported none: estimate from the characters
-            tokens = quotas.estimate_tokens(self.context or [], text[self._prefix :])
-        try:
-            await db_call(quotas.charge)(conversation_id=self.conversation_id, tokens=tokens)
-        except Exception:
-            metrics.DATABASE_ERRORS.inc()
-            logger.warning("answer %s: its tokens could not be counted", self.message_id)
-
-    async def _publish(self, event: dict[str, Any], attempts: int = 1) -> None:
-        """group_send that survives a channel-layer hiccup: the saved text stays the truth."""
-        for attempt in range(attempts):
-            try:
-                await self.layer.group_send(self.group, event)
-                return
-            except Exception:
-                metrics.CHANNEL_LAYER_ERRORS.inc()
-                logger.warning("answer %s: group_send of %s failed", self.message_id, event["type"])
-                if attempt + 1 < attempts:
-                    await asyncio.sleep(0.2 * (attempt + 1))
-
-
-async def _retrying(call: Callable[[], Awaitable[T]], seconds: float, what: str) -> T:
-    """`call()` (a database call) again after each failure (0.25 s, doubling up to 2 s
-    between tries) until it succeeds or `seconds` have passed; then its last exception
-    is raised. Each failure counts as a database error."""
-    deadline = time.monotonic() + seconds
-    pause = 0.25
-    while True:
-        try:
-            return await call()
-        except Exception as exc:
-            metrics.DATABASE_ERRORS.inc()
-            if time.monotonic() + pause > deadline:
-                logger.error("%s failed, giving up: %r", what, exc)
-                raise
-            logger.warning("%s failed, trying again: %r", what, exc)
-        await asyncio.sleep(pause)
-        pause = min(2 * pause, 2.0)
-
-
-# Late saves run detached from their answer (which has ended); referenced here.
-_late: set[asyncio.Task[Any]] = set()
-
-
-def _keep(coroutine: Coroutine[Any, Any, Any], name: str) -> None:
-    task = asyncio.get_running_loop().create_task(coroutine, name=name)
-    _late.add(task)
-    task.add_done_callback(_late.discard)
-    task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
 
 def _cancelling() -> int:

@@ -14,7 +14,6 @@ import asyncio
 import logging
 from typing import Any
 
-from channels.layers import get_channel_layer
 from django.conf import settings
 from langchain_core.messages import HumanMessage
 
@@ -23,6 +22,7 @@ from chat.conversations.services import derive_title
 from chat.db import db_call
 from chat.models import Conversation, Message
 from chat.provider.llm import chat_model, resolve_model_or_default
+from chat.streaming.answer.relay import Relay
 
 logger = logging.getLogger(__name__)
 
@@ -69,8 +69,9 @@ def retitle(conversation_id: Any, expected: str, title: str) -> bool:
     return bool(changed)
 
 
-async def write_title(conversation_id: Any, model_key: str | None) -> None:
-    """Ask the conversation's model for a title after its first answer (see above)."""
+async def write_title(conversation_id: Any, model_key: str | None, relay: Relay) -> None:
+    """Ask the conversation's model for a title after its first answer (see above);
+    the tabs hear of a new title through the answer's relay."""
     if not settings.CHAT_MODEL_TITLES or resolve_model_or_default(model_key).kind == "demo":
         return
     try:
@@ -85,7 +86,6 @@ async def write_title(conversation_id: Any, model_key: str | None) -> None:
         title = clean_title(str(reply.text))
         if not title or not await db_call(retitle)(conversation_id, expected, title):
             return
-        group = contract.conversation_group(conversation_id)
-        await get_channel_layer().group_send(group, contract.chat_conversation())
+        await relay.publish(contract.chat_conversation())
     except Exception:
         logger.warning("no model title for conversation %s", conversation_id, exc_info=True)

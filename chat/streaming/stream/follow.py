@@ -31,7 +31,7 @@ from django.conf import settings
 from chat import contract
 from chat.accounts import guards
 from chat.errors import ErrorCode, Refusal
-from chat.streaming.answer.generation import stop_here
+from chat.streaming.answer.registry import stop_here
 from chat.streaming.delivery import frames
 from chat.streaming.delivery.driver import Subscription
 from chat.streaming.delivery.layers import forget_channel, join_new_channel

@@ -26,7 +26,7 @@ from chat.errors import ErrorCode, Refusal
 from chat.models import Conversation
 from chat.streaming.answer import draining
 from chat.streaming.answer.exchanges import ExchangeRequest, exchange_start
-from chat.streaming.answer.generation import start_generation, stop_here
+from chat.streaming.answer.registry import start_generation, stop_here
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from chat.db import db_call
 from chat.errors import ErrorCode, Refusal
 from chat.models import Conversation, Message
 from chat.streaming.answer.exchanges import ExchangeRequest, Kind
-from chat.streaming.answer.generation import request_stop
+from chat.streaming.answer.registry import request_stop
 from chat.streaming.delivery import driver, frames
 from chat.streaming.delivery.driver import Subscription
 from chat.streaming.delivery.subscriber import Subscriber

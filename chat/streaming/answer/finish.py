@@ -1,0 +1,180 @@
+"""The end of an answer, once its stream is over: the final save, the tokens counted
+against the owner's budget, `chat.end` to every tab, and the model's title.
+
+Each step stands alone, for the answer (generation.py) to run in order: the save
+comes before `chat.end` so a tab that missed deltas can read the rest from the
+database. Calls that can wait out an outage go through the one retry helper.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+from chat import contract
+from chat.conversations import quotas, services
+from chat.db import db_call
+from chat.errors import ErrorCode
+from chat.models import Message
+from chat.streaming.answer import titles
+from chat.streaming.answer.relay import Relay
+from chat.streaming.answer.retry import retrying
+from chat.telemetry import log_events as events
+from chat.telemetry import metrics
+
+logger = logging.getLogger(__name__)
+
+SAVE_ERROR = "The answer could not be saved: the database is unavailable."
+# After CHAT_FINAL_SAVE_SECONDS the tabs are told the answer failed; its text is still
+# saved (as that error) if the database returns within this many times as long.
+LATE_SAVE_FACTOR = 10
+END_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How an answer ended: its status, and its error code and message if it failed."""
+
+    status: str
+    error_code: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class Ended:
+    """An answer whose stream is over, as its finish saves, counts and announces it."""
+
+    conversation_id: str
+    message_id: str
+    user_id: Any
+    model_name: str
+    model_key: str | None
+    context: list[tuple[str, str]] | None
+    text: str
+    prefix_length: int
+    ttft_ms: int | None
+    duration_ms: int
+    usage: dict[str, int] | None
+    finish_reason: str
+
+
+async def save(answer: Ended, outcome: Outcome) -> Outcome:
+    """The final save, tried again through a database outage for
+    CHAT_FINAL_SAVE_SECONDS. Returns the outcome as saved: another process's if it
+    settled the answer first; `unavailable` if the database stayed down (the text is
+    then saved as that error, in the background, if it comes back in time)."""
+    try:
+        saved = await retrying(
+            lambda: _save(answer, outcome),
+            what=f"final save of answer {answer.message_id}",
+            errors=metrics.DATABASE_ERRORS,
+            seconds=settings.CHAT_FINAL_SAVE_SECONDS,
+        )
+    except Exception:  # the database stayed down: tell the tabs, keep trying
+        unsaved = Outcome(Message.Status.ERROR, ErrorCode.UNAVAILABLE, SAVE_ERROR)
+        late = retrying(
+            lambda: _save(answer, unsaved),
+            what=f"late save of answer {answer.message_id}",
+            errors=metrics.DATABASE_ERRORS,
+            seconds=settings.CHAT_FINAL_SAVE_SECONDS * LATE_SAVE_FACTOR,
+        )
+        _keep(late, f"answer-{answer.message_id}-late-save")
+        return unsaved
+    if saved is not None and saved.status != outcome.status:  # another process settled it
+        return Outcome(saved.status, saved.error_code, saved.error)
+    return outcome
+
+
+async def _save(answer: Ended, outcome: Outcome) -> Message | None:
+    return await db_call(services.message_finish)(
+        message_id=answer.message_id,
+        content=answer.text,
+        status=outcome.status,
+        error=outcome.error,
+        error_code=outcome.error_code,
+        ttft_ms=answer.ttft_ms,
+        duration_ms=answer.duration_ms,
+        usage=answer.usage,
+        finish_reason=answer.finish_reason,
+    )
+
+
+def record(answer: Ended, outcome: Outcome) -> None:
+    """The process's metrics and the `chat.events` line of the finished answer."""
+    metrics.answer_finished(outcome.status, answer.ttft_ms, answer.duration_ms)
+    events.answer_finished(
+        user_id=answer.user_id,
+        conversation=answer.conversation_id,
+        message_id=answer.message_id,
+        model=answer.model_name,
+        status=outcome.status,
+        error_code=outcome.error_code,
+        ttft_ms=answer.ttft_ms,
+        duration_ms=answer.duration_ms,
+        usage=answer.usage,
+        text=answer.text,
+    )
+
+
+async def charge(answer: Ended) -> None:
+    """Count the answer's tokens against its owner's daily budget."""
+    if answer.usage and answer.usage.get("total_tokens"):
+        tokens = answer.usage["total_tokens"]
+    else:  # the provider reported none: estimate from the characters the model wrote
+        written = answer.text[answer.prefix_length :]
+        tokens = quotas.estimate_tokens(answer.context or [], written)
+    try:
+        await db_call(quotas.charge)(conversation_id=answer.conversation_id, tokens=tokens)
+    except Exception:
+        metrics.DATABASE_ERRORS.inc()
+        logger.warning("answer %s: its tokens could not be counted", answer.message_id)
+
+
+async def announce(answer: Ended, outcome: Outcome, relay: Relay) -> None:
+    """Publish `chat.end`, tried END_ATTEMPTS times: a tab that still misses it
+    learns the end from the saved answer (its watchdog)."""
+    end = contract.chat_end(
+        answer.message_id,
+        status=outcome.status,
+        length=len(answer.text),
+        usage=answer.usage,
+        ttft_ms=answer.ttft_ms,
+        duration_ms=answer.duration_ms,
+        error_code=outcome.error_code,
+        error=outcome.error,
+        finish_reason=answer.finish_reason,
+    )
+    with contextlib.suppress(Exception):  # counted and logged by `retrying`
+        await retrying(
+            lambda: relay.publish(end),
+            what=f"chat.end of answer {answer.message_id}",
+            errors=metrics.CHANNEL_LAYER_ERRORS,
+            attempts=END_ATTEMPTS,
+            pause=0.2,
+            give_up_level=logging.WARNING,
+        )
+
+
+def title(answer: Ended, outcome: Outcome, relay: Relay) -> None:
+    """Have the model title the conversation, in the background, if the setting is on
+    and the answer is complete (titles.py decides whether it is the first)."""
+    if settings.CHAT_MODEL_TITLES and outcome.status == Message.Status.COMPLETE:
+        writing = titles.write_title(answer.conversation_id, answer.model_key, relay)
+        _keep(writing, f"answer-{answer.message_id}-title")
+
+
+# Late saves and titles run detached from their answer (which has ended): kept here.
+_late: set[asyncio.Task[Any]] = set()
+
+
+def _keep(coroutine: Coroutine[Any, Any, Any], name: str) -> None:
+    task = asyncio.get_running_loop().create_task(coroutine, name=name)
+    _late.add(task)
+    task.add_done_callback(_late.discard)
+    task.add_done_callback(lambda t: t.cancelled() or t.exception())
