@@ -1,6 +1,9 @@
 """How any process reaches a running answer: its control listener.
 
-The answer's own channel joins the conversation's control group `conv.<id>.ctl`.
+The answer listens on the conversation's control group `conv.<id>.ctl` twice: on a
+channel of this process at once (delivery/local.py: the tabs and streams here reach
+it with no trip through Redis, and a stalled Redis cannot hold the answer's start),
+and on a channel of the layer, joined in the background, for the other processes.
 `gen.stop` ends the answer `stopped`; `gen.sync` {`reply_to`, `offset`} gets the text
 so far from that offset as `chat.sync` (a tab that joins mid-answer, or saw a gap).
 """
@@ -9,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from channels.layers import BaseChannelLayer
@@ -19,6 +23,7 @@ from chat.contract import control_group
 from chat.streaming.answer.relay import Relay
 from chat.streaming.answer.retry import retrying
 from chat.streaming.answer.text import AnswerText
+from chat.streaming.delivery import local
 from chat.streaming.delivery.layers import forget_channel, join_new_channel
 from chat.telemetry import metrics
 
@@ -46,36 +51,54 @@ class ControlListener:
         self._group = control_group(conversation_id)
         self._message_id = message_id
         self._stop = stop
-        self._channel: str | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._here = f"answer-control.here.{uuid.uuid4().hex}"  # the local channel
+        self._channel: str | None = None  # the layer's, once joined
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def open(self) -> None:
-        """Join the control group, then listen. The membership goes to Redis in this
-        call's first step (layers.join_new_channel): a `stop` sent right behind the
-        message finds the answer listening. Raises if the channel layer fails."""
-        self._channel = await join_new_channel(self._layer, self._group)
-        self._task = asyncio.get_running_loop().create_task(
-            self._listen(self._channel), name=f"answer-{self._message_id}-control"
-        )
+        """Listen here at once; join the layer's control group in the background."""
+        inbox = local.hub().open(self._here)
+        local.hub().join(self._group, self._here)
+        self._tasks = [
+            self._task(self._listen(inbox.get), "control-here"),
+            self._task(self._listen_remote(), "control"),
+        ]
 
     async def close(self) -> None:
-        """End the listener and leave its group (the answer has ended).
+        """End both listeners and leave the group (the answer has ended).
 
-        The listener is told to return (`gen.close` on its own channel) rather than
-        cancelled: on channels_redis' core layer a cancelled receive could stay blocked
-        on Redis for good, one task leaked per answer. Cancelling is the fallback when
-        the message does not get through in time, and nothing waits for it."""
-        channel, listener = self._channel, self._task
-        if channel is None:  # never joined
+        The layer's listener is told to return (`gen.close` on its own channel) rather
+        than cancelled: on channels_redis' core layer a cancelled receive could stay
+        blocked on Redis for good, one task leaked per answer. Cancelling is the
+        fallback when the message does not get through in time; nothing waits for the
+        layer here (a stalled Redis must not hold the answer's end)."""
+        local.hub().close(self._here)
+        here, remote = self._tasks or (None, None)
+        if here is not None:
+            here.cancel()
+        if remote is not None:
+            self._task(self._leave(remote), "control-leave")
+
+    def _task(self, coroutine: Coroutine[Any, Any, None], role: str) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(
+            coroutine, name=f"answer-{self._message_id}-{role}"
+        )
+        _leaving.add(task)
+        task.add_done_callback(_leaving.discard)
+        return task
+
+    async def _leave(self, remote: asyncio.Task[None]) -> None:
+        channel = self._channel
+        if channel is None:  # never joined: stop trying
+            remote.cancel()
             return
-        if listener is not None:
-            try:
-                await self._layer.send(channel, {"type": "gen.close"})
-                await asyncio.wait({listener}, timeout=LISTENER_CLOSE_SECONDS)
-            except Exception:
-                metrics.CHANNEL_LAYER_ERRORS.inc()
-            if not listener.done():
-                listener.cancel()
+        try:
+            await self._layer.send(channel, {"type": "gen.close"})
+            await asyncio.wait({remote}, timeout=LISTENER_CLOSE_SECONDS)
+        except Exception:
+            metrics.CHANNEL_LAYER_ERRORS.inc()
+        if not remote.done():
+            remote.cancel()
         try:
             await self._layer.group_discard(self._group, channel)
             await forget_channel(self._layer, channel)
@@ -83,15 +106,35 @@ class ControlListener:
             metrics.CHANNEL_LAYER_ERRORS.inc()
             logger.warning("answer %s: could not leave the control group", self._message_id)
 
-    async def _listen(self, channel: str) -> None:
+    async def _listen_remote(self) -> None:
+        """Join the layer's control group (until it works), then listen on it; the
+        copies of this process's own requests (served here already) are skipped."""
+        self._channel = await retrying(
+            lambda: join_new_channel(self._layer, self._group),
+            what=f"control group of answer {self._message_id}",
+            errors=metrics.CHANNEL_LAYER_ERRORS,
+            pause=0.5,
+            max_pause=2.0,
+        )
+        channel = self._channel
+
+        async def receive() -> dict[str, Any]:
+            while True:
+                event = await retrying(
+                    lambda: self._layer.receive(channel),
+                    what=f"control channel of answer {self._message_id}",
+                    errors=metrics.CHANNEL_LAYER_ERRORS,
+                    pause=0.5,
+                    max_pause=0.5,
+                )
+                if event.get(local.ORIGIN) != local.PROCESS_ID:
+                    return event
+
+        await self._listen(receive)
+
+    async def _listen(self, receive: Callable[[], Awaitable[dict[str, Any]]]) -> None:
         while True:
-            event = await retrying(
-                lambda: self._layer.receive(channel),
-                what=f"control channel of answer {self._message_id}",
-                errors=metrics.CHANNEL_LAYER_ERRORS,
-                pause=0.5,
-                max_pause=0.5,
-            )
+            event = await receive()
             kind = event.get("type")
             if kind == "gen.close":  # the answer has ended (`close`)
                 return
@@ -109,3 +152,7 @@ class ControlListener:
         except Exception:
             metrics.CHANNEL_LAYER_ERRORS.inc()
             logger.warning("could not answer a sync request for %s", self._message_id)
+
+
+# Listeners' tasks that outlive their answer (leaving the group), kept referenced.
+_leaving: set[asyncio.Task[None]] = set()

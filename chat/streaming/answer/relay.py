@@ -12,6 +12,7 @@ from django.conf import settings
 
 from chat import contract
 from chat.contract import conversation_group
+from chat.streaming.delivery import local
 from chat.telemetry import metrics
 
 logger = logging.getLogger(__name__)
@@ -29,11 +30,13 @@ class Relay:
 
     async def publish(self, event: dict[str, Any], *, to: str | None = None) -> None:
         """Send `event` to the conversation's group, or to the one channel `to` (the
-        tab that asked for a `chat.sync`). Raises if the channel layer fails."""
+        tab that asked for a `chat.sync`): this process's subscribers at once, the
+        others' through the channel layer in the background (delivery/local.py), so
+        the answer never waits on Redis."""
         if to is None:
-            await self.layer.group_send(self.group, event)
+            local.group_send(self.layer, self.group, event)
         else:
-            await self.layer.send(to, event)
+            local.send(self.layer, to, event)
 
 
 class DeltaPump:

@@ -32,7 +32,7 @@ from chat import contract
 from chat.accounts import guards
 from chat.errors import ErrorCode, Refusal
 from chat.streaming.answer.registry import stop_here
-from chat.streaming.delivery import frames
+from chat.streaming.delivery import frames, local
 from chat.streaming.delivery.driver import Subscription
 from chat.streaming.delivery.layers import forget_channel, join_new_channel
 from chat.streaming.delivery.subscriber import EVENT_RULES, STREAMING, Subscriber
@@ -109,7 +109,8 @@ class Follower:
         try:
             group = contract.conversation_group(self.conversation_id)
             self.channel = await join_new_channel(self.layer, group)
-            await self.layer.group_add(contract.user_group(self.user_id), self.channel)
+            local.hub().join(group, self.channel)
+            await local.group_add(self.layer, contract.user_group(self.user_id), self.channel)
         except BaseException:
             guards.socket_closed(self.user_id)
             self.left = True
@@ -134,6 +135,7 @@ class Follower:
             stop_here(self.conversation_id)
         guards.socket_closed(self.user_id)
         metrics.HTTP_STREAMS_OPEN.dec()
+        local.hub().close(self.channel)
         if self.subscription is not None:
             self.subscription.close()
         for group in (
@@ -210,9 +212,10 @@ class Follower:
     async def _receive_events(self) -> None:
         """The conversation's and the user's events, one step each, until cancelled."""
         assert self.subscription is not None
+        receive = local.Receiver(self.layer, self.channel)
         try:
             while True:
-                event = await self.layer.receive(self.channel)
+                event = await receive()
                 if event.get("type") in EVENT_RULES:
                     await self.subscription.step(self.subscriber.on_event, event)
                 elif event.get("type") == "user.check":
@@ -223,6 +226,8 @@ class Follower:
             metrics.CHANNEL_LAYER_ERRORS.inc()
             logger.warning("stream of %s lost its channel", self.conversation_id, exc_info=True)
             self._fail(ErrorCode.UNAVAILABLE, BUS_FAILED)
+        finally:
+            receive.close()
 
     async def _check_credential(self) -> None:
         """The account changed: a credential that no longer signs the user in ends the

@@ -27,6 +27,7 @@ from chat.models import Conversation
 from chat.streaming.answer import draining
 from chat.streaming.answer.exchanges import ExchangeRequest, exchange_start
 from chat.streaming.answer.registry import start_generation, stop_here
+from chat.streaming.delivery import local
 
 logger = logging.getLogger(__name__)
 
@@ -119,11 +120,8 @@ async def _post(request: ExchangeRequest) -> Posted:
 
 
 async def _announce(conversation_id: Any, frame: dict[str, Any]) -> bool:
-    """Send the question to the conversation's subscribers; False if the layer failed."""
-    try:
-        group = contract.conversation_group(conversation_id)
-        await get_channel_layer().group_send(group, contract.chat_message(frame))
-    except Exception:
-        logger.warning("could not announce message %s", frame["id"], exc_info=True)
-        return False
-    return True
+    """Send the question to the conversation's subscribers: this process's at once,
+    the others' through the channel layer in the background (delivery/local.py).
+    False when none here had it (the poster then shows it itself)."""
+    group = contract.conversation_group(conversation_id)
+    return local.group_send(get_channel_layer(), group, dict(contract.chat_message(frame))) > 0

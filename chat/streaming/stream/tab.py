@@ -24,7 +24,7 @@ from chat.errors import ErrorCode, Refusal
 from chat.models import Conversation, Message
 from chat.streaming.answer.exchanges import ExchangeRequest, Kind
 from chat.streaming.answer.registry import request_stop
-from chat.streaming.delivery import driver, frames
+from chat.streaming.delivery import driver, frames, local
 from chat.streaming.delivery.driver import Subscription
 from chat.streaming.delivery.subscriber import Subscriber
 from chat.streaming.stream.post import post, unannounced_start
@@ -76,14 +76,14 @@ class Tab:
         """Join the conversation's and the user's groups, then send the history: any
         event after this read reaches the tab."""
         for group in self.groups:
-            await self.layer.group_add(group, self.channel)
+            await local.group_add(self.layer, group, self.channel)
         await self.send_history()
 
     async def close(self) -> None:
         """The door is gone: no timer fires for it, no group holds it."""
         self.subscription.close()
         for group in self.groups:
-            await self.layer.group_discard(group, self.channel)
+            await local.group_discard(self.layer, group, self.channel)
 
     async def on_event(self, event: Frame) -> None:
         """A `chat.*` event of the conversation."""

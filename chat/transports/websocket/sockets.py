@@ -1,13 +1,18 @@
 """What every chat socket keeps about itself: counted on its user's cap, opened and
-closed in the metrics and the log, each once, whatever way it ends."""
+closed in the metrics and the log, each once, whatever way it ends; and its events,
+this process's first (delivery/local.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import get_channel_layer
+from channels.utils import await_many_dispatch
 
 from chat.accounts import guards
+from chat.streaming.delivery import local
 from chat.telemetry import log_events as events
 from chat.telemetry import metrics
 
@@ -19,10 +24,26 @@ class CountedSocket(AsyncJsonWebsocketConsumer):
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """The connection's whole life; its end is counted even if a handler raised."""
         try:
-            await super().__call__(scope, receive, send)
+            await self.serve(scope, receive, send)
         finally:  # also when cancelled before its disconnect ran (a slow connect)
             self.socket_ended(None)
             self.uncount()
+
+    async def serve(self, scope: Any, receive: Any, send: Any) -> None:
+        """Channels' AsyncConsumer.__call__, with the channel's events read by a
+        local.Receiver: this process's own (an answer running here) straight from its
+        inbox, the rest from the channel layer."""
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.channel_name = await self.channel_layer.new_channel()
+        self.channel_receive = local.Receiver(self.channel_layer, self.channel_name)
+        self.base_send = send
+        try:
+            await await_many_dispatch([receive, self.channel_receive], self.dispatch)
+        except StopConsumer:
+            pass
+        finally:
+            self.channel_receive.close()
 
     async def accept_counted(self) -> None:
         """Accept (first: closing before accept() turns any code into HTTP 403), count

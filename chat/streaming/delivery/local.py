@@ -1,0 +1,204 @@
+"""In-process delivery: an answer's events reach the subscribers in its own process
+without a trip through Redis.
+
+An answer runs in the process its message arrived at, so the subscriber that asked
+for it (the tab, the HTTP stream) is always here. `group_send` puts an event in the
+inbox of each of this process's members of the group at once, then hands the copy
+for the other processes to the group's `Outbox`, which sends it through the channel
+layer in the background, in order, marked with this process's id; a `Receiver` drops
+that copy when it comes back. A Redis that freezes or dies therefore delays or loses
+only other processes' copies (their subscribers catch up from the saved answer once
+it is back: delivery/subscriber.py), never this process's, and an answer's relay
+never waits on it. A process-local send also skips the round trip to Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+import weakref
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from channels.layers import BaseChannelLayer
+
+from chat.telemetry import metrics
+
+logger = logging.getLogger(__name__)
+
+Event = dict[str, Any]
+PROCESS_ID = uuid.uuid4().hex  # marks this process's copies of its own group sends
+ORIGIN = "origin"
+MAX_QUEUED = 2000  # an outbox's events at most; beyond, its oldest deltas are dropped
+
+
+class Hub:
+    """This process's channels that take local delivery: their inboxes and groups."""
+
+    def __init__(self) -> None:
+        self.inboxes: dict[str, asyncio.Queue[Event]] = {}
+        self.groups: dict[str, set[str]] = defaultdict(set)
+        self.outboxes: dict[str, Outbox] = {}
+
+    def open(self, channel: str) -> asyncio.Queue[Event]:
+        return self.inboxes.setdefault(channel, asyncio.Queue())
+
+    def close(self, channel: str) -> None:
+        self.inboxes.pop(channel, None)
+        for group in [g for g, members in self.groups.items() if channel in members]:
+            self.leave(group, channel)
+
+    def join(self, group: str, channel: str) -> None:
+        self.open(channel)
+        self.groups[group].add(channel)
+
+    def leave(self, group: str, channel: str) -> None:
+        members = self.groups.get(group)
+        if members is not None:
+            members.discard(channel)
+            if not members:
+                del self.groups[group]
+
+    def deliver(self, group: str, event: Event) -> int:
+        """Put `event` in the inbox of each member of `group` here; how many."""
+        members = self.groups.get(group, ())
+        for channel in members:
+            self.inboxes[channel].put_nowait(dict(event))
+        return len(members)
+
+    def outbox(self, key: str) -> Outbox:
+        """The outbox of a group or channel (made when needed, gone when idle)."""
+        if (box := self.outboxes.get(key)) is None:
+            box = self.outboxes[key] = Outbox(key, on_idle=lambda: self.outboxes.pop(key, None))
+        return box
+
+
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()
+
+
+def hub() -> Hub:
+    """The hub of the running event loop (a process serves from one loop)."""
+    loop = asyncio.get_running_loop()
+    if (found := _hubs.get(loop)) is None:
+        found = _hubs[loop] = Hub()
+    return found
+
+
+class Outbox:
+    """Sends to the channel layer in the background, one at a time, in order. A send
+    that fails is counted, logged and dropped: the subscribers of other processes
+    recover what they missed from the saved answer."""
+
+    def __init__(self, key: str, *, on_idle: Callable[[], object]) -> None:
+        self.key = key
+        self.queue: deque[tuple[Event, Callable[[Event], Awaitable[None]]]] = deque()
+        self.task: asyncio.Task[None] | None = None
+        self.on_idle = on_idle
+
+    def put(self, event: Event, send: Callable[[Event], Awaitable[None]]) -> None:
+        self.queue.append((event, send))
+        if len(self.queue) > MAX_QUEUED:  # a stalled bus: keep starts, ends and replies
+            kept = [item for item in self.queue if item[0].get("type") != "chat.delta"]
+            self.queue = deque(kept[-MAX_QUEUED:])
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(self._run(), name=f"out-{self.key}")
+
+    async def _run(self) -> None:
+        try:
+            while self.queue:
+                event, send = self.queue.popleft()
+                try:
+                    await send(event)
+                except Exception as exc:
+                    metrics.CHANNEL_LAYER_ERRORS.inc()
+                    logger.warning("%s to %s not sent: %r", event.get("type"), self.key, exc)
+        finally:
+            self.task = None
+            if not self.queue:
+                self.on_idle()
+
+    async def drained(self) -> None:
+        """Until everything put so far has been sent or dropped (tests, shutdown)."""
+        while self.task is not None:
+            await asyncio.shield(self.task)
+
+
+# --- What senders call ------------------------------------------------------------------
+
+
+def group_send(layer: BaseChannelLayer, group: str, event: Event) -> int:
+    """`event` to every member of `group`: this process's at once, the others' through
+    the layer in the background. Never waits and never raises; returns how many
+    members here received it."""
+    here = hub().deliver(group, event)
+    marked = {**event, ORIGIN: PROCESS_ID}
+    hub().outbox(group).put(marked, lambda e: layer.group_send(group, e))
+    return here
+
+
+def send(layer: BaseChannelLayer, channel: str, event: Event) -> None:
+    """`event` to one channel: its inbox if it is here, else through the layer in the
+    background (never waits, never raises)."""
+    box = hub().inboxes.get(channel)
+    if box is not None:
+        box.put_nowait(event)
+        return
+    hub().outbox(channel).put(event, lambda e: layer.send(channel, e))
+
+
+async def group_add(layer: BaseChannelLayer, group: str, channel: str) -> None:
+    """Join here at once, then in the layer (raises if that fails)."""
+    hub().join(group, channel)
+    await layer.group_add(group, channel)
+
+
+def group_add_later(layer: BaseChannelLayer, group: str, channel: str) -> None:
+    """Join here at once, and in the layer in the background (an answer's control
+    channel: a stalled Redis must not hold its start)."""
+    hub().join(group, channel)
+    hub().outbox(channel).put({"type": "group.add"}, lambda _: layer.group_add(group, channel))
+
+
+async def group_discard(layer: BaseChannelLayer, group: str, channel: str) -> None:
+    hub().leave(group, channel)
+    await layer.group_discard(group, channel)
+
+
+# --- What subscribers call ---------------------------------------------------------------
+
+
+class Receiver:
+    """The events for one channel: from this process (its inbox) first, and from the
+    channel layer, without the copies of this process's own group sends."""
+
+    def __init__(self, layer: BaseChannelLayer, channel: str) -> None:
+        self.layer = layer
+        self.channel = channel
+        self.inbox = hub().open(channel)
+        self.local: asyncio.Task[Event] | None = None
+        self.remote: asyncio.Task[Event] | None = None
+
+    async def __call__(self) -> Event:
+        while True:
+            if self.local is None:
+                self.local = asyncio.ensure_future(self.inbox.get())
+            if self.remote is None:
+                self.remote = asyncio.ensure_future(self.layer.receive(self.channel))
+            await asyncio.wait({self.local, self.remote}, return_when=asyncio.FIRST_COMPLETED)
+            if self.local.done():
+                task, self.local = self.local, None
+                return task.result()
+            task, self.remote = self.remote, None
+            event = task.result()
+            if event.get(ORIGIN) != PROCESS_ID:
+                return event
+
+    def close(self) -> None:
+        """No more events for this channel here."""
+        for task in (self.local, self.remote):
+            if task is not None:
+                task.cancel()
+        self.local = self.remote = None
+        hub().close(self.channel)
