@@ -144,3 +144,10 @@ def saved_message(message_id: str) -> Frame | None:
     services.messages_sweep_stale(message_id=message_id)
     message = selectors.message_get(message_id=message_id)
     return serializers.message_to_dict(message) if message is not None else None
+
+
+def answer_to_follow(conversation_id: Any, message_id: str | None) -> Frame | None:
+    """The answer a stream follows, serialized: `message_id` (a resume), or the one
+    running now in the conversation; None when there is none."""
+    answer = selectors.answer_to_follow(conversation_id=conversation_id, message_id=message_id)
+    return serializers.message_to_dict(answer) if answer is not None else None

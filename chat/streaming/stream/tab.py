@@ -18,15 +18,16 @@ from channels.layers import BaseChannelLayer
 from django.conf import settings
 
 from chat import contract
-from chat.conversations import services
+from chat.conversations import serializers, services
 from chat.db import db_call
 from chat.errors import ErrorCode, Refusal
 from chat.models import Conversation, Message
+from chat.provider.llm import model_display_name
 from chat.streaming.answer.exchanges import ExchangeRequest, Kind
 from chat.streaming.answer.registry import request_stop
-from chat.streaming.delivery import driver, frames, local
+from chat.streaming.delivery import driver, frames, local, protocol
 from chat.streaming.delivery.driver import Subscription
-from chat.streaming.delivery.subscriber import Subscriber
+from chat.streaming.delivery.subscriber import EVENT_RULES, Subscriber
 from chat.streaming.stream.post import post, unannounced_start
 from chat.telemetry import metrics
 
@@ -35,11 +36,17 @@ logger = logging.getLogger(__name__)
 Frame = dict[str, Any]
 UNREACHABLE = "The answer could not be reached to stop it. Try again."
 NO_SUCH_MESSAGE = "No such message here."
+KINDS = {
+    protocol.UserMessage: Kind.SEND,
+    protocol.Edit: Kind.EDIT,
+    protocol.Regenerate: Kind.REGENERATE,
+    protocol.Continue: Kind.CONTINUE,
+}
 
 
 class Tab:
-    """One tab's view of `conversation`, over `channel` (its own, on `layer`).
-    `send`: how a frame goes out; `history_frame`: how a history page is framed."""
+    """One tab's view of `conversation`, over `channel` (its own, on `layer`);
+    `send`: how a frame goes out."""
 
     def __init__(
         self,
@@ -50,7 +57,6 @@ class Tab:
         layer: BaseChannelLayer,
         channel: str,
         send: Callable[[Frame], Awaitable[None]],
-        history_frame: Callable[[Tab, list[Frame]], Frame],
     ) -> None:
         self.conversation = conversation
         self.user = user
@@ -65,7 +71,7 @@ class Tab:
             reply_to=channel,
             conversation_id=conversation.pk,
             send=send,
-            history_frame=lambda messages: history_frame(self, messages),
+            history_frame=self.history_frame,
         )
         self.groups = [
             contract.conversation_group(conversation.pk),
@@ -86,8 +92,34 @@ class Tab:
             await local.group_discard(self.layer, group, self.channel)
 
     async def on_event(self, event: Frame) -> None:
-        """A `chat.*` event of the conversation."""
-        await self.subscription.step(self.subscriber.on_event, event)
+        """A `chat.*` event of the conversation: its answers' to the subscriber;
+        `chat.path` (another branch shown, by any tab) sends the history again;
+        `chat.conversation` (its title or settings changed) sends them."""
+        kind = event["type"]
+        if kind in EVENT_RULES:
+            await self.subscription.step(self.subscriber.on_event, event)
+        elif kind == "chat.path" and await self.refresh():
+            await self.send_history()
+        elif kind == "chat.conversation" and await self.refresh():
+            await self.send(frames.conversation_frame(self.conversation))
+
+    async def handle(self, request: protocol.Frame) -> None:
+        """What a client asks, parsed (delivery/protocol.py); `ping` is the door's."""
+        if isinstance(request, protocol.UserMessage | protocol.Edit):
+            target = getattr(request, "message_id", None)
+            await self.start_answer(
+                KINDS[type(request)], request.content, request.client_id, target
+            )
+        elif isinstance(request, protocol.Regenerate | protocol.Continue):
+            await self.start_answer(KINDS[type(request)], target=request.message_id)
+        elif isinstance(request, protocol.Switch):
+            await self.switch_branch(request.message_id)
+        elif isinstance(request, protocol.Stop):
+            await self.stop()
+        elif isinstance(request, protocol.SetChunking):
+            await self.subscription.step(self.subscriber.set_mode, request.mode)
+        elif isinstance(request, protocol.LoadOlder):
+            await self.send_older(request.before)
 
     async def send_history(self) -> None:
         """The newest page of the current path, through the subscriber (it joins an
@@ -96,8 +128,14 @@ class Tab:
         messages, self.has_more = await db_call(driver.history)(self.conversation.pk, page)
         await self.subscription.step(self.subscriber.on_history, messages)
 
-    async def set_mode(self, mode: str) -> None:
-        await self.subscription.step(self.subscriber.set_mode, mode)
+    def history_frame(self, messages: list[Frame]) -> Frame:
+        return frames.history_frame(
+            conversation=serializers.conversation_settings(self.conversation),
+            messages=messages,
+            has_more=self.has_more,
+            chunking=self.subscriber.mode,
+            model=model_display_name(self.conversation.model),
+        )
 
     # --- What the client asks ---------------------------------------------------------
 

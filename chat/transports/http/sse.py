@@ -10,60 +10,32 @@ with the id `<answer id>:<characters sent>`. A dropped connection does not stop 
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_http_methods
 
 from chat.accounts.guards import request_credential
-from chat.conversations import selectors, serializers
+from chat.conversations import selectors
 from chat.db import db_call
 from chat.errors import ErrorCode, Refusal
 from chat.models import Conversation
 from chat.streaming.answer.exchanges import ExchangeRequest
+from chat.streaming.delivery import driver
 from chat.streaming.delivery.chunking import DEFAULT_MODE
 from chat.streaming.delivery.driver import Subscription
 from chat.streaming.delivery.protocol import parse_chunk_mode, parse_user_message
 from chat.streaming.stream.follow import Follower, Position
 from chat.streaming.stream.post import post
+from chat.transports.http.eventstream import sse_event, sse_response
 from chat.transports.http.responses import read_json, refusal, request_user
 
-KEEPALIVE = b": keepalive\n\n"
 NOTHING_RUNNING = "No answer is running in this conversation."
 BAD_EVENT_ID = "Last-Event-ID must be an event id of this API: <answer id>:<offset>."
 
 Step = Callable[[Subscription], Awaitable[None]]
-
-
-def sse_event(frame: dict[str, Any], position: Position | None) -> bytes:
-    """One event: `id` (where a reconnect resumes), `event` (the frame's type) and the
-    frame as one line of JSON."""
-    head = f"id: {position}\n" if position is not None else ""
-    data = json.dumps(frame, ensure_ascii=False)
-    return f"{head}event: {frame['type']}\ndata: {data}\n\n".encode()
-
-
-async def event_stream(
-    follower: Follower, first: Step | None, prelude: bytes
-) -> AsyncIterator[bytes]:
-    yield prelude
-    async for frame, position in follower.frames(first):
-        yield KEEPALIVE if frame is None else sse_event(frame, position)
-
-
-def sse_response(
-    follower: Follower, first: Step | None = None, prelude: bytes = b""
-) -> HttpResponse:
-    response = StreamingHttpResponse(
-        event_stream(follower, first, prelude), content_type="text/event-stream"
-    )
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"  # nginx passes each event on at once
-    follower.handed_over()
-    return response
 
 
 async def _follower(
@@ -146,7 +118,8 @@ async def api_stream(request: HttpRequest, conversation_id: str) -> HttpResponse
     except Refusal as exc:
         return refusal(exc)
     try:  # after the join: an answer's events after this read reach us
-        answer = await db_call(_answer_dict)(follower.conversation_id, resume)
+        message_id = resume.message_id if resume is not None else None
+        answer = await db_call(driver.answer_to_follow)(follower.conversation_id, message_id)
     except BaseException:
         await follower.leave()
         raise
@@ -162,9 +135,3 @@ async def api_stream(request: HttpRequest, conversation_id: str) -> HttpResponse
         await subscription.step(follower.subscriber.on_history, [answer])
 
     return sse_response(follower, first)
-
-
-def _answer_dict(conversation_id: Any, resume: Position | None) -> dict[str, Any] | None:
-    message_id = resume.message_id if resume is not None else None
-    answer = selectors.answer_to_follow(conversation_id=conversation_id, message_id=message_id)
-    return serializers.message_to_dict(answer) if answer is not None else None

@@ -20,19 +20,17 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from chat.accounts.guards import request_credential
-from chat.conversations import quotas, selectors, services
 from chat.conversations.limits import MAX_INSTRUCTIONS_CHARS
-from chat.db import db_call, release_request_connection
+from chat.db import release_request_connection
 from chat.errors import ErrorCode, Refusal
-from chat.models import ApiToken, Conversation
+from chat.models import ApiToken
 from chat.provider import llm
-from chat.streaming.answer.exchanges import ExchangeRequest
 from chat.streaming.delivery import protocol
-from chat.streaming.stream.follow import Follower
-from chat.streaming.stream.post import OnLeave, Posted, post
+from chat.streaming.stream.post import OnLeave
+from chat.streaming.stream.turns import Turn, post_turn
 from chat.transports.openai.answer import Answer
 from chat.transports.openai.errors import refusal_response
-from chat.transports.openai.schema import BadRequest, CompletionRequest, model_list, parse_request
+from chat.transports.openai.schema import BadRequest, model_list, parse_request
 
 OWNER = "chat-server"
 NO_KEY = "Missing API key: send a personal API token as 'Authorization: Bearer <token>'."
@@ -70,9 +68,12 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
             max_instructions=MAX_INSTRUCTIONS_CHARS,
         )
         spec = _model(asked.model)
-        if (refused := await db_call(quotas.precheck)(user_id=token.user_id)) is not None:
-            raise refused  # before anything of the request is written
-        follower, posted = await _start(request, token, asked, spec.key)
+        settings_ = {"instructions": asked.instructions, "temperature": asked.temperature}
+        turn = Turn(asked.history, asked.question, {"model": spec.key, **settings_})
+        credential = request_credential(request, token.user)
+        follower, posted = await post_turn(
+            turn, token=token, credential=credential, on_leave=OnLeave.STOP
+        )
     except Refusal as exc:
         return refusal_response(exc)
     assert posted.answer_id is not None
@@ -86,50 +87,6 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
         follower.handed_over()
     response["X-Conversation-Id"] = follower.conversation_id
     return response
-
-
-async def _start(
-    request: HttpRequest, token: ApiToken, asked: CompletionRequest, model: str
-) -> tuple[Follower, Posted]:
-    """The next turn of the conversation this request continues, or of a new one with
-    its history; a refused new one leaves nothing behind."""
-    fields = {"model": model, "instructions": asked.instructions, "temperature": asked.temperature}
-    find = db_call(selectors.openai_continuation)
-    earlier = await find(token_id=token.pk, history=asked.history, fields=fields)
-    if earlier is not None:
-        try:
-            return await _post(request, token, earlier, asked.question)
-        except Refusal as exc:
-            if exc.code != ErrorCode.BUSY:
-                raise  # busy: another request of the client is being answered there
-    conversation = await db_call(services.conversation_import)(
-        owner=token.user,
-        history=asked.history,
-        title=services.derive_title(asked.question),
-        source=Conversation.Source.OPENAI,
-        api_token=token,
-        **fields,
-    )
-    try:
-        return await _post(request, token, conversation.pk, asked.question)
-    except BaseException:
-        # Only a race with the limits (they were checked before) or an outage gets here.
-        await Conversation.objects.filter(pk=conversation.pk).adelete()
-        raise
-
-
-async def _post(
-    request: HttpRequest, token: ApiToken, conversation_id: Any, question: str
-) -> tuple[Follower, Posted]:
-    credential = request_credential(request, token.user)
-    follower = Follower(conversation_id, credential=credential, mode="token", on_leave=OnLeave.STOP)
-    await follower.join()  # before the answer starts: it misses nothing
-    try:
-        asked = ExchangeRequest(token.user, conversation_id, question, client_id=None)
-        return follower, await post(asked, on_leave=OnLeave.STOP)
-    except BaseException:
-        await follower.leave()
-        raise
 
 
 def _model(name: str) -> llm.ModelSpec:

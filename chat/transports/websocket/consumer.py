@@ -17,16 +17,14 @@ from channels.consumer import get_handler_name
 from django.conf import settings
 
 from chat.accounts import guards
-from chat.conversations import selectors, serializers
+from chat.conversations import selectors
 from chat.db import db_call
 from chat.errors import ErrorCode, Refusal
 from chat.models import Conversation
 from chat.ops import sweeper
-from chat.provider.llm import chat_model, model_display_name
-from chat.streaming.answer.exchanges import Kind
+from chat.provider.llm import chat_model
 from chat.streaming.delivery import frames, protocol
 from chat.streaming.delivery.chunking import DEFAULT_MODE
-from chat.streaming.delivery.subscriber import EVENT_RULES
 from chat.streaming.stream.tab import Tab
 from chat.transports.websocket.sockets import CountedSocket
 from chat.transports.websocket.throttle import TokenBucket
@@ -37,12 +35,6 @@ CLOSE_NOT_LOGGED_IN = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_POLICY = 1008
 SERVER_ERROR = "Something went wrong on the server. Try again."
-KINDS = {
-    protocol.UserMessage: Kind.SEND,
-    protocol.Edit: Kind.EDIT,
-    protocol.Regenerate: Kind.REGENERATE,
-    protocol.Continue: Kind.CONTINUE,
-}
 
 
 class ChatConsumer(CountedSocket):
@@ -79,7 +71,6 @@ class ChatConsumer(CountedSocket):
             layer=self.channel_layer,
             channel=self.channel_name,
             send=self.send_json,
-            history_frame=history_frame,
         )
         await self.tab.open()
 
@@ -107,7 +98,7 @@ class ChatConsumer(CountedSocket):
         queued behind everyone's database work (docs/performance.md). This consumer
         reaches the database only through `db_call`, which closes old connections.
         The conversation's events go straight to the tab."""
-        if message["type"] in EVENT_RULES and self.tab is not None:
+        if message["type"].startswith("chat.") and self.tab is not None:
             return await self.tab.on_event(message)
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
@@ -118,16 +109,6 @@ class ChatConsumer(CountedSocket):
         """The account changed: a session that no longer signs the user in ends here."""
         if not await guards.still_signed_in(self.scope):
             await self.close(code=CLOSE_NOT_LOGGED_IN)
-
-    async def chat_path(self, event: dict[str, Any]) -> None:
-        """Another branch is shown now (`switch`, in any tab): send it again."""
-        if self.tab is not None and await self.tab.refresh():
-            await self.tab.send_history()
-
-    async def chat_conversation(self, event: dict[str, Any]) -> None:
-        """The conversation's title, model or instructions changed (in any tab)."""
-        if self.tab is not None and await self.tab.refresh():
-            await self.send_json(frames.conversation_frame(self.tab.conversation))
 
     # --- Client frames ---------------------------------------------------------------
 
@@ -144,24 +125,10 @@ class ChatConsumer(CountedSocket):
             await self.send_json(frames.error_frame(ErrorCode.SERVER_ERROR, SERVER_ERROR))
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        tab = self.tab
-        assert tab is not None
-        if (kind := KINDS.get(type(content))) is not None:
-            content_text = getattr(content, "content", "")
-            client_id = getattr(content, "client_id", None)
-            await tab.start_answer(
-                kind, content_text, client_id, getattr(content, "message_id", None)
-            )
-        elif isinstance(content, protocol.Switch):
-            await tab.switch_branch(content.message_id)
-        elif isinstance(content, protocol.Stop):
-            await tab.stop()
-        elif isinstance(content, protocol.SetChunking):
-            await tab.set_mode(content.mode)
-        elif isinstance(content, protocol.Ping):
+        if isinstance(content, protocol.Ping):
             await self.send_json(frames.PONG)
-        elif isinstance(content, protocol.LoadOlder):
-            await tab.send_older(content.before)
+        elif self.tab is not None:
+            await self.tab.handle(content)
 
     @classmethod
     async def decode_json(cls, text_data: str | None) -> Any:
@@ -170,13 +137,3 @@ class ChatConsumer(CountedSocket):
     @classmethod
     async def encode_json(cls, content: Any) -> str:
         return json.dumps(content, ensure_ascii=False)
-
-
-def history_frame(tab: Tab, messages: list[dict[str, Any]]) -> dict[str, Any]:
-    return frames.history_frame(
-        conversation=serializers.conversation_settings(tab.conversation),
-        messages=messages,
-        has_more=tab.has_more,
-        chunking=tab.subscriber.mode,
-        model=model_display_name(tab.conversation.model),
-    )

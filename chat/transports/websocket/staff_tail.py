@@ -28,7 +28,8 @@ class StaffTailConsumer(ChatConsumer):
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if isinstance(content, LoadOlder):
-            return await self.send_older(content.before)
+            assert self.tab is not None
+            return await self.tab.send_older(content.before)
         if not isinstance(content, Ping):
             raise Refusal(ErrorCode.READ_ONLY, "The live tail is read-only.")
         await self.send_json(frames.PONG)
