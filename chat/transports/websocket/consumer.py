@@ -24,7 +24,6 @@ from chat.conversations import quotas, selectors, serializers, services
 from chat.db import db_call
 from chat.errors import ErrorCode, Refusal
 from chat.models import Conversation, Message
-from chat.ops import sweeper
 from chat.provider.llm import chat_model, model_display_name
 from chat.streaming.answer import exchanges, generation
 from chat.streaming.delivery import driver as subscription
@@ -100,7 +99,6 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         except Refusal as exc:
             await self.send_json(frames.error_frame(exc.code, exc.message))
         chat_model()  # built on the first connection, not in the first answer's path
-        sweeper.ensure_sweeping()
         self.subscription = Subscription(
             self.subscriber,
             layer=self.channel_layer,
