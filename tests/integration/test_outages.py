@@ -9,8 +9,9 @@ points where no file can be opened, so every new connection fails.
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from django.db import connections
 from django.test import AsyncClient
 
 from chat.accounts import api_tokens as tokens
-from chat.db import close_connections
+from chat.db import executor
 from chat.transports.openai import views as openai_views
 from tests.e2e.proxy import CuttableProxy
 
@@ -58,14 +59,15 @@ class DatabaseOutage:
             self.settings["OPTIONS"]["pool"] = {**self.pool, "timeout": POOL_TIMEOUT}
             connections["default"].close_pool()  # made again, through the proxy
 
-    def down(self) -> None:
+    async def down(self) -> None:
         if self.proxy is not None:
             self.proxy.pause()
             return
         # SQLite's test database lives in memory while a connection holds it: this one
-        # does; every connection opened from now on fails.
+        # does. Every connection is closed, and opening one fails from now on.
         self.keeper = sqlite3.connect(self.saved["NAME"], uri=True)
         self.settings["NAME"] = str(Path(__file__) / "down.db")  # under a file: never opens
+        await close_everywhere()
 
     async def restore(self) -> None:
         self.settings.update(self.saved)
@@ -82,16 +84,20 @@ class DatabaseOutage:
 
 
 async def close_everywhere() -> None:
-    """Close the connection of every thread that may hold one: the database threads,
-    the thread-sensitive one, this one."""
-    for close in (
-        sync_to_async(close_connections, thread_sensitive=False),
-        sync_to_async(connections.close_all),
-    ):
-        with contextlib.suppress(Exception):
-            await close()
-    with contextlib.suppress(Exception):
+    """Close the connections this context holds on every thread that may hold one: each
+    database thread and the thread-sensitive one. (Each sync_to_async call
+    copies the connections it opened back into its caller's context, where the
+    closing of old connections that database calls do first does not see them.)"""
+    workers = executor()._max_workers
+    meeting = threading.Barrier(workers)
+
+    def close() -> None:
         connections.close_all()
+        meeting.wait(timeout=5)  # each call on its own thread: all of them are reached
+
+    on_each = sync_to_async(close, thread_sensitive=False, executor=executor())
+    await asyncio.gather(*(on_each() for _ in range(workers)))
+    await sync_to_async(connections.close_all)()
 
 
 @pytest.fixture
@@ -137,7 +143,7 @@ async def test_a_bearer_request_to_the_api_during_a_database_outage_is_a_json_50
     """The token cannot be looked up: the JSON API's own error, `unavailable`, with
     Retry-After (it was Django's 500: the lookup runs above the 503 middleware)."""
     client = TokenClient(await new_token())
-    outage.down()
+    await outage.down()
     for request in (client.get("/api/conversations/"), client.post("/api/conversations/")):
         error = assert_unavailable(await request)
         assert error["code"] == "unavailable" and "database" in error["message"]
@@ -148,7 +154,7 @@ async def test_a_bearer_request_to_v1_during_a_database_outage_is_openais_503(
 ) -> None:
     """Under /v1/ the same refusal is OpenAI's error object, which its SDKs read."""
     client = TokenClient(await new_token())
-    outage.down()
+    await outage.down()
     body = {"model": "demo-offline", "messages": [{"role": "user", "content": "Hi"}]}
     for request in (
         client.get("/v1/models"),
@@ -173,7 +179,7 @@ async def test_a_v1_view_that_meets_the_outage_answers_in_openais_shape(
 
     async def release_then_cut() -> None:
         await release()
-        outage.down()
+        await outage.down()
 
     monkeypatch.setattr(openai_views, "release_request_connection", release_then_cut)
     client = TokenClient(await new_token())
