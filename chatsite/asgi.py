@@ -14,12 +14,13 @@ from django.conf import settings  # noqa: E402
 
 from chat.accounts.bearer import BearerOrSessionMiddleware  # noqa: E402
 from chat.ops.shutdown import install_under_daphne  # noqa: E402
+from chat.ops.sweeper import SweepingApp  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
 from chat.telemetry.logs import install_quiet_access_log  # noqa: E402
 from security.origins import SiteOriginValidator  # noqa: E402
 
 sockets = URLRouter(websocket_urlpatterns)
-application = ProtocolTypeRouter(
+protocols = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         # A handshake with `Authorization: Bearer <API token>` is signed in by the token
@@ -31,6 +32,9 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+# Every process sweeps stale answers from its first request of any kind (Daphne sends
+# no lifespan events), or from its lifespan start-up (chat/ops/sweeper.py).
+application = SweepingApp(protocols)
 
 # Under Daphne, SIGTERM lets running answers finish first (chat/ops/shutdown.py).
 install_under_daphne()

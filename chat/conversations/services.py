@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
@@ -25,7 +25,7 @@ from django.utils import timezone
 from chat import contract, db
 from chat.contract import request_stop
 from chat.conversations import quotas, selectors
-from chat.errors import INTERRUPTED_ERROR, ErrorCode
+from chat.errors import INTERRUPTED_ERROR, ErrorCode, Refusal
 from chat.models import AuditEvent, Conversation, Feedback, Message, Preset
 
 if TYPE_CHECKING:
@@ -141,12 +141,32 @@ def conversation_notify(*, conversation_id: uuid.UUID | str) -> None:
         logger.exception("could not tell the tabs of conversation %s of a change", conversation_id)
 
 
-def conversation_delete(*, conversation: Conversation) -> None:
-    """Delete a conversation and its messages; its running answer, which has nowhere
-    to go any more, is told to stop."""
+# How a delete tells a running answer to stop: contract.request_stop's signature.
+StopAnswer = Callable[[BaseChannelLayer, uuid.UUID | str], Awaitable[None]]
+STOP_UNSENT = (
+    "An answer is still being written in this conversation and the server's message "
+    "bus is unavailable to stop it; nothing was deleted. Try again in a moment."
+)
+STOP_RETRY_SECONDS = 5
+
+
+def conversation_delete(*, conversation: Conversation, stop: StopAnswer = request_stop) -> None:
+    """Delete a conversation and its messages. An answer still streaming in it, which
+    has nowhere to go any more, is told to stop first (`stop`: through the channel
+    layer, unless the caller knows a nearer way); with none, the channel layer is not
+    used. A stop that cannot be sent (Redis down) deletes nothing: a Refusal
+    `unavailable`, and the answer runs on and ends saved as if no delete had come."""
+    messages_sweep_stale(conversation_id=conversation.pk)  # a dead process's is no one's
     layer = get_channel_layer()
-    if layer is not None:
-        async_to_sync(request_stop)(layer, conversation.pk)
+    streaming = Message.objects.filter(conversation=conversation, status=Message.Status.STREAMING)
+    if layer is not None and streaming.exists():
+        try:
+            async_to_sync(stop)(layer, conversation.pk)
+        except Exception as exc:
+            logger.warning("conversation %s not deleted: stop not sent: %r", conversation.pk, exc)
+            raise Refusal(
+                ErrorCode.UNAVAILABLE, STOP_UNSENT, retry_after=STOP_RETRY_SECONDS
+            ) from exc
     conversation.delete()
 
 

@@ -1,11 +1,13 @@
 """Answers left `streaming` by a dead process end as `error` (interrupted), text kept,
 within a bounded time even when nobody opens their conversation.
 
-Every server process sweeps the whole table every CHAT_SWEEP_SECONDS, the first time
-when it serves its first socket (start-up); an open tab's watchdog also sweeps the
-answer it waits for (subscription.saved_message), so a tab on another process sees
-the end of an answer whose process died. An answer is stale once it has not been
-saved for CHAT_STALE_STREAM_SECONDS (a live one is saved at least every 5 s).
+Every server process sweeps the whole table every CHAT_SWEEP_SECONDS from start-up:
+`SweepingApp`, the outermost ASGI application (chatsite.asgi), starts the sweep at a
+lifespan start-up, and, since Daphne sends no lifespan events, at the process's first
+connection of any kind (an HTTP request, a probe, a socket). An open tab's watchdog
+also sweeps the answer it waits for (subscription.saved_message), so a tab on another
+process sees the end of an answer whose process died. An answer is stale once it has
+not been saved for CHAT_STALE_STREAM_SECONDS (a live one is saved at least every 5 s).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from typing import Any
 
 from django.conf import settings
 
@@ -45,3 +48,31 @@ async def _sweep_forever() -> None:
         except Exception:
             logger.warning("the sweep of stale answers failed; trying again", exc_info=True)
         await asyncio.sleep(max(settings.CHAT_SWEEP_SECONDS, 0.1))
+
+
+class SweepingApp:
+    """Wraps the ASGI application: every scope it is called with (lifespan, HTTP,
+    WebSocket) first makes sure its event loop sweeps, so a process that only serves
+    HTTP sweeps too; a lifespan scope is answered here (the router has none)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        ensure_sweeping()
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+async def _lifespan(receive: Any, send: Any) -> None:
+    """Called when a server that speaks the lifespan protocol starts; the sweep has
+    started already, so start-up and shutdown are simply acknowledged."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -13,22 +13,28 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.db import connections
+from django.test import AsyncClient
+from django.utils import timezone
 
-from chat.models import Message
+from chat.models import Conversation, Message
 from chat.provider.llm import close_chat_models
+from chat.streaming.answer import exchanges
 from chat.streaming.answer.registry import wait_for_answers
 from chat.streaming.delivery.subscriber import WATCHDOG_SECONDS
+from chat.streaming.stream.post import post
 from chatsite.settings import redis_channel_layer
 from tests.support.openai_stub import OpenAIStub, Reply
 from tests.support.redis_server import RedisProcess, throwaway_redis_process
+from tests.support.waiting import wait_for
 
-from .conftest import chunk_text, open_chat, receive_until, saved
+from .conftest import chunk_text, make_conversation, make_user, open_chat, receive_until, saved
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -163,3 +169,93 @@ async def test_the_tabs_end_comes_from_the_bus_not_its_watchdog(stub: OpenAIStub
         assert frames[-1]["status"] == "complete"
         assert time.monotonic() - started < WATCHDOG_SECONDS
     await ws.disconnect()
+
+
+# --- Deleting a conversation while Redis is down --------------------------------------
+
+
+async def logged_in(user: Any) -> AsyncClient:
+    client = AsyncClient()
+    await client.aforce_login(user)
+    return client
+
+
+async def test_a_conversation_with_nothing_running_is_deleted_while_redis_is_down(
+    faulty_layer: Any, redis_server: RedisProcess
+) -> None:
+    """Redis is stopped and no answer runs in the conversation (one is complete, one
+    was left `streaming` by a dead process): DELETE needs no channel layer, 204, and
+    the conversation is gone. It used to send a stop through Redis first, and fail."""
+    user = await make_user()
+    conversation = await make_conversation(user)
+    await Message.objects.acreate(
+        conversation=conversation, role="assistant", status="complete", content="Done."
+    )
+    dead = await Message.objects.acreate(
+        conversation=conversation, role="assistant", status="streaming", content="Half"
+    )
+    await Message.objects.filter(pk=dead.pk).aupdate(updated=timezone.now() - timedelta(hours=1))
+    client = await logged_in(user)
+    redis_server.kill()
+    try:
+        response = await client.delete(f"/api/conversations/{conversation.pk}/")
+        assert response.status_code == 204
+        assert not await Conversation.objects.filter(pk=conversation.pk).aexists()
+        assert not await Message.objects.filter(conversation_id=conversation.pk).aexists()
+    finally:
+        redis_server.start()  # the fixture flushes the layer afterwards
+
+
+async def test_deleting_while_an_answer_runs_elsewhere_and_redis_is_down_deletes_nothing(
+    faulty_layer: Any, redis_server: RedisProcess
+) -> None:
+    """An answer streams in another process (saved a moment ago, not running here) and
+    Redis is stopped: it cannot be told to stop, so the DELETE is refused, 503 JSON
+    `unavailable` with Retry-After, and nothing is deleted. Once that answer has ended
+    (saved), the same DELETE succeeds with Redis still down."""
+    user = await make_user()
+    conversation = await make_conversation(user)
+    answer = await Message.objects.acreate(
+        conversation=conversation, role="assistant", status="streaming", content="Still wri"
+    )
+    client = await logged_in(user)
+    redis_server.kill()
+    try:
+        response = await client.delete(f"/api/conversations/{conversation.pk}/")
+        assert response.status_code == 503 and response["Retry-After"] == "5"
+        error = response.json()["error"]
+        assert error["code"] == "unavailable" and "nothing was deleted" in error["message"]
+        assert await Conversation.objects.filter(pk=conversation.pk).aexists()
+        assert (await saved(answer.pk)).status == "streaming"  # left to its process
+        await Message.objects.filter(pk=answer.pk).aupdate(status="complete")
+        response = await client.delete(f"/api/conversations/{conversation.pk}/")
+        assert response.status_code == 204
+        assert not await Conversation.objects.filter(pk=conversation.pk).aexists()
+    finally:
+        redis_server.start()
+
+
+async def test_deleting_while_an_answer_runs_here_and_redis_is_down_stops_it(
+    faulty_layer: Any, redis_server: RedisProcess, stub: OpenAIStub
+) -> None:
+    """The answer streams in the process that serves the DELETE, and Redis is stopped:
+    the stop reaches it directly, the conversation is deleted (204) and the model's
+    stream is closed."""
+    stub.replies.append(Reply(deltas=[f"w{i} " for i in range(200)], delay=0.05))
+    user = await make_user()
+    conversation = await make_conversation(user)
+    request = exchanges.ExchangeRequest(
+        user=user, conversation_id=conversation.pk, content="Long one", client_id=None
+    )
+    await post(request)
+    await wait_for(lambda: stub.requests, timeout=5, what="the model request")
+    client = await logged_in(user)
+    redis_server.kill()
+    try:
+        response = await client.delete(f"/api/conversations/{conversation.pk}/")
+        assert response.status_code == 204
+        assert not await Conversation.objects.filter(pk=conversation.pk).aexists()
+        await wait_for_answers(timeout=3 * SOCKET_TIMEOUT + 10)
+        await wait_for(lambda: stub.disconnects == 1, timeout=5, what="the model stream closed")
+    finally:
+        redis_server.start()

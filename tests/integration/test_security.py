@@ -27,7 +27,7 @@ from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from chatsite.asgi import application
+from chatsite.asgi import application, protocols
 from security.models import SignupAttempt
 from security.origins import SiteOriginValidator
 from tests.e2e.servers import RUNNING_SERVERS, Server, manage, start_server
@@ -367,7 +367,7 @@ async def test_behind_the_proxy_the_scheme_comes_from_its_header(settings) -> No
 async def test_ws_allowed_origins_admit_the_public_origin_behind_a_proxy() -> None:
     # nginx's `Host $host` drops the port: the page's origin differs from the request's.
     # The browser's stack (the session), behind the Bearer switch (chat/bearer.py).
-    inner = application.application_mapping["websocket"].browser.application
+    inner = protocols.application_mapping["websocket"].browser.application
     app = SiteOriginValidator(inner, ["http://localhost:8080"])
     assert await opens(app, "http://localhost:8080", host="localhost")
     assert not await opens(app, "http://localhost:8081", host="localhost")

@@ -14,10 +14,11 @@ from django.templatetags.static import static
 from django.views.decorators.http import require_http_methods
 
 from chat.conversations import search, selectors, serializers, services
-from chat.errors import ErrorCode
+from chat.errors import ErrorCode, Refusal
 from chat.models import Conversation, Message, Preset
 from chat.provider import llm
 from chat.provider.llm import model_display_name
+from chat.streaming.answer import registry
 from chat.streaming.delivery.chunking import MODES
 from chat.transports.http.forms import (
     ConversationCreateForm,
@@ -31,6 +32,7 @@ from chat.transports.http.responses import (
     api_login_required,
     json_error,
     read_json,
+    refusal,
 )
 from security.responses import too_many_attempts
 from security.throttle import signup_retry_after
@@ -131,7 +133,10 @@ def api_conversation(request: HttpRequest, conversation_id: str) -> HttpResponse
             return error
         services.conversation_update(conversation=conversation, changes=form.cleaned_data)
         return JsonResponse(conversation_json(conversation))
-    services.conversation_delete(conversation=conversation)
+    try:  # an answer of this process is stopped here, with no trip through Redis
+        services.conversation_delete(conversation=conversation, stop=registry.request_stop)
+    except Refusal as exc:
+        return refusal(exc)
     return HttpResponse(status=204)
 
 

@@ -21,7 +21,6 @@ from chat.conversations import selectors
 from chat.db import db_call
 from chat.errors import ErrorCode, Refusal
 from chat.models import Conversation
-from chat.ops import sweeper
 from chat.provider.llm import chat_model
 from chat.streaming.delivery import frames, protocol
 from chat.streaming.delivery.chunking import DEFAULT_MODE
@@ -63,7 +62,6 @@ class ChatConsumer(CountedSocket):
             mode = DEFAULT_MODE
             await self.send_json(frames.error_frame(exc.code, exc.message))
         chat_model()  # built on the first connection, not in the first answer's path
-        sweeper.ensure_sweeping()
         self.tab = Tab(
             conversation,
             user=user,

@@ -21,6 +21,16 @@ def test_an_api_request_gets_a_json_503_with_retry_after() -> None:
     assert json.loads(response.content)["error"]["code"] == "unavailable"
 
 
+def test_a_v1_request_gets_openais_error_object_with_retry_after() -> None:
+    request = RequestFactory().post("/v1/chat/completions")
+    response = middleware().process_exception(request, OperationalError("secret detail"))
+    assert response.status_code == 503 and response["Retry-After"] == "5"
+    assert response["Content-Type"] == "application/json"
+    error = json.loads(response.content)["error"]
+    assert (error["type"], error["code"], error["param"]) == ("server_error", "unavailable", None)
+    assert "secret detail" not in error["message"]
+
+
 def test_a_page_gets_a_plain_503_without_the_error_text() -> None:
     request = RequestFactory().get("/")
     response = middleware().process_exception(request, OperationalError("secret detail"))
