@@ -29,6 +29,7 @@ from chat.models import ApiToken, Conversation, Message
 from chat.provider import llm
 from chat.streaming.answer import exchanges
 from chat.streaming.answer.exchanges import ExchangeRequest
+from chat.streaming.stream.follow import Follower
 from chat.streaming.stream.post import OnLeave, post
 from chatsite.asgi import application
 from tests.support.openai_stub import OpenAIStub, Reply
@@ -483,3 +484,46 @@ async def test_v1_follows_an_answer_the_channel_layer_never_announced(
             finish = body["choices"][0]["finish_reason"]
         assert finish == "stop"
     await wait_for(lambda: no_stream_open(owner), what="the stream to leave")
+
+
+# --- Found while writing these tests ------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "Follower.frames waits with asyncio.wait_for, which on Python 3.11 returns the "
+        "frame instead of raising when a cancellation and a frame arrive in the same "
+        "loop step: the client's leaving is lost, so a /v1 answer is not stopped and "
+        "the stream stays counted until the answer ends"
+    ),
+)
+async def test_a_client_leaving_as_a_frame_arrives_still_leaves() -> None:
+    """The response's read is cancelled (its client went away) in the same loop step as
+    a frame reaches the follower's queue: the read ends cancelled and the follower
+    leaves. (Seen first as a /v1 client that left right after the first chunk, while
+    the answer's first events were waiting: its answer ran on to `complete`. The
+    follower before the one answer stream waited the same way.)"""
+    owner = await make_user()
+    conversation = await make_conversation(owner)
+    follower = Follower(
+        conversation.pk, credential={"user": owner}, mode="token", on_leave=OnLeave.STOP
+    )
+    await follower.join()
+    follower.follow("3f2b6a52-8a4c-4d8e-9c1e-0a5b7c9d1e2f")
+    frames = follower.frames()
+    read = asyncio.ensure_future(anext(frames))
+    try:
+        await asyncio.sleep(0)  # the read waits for a frame
+        assert not read.done()
+        chunk = {"type": "chunk", "message_id": follower.position.message_id, "seq": 0}
+        follower.queue.put_nowait(({**chunk, "text": "Hi"}, follower.position))
+        read.cancel()  # the client goes away as the frame arrives
+        with contextlib.suppress(asyncio.CancelledError):
+            await read
+        assert read.cancelled(), f"the leaving was lost: the read returned {read.result()}"
+        assert follower.left
+    finally:
+        await frames.aclose()
+        await follower.leave()
+    assert no_stream_open(owner)
