@@ -369,6 +369,7 @@ def deactivate(owner: Any, token: ApiToken) -> None:
 
 
 LAPSES = {"revoked": revoke_committed, "deactivated": deactivate}
+LAPSED = {"revoked": "token revoked", "deactivated": "user deactivated"}
 
 
 @pytest.mark.parametrize("lapse", list(LAPSES))
@@ -391,7 +392,7 @@ async def test_a_lapsed_credential_ends_an_sse_stream_and_the_answer_goes_on(
     assert await stream.next(timeout=60) is None, "the response ends after the error"
     ended = time.monotonic()
     print(
-        f"\nSSE, token {lapse}: error event after {(errored - began) * 1000:.0f} ms, "
+        f"\nSSE, {LAPSED[lapse]}: error event after {(errored - began) * 1000:.0f} ms, "
         f"response ended after {(ended - began) * 1000:.0f} ms"
     )
     error = after[-1].json()
@@ -419,7 +420,7 @@ async def test_a_lapsed_credential_ends_a_v1_stream_and_stops_its_answer(
     await LAPSES[lapse](owner, token)
     after = [e.data for e in await stream.rest(timeout=60)]
     ended = time.monotonic()
-    print(f"\n/v1, token {lapse}: error line and end after {(ended - began) * 1000:.0f} ms")
+    print(f"\n/v1, {LAPSED[lapse]}: error line and end after {(ended - began) * 1000:.0f} ms")
     assert "[DONE]" not in after
     error = json.loads(after[-1])["error"]
     assert error["code"] == "not_authenticated" and error["message"]
