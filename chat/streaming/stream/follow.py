@@ -191,8 +191,9 @@ class Follower:
             if first is not None:
                 await first(self.subscription)
             while True:
-                try:
-                    item = await asyncio.wait_for(self.queue.get(), KEEPALIVE_SECONDS)
+                try:  # not wait_for: on 3.11 it can swallow the client's leaving
+                    async with asyncio.timeout(KEEPALIVE_SECONDS):
+                        item = await self.queue.get()
                 except TimeoutError:
                     yield None, None
                     continue
