@@ -1,23 +1,23 @@
 from django.urls import path
 
+from chat.transports.http import conversations, pages, presets, token_views
 from chat.transports.http import sse as api_stream
-from chat.transports.http import token_views, views
 
 app_name = "chat"
 
 urlpatterns = [
-    path("", views.index, name="index"),
-    path("c/<uuid:conversation_id>/", views.index, name="conversation"),
+    path("", pages.index, name="index"),
+    path("c/<uuid:conversation_id>/", pages.index, name="conversation"),
     path("settings/tokens/", token_views.tokens_page, name="tokens"),
     path(
         "settings/tokens/<int:token_id>/revoke/",
         token_views.token_revoke,
         name="token-revoke",
     ),
-    path("api/conversations/", views.api_conversations, name="api-conversations"),
+    path("api/conversations/", conversations.api_conversations, name="api-conversations"),
     path(
         "api/conversations/<str:conversation_id>/",
-        views.api_conversation,
+        conversations.api_conversation,
         name="api-conversation",
     ),
     path(
@@ -30,13 +30,13 @@ urlpatterns = [
         api_stream.api_stream,
         name="api-stream",
     ),
-    path("api/models/", views.api_models, name="api-models"),
-    path("api/presets/", views.api_presets, name="api-presets"),
-    path("api/presets/<str:preset_id>/", views.api_preset, name="api-preset"),
-    path("api/search/", views.api_search, name="api-search"),
+    path("api/models/", presets.api_models, name="api-models"),
+    path("api/presets/", presets.api_presets, name="api-presets"),
+    path("api/presets/<str:preset_id>/", presets.api_preset, name="api-preset"),
+    path("api/search/", conversations.api_search, name="api-search"),
     path(
         "api/messages/<str:message_id>/feedback/",
-        views.api_message_feedback,
+        conversations.api_message_feedback,
         name="api-message-feedback",
     ),
 ]

@@ -232,6 +232,33 @@ def usage_overview(*, days: int = 30, today: date | None = None) -> dict[str, An
     today = today or timezone.localdate()
     start = today - timedelta(days=days - 1)
     period = Message.objects.filter(created__date__gte=start, created__date__lte=today)
+    rows = _usage_per_day(period, start, days)
+    ttfts = list(
+        period.filter(role=Message.Role.ASSISTANT, ttft_ms__isnull=False).values_list(
+            "ttft_ms", flat=True
+        )
+    )
+    feedback = Feedback.objects.filter(message__created__date__gte=start).aggregate(
+        up=Count("id", filter=Q(rating=Feedback.Rating.UP)),
+        down=Count("id", filter=Q(rating=Feedback.Rating.DOWN)),
+    )
+    return {
+        "start": start,
+        "end": today,
+        "days": rows,
+        "bars": chart_bars(rows),
+        "chart_width": len(rows) * 10,
+        "totals": {key: sum(r[key] for r in rows) for key in ("messages", "answers", "errors")},
+        "ttft_median": statistics.median(ttfts) if ttfts else None,
+        "ttft_p95": percentile(ttfts, 0.95),
+        "ttft_count": len(ttfts),
+        "models": _usage_per_model(period),
+        "feedback": feedback,
+    }
+
+
+def _usage_per_day(period: QuerySet[Message], start: date, days: int) -> list[dict[str, Any]]:
+    """One row per day of the period, days without messages included."""
     per_day = {
         row["day"]: row
         for row in period.annotate(day=TruncDate("created"))
@@ -246,21 +273,13 @@ def usage_overview(*, days: int = 30, today: date | None = None) -> dict[str, An
     for offset in range(days):
         day = start + timedelta(days=offset)
         row = per_day.get(day, {})
-        rows.append(
-            {
-                "day": day,
-                "messages": row.get("messages", 0),
-                "answers": row.get("answers", 0),
-                "errors": row.get("errors", 0),
-            }
-        )
-    bars = chart_bars(rows)
-    ttfts = list(
-        period.filter(role=Message.Role.ASSISTANT, ttft_ms__isnull=False).values_list(
-            "ttft_ms", flat=True
-        )
-    )
-    models = list(
+        counts = {key: row.get(key, 0) for key in ("messages", "answers", "errors")}
+        rows.append({"day": day, **counts})
+    return rows
+
+
+def _usage_per_model(period: QuerySet[Message]) -> list[dict[str, Any]]:
+    return list(
         period.filter(role=Message.Role.ASSISTANT)
         .values("model_name")
         .annotate(
@@ -272,24 +291,3 @@ def usage_overview(*, days: int = 30, today: date | None = None) -> dict[str, An
         )
         .order_by("-answers")
     )
-    feedback = Feedback.objects.filter(message__created__date__gte=start).aggregate(
-        up=Count("id", filter=Q(rating=Feedback.Rating.UP)),
-        down=Count("id", filter=Q(rating=Feedback.Rating.DOWN)),
-    )
-    return {
-        "start": start,
-        "end": today,
-        "days": rows,
-        "bars": bars,
-        "chart_width": len(rows) * 10,
-        "totals": {
-            "messages": sum(r["messages"] for r in rows),
-            "answers": sum(r["answers"] for r in rows),
-            "errors": sum(r["errors"] for r in rows),
-        },
-        "ttft_median": statistics.median(ttfts) if ttfts else None,
-        "ttft_p95": percentile(ttfts, 0.95),
-        "ttft_count": len(ttfts),
-        "models": models,
-        "feedback": feedback,
-    }

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from chat.db import release_request_connection
 from chat.errors import ErrorCode, Refusal
 from chat.streaming.delivery import protocol
+
+if TYPE_CHECKING:
+    from chat.transports.http.forms import PartialForm
 
 
 def json_error(status: int, code: ErrorCode, message: str, **extra: Any) -> JsonResponse:
@@ -60,3 +63,22 @@ def read_json(request: HttpRequest) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError("not an object")
     return data
+
+
+def valid_form(
+    request: HttpRequest, form_class: type[PartialForm], what: str, *, partial: bool = True
+) -> tuple[Any, JsonResponse | None]:
+    """The request's JSON body validated by `form_class` (only the fields it holds, when
+    `partial`), or the 400 answer to send instead."""
+    try:
+        data = read_json(request)
+    except ValueError:
+        return form_class(), json_error(
+            400, ErrorCode.BAD_REQUEST, "The body must be a JSON object."
+        )
+    form = form_class(data, partial=partial)
+    if not form.is_valid():
+        return form, json_error(
+            400, ErrorCode.INVALID, form.error_message(what), fields=form.errors.get_json_data()
+        )
+    return form, None

@@ -1,0 +1,60 @@
+"""The pages: the chat page (a conversation's own URL loads it), sign-up, the icon."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.templatetags.static import static
+
+from chat.provider import llm
+from chat.provider.llm import model_display_name
+from chat.streaming.delivery.chunking import MODES
+from chat.transports.http.forms import (
+    SignupForm,
+)
+from security.responses import too_many_attempts
+from security.throttle import signup_retry_after
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """/favicon.ico, which browsers and tools ask for whatever the page links: the
+    site's icon, a static file (pages link it with <link rel="icon"> themselves)."""
+    return redirect(static("favicon.svg"))
+
+
+@login_required
+def index(request: HttpRequest, conversation_id: Any = None) -> HttpResponse:
+    config = {
+        "model_name": model_display_name(),
+        "models": llm.model_choices(),
+        "max_message_chars": settings.CHAT_MAX_MESSAGE_CHARS,
+        "chunk_modes": list(MODES),
+        "initial_conversation_id": str(conversation_id) if conversation_id else "",
+        "api_base": "/api/conversations/",
+        "ws_base": "/ws/chat/",
+    }
+    context = {"config": config, **config}
+    return render(request, "chat/index.html", context)
+
+
+def signup(request: HttpRequest) -> HttpResponse:
+    if not settings.ALLOW_SIGNUP:
+        # Closed (ALLOW_SIGNUP=0): a readable page, and nothing a POST could create.
+        return render(request, "registration/signup_closed.html", status=404)
+    if request.user.is_authenticated:
+        return redirect("chat:index")
+    if request.method == "POST":
+        retry_after = signup_retry_after(request)
+        if retry_after is not None:
+            return too_many_attempts(request, "sign-up attempts from your address", retry_after)
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        return redirect("chat:index")
+    return render(request, "registration/signup.html", {"form": form})
