@@ -1,35 +1,20 @@
 from django.urls import path
 
-from chat.transports.http import conversations, pages, presets, token_views
-from chat.transports.http import sse as api_stream
+from chat.transports.http import conversations, pages, presets, sse, token_views
 
 app_name = "chat"
+
+CONVERSATION = "api/conversations/<str:conversation_id>/"
 
 urlpatterns = [
     path("", pages.index, name="index"),
     path("c/<uuid:conversation_id>/", pages.index, name="conversation"),
     path("settings/tokens/", token_views.tokens_page, name="tokens"),
-    path(
-        "settings/tokens/<int:token_id>/revoke/",
-        token_views.token_revoke,
-        name="token-revoke",
-    ),
+    path("settings/tokens/<int:token_id>/revoke/", token_views.token_revoke, name="token-revoke"),
     path("api/conversations/", conversations.api_conversations, name="api-conversations"),
-    path(
-        "api/conversations/<str:conversation_id>/",
-        conversations.api_conversation,
-        name="api-conversation",
-    ),
-    path(
-        "api/conversations/<str:conversation_id>/messages/",
-        api_stream.api_messages,
-        name="api-messages",
-    ),
-    path(
-        "api/conversations/<str:conversation_id>/stream/",
-        api_stream.api_stream,
-        name="api-stream",
-    ),
+    path(CONVERSATION, conversations.api_conversation, name="api-conversation"),
+    path(f"{CONVERSATION}messages/", sse.api_messages, name="api-messages"),
+    path(f"{CONVERSATION}stream/", sse.api_stream, name="api-stream"),
     path("api/models/", presets.api_models, name="api-models"),
     path("api/presets/", presets.api_presets, name="api-presets"),
     path("api/presets/<str:preset_id>/", presets.api_preset, name="api-preset"),

@@ -470,11 +470,7 @@ class MessageAdmin(ReadOnlyAdmin):
         return response
 
     def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
+        self, request: HttpRequest, object_id: str, *args: Any, **kwargs: Any
     ) -> HttpResponse:
         return self._to_transcript(request, object_id)
 

@@ -179,28 +179,20 @@ def usage(saved: dict[str, Any] | None) -> dict[str, int] | None:
 def completion_chunk(
     ident: str, created: int, model: str, delta: dict[str, Any], finish: str | None = None
 ) -> dict[str, Any]:
-    return {
-        "id": ident,
-        "object": "chat.completion.chunk",
-        "created": created,
-        "model": model,
-        "system_fingerprint": None,
-        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-    }
+    choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+    return _chunk(ident, created, model, choices=[choice])
 
 
 def usage_chunk(
     ident: str, created: int, model: str, tokens: dict[str, int] | None
 ) -> dict[str, Any]:
-    return {
-        "id": ident,
-        "object": "chat.completion.chunk",
-        "created": created,
-        "model": model,
-        "system_fingerprint": None,
-        "choices": [],
-        "usage": tokens,
-    }
+    return _chunk(ident, created, model, choices=[], usage=tokens)
+
+
+def _chunk(ident: str, created: int, model: str, **rest: Any) -> dict[str, Any]:
+    """A `chat.completion.chunk` (stream_options.include_usage adds a last one)."""
+    head = {"id": ident, "object": "chat.completion.chunk", "created": created}
+    return {**head, "model": model, "system_fingerprint": None, **rest}
 
 
 def completion(
