@@ -35,7 +35,7 @@ from chat.streaming.answer.registry import stop_here
 from chat.streaming.delivery import frames, local
 from chat.streaming.delivery.driver import Subscription
 from chat.streaming.delivery.layers import forget_channel, join_new_channel
-from chat.streaming.delivery.subscriber import EVENT_RULES, STREAMING, Subscriber
+from chat.streaming.delivery.subscriber import STREAMING, Subscriber, is_stream_event
 from chat.streaming.stream.post import OnLeave, Posted, unannounced_start
 from chat.telemetry import metrics
 
@@ -217,7 +217,7 @@ class Follower:
         try:
             while True:
                 event = await receive()
-                if event.get("type") in EVENT_RULES:
+                if is_stream_event(event):
                     await self.subscription.step(self.subscriber.on_event, event)
                 elif event.get("type") == "user.check":
                     await self._check_credential()

@@ -27,7 +27,7 @@ from chat.streaming.answer.exchanges import ExchangeRequest, Kind
 from chat.streaming.answer.registry import request_stop
 from chat.streaming.delivery import driver, frames, local, protocol
 from chat.streaming.delivery.driver import Subscription
-from chat.streaming.delivery.subscriber import EVENT_RULES, Subscriber
+from chat.streaming.delivery.subscriber import Subscriber, is_stream_event
 from chat.streaming.stream.post import post, unannounced_start
 from chat.telemetry import metrics
 
@@ -96,7 +96,7 @@ class Tab:
         `chat.path` (another branch shown, by any tab) sends the history again;
         `chat.conversation` (its title or settings changed) sends them."""
         kind = event["type"]
-        if kind in EVENT_RULES:
+        if is_stream_event(event):
             await self.subscription.step(self.subscriber.on_event, event)
         elif kind == "chat.path" and await self.refresh():
             await self.send_history()
