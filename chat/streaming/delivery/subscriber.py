@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, TypeGuard, TypeVar
+from typing import TYPE_CHECKING, Final, Literal, TypeAlias, TypeGuard, TypeVar
 
 from chat.contract import ChatDelta, ChatEnd, ChatMessage, ChatStart, ChatSync
 from chat.errors import INTERRUPTED_ERROR, ErrorCode
@@ -131,7 +131,7 @@ Action = Send | SendHistory | RequestSync | ReadMessage | SetDeadline
 EVENT_TYPES = frozenset({"chat.message", "chat.start", "chat.delta", "chat.sync", "chat.end"})
 
 
-def is_stream_event(event: Mapping[str, Any]) -> TypeGuard[StreamEvent]:
+def is_stream_event(event: Mapping[str, object]) -> TypeGuard[StreamEvent]:
     """Whether a message of the channel layer is one a subscriber receives."""
     return event.get("type") in EVENT_TYPES
 
