@@ -194,11 +194,15 @@ Event: TypeAlias = (
 )
 
 
+def layer_message(event: Event) -> dict[str, Any]:
+    """`event` as Channels' stubs type a message: dict[str, Any], which a TypedDict is
+    not to mypy; at run time an event is that very dict."""
+    return cast("dict[str, Any]", event)
+
+
 async def group_send(layer: BaseChannelLayer, group: str, event: Event) -> None:
     """`layer.group_send` of one of these events."""
-    # Channels' stubs type a message as dict[str, Any], which a TypedDict is not to
-    # mypy; at run time an event is that very dict.
-    await layer.group_send(group, cast("dict[str, Any]", event))
+    await layer.group_send(group, layer_message(event))
 
 
 async def request_stop(layer: BaseChannelLayer, conversation_id: UUID | str) -> None:

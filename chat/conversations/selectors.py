@@ -8,7 +8,7 @@ through `db_call`.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -249,7 +249,7 @@ CONTINUATION_CANDIDATES = 5  # a token's most recent conversations that may be c
 
 
 def openai_continuation(
-    *, token_id: int, history: list[tuple[str, str]], fields: dict[str, object]
+    *, token_id: int, history: list[tuple[str, str]], fields: Mapping[str, object]
 ) -> uuid.UUID | None:
     """The conversation of this API token that `history` continues, or None: an OpenAI
     client sends the whole conversation every turn, so a request whose earlier

@@ -7,9 +7,30 @@ relations the caller selected (a message's `feedback`).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
 
 from chat.models import Conversation, Feedback, Message, Preset
+
+
+class MessageDict(TypedDict):
+    """A message as `message_to_dict` shows it."""
+
+    id: str
+    parent_id: str | None
+    siblings: list[str]
+    role: str
+    content: str
+    status: str
+    created: str
+    model: str
+    ttft_ms: int | None
+    duration_ms: int | None
+    usage: dict[str, int | None] | None
+    error: str
+    error_code: str
+    finish_reason: str
+    feedback: dict[str, str] | None
+    client_id: str | None
 
 
 def conversation_to_dict(conversation: Conversation) -> dict[str, str]:
@@ -51,7 +72,7 @@ def feedback_to_dict(message: Message) -> dict[str, str] | None:
     return {"rating": "up" if feedback.rating > 0 else "down", "comment": feedback.comment}
 
 
-def message_to_dict(message: Message) -> dict[str, Any]:
+def message_to_dict(message: Message) -> MessageDict:
     """`siblings`: see `selectors.messages_on_path`. `feedback` only on assistant
     answers; `client_id` (the browser's id for a user message, which lets it recognise
     its own message after a reconnect) only on user messages that were sent with one:

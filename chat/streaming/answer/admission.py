@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from uuid import UUID
 
 from chat.conversations import quotas
 from chat.errors import ErrorCode, Refusal
@@ -38,7 +38,7 @@ class Target:
     id: str
     conversation_id: str
     role: str
-    parent_id: Any
+    parent_id: UUID | None
     content: str = ""
     status: str = Message.Status.COMPLETE
     finish_reason: str = ""
@@ -83,7 +83,7 @@ class Accept:
     streaming answer under it; without a question, the answer goes under `parent_id`.
     `prefix`: the text the answer starts with (a continue)."""
 
-    parent_id: Any
+    parent_id: UUID | str | None
     saves_question: bool
     prefix: str = ""
 
@@ -101,7 +101,7 @@ Decision = Accept | Resend | Refusal | Conversation.DoesNotExist
 NO_SUCH_MESSAGE = Refusal(ErrorCode.NOT_FOUND, "No such message here.")
 
 
-def refuse_target(kind: Kind, target: Target | None, leaf: Any) -> Refusal | None:
+def refuse_target(kind: Kind, target: Target | None, leaf: str | None) -> Refusal | None:
     """Why `target` cannot be the message of a `kind` request (None: it can). `leaf`
     is the id of the last message of the conversation's current path."""
     if kind == Kind.SEND:

@@ -118,7 +118,7 @@ class ControlListener:
         )
         channel = self._channel
 
-        async def receive() -> dict[str, Any]:
+        async def receive() -> local.Event:
             while True:
                 event = await retrying(
                     lambda: self._layer.receive(channel),
@@ -132,7 +132,7 @@ class ControlListener:
 
         await self._listen(receive)
 
-    async def _listen(self, receive: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+    async def _listen(self, receive: Callable[[], Awaitable[local.Event]]) -> None:
         while True:
             event = await receive()
             kind = event.get("type")
@@ -143,7 +143,7 @@ class ControlListener:
             elif kind == "gen.sync" and event.get("reply_to"):
                 await self._reply(event)
 
-    async def _reply(self, sync: dict[str, Any]) -> None:
+    async def _reply(self, sync: local.Event) -> None:
         """Send the text from the asked offset on to the channel that asked."""
         offset = max(0, int(sync.get("offset") or 0))
         reply = contract.chat_sync(self._message_id, offset, self._answer.since(offset))

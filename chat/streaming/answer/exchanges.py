@@ -18,8 +18,9 @@ import logging
 import weakref
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+from uuid import UUID
 
 from django.conf import settings
 from django.db import transaction
@@ -35,6 +36,9 @@ from chat.provider import llm
 from chat.streaming.answer import admission
 from chat.streaming.answer.admission import Kind
 
+if TYPE_CHECKING:
+    from chat.models import User
+
 logger = logging.getLogger(__name__)
 
 MAX_BATCH = 200
@@ -43,12 +47,12 @@ DATABASE_DOWN = "The database is unavailable for a moment; your message was not 
 
 @dataclass
 class ExchangeRequest:
-    user: Any
-    conversation_id: Any
+    user: User
+    conversation_id: UUID | str
     content: str
     client_id: str | None
     kind: Kind = Kind.SEND
-    target_id: Any = None  # the message edited, regenerated or continued
+    target_id: str | None = None  # the message edited, regenerated or continued
 
 
 Outcome = services.Exchange | Exception
@@ -115,12 +119,11 @@ def _batch_load(requests: list[ExchangeRequest]) -> _Batch:
         str(c.pk): c
         for c in Conversation.objects.select_for_update().filter(pk__in=ids).order_by("pk")
     }
+    client_ids = {client_id for r in requests if (client_id := r.client_id)}
     earlier = {
         (str(m.conversation_id), m.client_id): m
-        for m in Message.objects.filter(
-            conversation_id__in=ids,
-            client_id__in={r.client_id for r in requests if r.client_id},
-        )
+        for m in Message.objects.filter(conversation_id__in=ids, client_id__in=client_ids)
+        if m.client_id is not None  # always so (the filter's), said for the type
     }
     targets = _targets_read(requests, ids)
     # The trees, to continue each conversation's current path (chat/tree.py).
@@ -146,7 +149,11 @@ def _batch_load(requests: list[ExchangeRequest]) -> _Batch:
 
 def _targets_read(requests: list[ExchangeRequest], ids: list[str]) -> dict[str, admission.Target]:
     """The messages the requests edit, regenerate or continue, by id."""
-    wanted = {selectors.parse_uuid(r.target_id) for r in requests if r.target_id} - {None}
+    wanted = {
+        pk
+        for r in requests
+        if r.target_id and (pk := selectors.parse_uuid(r.target_id)) is not None
+    }
     return {
         str(m.pk): admission.Target(
             id=str(m.pk),
@@ -161,7 +168,7 @@ def _targets_read(requests: list[ExchangeRequest], ids: list[str]) -> dict[str, 
     }
 
 
-def _streaming_answers(ids: list[str], cutoff: Any) -> tuple[set[str], set[str]]:
+def _streaming_answers(ids: list[str], cutoff: datetime) -> tuple[set[str], set[str]]:
     """The conversations with an answer streaming now, and those with a stale one (its
     stream died: updated before `cutoff`)."""
     live: set[str] = set()
@@ -291,7 +298,7 @@ def _exchange(
 CONTINUE_PROMPT = "Continue your last answer exactly where it stopped, without repeating any of it."
 
 
-def _active_answers(users: set[int], cutoff: Any) -> Counter[int]:
+def _active_answers(users: set[int], cutoff: datetime) -> Counter[int]:
     """How many answers each user has streaming now (a stale one does not count)."""
     return Counter(
         dict(

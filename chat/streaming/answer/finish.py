@@ -52,7 +52,7 @@ class Ended:
 
     conversation_id: str
     message_id: str
-    user_id: Any
+    user_id: int | None
     model_name: str
     model_key: str | None
     context: list[tuple[str, str]] | None
@@ -170,10 +170,10 @@ def title(answer: Ended, outcome: Outcome, relay: Relay) -> None:
 
 
 # Late saves and titles run detached from their answer (which has ended): kept here.
-_late: set[asyncio.Task[Any]] = set()
+_late: set[asyncio.Task[object]] = set()
 
 
-def _keep(coroutine: Coroutine[Any, Any, Any], name: str) -> None:
+def _keep(coroutine: Coroutine[Any, Any, object], name: str) -> None:
     task = asyncio.get_running_loop().create_task(coroutine, name=name)
     _late.add(task)
     task.add_done_callback(_late.discard)

@@ -14,10 +14,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Coroutine
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Required, TypedDict
 
-from channels.layers import BaseChannelLayer, get_channel_layer
+from channels.layers import BaseChannelLayer
 from django.conf import settings
 
 from chat import contract
@@ -32,11 +33,26 @@ from chat.streaming.answer.finish import Outcome
 from chat.streaming.answer.progress import progress_saver
 from chat.streaming.answer.relay import DeltaPump, Relay
 from chat.streaming.answer.text import AnswerText
+from chat.streaming.delivery.layers import channel_layer
 from chat.telemetry import metrics
 
 logger = logging.getLogger(__name__)
 
 RELAY_ERROR = "The answer could not be relayed: the server's message bus is unavailable."
+
+
+class AnswerOptions(TypedDict, total=False):
+    """`Generation`'s arguments besides its conversation and message."""
+
+    model_name: Required[str]
+    context: list[tuple[str, str]] | None
+    user_id: int | None
+    prefix: str
+    parent_id: str | None
+    siblings: list[str] | None
+    model_key: str | None
+    instructions: str
+    temperature: float | None
 
 
 class Generation:
@@ -55,7 +71,7 @@ class Generation:
         message_id: str,
         model_name: str,
         context: list[tuple[str, str]] | None = None,
-        user_id: Any = None,
+        user_id: int | None = None,
         prefix: str = "",
         parent_id: str | None = None,
         siblings: list[str] | None = None,
@@ -73,7 +89,7 @@ class Generation:
         self.message_id = message_id
         self.model_name = model_name
         self.context = context
-        self.layer: BaseChannelLayer = get_channel_layer()
+        self.layer: BaseChannelLayer = channel_layer()
         self.relay = Relay(self.layer, conversation_id)
         self._answer = AnswerText(prefix)
         self._pump = DeltaPump(self.relay, message_id, offset=len(prefix))
@@ -166,7 +182,7 @@ class Generation:
         code, error = describe_failure(exc, mid_answer=self.ttft_ms is not None)
         return Outcome(Message.Status.ERROR, code, error)
 
-    def _task(self, coroutine: Any, role: str) -> asyncio.Task[None]:
+    def _task(self, coroutine: Coroutine[Any, Any, None], role: str) -> asyncio.Task[None]:
         return asyncio.get_running_loop().create_task(
             coroutine, name=f"answer-{self.message_id}-{role}"
         )

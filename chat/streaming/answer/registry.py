@@ -8,12 +8,13 @@ registry keeps those tasks referenced (asyncio holds only weak references), lets
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Unpack
+from uuid import UUID
 
 from channels.layers import BaseChannelLayer
 
 from chat import contract
-from chat.streaming.answer.generation import Generation
+from chat.streaming.answer.generation import AnswerOptions, Generation
 from chat.telemetry import metrics
 
 # Running answers of this process by message id.
@@ -22,7 +23,9 @@ _running: dict[str, asyncio.Task[None]] = {}
 _generations: dict[str, Generation] = {}
 
 
-def start_generation(*, conversation_id: Any, message_id: Any, **options: Any) -> None:
+def start_generation(
+    *, conversation_id: UUID | str, message_id: UUID | str, **options: Unpack[AnswerOptions]
+) -> None:
     """Start an answer in the background; it outlives the connection that asked.
     `options`: the rest of `Generation`'s arguments."""
     generation = Generation(
@@ -41,7 +44,7 @@ def start_generation(*, conversation_id: Any, message_id: Any, **options: Any) -
     task.add_done_callback(forget)
 
 
-def stop_here(conversation_id: Any) -> bool:
+def stop_here(conversation_id: UUID | str) -> bool:
     """Stop the conversation's answer if it runs in this process, whatever it is doing
     (even before it has joined its control group); True if there was one."""
     found = [g for g in _generations.values() if g.conversation_id == str(conversation_id)]
@@ -50,7 +53,7 @@ def stop_here(conversation_id: Any) -> bool:
     return bool(found)
 
 
-async def request_stop(layer: BaseChannelLayer, conversation_id: Any) -> None:
+async def request_stop(layer: BaseChannelLayer, conversation_id: UUID | str) -> None:
     """What a `stop` frame does: the conversation's running answer ends `stopped`.
 
     An answer runs in the process that received its message, so a stop from the tab

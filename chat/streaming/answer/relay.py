@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 from channels.layers import BaseChannelLayer
 from django.conf import settings
@@ -28,15 +27,16 @@ class Relay:
         self.layer = layer
         self.group = conversation_group(conversation_id)
 
-    async def publish(self, event: dict[str, Any], *, to: str | None = None) -> None:
+    async def publish(self, event: contract.Event, *, to: str | None = None) -> None:
         """Send `event` to the conversation's group, or to the one channel `to` (the
         tab that asked for a `chat.sync`): this process's subscribers at once, the
         others' through the channel layer in the background (delivery/local.py), so
         the answer never waits on Redis."""
+        message = contract.layer_message(event)
         if to is None:
-            local.group_send(self.layer, self.group, event)
+            local.group_send(self.layer, self.group, message)
         else:
-            local.send(self.layer, to, event)
+            local.send(self.layer, to, message)
 
 
 class DeltaPump:

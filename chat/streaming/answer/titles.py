@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from uuid import UUID
 
 from django.conf import settings
 from langchain_core.messages import HumanMessage
@@ -46,7 +46,7 @@ def clean_title(text: str) -> str:
     return derive_title(line)
 
 
-def first_exchange(conversation_id: Any) -> tuple[str, str, str] | None:
+def first_exchange(conversation_id: UUID | str) -> tuple[str, str, str] | None:
     """(first-line title, question, answer) while the conversation still has that title
     and exactly one answer; None otherwise (titled already, renamed, or later on)."""
     conversation = Conversation.objects.filter(pk=conversation_id).only("title").first()
@@ -63,13 +63,13 @@ def first_exchange(conversation_id: Any) -> tuple[str, str, str] | None:
     return conversation.title, question, answer
 
 
-def retitle(conversation_id: Any, expected: str, title: str) -> bool:
+def retitle(conversation_id: UUID | str, expected: str, title: str) -> bool:
     """Set the title if it is still `expected` (not renamed meanwhile)."""
     changed = Conversation.objects.filter(pk=conversation_id, title=expected).update(title=title)
     return bool(changed)
 
 
-async def write_title(conversation_id: Any, model_key: str | None, relay: Relay) -> None:
+async def write_title(conversation_id: UUID | str, model_key: str | None, relay: Relay) -> None:
     """Ask the conversation's model for a title after its first answer (see above);
     the tabs hear of a new title through the answer's relay."""
     if not settings.CHAT_MODEL_TITLES or resolve_model_or_default(model_key).kind == "demo":

@@ -10,9 +10,11 @@ the event loop.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any, ParamSpec
+from uuid import UUID
 
 from channels.layers import BaseChannelLayer
 
@@ -20,20 +22,26 @@ from chat import contract
 from chat.conversations import selectors, serializers, services
 from chat.db import db_call
 from chat.streaming.delivery import local
+from chat.streaming.delivery.frames import Frame
 from chat.streaming.delivery.subscriber import (
     Action,
+    Deadline,
     ReadMessage,
     RequestSync,
     Send,
     SendHistory,
     SetDeadline,
     Subscriber,
+    SyncReason,
 )
 from chat.telemetry import metrics
 
+if TYPE_CHECKING:
+    from chat.conversations.serializers import MessageDict
+
 logger = logging.getLogger(__name__)
 
-Frame = dict[str, Any]
+P = ParamSpec("P")
 READ_RETRY_SECONDS = 1.0  # a saved message that could not be read is read again after this
 
 
@@ -44,9 +52,9 @@ class Subscription:
         *,
         layer: BaseChannelLayer,
         reply_to: str,
-        conversation_id: Any,
+        conversation_id: UUID | str,
         send: Callable[[Frame], Awaitable[None]],
-        history_frame: Callable[[list[Frame]], Frame],
+        history_frame: Callable[[list[MessageDict]], Frame],
     ) -> None:
         self.subscriber = subscriber
         self.layer = layer
@@ -55,13 +63,15 @@ class Subscription:
         self.send = send
         self.history_frame = history_frame
         self.lock = asyncio.Lock()  # one step at a time: events, frames and deadlines
-        self.deadlines: dict[str, asyncio.TimerHandle] = {}
+        self.deadlines: dict[Deadline, asyncio.TimerHandle] = {}
         self.tasks: set[asyncio.Task[None]] = set()
 
-    async def step(self, rule: Callable[..., list[Action]], *args: Any) -> None:
+    async def step(
+        self, rule: Callable[P, list[Action]], *args: P.args, **kwargs: P.kwargs
+    ) -> None:
         """Apply one of the subscriber's rules and carry out what it returns."""
         async with self.lock:
-            await self.perform(rule(*args))
+            await self.perform(rule(*args, **kwargs))
 
     async def perform(self, actions: list[Action]) -> None:
         for action in actions:
@@ -70,7 +80,7 @@ class Subscription:
             elif isinstance(action, SendHistory):
                 await self.send(self.history_frame(action.messages))
             elif isinstance(action, RequestSync):
-                if action.reason == "gap":
+                if action.reason == SyncReason.GAP:
                     logger.warning("gap in answer %s at %d", action.message_id, action.offset)
                 # An answer of this process gets it at once; one elsewhere through
                 # the layer, and if that fails the deadline falls back to the saved text.
@@ -83,7 +93,9 @@ class Subscription:
                 except Exception as exc:  # the database is down: read it again later
                     metrics.DATABASE_ERRORS.inc()
                     logger.warning("reading answer %s failed: %r", action.message_id, exc)
-                    self._later(READ_RETRY_SECONDS, lambda a=action: self.perform([a]), "read")
+                    self._later(
+                        READ_RETRY_SECONDS, functools.partial(self.perform, [action]), "read"
+                    )
                     continue
                 await self.perform(self.subscriber.on_saved(action.reason, saved))
             elif isinstance(action, SetDeadline):
@@ -125,20 +137,20 @@ class Subscription:
             task.cancel()
 
 
-def history(conversation_id: Any, limit: int) -> tuple[list[Frame], bool]:
+def history(conversation_id: UUID | str, limit: int) -> tuple[list[MessageDict], bool]:
     """The conversation's newest messages, serialized, for `Subscriber.on_history`, and
     whether there are older ones."""
     messages, more = services.conversation_open_page(conversation_id=conversation_id, limit=limit)
     return [serializers.message_to_dict(m) for m in messages], more
 
 
-def older(conversation_id: Any, before: str, limit: int) -> tuple[list[Frame], bool]:
+def older(conversation_id: UUID | str, before: str, limit: int) -> tuple[list[MessageDict], bool]:
     """A page of the messages before message `before` (DoesNotExist: no such message)."""
     page = selectors.conversation_page(conversation_id=conversation_id, limit=limit, before=before)
     return [serializers.message_to_dict(m) for m in page[0]], page[1]
 
 
-def saved_message(message_id: str) -> Frame | None:
+def saved_message(message_id: str) -> MessageDict | None:
     """One message as saved now, serialized (None once deleted). An answer whose
     process died is swept first, so a watching tab sees it end."""
     services.messages_sweep_stale(message_id=message_id)
@@ -146,7 +158,7 @@ def saved_message(message_id: str) -> Frame | None:
     return serializers.message_to_dict(message) if message is not None else None
 
 
-def answer_to_follow(conversation_id: Any, message_id: str | None) -> Frame | None:
+def answer_to_follow(conversation_id: UUID | str, message_id: str | None) -> MessageDict | None:
     """The answer a stream follows, serialized: `message_id` (a resume), or the one
     running now in the conversation; None when there is none."""
     answer = selectors.answer_to_follow(conversation_id=conversation_id, message_id=message_id)

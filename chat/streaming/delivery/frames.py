@@ -8,19 +8,28 @@ sends are parsed in protocol.py. docs/DESIGN.md documents both.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict
 
 from chat.errors import ErrorCode
+
+if TYPE_CHECKING:  # frames.py stays importable without Django
+    from typing_extensions import ReadOnly
+
+    from chat.conversations.serializers import MessageDict
+    from chat.models import Conversation
+
+# A frame as it goes out: a JSON object.
+Frame: TypeAlias = dict[str, Any]
 
 
 def history_frame(
     *,
-    conversation: dict[str, Any],
-    messages: list[dict[str, Any]],
+    conversation: Mapping[str, str | float | None],
+    messages: list[MessageDict],
     has_more: bool,
     chunking: str,
     model: str,
-) -> dict[str, Any]:
+) -> Frame:
     return {
         "type": "history",
         "conversation": conversation,
@@ -31,7 +40,7 @@ def history_frame(
     }
 
 
-def conversation_frame(conversation: Any) -> dict[str, Any]:
+def conversation_frame(conversation: Conversation) -> Frame:
     """The conversation's settings changed: `conversation` as in `history`."""
     from chat.conversations.serializers import (
         conversation_settings,  # frames.py stays importable without Django
@@ -40,7 +49,7 @@ def conversation_frame(conversation: Any) -> dict[str, Any]:
     return {"type": "conversation", "conversation": conversation_settings(conversation)}
 
 
-def older_frame(messages: list[dict[str, Any]], *, has_more: bool) -> dict[str, Any]:
+def older_frame(messages: list[MessageDict], *, has_more: bool) -> Frame:
     return {"type": "older", "messages": messages, "has_more": has_more}
 
 
@@ -50,7 +59,7 @@ def start_frame(
     *,
     parent_id: str | None = None,
     siblings: list[str] | None = None,
-) -> dict[str, Any]:
+) -> Frame:
     """`parent_id` None: the answer follows the last message shown (a start the
     subscriber did not see); else the client shows it after that message, in place
     of what followed it (another branch), with `siblings` for its "< 2/3 >"."""
@@ -63,23 +72,42 @@ def start_frame(
     }
 
 
-def chunk_frame(message_id: str, seq: int, text: str) -> dict[str, Any]:
+def chunk_frame(message_id: str, seq: int, text: str) -> Frame:
     return {"type": "chunk", "message_id": message_id, "seq": seq, "text": text}
 
 
-# What an `end` frame tells of the answer, from a `chat.end` event or a saved message.
-END_FIELDS = ("status", "usage", "ttft_ms", "duration_ms", "error")
+class Ending(TypedDict):
+    """What an `end` frame tells of the answer, from a `chat.end` event or a saved
+    message (read-only: a `contract.ChatEnd` is one)."""
+
+    status: ReadOnly[str]
+    usage: ReadOnly[Mapping[str, int | None] | None]
+    ttft_ms: ReadOnly[int | None]
+    duration_ms: ReadOnly[int | None]
+    error: ReadOnly[str]
+    error_code: ReadOnly[str]
+    finish_reason: ReadOnly[str]
 
 
-def end_frame(message_id: str, ending: Mapping[str, Any]) -> dict[str, Any]:
-    frame = {"type": "end", "message_id": message_id, **{key: ending[key] for key in END_FIELDS}}
+EndField: TypeAlias = Literal["status", "usage", "ttft_ms", "duration_ms", "error"]
+# What an `end` frame tells of the answer (and `finish_reason` when there is one).
+END_FIELDS: tuple[EndField, ...] = ("status", "usage", "ttft_ms", "duration_ms", "error")
+
+
+def end_frame(message_id: str, ending: Ending) -> Frame:
+    frame: Frame = {
+        "type": "end",
+        "message_id": message_id,
+        **{key: ending[key] for key in END_FIELDS},
+    }
     if ending.get("finish_reason"):  # "length": the answer was cut off (it can be continued)
         frame["finish_reason"] = ending["finish_reason"]
     return frame
 
 
-def error_frame(code: ErrorCode, message: str, **extra: Any) -> dict[str, Any]:
+def error_frame(code: ErrorCode | str, message: str, **extra: object) -> Frame:
+    """`code`: an ErrorCode, or the code a failed answer was saved or announced with."""
     return {"type": "error", "code": code, "message": message, **extra}
 
 
-PONG = {"type": "pong"}
+PONG: Frame = {"type": "pong"}

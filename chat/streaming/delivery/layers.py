@@ -15,8 +15,10 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from typing import Any
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, cast
 
+from channels.layers import BaseChannelLayer, get_channel_layer
 from channels_redis.core import RedisChannelLayer
 from channels_redis.pubsub import (
     RedisPubSubChannelLayer,
@@ -24,13 +26,26 @@ from channels_redis.pubsub import (
     RedisSingleShardConnection,
 )
 from channels_redis.utils import _wrap_close, decode_hosts
+from django.core.exceptions import ImproperlyConfigured
 from redis.exceptions import RedisError
+
+if TYPE_CHECKING:
+    from channels_redis.utils import Hosts
+    from redis.asyncio import Redis
 
 logger = logging.getLogger(__name__)
 
 
+def channel_layer() -> BaseChannelLayer:
+    """The default channel layer (the settings always configure one)."""
+    layer = get_channel_layer()
+    if layer is None:
+        raise ImproperlyConfigured("CHANNEL_LAYERS has no default layer")
+    return layer
+
+
 class PipelinedShardConnection(RedisSingleShardConnection):
-    def __init__(self, host: Any, channel_layer: Any) -> None:
+    def __init__(self, host: dict[str, Any], channel_layer: RedisPubSubLoopLayer) -> None:
         super().__init__(host, channel_layer)
         self._outbox: list[tuple[str, bytes, asyncio.Future[None]]] = []
         self._sender: asyncio.Task[None] | None = None
@@ -107,8 +122,7 @@ class PipelinedShardConnection(RedisSingleShardConnection):
                 batch, self._outbox = self._outbox, []
                 try:
                     async with self._lock:
-                        self._ensure_redis()
-                        async with self._redis.pipeline(transaction=False) as pipe:
+                        async with self._client().pipeline(transaction=False) as pipe:
                             for channel, message, _ in batch:
                                 pipe.publish(channel, message)
                             await pipe.execute()
@@ -124,11 +138,22 @@ class PipelinedShardConnection(RedisSingleShardConnection):
         finally:
             self._sender = None
 
+    def _client(self) -> Redis:
+        """The shard's Redis client, made on first use (`_ensure_redis`)."""
+        self._ensure_redis()
+        assert self._redis is not None
+        return self._redis
+
 
 class PipelinedPubSubLoopLayer(RedisPubSubLoopLayer):
-    def __init__(self, hosts: Any = None, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, hosts: Hosts = None, *args: Any, **kwargs: Any) -> None:
         super().__init__(hosts, *args, **kwargs)
         self._shards = [PipelinedShardConnection(host, self) for host in decode_hosts(hosts)]
+
+    def _pipelined_shard(self, channel_or_group_name: str) -> PipelinedShardConnection:
+        shard = self._get_shard(channel_or_group_name)
+        assert isinstance(shard, PipelinedShardConnection)  # every shard here is (__init__)
+        return shard
 
     async def new_channel_in_group(self, group: str, prefix: str = "specific.") -> str:
         """`new_channel()` then `group_add()`, with the group subscribed first.
@@ -142,7 +167,7 @@ class PipelinedPubSubLoopLayer(RedisPubSubLoopLayer):
         self.channels[channel] = asyncio.Queue()
         group_channel = self._get_group_channel_name(group)
         self.groups.setdefault(group_channel, set()).add(channel)
-        await self._get_shard(group_channel).subscribe_confirmed(group_channel)
+        await self._pipelined_shard(group_channel).subscribe_confirmed(group_channel)
         await self._get_shard(channel).subscribe(channel)
         return channel
 
@@ -158,6 +183,7 @@ class PipelinedPubSubChannelLayer(RedisPubSubChannelLayer):
                 *self._args, **self._kwargs, channel_layer=self
             )
             _wrap_close(self, loop)
+        assert isinstance(layer, PipelinedPubSubLoopLayer)  # every layer here is (above)
         return layer
 
 
@@ -177,7 +203,7 @@ class ReconnectingRedisChannelLayer(RedisChannelLayer):
 
     RETRY_SECONDS = 1.0
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # RedisChannelLayer's
         super().__init__(*args, **kwargs)
         self._memberships: dict[str, set[str]] = {}  # group -> channels of this process
         self._groups_lost = False
@@ -227,13 +253,13 @@ class ShardedRedisChannelLayer(ReconnectingRedisChannelLayer):
     (django/channels#1492, still so in channels_redis 4.3). Here both hash that part,
     as `group_send()` already does. One host: nothing changes."""
 
-    def consistent_hash(self, value: Any) -> int:
+    def consistent_hash(self, value: str | bytes) -> int:
         if isinstance(value, str) and "!" in value:
             value = self.non_local_name(value)
         return super().consistent_hash(value)
 
 
-async def join_new_channel(layer: Any, group: str) -> str:
+async def join_new_channel(layer: BaseChannelLayer, group: str) -> str:
     """A new channel of this process, already in `group`, for any channel layer.
 
     Anything sent to the group after this coroutine's first step reaches the channel:
@@ -251,7 +277,7 @@ async def join_new_channel(layer: Any, group: str) -> str:
     return channel
 
 
-async def forget_channel(layer: Any, channel: str, timeout: float = 1.0) -> None:
+async def forget_channel(layer: BaseChannelLayer, channel: str, timeout: float = 1.0) -> None:
     """Undo `new_channel()` once it is no longer read, for any channel layer.
 
     channels_redis' pub/sub layer has no `delete_channel()` (its `receive()` says so):
@@ -270,21 +296,26 @@ async def forget_channel(layer: Any, channel: str, timeout: float = 1.0) -> None
         logger.debug("could not unsubscribe %s", channel, exc_info=True)
 
 
-async def ping_shards(layer: Any, timeout: float) -> None:
+async def ping_shards(layer: BaseChannelLayer | None, timeout: float) -> None:
     """PING every Redis server a channels_redis layer shards over, all at once, each
     within `timeout`; raises ShardDown naming the first that did not answer (by
-    position: its URL may hold a password). Nothing for the in-memory layer."""
+    position: its URL may hold a password). Nothing for the in-memory layer (or none)."""
+    clients: list[Redis]
     if isinstance(layer, RedisPubSubChannelLayer):
         clients = []
         for shard in layer._get_layer()._shards:
             shard._ensure_redis()  # the shard's own client, made on first use
+            assert shard._redis is not None
             clients.append(shard._redis)
     elif isinstance(layer, RedisChannelLayer):
         clients = [layer.connection(index) for index in range(layer.ring_size)]
     else:
         return
+    # redis-py types a command for its sync and asyncio clients at once (a bool or an
+    # awaitable): an asyncio client's is awaitable.
+    pings = [cast("Awaitable[bool]", client.ping()) for client in clients]
     results = await asyncio.gather(
-        *(asyncio.wait_for(client.ping(), timeout) for client in clients), return_exceptions=True
+        *(asyncio.wait_for(ping, timeout) for ping in pings), return_exceptions=True
     )
     for index, result in enumerate(results):
         if isinstance(result, BaseException):

@@ -28,7 +28,7 @@ from chat.telemetry import metrics
 
 logger = logging.getLogger(__name__)
 
-Event = dict[str, Any]
+Event = dict[str, Any]  # a message of the channel layer, as Channels types it
 PROCESS_ID = uuid.uuid4().hex  # marks this process's copies of its own group sends
 ORIGIN = "origin"
 MAX_QUEUED = 2000  # an outbox's events at most; beyond, its oldest deltas are dropped

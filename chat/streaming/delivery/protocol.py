@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import NoReturn
 
 from django.conf import settings
 
@@ -70,7 +71,7 @@ class Switch:
 Frame = UserMessage | Stop | SetChunking | Ping | LoadOlder | Edit | Regenerate | Continue | Switch
 
 
-def _refuse_constant(name: str) -> Any:
+def _refuse_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not JSON")
 
 
@@ -81,7 +82,7 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def loads(text: str | bytes) -> Any:
+def loads(text: str | bytes) -> object:
     """JSON as the standard defines it, refused (ValueError) when pathological: nesting
     deeper than the parser's recursion limit, NaN and Infinity, numbers out of range
     (Python already refuses integers of over 4,300 digits)."""
@@ -95,7 +96,7 @@ def max_frame_chars() -> int:
     return settings.CHAT_MAX_MESSAGE_CHARS * 2 + 1024
 
 
-def parse_chunk_mode(value: Any) -> str:
+def parse_chunk_mode(value: object) -> str:
     if not isinstance(value, str) or value not in MODES:
         raise Refusal(ErrorCode.BAD_FRAME, f"Chunking mode must be one of: {', '.join(MODES)}.")
     return value
@@ -136,14 +137,14 @@ def parse_frame(text: str | None) -> Frame:
     raise Refusal(ErrorCode.BAD_FRAME, f"Unknown frame type {kind[:40]!r}.")
 
 
-def _message_id(data: dict[str, Any], key: str) -> str:
+def _message_id(data: Mapping[str, object], key: str) -> str:
     value = data.get(key)
     if not isinstance(value, str) or not 0 < len(value) <= 64:
         raise Refusal(ErrorCode.BAD_FRAME, f'"{key}" must be a message id.')
     return value
 
 
-def parse_user_message(data: dict[str, Any]) -> UserMessage:
+def parse_user_message(data: Mapping[str, object]) -> UserMessage:
     """`content` and `client_id` of a `user_message` frame (or an API request's body)."""
     content = data.get("content")
     if not isinstance(content, str):

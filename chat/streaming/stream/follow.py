@@ -23,9 +23,9 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
-from channels.layers import get_channel_layer
 from django.conf import settings
 
 from chat import contract
@@ -34,14 +34,17 @@ from chat.errors import ErrorCode, Refusal
 from chat.streaming.answer.registry import stop_here
 from chat.streaming.delivery import frames, local
 from chat.streaming.delivery.driver import Subscription
-from chat.streaming.delivery.layers import forget_channel, join_new_channel
-from chat.streaming.delivery.subscriber import EVENT_RULES, STREAMING, Subscriber
+from chat.streaming.delivery.frames import Frame
+from chat.streaming.delivery.layers import channel_layer, forget_channel, join_new_channel
+from chat.streaming.delivery.subscriber import STREAMING, Subscriber, is_stream_event
 from chat.streaming.stream.post import OnLeave, Posted, unannounced_start
 from chat.telemetry import metrics
 
+if TYPE_CHECKING:
+    from chat.conversations.serializers import MessageDict
+
 logger = logging.getLogger(__name__)
 
-Frame = dict[str, Any]
 Item = tuple[Frame, "Position | None"]
 KEEPALIVE_SECONDS = 15.0  # a comment line this often keeps proxies from closing a quiet stream
 ABANDONED_SECONDS = 30.0
@@ -80,7 +83,7 @@ class Follower:
 
     def __init__(
         self,
-        conversation_id: Any,
+        conversation_id: UUID | str,
         *,
         credential: dict[str, Any],
         mode: str,
@@ -88,9 +91,9 @@ class Follower:
     ) -> None:
         self.conversation_id = str(conversation_id)
         self.credential = credential
-        self.user_id = credential["user"].pk
+        self.user_id: int = credential["user"].pk
         self.on_leave = on_leave
-        self.layer = get_channel_layer()
+        self.layer = channel_layer()
         self.subscriber = Subscriber(mode, settings.CHAT_CHUNK_MAX_CHARS)
         self.channel = ""
         self.position: Position | None = None  # the answer followed (None: not yet known)
@@ -217,7 +220,7 @@ class Follower:
         try:
             while True:
                 event = await receive()
-                if event.get("type") in EVENT_RULES:
+                if is_stream_event(event):
                     await self.subscription.step(self.subscriber.on_event, event)
                 elif event.get("type") == "user.check":
                     await self._check_credential()
@@ -251,7 +254,7 @@ class Follower:
         if self.position is None:
             if frame["type"] != "start":
                 return
-            self.follow(message_id)
+            self.follow(frame["message_id"])
         assert self.position is not None
         if message_id != self.position.message_id:
             return
@@ -260,7 +263,7 @@ class Follower:
             self.position = Position(self.position.message_id, offset)
         self.queue.put_nowait((frame, self.position))
 
-    async def _joined(self, messages: list[Frame]) -> None:
+    async def _joined(self, messages: list[MessageDict]) -> None:
         """The history a join waited for: the followed answer is running (its start
         goes out; the chunks come from the subscriber) or over (its saved rest, then
         its end)."""

@@ -15,9 +15,8 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from uuid import UUID
 
-from channels.layers import get_channel_layer
 from django.db import InterfaceError, OperationalError
 
 from chat import contract
@@ -28,6 +27,8 @@ from chat.streaming.answer import draining
 from chat.streaming.answer.exchanges import ExchangeRequest, exchange_start
 from chat.streaming.answer.registry import start_generation, stop_here
 from chat.streaming.delivery import local
+from chat.streaming.delivery.frames import Frame
+from chat.streaming.delivery.layers import channel_layer
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class Posted:
     were sent it (if not, the sender shows it itself: a resend, or the channel layer
     failed); and the answer started for it, if any."""
 
-    frame: dict[str, Any] | None  # None: no question was saved (regenerate, continue)
+    frame: Frame | None  # None: no question was saved (regenerate, continue)
     announced: bool
     answer_id: str | None = None
     model: str = ""  # the model that writes the answer
@@ -76,7 +77,7 @@ def unannounced_start(posted: Posted) -> contract.ChatStart | None:
     return contract.chat_start(posted.answer_id, posted.model)
 
 
-def _stop_unread(task: asyncio.Future[Posted], conversation_id: Any) -> None:
+def _stop_unread(task: asyncio.Future[Posted], conversation_id: UUID | str) -> None:
     """The caller left while its answer started, and nobody will read it: stop it."""
     if task.cancelled() or task.exception() is not None:
         return
@@ -96,7 +97,7 @@ async def _post(request: ExchangeRequest) -> Posted:
         logger.warning("message not saved: the database is unavailable", exc_info=True)
         raise Refusal(ErrorCode.UNAVAILABLE, DATABASE_DOWN, retry_after=5) from None
     question = exchange.user_message
-    frame = None
+    frame: Frame | None = None
     if question is not None:
         frame = {"type": "message", **serializers.message_to_dict(question)}
     answer = exchange.assistant_message
@@ -119,9 +120,9 @@ async def _post(request: ExchangeRequest) -> Posted:
     return Posted(frame, announced, answer_id=str(answer.pk), model=answer.model_name)
 
 
-async def _announce(conversation_id: Any, frame: dict[str, Any]) -> bool:
+async def _announce(conversation_id: UUID | str, frame: Frame) -> bool:
     """Send the question to the conversation's subscribers: this process's at once,
     the others' through the channel layer in the background (delivery/local.py).
     False when none here had it (the poster then shows it itself)."""
     group = contract.conversation_group(conversation_id)
-    return local.group_send(get_channel_layer(), group, dict(contract.chat_message(frame))) > 0
+    return local.group_send(channel_layer(), group, dict(contract.chat_message(frame))) > 0

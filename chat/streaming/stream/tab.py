@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from channels.layers import BaseChannelLayer
 from django.conf import settings
@@ -23,17 +23,22 @@ from chat.db import db_call
 from chat.errors import ErrorCode, Refusal
 from chat.models import Conversation, Message
 from chat.provider.llm import model_display_name
-from chat.streaming.answer.exchanges import ExchangeRequest, Kind
+from chat.streaming.answer.admission import Kind
+from chat.streaming.answer.exchanges import ExchangeRequest
 from chat.streaming.answer.registry import request_stop
 from chat.streaming.delivery import driver, frames, local, protocol
 from chat.streaming.delivery.driver import Subscription
-from chat.streaming.delivery.subscriber import EVENT_RULES, Subscriber
+from chat.streaming.delivery.frames import Frame
+from chat.streaming.delivery.subscriber import Subscriber, is_stream_event
 from chat.streaming.stream.post import post, unannounced_start
 from chat.telemetry import metrics
 
+if TYPE_CHECKING:
+    from chat.conversations.serializers import MessageDict
+    from chat.models import User
+
 logger = logging.getLogger(__name__)
 
-Frame = dict[str, Any]
 UNREACHABLE = "The answer could not be reached to stop it. Try again."
 NO_SUCH_MESSAGE = "No such message here."
 KINDS = {
@@ -52,7 +57,7 @@ class Tab:
         self,
         conversation: Conversation,
         *,
-        user: Any,
+        user: User,
         mode: str,
         layer: BaseChannelLayer,
         channel: str,
@@ -91,12 +96,12 @@ class Tab:
         for group in self.groups:
             await local.group_discard(self.layer, group, self.channel)
 
-    async def on_event(self, event: Frame) -> None:
+    async def on_event(self, event: local.Event) -> None:
         """A `chat.*` event of the conversation: its answers' to the subscriber;
         `chat.path` (another branch shown, by any tab) sends the history again;
         `chat.conversation` (its title or settings changed) sends them."""
         kind = event["type"]
-        if kind in EVENT_RULES:
+        if is_stream_event(event):
             await self.subscription.step(self.subscriber.on_event, event)
         elif kind == "chat.path" and await self.refresh():
             await self.send_history()
@@ -128,7 +133,7 @@ class Tab:
         messages, self.has_more = await db_call(driver.history)(self.conversation.pk, page)
         await self.subscription.step(self.subscriber.on_history, messages)
 
-    def history_frame(self, messages: list[Frame]) -> Frame:
+    def history_frame(self, messages: list[MessageDict]) -> Frame:
         return frames.history_frame(
             conversation=serializers.conversation_settings(self.conversation),
             messages=messages,
@@ -140,7 +145,11 @@ class Tab:
     # --- What the client asks ---------------------------------------------------------
 
     async def start_answer(
-        self, kind: Kind, content: str = "", client_id: str | None = None, target: Any = None
+        self,
+        kind: Kind,
+        content: str = "",
+        client_id: str | None = None,
+        target: str | None = None,
     ) -> None:
         request = ExchangeRequest(
             self.user, self.conversation.pk, content, client_id, kind=kind, target_id=target
@@ -169,7 +178,7 @@ class Tab:
         except Message.DoesNotExist:
             raise Refusal(ErrorCode.NOT_FOUND, NO_SUCH_MESSAGE) from None
         try:
-            await self.layer.group_send(self.groups[0], contract.chat_path(leaf))
+            await contract.group_send(self.layer, self.groups[0], contract.chat_path(leaf))
         except Exception:  # this tab at least shows it; the others on their next read
             metrics.CHANNEL_LAYER_ERRORS.inc()
             logger.warning("branch switch in %s not announced", self.conversation.pk)

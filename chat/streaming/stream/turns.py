@@ -13,7 +13,8 @@ imported with the history, and deleted again if its answer cannot start.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
+from uuid import UUID
 
 from chat.conversations import quotas, selectors, services
 from chat.db import db_call
@@ -24,6 +25,14 @@ from chat.streaming.stream.follow import Follower
 from chat.streaming.stream.post import OnLeave, Posted, post
 
 
+class TurnSettings(TypedDict):
+    """The settings of the conversation a turn belongs to (its fields of those names)."""
+
+    model: str
+    instructions: str
+    temperature: float | None
+
+
 @dataclass(frozen=True)
 class Turn:
     """What the client sent: the messages before its question, the question, and
@@ -31,7 +40,7 @@ class Turn:
 
     history: list[tuple[str, str]]
     question: str
-    settings: dict[str, Any]
+    settings: TurnSettings
 
 
 async def post_turn(
@@ -66,7 +75,7 @@ async def post_turn(
 
 
 async def _post(
-    conversation_id: Any,
+    conversation_id: UUID | str,
     turn: Turn,
     token: ApiToken,
     credential: dict[str, Any],
