@@ -8,7 +8,7 @@ staff_consumers.py) read the first and send the second. Error codes: errors.py.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict, Unpack, cast
 
 if TYPE_CHECKING:  # this module stays importable without Django
     from uuid import UUID
@@ -62,9 +62,9 @@ class ChatSync(TypedDict):
     text: str  # the answer's text from `offset` on
 
 
-class ChatEnd(TypedDict):
-    type: Literal["chat.end"]
-    message_id: str
+class EndFields(TypedDict):
+    """How an answer ended, as `chat.end` tells it."""
+
     status: str
     length: int  # characters of the saved text
     usage: dict[str, int] | None
@@ -73,6 +73,11 @@ class ChatEnd(TypedDict):
     error_code: str
     error: str
     finish_reason: str  # why the model stopped ("length": cut off by the token limit)
+
+
+class ChatEnd(EndFields):
+    type: Literal["chat.end"]
+    message_id: str
 
 
 def chat_message(frame: dict[str, Any]) -> ChatMessage:
@@ -101,14 +106,14 @@ class ChatConversation(TypedDict):
     type: Literal["chat.conversation"]
 
 
-def chat_conversation() -> ChatConversation:
-    """The conversation's title, model or instructions changed: tabs read them again."""
-    return {"type": "chat.conversation"}
-
-
 class ChatPath(TypedDict):
     type: Literal["chat.path"]
     leaf: str
+
+
+def chat_conversation() -> ChatConversation:
+    """The conversation's title, model or instructions changed: tabs read them again."""
+    return {"type": "chat.conversation"}
 
 
 def chat_path(leaf: str) -> ChatPath:
@@ -124,38 +129,17 @@ def chat_sync(message_id: str, offset: int, text: str) -> ChatSync:
     return {"type": "chat.sync", "message_id": message_id, "offset": offset, "text": text}
 
 
-def chat_end(
-    message_id: str,
-    *,
-    status: str,
-    length: int,
-    usage: dict[str, int] | None,
-    ttft_ms: int | None,
-    duration_ms: int | None,
-    error_code: str,
-    error: str,
-    finish_reason: str = "",
-) -> ChatEnd:
-    return {
-        "type": "chat.end",
-        "message_id": message_id,
-        "status": status,
-        "length": length,
-        "usage": usage,
-        "ttft_ms": ttft_ms,
-        "duration_ms": duration_ms,
-        "error_code": error_code,
-        "error": error,
-        "finish_reason": finish_reason,
-    }
+def chat_end(message_id: str, **fields: Unpack[EndFields]) -> ChatEnd:
+    return {"type": "chat.end", "message_id": message_id, **fields}
 
 
 class UserCheck(TypedDict):
+    """The user's account changed (logout, password, deactivation): check the session."""
+
     type: Literal["user.check"]
 
 
 def user_check() -> UserCheck:
-    """The user's account changed (logout, password, deactivation): check the session."""
     return {"type": "user.check"}
 
 

@@ -38,6 +38,7 @@ def test_events_survive_the_layers_serialisation_as_plain_values():
         duration_ms=9,
         error_code=ErrorCode.TIMEOUT,
         error="slow",
+        finish_reason="",
     )
     unpacked = msgpack.unpackb(msgpack.packb(event))
     assert unpacked == {**event, "error_code": "timeout"}

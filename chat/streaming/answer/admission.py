@@ -43,6 +43,19 @@ class Target:
     status: str = Message.Status.COMPLETE
     finish_reason: str = ""
 
+    @classmethod
+    def of(cls, message: Message) -> Target:
+        """A message as read (its fields only: no database here)."""
+        return cls(
+            str(message.pk),
+            str(message.conversation_id),
+            message.role,
+            message.parent_id,
+            message.content,
+            message.status,
+            message.finish_reason,
+        )
+
 
 @dataclass(frozen=True)
 class ConversationState:

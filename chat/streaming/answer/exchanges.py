@@ -35,6 +35,7 @@ from chat.models import Conversation, Message, UserQuota
 from chat.provider import llm
 from chat.streaming.answer import admission
 from chat.streaming.answer.admission import Kind
+from chat.streaming.answer.generation import AnswerOptions
 
 if TYPE_CHECKING:
     from chat.models import User
@@ -155,15 +156,7 @@ def _targets_read(requests: list[ExchangeRequest], ids: list[str]) -> dict[str, 
         if r.target_id and (pk := selectors.parse_uuid(r.target_id)) is not None
     }
     return {
-        str(m.pk): admission.Target(
-            id=str(m.pk),
-            conversation_id=str(m.conversation_id),
-            role=m.role,
-            parent_id=m.parent_id,
-            content=m.content,
-            status=m.status,
-            finish_reason=m.finish_reason,
-        )
+        str(m.pk): admission.Target.of(m)
         for m in Message.objects.filter(conversation_id__in=ids, pk__in=wanted)
     }
 
@@ -400,3 +393,20 @@ async def exchange_start(request: ExchangeRequest) -> services.Exchange:
     if batcher is None:
         batcher = _batchers[loop] = ExchangeBatcher()
     return await batcher.start(request)
+
+
+def exchange_answer_options(exchange: services.Exchange, *, user_id: int) -> AnswerOptions:
+    """What the answer an exchange started is made with (registry.start_generation)."""
+    answer = exchange.assistant_message
+    assert answer is not None
+    return {
+        "model_name": answer.model_name,
+        "context": exchange.context,
+        "user_id": user_id,
+        "prefix": answer.content,
+        "parent_id": str(answer.parent_id),
+        "siblings": answer.siblings,
+        "model_key": exchange.model_key,
+        "instructions": exchange.instructions,
+        "temperature": exchange.temperature,
+    }

@@ -9,11 +9,10 @@ database. Calls that can wait out an outage go through the one retry helper.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from django.conf import settings
 
@@ -34,7 +33,6 @@ SAVE_ERROR = "The answer could not be saved: the database is unavailable."
 # After CHAT_FINAL_SAVE_SECONDS the tabs are told the answer failed; its text is still
 # saved (as that error) if the database returns within this many times as long.
 LATE_SAVE_FACTOR = 10
-END_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -44,6 +42,15 @@ class Outcome:
     status: str
     error_code: str = ""
     error: str = ""
+
+    def fields(self) -> OutcomeFields:
+        return {"status": self.status, "error_code": self.error_code, "error": self.error}
+
+
+class OutcomeFields(TypedDict):
+    status: str
+    error_code: str
+    error: str
 
 
 @dataclass(frozen=True)
@@ -137,28 +144,20 @@ async def charge(answer: Ended) -> None:
 
 
 async def announce(answer: Ended, outcome: Outcome, relay: Relay) -> None:
-    """Publish `chat.end`, tried END_ATTEMPTS times: a tab that still misses it
-    learns the end from the saved answer (its watchdog)."""
-    end = contract.chat_end(
-        answer.message_id,
-        status=outcome.status,
-        length=len(answer.text),
-        usage=answer.usage,
-        ttft_ms=answer.ttft_ms,
-        duration_ms=answer.duration_ms,
-        error_code=outcome.error_code,
-        error=outcome.error,
-        finish_reason=answer.finish_reason,
-    )
-    with contextlib.suppress(Exception):  # counted and logged by `retrying`
-        await retrying(
-            lambda: relay.publish(end),
-            what=f"chat.end of answer {answer.message_id}",
-            errors=metrics.CHANNEL_LAYER_ERRORS,
-            attempts=END_ATTEMPTS,
-            pause=0.2,
-            give_up_level=logging.WARNING,
+    """Publish `chat.end` (to this process's tabs at once, to the others' through the
+    layer in the background): a tab that still misses it learns the end from the saved
+    answer (its watchdog)."""
+    await relay.publish(
+        contract.chat_end(
+            answer.message_id,
+            length=len(answer.text),
+            usage=answer.usage,
+            ttft_ms=answer.ttft_ms,
+            duration_ms=answer.duration_ms,
+            finish_reason=answer.finish_reason,
+            **outcome.fields(),
         )
+    )
 
 
 def title(answer: Ended, outcome: Outcome, relay: Relay) -> None:

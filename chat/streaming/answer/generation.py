@@ -64,31 +64,18 @@ class Generation:
     with its start. `model_key`, `instructions`, `temperature`: the conversation's
     (chat/llm.py)."""
 
-    def __init__(
-        self,
-        *,
-        conversation_id: str,
-        message_id: str,
-        model_name: str,
-        context: list[tuple[str, str]] | None = None,
-        user_id: int | None = None,
-        prefix: str = "",
-        parent_id: str | None = None,
-        siblings: list[str] | None = None,
-        model_key: str | None = None,
-        instructions: str = "",
-        temperature: float | None = None,
-    ) -> None:
+    def __init__(self, conversation_id: str, message_id: str, options: AnswerOptions) -> None:
         self.conversation_id = conversation_id
-        self.model_key = model_key
-        self.instructions = instructions
-        self.temperature = temperature
-        self.parent_id = parent_id
-        self.siblings = siblings or [message_id]
-        self.user_id = user_id
         self.message_id = message_id
-        self.model_name = model_name
-        self.context = context
+        self.model_name = options["model_name"]
+        self.context = options.get("context")
+        self.user_id = options.get("user_id")
+        self.parent_id = options.get("parent_id")
+        self.siblings = options.get("siblings") or [message_id]
+        self.model_key = options.get("model_key")
+        self.instructions = options.get("instructions", "")
+        self.temperature = options.get("temperature")
+        prefix = options.get("prefix", "")
         self.layer: BaseChannelLayer = channel_layer()
         self.relay = Relay(self.layer, conversation_id)
         self._answer = AnswerText(prefix)

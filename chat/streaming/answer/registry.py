@@ -28,9 +28,7 @@ def start_generation(
 ) -> None:
     """Start an answer in the background; it outlives the connection that asked.
     `options`: the rest of `Generation`'s arguments."""
-    generation = Generation(
-        conversation_id=str(conversation_id), message_id=str(message_id), **options
-    )
+    generation = Generation(str(conversation_id), str(message_id), options)
     task = asyncio.get_running_loop().create_task(generation.run(), name=f"answer-{message_id}")
     _running[generation.message_id] = task
     _generations[generation.message_id] = generation

@@ -54,14 +54,14 @@ class Subscription:
         reply_to: str,
         conversation_id: UUID | str,
         send: Callable[[Frame], Awaitable[None]],
-        history_frame: Callable[[list[MessageDict]], Frame],
+        on_history: Callable[[list[MessageDict]], Awaitable[None]],
     ) -> None:
         self.subscriber = subscriber
         self.layer = layer
         self.reply_to = reply_to  # the channel the running answer replies to
         self.conversation_id = conversation_id
         self.send = send
-        self.history_frame = history_frame
+        self.on_history = on_history  # a history to show (SendHistory)
         self.lock = asyncio.Lock()  # one step at a time: events, frames and deadlines
         self.deadlines: dict[Deadline, asyncio.TimerHandle] = {}
         self.tasks: set[asyncio.Task[None]] = set()
@@ -78,7 +78,7 @@ class Subscription:
             if type(action) is Send:
                 await self.send(action.frame)
             elif isinstance(action, SendHistory):
-                await self.send(self.history_frame(action.messages))
+                await self.on_history(action.messages)
             elif isinstance(action, RequestSync):
                 if action.reason == SyncReason.GAP:
                     logger.warning("gap in answer %s at %d", action.message_id, action.offset)

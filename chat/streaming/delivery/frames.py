@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict
 
+from chat.contract import chat_start
 from chat.errors import ErrorCode
 
 if TYPE_CHECKING:  # frames.py stays importable without Django
@@ -62,14 +63,12 @@ def start_frame(
 ) -> Frame:
     """`parent_id` None: the answer follows the last message shown (a start the
     subscriber did not see); else the client shows it after that message, in place
-    of what followed it (another branch), with `siblings` for its "< 2/3 >"."""
-    return {
-        "type": "start",
-        "message_id": message_id,
-        "model": model,
-        "parent_id": parent_id,
-        "siblings": siblings or [message_id],
-    }
+    of what followed it (another branch), with `siblings` for its "< 2/3 >". The
+    fields are the `chat.start` event's, but for its offset (contract.py)."""
+    frame: Frame = {**chat_start(message_id, model, parent_id=parent_id, siblings=siblings)}
+    del frame["offset"]
+    frame["type"] = "start"  # in first place, where the event has its own
+    return frame
 
 
 def chunk_frame(message_id: str, seq: int, text: str) -> Frame:

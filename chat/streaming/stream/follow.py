@@ -125,7 +125,7 @@ class Follower:
             reply_to=self.channel,
             conversation_id=self.conversation_id,
             send=self._receive_frame,
-            history_frame=lambda messages: {"type": "history", "messages": messages},
+            on_history=self._joined,
         )
 
     async def leave(self) -> None:
@@ -248,8 +248,6 @@ class Follower:
 
     async def _receive_frame(self, frame: Frame) -> None:
         """A frame from the subscriber: keep the followed answer's, counting its text."""
-        if frame["type"] == "history":
-            return await self._joined(frame["messages"])
         message_id = frame.get("message_id")
         if self.position is None:
             if frame["type"] != "start":

@@ -24,7 +24,11 @@ from chat.conversations import serializers
 from chat.errors import ErrorCode, Refusal
 from chat.models import Conversation
 from chat.streaming.answer import draining
-from chat.streaming.answer.exchanges import ExchangeRequest, exchange_start
+from chat.streaming.answer.exchanges import (
+    ExchangeRequest,
+    exchange_answer_options,
+    exchange_start,
+)
 from chat.streaming.answer.registry import start_generation, stop_here
 from chat.streaming.delivery import local
 from chat.streaming.delivery.frames import Frame
@@ -107,15 +111,7 @@ async def _post(request: ExchangeRequest) -> Posted:
     start_generation(
         conversation_id=request.conversation_id,
         message_id=answer.pk,
-        model_name=answer.model_name,
-        context=exchange.context,
-        user_id=request.user.pk,
-        prefix=answer.content,
-        parent_id=str(answer.parent_id),
-        siblings=answer.siblings,
-        model_key=exchange.model_key,
-        instructions=exchange.instructions,
-        temperature=exchange.temperature,
+        **exchange_answer_options(exchange, user_id=request.user.pk),
     )
     return Posted(frame, announced, answer_id=str(answer.pk), model=answer.model_name)
 

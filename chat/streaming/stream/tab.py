@@ -76,7 +76,7 @@ class Tab:
             reply_to=channel,
             conversation_id=conversation.pk,
             send=send,
-            history_frame=self.history_frame,
+            on_history=self.send_history_page,
         )
         self.groups = [
             contract.conversation_group(conversation.pk),
@@ -132,6 +132,9 @@ class Tab:
         page = settings.CHAT_HISTORY_PAGE
         messages, self.has_more = await db_call(driver.history)(self.conversation.pk, page)
         await self.subscription.step(self.subscriber.on_history, messages)
+
+    async def send_history_page(self, messages: list[MessageDict]) -> None:
+        await self.send(self.history_frame(messages))
 
     def history_frame(self, messages: list[MessageDict]) -> Frame:
         return frames.history_frame(

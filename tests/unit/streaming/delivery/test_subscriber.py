@@ -43,7 +43,8 @@ def saved_message(text: str, status: str = "streaming", **extra: Any) -> dict[st
 
 def end_event(text: str, status: str = "complete", **extra: Any) -> contract.ChatEnd:
     fields = dict(status=status, length=len(text), usage=USAGE, ttft_ms=5, duration_ms=9)
-    return contract.chat_end(ID, **{"error_code": "", "error": "", **fields, **extra})
+    blank = {"error_code": "", "error": "", "finish_reason": ""}
+    return contract.chat_end(ID, **{**blank, **fields, **extra})
 
 
 @dataclass
