@@ -30,6 +30,7 @@ from chat.telemetry import metrics
 logger = logging.getLogger(__name__)
 
 LISTENER_CLOSE_SECONDS = 2.0  # an ended answer's control listener, told to return
+LEAVE_SECONDS = 3 * LISTENER_CLOSE_SECONDS  # leaving the layer's control group, at most
 
 
 class ControlListener:
@@ -53,6 +54,7 @@ class ControlListener:
         self._stop = stop
         self._here = f"answer-control.here.{uuid.uuid4().hex}"  # the local channel
         self._channel: str | None = None  # the layer's, once joined
+        self._joined = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
     async def open(self) -> None:
@@ -65,33 +67,43 @@ class ControlListener:
         ]
 
     async def close(self) -> None:
-        """End both listeners and leave the group (the answer has ended).
+        """End both listeners and leave the group (the answer has ended): here at once,
+        in the layer within LEAVE_SECONDS (a stalled Redis holds the answer's task no
+        longer; its subscribers here have had its end already).
 
         The layer's listener is told to return (`gen.close` on its own channel) rather
         than cancelled: on channels_redis' core layer a cancelled receive could stay
-        blocked on Redis for good, one task leaked per answer. Cancelling is the
-        fallback when the message does not get through in time; nothing waits for the
-        layer here (a stalled Redis must not hold the answer's end)."""
+        blocked on Redis for good, one task leaked per answer; and a join under way is
+        let finish for the same reason. Cancelling is the fallback when the message
+        does not get through in time."""
         local.hub().close(self._here)
         here, remote = self._tasks or (None, None)
         if here is not None:
             here.cancel()
-        if remote is not None:
-            self._task(self._leave(remote), "control-leave")
+        if remote is None:
+            return
+        try:
+            async with asyncio.timeout(LEAVE_SECONDS):
+                await self._leave(remote)
+        except TimeoutError:
+            metrics.CHANNEL_LAYER_ERRORS.inc()
+            logger.warning("answer %s: the control group was not left in time", self._message_id)
+            remote.cancel()
 
     def _task(self, coroutine: Coroutine[Any, Any, None], role: str) -> asyncio.Task[None]:
-        task = asyncio.get_running_loop().create_task(
+        return asyncio.get_running_loop().create_task(
             coroutine, name=f"answer-{self._message_id}-{role}"
         )
-        _leaving.add(task)
-        task.add_done_callback(_leaving.discard)
-        return task
 
     async def _leave(self, remote: asyncio.Task[None]) -> None:
-        channel = self._channel
-        if channel is None:  # never joined: stop trying
+        try:  # a join under way finishes first (cancelling it could leave it stuck)
+            async with asyncio.timeout(LISTENER_CLOSE_SECONDS):
+                await self._joined.wait()
+        except TimeoutError:  # never joined (Redis down): nothing there to leave
             remote.cancel()
             return
+        channel = self._channel
+        assert channel is not None
         try:
             await self._layer.send(channel, {"type": "gen.close"})
             await asyncio.wait({remote}, timeout=LISTENER_CLOSE_SECONDS)
@@ -116,6 +128,7 @@ class ControlListener:
             pause=0.5,
             max_pause=2.0,
         )
+        self._joined.set()
         channel = self._channel
 
         async def receive() -> local.Event:
@@ -152,7 +165,3 @@ class ControlListener:
         except Exception:
             metrics.CHANNEL_LAYER_ERRORS.inc()
             logger.warning("could not answer a sync request for %s", self._message_id)
-
-
-# Listeners' tasks that outlive their answer (leaving the group), kept referenced.
-_leaving: set[asyncio.Task[None]] = set()

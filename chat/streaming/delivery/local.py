@@ -32,6 +32,7 @@ Event = dict[str, Any]  # a message of the channel layer, as Channels types it
 PROCESS_ID = uuid.uuid4().hex  # marks this process's copies of its own group sends
 ORIGIN = "origin"
 MAX_QUEUED = 2000  # an outbox's events at most; beyond, its oldest deltas are dropped
+LINGER_SECONDS = 2.0  # an idle outbox's task waits this long for more before it goes
 
 
 class Hub:
@@ -89,12 +90,14 @@ def hub() -> Hub:
 class Outbox:
     """Sends to the channel layer in the background, one at a time, in order. A send
     that fails is counted, logged and dropped: the subscribers of other processes
-    recover what they missed from the saved answer."""
+    recover what they missed from the saved answer. Its task stays a moment after its
+    last send (an answer's next delta is on its way), then goes with the outbox."""
 
     def __init__(self, key: str, *, on_idle: Callable[[], object]) -> None:
         self.key = key
         self.queue: deque[tuple[Event, Callable[[Event], Awaitable[None]]]] = deque()
         self.task: asyncio.Task[None] | None = None
+        self.wake = asyncio.Event()
         self.on_idle = on_idle
 
     def put(self, event: Event, send: Callable[[Event], Awaitable[None]]) -> None:
@@ -102,27 +105,34 @@ class Outbox:
         if len(self.queue) > MAX_QUEUED:  # a stalled bus: keep starts, ends and replies
             kept = [item for item in self.queue if item[0].get("type") != "chat.delta"]
             self.queue = deque(kept[-MAX_QUEUED:])
+        self.wake.set()
         if self.task is None:
             self.task = asyncio.get_running_loop().create_task(self._run(), name=f"out-{self.key}")
 
     async def _run(self) -> None:
         try:
-            while self.queue:
-                event, send = self.queue.popleft()
+            while True:
+                while self.queue:
+                    await self._send(*self.queue.popleft())
+                self.wake.clear()
                 try:
-                    await send(event)
-                except Exception as exc:
-                    metrics.CHANNEL_LAYER_ERRORS.inc()
-                    logger.warning("%s to %s not sent: %r", event.get("type"), self.key, exc)
+                    async with asyncio.timeout(LINGER_SECONDS):
+                        await self.wake.wait()
+                except TimeoutError:
+                    if not self.queue:
+                        return
         finally:
             self.task = None
-            if not self.queue:
-                self.on_idle()
+            if self.queue:  # cancelled with work left: nobody will send it
+                self.queue.clear()
+            self.on_idle()
 
-    async def drained(self) -> None:
-        """Until everything put so far has been sent or dropped (tests, shutdown)."""
-        while self.task is not None:
-            await asyncio.shield(self.task)
+    async def _send(self, event: Event, send: Callable[[Event], Awaitable[None]]) -> None:
+        try:
+            await send(event)
+        except Exception as exc:
+            metrics.CHANNEL_LAYER_ERRORS.inc()
+            logger.warning("%s to %s not sent: %r", event.get("type"), self.key, exc)
 
 
 # --- What senders call ------------------------------------------------------------------
@@ -170,35 +180,37 @@ async def group_discard(layer: BaseChannelLayer, group: str, channel: str) -> No
 
 
 class Receiver:
-    """The events for one channel: from this process (its inbox) first, and from the
-    channel layer, without the copies of this process's own group sends."""
+    """The events for one channel, in one queue: this process's put straight in by the
+    senders, the channel layer's by a pump, which drops the layer's copies of this
+    process's own group sends (already here)."""
 
     def __init__(self, layer: BaseChannelLayer, channel: str) -> None:
         self.layer = layer
         self.channel = channel
         self.inbox = hub().open(channel)
-        self.local: asyncio.Task[Event] | None = None
-        self.remote: asyncio.Task[Event] | None = None
+        self.failure: BaseException | None = None
+        self.pump = asyncio.get_running_loop().create_task(self._pump(), name=f"in-{channel}")
+
+    async def _pump(self) -> None:
+        try:
+            while True:
+                event = await self.layer.receive(self.channel)
+                if event.get(ORIGIN) != PROCESS_ID:
+                    self.inbox.put_nowait(event)
+        except Exception as exc:  # the reader gets it, in order after what came before
+            self.failure = exc
+            self.inbox.put_nowait(FAILED)
 
     async def __call__(self) -> Event:
-        while True:
-            if self.local is None:
-                self.local = asyncio.ensure_future(self.inbox.get())
-            if self.remote is None:
-                self.remote = asyncio.ensure_future(self.layer.receive(self.channel))
-            await asyncio.wait({self.local, self.remote}, return_when=asyncio.FIRST_COMPLETED)
-            if self.local.done():
-                task, self.local = self.local, None
-                return task.result()
-            task, self.remote = self.remote, None
-            event = task.result()
-            if event.get(ORIGIN) != PROCESS_ID:
-                return event
+        event = await self.inbox.get()
+        if event is FAILED and self.failure is not None:
+            raise self.failure
+        return event
 
     def close(self) -> None:
         """No more events for this channel here."""
-        for task in (self.local, self.remote):
-            if task is not None:
-                task.cancel()
-        self.local = self.remote = None
+        self.pump.cancel()
         hub().close(self.channel)
+
+
+FAILED: Event = {"type": "local.failed"}  # the pump's marker: the layer's receive failed
