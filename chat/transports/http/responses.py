@@ -9,13 +9,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from chat.db import release_request_connection
 from chat.errors import ErrorCode, Refusal
 from chat.streaming.delivery import protocol
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
+
+    from chat.models import User
+
+
+class AuthenticatedHttpRequest(HttpRequest):
+    """A request a view gets only once its user is signed in (login_required,
+    api_login_required): for annotations."""
+
+    user: User
 
 
 def json_error(status: int, code: ErrorCode, message: str, **extra: Any) -> JsonResponse:
@@ -31,7 +43,7 @@ def refusal(exc: Refusal) -> JsonResponse:
     return response
 
 
-async def request_user(request: HttpRequest) -> Any:
+async def request_user(request: HttpRequest) -> User | AnonymousUser:
     """Who asks, from async code: a Bearer token's user, or the session's. The
     request's own database connection (the token's or the session's read) is given
     back here: what follows in an async view may wait long."""
