@@ -75,7 +75,7 @@ class Refusal(Exception):
         *,
         retry_after: float | None = None,
         status: int | None = None,
-        **extra: str | None,
+        **extra: object,  # JSON values
     ) -> None:
         super().__init__(message)
         if code is not None:
@@ -95,7 +95,7 @@ class Refusal(Exception):
             return None
         return str(max(1, math.ceil(self.retry_after)))
 
-    def fields(self) -> dict[str, float | str | None]:
+    def fields(self) -> dict[str, object]:
         """The fields an error body carries besides code and message."""
         retry = {} if self.retry_after is None else {"retry_after": self.retry_after}
         return {**retry, **self.extra}

@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
@@ -77,7 +77,7 @@ async def check_ready(timeout: float) -> None:
     await _checked("channel layer", ping_shards(get_channel_layer(), timeout), None)
 
 
-async def _checked(what: str, check: Any, timeout: float | None) -> None:
+async def _checked(what: str, check: Awaitable[object], timeout: float | None) -> None:
     try:
         async with asyncio.timeout(timeout):
             await check

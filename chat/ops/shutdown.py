@@ -15,7 +15,9 @@ import asyncio
 import logging
 import signal
 import sys
-from typing import Any
+from collections.abc import Callable
+from types import FrameType
+from typing import Protocol, TypeAlias, cast
 
 from django.conf import settings
 
@@ -28,6 +30,19 @@ FLUSH_SECONDS = 1.0  # for the last frames to reach the sockets before they clos
 
 _drain_task: asyncio.Task[None] | None = None
 _cut_short: asyncio.Event | None = None
+
+# What `signal.getsignal` returns: a handler, SIG_DFL or SIG_IGN, or None.
+SignalHandler: TypeAlias = Callable[[int, FrameType | None], object] | int | signal.Handlers | None
+
+
+class Reactor(Protocol):
+    """What this module calls of Twisted's reactor."""
+
+    def callWhenRunning(self, callable: Callable[..., object], *args: object) -> object: ...
+
+    def callLater(self, delay: float, callable: Callable[..., object], *args: object) -> object: ...
+
+    def stop(self) -> None: ...
 
 
 async def drain(grace: float) -> int:
@@ -61,7 +76,8 @@ async def drain(grace: float) -> int:
 
 def install_under_daphne() -> None:
     """Drain on SIGTERM when this process is a Daphne server; nothing otherwise."""
-    reactor = sys.modules.get("twisted.internet.reactor")
+    # Twisted puts the reactor itself in sys.modules under the module's name.
+    reactor = cast("Reactor | None", sys.modules.get("twisted.internet.reactor"))
     if reactor is None or "daphne.server" not in sys.modules:
         return
     # Twisted installs its own handlers as the reactor starts; this runs after that,
@@ -69,17 +85,17 @@ def install_under_daphne() -> None:
     reactor.callWhenRunning(lambda: reactor.callLater(0, _install, reactor))
 
 
-def _install(reactor: Any) -> None:
+def _install(reactor: Reactor) -> None:
     loop = asyncio.get_running_loop()
     twisted_handler = signal.getsignal(signal.SIGTERM)
 
-    def on_sigterm(signum: int, frame: Any) -> None:
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
         loop.call_soon_threadsafe(_on_sigterm, twisted_handler, reactor, signum)
 
     signal.signal(signal.SIGTERM, on_sigterm)
 
 
-def _on_sigterm(twisted_handler: Any, reactor: Any, signum: int) -> None:
+def _on_sigterm(twisted_handler: SignalHandler, reactor: Reactor, signum: int) -> None:
     global _drain_task
     if _drain_task is not None:  # a second SIGTERM: no more grace
         if _cut_short is not None:
@@ -90,7 +106,7 @@ def _on_sigterm(twisted_handler: Any, reactor: Any, signum: int) -> None:
     )
 
 
-async def _drain_then_stop(twisted_handler: Any, reactor: Any, signum: int) -> None:
+async def _drain_then_stop(twisted_handler: SignalHandler, reactor: Reactor, signum: int) -> None:
     try:
         await drain(settings.CHAT_SHUTDOWN_GRACE_SECONDS)
     finally:

@@ -15,12 +15,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
 from chat.conversations import services
 from chat.db import db_call
+
+if TYPE_CHECKING:
+    from asgiref.typing import ASGIReceiveCallable, ASGISendCallable
+
+    from chat.accounts.bearer import Application
 
 logger = logging.getLogger(__name__)
 
@@ -55,10 +60,12 @@ class SweepingApp:
     WebSocket) first makes sure its event loop sweeps, so a process that only serves
     HTTP sweeps too; a lifespan scope is answered here (the router has none)."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Application) -> None:
         self.app = app
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(
+        self, scope: dict[str, Any], receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
         ensure_sweeping()
         if scope["type"] == "lifespan":
             await _lifespan(receive, send)
@@ -66,7 +73,7 @@ class SweepingApp:
             await self.app(scope, receive, send)
 
 
-async def _lifespan(receive: Any, send: Any) -> None:
+async def _lifespan(receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
     """Called when a server that speaks the lifespan protocol starts; the sweep has
     started already, so start-up and shutdown are simply acknowledged."""
     while True:

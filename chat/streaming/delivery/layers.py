@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, cast
 
+from channels import DEFAULT_CHANNEL_LAYER
 from channels.layers import BaseChannelLayer, get_channel_layer
 from channels_redis.core import RedisChannelLayer
 from channels_redis.pubsub import (
@@ -36,11 +37,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def channel_layer() -> BaseChannelLayer:
-    """The default channel layer (the settings always configure one)."""
-    layer = get_channel_layer()
+def channel_layer(alias: str = DEFAULT_CHANNEL_LAYER) -> BaseChannelLayer:
+    """A channel layer, the default one unless `alias` says (the settings configure it)."""
+    layer = get_channel_layer(alias)
     if layer is None:
-        raise ImproperlyConfigured("CHANNEL_LAYERS has no default layer")
+        raise ImproperlyConfigured(f"CHANNEL_LAYERS has no layer {alias!r}")
     return layer
 
 

@@ -113,7 +113,7 @@ class Outbox:
         try:
             while True:
                 while self.queue:
-                    await self._send(*self.queue.popleft())
+                    await self._send(*self._next())
                 self.wake.clear()
                 try:
                     async with asyncio.timeout(LINGER_SECONDS):
@@ -127,12 +127,33 @@ class Outbox:
                 self.queue.clear()
             self.on_idle()
 
+    def _next(self) -> tuple[Event, Callable[[Event], Awaitable[None]]]:
+        """The oldest event; a `chat.delta` with the deltas that follow it of the same
+        answer merged in: while the layer is slow, other processes get fewer, larger
+        events (as when the answer itself waited for each send)."""
+        event, send = self.queue.popleft()
+        if event.get("type") != "chat.delta":
+            return event, send
+        deltas = list(event["deltas"])
+        while self.queue and _continues(self.queue[0][0], event, deltas):
+            deltas += self.queue.popleft()[0]["deltas"]
+        return {**event, "deltas": deltas}, send
+
     async def _send(self, event: Event, send: Callable[[Event], Awaitable[None]]) -> None:
         try:
             await send(event)
         except Exception as exc:
             metrics.CHANNEL_LAYER_ERRORS.inc()
             logger.warning("%s to %s not sent: %r", event.get("type"), self.key, exc)
+
+
+def _continues(event: Event, first: Event, deltas: list[str]) -> bool:
+    """Is `event` the next `chat.delta` of `first`'s answer, right after `deltas`?"""
+    return (
+        event.get("type") == "chat.delta"
+        and event.get("message_id") == first["message_id"]
+        and event.get("offset") == first["offset"] + sum(map(len, deltas))
+    )
 
 
 # --- What senders call ------------------------------------------------------------------

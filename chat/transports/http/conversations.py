@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.views.decorators.http import require_http_methods
 
 from chat.conversations import search, selectors, serializers, services
@@ -19,6 +19,7 @@ from chat.transports.http.forms import (
     FeedbackForm,
 )
 from chat.transports.http.responses import (
+    AuthenticatedHttpRequest,
     api_login_required,
     json_error,
     read_json,
@@ -37,7 +38,7 @@ def conversation_json(conversation: Conversation) -> dict[str, Any]:
 
 @api_login_required
 @require_http_methods(["GET", "POST"])
-def api_conversations(request: HttpRequest) -> HttpResponse:
+def api_conversations(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "GET":
         conversations = selectors.conversation_list(user=request.user)[:500]
         return JsonResponse(
@@ -65,7 +66,7 @@ def api_conversations(request: HttpRequest) -> HttpResponse:
 
 @api_login_required
 @require_http_methods(["GET", "PATCH", "DELETE"])
-def api_conversation(request: HttpRequest, conversation_id: str) -> HttpResponse:
+def api_conversation(request: AuthenticatedHttpRequest, conversation_id: str) -> HttpResponse:
     try:
         conversation = selectors.conversation_get(
             user=request.user, conversation_id=conversation_id
@@ -92,7 +93,7 @@ def api_conversation(request: HttpRequest, conversation_id: str) -> HttpResponse
 
 @api_login_required
 @require_http_methods(["POST"])
-def api_message_feedback(request: HttpRequest, message_id: str) -> HttpResponse:
+def api_message_feedback(request: AuthenticatedHttpRequest, message_id: str) -> HttpResponse:
     """Thumbs up/down (with an optional comment) on one of the user's answers."""
     try:
         data = read_json(request)
@@ -121,7 +122,7 @@ def api_message_feedback(request: HttpRequest, message_id: str) -> HttpResponse:
 
 @api_login_required
 @require_http_methods(["GET"])
-def api_search(request: HttpRequest) -> HttpResponse:
+def api_search(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The user's own titles and messages matching `q`, newest first (chat/search.py)."""
     query = request.GET.get("q", "").strip()
     if not query:

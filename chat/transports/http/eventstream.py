@@ -7,7 +7,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import StreamingHttpResponse
 
 from chat.streaming.delivery.driver import Subscription
 from chat.streaming.stream.follow import Follower, Position
@@ -35,7 +35,7 @@ async def event_stream(
 
 def sse_response(
     follower: Follower, first: Step | None = None, prelude: bytes = b""
-) -> HttpResponse:
+) -> StreamingHttpResponse:
     response = StreamingHttpResponse(
         event_stream(follower, first, prelude), content_type="text/event-stream"
     )

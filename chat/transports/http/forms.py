@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib.auth.forms import UserCreationForm
@@ -9,8 +9,15 @@ from chat.conversations.limits import MAX_INSTRUCTIONS_CHARS, MAX_TEMPERATURE
 from chat.models import Feedback
 from chat.provider import llm
 
+if TYPE_CHECKING:  # django-stubs make the form generic in its user model; Django does not
+    from chat.models import User
 
-class SignupForm(UserCreationForm):
+    _UserCreationForm = UserCreationForm[User]
+else:
+    _UserCreationForm = UserCreationForm
+
+
+class SignupForm(_UserCreationForm):
     """Username and password, nothing else: the smallest account a chat needs."""
 
 

@@ -3,7 +3,7 @@ user's presets (named instructions, model and temperature)."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.views.decorators.http import require_http_methods
 
 from chat.conversations import selectors, serializers, services
@@ -14,6 +14,7 @@ from chat.transports.http.forms import (
     PresetForm,
 )
 from chat.transports.http.responses import (
+    AuthenticatedHttpRequest,
     api_login_required,
     json_error,
     valid_form,
@@ -22,7 +23,7 @@ from chat.transports.http.responses import (
 
 @api_login_required
 @require_http_methods(["GET"])
-def api_models(request: HttpRequest) -> HttpResponse:
+def api_models(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The models a conversation may use, the default first."""
     choices = llm.model_choices()
     return JsonResponse({"models": choices, "default": choices[0]["key"]})
@@ -30,7 +31,7 @@ def api_models(request: HttpRequest) -> HttpResponse:
 
 @api_login_required
 @require_http_methods(["GET", "POST"])
-def api_presets(request: HttpRequest) -> HttpResponse:
+def api_presets(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The user's presets (by name), or a new one."""
     if request.method == "GET":
         presets = selectors.preset_list(user=request.user)
@@ -47,7 +48,7 @@ def api_presets(request: HttpRequest) -> HttpResponse:
 
 @api_login_required
 @require_http_methods(["GET", "PATCH", "DELETE"])
-def api_preset(request: HttpRequest, preset_id: str) -> HttpResponse:
+def api_preset(request: AuthenticatedHttpRequest, preset_id: str) -> HttpResponse:
     try:
         preset = selectors.preset_get(user=request.user, preset_id=preset_id)
     except Preset.DoesNotExist:

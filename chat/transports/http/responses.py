@@ -18,7 +18,17 @@ from chat.errors import ErrorCode, Refusal
 from chat.streaming.delivery import protocol
 
 if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
+
+    from chat.models import User
     from chat.transports.http.forms import PartialForm
+
+
+class AuthenticatedHttpRequest(HttpRequest):
+    """A request a view gets only once its user is signed in (login_required,
+    api_login_required): for annotations."""
+
+    user: User
 
 
 def json_error(status: int, code: ErrorCode, message: str, **extra: Any) -> JsonResponse:
@@ -34,7 +44,7 @@ def refusal(exc: Refusal) -> JsonResponse:
     return response
 
 
-async def request_user(request: HttpRequest) -> Any:
+async def request_user(request: HttpRequest) -> User | AnonymousUser:
     """Who asks, from async code: a Bearer token's user, or the session's. The
     request's own database connection (the token's or the session's read) is given
     back here: what follows in an async view may wait long."""

@@ -14,7 +14,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_http_methods
 
 from chat.accounts.guards import request_credential
@@ -67,7 +68,7 @@ def _body(request: HttpRequest) -> dict[str, Any]:
 
 
 @require_http_methods(["POST"])
-async def api_messages(request: HttpRequest, conversation_id: str) -> HttpResponse:
+async def api_messages(request: HttpRequest, conversation_id: str) -> HttpResponseBase:
     """Send `{"content", "chunk"?, "client_id"?}`; the answer streams back."""
     body: dict[str, Any] = {}
 
@@ -93,9 +94,9 @@ async def api_messages(request: HttpRequest, conversation_id: str) -> HttpRespon
     if posted.answer_id is None:  # a client_id sent before: that message, no new answer
         await follower.leave()
         where = f"/api/conversations/{conversation_id}/stream/"
-        message = f"A message with this client_id was sent before; follow its answer at {where}."
+        sentence = f"A message with this client_id was sent before; follow its answer at {where}."
         # `sent`, not `message`: the sentence above is the error's message.
-        return refusal(Refusal(ErrorCode.NOT_ALLOWED, message, sent=posted.frame))
+        return refusal(Refusal(ErrorCode.NOT_ALLOWED, sentence, sent=posted.frame))
     first = follower.follow_posted(posted)
     prelude = sse_event(posted.frame, Position(posted.answer_id)) if posted.frame else b""
     response = sse_response(follower, first, prelude)
@@ -105,7 +106,7 @@ async def api_messages(request: HttpRequest, conversation_id: str) -> HttpRespon
 
 
 @require_http_methods(["GET"])
-async def api_stream(request: HttpRequest, conversation_id: str) -> HttpResponse:
+async def api_stream(request: HttpRequest, conversation_id: str) -> HttpResponseBase:
     """Follow the answer running now, or resume the one a `Last-Event-ID` header (or a
     `last_event_id` parameter) names, from where it left off."""
     last_event_id = request.headers.get("Last-Event-ID") or request.GET.get("last_event_id")

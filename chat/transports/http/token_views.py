@@ -19,6 +19,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from chat.accounts import api_tokens as tokens
 from chat.models import ApiToken
 from chat.transports.http.forms import ApiTokenForm
+from chat.transports.http.responses import AuthenticatedHttpRequest
 
 
 def session_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -35,7 +36,7 @@ def session_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRes
 
 @session_required
 @require_http_methods(["GET", "POST"])
-def tokens_page(request: HttpRequest) -> HttpResponse:
+def tokens_page(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The list and the form; a POST that creates a token shows it in its answer, once."""
     form = ApiTokenForm(request.POST or None)
     created = None
@@ -60,7 +61,7 @@ def tokens_page(request: HttpRequest) -> HttpResponse:
 
 @session_required
 @require_POST
-def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+def token_revoke(request: AuthenticatedHttpRequest, token_id: int) -> HttpResponse:
     token = get_object_or_404(ApiToken, pk=token_id, user=request.user)
     tokens.token_revoke(token=token)
     messages.success(request, f"Revoked the token “{token.name}” ({token.prefix}…).")

@@ -55,7 +55,7 @@ def openai_error(
     *,
     type: str = OpenAIType.INVALID_REQUEST,  # OpenAI's field name
     code: str | None = None,
-    param: str | None = None,
+    param: object = None,  # the request's field at fault: a name, or None
 ) -> JsonResponse:
     """`{"error": {"message", "type", "param", "code"}}` with the HTTP status."""
     body = {"error": {"message": message, "type": type, "param": param, "code": code}}

@@ -28,7 +28,8 @@ class BadRequest(Refusal):
 
     @property
     def param(self) -> str | None:
-        return self.extra.get("param")
+        param = self.extra.get("param")
+        return param if isinstance(param, str) else None
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
@@ -27,7 +28,7 @@ from chat.models import ApiToken
 from chat.provider import llm
 from chat.streaming.delivery import protocol
 from chat.streaming.stream.post import OnLeave
-from chat.streaming.stream.turns import Turn, post_turn
+from chat.streaming.stream.turns import Turn, TurnSettings, post_turn
 from chat.transports.openai.answer import Answer
 from chat.transports.openai.errors import refusal_response
 from chat.transports.openai.schema import BadRequest, model_list, parse_request
@@ -59,7 +60,7 @@ async def models(request: HttpRequest) -> HttpResponse:
 
 @csrf_exempt
 @require_http_methods(["POST"])
-async def chat_completions(request: HttpRequest) -> HttpResponse:
+async def chat_completions(request: HttpRequest) -> HttpResponseBase:
     try:
         token = await _token(request)
         asked = parse_request(
@@ -68,8 +69,12 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
             max_instructions=MAX_INSTRUCTIONS_CHARS,
         )
         spec = _model(asked.model)
-        settings_ = {"instructions": asked.instructions, "temperature": asked.temperature}
-        turn = Turn(asked.history, asked.question, {"model": spec.key, **settings_})
+        settings_: TurnSettings = {
+            "model": spec.key,
+            "instructions": asked.instructions,
+            "temperature": asked.temperature,
+        }
+        turn = Turn(asked.history, asked.question, settings_)
         credential = request_credential(request, token.user)
         follower, posted = await post_turn(
             turn, token=token, credential=credential, on_leave=OnLeave.STOP
@@ -78,6 +83,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
         return refusal_response(exc)
     assert posted.answer_id is not None
     answer = Answer(follower, posted.answer_id, spec.key, first=follower.follow_posted(posted))
+    response: HttpResponseBase
     if not asked.stream:
         response = await answer.whole()
     else:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
@@ -27,6 +27,9 @@ from chat.streaming.delivery.chunking import DEFAULT_MODE
 from chat.streaming.stream.tab import Tab
 from chat.transports.websocket.sockets import CountedSocket
 from chat.transports.websocket.throttle import TokenBucket
+
+if TYPE_CHECKING:
+    from chat.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +67,7 @@ class ChatConsumer(CountedSocket):
         chat_model()  # built on the first connection, not in the first answer's path
         self.tab = Tab(
             conversation,
-            user=user,
+            user=cast("User", user),  # Channels' lazy user: the AUTH_USER_MODEL's, signed in
             mode=mode,
             layer=self.channel_layer,
             channel=self.channel_name,
@@ -110,7 +113,9 @@ class ChatConsumer(CountedSocket):
 
     # --- Client frames ---------------------------------------------------------------
 
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
+    ) -> None:
         """Every frame is answered, a refusal with an `error` frame, never a stack trace."""
         if not self.frames.take(time.monotonic()):
             return await self.refuse("Too many frames from this connection; it is closed.")

@@ -8,11 +8,11 @@ from typing import Any
 
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from channels.layers import get_channel_layer
 from channels.utils import await_many_dispatch
 
 from chat.accounts import guards
 from chat.streaming.delivery import local
+from chat.streaming.delivery.layers import channel_layer
 from chat.telemetry import log_events as events
 from chat.telemetry import metrics
 
@@ -34,16 +34,20 @@ class CountedSocket(AsyncJsonWebsocketConsumer):
         local.Receiver: this process's own (an answer running here) straight from its
         inbox, the rest from the channel layer."""
         self.scope = scope
-        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.channel_layer = channel_layer(self.channel_layer_alias)
         self.channel_name = await self.channel_layer.new_channel()
-        self.channel_receive = local.Receiver(self.channel_layer, self.channel_name)
+        self.channel_events = local.Receiver(self.channel_layer, self.channel_name)
         self.base_send = send
         try:
-            await await_many_dispatch([receive, self.channel_receive], self.dispatch)
+            # Channels' stub has each callable return a receive callable, not a message.
+            await await_many_dispatch(
+                [receive, self.channel_events],  # type: ignore[list-item]  # the stub (above)
+                self.dispatch,
+            )
         except StopConsumer:
             pass
         finally:
-            self.channel_receive.close()
+            self.channel_events.close()
 
     async def accept_counted(self) -> None:
         """Accept (first: closing before accept() turns any code into HTTP 403), count
