@@ -350,14 +350,15 @@ class ExchangeBatcher:
         self._queue: list[_Pending] = []
         self._task: asyncio.Task[None] | None = None  # referenced: asyncio keeps weak ones
 
-    async def start(self, request: ExchangeRequest) -> services.Exchange:
+    def submit(self, request: ExchangeRequest) -> asyncio.Future[services.Exchange]:
+        """Queue `request` for the next batch; its outcome as a future."""
         future: asyncio.Future[services.Exchange] = asyncio.get_running_loop().create_future()
         self._queue.append(_Pending(request, future))
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(
                 self._drain(), name="exchange-batches"
             )
-        return await future
+        return future
 
     async def _drain(self) -> None:
         try:
@@ -385,14 +386,19 @@ _batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ExchangeBatcher]
 )
 
 
-async def exchange_start(request: ExchangeRequest) -> services.Exchange:
-    """Start an exchange, batched with the others of this event loop; raises the
-    exception that refuses it (see `exchanges_start`)."""
+def exchange_submit(request: ExchangeRequest) -> asyncio.Future[services.Exchange]:
+    """Start an exchange, batched with the others of this event loop: its outcome, or
+    the exception that refuses it (see `exchanges_start`), as a future."""
     loop = asyncio.get_running_loop()
     batcher = _batchers.get(loop)
     if batcher is None:
         batcher = _batchers[loop] = ExchangeBatcher()
-    return await batcher.start(request)
+    return batcher.submit(request)
+
+
+async def exchange_start(request: ExchangeRequest) -> services.Exchange:
+    """`exchange_submit`, awaited: the exchange, or the exception that refuses it."""
+    return await exchange_submit(request)
 
 
 def exchange_answer_options(exchange: services.Exchange, *, user_id: int) -> AnswerOptions:

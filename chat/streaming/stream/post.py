@@ -12,6 +12,7 @@ stale sweep. What a departure then means for the answer is the door's `OnLeave`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from dataclasses import dataclass
 from enum import StrEnum
@@ -21,13 +22,14 @@ from django.db import InterfaceError, OperationalError
 
 from chat import contract
 from chat.conversations import serializers
+from chat.conversations.services import Exchange
 from chat.errors import ErrorCode, Refusal
 from chat.models import Conversation
 from chat.streaming.answer import draining
 from chat.streaming.answer.exchanges import (
     ExchangeRequest,
     exchange_answer_options,
-    exchange_start,
+    exchange_submit,
 )
 from chat.streaming.answer.registry import start_generation, stop_here
 from chat.streaming.delivery import local
@@ -63,13 +65,21 @@ async def post(request: ExchangeRequest, *, on_leave: OnLeave = OnLeave.KEEP) ->
     """Save a user message and start its answer (it runs even if the channel layer
     could not announce the message). Raises Refusal with the reason for a refusal.
     Cancelling the caller does not cancel the start; `on_leave` then applies."""
-    task = asyncio.ensure_future(_post(request))
+    if draining.draining():
+        retry_after = draining.RETRY_AFTER_SECONDS
+        raise Refusal(ErrorCode.UNAVAILABLE, draining.SHUTTING_DOWN, retry_after=retry_after)
+    started = exchange_submit(request)
     try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        if on_leave is OnLeave.STOP:
-            task.add_done_callback(lambda done: _stop_unread(done, request.conversation_id))
+        exchange = await asyncio.shield(started)
+    except asyncio.CancelledError:  # the batch goes on: finish the start when it is in
+        started.add_done_callback(functools.partial(_abandoned, request, on_leave))
         raise
+    except Conversation.DoesNotExist:
+        raise Refusal(ErrorCode.NOT_FOUND, GONE) from None
+    except (OperationalError, InterfaceError):
+        logger.warning("message not saved: the database is unavailable", exc_info=True)
+        raise Refusal(ErrorCode.UNAVAILABLE, DATABASE_DOWN, retry_after=5) from None
+    return _begin(request, exchange)
 
 
 def unannounced_start(posted: Posted) -> contract.ChatStart | None:
@@ -81,25 +91,22 @@ def unannounced_start(posted: Posted) -> contract.ChatStart | None:
     return contract.chat_start(posted.answer_id, posted.model)
 
 
-def _stop_unread(task: asyncio.Future[Posted], conversation_id: UUID | str) -> None:
-    """The caller left while its answer started, and nobody will read it: stop it."""
-    if task.cancelled() or task.exception() is not None:
+def _abandoned(
+    request: ExchangeRequest, on_leave: OnLeave, started: asyncio.Future[Exchange]
+) -> None:
+    """The caller left while its exchange was in the database: start its answer all
+    the same (a `streaming` answer with nothing writing it would hold the conversation
+    and one of the user's answer slots), and stop it if nobody can read it."""
+    if started.cancelled() or started.exception() is not None:
         return
-    if task.result().answer_id is not None:
-        stop_here(conversation_id)
+    posted = _begin(request, started.result())
+    if on_leave is OnLeave.STOP and posted.answer_id is not None:
+        stop_here(request.conversation_id)
 
 
-async def _post(request: ExchangeRequest) -> Posted:
-    if draining.draining():
-        retry_after = draining.RETRY_AFTER_SECONDS
-        raise Refusal(ErrorCode.UNAVAILABLE, draining.SHUTTING_DOWN, retry_after=retry_after)
-    try:
-        exchange = await exchange_start(request)
-    except Conversation.DoesNotExist:
-        raise Refusal(ErrorCode.NOT_FOUND, GONE) from None
-    except (OperationalError, InterfaceError):
-        logger.warning("message not saved: the database is unavailable", exc_info=True)
-        raise Refusal(ErrorCode.UNAVAILABLE, DATABASE_DOWN, retry_after=5) from None
+def _begin(request: ExchangeRequest, exchange: Exchange) -> Posted:
+    """Announce the saved question and start its answer, in one step (nothing here
+    waits, so nothing can stop between the two)."""
     question = exchange.user_message
     frame: Frame | None = None
     if question is not None:
@@ -107,7 +114,7 @@ async def _post(request: ExchangeRequest) -> Posted:
     answer = exchange.assistant_message
     if answer is None:  # a resend of a message already saved
         return Posted(frame, announced=False)
-    announced = frame is None or await _announce(request.conversation_id, frame)
+    announced = frame is None or _announce(request.conversation_id, frame)
     start_generation(
         conversation_id=request.conversation_id,
         message_id=answer.pk,
@@ -116,7 +123,7 @@ async def _post(request: ExchangeRequest) -> Posted:
     return Posted(frame, announced, answer_id=str(answer.pk), model=answer.model_name)
 
 
-async def _announce(conversation_id: UUID | str, frame: Frame) -> bool:
+def _announce(conversation_id: UUID | str, frame: Frame) -> bool:
     """Send the question to the conversation's subscribers: this process's at once,
     the others' through the channel layer in the background (delivery/local.py).
     False when none here had it (the poster then shows it itself)."""
