@@ -2,8 +2,8 @@
 
 Group names, one typed constructor per event, `group_send()` and `request_stop()`. An answer
 (generation.py) publishes `chat.*` events to its conversation's group and serves
-`gen.*` requests on the conversation's control group; subscribers (consumers.py,
-staff_consumers.py) read the first and send the second. Error codes: errors.py.
+`gen.*` requests on the conversation's control group; subscribers (the tabs and
+streams of streaming/stream/) read the first and send the second. Error codes: errors.py.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The OpenAI chat completions format, pure: requests parsed and checked, answers built.
 
-Only what the gateway (openai_api.py) serves: text messages in, one choice out,
+Only what the gateway (views.py) serves: text messages in, one choice out,
 streamed as `chat.completion.chunk` objects or whole as a `chat.completion`. What it
 does not serve (tools, several choices, images) is refused by name (`param`), as
 OpenAI refuses what it does not know.
