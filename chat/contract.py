@@ -192,10 +192,3 @@ async def group_send(layer: BaseChannelLayer, group: str, event: Event) -> None:
 async def request_stop(layer: BaseChannelLayer, conversation_id: UUID | str) -> None:
     """Stop the conversation's running answer, in whichever process it runs."""
     await group_send(layer, control_group(conversation_id), gen_stop())
-
-
-async def request_sync(
-    layer: BaseChannelLayer, conversation_id: UUID | str, reply_to: str, offset: int
-) -> None:
-    """Ask the running answer for its text from `offset`; it replies `chat.sync`."""
-    await group_send(layer, control_group(conversation_id), gen_sync(reply_to, offset))

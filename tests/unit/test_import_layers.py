@@ -107,6 +107,15 @@ def test_every_package_of_the_app_is_on_a_floor() -> None:
         assert home(package) is not None, package
 
 
+def write_tree(root: Path, path: str, source: str) -> None:
+    """A package tree under `root` with one module, `path`, holding `source`."""
+    file = root / path
+    for parent in reversed(file.relative_to(root).parents):
+        (root / parent).mkdir(exist_ok=True)
+        (root / parent / "__init__.py").touch()
+    file.write_text(source)
+
+
 @pytest.mark.parametrize(
     ("path", "source", "expected"),
     [
@@ -146,11 +155,7 @@ def test_an_import_up_or_sideways_is_found(
     tmp_path: Path, path: str, source: str, expected: str
 ) -> None:
     """The rule is not vacuous: a tree with one wrong import fails it, by name."""
-    file = tmp_path / path
-    for parent in reversed(file.relative_to(tmp_path).parents):
-        (tmp_path / parent).mkdir(exist_ok=True)
-        (tmp_path / parent / "__init__.py").touch()
-    file.write_text(source)
+    write_tree(tmp_path, path, source)
     assert [v.split(": ", 1)[1] for v in violations(tmp_path)] == [expected]
 
 
@@ -166,9 +171,5 @@ def test_an_import_up_or_sideways_is_found(
 def test_an_import_down_or_within_the_package_is_allowed(
     tmp_path: Path, path: str, source: str
 ) -> None:
-    file = tmp_path / path
-    for parent in reversed(file.relative_to(tmp_path).parents):
-        (tmp_path / parent).mkdir(exist_ok=True)
-        (tmp_path / parent / "__init__.py").touch()
-    file.write_text(source)
+    write_tree(tmp_path, path, source)
     assert violations(tmp_path) == []

@@ -185,13 +185,6 @@ async def group_add(layer: BaseChannelLayer, group: str, channel: str) -> None:
     await layer.group_add(group, channel)
 
 
-def group_add_later(layer: BaseChannelLayer, group: str, channel: str) -> None:
-    """Join here at once, and in the layer in the background (an answer's control
-    channel: a stalled Redis must not hold its start)."""
-    hub().join(group, channel)
-    hub().outbox(channel).put({"type": "group.add"}, lambda _: layer.group_add(group, channel))
-
-
 async def group_discard(layer: BaseChannelLayer, group: str, channel: str) -> None:
     hub().leave(group, channel)
     await layer.group_discard(group, channel)
