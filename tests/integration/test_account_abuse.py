@@ -1,0 +1,120 @@
+"""Accounts under attack (issue #21): the log-in slowdown and a password-guessing flood,
+sign-up that names no existing account and counts IPv6 networks and everyone, and the
+password-reset pages only when mail can be sent."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from axes.models import AccessAttempt
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.utils import timezone
+
+PASSWORD = "a-long-passphrase-9"
+LOGIN = "/accounts/login/"
+FAST_HASHER = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # 1,000 checks in seconds
+
+
+def log_in(username: str, password: str, ip: str) -> Any:
+    """One log-in from a fresh client (no cookie links the attempts: only the address)."""
+    return Client().post(LOGIN, {"username": username, "password": password}, REMOTE_ADDR=ip)
+
+
+def failed(username: str, ip: str, failures: int, seconds_ago: float = 0) -> None:
+    """Failures as django-axes records them, `seconds_ago` after the latest."""
+    AccessAttempt.objects.create(
+        username=username,
+        ip_address=ip,
+        user_agent="<unknown>",
+        get_data="",
+        post_data="",
+        http_accept="*/*",
+        path_info=LOGIN,
+        failures_since_start=failures,
+        attempt_time=timezone.now() - timedelta(seconds=seconds_ago),
+    )
+
+
+@pytest.fixture
+def owners(db: Any, settings: Any) -> list[str]:
+    settings.PASSWORD_HASHERS = FAST_HASHER
+    names = [f"owner{i}" for i in range(5)]
+    for name in names:
+        get_user_model().objects.create_user(name, password=PASSWORD)
+    return names
+
+
+# --- The log-in slowdown ------------------------------------------------------------------
+
+
+def test_an_address_that_keeps_failing_is_slowed_down_not_locked_out(
+    owners: list[str], settings: Any
+) -> None:
+    settings.LOGIN_SLOWDOWN_AFTER = 10
+    # Fourteen failures over seven names from one address: no pair is locked out, but
+    # the address waits 2^4 = 16 s after its latest failure, whatever name it tries.
+    for i in range(7):
+        failed(f"guess{i}", "10.5.0.1", 2)
+    refused = log_in("owner0", PASSWORD, "10.5.0.1")
+    assert refused.status_code == 429
+    assert 1 <= int(refused["Retry-After"]) <= 16
+    assert "Too many log-in attempts. Try again in" in refused.content.decode()
+    assert_untouched = AccessAttempt.objects.filter(ip_address="10.5.0.1").count()
+    assert assert_untouched == 7  # a refused attempt is no failure: the wait stays put
+    # Other addresses are not slowed; once the wait is over, the address logs in.
+    assert log_in("owner0", PASSWORD, "10.5.0.2").status_code == 302
+    AccessAttempt.objects.update(attempt_time=timezone.now() - timedelta(seconds=17))
+    assert log_in("owner0", PASSWORD, "10.5.0.1").status_code == 302
+
+
+def test_a_name_that_keeps_failing_slows_its_failing_addresses_not_its_owner(
+    owners: list[str], settings: Any
+) -> None:
+    settings.LOGIN_SLOWDOWN_AFTER = 10
+    # Thirty failures for owner1 from fifteen addresses: each address is far from its
+    # own limits, the name is not (a wait of LOGIN_SLOWDOWN_MAX_SECONDS).
+    for i in range(15):
+        failed("owner1", f"10.6.0.{i}", 2)
+    refused = log_in("owner1", PASSWORD, "10.6.0.3")  # an address that failed on it
+    assert refused.status_code == 429
+    assert 1 <= int(refused["Retry-After"]) <= settings.LOGIN_SLOWDOWN_MAX_SECONDS
+    # A new address gets its one try, then waits with the others.
+    assert log_in("owner1", "wrong", "10.6.1.1").status_code == 200
+    assert log_in("owner1", "wrong", "10.6.1.1").status_code == 429
+    # The owner, from an address that has not failed on the name, is never slowed.
+    assert log_in("owner1", PASSWORD, "10.6.9.9").status_code == 302
+
+
+@pytest.mark.timeout(120)
+def test_a_guessing_flood_never_refuses_the_owners(owners: list[str], settings: Any) -> None:
+    """1,000 wrong passwords from 50 addresses against 5 accounts; between them each
+    owner logs in from their own address with the right password, every time."""
+    outcomes: Counter[str] = Counter()
+    owner_logins = 0
+    for i in range(1000):
+        ip = f"198.51.100.{i % 50 + 1}"
+        name = owners[(i // 50 + i) % 5]
+        response = log_in(name, f"guess-{i}", ip)
+        body = response.content.decode()
+        if response.status_code == 200:
+            outcomes["checked"] += 1
+        elif "Too many failed log-in attempts" in body:
+            outcomes["locked"] += 1
+        elif "Too many log-in attempts" in body:
+            outcomes["slowed"] += 1
+        else:
+            raise AssertionError(f"{response.status_code}: {body[:200]}")
+        if i % 20 == 19:
+            owner = owners[i // 20 % 5]
+            response = log_in(owner, PASSWORD, f"192.0.2.{owners.index(owner) + 1}")
+            assert response.status_code == 302, (i, owner, response.content[:300])
+            owner_logins += 1
+    assert owner_logins == 50
+    print(f"guessing flood outcomes: {dict(outcomes)}")
+    # Most guesses never reach a password check.
+    assert outcomes["checked"] < 500, outcomes
+    assert outcomes["locked"] + outcomes["slowed"] > 500, outcomes
