@@ -260,10 +260,14 @@ SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES")
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
 # Sign-up: on by default (`make run`); ALLOW_SIGNUP=0 closes it (404 page, no link).
-# At most SIGNUP_RATE_LIMIT sign-up submissions per client address per window,
-# counted in the database (security/throttle.py).
+# At most SIGNUP_RATE_LIMIT sign-up submissions per client address (an IPv6 /64 counts
+# as one address) and SIGNUP_GLOBAL_RATE_LIMIT from everyone per window, counted in
+# the database (security/throttle.py).
 ALLOW_SIGNUP = env_bool("ALLOW_SIGNUP", True)
 SIGNUP_RATE_LIMIT = int(env_positive("SIGNUP_RATE_LIMIT", env_int("SIGNUP_RATE_LIMIT", 30)))
+SIGNUP_GLOBAL_RATE_LIMIT = int(
+    env_positive("SIGNUP_GLOBAL_RATE_LIMIT", env_int("SIGNUP_GLOBAL_RATE_LIMIT", 300))
+)
 SIGNUP_RATE_WINDOW_MINUTES = env_positive(
     "SIGNUP_RATE_WINDOW_MINUTES", env_float("SIGNUP_RATE_WINDOW_MINUTES", 60.0)
 )

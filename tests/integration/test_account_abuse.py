@@ -14,6 +14,8 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 
+from security.models import SignupAttempt
+
 PASSWORD = "a-long-passphrase-9"
 LOGIN = "/accounts/login/"
 FAST_HASHER = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # 1,000 checks in seconds
@@ -118,3 +120,53 @@ def test_a_guessing_flood_never_refuses_the_owners(owners: list[str], settings: 
     # Most guesses never reach a password check.
     assert outcomes["checked"] < 500, outcomes
     assert outcomes["locked"] + outcomes["slowed"] > 500, outcomes
+
+
+# --- Sign-up: no names revealed, networks and everyone counted ----------------------------
+
+
+def sign_up(username: str, ip: str, **extra: Any) -> Any:
+    data = {"username": username, "password1": PASSWORD, "password2": PASSWORD}
+    return Client().post("/accounts/signup/", data, REMOTE_ADDR=ip, **extra)
+
+
+@pytest.mark.django_db
+def test_signup_does_not_say_whether_a_username_exists() -> None:
+    get_user_model().objects.create_user("taken", password=PASSWORD)
+    pages = [sign_up(name, f"10.7.0.{i}") for i, name in enumerate(["taken", "TAKEN", "root"])]
+    for page in pages:
+        body = page.content.decode()
+        assert page.status_code == 200
+        assert "exist" not in body.lower()
+        assert "This username is not available. Choose another." in body
+    assert get_user_model().objects.filter(username__iexact="taken").count() == 1
+    assert not get_user_model().objects.filter(username="root").exists()
+    assert sign_up("fresh", "10.7.0.9").status_code == 302  # a free name: in at once
+
+
+@pytest.mark.django_db
+def test_the_signup_throttle_counts_an_ipv6_64_as_one_address(settings: Any) -> None:
+    settings.SIGNUP_RATE_LIMIT = 2
+    assert sign_up("six1", "2001:db8:1:2::1").status_code == 302
+    assert sign_up("six2", "2001:db8:1:2:ffff::2").status_code == 302
+    refused = sign_up("six3", "2001:db8:1:2:abcd:ef01:2345:6789")
+    assert refused.status_code == 429
+    assert "from your address" in refused.content.decode()
+    assert sign_up("six4", "2001:db8:1:3::1").status_code == 302  # the next /64
+    assert set(SignupAttempt.objects.values_list("ip_address", flat=True)) == {
+        "2001:db8:1:2::",
+        "2001:db8:1:3::",
+    }
+
+
+@pytest.mark.django_db
+def test_the_signup_throttle_also_counts_everyone(settings: Any) -> None:
+    settings.SIGNUP_GLOBAL_RATE_LIMIT = 3
+    for i in range(3):
+        assert sign_up(f"many{i}", f"10.8.0.{i}").status_code == 302
+    refused = sign_up("many3", "10.8.0.3")
+    assert refused.status_code == 429
+    assert "Too many sign-ups. Try again in 60 minutes." in refused.content.decode()
+    assert 3590 <= int(refused["Retry-After"]) <= 3600
+    assert SignupAttempt.objects.count() == 3  # the refused one wrote nothing
+    assert not get_user_model().objects.filter(username="many3").exists()

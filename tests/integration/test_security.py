@@ -200,8 +200,10 @@ def test_a_signup_flood_from_one_address_is_throttled(settings) -> None:
     assert sign_up("flood1", "10.1.0.1").status_code == 302
     assert sign_up("flood2", "10.1.0.1", password2="typo").status_code == 200  # counts too
     assert sign_up("flood3", "10.1.0.1").status_code == 302
+    rows = SignupAttempt.objects.count()
     refused = sign_up("flood4", "10.1.0.1")
     assert refused.status_code == 429
+    assert SignupAttempt.objects.count() == rows  # a refused attempt is not written
     body = refused.content.decode()
     assert "Too many sign-up attempts from your address. Try again in 60 minutes." in body
     assert "Traceback" not in body
