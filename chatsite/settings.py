@@ -101,6 +101,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "security.context_processors.signup",
+                "security.context_processors.password_reset",
             ],
         },
     },
@@ -298,6 +299,16 @@ LOGIN_SLOWDOWN_MAX_SECONDS = int(
 )
 AXES_CLIENT_IP_CALLABLE = "security.client.client_ip"
 AXES_LOCKOUT_CALLABLE = "security.responses.locked_out"  # a page with a retry hint, 429
+
+# Mail, for the password-reset pages only: they exist only when mail is configured
+# (EMAIL_HOST set, or a non-local EMAIL_BACKEND; security/mail.py).
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "webmaster@localhost")
 
 # WebSocket origins: the site's own origin (scheme, host, port; host in ALLOWED_HOSTS)
 # and these (security/origins.py). Default: CSRF_TRUSTED_ORIGINS.

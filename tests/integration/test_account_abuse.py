@@ -4,14 +4,19 @@ password-reset pages only when mail can be sent."""
 
 from __future__ import annotations
 
+import importlib
+import re
 from collections import Counter
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from axes.models import AccessAttempt
 from django.contrib.auth import get_user_model
-from django.test import Client
+from django.core import mail
+from django.test import Client, override_settings
+from django.urls import clear_url_caches
 from django.utils import timezone
 
 from security.models import SignupAttempt
@@ -170,3 +175,53 @@ def test_the_signup_throttle_also_counts_everyone(settings: Any) -> None:
     assert 3590 <= int(refused["Retry-After"]) <= 3600
     assert SignupAttempt.objects.count() == 3  # the refused one wrote nothing
     assert not get_user_model().objects.filter(username="many3").exists()
+
+
+# --- Password reset only with mail ----------------------------------------------------------
+
+
+def reload_urls() -> None:
+    import chatsite.urls
+
+    importlib.reload(chatsite.urls)
+    clear_url_caches()
+
+
+@pytest.fixture
+def mail_configured(settings: Any) -> Iterator[None]:
+    """An SMTP server named; Django's test runner keeps the locmem backend."""
+    with override_settings(EMAIL_HOST="smtp.example.com"):
+        reload_urls()
+        yield
+    reload_urls()
+
+
+@pytest.mark.django_db
+def test_without_mail_there_are_no_password_reset_pages(client: Client) -> None:
+    for path in (
+        "/accounts/password_reset/",
+        "/accounts/password_reset/done/",
+        "/accounts/reset/done/",
+    ):
+        assert client.get(path).status_code == 404
+    assert client.post("/accounts/password_reset/", {"email": "a@example.com"}).status_code == 404
+    assert b"password_reset" not in client.get(LOGIN).content
+    assert mail.outbox == []
+
+
+@pytest.mark.django_db
+def test_with_mail_a_password_can_be_reset(client: Client, mail_configured: None) -> None:
+    user = get_user_model().objects.create_user("forgetful", "f@example.com", PASSWORD)
+    assert b'href="/accounts/password_reset/"' in client.get(LOGIN).content
+    assert client.get("/accounts/password_reset/").status_code == 200
+    sent = client.post("/accounts/password_reset/", {"email": "f@example.com"})
+    assert sent.status_code == 302 and sent.url == "/accounts/password_reset/done/"
+    assert len(mail.outbox) == 1 and mail.outbox[0].to == ["f@example.com"]
+    link = re.search(r"http://testserver(/accounts/reset/\S+/)", mail.outbox[0].body).group(1)
+    form = client.get(link, follow=True)
+    assert form.status_code == 200
+    new = "another-long-passphrase-7"
+    done = client.post(form.redirect_chain[-1][0], {"new_password1": new, "new_password2": new})
+    assert done.status_code == 302 and done.url == "/accounts/reset/done/"
+    user.refresh_from_db()
+    assert user.check_password(new)
