@@ -81,6 +81,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "chat.edge.middleware.ContentSecurityPolicyMiddleware",
     "chat.edge.middleware.DatabaseUnavailableMiddleware",
+    # Slows down log-in attempts from an address, or on a name, that keeps failing.
+    "security.login_throttle.LoginSlowdownMiddleware",
     # Last, as django-axes asks: turns a locked-out log-in into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -99,6 +101,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "security.context_processors.signup",
+                "security.context_processors.password_reset",
             ],
         },
     },
@@ -258,18 +261,25 @@ SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES")
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
 # Sign-up: on by default (`make run`); ALLOW_SIGNUP=0 closes it (404 page, no link).
-# At most SIGNUP_RATE_LIMIT sign-up submissions per client address per window,
-# counted in the database (security/throttle.py).
+# At most SIGNUP_RATE_LIMIT sign-up submissions per client address (an IPv6 /64 counts
+# as one address) and SIGNUP_GLOBAL_RATE_LIMIT from everyone per window, counted in
+# the database (security/throttle.py).
 ALLOW_SIGNUP = env_bool("ALLOW_SIGNUP", True)
 SIGNUP_RATE_LIMIT = int(env_positive("SIGNUP_RATE_LIMIT", env_int("SIGNUP_RATE_LIMIT", 30)))
+SIGNUP_GLOBAL_RATE_LIMIT = int(
+    env_positive("SIGNUP_GLOBAL_RATE_LIMIT", env_int("SIGNUP_GLOBAL_RATE_LIMIT", 300))
+)
 SIGNUP_RATE_WINDOW_MINUTES = env_positive(
     "SIGNUP_RATE_WINDOW_MINUTES", env_float("SIGNUP_RATE_WINDOW_MINUTES", 60.0)
 )
 
 # Log-in throttle: django-axes counts failed log-ins (the chat's and the admin's) in
-# the database, per client address and per username separately; either one reaching
-# LOGIN_FAILURE_LIMIT locks that address, or that username, out for
-# LOGIN_COOLOFF_MINUTES after its last attempt (even with the right password).
+# the database per username *and* client address: LOGIN_FAILURE_LIMIT failures of one
+# pair lock that pair out (even with the right password) for LOGIN_COOLOFF_MINUTES after
+# the failure that reached the limit; attempts during the lockout do not extend it.
+# The same name from another address, or another name from that address, still logs
+# in. Beyond LOGIN_SLOWDOWN_AFTER recent failures of one address, or of one name (for
+# the addresses that failed on it), attempts are slowed down (security/login_throttle.py).
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # first: refuses locked-out log-ins
     "django.contrib.auth.backends.ModelBackend",
@@ -279,9 +289,26 @@ AXES_FAILURE_LIMIT = int(env_positive("LOGIN_FAILURE_LIMIT", env_int("LOGIN_FAIL
 AXES_COOLOFF_TIME = timedelta(
     minutes=env_positive("LOGIN_COOLOFF_MINUTES", env_float("LOGIN_COOLOFF_MINUTES", 15.0))
 )
-AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+LOGIN_SLOWDOWN_AFTER = int(
+    env_positive("LOGIN_SLOWDOWN_AFTER", env_int("LOGIN_SLOWDOWN_AFTER", 10))
+)
+LOGIN_SLOWDOWN_MAX_SECONDS = int(
+    env_positive("LOGIN_SLOWDOWN_MAX_SECONDS", env_int("LOGIN_SLOWDOWN_MAX_SECONDS", 60))
+)
 AXES_CLIENT_IP_CALLABLE = "security.client.client_ip"
 AXES_LOCKOUT_CALLABLE = "security.responses.locked_out"  # a page with a retry hint, 429
+
+# Mail, for the password-reset pages only: they exist only when mail is configured
+# (EMAIL_HOST set, or a non-local EMAIL_BACKEND; security/mail.py).
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "webmaster@localhost")
 
 # WebSocket origins: the site's own origin (scheme, host, port; host in ALLOWED_HOSTS)
 # and these (security/origins.py). Default: CSRF_TRUSTED_ORIGINS.

@@ -5,11 +5,17 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from axes.helpers import get_client_username
+from axes.models import AccessAttempt
 from django.conf import settings
+from django.db.models import Max
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils import timezone
 
 from chat.errors import ErrorCode
+
+from .client import client_ip
 
 
 def wants_json(request: HttpRequest) -> bool:
@@ -26,8 +32,7 @@ def too_many_attempts(request: HttpRequest, what: str, retry_after: int) -> Http
     """429 with a Retry-After header: a page that says when to try again, or JSON.
 
     `what` completes "Too many …", e.g. "failed log-in attempts"."""
-    minutes = max(1, math.ceil(retry_after / 60))
-    wait = f"{minutes} minute{'s' if minutes != 1 else ''}"
+    wait = _duration(retry_after)
     message = f"Too many {what}. Try again in {wait}."
     if wants_json(request):
         response: HttpResponse = JsonResponse(
@@ -47,13 +52,33 @@ def too_many_attempts(request: HttpRequest, what: str, retry_after: int) -> Http
     return response
 
 
-def locked_out(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-    """django-axes' AXES_LOCKOUT_CALLABLE: the answer to a log-in while locked out.
+def _duration(seconds: int) -> str:
+    """ "40 seconds", "1 minute", "15 minutes": whole minutes from one minute on."""
+    if seconds < 60:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = math.ceil(seconds / 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
-    Every attempt during a lockout starts the cool-off again
-    (AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT), so the wait is one whole cool-off.
-    axes passes (request, response, credentials) or, from its async middleware,
-    (request, credentials): neither is needed here.
+
+def locked_out(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    """django-axes' AXES_LOCKOUT_CALLABLE: the answer to a log-in while its username and
+    address pair is locked out.
+
+    Attempts during a lockout do not extend it (AXES_RESET_COOL_OFF_ON_FAILURE_DURING_
+    LOCKOUT is off), so the wait is what is left of the cool-off since the pair's last
+    recorded failure. axes passes (request, response, credentials) or, from its async
+    middleware, (request, credentials).
     """
-    retry_after = max(1, math.ceil(settings.AXES_COOLOFF_TIME.total_seconds()))
+    cool_off = settings.AXES_COOLOFF_TIME
+    credentials = kwargs.get("credentials") or next(
+        (arg for arg in args if isinstance(arg, dict)), None
+    )
+    username = get_client_username(request, credentials)
+    last = (
+        AccessAttempt.objects.filter(username=username, ip_address=client_ip(request))
+        .aggregate(last=Max("attempt_time"))
+        .get("last")
+    )
+    left = (last + cool_off - timezone.now()) if last else cool_off
+    retry_after = max(1, math.ceil(left.total_seconds()))
     return too_many_attempts(request, "failed log-in attempts", retry_after)

@@ -3,7 +3,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from django import forms
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import BaseUserCreationForm
+from django.contrib.auth.hashers import make_password
+from django.db import IntegrityError, transaction
 
 from chat.conversations.limits import MAX_INSTRUCTIONS_CHARS, MAX_TEMPERATURE
 from chat.models import Feedback
@@ -12,13 +15,60 @@ from chat.provider import llm
 if TYPE_CHECKING:  # django-stubs make the form generic in its user model; Django does not
     from chat.models import User
 
-    _UserCreationForm = UserCreationForm[User]
+    _UserCreationForm = BaseUserCreationForm[User]
 else:
-    _UserCreationForm = UserCreationForm
+    _UserCreationForm = BaseUserCreationForm
+
+# Names a stranger must not get, answered like a taken name: so "not available" says
+# nothing about whether an account called "root" or "admin" exists.
+RESERVED_USERNAMES = {
+    "abuse",
+    "admin",
+    "administrator",
+    "hostmaster",
+    "postmaster",
+    "root",
+    "security",
+    "staff",
+    "superuser",
+    "support",
+    "system",
+    "webmaster",
+}
+USERNAME_NOT_AVAILABLE = "This username is not available. Choose another."
 
 
 class SignupForm(_UserCreationForm):
-    """Username and password, nothing else: the smallest account a chat needs."""
+    """Username and password, nothing else: the smallest account a chat needs.
+
+    A taken name (in any case) is not a field error, which would say "already exists":
+    the form is valid, `create_account()` returns None, and the page says only that the
+    name is not available, as it does for a reserved name."""
+
+    username_available = True
+
+    def clean_username(self) -> str:
+        username: str = self.cleaned_data.get("username") or ""
+        self.username_available = not (
+            username.lower() in RESERVED_USERNAMES
+            or get_user_model().objects.filter(username__iexact=username).exists()
+        )
+        return username
+
+    def validate_unique(self) -> None:
+        """The name's uniqueness is create_account()'s business (see the class)."""
+
+    def create_account(self) -> User | None:
+        """The new user, or None when the name is not available. Either way the password
+        is hashed once, so the time taken says nothing either."""
+        if self.username_available:
+            try:
+                with transaction.atomic():
+                    return self.save()
+            except IntegrityError:  # taken meanwhile, by a sign-up that raced this one
+                pass
+        make_password(self.cleaned_data.get("password1"))
+        return None
 
 
 class ApiTokenForm(forms.Form):

@@ -14,9 +14,7 @@ from django.templatetags.static import static
 from chat.provider import llm
 from chat.provider.llm import model_display_name
 from chat.streaming.delivery.chunking import MODES
-from chat.transports.http.forms import (
-    SignupForm,
-)
+from chat.transports.http.forms import USERNAME_NOT_AVAILABLE, SignupForm
 from security.responses import too_many_attempts
 from security.throttle import signup_retry_after
 
@@ -49,12 +47,16 @@ def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("chat:index")
     if request.method == "POST":
-        retry_after = signup_retry_after(request)
-        if retry_after is not None:
-            return too_many_attempts(request, "sign-up attempts from your address", retry_after)
+        refused = signup_retry_after(request)
+        if refused is not None:
+            retry_after, whose = refused
+            what = "sign-up attempts from your address" if whose == "address" else "sign-ups"
+            return too_many_attempts(request, what, retry_after)
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = form.save()
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        return redirect("chat:index")
+        user = form.create_account()
+        if user is not None:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            return redirect("chat:index")
+        form.add_error("username", USERNAME_NOT_AVAILABLE)
     return render(request, "registration/signup.html", {"form": form})
