@@ -14,6 +14,7 @@ from django.test import RequestFactory
 
 from chat.accounts import api_tokens as tokens
 from chat.edge.middleware import BearerTokenMiddleware
+from chat.models import Message
 from chatsite.asgi import application
 
 from .conftest import make_conversation, make_user
@@ -166,3 +167,34 @@ async def test_the_http_middleware_in_async_mode() -> None:
     assert response.status_code == 401
     assert json.loads(response.content)["error"]["code"] == "invalid_api_key"
     assert len(seen) == 1
+
+
+@database_sync_to_async
+def saved_messages(conversation) -> int:
+    return Message.objects.filter(conversation=conversation).count()
+
+
+async def opened(ws: WebsocketCommunicator) -> WebsocketCommunicator:
+    connected, _ = await ws.connect(timeout=5)
+    assert connected
+    assert json.loads(await ws.receive_from(timeout=5))["type"] == "history"
+    return ws
+
+
+def user_message(content: str) -> str:
+    return json.dumps({"type": "user_message", "content": content, "client_id": "late"})
+
+
+async def test_a_frame_sent_right_after_the_token_is_revoked_saves_nothing(stub) -> None:
+    """The revocation has returned: the next frame on the token's socket saves nothing,
+    asks the model nothing, and the socket closes with 4401."""
+    user = await make_user()
+    conversation = await make_conversation(user)
+    token, raw = await create_token(user=user, name="script")
+    ws = await opened(token_socket(f"/ws/chat/{conversation.pk}/", raw))
+    await database_sync_to_async(tokens.token_revoke)(token=token)
+    await ws.send_to(text_data=user_message("sent after the revocation"))
+    assert await close_code(ws) == 4401
+    await ws.disconnect()  # returns once the consumer has handled every frame it got
+    assert await saved_messages(conversation) == 0
+    assert stub.requests == []
