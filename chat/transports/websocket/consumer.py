@@ -7,7 +7,8 @@ started and stopped through the one answer stream) and the tab's frames into JSO
 Every frame but `ping` and `set_chunking` is handled only while the socket's session
 (or API token) still signs its user in, checked in the database first: a logout, a
 password change or a revoked or expired token ends the socket (4401) before the next
-frame does anything, not only when the channel layer's `user.check` arrives.
+frame does anything, not only when the channel layer's `user.check` arrives. A
+read-only token's socket is refused every frame that starts or changes anything.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from urllib.parse import parse_qs
 from channels.consumer import get_handler_name
 from django.conf import settings
 
-from chat.accounts import guards
+from chat.accounts import guards, scopes
 from chat.conversations import selectors
 from chat.db import db_call
 from chat.errors import ErrorCode, Refusal
@@ -44,6 +45,15 @@ CLOSE_POLICY = 1008
 SERVER_ERROR = "Something went wrong on the server. Try again."
 # Frames that touch nothing but the socket itself: no credential check for them.
 SOCKET_ONLY = (protocol.Ping, protocol.SetChunking)
+# Frames that start or change something (an answer, the branch shown).
+CHANGES = (
+    protocol.UserMessage,
+    protocol.Edit,
+    protocol.Regenerate,
+    protocol.Continue,
+    protocol.Switch,
+    protocol.Stop,
+)
 
 
 class ChatConsumer(CountedSocket):
@@ -59,6 +69,9 @@ class ChatConsumer(CountedSocket):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             return await self.close(code=CLOSE_NOT_LOGGED_IN)
+        if (refused := scopes.socket_refusal(self.scope.get("api_token_scope"))) is not None:
+            await self.send_json(frames.error_frame(refused.code, refused.message))
+            return await self.close(code=CLOSE_FORBIDDEN)
         if not self.count(user.pk):
             return await self.refuse("Too many open chat connections. Close a tab and retry.")
         try:
@@ -145,10 +158,17 @@ class ChatConsumer(CountedSocket):
             await self.send_json(frames.error_frame(ErrorCode.SERVER_ERROR, SERVER_ERROR))
 
     async def signed_out(self, frame: Any) -> bool:
-        """Does this frame come too late, its session or token no longer valid?"""
+        """Does this frame come too late, its session or token no longer valid? A
+        frame that changes something from a read-only token is refused here."""
         if isinstance(frame, SOCKET_ONLY):
             return False
-        return not await guards.still_signed_in(self.scope)
+        if not await guards.still_signed_in(self.scope):
+            return True
+        if isinstance(frame, CHANGES):
+            refused = scopes.change_refusal(self.scope.get("api_token_scope"))
+            if refused is not None:
+                raise refused
+        return False
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if isinstance(content, protocol.Ping):
