@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, TypeAlias
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import _User
@@ -31,6 +32,21 @@ class ApiToken(models.Model):
     last_used = models.DateTimeField(null=True, blank=True)
     revoked = models.DateTimeField(null=True, blank=True)
 
+    class Scope(models.TextChoices):
+        FULL = "full", "full access"
+        READ = "read", "read only"
+        V1 = "v1", "the OpenAI-compatible /v1 API only"
+
+    class Revocation(models.TextChoices):
+        OWNER = "owner", "by its owner"
+        ADMIN = "admin", "by an administrator"
+        PASSWORD = "password", "when the password changed"
+
+    scope = models.CharField(max_length=8, choices=Scope.choices, default=Scope.FULL)
+    expires = models.DateTimeField(null=True, blank=True)  # None: never
+    last_used_ip = models.GenericIPAddressField(null=True, blank=True)
+    revoked_why = models.CharField(max_length=16, choices=Revocation.choices, blank=True)
+
     class Meta:
         ordering = ["-created"]
         verbose_name = "API token"
@@ -41,6 +57,10 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked is None
+
+    @property
+    def has_expired(self) -> bool:
+        return self.expires is not None and self.expires <= timezone.now()
 
 
 class Conversation(models.Model):

@@ -355,6 +355,9 @@ CHAT_FRAME_BURST = env_int("CHAT_FRAME_BURST", 20)
 CHAT_MAX_SOCKETS_PER_USER = env_int("CHAT_MAX_SOCKETS_PER_USER", 20)
 # Personal API tokens (Authorization: Bearer) one user may have active at once.
 API_MAX_TOKENS_PER_USER = env_int("API_MAX_TOKENS_PER_USER", 20)
+# Minting a token asks for the password again unless it was confirmed this long ago
+# ("sudo mode", chat/accounts/sudo.py); 0: every time.
+SUDO_MODE_MINUTES = env_float("SUDO_MODE_MINUTES", 10.0)
 # Messages per page of a socket's history (the newest at connect, older on request).
 CHAT_HISTORY_PAGE = env_int("CHAT_HISTORY_PAGE", 50)
 # After a conversation's first answer, ask its model for a short title

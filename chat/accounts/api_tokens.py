@@ -3,6 +3,8 @@
 A raw token is `chat_` + 43 URL-safe characters (256 random bits). Only its SHA-256
 is stored: it is a high-entropy secret, so a fast hash is enough (as for GitHub's
 tokens); its first characters are kept as `prefix` so that its owner recognises it.
+A token may expire (`expires`), and its scope limits what it reaches (scopes.py);
+a password change revokes every token of the user (signals.py).
 """
 
 from __future__ import annotations
@@ -11,12 +13,12 @@ import hashlib
 import re
 import secrets
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.dispatch import Signal
 from django.utils import timezone
 
@@ -47,33 +49,67 @@ def key_hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+def active() -> Q:
+    """Tokens that sign in: not revoked, not expired, their user active."""
+    unexpired = Q(expires__isnull=True) | Q(expires__gt=timezone.now())
+    return Q(revoked__isnull=True, user__is_active=True) & unexpired
+
+
 @transaction.atomic
-def token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
-    """A new token for `user`; returns it and the raw token, which is never stored."""
+def token_create(
+    *,
+    user: User,
+    name: str,
+    scope: str = ApiToken.Scope.FULL,
+    lifetime: timedelta | None = None,
+) -> tuple[ApiToken, str]:
+    """A new token for `user` (valid for `lifetime`, None: until revoked); returns it
+    and the raw token, which is never stored."""
     # The user's row is locked so that two requests at once cannot pass the cap.
     get_user_model().objects.select_for_update().filter(pk=user.pk).first()
     limit = settings.API_MAX_TOKENS_PER_USER
-    if token_list(user=user).filter(revoked__isnull=True).count() >= limit:
+    if token_list(user=user).filter(active()).count() >= limit:
         raise TokenLimitReached(
             f"You already have {limit} active API tokens, the most allowed: "
             "revoke one you no longer use first."
         )
     raw = RAW_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
-        user=user, name=name, prefix=raw[:PREFIX_CHARS], key_hash=key_hash(raw)
+        user=user,
+        name=name,
+        prefix=raw[:PREFIX_CHARS],
+        key_hash=key_hash(raw),
+        scope=scope,
+        expires=None if lifetime is None else timezone.now() + lifetime,
     )
     return token, raw
 
 
-def token_revoke(*, token: ApiToken) -> None:
+def token_revoke(*, token: ApiToken, why: str = ApiToken.Revocation.OWNER) -> None:
     """Revoke the token (once); the user's open sockets then check theirs again."""
     if token.revoked is not None:
         return
     token.revoked = timezone.now()
-    ApiToken.objects.filter(pk=token.pk, revoked__isnull=True).update(revoked=token.revoked)
+    token.revoked_why = why
+    ApiToken.objects.filter(pk=token.pk, revoked__isnull=True).update(
+        revoked=token.revoked, revoked_why=why
+    )
     user_id = token.user_id
     # After the commit: a socket that checks must see the token revoked.
     transaction.on_commit(lambda: token_revoked.send(ApiToken, user_id=user_id))
+
+
+def tokens_revoke_all(*, user: User, why: str) -> int:
+    """Revoke every active token of `user` at once (a password change); how many."""
+    now = timezone.now()
+    unexpired = Q(expires__isnull=True) | Q(expires__gt=now)
+    revoked = ApiToken.objects.filter(unexpired, user=user, revoked__isnull=True).update(
+        revoked=now, revoked_why=why
+    )
+    if revoked:
+        user_id = user.pk
+        transaction.on_commit(lambda: token_revoked.send(ApiToken, user_id=user_id))
+    return revoked
 
 
 def token_list(*, user: User) -> QuerySet[ApiToken]:
@@ -81,34 +117,42 @@ def token_list(*, user: User) -> QuerySet[ApiToken]:
     return ApiToken.objects.filter(user=user).order_by("-created", "-pk")
 
 
-def token_authenticate(raw: str) -> ApiToken | None:
-    """The active token `raw` is, with its active user; None otherwise."""
+def password_revocations(*, user: User, limit: int = 3) -> list[dict[str, Any]]:
+    """The user's latest password changes that revoked tokens: `revoked` (when) and
+    `count` (how many), newest first."""
+    rows = (
+        ApiToken.objects.filter(user=user, revoked_why=ApiToken.Revocation.PASSWORD)
+        .values("revoked")
+        .annotate(count=Count("pk"))
+        .order_by("-revoked")
+    )
+    return [dict(row) for row in rows[:limit]]
+
+
+def token_authenticate(raw: str, address: str | None = None) -> ApiToken | None:
+    """The active token `raw` is, with its active user; None otherwise. Its last use
+    (time and client `address`) is recorded at most once a minute."""
     if not RAW_FORMAT.fullmatch(raw):
         return None
-    token = (
-        ApiToken.objects.select_related("user")
-        .filter(key_hash=key_hash(raw), revoked__isnull=True, user__is_active=True)
-        .first()
-    )
+    token = ApiToken.objects.select_related("user").filter(active(), key_hash=key_hash(raw)).first()
     if token is None:
         return None
     now = timezone.now()
     if token.last_used is None or now - token.last_used >= LAST_USED_EVERY:
         stale = Q(last_used__isnull=True) | Q(last_used__lt=now - LAST_USED_EVERY)
-        ApiToken.objects.filter(stale, pk=token.pk).update(last_used=now)
-        token.last_used = now
+        ApiToken.objects.filter(stale, pk=token.pk).update(last_used=now, last_used_ip=address)
+        token.last_used, token.last_used_ip = now, address
     return token
 
 
 def token_is_valid(*, token_id: int, user_id: int) -> bool:
-    """Does this token still sign its user in (not revoked, the user active)?"""
-    return ApiToken.objects.filter(
-        pk=token_id, user_id=user_id, revoked__isnull=True, user__is_active=True
-    ).exists()
+    """Does this token still sign its user in (not revoked nor expired, the user
+    active)?"""
+    return ApiToken.objects.filter(active(), pk=token_id, user_id=user_id).exists()
 
 
-async def token_authenticate_async(raw: str) -> ApiToken | None:
-    return await db_call(token_authenticate)(raw)
+async def token_authenticate_async(raw: str, address: str | None = None) -> ApiToken | None:
+    return await db_call(token_authenticate)(raw, address)
 
 
 async def token_is_valid_async(*, token_id: int, user_id: int) -> bool:

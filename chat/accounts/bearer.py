@@ -4,16 +4,18 @@ The HTTP side is chat.edge.middleware.BearerTokenMiddleware. On a WebSocket, a h
 with a Bearer header and no Origin header (a script, not a browser: a browser always
 sends Origin and cannot set Authorization on a WebSocket) skips the origin check and
 the session: the token alone signs it in. One that also has an Origin header must
-pass the origin check first. An unknown or revoked token leaves the socket anonymous,
-so the consumer closes it with 4401, as for a missing login.
+pass the origin check first. An unknown, revoked or expired token leaves the socket
+anonymous, so the consumer closes it with 4401, as for a missing login.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeAlias
 
 from asgiref.typing import ASGIReceiveCallable, ASGISendCallable
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 
 from chat.accounts import api_tokens as tokens
@@ -42,8 +44,24 @@ def scope_bearer(scope: Mapping[str, Any]) -> str | None:
     return bearer_value(headers.get(b"authorization", b"").decode("latin1"))
 
 
+def scope_client_ip(scope: Mapping[str, Any]) -> str | None:
+    """The client's address, as security.client.client_ip finds it for a request:
+    nginx's X-Real-IP when BEHIND_PROXY, else the peer's."""
+    candidates = [(scope.get("client") or [None])[0]]
+    if settings.BEHIND_PROXY:
+        headers = dict(scope.get("headers", []))
+        candidates.insert(0, headers.get(b"x-real-ip", b"").decode("latin1"))
+    for value in candidates:
+        try:
+            return str(ipaddress.ip_address((value or "").strip()))
+        except ValueError:
+            continue
+    return None
+
+
 class TokenAuthMiddleware:
-    """Sets scope["user"] (and scope["api_token_id"]) from the handshake's API token."""
+    """Sets scope["user"] (and scope["api_token_id"], ["api_token_scope"]) from the
+    handshake's API token."""
 
     def __init__(self, inner: Application) -> None:
         self.inner = inner
@@ -51,10 +69,11 @@ class TokenAuthMiddleware:
     async def __call__(
         self, scope: dict[str, Any], receive: ASGIReceiveCallable, send: ASGISendCallable
     ) -> None:
-        token = await tokens.token_authenticate_async(scope_bearer(scope) or "")
+        raw = scope_bearer(scope) or ""
+        token = await tokens.token_authenticate_async(raw, scope_client_ip(scope))
         scope = dict(scope, user=AnonymousUser())
         if token is not None:
-            scope.update(user=token.user, api_token_id=token.pk)
+            scope.update(user=token.user, api_token_id=token.pk, api_token_scope=token.scope)
         return await self.inner(scope, receive, send)
 
 

@@ -1,4 +1,5 @@
-"""Account changes that end a user's chat sessions reach their open sockets."""
+"""Account changes that end a user's chat sessions reach their open sockets; a
+password change (or reset) revokes the user's API tokens."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ from django.contrib.auth.signals import user_logged_out
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
-from chat.accounts.api_tokens import token_revoked
+from chat.accounts.api_tokens import token_revoked, tokens_revoke_all
 from chat.accounts.guards import user_changed
+from chat.models import ApiToken
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
 
-    from chat.models import ApiToken, User
+    from chat.models import User
 
 
 @receiver(user_logged_out)
@@ -38,6 +40,11 @@ def account_saved(
     `last_login`, and a new account has no sockets yet."""
     if created or (update_fields is not None and set(update_fields) == {"last_login"}):
         return
+    # set_password() keeps the new password in `_password` until the save after it
+    # (Django calls its validators' password_changed() then); a hash upgraded at
+    # log-in clears it first, and is no change.
+    if getattr(instance, "_password", None) is not None:
+        tokens_revoke_all(user=instance, why=ApiToken.Revocation.PASSWORD)
     user_changed(instance.pk)
 
 

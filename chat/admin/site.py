@@ -529,12 +529,32 @@ class ApiTokenAdmin(admin.ModelAdmin):
     `manage.py create_api_token`) nor deleted (a revoked token stays on record). The
     key's hash is never shown."""
 
-    list_display = ("name", "user", "prefix_shown", "created", "last_used", "revoked")
+    list_display = (
+        "name",
+        "user",
+        "prefix_shown",
+        "scope",
+        "created",
+        "expires",
+        "last_used",
+        "revoked",
+    )
     list_select_related = ("user",)
     list_filter = (TokenStatusFilter, "created", "last_used")
     search_fields = ("user__username", "name", "prefix")
     date_hierarchy = "created"
-    fields = ("user", "name", "prefix_shown", "created", "last_used", "revoked")
+    fields = (
+        "user",
+        "name",
+        "prefix_shown",
+        "scope",
+        "created",
+        "expires",
+        "last_used",
+        "last_used_ip",
+        "revoked",
+        "revoked_why",
+    )
     readonly_fields = fields
     actions = ["revoke_selected"]
     change_list_template = "admin/chat/apitoken/change_list.html"
@@ -553,5 +573,5 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
         active = list(queryset.filter(revoked__isnull=True))
         for token in active:
-            tokens.token_revoke(token=token)
+            tokens.token_revoke(token=token, why=ApiToken.Revocation.ADMIN)
         self.message_user(request, f"{len(active)} token(s) revoked.", messages.SUCCESS)

@@ -14,12 +14,14 @@ from django.http import HttpRequest, HttpResponse
 
 from chat.accounts import api_tokens as tokens
 from chat.accounts.bearer import bearer_value
+from chat.accounts.scopes import http_refusal
 from chat.errors import ErrorCode, Refusal
 from chat.models import ApiToken
 from chat.ops import health
 from chat.telemetry import metrics
 from chat.transports.http.responses import refusal
 from chat.transports.openai.errors import refusal_response
+from security.client import client_ip
 
 logger = logging.getLogger(__name__)
 
@@ -159,7 +161,7 @@ class OperationsMiddleware:
 # (a password change) and the token page itself. A stolen token must not become the
 # account, nor mint tokens.
 TOKEN_REFUSED_PREFIXES = ("/admin/", "/accounts/", "/settings/")
-INVALID_TOKEN = "Invalid API token: it is unknown, revoked, or not a token of this site."
+INVALID_TOKEN = "Invalid API token: it is unknown, revoked, expired, or not a token of this site."
 TOKEN_REFUSED = "API tokens do not work here: log in to the site."
 
 
@@ -169,16 +171,17 @@ class BearerTokenMiddleware(EitherMode):
 
     A bearer request carries no cookie a page could have sent in its name, so CSRF
     does not apply: CsrfViewMiddleware checks in process_view, after every
-    middleware's request phase, and sees the exemption set here. An unknown, revoked
-    or malformed token is a 401 at once (OpenAI's error body under /v1/). Requests
-    without a Bearer header pass through untouched."""
+    middleware's request phase, and sees the exemption set here. An unknown, revoked,
+    expired or malformed token is a 401 at once (OpenAI's error body under /v1/), a
+    request outside the token's scope a 403 (scopes.py). Requests without a Bearer
+    header pass through untouched."""
 
     def handle(self, request: HttpRequest) -> HttpResponse:
         raw = bearer_value(request.headers.get("Authorization"))
         if raw is None:
             return self.get_response(request)
         try:
-            token = tokens.token_authenticate(raw)
+            token = tokens.token_authenticate(raw, client_ip(request))
         except (OperationalError, InterfaceError) as exc:  # above the 503 middleware
             return database_down(request, exc)
         return sign_in(request, token) or self.get_response(request)
@@ -188,7 +191,7 @@ class BearerTokenMiddleware(EitherMode):
         if raw is None:
             return await self.get_response(request)
         try:
-            token = await tokens.token_authenticate_async(raw)
+            token = await tokens.token_authenticate_async(raw, client_ip(request))
         except (OperationalError, InterfaceError) as exc:  # above the 503 middleware
             return database_down(request, exc)
         return sign_in(request, token) or await self.get_response(request)
@@ -203,6 +206,8 @@ def sign_in(request: HttpRequest, token: ApiToken | None) -> HttpResponse | None
         return response
     if path.startswith(TOKEN_REFUSED_PREFIXES):
         return refusal(Refusal(ErrorCode.NOT_ALLOWED, TOKEN_REFUSED, status=403))
+    if out_of_scope := http_refusal(token.scope, method=request.method or "", path=path):
+        return door_refusal(request, out_of_scope)
     user = token.user
 
     async def auser() -> Any:

@@ -216,14 +216,20 @@ def new_user(browser: Browser, server: Server) -> Iterator[Callable[..., ChatTab
 
     contexts: list[Any] = []
 
-    def make(*, base_url: str | None = None, username: str | None = None, **options: Any):
+    def make(
+        *,
+        base_url: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        **options: Any,
+    ):
         # en-US: the page formats numbers with toLocaleString ("8,000").
         defaults = {"viewport": {"width": 1280, "height": 800}, "locale": "en-US"}
         context = browser.new_context(**{**defaults, **options})
         context.set_default_timeout(15_000)
         contexts.append(context)
         tab = ChatTab(context.new_page(), base_url or server.url)
-        sign_up(tab.page, tab.base_url, username=username)
+        sign_up(tab.page, tab.base_url, username=username, password=password)
         return tab
 
     yield make

@@ -58,10 +58,12 @@ def pump(page: Page, condition: Callable[[], Any], what: str, timeout: float = 1
         page.wait_for_timeout(20)
 
 
-def sign_up(page: Page, base_url: str, username: str | None = None) -> str:
+def sign_up(
+    page: Page, base_url: str, username: str | None = None, password: str | None = None
+) -> str:
     """Create a fresh user through the real signup form; ends on the chat page."""
     username = username or f"e2e-{uuid.uuid4().hex[:10]}"
-    password = f"Pw-{uuid.uuid4().hex}"
+    password = password or f"Pw-{uuid.uuid4().hex}"
     page.goto(f"{base_url}/accounts/signup/")
     page.fill("#id_username", username)
     page.fill("#id_password1", password)

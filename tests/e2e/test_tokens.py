@@ -40,18 +40,28 @@ def api(base_url: str, raw: str, path: str, body: dict | None = None) -> tuple[i
 
 
 def test_create_see_once_use_and_revoke_a_token(new_user: NewUser) -> None:
-    """A token made on the page is shown once (and copied), is listed by its prefix
+    """A token made on the page (after the password is confirmed again, with its
+    default 90-day expiry) is shown once (and copied), is listed by its prefix
     afterwards, works for a script over HTTP and WebSocket, and revoking it on the page
     refuses the next request and closes the script's open socket (4401)."""
-    tab = new_user(permissions=["clipboard-read", "clipboard-write"])
+    password = "Pw-e2e-tokens-123"
+    tab = new_user(password=password, permissions=["clipboard-read", "clipboard-write"])
     page = tab.page
     page.get_by_role("link", name="API tokens").click()
     page.wait_for_url(re.compile(r"/settings/tokens/$"))
     expect(page.locator(".settings-empty")).to_be_visible()
 
     page.fill("#id_name", "my script")
+    expect(page.locator("#id_expires")).to_have_value("90")
+    page.fill("#id_password", "not my password")
+    page.get_by_role("button", name="Create token").click()
+    expect(page.locator(".field.has-errors")).to_contain_text("That is not your password.")
+    expect(page.locator("#token-created")).to_have_count(0)
+    page.fill("#id_name", "my script")
+    page.fill("#id_password", password)
     page.get_by_role("button", name="Create token").click()
     expect(page.locator("#token-created")).to_contain_text("will not be shown again")
+    expect(page.locator("#id_password")).to_have_count(0)  # sudo mode: not asked again
     raw = page.locator("#new-token").inner_text().strip()
     assert re.fullmatch(r"chat_[A-Za-z0-9_-]{43}", raw)
     page.locator("#copy-token").click()
@@ -64,6 +74,8 @@ def test_create_see_once_use_and_revoke_a_token(new_user: NewUser) -> None:
     row = page.locator(".token-row", has_text="my script")
     expect(row).to_contain_text(raw[:12] + "…")
     expect(row.locator(".token-status")).to_have_text("active")
+    expect(row.locator(".token-access")).to_have_text("full access")
+    expect(row.locator(".token-expires")).not_to_have_text("never")
 
     status, created = api(tab.base_url, raw, "/api/conversations/", {"title": "from a script"})
     assert status == 201
@@ -75,6 +87,8 @@ def test_create_see_once_use_and_revoke_a_token(new_user: NewUser) -> None:
         history = json.loads(socket.recv(timeout=10))
         assert history["type"] == "history"
         assert history["conversation"]["title"] == "from a script"
+        page.reload()  # its last use: time and address
+        expect(row.locator(".token-last-used")).to_contain_text("from 127.0.0.1")
 
         row.get_by_role("button", name="Revoke").click()
         row = page.locator(".token-row", has_text="my script")
@@ -88,3 +102,23 @@ def test_create_see_once_use_and_revoke_a_token(new_user: NewUser) -> None:
 
     status, body = api(tab.base_url, raw, "/api/conversations/")
     assert status == 401 and body["error"]["code"] == "not_authenticated"
+
+
+def test_a_read_only_token_made_on_the_page_changes_nothing(new_user: NewUser) -> None:
+    """A read-only, never-expiring token lists conversations but cannot create one."""
+    password = "Pw-e2e-reader-123"
+    tab = new_user(password=password)
+    page = tab.page
+    page.goto(f"{tab.base_url}/settings/tokens/")
+    page.fill("#id_name", "reader")
+    page.get_by_label("read only").check()
+    page.select_option("#id_expires", "never")
+    page.fill("#id_password", password)
+    page.get_by_role("button", name="Create token").click()
+    raw = page.locator("#new-token").inner_text().strip()
+    row = page.locator(".token-row", has_text="reader")
+    expect(row.locator(".token-access")).to_have_text("read only")
+    expect(row.locator(".token-expires")).to_have_text("never")
+    assert api(tab.base_url, raw, "/api/conversations/") == (200, {"conversations": []})
+    status, body = api(tab.base_url, raw, "/api/conversations/", {"title": "no"})
+    assert status == 403 and body["error"]["code"] == "not_allowed"

@@ -10,9 +10,10 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
+from django.contrib.sessions.models import Session
 from django.test import Client
 
-from chat.models import Conversation
+from chat.models import Conversation, Message
 from chatsite.asgi import application
 
 from .conftest import make_conversation, make_user, open_socket, receive
@@ -130,3 +131,47 @@ async def test_deactivating_the_account_closes_its_sockets() -> None:
 
     await database_sync_to_async(deactivate)()
     assert await closed_with(ws, 4401)
+
+
+@database_sync_to_async
+def saved_messages(conversation: Conversation) -> int:
+    return Message.objects.filter(conversation=conversation).count()
+
+
+def user_message(content: str) -> str:
+    return json.dumps({"type": "user_message", "content": content, "client_id": "late"})
+
+
+async def test_a_frame_sent_right_after_logout_is_refused_before_anything_is_saved(stub) -> None:
+    """The logout's POST has returned: the next frame on that session's old socket
+    saves nothing, asks the model nothing, and the socket closes with 4401, whichever
+    of the frame and the channel layer's `user.check` comes first."""
+    client, cookie, conversation = await signed_in("late-sender")
+    ws = await session_socket(cookie, conversation)
+    response = await database_sync_to_async(client.post)("/accounts/logout/")
+    assert response.status_code in (200, 302)
+    await ws.send_to(text_data=user_message("sent after the logout"))
+    assert await closed_with(ws, 4401)
+    await ws.disconnect()  # returns once the consumer has handled every frame it got
+    assert await saved_messages(conversation) == 0
+    assert stub.requests == []
+
+
+async def test_every_frame_that_acts_checks_the_session_first(stub) -> None:
+    """The session row is gone (a logout elsewhere, an expired session) and no
+    `user.check` is ever sent: a ping is still answered, but a message frame closes the
+    socket with 4401 and saves nothing."""
+    _client, cookie, conversation = await signed_in("quiet-expiry")
+    ws = await session_socket(cookie, conversation)
+
+    def drop_session() -> None:
+        Session.objects.filter(session_key=cookie).delete()
+
+    await database_sync_to_async(drop_session)()
+    await ws.send_to(text_data=json.dumps({"type": "ping"}))
+    assert json.loads(await ws.receive_from(timeout=5)) == {"type": "pong"}
+    await ws.send_to(text_data=user_message("after the session ended"))
+    assert await closed_with(ws, 4401)
+    await ws.disconnect()
+    assert await saved_messages(conversation) == 0
+    assert stub.requests == []

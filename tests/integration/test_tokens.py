@@ -9,7 +9,9 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
+from axes.models import AccessAttempt
 from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import SetPasswordForm
 from django.contrib.auth.models import Permission
 from django.core.management import CommandError, call_command
 from django.test import Client
@@ -17,6 +19,7 @@ from django.utils import timezone
 
 from chat.accounts import api_tokens as tokens
 from chat.accounts import signals as account_signals
+from chat.accounts.sudo import SESSION_KEY as SUDO_SESSION_KEY
 from chat.models import ApiToken, Conversation
 
 pytestmark = pytest.mark.django_db
@@ -115,6 +118,21 @@ def test_the_command_prints_a_token_that_authenticates(alice) -> None:
     assert token is not None and token.user == alice and token.name == "ci"
 
 
+def test_the_command_mints_a_scope_and_a_lifetime(alice) -> None:
+    out = StringIO()
+    call_command("create_api_token", "alice", stdout=out)
+    default = tokens.token_authenticate(out.getvalue().strip())
+    assert default is not None and default.scope == "full"
+    assert default.expires is not None
+    assert abs(default.expires - default.created - timedelta(days=90)) < timedelta(seconds=5)
+    out = StringIO()
+    call_command("create_api_token", "alice", "--scope", "read", "--days", "0", stdout=out)
+    reader = tokens.token_authenticate(out.getvalue().strip())
+    assert reader is not None and reader.scope == "read" and reader.expires is None
+    with pytest.raises(CommandError, match="--days"):
+        call_command("create_api_token", "alice", "--days", "-1", stdout=StringIO())
+
+
 def test_the_command_refuses_unknown_and_inactive_users(alice) -> None:
     with pytest.raises(CommandError, match="No user named 'nobody'"):
         call_command("create_api_token", "nobody", stdout=StringIO())
@@ -141,8 +159,17 @@ def csrf(client: Client) -> str:
     return response.context["csrf_token"]
 
 
+PASSWORD = "secret-pass-123"  # alice's
+
+
+def mint(client: Client, name: str, **fields: str):
+    """POST the token form as the page does: full access, 90 days, the password."""
+    data = {"name": name, "scope": "full", "expires": "90", "password": PASSWORD, **fields}
+    return client.post("/settings/tokens/", {**data, "csrfmiddlewaretoken": csrf(client)})
+
+
 def test_the_page_creates_a_token_shows_it_once_and_lists_it(page, alice) -> None:
-    response = page.post("/settings/tokens/", {"name": "laptop", "csrfmiddlewaretoken": csrf(page)})
+    response = mint(page, "laptop")
     assert response.status_code == 200 and response["Cache-Control"] == "no-store"
     raw = response.context["created"]["raw"]
     assert raw.encode() in response.content and b"will not be shown again" in response.content
@@ -163,15 +190,15 @@ def test_the_page_forms_need_the_csrf_token(page, alice) -> None:
 
 
 def test_the_page_validates_the_name_and_the_cap(page, alice, settings) -> None:
-    response = page.post("/settings/tokens/", {"name": " ", "csrfmiddlewaretoken": csrf(page)})
+    response = mint(page, " ")
     assert response.status_code == 200 and response.context["form"].errors["name"]
-    response = page.post(
-        "/settings/tokens/", {"name": "x" * 101, "csrfmiddlewaretoken": csrf(page)}
-    )
+    response = mint(page, "x" * 101)
     assert response.context["form"].errors["name"]
+    for field, value in (("scope", "admin"), ("expires", "3650")):
+        assert mint(page, "x", **{field: value}).context["form"].errors[field]
     settings.API_MAX_TOKENS_PER_USER = 1
     tokens.token_create(user=alice, name="only")
-    response = page.post("/settings/tokens/", {"name": "two", "csrfmiddlewaretoken": csrf(page)})
+    response = mint(page, "two")
     assert response.context["created"] is None and b"revoke one" in response.content
     assert ApiToken.objects.filter(user=alice).count() == 1
 
@@ -188,6 +215,120 @@ def test_the_page_revokes_own_tokens_only(page, alice, bob) -> None:
     assert ApiToken.objects.get(pk=own.pk).revoked is not None
     listed = page.get("/settings/tokens/")
     assert b"is-revoked" in listed.content and b"Revoked the token" in listed.content
+
+
+def test_minting_asks_for_the_password_outside_sudo_mode(page, alice, settings) -> None:
+    """Sudo mode: no password or a wrong one mints nothing (and a wrong one counts as a
+    failed log-in); the right one mints, and for SUDO_MODE_MINUTES the form asks no
+    more; after that it asks again."""
+    settings.SUDO_MODE_MINUTES = 10
+    assert "password" in page.get("/settings/tokens/").context["form"].fields
+    missing = mint(page, "laptop", password="")
+    assert missing.context["form"].errors["password"] and missing.context["created"] is None
+    wrong = mint(page, "laptop", password="not-my-password")
+    assert wrong.context["form"].errors["password"] == ["That is not your password."]
+    assert not ApiToken.objects.exists()
+    assert AccessAttempt.objects.filter(username="alice", failures_since_start=1).exists()
+    assert mint(page, "laptop").context["created"] is not None
+    form = page.get("/settings/tokens/").context["form"]
+    assert "password" not in form.fields  # confirmed a moment ago
+    data = {"name": "second", "scope": "read", "expires": "30"}
+    assert mint(page, **data, password="ignored").context["created"] is not None
+
+    session = page.session
+    session[SUDO_SESSION_KEY] -= 10 * 60 + 1  # confirmed just over ten minutes ago
+    session.save()
+    assert "password" in page.get("/settings/tokens/").context["form"].fields
+    assert mint(page, "third", password="").context["created"] is None
+    assert ApiToken.objects.count() == 2
+
+
+def test_the_page_mints_with_a_scope_and_an_expiry(page, alice) -> None:
+    """Each expiry choice gives that lifetime (or none); the list shows scope and expiry."""
+    before = timezone.now()
+    for expires, days in (("7", 7), ("30", 30), ("90", 90), ("365", 365), ("never", None)):
+        created = mint(page, f"t-{expires}", expires=expires, scope="v1").context["created"]
+        token = ApiToken.objects.get(pk=created["token"].pk)
+        assert token.scope == "v1"
+        if days is None:
+            assert token.expires is None
+        else:
+            assert before + timedelta(days=days) <= token.expires
+            assert token.expires <= timezone.now() + timedelta(days=days)
+    form = page.get("/settings/tokens/").context["form"]
+    assert form.initial == {} and form["expires"].value() == "90"  # the default
+    assert form["scope"].value() == "full"
+    listed = page.get("/settings/tokens/").content.decode()
+    assert "the OpenAI-compatible /v1 API only" in listed and "never" in listed
+
+
+def test_a_password_change_revokes_every_token_and_the_page_says_so(page, alice) -> None:
+    """Measured before: a token still answered 200 after a password change. Now the
+    change (the account page's form) revokes all active tokens; the page counts them."""
+    _, raw = tokens.token_create(user=alice, name="laptop")
+    tokens.token_create(user=alice, name="server")
+    old, _ = tokens.token_create(user=alice, name="old")
+    tokens.token_revoke(token=old)
+    client = Client()
+    assert client.get("/api/conversations/", **bearer(raw)).status_code == 200
+    changed = page.post(
+        "/accounts/password_change/",
+        {
+            "old_password": PASSWORD,
+            "new_password1": "a-new-pass-7890",
+            "new_password2": "a-new-pass-7890",
+            "csrfmiddlewaretoken": csrf(page),
+        },
+    )
+    assert changed.status_code == 302
+    response = client.get("/api/conversations/", **bearer(raw))
+    assert response.status_code == 401 and error_of(response)["code"] == "not_authenticated"
+    assert ApiToken.objects.filter(revoked_why="password").count() == 2
+    assert ApiToken.objects.get(pk=old.pk).revoked_why == "owner"
+    listed = page.get("/settings/tokens/").content.decode()
+    assert "2 tokens were revoked when your password changed on" in listed
+    assert "(password changed)" in listed
+
+
+def test_a_password_reset_or_a_shell_change_revokes_the_tokens(alice) -> None:
+    """The reset form and `manage.py changepassword` both call set_password()."""
+    _, raw = tokens.token_create(user=alice, name="laptop")
+    form = SetPasswordForm(
+        alice, {"new_password1": "reset-pass-24680", "new_password2": "reset-pass-24680"}
+    )
+    assert form.is_valid()
+    form.save()
+    assert tokens.token_authenticate(raw) is None
+    _, raw = tokens.token_create(user=alice, name="again")
+    alice.set_password("shell-pass-13579")
+    alice.save()
+    assert tokens.token_authenticate(raw) is None
+
+
+def test_a_log_in_or_a_hash_upgrade_keeps_the_tokens(alice, settings) -> None:
+    """Saving last_login, or the stored hash of the same password upgraded by
+    check_password(), is no password change."""
+    _, raw = tokens.token_create(user=alice, name="laptop")
+    logged_in = Client().post("/accounts/login/", {"username": "alice", "password": PASSWORD})
+    assert logged_in.status_code == 302
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.MD5PasswordHasher",  # the preferred one: an upgrade
+        *settings.PASSWORD_HASHERS,
+    ]
+    before = alice.password
+    assert alice.check_password(PASSWORD) and alice.password != before
+    assert tokens.token_authenticate(raw) is not None
+
+
+def test_the_page_shows_where_and_when_a_token_was_last_used(client, page, alice) -> None:
+    token, raw = tokens.token_create(user=alice, name="laptop")
+    assert b"never" in page.get("/settings/tokens/").content
+    client.get("/api/conversations/", REMOTE_ADDR="192.0.2.44", **bearer(raw))
+    used = ApiToken.objects.get(pk=token.pk)
+    assert used.last_used_ip == "192.0.2.44"
+    assert b"from 192.0.2.44" in page.get("/settings/tokens/").content
+    client.get("/api/conversations/", REMOTE_ADDR="192.0.2.45", **bearer(raw))
+    assert ApiToken.objects.get(pk=token.pk).last_used_ip == "192.0.2.44"  # within a minute
 
 
 def test_the_page_needs_a_session_not_a_token(client, alice) -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django import forms
@@ -9,7 +10,7 @@ from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, transaction
 
 from chat.conversations.limits import MAX_INSTRUCTIONS_CHARS, MAX_TEMPERATURE
-from chat.models import Feedback
+from chat.models import ApiToken, Feedback
 from chat.provider import llm
 
 if TYPE_CHECKING:  # django-stubs make the form generic in its user model; Django does not
@@ -72,7 +73,10 @@ class SignupForm(_UserCreationForm):
 
 
 class ApiTokenForm(forms.Form):
-    """A new personal API token: only its name, so that its owner knows what it is for."""
+    """A new personal API token: its name (so that its owner knows what it is for), its
+    scope and lifetime; and the password, unless sudo mode is on (`ask_password`)."""
+
+    LIFETIMES = {"7": 7, "30": 30, "90": 90, "365": 365, "never": None}
 
     name = forms.CharField(
         max_length=100,
@@ -80,6 +84,30 @@ class ApiTokenForm(forms.Form):
         help_text="What it is for, e.g. “laptop script”.",
         widget=forms.TextInput(attrs={"autocomplete": "off", "placeholder": "laptop script"}),
     )
+    scope = forms.ChoiceField(
+        choices=ApiToken.Scope.choices, initial=ApiToken.Scope.FULL, widget=forms.RadioSelect
+    )
+    expires = forms.ChoiceField(
+        label="Expires",
+        choices=[(key, f"in {days} days" if days else "never") for key, days in LIFETIMES.items()],
+        initial="90",
+    )
+    password = forms.CharField(
+        label="Your password",
+        strip=False,
+        help_text="Confirm it to create a token; not asked again for a few minutes.",
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    def __init__(self, data: Any = None, *, ask_password: bool = True) -> None:
+        super().__init__(data)
+        self.ask_password = ask_password
+        if not ask_password:
+            del self.fields["password"]
+
+    def lifetime(self) -> timedelta | None:
+        days = self.LIFETIMES[self.cleaned_data["expires"]]
+        return None if days is None else timedelta(days=days)
 
 
 class PartialForm(forms.Form):

@@ -17,9 +17,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from chat.accounts import api_tokens as tokens
+from chat.accounts.sudo import sudo_active, sudo_confirm
 from chat.models import ApiToken
 from chat.transports.http.forms import ApiTokenForm
 from chat.transports.http.responses import AuthenticatedHttpRequest
+
+WRONG_PASSWORD = "That is not your password."
 
 
 def session_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -37,21 +40,19 @@ def session_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRes
 @session_required
 @require_http_methods(["GET", "POST"])
 def tokens_page(request: AuthenticatedHttpRequest) -> HttpResponse:
-    """The list and the form; a POST that creates a token shows it in its answer, once."""
-    form = ApiTokenForm(request.POST or None)
+    """The list and the form; a POST that creates a token shows it in its answer, once.
+    Creating one asks for the password again outside sudo mode (accounts/sudo.py)."""
+    form = ApiTokenForm(request.POST or None, ask_password=not sudo_active(request))
     created = None
     if request.method == "POST" and form.is_valid():
-        try:
-            token, raw = tokens.token_create(user=request.user, name=form.cleaned_data["name"])
-        except tokens.TokenLimitReached as exc:
-            form.add_error(None, str(exc))
-        else:
-            created = {"token": token, "raw": raw}
-            form = ApiTokenForm()
+        created = _create(request, form)
+        if created is not None:
+            form = ApiTokenForm(ask_password=not sudo_active(request))
     context = {
         "form": form,
         "created": created,
         "tokens": tokens.token_list(user=request.user),
+        "password_revocations": tokens.password_revocations(user=request.user),
         "api_url": request.build_absolute_uri("/api/conversations/"),
     }
     response = render(request, "chat/tokens.html", context)
@@ -59,10 +60,29 @@ def tokens_page(request: AuthenticatedHttpRequest) -> HttpResponse:
     return response
 
 
+def _create(request: AuthenticatedHttpRequest, form: ApiTokenForm) -> dict[str, Any] | None:
+    """The token the valid `form` asks for, and its raw value; None (the form then says
+    why) when the password is wrong or the user has too many tokens."""
+    if form.ask_password and not sudo_confirm(request, request.user, form.cleaned_data["password"]):
+        form.add_error("password", WRONG_PASSWORD)
+        return None
+    try:
+        token, raw = tokens.token_create(
+            user=request.user,
+            name=form.cleaned_data["name"],
+            scope=form.cleaned_data["scope"],
+            lifetime=form.lifetime(),
+        )
+    except tokens.TokenLimitReached as exc:
+        form.add_error(None, str(exc))
+        return None
+    return {"token": token, "raw": raw}
+
+
 @session_required
 @require_POST
 def token_revoke(request: AuthenticatedHttpRequest, token_id: int) -> HttpResponse:
     token = get_object_or_404(ApiToken, pk=token_id, user=request.user)
-    tokens.token_revoke(token=token)
+    tokens.token_revoke(token=token, why=ApiToken.Revocation.OWNER)
     messages.success(request, f"Revoked the token “{token.name}” ({token.prefix}…).")
     return redirect("chat:tokens")

@@ -3,6 +3,12 @@
 A door and nothing more: it authenticates, turns client frames (protocol.py) into
 calls on its `Tab` (streaming/stream/tab.py: the conversation followed, answers
 started and stopped through the one answer stream) and the tab's frames into JSON.
+
+Every frame but `ping` and `set_chunking` is handled only while the socket's session
+(or API token) still signs its user in, checked in the database first: a logout, a
+password change or a revoked or expired token ends the socket (4401) before the next
+frame does anything, not only when the channel layer's `user.check` arrives. A
+read-only token's socket is refused every frame that starts or changes anything.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from urllib.parse import parse_qs
 from channels.consumer import get_handler_name
 from django.conf import settings
 
-from chat.accounts import guards
+from chat.accounts import guards, scopes
 from chat.conversations import selectors
 from chat.db import db_call
 from chat.errors import ErrorCode, Refusal
@@ -37,12 +43,24 @@ CLOSE_NOT_LOGGED_IN = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_POLICY = 1008
 SERVER_ERROR = "Something went wrong on the server. Try again."
+# Frames that touch nothing but the socket itself: no credential check for them.
+SOCKET_ONLY = (protocol.Ping, protocol.SetChunking)
+# Frames that start or change something (an answer, the branch shown).
+CHANGES = (
+    protocol.UserMessage,
+    protocol.Edit,
+    protocol.Regenerate,
+    protocol.Continue,
+    protocol.Switch,
+    protocol.Stop,
+)
 
 
 class ChatConsumer(CountedSocket):
     """Serves /ws/chat/<conversation_id>/ for the conversation's owner."""
 
     tab: Tab | None = None
+    closing = False  # the server closed the socket: frames still in flight are dropped
 
     async def connect(self) -> None:
         """Called when the socket opens: check who asks, then send the history."""
@@ -51,6 +69,9 @@ class ChatConsumer(CountedSocket):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             return await self.close(code=CLOSE_NOT_LOGGED_IN)
+        if (refused := scopes.socket_refusal(self.scope.get("api_token_scope"))) is not None:
+            await self.send_json(frames.error_frame(refused.code, refused.message))
+            return await self.close(code=CLOSE_FORBIDDEN)
         if not self.count(user.pk):
             return await self.refuse("Too many open chat connections. Close a tab and retry.")
         try:
@@ -86,6 +107,10 @@ class ChatConsumer(CountedSocket):
         if self.tab is not None:
             await self.tab.close()
 
+    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
+        self.closing = True
+        await super().close(code=code, reason=reason)
+
     async def refuse(self, message: str) -> None:
         """Tell the client why (`rate_limited`), then close with 1008 (policy)."""
         await self.send_json(frames.error_frame(ErrorCode.RATE_LIMITED, message))
@@ -117,15 +142,33 @@ class ChatConsumer(CountedSocket):
         self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
     ) -> None:
         """Every frame is answered, a refusal with an `error` frame, never a stack trace."""
+        if self.closing:
+            return
         if not self.frames.take(time.monotonic()):
             return await self.refuse("Too many frames from this connection; it is closed.")
         try:
-            await self.receive_json(await self.decode_json(text_data))
+            frame = await self.decode_json(text_data)
+            if await self.signed_out(frame):
+                return await self.close(code=CLOSE_NOT_LOGGED_IN)
+            await self.receive_json(frame)
         except Refusal as exc:
             await self.send_json(frames.error_frame(exc.code, exc.message, **exc.fields()))
         except Exception:  # never a dead socket
             logger.exception("frame from %s failed", self.scope["user"])
             await self.send_json(frames.error_frame(ErrorCode.SERVER_ERROR, SERVER_ERROR))
+
+    async def signed_out(self, frame: Any) -> bool:
+        """Does this frame come too late, its session or token no longer valid? A
+        frame that changes something from a read-only token is refused here."""
+        if isinstance(frame, SOCKET_ONLY):
+            return False
+        if not await guards.still_signed_in(self.scope):
+            return True
+        if isinstance(frame, CHANGES):
+            refused = scopes.change_refusal(self.scope.get("api_token_scope"))
+            if refused is not None:
+                raise refused
+        return False
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if isinstance(content, protocol.Ping):
