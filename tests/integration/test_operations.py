@@ -9,6 +9,7 @@ import json
 import logging
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -219,6 +220,36 @@ async def test_a_flood_of_readyz_runs_the_checks_once(settings, backend: str) ->
             assert stats["cmdstat_ping"]["calls"] == 1, stats
         finally:
             await admin.aclose()
+            await close_layer(layer)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+@pytest.mark.parametrize("backend", ["pubsub", "core"])
+async def test_a_redis_with_a_password_is_reached_with_the_url_s_password(
+    settings, backend: str
+) -> None:
+    """The shipped Redis wants a password (requirepass, deploy/ and compose): with it
+    in REDIS_URL the layer works, without it the process is not ready."""
+    import redis.asyncio as aioredis
+
+    settings.READYZ_CACHE_SECONDS = 0
+    client = AsyncClient(headers={"host": PROBE_HOST})
+    with throwaway_redis() as url:
+        admin = aioredis.Redis.from_url(url)
+        await admin.config_set("requirepass", "s3cret-pass")
+        await admin.aclose()
+        port = urlsplit(url).port
+        layer = layer_on(settings, [f"redis://:s3cret-pass@127.0.0.1:{port}/0"], backend)
+        try:
+            assert (await client.get("/readyz")).status_code == 200
+        finally:
+            await close_layer(layer)
+        layer = layer_on(settings, [url], backend)
+        try:
+            assert (await client.get("/readyz")).status_code == 503
+            assert "Authentication required" in health.readiness.reason
+        finally:
             await close_layer(layer)
 
 
