@@ -4,7 +4,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 # The runtime user: no home, no shell, no write access to the code (owned by root),
 # so a compromised process cannot change what it runs. Numeric in USER below, so
 # Kubernetes' runAsNonRoot can check it.
-RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin chat
+RUN groupadd --system --gid 10001 chat \
+    && useradd --system --uid 10001 --gid chat --no-create-home --shell /usr/sbin/nologin chat
 WORKDIR /app
 COPY --chown=root:root requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
