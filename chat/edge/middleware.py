@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
-from django.conf import settings
+from django.core.exceptions import DisallowedHost
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.http.request import split_domain_port, validate_host
@@ -131,9 +131,13 @@ UNKNOWN_HOST = "Unknown host: this server does not answer for it."
 
 
 def probe_host_allowed(request: HttpRequest) -> bool:
-    """The request's Host is in ALLOWED_HOSTS or PROBE_HOSTS (its port ignored)."""
-    domain, _port = split_domain_port(request._get_raw_host())
-    return bool(domain) and validate_host(domain, [*settings.ALLOWED_HOSTS, *PROBE_HOSTS])
+    """The request's Host is one Django allows (ALLOWED_HOSTS) or in PROBE_HOSTS."""
+    try:
+        request.get_host()
+    except DisallowedHost:
+        domain, _port = split_domain_port(request.META.get("HTTP_HOST", ""))
+        return bool(domain) and validate_host(domain, PROBE_HOSTS)
+    return True
 
 
 class OperationsMiddleware:
