@@ -13,6 +13,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import socket
 import ssl
 import threading
 import uuid
@@ -38,6 +39,7 @@ class EchoHandler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     seen: list[dict[str, object]] = []
+    release = threading.Event()  # a request to /slow/ waits for it
 
     def answer(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -45,6 +47,8 @@ class EchoHandler(BaseHTTPRequestHandler):
             self.rfile.read(length)
         entry = {"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}}
         EchoHandler.seen.append(entry)
+        if self.path.startswith("/slow/"):
+            EchoHandler.release.wait(timeout=30)
         body = json.dumps(entry).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -56,6 +60,11 @@ class EchoHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         pass
+
+
+class EchoServer(ThreadingHTTPServer):
+    request_queue_size = 256  # nginx opens 100 connections to it at once
+    daemon_threads = True
 
 
 @dataclass
@@ -82,7 +91,7 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
         if IN_CI:
             pytest.fail("CI=true but nginx is not installed")
         pytest.skip("the edge test needs nginx (Debian's package)")
-    upstream = ThreadingHTTPServer(("127.0.0.1", free_port()), EchoHandler)
+    upstream = EchoServer(("127.0.0.1", free_port()), EchoHandler)
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
     workdir = tmp_path_factory.mktemp("edge")
     ports = NginxPorts()
@@ -186,6 +195,32 @@ def test_apis_and_socket_upgrades_are_rate_limited(
     assert seen[0] == 200 and 429 in seen
     with edge.client("127.0.0.10") as other:
         assert other.get(f"{edge.url}{path}").status_code == 200
+
+
+def test_open_connections_per_address_are_limited(edge: Edge) -> None:
+    """100 requests in progress from one address (slow answers): the 101st is
+    refused with 429 at once, while another address is still served."""
+    EchoHandler.release.clear()
+    held = []
+    try:
+        for _ in range(100):
+            sock = socket.create_connection(("127.0.0.1", edge.ports.http), timeout=10)
+            sock.sendall(b"GET /slow/ HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            held.append(sock)
+        wait_for_sync(
+            lambda: sum(1 for e in EchoHandler.seen if e["path"] == "/slow/") >= 100,
+            timeout=30,
+            what="100 requests waiting upstream",
+        )
+
+        with edge.client("127.0.0.1") as client:
+            assert client.get(f"{edge.url}/").status_code == 429
+        with edge.client("127.0.0.13") as other:
+            assert other.get(f"{edge.url}/").status_code == 200
+    finally:
+        EchoHandler.release.set()
+        for sock in held:
+            sock.close()
 
 
 def test_the_access_log_has_no_query_strings(edge: Edge) -> None:
