@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint bench screenshots migrate superuser clean
+.PHONY: run test lint bench screenshots migrate superuser clean certs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,14 @@ migrate: $(BIN)/.installed-run
 
 superuser: $(BIN)/.installed-run
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py createsuperuser
+
+## A self-signed certificate for nginx's TLS server in deploy/certs/ (a trial only; in
+## production put your CA's fullchain.pem and privkey.pem there). CERT_HOST=<name>.
+certs:
+	mkdir -p deploy/certs
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+	    -subj "/CN=$${CERT_HOST:-localhost}" -addext "subjectAltName=DNS:$${CERT_HOST:-localhost}" \
+	    -keyout deploy/certs/privkey.pem -out deploy/certs/fullchain.pem
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache .hypothesis

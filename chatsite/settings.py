@@ -66,8 +66,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: /healthz, /readyz and /metrics are answered before the host check, the
-    # HTTPS redirect and sessions, which probes and scrapers do not pass.
+    # First: /healthz, /readyz and /metrics are answered (after their own host check)
+    # before the HTTPS redirect and sessions, which probes and scrapers do not pass.
     "chat.edge.middleware.OperationsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "chat.edge.staticfiles.StaticFilesMiddleware",
@@ -384,6 +384,9 @@ CHAT_CHUNK_MAX_CHARS = env_int("CHAT_CHUNK_MAX_CHARS", 400)
 READYZ_TIMEOUT_SECONDS = env_positive(
     "READYZ_TIMEOUT_SECONDS", env_float("READYZ_TIMEOUT_SECONDS", 2.0)
 )
+# /readyz: callers at once share one run of the checks, and its result answers this
+# long (0: every probe runs them, still one run at a time).
+READYZ_CACHE_SECONDS = env_float("READYZ_CACHE_SECONDS", 1.0)
 # /metrics: with a token, `Authorization: Bearer <token>` is required; without one,
 # only loopback requests that did not come through a proxy are answered.
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")

@@ -9,8 +9,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.core.exceptions import DisallowedHost
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
+from django.http.request import split_domain_port, validate_host
 
 from chat.accounts import api_tokens as tokens
 from chat.accounts.bearer import bearer_value
@@ -123,17 +125,33 @@ class DatabaseUnavailableMiddleware(EitherMode):
 
 
 OPERATIONS = {"/healthz": health.healthz, "/readyz": health.readyz, "/metrics": metrics.metrics}
+# Hosts the operations paths answer besides ALLOWED_HOSTS: probes on the machine or pod
+# (compose's health check, kubelet with `Host: localhost` set in deploy/k8s). A browser
+# tricked by DNS rebinding sends the attacker's own name, never these.
+PROBE_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+UNKNOWN_HOST = "Unknown host: this server does not answer for it."
+
+
+def probe_host_allowed(request: HttpRequest) -> bool:
+    """The request's Host is one Django allows (ALLOWED_HOSTS) or in PROBE_HOSTS."""
+    try:
+        request.get_host()
+    except DisallowedHost:
+        domain, _port = split_domain_port(request.META.get("HTTP_HOST", ""))
+        return bool(domain) and validate_host(domain, PROBE_HOSTS)
+    return True
 
 
 class OperationsMiddleware:
     """Answers /healthz, /readyz and /metrics itself, first in MIDDLEWARE.
 
-    Probers and scrapers do not look like visitors: kubelet sends the pod's IP as the
-    Host (not in ALLOWED_HOSTS: CommonMiddleware would answer 400), probes speak plain
-    HTTP (SECURE_SSL_REDIRECT would answer 301), and they need no session, CSRF or
-    login. Nothing below this middleware runs for these paths, so none of that applies
-    and no session or database work is done. Async only: the views are async, and no
-    thread is taken per probe."""
+    Probers and scrapers do not look like visitors: probes speak plain HTTP
+    (SECURE_SSL_REDIRECT would answer 301), and they need no session, CSRF or login.
+    Nothing below this middleware runs for these paths, so none of that applies and
+    no session or database work is done. The Host is checked as everywhere (400
+    unless ALLOWED_HOSTS or PROBE_HOSTS has it): kubelet sends the pod's IP unless
+    the probe sets `Host`, as deploy/k8s does. Async only: the views are async, and
+    no thread is taken per probe."""
 
     sync_capable = False
     async_capable = True
@@ -146,7 +164,9 @@ class OperationsMiddleware:
         view = OPERATIONS.get(request.path_info)
         if view is None:
             return await self.get_response(request)
-        if request.method in ("GET", "HEAD"):
+        if not probe_host_allowed(request):
+            response = door_refusal(request, Refusal(ErrorCode.BAD_REQUEST, UNKNOWN_HOST))
+        elif request.method in ("GET", "HEAD"):
             response = await view(request)
         else:
             response = HttpResponse(status=405, headers={"Allow": "GET, HEAD"})

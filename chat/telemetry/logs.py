@@ -6,7 +6,9 @@ parser per format, and a traceback folded into a field stays one entry instead o
 thirty. Daphne writes its access log straight to a stream, not through `logging`:
 `QuietAccessLog` replaces its writer (chatsite.asgi installs it) so that health
 checks and metric scrapes, every few seconds from every prober, do not drown the
-log, and so that with LOG_FORMAT=json the access lines are JSON too.
+log, so that a logged path never carries its query string (`/api/search/?q=` holds the
+words a user searched for: no message text in logs), and so that with LOG_FORMAT=json
+the access lines are JSON too.
 """
 
 from __future__ import annotations
@@ -72,7 +74,12 @@ class JsonFormatter(logging.Formatter):
 
 def quiet_path(path: str) -> bool:
     """True for a probe's or a scrape's path (its query string ignored)."""
-    return path.split("?", 1)[0] in QUIET_PATHS
+    return without_query(path) in QUIET_PATHS
+
+
+def without_query(path: str) -> str:
+    """A request's path as logged: without its query string (search terms, cursors)."""
+    return path.split("?", 1)[0]
 
 
 def access_entry(protocol: str, action: str, details: Mapping[str, object]) -> dict[str, object]:
@@ -103,14 +110,17 @@ def access_entry(protocol: str, action: str, details: Mapping[str, object]) -> d
 
 
 class QuietAccessLog(AccessLogGenerator):  # type: ignore[misc]  # Daphne has no type hints
-    """Daphne's access log, without the lines of QUIET_PATHS; JSON lines (to the same
-    stream) when LOG_FORMAT=json. WebSocket lines are unchanged in plain mode."""
+    """Daphne's access log, without the lines of QUIET_PATHS nor any query string;
+    JSON lines (to the same stream) when LOG_FORMAT=json. WebSocket lines keep
+    Daphne's shape in plain mode."""
 
     json_lines = False
 
     def __call__(self, protocol: str, action: str, details: Mapping[str, object]) -> None:
         if protocol == "http" and quiet_path(str(details.get("path", ""))):
             return
+        if isinstance(path := details.get("path"), str):
+            details = {**details, "path": without_query(path)}
         if not self.json_lines:
             super().__call__(protocol, action, details)
         elif (protocol, action) == ("http", "complete") or protocol == "websocket":

@@ -83,37 +83,93 @@ def web_command(port: int) -> list[str]:
     return command
 
 
-def render_nginx(ports: list[int], listen_port: int) -> str:
-    """deploy/nginx.conf with its `server web:8000 ...;` line once per process and
-    listening on loopback; nothing else changed."""
+@dataclass
+class NginxPorts:
+    """Where a test's nginx listens on loopback: plain HTTP, TLS, its own health."""
+
+    http: int = field(default_factory=free_port)
+    tls: int = field(default_factory=free_port)
+    health: int = field(default_factory=free_port)
+
+
+def render_nginx(ports: list[int], listen: NginxPorts, workdir: Path) -> str:
+    """deploy/nginx.conf with its `server web:8000 ...;` line once per process,
+    listening on loopback, its certificate and access log in `workdir`; nothing else
+    changed."""
     text = NGINX_CONF.read_text()
     match = re.search(r"^(\s*)server web:8000( [^;]*)?;$", text, re.M)
     assert match, "deploy/nginx.conf has no `server web:8000` upstream line"
     indent, params = match.group(1), match.group(2) or ""
     servers = "\n".join(f"{indent}server 127.0.0.1:{port}{params};" for port in ports)
     text = text[: match.start()] + servers + text[match.end() :]
-    assert "listen 80;" in text
-    return text.replace("listen 80;", f"listen 127.0.0.1:{listen_port};")
+    replacements = {
+        "listen 80;": f"listen 127.0.0.1:{listen.http};",
+        "listen 443 ssl;": f"listen 127.0.0.1:{listen.tls} ssl;",
+        "listen 127.0.0.1:8081;": f"listen 127.0.0.1:{listen.health};",
+        "/etc/nginx/certs/": f"{workdir}/certs/",
+        "/var/log/nginx/access.log": f"{workdir}/logs/access.log",
+    }
+    for shipped, local in replacements.items():
+        assert shipped in text, f"deploy/nginx.conf has no `{shipped}`"
+        text = text.replace(shipped, local)
+    return text
+
+
+def self_signed_certificate(directory: Path, host: str = "localhost") -> None:
+    """fullchain.pem and privkey.pem for `host` in `directory`, as the README's
+    `make certs` makes them (here with `cryptography`, which Daphne's autobahn needs)."""
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "fullchain.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    (directory / "privkey.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
 
 
 def nginx_binary() -> str | None:
     return shutil.which("nginx", path="/usr/sbin:/usr/bin:/usr/local/sbin")
 
 
-def start_nginx(workdir: Path, ports: list[int], listen_port: int) -> subprocess.Popen[bytes]:
-    """Debian's nginx running deploy/nginx.conf in front of `ports`, on `listen_port`;
-    returns once it answers."""
+def start_nginx(
+    workdir: Path, ports: list[int], listen: NginxPorts, ready_path: str = "/accounts/login/"
+) -> subprocess.Popen[bytes]:
+    """Debian's nginx running deploy/nginx.conf in front of `ports`, on `listen`, with
+    a self-signed certificate; returns once `ready_path` answers 200 over plain HTTP."""
     nginx = nginx_binary()
     assert nginx, "nginx is not installed (Debian's package: apt-get install nginx)"
     (workdir / "logs").mkdir(exist_ok=True)
+    self_signed_certificate(workdir / "certs")
     site = workdir / "site.conf"
-    site.write_text(render_nginx(ports, listen_port))
+    site.write_text(render_nginx(ports, listen, workdir))
     main = workdir / "nginx.conf"
     main.write_text(
         f"daemon off;\npid {workdir}/nginx.pid;\n"
         f"error_log {workdir}/logs/error.log;\nevents {{}}\n"
-        f"http {{\n    access_log {workdir}/logs/access.log;\n"
-        f"    include {site};\n}}\n"
+        f"http {{\n    include {site};\n}}\n"
     )
     process = subprocess.Popen(
         [nginx, "-p", str(workdir), "-c", str(main)],
@@ -121,7 +177,7 @@ def start_nginx(workdir: Path, ports: list[int], listen_port: int) -> subprocess
         stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + START_TIMEOUT
-    while http_status(f"http://127.0.0.1:{listen_port}/accounts/login/") != 200:
+    while http_status(f"http://127.0.0.1:{listen.http}{ready_path}") != 200:
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             error_log = (workdir / "logs" / "error.log").read_text(errors="replace")
@@ -228,7 +284,7 @@ class Topology:
         self.workdir = Path(tempfile.mkdtemp(prefix="chat-topology-"))
         self.database_url = database_url
         self.redis = [self._redis(index) for index in range(2)]
-        self.nginx_port = free_port()
+        self.nginx_ports = NginxPorts()
         self.extra_env = extra_env
         self.webs = [Web(f"web-{i + 1}", free_port(), {}, self.workdir) for i in range(webs)]
         self.nginx: subprocess.Popen[bytes] | None = None
@@ -240,7 +296,7 @@ class Topology:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.nginx_port}"
+        return f"http://127.0.0.1:{self.nginx_ports.http}"
 
     @property
     def redis_url(self) -> str:
@@ -286,7 +342,7 @@ class Topology:
         assert result.returncode == 0, f"{command} failed:\n{result.stdout}\n{result.stderr}"
 
     def _start_nginx(self) -> None:
-        self.nginx = start_nginx(self.workdir, [web.port for web in self.webs], self.nginx_port)
+        self.nginx = start_nginx(self.workdir, [web.port for web in self.webs], self.nginx_ports)
 
     def web_of_socket(self, path: str, seen: dict[str, int]) -> Web:
         """The process whose log shows one more `socket_opened` event for `path` than

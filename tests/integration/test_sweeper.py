@@ -93,7 +93,8 @@ async def test_a_process_that_only_serves_http_sweeps() -> None:
     dead = await orphan(await make_conversation(owner), timedelta(minutes=5))
     alive = await orphan(await make_conversation(owner), timedelta(seconds=1))
     for _ in range(3):
-        response = await HttpCommunicator(application, "GET", "/healthz").get_response()
+        probe = HttpCommunicator(application, "GET", "/healthz", headers=[(b"host", b"localhost")])
+        response = await probe.get_response()
         assert response["status"] == 200
     await swept_only_the_dead(dead, alive)
     assert len(sweepers()) == 1

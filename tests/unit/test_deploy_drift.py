@@ -58,8 +58,10 @@ def test_every_variable_the_deployment_sets_is_one_the_settings_read() -> None:
         if line and not line.startswith("#")
     }
     # .env.example feeds compose: its names are compose's own or settings read.
-    assert example - read - {"POSTGRES_PASSWORD", "HTTP_PORT"} == set()
-    assert "${HTTP_PORT" in COMPOSE_FILE.read_text()
+    compose_own = {"POSTGRES_PASSWORD", "REDIS_PASSWORD", "HTTP_PORT", "HTTPS_PORT"}
+    assert example - read - compose_own == set()
+    for name in compose_own:
+        assert "${" + name in COMPOSE_FILE.read_text(), name
 
 
 def test_one_command_and_one_port_everywhere() -> None:
@@ -82,12 +84,14 @@ def test_one_command_and_one_port_everywhere() -> None:
 
 def test_probes_and_health_checks_use_the_endpoints_the_topology_test_checks() -> None:
     container = web_container()
-    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": cmd_port()}
-    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": cmd_port()}
+    for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
+        check = container[probe]["httpGet"]
+        assert (check["path"], check["port"]) == (path, cmd_port()), probe
     web_check = " ".join(compose()["services"]["web"]["healthcheck"]["test"])
     assert f"http://127.0.0.1:{cmd_port()}/readyz" in web_check
     proxy_check = " ".join(compose()["services"]["proxy"]["healthcheck"]["test"])
-    assert "/healthz" in proxy_check
+    assert "http://127.0.0.1:8081/nginx-health" in proxy_check  # nginx's own
+    assert "listen 127.0.0.1:8081;" in NGINX_CONF.read_text()
     for service in ("db", "redis", "web", "proxy"):
         assert "healthcheck" in compose()["services"][service], service
 

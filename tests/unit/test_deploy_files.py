@@ -44,11 +44,12 @@ def test_nginx_forwards_the_address_it_saw_not_what_the_client_sent() -> None:
 @pytest.mark.skipif(not shutil.which("nginx", path="/usr/sbin:/usr/bin"), reason="no nginx")
 def test_nginx_accepts_the_configuration(tmp_path: Path) -> None:
     """As the topology test runs it: `web` (Docker's name) resolves nowhere else."""
-    from tests.e2e.topology import render_nginx
+    from tests.e2e.topology import NginxPorts, render_nginx, self_signed_certificate
 
     (tmp_path / "logs").mkdir()
+    self_signed_certificate(tmp_path / "certs")
     site = tmp_path / "site.conf"
-    site.write_text(render_nginx([8001, 8002, 8003], 8080))
+    site.write_text(render_nginx([8001, 8002, 8003], NginxPorts(), tmp_path))
     main = tmp_path / "nginx.conf"
     main.write_text(
         f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/logs/error.log;\nevents {{}}\n"

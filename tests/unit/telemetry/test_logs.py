@@ -116,3 +116,18 @@ def test_installed_only_under_daphnes_command_line(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "daphne.cli", cli)
     logs.install_quiet_access_log("json")
     assert cli.AccessLogGenerator is QuietAccessLog and QuietAccessLog.json_lines is True
+
+
+@pytest.mark.parametrize("json_lines", [False, True], ids=["plain", "json"])
+def test_access_lines_carry_no_query_string(monkeypatch, json_lines: bool) -> None:
+    """A search's words are in its query string: the logged path stops before it, in
+    both formats and for sockets too (issue #21: the README promises no message text
+    in logs)."""
+    monkeypatch.setattr(QuietAccessLog, "json_lines", json_lines)
+    stream = io.StringIO()
+    access = QuietAccessLog(stream)
+    access("http", "complete", http("/api/search/?q=my+secret+words"))
+    access("websocket", "connected", {"path": "/ws/chat/1/?q=secret", "client": "10.0.0.9:1"})
+    text = stream.getvalue()
+    assert "/api/search/" in text and "/ws/chat/1/" in text
+    assert "secret" not in text and "?" not in text
