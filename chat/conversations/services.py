@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -271,21 +271,29 @@ def conversation_open_page(
     return selectors.conversation_page(conversation_id=conversation_id, limit=limit)
 
 
-def messages_save_progress(*, contents: dict[str, str]) -> None:
+def messages_save_progress(*, contents: dict[str, str], alive: Collection[str] = ()) -> None:
     """Periodic save of every streaming answer of a process: bounds the loss on a crash
-    and doubles as their heartbeat (`updated`, by the database's clock). One
-    transaction, one round trip."""
+    and doubles as their heartbeat (`updated`, by the database's clock). `alive`: the
+    answers that did not grow since their last save: only their heartbeat is written,
+    not their text again. One transaction."""
     status = connection.ops.quote_name(
         Message._meta.get_field("status").column  # type: ignore[arg-type]  # a column: not None
     )
     with transaction.atomic():
-        db.update_rows(
-            Message,
-            ["content"],
-            f"{status} = %s",
-            [[text, uuid.UUID(str(pk)), Message.Status.STREAMING] for pk, text in contents.items()],
-            now=["updated"],
-        )
+        if contents:
+            db.update_rows(
+                Message,
+                ["content"],
+                f"{status} = %s",
+                [
+                    [text, uuid.UUID(str(pk)), Message.Status.STREAMING]
+                    for pk, text in contents.items()
+                ],
+                now=["updated"],
+            )
+        if alive:
+            streaming = Message.objects.filter(pk__in=alive, status=Message.Status.STREAMING)
+            streaming.update(updated=Now())
 
 
 def message_finish(

@@ -16,6 +16,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import F
 from django.utils import timezone
 
+from chat import db
 from chat.conversations import liveness, quotas, services
 from chat.models import Conversation, Message
 from chat.streaming.answer.exchanges import ExchangeRequest, start_alone
@@ -90,3 +91,27 @@ def test_the_sweep_measures_this_process_clock_against_the_databases(clock) -> N
     with clock(SKEW):
         assert liveness.clock_skew_measure() == pytest.approx(SKEW, abs=1)
     assert liveness.clock_skew_measure() == pytest.approx(0, abs=1)
+
+
+@pytest.mark.parametrize("writer", [SKEW, -SKEW], ids=["ahead", "behind"])
+def test_a_heartbeat_is_written_by_the_databases_clock(clock, writer: float) -> None:
+    """Both saves, of a grown answer's text and of a quiet one's heartbeat alone, stamp
+    it with the database's time, not the writing server's; the heartbeat leaves the
+    text alone."""
+    owner = get_user_model().objects.create_user("beating")
+    grown, quiet = (
+        start_alone(
+            ExchangeRequest(owner, Conversation.objects.create(owner=owner).pk, "Hi", None)
+        ).assistant_message.pk
+        for _ in range(2)
+    )
+    Message.objects.filter(pk__in=[grown, quiet]).update(
+        content="So far", updated=F("updated") - HEARTBEAT_AGE
+    )
+    with clock(writer):
+        services.messages_save_progress(contents={str(grown): "So far, more"}, alive=[str(quiet)])
+    now = db.database_now()
+    saved = {m.pk: m for m in Message.objects.filter(pk__in=[grown, quiet])}
+    assert saved[grown].content == "So far, more" and saved[quiet].content == "So far"
+    for answer in saved.values():
+        assert abs((answer.updated - now).total_seconds()) < 1, (answer.updated, now)

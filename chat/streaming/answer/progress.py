@@ -70,26 +70,32 @@ class ProgressSaver:
             await self.save_due()
 
     async def save_due(self) -> int:
-        """Save every answer that grew or needs its heartbeat; returns how many."""
+        """Save every answer that grew, and the heartbeat of those due one; returns how
+        many."""
         now = time.monotonic()
         heartbeat = liveness.heartbeat_seconds(settings.CHAT_STALE_STREAM_SECONDS)
         due: dict[str, str] = {}
+        alive: list[str] = []  # did not grow: only the heartbeat, not the text again
         for message_id, tracked in list(self._tracked.items()):
             length = tracked.answer.length
-            if length != tracked.saved_length or now - tracked.saved_at >= heartbeat:
+            if length != tracked.saved_length:
                 due[message_id] = tracked.answer.text
-                tracked.saved_length, tracked.saved_at = length, now
-        if not due:
+            elif now - tracked.saved_at >= heartbeat:
+                alive.append(message_id)
+            else:
+                continue
+            tracked.saved_length, tracked.saved_at = length, now
+        if not due and not alive:
             return 0
         try:
-            await db_call(services.messages_save_progress)(contents=due)
+            await db_call(services.messages_save_progress)(contents=due, alive=alive)
         except Exception:
             metrics.DATABASE_ERRORS.inc()
-            logger.exception("progress save of %d answers failed", len(due))
-            for message_id in due:  # try them again at the next tick
+            logger.exception("progress save of %d answers failed", len(due) + len(alive))
+            for message_id in [*due, *alive]:  # try them again at the next tick
                 if message_id in self._tracked:
                     self._tracked[message_id].saved_length = -1
-        return len(due)
+        return len(due) + len(alive)
 
 
 _savers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ProgressSaver] = (
