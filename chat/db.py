@@ -6,7 +6,8 @@ behind everyone else's, and so does anything else queued on that thread. The cal
 here are self-contained (each opens and ends its own transaction and returns its
 connection to the pool afterwards), so they can run side by side on
 `DATABASE_THREADS` threads instead; `DATABASE_POOL_SIZE` connections are pooled.
-`update_rows` writes many rows in one round trip (batched saves).
+`update_rows` writes many rows in one round trip (batched saves); `database_now` reads
+the database's clock, the one clock every server shares (chat/conversations/liveness.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
 from asgiref.sync import sync_to_async
@@ -22,6 +24,8 @@ from django.conf import settings
 from django.core.exceptions import FieldError
 from django.db import connection
 from django.db.models import Field, Model
+from django.db.models.functions import Now
+from django.db.models.sql import Query
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -78,20 +82,49 @@ def close_connections() -> None:
         future.result(timeout=10)
 
 
+def _now_sql() -> str:
+    """SQL for the database's clock now (`Now()`, as the ORM writes it)."""
+    sql, params = Query(None).get_compiler(connection=connection).compile(Now())
+    assert not params, params
+    return str(sql)
+
+
+def database_now() -> datetime:
+    """The database's clock now (aware): one round trip."""
+    now = Now()
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {_now_sql()}", [])  # params: "%%" in the SQL is unescaped
+        (value,) = cursor.fetchone()
+    for convert in connection.ops.get_db_converters(now) + now.get_db_converters(connection):
+        value = convert(value, now, connection)
+    assert isinstance(value, datetime)
+    return value
+
+
 def update_rows(
-    model: type[Model], fields: list[str], where: str, rows: Sequence[Sequence[object]]
+    model: type[Model],
+    fields: list[str],
+    where: str,
+    rows: Sequence[Sequence[object]],
+    *,
+    now: Sequence[str] = (),
 ) -> None:
     """One UPDATE per row, sent with executemany: psycopg pipelines them into one round
     trip, and nothing is resolved per row (a CASE per row cost milliseconds of CPU).
 
     Each row holds the values of `fields`, then the primary key, then the parameters of
-    `where` (extra SQL ANDed to the primary key match)."""
+    `where` (extra SQL ANDed to the primary key match). The fields named in `now` are
+    set to the database's clock (a heartbeat: no server's own clock)."""
     quote = connection.ops.quote_name
     meta = model._meta
     columns = [_column(model, name) for name in [*fields, meta.pk.name]]
+    clock = _now_sql()
     sql = (
         f"UPDATE {quote(meta.db_table)} SET "
-        + ", ".join(f"{quote(column)} = %s" for column, _ in columns[:-1])
+        + ", ".join(
+            [f"{quote(column)} = %s" for column, _ in columns[:-1]]
+            + [f"{quote(_column(model, name)[0])} = {clock}" for name in now]
+        )
         + f" WHERE {quote(columns[-1][0])} = %s"
         + (f" AND {where}" if where else "")
     )

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, TypeAlias
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Now
 from django.utils import timezone
 
 if TYPE_CHECKING:
@@ -163,9 +164,10 @@ class Message(models.Model):
     # Why the model stopped, as it said ("length": cut off by the token limit).
     finish_reason = models.CharField(max_length=32, blank=True)
     created = models.DateTimeField(auto_now_add=True)
-    # Refreshed by every progress save: a streaming answer whose `updated` is old
-    # belongs to a process that died.
-    updated = models.DateTimeField(auto_now=True)
+    # A streaming answer's heartbeat, always by the database's clock (the default at
+    # creation, `Now()` at every progress save): one whose `updated` is old belongs to
+    # a process that died (chat/conversations/liveness.py).
+    updated = models.DateTimeField(db_default=Now())
 
     # Not columns: set by the selectors that read a message with its place in the tree
     # (messages_on_path, conversation_transcript).

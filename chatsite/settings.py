@@ -366,8 +366,9 @@ CHAT_HISTORY_PAGE = env_int("CHAT_HISTORY_PAGE", 50)
 CHAT_MODEL_TITLES = env_bool("CHAT_MODEL_TITLES", False)
 CHAT_STREAM_COALESCE_MS = env_float("CHAT_STREAM_COALESCE_MS", 20.0)
 CHAT_PROGRESS_SAVE_SECONDS = env_float("CHAT_PROGRESS_SAVE_SECONDS", 1.0)
-# A `streaming` answer not saved for this long belongs to a dead process.
-CHAT_STALE_STREAM_SECONDS = env_float("CHAT_STALE_STREAM_SECONDS", 30.0)
+# A `streaming` answer not saved for this long (by the database's clock) belongs to a
+# dead process; a live one is saved at least every fifth of it (liveness.py).
+CHAT_STALE_STREAM_SECONDS = env_float("CHAT_STALE_STREAM_SECONDS", 10.0)
 # How often each process sweeps answers left `streaming` by a dead process.
 CHAT_SWEEP_SECONDS = env_float("CHAT_SWEEP_SECONDS", 15.0)
 # How long an answer's final save is retried through a database outage before its

@@ -16,6 +16,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from chat import db
+from chat.conversations import liveness
 from chat.errors import ErrorCode, Refusal
 from chat.models import Conversation, Message, UserQuota
 
@@ -109,10 +111,10 @@ def charge(*, conversation_id: str, tokens: int) -> None:
 def precheck(*, user_id: int) -> Refused | None:
     """The limits as they stand, read without locking or counting: a request they
     refuse is refused before anything of it is written. (The start decides again under
-    its locks: exchanges.py.)"""
-    now = timezone.now()
+    its locks: exchanges.py.) Every time is the database's (liveness.py)."""
+    now = db.database_now()
     quota = UserQuota.objects.filter(user_id=user_id).first() or UserQuota(user_id=user_id)
-    cutoff = now - timedelta(seconds=settings.CHAT_STALE_STREAM_SECONDS)
+    cutoff = now - liveness.stale_after()
     active = Message.objects.filter(
         conversation__owner_id=user_id, status=Message.Status.STREAMING, updated__gte=cutoff
     ).count()

@@ -11,20 +11,19 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from asgiref.sync import async_to_sync
 from channels.layers import BaseChannelLayer, get_channel_layer
-from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from chat import contract, db
 from chat.contract import request_stop
-from chat.conversations import quotas, selectors
+from chat.conversations import liveness, quotas, selectors
 from chat.errors import INTERRUPTED_ERROR, ErrorCode, Refusal
 from chat.models import AuditEvent, Conversation, Feedback, Message, Preset
 
@@ -245,12 +244,13 @@ def messages_sweep_stale_all() -> int:
 
 
 def _sweep(messages: QuerySet[Message]) -> int:
-    cutoff = timezone.now() - timedelta(seconds=settings.CHAT_STALE_STREAM_SECONDS)
-    return messages.filter(status=Message.Status.STREAMING, updated__lt=cutoff).update(
+    """Staleness by the database's clock alone (liveness.py), whatever this server's."""
+    stale = messages.filter(status=Message.Status.STREAMING, updated__lt=liveness.stale_before())
+    return stale.update(
         status=Message.Status.ERROR,
         error=INTERRUPTED_ERROR,
         error_code=ErrorCode.INTERRUPTED,
-        updated=timezone.now(),
+        updated=Now(),
     )
 
 
@@ -271,23 +271,29 @@ def conversation_open_page(
     return selectors.conversation_page(conversation_id=conversation_id, limit=limit)
 
 
-def messages_save_progress(*, contents: dict[str, str]) -> None:
+def messages_save_progress(*, contents: dict[str, str], alive: Collection[str] = ()) -> None:
     """Periodic save of every streaming answer of a process: bounds the loss on a crash
-    and doubles as their heartbeat. One transaction, one round trip."""
-    now = timezone.now()
+    and doubles as their heartbeat (`updated`, by the database's clock). `alive`: the
+    answers that did not grow since their last save: only their heartbeat is written,
+    not their text again. One transaction."""
     status = connection.ops.quote_name(
         Message._meta.get_field("status").column  # type: ignore[arg-type]  # a column: not None
     )
     with transaction.atomic():
-        db.update_rows(
-            Message,
-            ["content", "updated"],
-            f"{status} = %s",
-            [
-                [text, now, uuid.UUID(str(pk)), Message.Status.STREAMING]
-                for pk, text in contents.items()
-            ],
-        )
+        if contents:
+            db.update_rows(
+                Message,
+                ["content"],
+                f"{status} = %s",
+                [
+                    [text, uuid.UUID(str(pk)), Message.Status.STREAMING]
+                    for pk, text in contents.items()
+                ],
+                now=["updated"],
+            )
+        if alive:
+            streaming = Message.objects.filter(pk__in=alive, status=Message.Status.STREAMING)
+            streaming.update(updated=Now())
 
 
 def message_finish(
@@ -317,7 +323,7 @@ def message_finish(
         "output_tokens": usage.get("output_tokens"),
         "total_tokens": usage.get("total_tokens"),
         "finish_reason": finish_reason,
-        "updated": timezone.now(),
+        "updated": Now(),
     }
     with transaction.atomic():
         answer = Message.objects.filter(pk=message_id)

@@ -7,7 +7,9 @@ lifespan start-up, and, since Daphne sends no lifespan events, at the process's 
 connection of any kind (an HTTP request, a probe, a socket). An open tab's watchdog
 also sweeps the answer it waits for (subscription.saved_message), so a tab on another
 process sees the end of an answer whose process died. An answer is stale once it has
-not been saved for CHAT_STALE_STREAM_SECONDS (a live one is saved at least every 5 s).
+not been saved for CHAT_STALE_STREAM_SECONDS by the database's clock (a live one is
+saved every fifth of that: chat/conversations/liveness.py). Each sweep also measures
+this process's clock against the database's (the `chat_clock_skew_seconds` gauge).
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
-from chat.conversations import services
+from chat.conversations import liveness, services
 from chat.db import db_call
+from chat.telemetry import metrics
 
 if TYPE_CHECKING:
     from asgiref.typing import ASGIReceiveCallable, ASGISendCallable
@@ -47,12 +50,18 @@ def ensure_sweeping() -> None:
 async def _sweep_forever() -> None:
     while True:
         try:
-            swept = await db_call(services.messages_sweep_stale_all)()
+            swept, skew = await db_call(_sweep_and_measure)()
+            metrics.CLOCK_SKEW.set(skew)
             if swept:
                 logger.warning("marked %d answers of dead processes as interrupted", swept)
         except Exception:
             logger.warning("the sweep of stale answers failed; trying again", exc_info=True)
         await asyncio.sleep(max(settings.CHAT_SWEEP_SECONDS, 0.1))
+
+
+def _sweep_and_measure() -> tuple[int, float]:
+    """One sweep, and the clock skew seen on the way: (answers swept, seconds)."""
+    return services.messages_sweep_stale_all(), liveness.clock_skew_measure()
 
 
 class SweepingApp:

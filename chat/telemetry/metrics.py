@@ -43,6 +43,10 @@ CHANNEL_LAYER_ERRORS = Counter(
     "chat_channel_layer_errors", "Channel-layer (Redis) calls that failed and were caught."
 )
 DATABASE_ERRORS = Counter("chat_database_errors", "Database calls that failed and were caught.")
+CLOCK_SKEW = Gauge(
+    "chat_clock_skew_seconds",
+    "This process's clock minus the database's, as last measured (each sweep).",
+)
 
 # Headers a proxy adds: a request carrying one did not come from this machine, even
 # when the proxy runs on it (Daphne's --proxy-headers may have rewritten the peer).

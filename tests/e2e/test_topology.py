@@ -61,7 +61,6 @@ def topology() -> Iterator[Topology]:
         {
             "DEMO_TOKEN_DELAY_MS": "40",
             "CHAT_PROGRESS_SAVE_SECONDS": "0.5",
-            "CHAT_STALE_STREAM_SECONDS": "3",  # a killed process's answer settles fast
             "SIGNUP_RATE_LIMIT": "1000",  # every user signs up from 127.0.0.1
             "CHAT_RATE_LIMIT_PER_MINUTE": "1000",
             "CHAT_MAX_ACTIVE_ANSWERS_PER_USER": "10",
@@ -219,7 +218,7 @@ def test_a_killed_process_answer_settles_in_the_tab_that_stays(topology: Topolog
         after = frames_until_end(watching)
         assert after[-1]["status"] == "complete"
         print(f"SIGKILLed {doomed.name}: its answer settled in {settled:.1f} s for the tab")
-        assert settled < 30
+        assert settled < 15  # the shipped staleness window (10 s), judged by one clock
     doomed.start()  # the next scenario runs on three processes again
     assert survivor.running()
 

@@ -18,10 +18,11 @@ from langchain_core.messages import HumanMessage, SystemMessage
 
 import chat.streaming.answer.progress
 from chat.conversations import services
+from chat.conversations.liveness import heartbeat_seconds
 from chat.models import Message
 from chat.provider.demo import demo_reply
 from chat.provider.llm import chat_model, close_chat_models
-from chat.streaming.answer.progress import HEARTBEAT_SECONDS, ProgressSaver, _Tracked
+from chat.streaming.answer.progress import ProgressSaver, _Tracked
 from tests.support.openai_stub import OpenAIStub, Reply
 from tests.support.waiting import wait_for
 
@@ -154,7 +155,7 @@ async def test_progress_of_many_answers_is_one_update() -> None:
     assert all(rows[pk] == (texts[pk], "streaming") for pk in ids[1:])
 
 
-async def test_saver_saves_what_grew_and_heartbeats_the_rest(monkeypatch) -> None:
+async def test_saver_saves_what_grew_and_heartbeats_the_rest(monkeypatch, settings) -> None:
     ids = await streaming_answers(5)
     answers = [FakeAnswer(pk) for pk in ids]
     saver = ProgressSaver()
@@ -171,9 +172,8 @@ async def test_saver_saves_what_grew_and_heartbeats_the_rest(monkeypatch) -> Non
     assert await saver.save_due() == 1
     rows = await contents(ids)
     assert all(rows[a.message_id][0] == a.text for a in answers)
-    monkeypatch.setattr(
-        chat.streaming.answer.progress.time, "monotonic", lambda: now + HEARTBEAT_SECONDS
-    )
+    heartbeat = heartbeat_seconds(settings.CHAT_STALE_STREAM_SECONDS)
+    monkeypatch.setattr(chat.streaming.answer.progress.time, "monotonic", lambda: now + heartbeat)
     assert await saver.save_due() == 5  # the heartbeat: all of them once more
 
 

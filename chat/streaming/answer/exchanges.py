@@ -18,17 +18,16 @@ import logging
 import weakref
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
 from chat import db
-from chat.conversations import quotas, selectors, services
+from chat.conversations import liveness, quotas, selectors, services
 from chat.conversations.tree import Tree
 from chat.db import db_call
 from chat.models import Conversation, Message, UserQuota
@@ -70,6 +69,7 @@ class _Batch:
     trees: dict[str, Tree]
     quota_rows: dict[int, UserQuota]
     active: Counter[int]
+    now: datetime  # the database's clock: every time here is judged by it (liveness.py)
 
 
 @dataclass
@@ -96,7 +96,7 @@ def exchanges_start(requests: list[ExchangeRequest]) -> list[Outcome]:
     batch = _batch_load(requests)
     asks = [_ask(request, batch.targets) for request in requests]
     decisions = admission.decide_batch(
-        asks, batch.states, batch.quota_rows, batch.active, now=timezone.now()
+        asks, batch.states, batch.quota_rows, batch.active, now=batch.now
     )
     started = _batch_write(requests, decisions, batch)
     exchanges = _exchanges_read(started, batch.trees)
@@ -129,11 +129,11 @@ def _batch_load(requests: list[ExchangeRequest]) -> _Batch:
     targets = _targets_read(requests, ids)
     # The trees, to continue each conversation's current path (chat/tree.py).
     trees = selectors.conversation_trees(conversation_ids=conversations)
-    cutoff = timezone.now() - timedelta(seconds=settings.CHAT_STALE_STREAM_SECONDS)
-    live, stale = _streaming_answers(ids, cutoff)
+    now = db.database_now()
+    live, stale = _streaming_answers(ids, now)
     users = {r.user.pk for r in requests}
     quota_rows = quotas.lock(users)
-    active = _active_answers(users, cutoff)
+    active = _active_answers(users, now - liveness.stale_after())
     states = {
         key: admission.ConversationState(
             id=key,
@@ -145,7 +145,7 @@ def _batch_load(requests: list[ExchangeRequest]) -> _Batch:
         )
         for key, c in conversations.items()
     }
-    return _Batch(conversations, states, earlier, targets, trees, quota_rows, active)
+    return _Batch(conversations, states, earlier, targets, trees, quota_rows, active, now)
 
 
 def _targets_read(requests: list[ExchangeRequest], ids: list[str]) -> dict[str, admission.Target]:
@@ -161,15 +161,17 @@ def _targets_read(requests: list[ExchangeRequest], ids: list[str]) -> dict[str, 
     }
 
 
-def _streaming_answers(ids: list[str], cutoff: datetime) -> tuple[set[str], set[str]]:
+def _streaming_answers(ids: list[str], now: datetime) -> tuple[set[str], set[str]]:
     """The conversations with an answer streaming now, and those with a stale one (its
-    stream died: updated before `cutoff`)."""
+    stream died: not saved for the staleness window before `now`, the database's time)."""
     live: set[str] = set()
     stale: set[str] = set()
+    window = liveness.stale_after()
     for conversation_id, updated in Message.objects.filter(
         conversation_id__in=ids, status=Message.Status.STREAMING
     ).values_list("conversation_id", "updated"):
-        (live if updated >= cutoff else stale).add(str(conversation_id))
+        dead = liveness.is_stale(updated=updated, now=now, window=window)
+        (stale if dead else live).add(str(conversation_id))
     return live, stale
 
 

@@ -1,10 +1,11 @@
 """Progress saves of every streaming answer of a process, batched into one write.
 
 While an answer streams, its text so far is saved every CHAT_PROGRESS_SAVE_SECONDS
-(the loss on a crash is bounded by that) and at least every HEARTBEAT_SECONDS even
-when it did not grow (an answer not saved for CHAT_STALE_STREAM_SECONDS belongs to
-a dead process). One saver per event loop does this for all its answers: one trip
-to a database thread and one transaction per tick, not one per answer.
+(the loss on a crash is bounded by that) and, even when it did not grow, at least
+every fifth of CHAT_STALE_STREAM_SECONDS (an answer not saved for that long belongs to
+a dead process: chat/conversations/liveness.py). One saver per event loop does this
+for all its answers: one trip to a database thread and one transaction per tick, not
+one per answer.
 """
 
 from __future__ import annotations
@@ -18,13 +19,11 @@ from typing import Protocol
 
 from django.conf import settings
 
-from chat.conversations import services
+from chat.conversations import liveness, services
 from chat.db import db_call
 from chat.telemetry import metrics
 
 logger = logging.getLogger(__name__)
-
-HEARTBEAT_SECONDS = 5.0  # must stay well below CHAT_STALE_STREAM_SECONDS
 
 
 class Streaming(Protocol):
@@ -71,25 +70,32 @@ class ProgressSaver:
             await self.save_due()
 
     async def save_due(self) -> int:
-        """Save every answer that grew or needs its heartbeat; returns how many."""
+        """Save every answer that grew, and the heartbeat of those due one; returns how
+        many."""
         now = time.monotonic()
+        heartbeat = liveness.heartbeat_seconds(settings.CHAT_STALE_STREAM_SECONDS)
         due: dict[str, str] = {}
+        alive: list[str] = []  # did not grow: only the heartbeat, not the text again
         for message_id, tracked in list(self._tracked.items()):
             length = tracked.answer.length
-            if length != tracked.saved_length or now - tracked.saved_at >= HEARTBEAT_SECONDS:
+            if length != tracked.saved_length:
                 due[message_id] = tracked.answer.text
-                tracked.saved_length, tracked.saved_at = length, now
-        if not due:
+            elif now - tracked.saved_at >= heartbeat:
+                alive.append(message_id)
+            else:
+                continue
+            tracked.saved_length, tracked.saved_at = length, now
+        if not due and not alive:
             return 0
         try:
-            await db_call(services.messages_save_progress)(contents=due)
+            await db_call(services.messages_save_progress)(contents=due, alive=alive)
         except Exception:
             metrics.DATABASE_ERRORS.inc()
-            logger.exception("progress save of %d answers failed", len(due))
-            for message_id in due:  # try them again at the next tick
+            logger.exception("progress save of %d answers failed", len(due) + len(alive))
+            for message_id in [*due, *alive]:  # try them again at the next tick
                 if message_id in self._tracked:
                     self._tracked[message_id].saved_length = -1
-        return len(due)
+        return len(due) + len(alive)
 
 
 _savers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ProgressSaver] = (

@@ -39,7 +39,9 @@ if TYPE_CHECKING:  # this module stays importable without Django
 
 SYNC_TIMEOUT_SECONDS = 3.0
 MAX_BACKLOG = 500  # events held while a sync is awaited, at most (then: the saved text)
-WATCHDOG_SECONDS = 5.0
+# A quiet stream reads its row this often: an answer whose process died ends for the
+# tab within CHAT_STALE_STREAM_SECONDS and one of these (10 + 3 s shipped).
+WATCHDOG_SECONDS = 3.0
 STREAMING = "streaming"
 ERROR = "error"
 DELETED_ERROR = "The answer was deleted."
