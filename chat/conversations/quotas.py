@@ -3,7 +3,10 @@
 They hold across server processes and cannot be reset by deleting conversations:
 the counters live in the user's `UserQuota` row, which `exchanges_start` locks
 while the user's answers start (`admit` decides), and `charge` adds each answer's
-tokens to the day's total when it ends. `admit` itself is pure.
+tokens to the day's total of the user who asked when it ends. While an answer
+streams, its estimate (`reservation`) is held on its message (`reserved_tokens`):
+a second answer at once is admitted only if both fit in what is left of the day's
+budget. `admit` itself is pure.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from chat.errors import ErrorCode, Refusal
-from chat.models import Conversation, Message, UserQuota
+from chat.models import Message, UserQuota
 
 WINDOW = timedelta(minutes=1)
 CHARS_PER_TOKEN = 4  # the estimate when a provider reports no usage
@@ -48,17 +51,15 @@ class QuotaExceeded(Refused):
     code = ErrorCode.QUOTA_EXCEEDED
 
 
-def admit(quota: UserQuota, *, active: int, now: datetime) -> Refused | None:
+def admit(
+    quota: UserQuota, *, active: int, now: datetime, reserved: int = 0, estimate: int = 0
+) -> Refused | None:
     """May this user start one more answer now? If so, the send is counted in
-    `quota.recent_sends` (the caller saves it); otherwise the refusal."""
-    budget = settings.CHAT_DAILY_TOKEN_BUDGET
-    if budget and quota.day == now.date() and quota.tokens_day >= budget:
-        midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time())
-        wait = (midnight.replace(tzinfo=now.tzinfo) - now).total_seconds()
-        return QuotaExceeded(
-            "You have used today's token budget. It renews at midnight UTC.",
-            retry_after=math.ceil(wait),
-        )
+    `quota.recent_sends` (the caller saves it); otherwise the refusal. `reserved`: the
+    tokens the user's streaming answers hold; `estimate`: this answer's."""
+    refusal = _over_budget(quota, now=now, reserved=reserved, estimate=estimate)
+    if refusal is not None:
+        return refusal
     if active >= settings.CHAT_MAX_ACTIVE_ANSWERS_PER_USER:
         return RateLimited(
             f"You have {active} answers being written. Wait for one to finish.",
@@ -72,6 +73,31 @@ def admit(quota: UserQuota, *, active: int, now: datetime) -> Refused | None:
             retry_after=max(1, math.ceil((oldest + WINDOW - now).total_seconds())),
         )
     quota.recent_sends = [*recent, now.isoformat()]
+    return None
+
+
+def _over_budget(
+    quota: UserQuota, *, now: datetime, reserved: int, estimate: int
+) -> Refused | None:
+    """The day's budget is spent, or the answers streaming now hold so much of it that
+    this one could run past it too. (An answer alone is admitted while some budget is
+    left: its cap, LLM_MAX_TOKENS, bounds how far it can go past.)"""
+    budget = settings.CHAT_DAILY_TOKEN_BUDGET
+    used = quota.tokens_day if quota.day == now.date() else 0
+    if not budget:
+        return None
+    midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time())
+    wait = math.ceil((midnight.replace(tzinfo=now.tzinfo) - now).total_seconds())
+    if used >= budget:
+        return QuotaExceeded(
+            "You have used today's token budget. It renews at midnight UTC.", retry_after=wait
+        )
+    if reserved and used + reserved + estimate > budget:
+        return QuotaExceeded(
+            "Your answers being written may use the rest of today's token budget. "
+            "Wait for them to finish.",
+            retry_after=ACTIVE_RETRY_SECONDS,
+        )
     return None
 
 
@@ -90,16 +116,21 @@ def estimate_tokens(context: list[tuple[str, str]], text: str) -> int:
     return math.ceil(chars / CHARS_PER_TOKEN)
 
 
-def charge(*, conversation_id: str, tokens: int) -> None:
-    """Add an answer's tokens to its owner's total for the day (UTC)."""
-    owner_id = (
-        Conversation.objects.filter(pk=conversation_id).values_list("owner_id", flat=True).first()
-    )
-    if owner_id is None or tokens <= 0:
+def reservation(context_chars: int) -> int:
+    """The tokens an answer may cost, held while it streams: its context (the
+    operator's and the user's instructions, the history and the question) at about 4
+    characters a token, and the longest answer the model may write (LLM_MAX_TOKENS)."""
+    return math.ceil(context_chars / CHARS_PER_TOKEN) + max(settings.LLM_MAX_TOKENS, 0)
+
+
+def charge(*, user_id: int, tokens: int) -> None:
+    """Add an answer's tokens to the day's total (UTC) of the user who asked for it:
+    known from the start, so deleting the conversation meanwhile changes nothing."""
+    if tokens <= 0:
         return
     today = timezone.now().date()
     with transaction.atomic():
-        (quota,) = lock([owner_id]).values()
+        (quota,) = lock([user_id]).values()
         if quota.day != today:
             quota.day, quota.tokens_day = today, 0
         quota.tokens_day += tokens

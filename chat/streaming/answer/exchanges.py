@@ -24,7 +24,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Sum
 from django.utils import timezone
 
 from chat import db
@@ -70,6 +70,8 @@ class _Batch:
     trees: dict[str, Tree]
     quota_rows: dict[int, UserQuota]
     active: Counter[int]
+    reserved: Counter[int]  # the tokens the users' streaming answers hold
+    lengths: dict[str, int]  # of the messages that may go to the model (with a budget)
 
 
 @dataclass
@@ -94,9 +96,14 @@ def exchanges_start(requests: list[ExchangeRequest]) -> list[Outcome]:
     The conversations are locked, so two processes cannot start two answers at once.
     The rules themselves are admission.py's; this reads, asks them, and writes."""
     batch = _batch_load(requests)
-    asks = [_ask(request, batch.targets) for request in requests]
+    asks = [_ask(request, batch) for request in requests]
     decisions = admission.decide_batch(
-        asks, batch.states, batch.quota_rows, batch.active, now=timezone.now()
+        asks,
+        batch.states,
+        batch.quota_rows,
+        batch.active,
+        now=timezone.now(),
+        reserved=batch.reserved,
     )
     started = _batch_write(requests, decisions, batch)
     exchanges = _exchanges_read(started, batch.trees)
@@ -134,6 +141,9 @@ def _batch_load(requests: list[ExchangeRequest]) -> _Batch:
     users = {r.user.pk for r in requests}
     quota_rows = quotas.lock(users)
     active = _active_answers(users, cutoff)
+    budgeted = bool(settings.CHAT_DAILY_TOKEN_BUDGET)
+    reserved = _reserved_tokens(users, cutoff) if budgeted else Counter[int]()
+    lengths = selectors.context_lengths(conversation_ids=ids) if budgeted else {}
     states = {
         key: admission.ConversationState(
             id=key,
@@ -145,7 +155,9 @@ def _batch_load(requests: list[ExchangeRequest]) -> _Batch:
         )
         for key, c in conversations.items()
     }
-    return _Batch(conversations, states, earlier, targets, trees, quota_rows, active)
+    return _Batch(
+        conversations, states, earlier, targets, trees, quota_rows, active, reserved, lengths
+    )
 
 
 def _targets_read(requests: list[ExchangeRequest], ids: list[str]) -> dict[str, admission.Target]:
@@ -173,14 +185,37 @@ def _streaming_answers(ids: list[str], cutoff: datetime) -> tuple[set[str], set[
     return live, stale
 
 
-def _ask(request: ExchangeRequest, targets: dict[str, admission.Target]) -> admission.Ask:
+def _ask(request: ExchangeRequest, batch: _Batch) -> admission.Ask:
+    target = batch.targets.get(str(selectors.parse_uuid(request.target_id)))
     return admission.Ask(
         user_id=request.user.pk,
         conversation_id=str(request.conversation_id),
         kind=request.kind,
         client_id=request.client_id,
-        target=targets.get(str(selectors.parse_uuid(request.target_id))),
+        target=target,
+        estimate=_estimate(request, target, batch) if settings.CHAT_DAILY_TOKEN_BUDGET else 0,
     )
+
+
+def _estimate(request: ExchangeRequest, target: admission.Target | None, batch: _Batch) -> int:
+    """The tokens the request's answer may cost (quotas.reservation): what its context
+    will hold, as `_exchange` builds it, and the answer cap."""
+    key = str(request.conversation_id)
+    conversation, state = batch.conversations.get(key), batch.states.get(key)
+    if conversation is None or state is None:
+        return 0
+    parent: UUID | str | None = state.leaf_id
+    newest = [len(request.content)]  # the question, when the request saves one
+    if request.kind != Kind.SEND:
+        parent = target.parent_id if target is not None else None
+        if request.kind == Kind.CONTINUE and target is not None:
+            newest = [len(CONTINUE_PROMPT), len(continue_tail(target.content))]
+        elif request.kind == Kind.REGENERATE:
+            newest = []
+    path = batch.trees[key].path(str(parent) if parent else None)
+    lengths = [*newest, *(batch.lengths[m] for m in reversed(path) if m in batch.lengths)]
+    instructions = len(settings.LLM_SYSTEM_PROMPT) + len(conversation.instructions)
+    return quotas.reservation(instructions + selectors.picked_length(lengths))
 
 
 def _batch_write(
@@ -239,6 +274,7 @@ def _messages_new(
         # The conversation's model (one no longer configured: the default).
         model_name=llm.model_display_name(conversation.model),
         content=accept.prefix,  # a continue starts with the old text
+        reserved_tokens=accept.reserved,
     )
     conversation.leaf_id = answer.pk
     return question, answer
@@ -270,9 +306,10 @@ def _exchange(
     key = str(s.answer.conversation_id)
     tree = trees[key]
     context = contexts[key]
-    if s.kind == Kind.CONTINUE:  # the model is asked to go on from the answer's text
+    if s.kind == Kind.CONTINUE:  # the model is asked to go on from the answer's end
+        tail = continue_tail(s.answer.content)
         context = selectors.pick_context(
-            reversed([*context, ("assistant", s.answer.content), ("user", CONTINUE_PROMPT)])
+            reversed([*context, ("assistant", tail), ("user", CONTINUE_PROMPT)])
         )
     if s.question is not None:
         s.question.siblings = tree.siblings(str(s.question.pk))
@@ -289,6 +326,16 @@ def _exchange(
 
 
 CONTINUE_PROMPT = "Continue your last answer exactly where it stopped, without repeating any of it."
+CONTINUE_TAIL_CHARS = 6000
+
+
+def continue_tail(text: str) -> str:
+    """The end of an answer that the model is shown to continue it: at most
+    CONTINUE_TAIL_CHARS, and within the history budget with the prompt (the whole
+    answer may not fit: then the model would be asked to continue text it cannot see)."""
+    room = settings.CHAT_HISTORY_CHAR_BUDGET - len(CONTINUE_PROMPT)
+    keep = max(min(CONTINUE_TAIL_CHARS, room), 1)
+    return text[max(len(text) - keep, 0) :]
 
 
 def _active_answers(users: set[int], cutoff: datetime) -> Counter[int]:
@@ -302,6 +349,22 @@ def _active_answers(users: set[int], cutoff: datetime) -> Counter[int]:
             )
             .values_list("conversation__owner")
             .annotate(n=Count("pk"))
+            .values_list("conversation__owner", "n")
+        )
+    )
+
+
+def _reserved_tokens(users: set[int], cutoff: datetime) -> Counter[int]:
+    """The tokens each user's answers streaming now hold (a stale one holds none)."""
+    return Counter(
+        dict(
+            Message.objects.filter(
+                conversation__owner__in=users,
+                status=Message.Status.STREAMING,
+                updated__gte=cutoff,
+            )
+            .values_list("conversation__owner")
+            .annotate(n=Sum("reserved_tokens"))
             .values_list("conversation__owner", "n")
         )
     )

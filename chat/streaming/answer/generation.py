@@ -59,7 +59,7 @@ class Generation:
     """Streams one answer and is the only writer of its message until it ends.
 
     `context` is what the model receives (read with the exchange); None reads it.
-    `user_id` (who asked) is only logged. `prefix`: the text the answer starts with
+    `user_id`: who asked (logged, and charged the tokens). `prefix`: the text the answer starts with
     (a continuation's); `parent_id` and `siblings` (its place in the tree) go out
     with its start. `model_key`, `instructions`, `temperature`: the conversation's
     (chat/llm.py)."""
@@ -202,15 +202,16 @@ class Generation:
         self._pump.push(text)
 
     async def _finish(self, outcome: Outcome) -> None:
-        """Flush the pending deltas, save the final state, count the tokens, then tell
+        """Flush the pending deltas, count the tokens, save the final state, then tell
         every tab, leave the control group and have the conversation titled; the save
         comes first so a tab that misses deltas can read the rest from the database."""
         progress_saver().untrack(self.message_id)
         await self._pump.close()
         ended = self._ended()
+        # Charged before the save ends its reservation: never counted neither way.
+        await finish.charge(ended)
         outcome = await finish.save(ended, outcome)
         finish.record(ended, outcome)
-        await finish.charge(ended)
         await finish.announce(ended, outcome, self.relay)
         await self.control.close()
         finish.title(ended, outcome, self.relay)
