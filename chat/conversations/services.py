@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
-from chat import contract, db
+from chat import contract
 from chat.contract import request_stop
 from chat.conversations import quotas, selectors
 from chat.errors import INTERRUPTED_ERROR, ErrorCode, Refusal
@@ -271,23 +271,35 @@ def conversation_open_page(
     return selectors.conversation_page(conversation_id=conversation_id, limit=limit)
 
 
-def messages_save_progress(*, contents: dict[str, str]) -> None:
+def messages_save_progress(*, appends: dict[str, tuple[int, str]]) -> None:
     """Periodic save of every streaming answer of a process: bounds the loss on a crash
-    and doubles as their heartbeat. One transaction, one round trip."""
+    and doubles as their heartbeat. One transaction, one round trip. `appends`: by
+    answer, (offset, text): the saved text is kept up to `offset` and `text` follows it,
+    so a save sends what grew, not the whole answer (a long one, continued again and
+    again, was rewritten in full every second)."""
     now = timezone.now()
-    status = connection.ops.quote_name(
-        Message._meta.get_field("status").column  # type: ignore[arg-type]  # a column: not None
+    quote = connection.ops.quote_name
+    column = {name: quote(_message_column(name)) for name in ("content", "updated", "status")}
+    content = column["content"]
+    sql = (
+        f"UPDATE {quote(Message._meta.db_table)} SET "
+        f"{content} = SUBSTR({content}, 1, CAST(%s AS INTEGER)) || %s, {column['updated']} = %s "
+        f"WHERE {quote(_message_column('id'))} = %s AND {column['status']} = %s"
     )
-    with transaction.atomic():
-        db.update_rows(
-            Message,
-            ["content", "updated"],
-            f"{status} = %s",
-            [
-                [text, now, uuid.UUID(str(pk)), Message.Status.STREAMING]
-                for pk, text in contents.items()
-            ],
-        )
+    updated = Message._meta.get_field("updated")
+    stamp = updated.get_db_prep_value(now, connection)
+    rows = [
+        [offset, text, stamp, uuid.UUID(str(pk)), Message.Status.STREAMING]
+        for pk, (offset, text) in appends.items()
+    ]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
+def _message_column(name: str) -> str:
+    column = Message._meta.get_field(name).column  # type: ignore[union-attr]
+    assert column is not None
+    return column
 
 
 def message_finish(

@@ -15,6 +15,8 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
+from django.conf import settings
+
 from chat.conversations import quotas
 from chat.errors import ErrorCode, Refusal
 from chat.models import Conversation, Message, UserQuota
@@ -143,6 +145,12 @@ def refuse_target(kind: Kind, target: Target | None, leaf: str | None) -> Refusa
         return Refusal(
             ErrorCode.BAD_FRAME,
             "Only the last answer, stopped or cut off before its end, can be continued.",
+        )
+    if kind == Kind.CONTINUE and len(target.content) >= settings.CHAT_MAX_ANSWER_CHARS:
+        return Refusal(
+            ErrorCode.TOO_LONG,
+            f"This answer has reached the longest an answer may be "
+            f"({settings.CHAT_MAX_ANSWER_CHARS} characters): ask a new question instead.",
         )
     return None
 

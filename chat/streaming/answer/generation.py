@@ -120,7 +120,7 @@ class Generation:
             self._stream_task = self._task(self._stream(), "stream")
             if self._stop_requested:  # stopped while it joined: no request goes out
                 self._stream_task.cancel()
-            progress_saver().track(self)
+            progress_saver().track(self, saved=self._answer.prefix_length)
             # Announced or failed: an answer nobody can hear of (Redis down or stalled
             # past its read timeout) ends `unavailable` instead of streaming unseen.
             await self.relay.publish(
@@ -193,6 +193,9 @@ class Generation:
                     self.finish_reason = item.reason[:32]
                 else:
                     self._append(item)
+                    if self._answer.length >= settings.CHAT_MAX_ANSWER_CHARS:
+                        self.finish_reason = "length"  # as the model's own cap says
+                        return
 
     def _append(self, text: str) -> None:
         if self.ttft_ms is None:

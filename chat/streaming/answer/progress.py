@@ -4,7 +4,8 @@ While an answer streams, its text so far is saved every CHAT_PROGRESS_SAVE_SECON
 (the loss on a crash is bounded by that) and at least every HEARTBEAT_SECONDS even
 when it did not grow (an answer not saved for CHAT_STALE_STREAM_SECONDS belongs to
 a dead process). One saver per event loop does this for all its answers: one trip
-to a database thread and one transaction per tick, not one per answer.
+to a database thread and one transaction per tick, not one per answer. A save
+sends only what the text gained since the last one (services.messages_save_progress).
 """
 
 from __future__ import annotations
@@ -53,9 +54,10 @@ class ProgressSaver:
         self._tracked: dict[str, _Tracked] = {}
         self._task: asyncio.Task[None] | None = None
 
-    def track(self, answer: Streaming) -> None:
-        # Saved when created (empty): the first save is due when its text grows.
-        self._tracked[answer.message_id] = _Tracked(answer, 0, time.monotonic())
+    def track(self, answer: Streaming, *, saved: int = 0) -> None:
+        """`saved`: how much of its text the database has (saved when created: empty,
+        or a continue's prefix); the first save is due when its text grows."""
+        self._tracked[answer.message_id] = _Tracked(answer, saved, time.monotonic())
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="progress-saver")
 
@@ -73,16 +75,16 @@ class ProgressSaver:
     async def save_due(self) -> int:
         """Save every answer that grew or needs its heartbeat; returns how many."""
         now = time.monotonic()
-        due: dict[str, str] = {}
+        due: dict[str, tuple[int, str]] = {}
         for message_id, tracked in list(self._tracked.items()):
             length = tracked.answer.length
             if length != tracked.saved_length or now - tracked.saved_at >= HEARTBEAT_SECONDS:
-                due[message_id] = tracked.answer.text
+                due[message_id] = _grown(tracked)
                 tracked.saved_length, tracked.saved_at = length, now
         if not due:
             return 0
         try:
-            await db_call(services.messages_save_progress)(contents=due)
+            await db_call(services.messages_save_progress)(appends=due)
         except Exception:
             metrics.DATABASE_ERRORS.inc()
             logger.exception("progress save of %d answers failed", len(due))
@@ -90,6 +92,13 @@ class ProgressSaver:
                 if message_id in self._tracked:
                     self._tracked[message_id].saved_length = -1
         return len(due)
+
+
+def _grown(tracked: _Tracked) -> tuple[int, str]:
+    """(offset, text): what the answer's text gained since it was last saved (all of
+    it after a failed save, which left `saved_length` -1)."""
+    offset = max(tracked.saved_length, 0)
+    return offset, tracked.answer.text[offset:]
 
 
 _savers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ProgressSaver] = (
