@@ -98,7 +98,11 @@ class Conversation(models.Model):
 
     class Meta:
         ordering = ["-updated"]
-        indexes = [models.Index(fields=["owner", "-updated"]), models.Index(fields=["created"])]
+        indexes = [
+            models.Index(fields=["owner", "-updated"]),
+            models.Index(fields=["created"]),
+            models.Index(fields=["updated"]),  # retention: the oldest first
+        ]
 
     def __str__(self) -> str:
         return self.title or f"Conversation {self.id}"

@@ -327,7 +327,7 @@ CHAT_MAX_ANSWER_CHARS = env_int("CHAT_MAX_ANSWER_CHARS", 32000)
 # searches they may make per minute, each; conversations older than
 # CHAT_RETENTION_DAYS (since their last activity) are deleted by the sweep (0: never).
 CHAT_MAX_CONVERSATIONS_PER_USER = env_int("CHAT_MAX_CONVERSATIONS_PER_USER", 2000)
-CHAT_MAX_STORED_CHARS_PER_USER = env_int("CHAT_MAX_STORED_CHARS_PER_USER", 20_000_000)
+CHAT_MAX_STORED_BYTES_PER_USER = env_int("CHAT_MAX_STORED_BYTES_PER_USER", 50_000_000)
 CHAT_ACTIONS_PER_MINUTE = env_int("CHAT_ACTIONS_PER_MINUTE", 60)
 CHAT_RETENTION_DAYS = env_int("CHAT_RETENTION_DAYS", 0)
 # One socket's frames: a burst, then this many per second (over it: closed with 1008).

@@ -12,15 +12,18 @@ budget. `admit` itself is pure.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import IntegerField, Sum, Transform
 from django.utils import timezone
 
 from chat.errors import ErrorCode, Refusal
-from chat.models import Message, UserQuota
+from chat.models import Conversation, Message, UserQuota
 
 WINDOW = timedelta(minutes=1)
 CHARS_PER_TOKEN = 4  # the estimate when a provider reports no usage
@@ -51,13 +54,26 @@ class QuotaExceeded(Refused):
     code = ErrorCode.QUOTA_EXCEEDED
 
 
+class StorageFull(Refused):
+    code = ErrorCode.STORAGE_FULL
+
+
 def admit(
-    quota: UserQuota, *, active: int, now: datetime, reserved: int = 0, estimate: int = 0
+    quota: UserQuota,
+    *,
+    active: int,
+    now: datetime,
+    reserved: int = 0,
+    estimate: int = 0,
+    stored: int = 0,
 ) -> Refused | None:
     """May this user start one more answer now? If so, the send is counted in
     `quota.recent_sends` (the caller saves it); otherwise the refusal. `reserved`: the
-    tokens the user's streaming answers hold; `estimate`: this answer's."""
+    tokens the user's streaming answers hold; `estimate`: this answer's; `stored`: the
+    bytes of text the user keeps."""
     refusal = _over_budget(quota, now=now, reserved=reserved, estimate=estimate)
+    if refusal is None:
+        refusal = storage_refusal(stored=stored)
     if refusal is not None:
         return refusal
     if active >= settings.CHAT_MAX_ACTIVE_ANSWERS_PER_USER:
@@ -148,3 +164,85 @@ def precheck(*, user_id: int) -> Refused | None:
         conversation__owner_id=user_id, status=Message.Status.STREAMING, updated__gte=cutoff
     ).count()
     return admit(quota, active=active, now=now)
+
+
+# --- Storage: what one user may keep ------------------------------------------------
+
+
+class OctetLength(Transform):
+    """The bytes a text takes: PostgreSQL reads it from the value's header (a long
+    text is not read, as LENGTH would have to); SQLite counts characters."""
+
+    function = "OCTET_LENGTH"
+    output_field = IntegerField()
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(compiler, connection, function="LENGTH", **extra)
+
+
+def stored_bytes(user_ids: Iterable[int]) -> Counter[int]:
+    """The bytes of message text each user keeps, in one query."""
+    rows = (
+        Message.objects.filter(conversation__owner__in=list(user_ids))
+        .values_list("conversation__owner")
+        .annotate(n=Sum(OctetLength("content")))
+        .values_list("conversation__owner", "n")
+    )
+    return Counter({owner: n or 0 for owner, n in rows})
+
+
+def storage_refusal(*, stored: int, conversations: int | None = None) -> StorageFull | None:
+    """The user keeps as much as they may (CHAT_MAX_STORED_BYTES_PER_USER), or, when
+    `conversations` is given, as many conversations (CHAT_MAX_CONVERSATIONS_PER_USER)."""
+    most = settings.CHAT_MAX_CONVERSATIONS_PER_USER
+    if conversations is not None and most and conversations >= most:
+        return StorageFull(
+            f"You have {conversations} conversations, the most one may keep. "
+            "Delete some to start another."
+        )
+    cap = settings.CHAT_MAX_STORED_BYTES_PER_USER
+    if cap and stored >= cap:
+        return StorageFull(
+            f"Your conversations hold as much text as one may keep ({cap // 1_000_000} MB). "
+            "Delete some to write more."
+        )
+    return None
+
+
+def storage_check(*, user_id: int) -> None:
+    """Before a new conversation: StorageFull when the user may keep no more."""
+    if not (settings.CHAT_MAX_CONVERSATIONS_PER_USER or settings.CHAT_MAX_STORED_BYTES_PER_USER):
+        return
+    count = Conversation.objects.filter(owner_id=user_id).count()
+    stored = stored_bytes([user_id])[user_id] if settings.CHAT_MAX_STORED_BYTES_PER_USER else 0
+    refusal = storage_refusal(stored=stored, conversations=count)
+    if refusal is not None:
+        raise refusal
+
+
+# --- How often: conversations, presets, searches --------------------------------------
+
+ACTIONS = {"conversation": "new conversations", "preset": "preset changes", "search": "searches"}
+
+
+def throttle(*, user_id: int, action: str) -> None:
+    """Count one `action` of the user (ACTIONS) in the last minute, across processes
+    (their quota row, locked); RateLimited, with when to retry and nothing counted,
+    past CHAT_ACTIONS_PER_MINUTE."""
+    limit = settings.CHAT_ACTIONS_PER_MINUTE
+    if limit <= 0:
+        return
+    now = timezone.now()
+    with transaction.atomic():
+        (quota,) = lock([user_id]).values()
+        done = dict(quota.recent_actions or {})
+        recent = [t for t in done.get(action, []) if datetime.fromisoformat(t) > now - WINDOW]
+        if len(recent) >= limit:
+            oldest = datetime.fromisoformat(recent[0])
+            raise RateLimited(
+                f"Too many {ACTIONS[action]} in a minute. Wait a moment and try again.",
+                retry_after=max(1, math.ceil((oldest + WINDOW - now).total_seconds())),
+            )
+        done[action] = [*recent, now.isoformat()]
+        quota.recent_actions = done
+        quota.save(update_fields=["recent_actions"])

@@ -74,7 +74,9 @@ def conversation_create(
 ) -> Conversation:
     """A new conversation; with `preset`, it is answered as the preset says (its
     instructions, model and temperature), unless `settings` say otherwise. Made with
-    `api_token` (a script), its source is the API and the token is recorded."""
+    `api_token` (a script), its source is the API and the token is recorded.
+    quotas.StorageFull when the owner may keep no more."""
+    quotas.storage_check(user_id=owner.pk)
     copied = {name: getattr(preset, name) for name in SETTINGS_FIELDS} if preset else {}
     copied.update((name, settings[name]) for name in SETTINGS_FIELDS if name in settings)
     if api_token is not None:
@@ -92,7 +94,9 @@ def conversation_import(
 ) -> Conversation:
     """A new conversation that starts with `history`, (role, content) pairs saved as
     finished messages one after the other (a client of the OpenAI-compatible API sends
-    the whole conversation each time); `fields`: the conversation's other fields."""
+    the whole conversation each time); `fields`: the conversation's other fields.
+    quotas.StorageFull when the owner may keep no more."""
+    quotas.storage_check(user_id=owner.pk)
     conversation = Conversation.objects.create(owner=owner, title=title.strip(), **fields)
     parent = None
     messages = []
@@ -168,6 +172,29 @@ def conversation_delete(*, conversation: Conversation, stop: StopAnswer = reques
                 ErrorCode.UNAVAILABLE, STOP_UNSENT, retry_after=STOP_RETRY_SECONDS
             ) from exc
     conversation.delete()
+
+
+RETENTION_BATCH = 500
+
+
+def conversations_delete_old(*, days: int, dry_run: bool = False) -> int:
+    """Delete the conversations with no activity (`updated`) for `days` days, their
+    messages with them, in batches (the operator's CHAT_RETENTION_DAYS: the sweep and
+    `manage.py delete_old_conversations`). One with an answer still streaming is left
+    for a later run. Returns how many were (or, `dry_run`, would be) deleted."""
+    old = Conversation.objects.filter(updated__lt=timezone.now() - timedelta(days=days)).exclude(
+        messages__status=Message.Status.STREAMING
+    )
+    if dry_run:
+        return old.count()
+    deleted = 0
+    while batch := list(old.order_by("updated").values_list("pk", flat=True)[:RETENTION_BATCH]):
+        with transaction.atomic():
+            Conversation.objects.filter(pk__in=batch).delete()
+        deleted += len(batch)
+    if deleted:
+        logger.info("retention: deleted %d conversations older than %d days", deleted, days)
+    return deleted
 
 
 @transaction.atomic

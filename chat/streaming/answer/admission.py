@@ -88,11 +88,12 @@ class Ask:
 class Limits:
     """A user's limits: the quota row (`quotas.admit` counts an accepted send in its
     `recent_sends`, which the caller saves), how many answers are streaming now and
-    the tokens they hold (their reservations)."""
+    the tokens they hold (their reservations), and what the user stores."""
 
     quota: UserQuota
     active: int = 0
     reserved: int = 0
+    stored: int = 0  # bytes of text the user keeps
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,12 @@ def decide(
     if problem is not None:
         return problem
     refusal = quotas.admit(
-        limits.quota, active=limits.active, now=now, reserved=limits.reserved, estimate=ask.estimate
+        limits.quota,
+        active=limits.active,
+        now=now,
+        reserved=limits.reserved,
+        estimate=ask.estimate,
+        stored=limits.stored,
     )
     if refusal is not None:
         return refusal
@@ -197,6 +203,7 @@ def decide_batch(
     *,
     now: datetime,
     reserved: Mapping[int, int] | None = None,
+    stored: Mapping[int, int] | None = None,
 ) -> list[Decision]:
     """`decide` for each request in turn, each seeing what the ones before it were
     granted: a second request for a conversation is busy, a second with the same
@@ -208,7 +215,10 @@ def decide_batch(
     for ask in asks:
         state = states.get(ask.conversation_id)
         limits = Limits(
-            quota_rows[ask.user_id], active=running[ask.user_id], reserved=held[ask.user_id]
+            quota_rows[ask.user_id],
+            active=running[ask.user_id],
+            reserved=held[ask.user_id],
+            stored=(stored or {}).get(ask.user_id, 0),
         )
         decision = decide(ask, state, limits, now=now)
         if isinstance(decision, Accept):

@@ -70,8 +70,16 @@ class _Batch:
     trees: dict[str, Tree]
     quota_rows: dict[int, UserQuota]
     active: Counter[int]
-    reserved: Counter[int]  # the tokens the users' streaming answers hold
-    lengths: dict[str, int]  # of the messages that may go to the model (with a budget)
+    usage: _Usage
+
+
+@dataclass
+class _Usage:
+    """What the users hold of their budget and storage (read only when capped)."""
+
+    reserved: Counter[int] = field(default_factory=Counter)  # by their streaming answers
+    stored: Counter[int] = field(default_factory=Counter)  # bytes of text they keep
+    lengths: dict[str, int] = field(default_factory=dict)  # of messages the model may get
 
 
 @dataclass
@@ -103,7 +111,8 @@ def exchanges_start(requests: list[ExchangeRequest]) -> list[Outcome]:
         batch.quota_rows,
         batch.active,
         now=timezone.now(),
-        reserved=batch.reserved,
+        reserved=batch.usage.reserved,
+        stored=batch.usage.stored,
     )
     started = _batch_write(requests, decisions, batch)
     exchanges = _exchanges_read(started, batch.trees)
@@ -141,9 +150,7 @@ def _batch_load(requests: list[ExchangeRequest]) -> _Batch:
     users = {r.user.pk for r in requests}
     quota_rows = quotas.lock(users)
     active = _active_answers(users, cutoff)
-    budgeted = bool(settings.CHAT_DAILY_TOKEN_BUDGET)
-    reserved = _reserved_tokens(users, cutoff) if budgeted else Counter[int]()
-    lengths = selectors.context_lengths(conversation_ids=ids) if budgeted else {}
+    usage = _usage_read(users, ids, cutoff)
     states = {
         key: admission.ConversationState(
             id=key,
@@ -155,9 +162,17 @@ def _batch_load(requests: list[ExchangeRequest]) -> _Batch:
         )
         for key, c in conversations.items()
     }
-    return _Batch(
-        conversations, states, earlier, targets, trees, quota_rows, active, reserved, lengths
-    )
+    return _Batch(conversations, states, earlier, targets, trees, quota_rows, active, usage)
+
+
+def _usage_read(users: set[int], ids: list[str], cutoff: datetime) -> _Usage:
+    usage = _Usage()
+    if settings.CHAT_DAILY_TOKEN_BUDGET:
+        usage.reserved = _reserved_tokens(users, cutoff)
+        usage.lengths = selectors.context_lengths(conversation_ids=ids)
+    if settings.CHAT_MAX_STORED_BYTES_PER_USER:
+        usage.stored = quotas.stored_bytes(users)
+    return usage
 
 
 def _targets_read(requests: list[ExchangeRequest], ids: list[str]) -> dict[str, admission.Target]:
@@ -213,7 +228,8 @@ def _estimate(request: ExchangeRequest, target: admission.Target | None, batch: 
         elif request.kind == Kind.REGENERATE:
             newest = []
     path = batch.trees[key].path(str(parent) if parent else None)
-    lengths = [*newest, *(batch.lengths[m] for m in reversed(path) if m in batch.lengths)]
+    known = batch.usage.lengths
+    lengths = [*newest, *(known[m] for m in reversed(path) if m in known)]
     instructions = len(settings.LLM_SYSTEM_PROMPT) + len(conversation.instructions)
     return quotas.reservation(instructions + selectors.picked_length(lengths))
 
