@@ -17,6 +17,7 @@ from django.db.backends.utils import CursorWrapper
 from chat.models import Conversation, Message
 from chat.streaming.answer.exchanges import CONTINUE_PROMPT
 from tests.support.openai_stub import Reply
+from tests.support.waiting import wait_for
 
 from .conftest import make_user, open_socket, receive, receive_until, saved
 
@@ -105,13 +106,14 @@ async def test_an_answer_stops_at_its_cap_and_continuing_past_it_is_refused(stub
     """An answer used to grow by a whole answer at each continue, without a bound."""
     settings.CHAT_MAX_ANSWER_CHARS = 120
     ws, answer = await continue_socket("x" * 100)
-    stub.replies.append(Reply(deltas=["0123456789"] * 10))
+    stub.replies.append(Reply(deltas=["0123456789"] * 10, delay=0.02))
     await send(ws, type="continue", message_id=str(answer.pk))
     frames = await receive_until(ws, "end")
     end = frames[-1]
     assert end["status"] == "complete" and end["finish_reason"] == "length"
     grown = await saved(end["message_id"])
     assert 120 <= len(grown.content) < 130  # stopped at the cap (one delta past at most)
+    await wait_for(lambda: stub.disconnects == 1, what="the model's stream closed at the cap")
     await send(ws, type="continue", message_id=end["message_id"])
     error = await receive(ws)
     assert error["type"] == "error" and error["code"] == "too_long"

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Coroutine
+from contextlib import aclosing
 from dataclasses import asdict
 from typing import Any, Required, TypedDict
 
@@ -179,14 +180,16 @@ class Generation:
             read = db_call(selectors.model_context)
             self.context = await read(assistant_message_id=self.message_id)
         context = self.context
-        async with asyncio.timeout(settings.LLM_MAX_ANSWER_SECONDS):
+        stream = stream_answer(
+            context,
+            model_key=self.model_key,
+            instructions=self.instructions,
+            temperature=self.temperature,
+        )
+        # Closed on leaving, so an answer stopped at its longest closes the model's stream.
+        async with asyncio.timeout(settings.LLM_MAX_ANSWER_SECONDS), aclosing(stream):
             # One stream, no callbacks: a token callback too would deliver every delta twice.
-            async for item in stream_answer(
-                context,
-                model_key=self.model_key,
-                instructions=self.instructions,
-                temperature=self.temperature,
-            ):
+            async for item in stream:
                 if isinstance(item, Usage):
                     self.usage = asdict(item)
                 elif isinstance(item, Finish):
