@@ -47,17 +47,37 @@ def delete(conversation) -> None:
 
 
 @pytest.mark.usefixtures("redis_layer")
-async def test_deleting_the_conversation_mid_answer_still_charges_the_user(settings) -> None:
+async def test_an_answer_whose_conversation_is_gone_at_its_end_is_still_charged(settings) -> None:
     """The charge used to find the owner through the conversation: deleted just before
-    the end, the answer was charged nothing (the count stayed where it was)."""
+    the end, the answer was charged nothing (the count stayed where it was). Here the
+    row is gone mid-answer and the answer runs to its end, so the charge always comes
+    after the delete."""
     settings.CHAT_DAILY_TOKEN_BUDGET = 1_000_000
     settings.DEMO_TOKEN_DELAY_MS = 30  # an answer of a few seconds
     user = await make_user()
     conversation, ws = await chat(user)
     await send(ws, type="user_message", content="a long answer please")
     await receive_until(ws, "chunk")  # mid-answer
+    gone = Conversation.objects.filter(pk=conversation.pk)
+    await database_sync_to_async(gone.delete)()
+    end = (await receive_until(ws, "end"))[-1]
+    assert end["usage"]["total_tokens"] > 0
     await ws.disconnect()
-    await delete(conversation)  # stops the answer: it ends, charged
+    await wait_for_answers(timeout=30)
+    assert await tokens_day(user) == end["usage"]["total_tokens"]
+
+
+@pytest.mark.usefixtures("redis_layer")
+async def test_deleting_the_conversation_mid_answer_still_charges_the_user(settings) -> None:
+    """The delete of the API (the answer is told to stop first): charged what it used."""
+    settings.CHAT_DAILY_TOKEN_BUDGET = 1_000_000
+    settings.DEMO_TOKEN_DELAY_MS = 30
+    user = await make_user()
+    conversation, ws = await chat(user)
+    await send(ws, type="user_message", content="a long answer please")
+    await receive_until(ws, "chunk")
+    await ws.disconnect()
+    await delete(conversation)
     await wait_for_answers(timeout=30)
     assert await tokens_day(user) > 0
 
