@@ -24,7 +24,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Sum
+from django.db.models import Count
 from django.utils import timezone
 
 from chat import db
@@ -36,6 +36,13 @@ from chat.provider import llm
 from chat.streaming.answer import admission
 from chat.streaming.answer.admission import Kind
 from chat.streaming.answer.generation import AnswerOptions
+from chat.streaming.answer.holdings import (
+    CONTINUE_PROMPT,
+    Holdings,
+    continue_tail,
+    estimate,
+    holdings_read,
+)
 
 if TYPE_CHECKING:
     from chat.models import User
@@ -70,16 +77,7 @@ class _Batch:
     trees: dict[str, Tree]
     quota_rows: dict[int, UserQuota]
     active: Counter[int]
-    usage: _Usage
-
-
-@dataclass
-class _Usage:
-    """What the users hold of their budget and storage (read only when capped)."""
-
-    reserved: Counter[int] = field(default_factory=Counter)  # by their streaming answers
-    stored: Counter[int] = field(default_factory=Counter)  # bytes of text they keep
-    lengths: dict[str, int] = field(default_factory=dict)  # of messages the model may get
+    holdings: Holdings
 
 
 @dataclass
@@ -111,8 +109,8 @@ def exchanges_start(requests: list[ExchangeRequest]) -> list[Outcome]:
         batch.quota_rows,
         batch.active,
         now=timezone.now(),
-        reserved=batch.usage.reserved,
-        stored=batch.usage.stored,
+        reserved=batch.holdings.reserved,
+        stored=batch.holdings.stored,
     )
     started = _batch_write(requests, decisions, batch)
     exchanges = _exchanges_read(started, batch.trees)
@@ -150,7 +148,7 @@ def _batch_load(requests: list[ExchangeRequest]) -> _Batch:
     users = {r.user.pk for r in requests}
     quota_rows = quotas.lock(users)
     active = _active_answers(users, cutoff)
-    usage = _usage_read(users, ids, cutoff)
+    holdings = holdings_read(users, ids, cutoff)
     states = {
         key: admission.ConversationState(
             id=key,
@@ -162,17 +160,7 @@ def _batch_load(requests: list[ExchangeRequest]) -> _Batch:
         )
         for key, c in conversations.items()
     }
-    return _Batch(conversations, states, earlier, targets, trees, quota_rows, active, usage)
-
-
-def _usage_read(users: set[int], ids: list[str], cutoff: datetime) -> _Usage:
-    usage = _Usage()
-    if settings.CHAT_DAILY_TOKEN_BUDGET:
-        usage.reserved = _reserved_tokens(users, cutoff)
-        usage.lengths = selectors.context_lengths(conversation_ids=ids)
-    if settings.CHAT_MAX_STORED_BYTES_PER_USER:
-        usage.stored = quotas.stored_bytes(users)
-    return usage
+    return _Batch(conversations, states, earlier, targets, trees, quota_rows, active, holdings)
 
 
 def _targets_read(requests: list[ExchangeRequest], ids: list[str]) -> dict[str, admission.Target]:
@@ -208,30 +196,25 @@ def _ask(request: ExchangeRequest, batch: _Batch) -> admission.Ask:
         kind=request.kind,
         client_id=request.client_id,
         target=target,
-        estimate=_estimate(request, target, batch) if settings.CHAT_DAILY_TOKEN_BUDGET else 0,
+        estimate=_estimate(request, target, batch),
     )
 
 
 def _estimate(request: ExchangeRequest, target: admission.Target | None, batch: _Batch) -> int:
-    """The tokens the request's answer may cost (quotas.reservation): what its context
-    will hold, as `_exchange` builds it, and the answer cap."""
+    """The request's reservation (holdings.estimate), with a daily budget; else 0."""
     key = str(request.conversation_id)
     conversation, state = batch.conversations.get(key), batch.states.get(key)
-    if conversation is None or state is None:
+    if not settings.CHAT_DAILY_TOKEN_BUDGET or conversation is None or state is None:
         return 0
-    parent: UUID | str | None = state.leaf_id
-    newest = [len(request.content)]  # the question, when the request saves one
-    if request.kind != Kind.SEND:
-        parent = target.parent_id if target is not None else None
-        if request.kind == Kind.CONTINUE and target is not None:
-            newest = [len(CONTINUE_PROMPT), len(continue_tail(target.content))]
-        elif request.kind == Kind.REGENERATE:
-            newest = []
-    path = batch.trees[key].path(str(parent) if parent else None)
-    known = batch.usage.lengths
-    lengths = [*newest, *(known[m] for m in reversed(path) if m in known)]
-    instructions = len(settings.LLM_SYSTEM_PROMPT) + len(conversation.instructions)
-    return quotas.reservation(instructions + selectors.picked_length(lengths))
+    return estimate(
+        request.kind,
+        question=request.content,
+        target=target,
+        leaf=state.leaf_id,
+        instructions=conversation.instructions,
+        tree=batch.trees[key],
+        lengths=batch.holdings.lengths,
+    )
 
 
 def _batch_write(
@@ -341,19 +324,6 @@ def _exchange(
     )
 
 
-CONTINUE_PROMPT = "Continue your last answer exactly where it stopped, without repeating any of it."
-CONTINUE_TAIL_CHARS = 6000
-
-
-def continue_tail(text: str) -> str:
-    """The end of an answer that the model is shown to continue it: at most
-    CONTINUE_TAIL_CHARS, and within the history budget with the prompt (the whole
-    answer may not fit: then the model would be asked to continue text it cannot see)."""
-    room = settings.CHAT_HISTORY_CHAR_BUDGET - len(CONTINUE_PROMPT)
-    keep = max(min(CONTINUE_TAIL_CHARS, room), 1)
-    return text[max(len(text) - keep, 0) :]
-
-
 def _active_answers(users: set[int], cutoff: datetime) -> Counter[int]:
     """How many answers each user has streaming now (a stale one does not count)."""
     return Counter(
@@ -365,22 +335,6 @@ def _active_answers(users: set[int], cutoff: datetime) -> Counter[int]:
             )
             .values_list("conversation__owner")
             .annotate(n=Count("pk"))
-            .values_list("conversation__owner", "n")
-        )
-    )
-
-
-def _reserved_tokens(users: set[int], cutoff: datetime) -> Counter[int]:
-    """The tokens each user's answers streaming now hold (a stale one holds none)."""
-    return Counter(
-        dict(
-            Message.objects.filter(
-                conversation__owner__in=users,
-                status=Message.Status.STREAMING,
-                updated__gte=cutoff,
-            )
-            .values_list("conversation__owner")
-            .annotate(n=Sum("reserved_tokens"))
             .values_list("conversation__owner", "n")
         )
     )
