@@ -82,7 +82,7 @@ def close_connections() -> None:
         future.result(timeout=10)
 
 
-def _now_sql() -> str:
+def now_sql() -> str:
     """SQL for the database's clock now (`Now()`, as the ORM writes it)."""
     sql, params = Query(None).get_compiler(connection=connection).compile(Now())
     assert not params, params
@@ -93,7 +93,7 @@ def database_now() -> datetime:
     """The database's clock now (aware): one round trip."""
     now = Now()
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {_now_sql()}", [])  # params: "%%" in the SQL is unescaped
+        cursor.execute(f"SELECT {now_sql()}", [])  # params: "%%" in the SQL is unescaped
         (value,) = cursor.fetchone()
     for convert in connection.ops.get_db_converters(now) + now.get_db_converters(connection):
         value = convert(value, now, connection)
@@ -118,7 +118,7 @@ def update_rows(
     quote = connection.ops.quote_name
     meta = model._meta
     columns = [_column(model, name) for name in [*fields, meta.pk.name]]
-    clock = _now_sql()
+    clock = now_sql()
     sql = (
         f"UPDATE {quote(meta.db_table)} SET "
         + ", ".join(

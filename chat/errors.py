@@ -22,6 +22,7 @@ class ErrorCode(StrEnum):
     BUSY = "busy"
     RATE_LIMITED = "rate_limited"
     QUOTA_EXCEEDED = "quota_exceeded"
+    STORAGE_FULL = "storage_full"  # the user's conversations or stored text at their cap
     NOT_FOUND = "not_found"
     READ_ONLY = "read_only"
     UNAVAILABLE = "unavailable"
@@ -45,6 +46,7 @@ HTTP_STATUS = {
     ErrorCode.NOT_ALLOWED: 409,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.QUOTA_EXCEEDED: 429,
+    ErrorCode.STORAGE_FULL: 403,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.NOT_AUTHENTICATED: 401,
     ErrorCode.READ_ONLY: 403,

@@ -119,7 +119,11 @@ class Conversation(models.Model):
 
     class Meta:
         ordering = ["-updated"]
-        indexes = [models.Index(fields=["owner", "-updated"]), models.Index(fields=["created"])]
+        indexes = [
+            models.Index(fields=["owner", "-updated"]),
+            models.Index(fields=["created"]),
+            models.Index(fields=["updated"]),  # retention: the oldest first
+        ]
 
     def __str__(self) -> str:
         return self.title or f"Conversation {self.id}"
@@ -163,6 +167,9 @@ class Message(models.Model):
     error_code = models.CharField(max_length=32, blank=True)
     # Why the model stopped, as it said ("length": cut off by the token limit).
     finish_reason = models.CharField(max_length=32, blank=True)
+    # The tokens held against the owner's daily budget while the answer streams (its
+    # estimate, quotas.reservation); counted only while `streaming`, settled at its end.
+    reserved_tokens = models.PositiveIntegerField(default=0)
     created = models.DateTimeField(auto_now_add=True)
     # A streaming answer's heartbeat, always by the database's clock (the default at
     # creation, `Now()` at every progress save): one whose `updated` is old belongs to
@@ -267,6 +274,9 @@ class UserQuota(models.Model):
     recent_sends = models.JSONField(default=list, blank=True)
     day = models.DateField(null=True, blank=True)  # the UTC day `tokens_day` counts
     tokens_day = models.PositiveBigIntegerField(default=0)
+    # When the user last created conversations, presets and searched (ISO 8601 times of
+    # the last minute, oldest first, by action): quotas.throttle.
+    recent_actions = models.JSONField(default=dict, blank=True)
 
     def __str__(self) -> str:
         return f"quota of user {self.user_id}"

@@ -348,6 +348,15 @@ CHAT_MAX_ACTIVE_ANSWERS_PER_USER = env_int("CHAT_MAX_ACTIVE_ANSWERS_PER_USER", 2
 # Tokens one user may use per UTC day (as the provider reports them, else estimated
 # from characters); 0 turns the budget off.
 CHAT_DAILY_TOKEN_BUDGET = env_int("CHAT_DAILY_TOKEN_BUDGET", 0)
+# An answer's length, continues included (a continue past it is refused).
+CHAT_MAX_ANSWER_CHARS = env_int("CHAT_MAX_ANSWER_CHARS", 32000)
+# What one user may store (0: no bound), and how many conversations, presets and
+# searches they may make per minute, each; conversations older than
+# CHAT_RETENTION_DAYS (since their last activity) are deleted by the sweep (0: never).
+CHAT_MAX_CONVERSATIONS_PER_USER = env_int("CHAT_MAX_CONVERSATIONS_PER_USER", 2000)
+CHAT_MAX_STORED_BYTES_PER_USER = env_int("CHAT_MAX_STORED_BYTES_PER_USER", 50_000_000)
+CHAT_ACTIONS_PER_MINUTE = env_int("CHAT_ACTIONS_PER_MINUTE", 60)
+CHAT_RETENTION_DAYS = env_int("CHAT_RETENTION_DAYS", 0)
 # One socket's frames: a burst, then this many per second (over it: closed with 1008).
 CHAT_FRAMES_PER_SECOND = env_float("CHAT_FRAMES_PER_SECOND", 5.0)
 CHAT_FRAME_BURST = env_int("CHAT_FRAME_BURST", 20)

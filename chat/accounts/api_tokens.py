@@ -153,7 +153,3 @@ def token_is_valid(*, token_id: int, user_id: int) -> bool:
 
 async def token_authenticate_async(raw: str, address: str | None = None) -> ApiToken | None:
     return await db_call(token_authenticate)(raw, address)
-
-
-async def token_is_valid_async(*, token_id: int, user_id: int) -> bool:
-    return await db_call(token_is_valid)(token_id=token_id, user_id=user_id)

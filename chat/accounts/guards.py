@@ -13,17 +13,18 @@ import logging
 from collections import Counter
 from collections.abc import Mapping
 from importlib import import_module
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import async_to_sync
-from channels.auth import get_user
-from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.contrib import auth
 from django.contrib.auth import get_user_model
 
 from chat import contract
-from chat.accounts.api_tokens import token_is_valid_async
+from chat.accounts.api_tokens import token_is_valid
+from chat.db import db_call
 
 if TYPE_CHECKING:
     from django.contrib.auth.base_user import AbstractBaseUser
@@ -51,19 +52,26 @@ def socket_closed(user_id: int) -> None:
 
 
 async def still_signed_in(scope: Mapping[str, Any]) -> bool:
-    """Does the socket's session (or API token) still authenticate the user it opened as?"""
-    user = scope["user"]
+    """Does the socket's session (or API token) still authenticate the user it opened
+    as? Checked on the database threads, not Django's one thread-sensitive thread: a
+    frame must not queue behind whatever holds that thread."""
+    user_id = scope["user"].pk
     if "api_token_id" in scope:  # opened with a token: not revoked, its user active
-        return await token_is_valid_async(token_id=scope["api_token_id"], user_id=user.pk)
+        return await db_call(token_is_valid)(token_id=scope["api_token_id"], user_id=user_id)
+    session = scope.get("session")
+    key = session.session_key if session is not None else None
+    return await db_call(_signed_in)(user_id, key, with_session="session" in scope)
+
+
+def _signed_in(user_id: int, session_key: str | None, *, with_session: bool) -> bool:
     current: AbstractBaseUser | AnonymousUser | None
-    if "session" in scope:  # the real stack: the session as stored now (a logout deleted
-        # it), its auth hash (a password change) and the account's is_active
+    if with_session:  # the real stack: the session as stored now (a logout deleted it),
+        # its auth hash (a password change) and the account's is_active
         engine = import_module(settings.SESSION_ENGINE)
-        stored = engine.SessionStore(scope["session"].session_key)  # read by get_user
-        current = await get_user({"session": stored})  # type: ignore[typeddict-item]  # it reads only "session"
+        current = auth.get_user(SimpleNamespace(session=engine.SessionStore(session_key)))  # type: ignore[arg-type]  # it reads only .session
     else:  # a socket opened without a session (tests): the account itself
-        current = await database_sync_to_async(_active_user)(user.pk)
-    return bool(current is not None and current.is_authenticated and current.pk == user.pk)
+        current = _active_user(user_id)
+    return bool(current is not None and current.is_authenticated and current.pk == user_id)
 
 
 def _active_user(pk: int) -> User | None:

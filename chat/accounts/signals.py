@@ -3,10 +3,12 @@ password change (or reset) revokes the user's API tokens."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_out
+from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
@@ -24,6 +26,10 @@ if TYPE_CHECKING:
 def logged_out(
     sender: type[User | None], request: HttpRequest | None, user: User | None, **kwargs: object
 ) -> None:
+    """Django flushes the session only after this signal: flush it first, so that a
+    socket checking it (on another thread, at once) finds it gone."""
+    if request is not None and hasattr(request, "session"):
+        request.session.flush()
     if user is not None:
         user_changed(user.pk)
 
@@ -45,7 +51,8 @@ def account_saved(
     # log-in clears it first, and is no change.
     if getattr(instance, "_password", None) is not None:
         tokens_revoke_all(user=instance, why=ApiToken.Revocation.PASSWORD)
-    user_changed(instance.pk)
+    # Once committed: a socket checking at once (on another connection) sees the change.
+    transaction.on_commit(partial(user_changed, instance.pk))
 
 
 @receiver(token_revoked)

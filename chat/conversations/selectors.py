@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db.models import Model, QuerySet
+from django.db.models.functions import Length
 
 from chat.conversations.tree import Tree
 from chat.models import Conversation, Feedback, Message, Preset
@@ -243,6 +244,30 @@ def pick_context(newest_first: Iterable[tuple[str, str]]) -> list[tuple[str, str
         budget -= len(content)
     picked.reverse()
     return picked
+
+
+def context_lengths(*, conversation_ids: Iterable[uuid.UUID | str]) -> dict[str, int]:
+    """The length of every message of the conversations that may go to the model (by
+    id): what an answer's context will hold, read without its text."""
+    return {
+        str(pk): length
+        for pk, length in _context_candidates()
+        .filter(conversation_id__in=list(conversation_ids))
+        .annotate(length=Length("content"))
+        .values_list("pk", "length")
+    }
+
+
+def picked_length(newest_first: Iterable[int]) -> int:
+    """How many characters `pick_context` keeps of messages of these lengths (its rule)."""
+    budget = settings.CHAT_HISTORY_CHAR_BUDGET
+    kept = 0
+    for index, length in enumerate(newest_first):
+        if index and length > budget:
+            break
+        kept += length
+        budget -= length
+    return kept
 
 
 CONTINUATION_CANDIDATES = 5  # a token's most recent conversations that may be continued

@@ -13,6 +13,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from asgiref.sync import async_to_sync
@@ -73,7 +74,9 @@ def conversation_create(
 ) -> Conversation:
     """A new conversation; with `preset`, it is answered as the preset says (its
     instructions, model and temperature), unless `settings` say otherwise. Made with
-    `api_token` (a script), its source is the API and the token is recorded."""
+    `api_token` (a script), its source is the API and the token is recorded.
+    quotas.StorageFull when the owner may keep no more."""
+    quotas.storage_check(user_id=owner.pk)
     copied = {name: getattr(preset, name) for name in SETTINGS_FIELDS} if preset else {}
     copied.update((name, settings[name]) for name in SETTINGS_FIELDS if name in settings)
     if api_token is not None:
@@ -91,7 +94,9 @@ def conversation_import(
 ) -> Conversation:
     """A new conversation that starts with `history`, (role, content) pairs saved as
     finished messages one after the other (a client of the OpenAI-compatible API sends
-    the whole conversation each time); `fields`: the conversation's other fields."""
+    the whole conversation each time); `fields`: the conversation's other fields.
+    quotas.StorageFull when the owner may keep no more."""
+    quotas.storage_check(user_id=owner.pk)
     conversation = Conversation.objects.create(owner=owner, title=title.strip(), **fields)
     parent = None
     messages = []
@@ -167,6 +172,29 @@ def conversation_delete(*, conversation: Conversation, stop: StopAnswer = reques
                 ErrorCode.UNAVAILABLE, STOP_UNSENT, retry_after=STOP_RETRY_SECONDS
             ) from exc
     conversation.delete()
+
+
+RETENTION_BATCH = 500
+
+
+def conversations_delete_old(*, days: int, dry_run: bool = False) -> int:
+    """Delete the conversations with no activity (`updated`) for `days` days, their
+    messages with them, in batches (the operator's CHAT_RETENTION_DAYS: the sweep and
+    `manage.py delete_old_conversations`). One with an answer still streaming is left
+    for a later run. Returns how many were (or, `dry_run`, would be) deleted."""
+    old = Conversation.objects.filter(updated__lt=timezone.now() - timedelta(days=days)).exclude(
+        messages__status=Message.Status.STREAMING
+    )
+    if dry_run:
+        return old.count()
+    deleted = 0
+    while batch := list(old.order_by("updated").values_list("pk", flat=True)[:RETENTION_BATCH]):
+        with transaction.atomic():
+            Conversation.objects.filter(pk__in=batch).delete()
+        deleted += len(batch)
+    if deleted:
+        logger.info("retention: deleted %d conversations older than %d days", deleted, days)
+    return deleted
 
 
 @transaction.atomic
@@ -271,29 +299,41 @@ def conversation_open_page(
     return selectors.conversation_page(conversation_id=conversation_id, limit=limit)
 
 
-def messages_save_progress(*, contents: dict[str, str], alive: Collection[str] = ()) -> None:
+def messages_save_progress(
+    *, appends: dict[str, tuple[int, str]], alive: Collection[str] = ()
+) -> None:
     """Periodic save of every streaming answer of a process: bounds the loss on a crash
-    and doubles as their heartbeat (`updated`, by the database's clock). `alive`: the
-    answers that did not grow since their last save: only their heartbeat is written,
-    not their text again. One transaction."""
-    status = connection.ops.quote_name(
-        Message._meta.get_field("status").column  # type: ignore[arg-type]  # a column: not None
+    and doubles as their heartbeat (`updated`, by the database's clock). One
+    transaction. `appends`: by answer, (offset, text): the saved text is kept up to
+    `offset` and `text` follows it, so a save sends what grew, not the whole answer (a
+    long one, continued again and again, was rewritten in full every second). `alive`:
+    the answers that did not grow since their last save: only their heartbeat."""
+    quote = connection.ops.quote_name
+    column = {name: quote(_message_column(name)) for name in ("content", "updated", "status")}
+    content = column["content"]
+    sql = (
+        f"UPDATE {quote(Message._meta.db_table)} SET "
+        f"{content} = SUBSTR({content}, 1, CAST(%s AS INTEGER)) || %s, "
+        f"{column['updated']} = {db.now_sql()} "
+        f"WHERE {quote(_message_column('id'))} = %s AND {column['status']} = %s"
     )
+    rows = [
+        (offset, text, uuid.UUID(str(pk)), str(Message.Status.STREAMING))
+        for pk, (offset, text) in appends.items()
+    ]
     with transaction.atomic():
-        if contents:
-            db.update_rows(
-                Message,
-                ["content"],
-                f"{status} = %s",
-                [
-                    [text, uuid.UUID(str(pk)), Message.Status.STREAMING]
-                    for pk, text in contents.items()
-                ],
-                now=["updated"],
-            )
+        if rows:
+            with connection.cursor() as cursor:
+                cursor.executemany(sql, rows)
         if alive:
             streaming = Message.objects.filter(pk__in=alive, status=Message.Status.STREAMING)
             streaming.update(updated=Now())
+
+
+def _message_column(name: str) -> str:
+    column = Message._meta.get_field(name).column  # type: ignore[union-attr]
+    assert column is not None
+    return column
 
 
 def message_finish(

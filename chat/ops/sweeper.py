@@ -10,12 +10,15 @@ process sees the end of an answer whose process died. An answer is stale once it
 not been saved for CHAT_STALE_STREAM_SECONDS by the database's clock (a live one is
 saved every fifth of that: chat/conversations/liveness.py). Each sweep also measures
 this process's clock against the database's (the `chat_clock_skew_seconds` gauge).
+With CHAT_RETENTION_DAYS set, the same loop deletes the conversations older than that,
+at most every RETENTION_EVERY_SECONDS per process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +34,8 @@ if TYPE_CHECKING:
     from chat.accounts.bearer import Application
 
 logger = logging.getLogger(__name__)
+
+RETENTION_EVERY_SECONDS = 3600.0
 
 _sweepers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]] = (
     weakref.WeakKeyDictionary()
@@ -48,6 +53,7 @@ def ensure_sweeping() -> None:
 
 
 async def _sweep_forever() -> None:
+    retained_at: float | None = None
     while True:
         try:
             swept, skew = await db_call(_sweep_and_measure)()
@@ -56,12 +62,27 @@ async def _sweep_forever() -> None:
                 logger.warning("marked %d answers of dead processes as interrupted", swept)
         except Exception:
             logger.warning("the sweep of stale answers failed; trying again", exc_info=True)
+        retained_at = await _retain(retained_at)
         await asyncio.sleep(max(settings.CHAT_SWEEP_SECONDS, 0.1))
 
 
 def _sweep_and_measure() -> tuple[int, float]:
     """One sweep, and the clock skew seen on the way: (answers swept, seconds)."""
     return services.messages_sweep_stale_all(), liveness.clock_skew_measure()
+
+
+async def _retain(last: float | None) -> float | None:
+    """Delete the conversations past CHAT_RETENTION_DAYS if the last run (at `last`,
+    monotonic) is RETENTION_EVERY_SECONDS old; returns when it last ran."""
+    days = settings.CHAT_RETENTION_DAYS
+    if days <= 0 or (last is not None and time.monotonic() - last < RETENTION_EVERY_SECONDS):
+        return last
+    try:
+        await db_call(services.conversations_delete_old)(days=days)
+    except Exception:
+        logger.warning("the retention sweep failed; trying again", exc_info=True)
+        return last
+    return time.monotonic()
 
 
 class SweepingApp:

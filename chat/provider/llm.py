@@ -19,7 +19,7 @@ import os
 import ssl
 import sys
 import weakref
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias, TypedDict, TypeVar
 
@@ -379,7 +379,7 @@ async def stream_answer(
     model_key: str | None = None,
     instructions: str = "",
     temperature: float | None = None,
-) -> AsyncIterator[str | Usage | Finish]:
+) -> AsyncGenerator[str | Usage | Finish, None]:
     """The running loop's model answering `context`: its text deltas (never empty),
     its usage whenever the provider reports it (the last report counts), and why it
     stopped when it says so.

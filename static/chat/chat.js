@@ -35,13 +35,14 @@
   // The server's error codes (chat/errors.py, ErrorCode); a test keeps the two lists equal.
   const ERROR_CODES = Object.freeze({
     BAD_FRAME: 'bad_frame', TOO_LONG: 'too_long', BUSY: 'busy', RATE_LIMITED: 'rate_limited', QUOTA_EXCEEDED: 'quota_exceeded',
+    STORAGE_FULL: 'storage_full',
     NOT_FOUND: 'not_found', READ_ONLY: 'read_only', UNAVAILABLE: 'unavailable', SERVER_ERROR: 'server_error',
     MODEL_ERROR: 'model_error', MODEL_UNAVAILABLE: 'model_unavailable', TIMEOUT: 'timeout',
     INTERRUPTED: 'interrupted', NOT_AUTHENTICATED: 'not_authenticated', BAD_REQUEST: 'bad_request',
     INVALID: 'invalid', NOT_ALLOWED: 'not_allowed',
   });
   const C = ERROR_CODES;
-  const REJECTED_CODES = new Set([C.BAD_FRAME, C.TOO_LONG, C.BUSY, C.RATE_LIMITED, C.QUOTA_EXCEEDED, C.NOT_FOUND]);  // message not saved
+  const REJECTED_CODES = new Set([C.BAD_FRAME, C.TOO_LONG, C.BUSY, C.RATE_LIMITED, C.QUOTA_EXCEEDED, C.STORAGE_FULL, C.NOT_FOUND]);  // message not saved
   // `idle` (no conversation open) shows nothing; "Not connected" only after a failure.
   const STATUS_TEXT = { idle: '', connecting: 'Connecting…', connected: 'Connected',
     reconnecting: 'Reconnecting…', closed: 'Closed' };

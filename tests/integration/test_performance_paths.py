@@ -145,7 +145,7 @@ async def test_progress_of_many_answers_is_one_update() -> None:
     @sync_to_async
     def save_and_count() -> int:
         with CaptureQueriesContext(connection) as queries:
-            services.messages_save_progress(contents=texts)
+            services.messages_save_progress(appends={pk: (0, t) for pk, t in texts.items()})
         # One executemany (Django logs it as "N times: UPDATE …"), pipelined by psycopg.
         return sum(1 for q in queries if "UPDATE" in q["sql"])
 

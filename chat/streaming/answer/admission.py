@@ -15,6 +15,8 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
+from django.conf import settings
+
 from chat.conversations import quotas
 from chat.errors import ErrorCode, Refusal
 from chat.models import Conversation, Message, UserQuota
@@ -79,26 +81,32 @@ class Ask:
     kind: Kind = Kind.SEND
     client_id: str | None = None
     target: Target | None = None
+    estimate: int = 0  # the tokens its answer may cost (quotas.reservation)
 
 
 @dataclass(frozen=True)
 class Limits:
     """A user's limits: the quota row (`quotas.admit` counts an accepted send in its
-    `recent_sends`, which the caller saves) and how many answers are streaming now."""
+    `recent_sends`, which the caller saves), how many answers are streaming now and
+    the tokens they hold (their reservations), and what the user stores."""
 
     quota: UserQuota
     active: int = 0
+    reserved: int = 0
+    stored: int = 0  # bytes of text the user keeps
 
 
 @dataclass(frozen=True)
 class Accept:
     """What to write: a user message (`saves_question`) under `parent_id`, then the
     streaming answer under it; without a question, the answer goes under `parent_id`.
-    `prefix`: the text the answer starts with (a continue)."""
+    `prefix`: the text the answer starts with (a continue); `reserved`: the tokens
+    the answer holds of the user's budget while it streams."""
 
     parent_id: UUID | str | None
     saves_question: bool
     prefix: str = ""
+    reserved: int = 0
 
 
 @dataclass(frozen=True)
@@ -139,6 +147,12 @@ def refuse_target(kind: Kind, target: Target | None, leaf: str | None) -> Refusa
             ErrorCode.BAD_FRAME,
             "Only the last answer, stopped or cut off before its end, can be continued.",
         )
+    if kind == Kind.CONTINUE and len(target.content) >= settings.CHAT_MAX_ANSWER_CHARS:
+        return Refusal(
+            ErrorCode.TOO_LONG,
+            f"This answer has reached the longest an answer may be "
+            f"({settings.CHAT_MAX_ANSWER_CHARS} characters): ask a new question instead.",
+        )
     return None
 
 
@@ -160,16 +174,24 @@ def decide(
     problem = refuse_target(ask.kind, target, conversation.leaf_id)
     if problem is not None:
         return problem
-    refusal = quotas.admit(limits.quota, active=limits.active, now=now)
+    refusal = quotas.admit(
+        limits.quota,
+        active=limits.active,
+        now=now,
+        reserved=limits.reserved,
+        estimate=ask.estimate,
+        stored=limits.stored,
+    )
     if refusal is not None:
         return refusal
     if ask.kind == Kind.SEND:
-        return Accept(parent_id=conversation.leaf_id, saves_question=True)
+        return Accept(parent_id=conversation.leaf_id, saves_question=True, reserved=ask.estimate)
     assert target is not None
     return Accept(
         parent_id=target.parent_id,
         saves_question=ask.kind == Kind.EDIT,
         prefix=target.content if ask.kind == Kind.CONTINUE else "",
+        reserved=ask.estimate,
     )
 
 
@@ -180,20 +202,29 @@ def decide_batch(
     active: Mapping[int, int],
     *,
     now: datetime,
+    reserved: Mapping[int, int] | None = None,
+    stored: Mapping[int, int] | None = None,
 ) -> list[Decision]:
     """`decide` for each request in turn, each seeing what the ones before it were
     granted: a second request for a conversation is busy, a second with the same
-    client_id is a resend, and the user's answers and sends count up."""
+    client_id is a resend, and the user's answers, sends and reservations count up."""
     states = dict(conversations)
     running = Counter(active)
+    held = Counter(reserved or {})
     decisions: list[Decision] = []
     for ask in asks:
         state = states.get(ask.conversation_id)
-        limits = Limits(quota_rows[ask.user_id], active=running[ask.user_id])
+        limits = Limits(
+            quota_rows[ask.user_id],
+            active=running[ask.user_id],
+            reserved=held[ask.user_id],
+            stored=(stored or {}).get(ask.user_id, 0),
+        )
         decision = decide(ask, state, limits, now=now)
         if isinstance(decision, Accept):
             assert state is not None
             running[ask.user_id] += 1
+            held[ask.user_id] += decision.reserved
             seen = {ask.client_id} if decision.saves_question and ask.client_id else set()
             states[ask.conversation_id] = replace(
                 state, live_answer=True, client_ids=state.client_ids | seen

@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
@@ -35,6 +36,13 @@ from chat.provider import llm
 from chat.streaming.answer import admission
 from chat.streaming.answer.admission import Kind
 from chat.streaming.answer.generation import AnswerOptions
+from chat.streaming.answer.holdings import (
+    CONTINUE_PROMPT,
+    Holdings,
+    continue_tail,
+    estimate,
+    holdings_read,
+)
 
 if TYPE_CHECKING:
     from chat.models import User
@@ -70,6 +78,7 @@ class _Batch:
     quota_rows: dict[int, UserQuota]
     active: Counter[int]
     now: datetime  # the database's clock: every time here is judged by it (liveness.py)
+    holdings: Holdings
 
 
 @dataclass
@@ -94,9 +103,15 @@ def exchanges_start(requests: list[ExchangeRequest]) -> list[Outcome]:
     The conversations are locked, so two processes cannot start two answers at once.
     The rules themselves are admission.py's; this reads, asks them, and writes."""
     batch = _batch_load(requests)
-    asks = [_ask(request, batch.targets) for request in requests]
+    asks = [_ask(request, batch) for request in requests]
     decisions = admission.decide_batch(
-        asks, batch.states, batch.quota_rows, batch.active, now=batch.now
+        asks,
+        batch.states,
+        batch.quota_rows,
+        batch.active,
+        now=batch.now,
+        reserved=batch.holdings.reserved,
+        stored=batch.holdings.stored,
     )
     started = _batch_write(requests, decisions, batch)
     exchanges = _exchanges_read(started, batch.trees)
@@ -133,7 +148,9 @@ def _batch_load(requests: list[ExchangeRequest]) -> _Batch:
     live, stale = _streaming_answers(ids, now)
     users = {r.user.pk for r in requests}
     quota_rows = quotas.lock(users)
-    active = _active_answers(users, now - liveness.stale_after())
+    cutoff = now - liveness.stale_after()
+    active = _active_answers(users, cutoff)
+    holdings = holdings_read(users, ids, cutoff)
     states = {
         key: admission.ConversationState(
             id=key,
@@ -145,7 +162,7 @@ def _batch_load(requests: list[ExchangeRequest]) -> _Batch:
         )
         for key, c in conversations.items()
     }
-    return _Batch(conversations, states, earlier, targets, trees, quota_rows, active, now)
+    return _Batch(conversations, states, earlier, targets, trees, quota_rows, active, now, holdings)
 
 
 def _targets_read(requests: list[ExchangeRequest], ids: list[str]) -> dict[str, admission.Target]:
@@ -175,13 +192,32 @@ def _streaming_answers(ids: list[str], now: datetime) -> tuple[set[str], set[str
     return live, stale
 
 
-def _ask(request: ExchangeRequest, targets: dict[str, admission.Target]) -> admission.Ask:
+def _ask(request: ExchangeRequest, batch: _Batch) -> admission.Ask:
+    target = batch.targets.get(str(selectors.parse_uuid(request.target_id)))
     return admission.Ask(
         user_id=request.user.pk,
         conversation_id=str(request.conversation_id),
         kind=request.kind,
         client_id=request.client_id,
-        target=targets.get(str(selectors.parse_uuid(request.target_id))),
+        target=target,
+        estimate=_estimate(request, target, batch),
+    )
+
+
+def _estimate(request: ExchangeRequest, target: admission.Target | None, batch: _Batch) -> int:
+    """The request's reservation (holdings.estimate), with a daily budget; else 0."""
+    key = str(request.conversation_id)
+    conversation, state = batch.conversations.get(key), batch.states.get(key)
+    if not settings.CHAT_DAILY_TOKEN_BUDGET or conversation is None or state is None:
+        return 0
+    return estimate(
+        request.kind,
+        question=request.content,
+        target=target,
+        leaf=state.leaf_id,
+        instructions=conversation.instructions,
+        tree=batch.trees[key],
+        lengths=batch.holdings.lengths,
     )
 
 
@@ -241,6 +277,7 @@ def _messages_new(
         # The conversation's model (one no longer configured: the default).
         model_name=llm.model_display_name(conversation.model),
         content=accept.prefix,  # a continue starts with the old text
+        reserved_tokens=accept.reserved,
     )
     conversation.leaf_id = answer.pk
     return question, answer
@@ -272,9 +309,10 @@ def _exchange(
     key = str(s.answer.conversation_id)
     tree = trees[key]
     context = contexts[key]
-    if s.kind == Kind.CONTINUE:  # the model is asked to go on from the answer's text
+    if s.kind == Kind.CONTINUE:  # the model is asked to go on from the answer's end
+        tail = continue_tail(s.answer.content)
         context = selectors.pick_context(
-            reversed([*context, ("assistant", s.answer.content), ("user", CONTINUE_PROMPT)])
+            reversed([*context, ("assistant", tail), ("user", CONTINUE_PROMPT)])
         )
     if s.question is not None:
         s.question.siblings = tree.siblings(str(s.question.pk))
@@ -288,9 +326,6 @@ def _exchange(
         instructions=conversation.instructions,
         temperature=conversation.temperature,
     )
-
-
-CONTINUE_PROMPT = "Continue your last answer exactly where it stopped, without repeating any of it."
 
 
 def _active_answers(users: set[int], cutoff: datetime) -> Counter[int]:

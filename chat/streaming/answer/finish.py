@@ -1,5 +1,6 @@
-"""The end of an answer, once its stream is over: the final save, the tokens counted
-against the owner's budget, `chat.end` to every tab, and the model's title.
+"""The end of an answer, once its stream is over: the tokens counted against the
+budget of the user who asked, the final save (which ends its reservation),
+`chat.end` to every tab, and the model's title.
 
 Each step stands alone, for the answer (generation.py) to run in order: the save
 comes before `chat.end` so a tab that missed deltas can read the rest from the
@@ -130,14 +131,17 @@ def record(answer: Ended, outcome: Outcome) -> None:
 
 
 async def charge(answer: Ended) -> None:
-    """Count the answer's tokens against its owner's daily budget."""
+    """Count the answer's tokens against the daily budget of the user who asked (its
+    reservation ends with its `streaming` status, at the save that follows)."""
+    if answer.user_id is None:  # every answer has one (post.py): said for the type
+        return
     if answer.usage and answer.usage.get("total_tokens"):
         tokens = answer.usage["total_tokens"]
     else:  # the provider reported none: estimate from the characters the model wrote
         written = answer.text[answer.prefix_length :]
         tokens = quotas.estimate_tokens(answer.context or [], written)
     try:
-        await db_call(quotas.charge)(conversation_id=answer.conversation_id, tokens=tokens)
+        await db_call(quotas.charge)(user_id=answer.user_id, tokens=tokens)
     except Exception:
         metrics.DATABASE_ERRORS.inc()
         logger.warning("answer %s: its tokens could not be counted", answer.message_id)

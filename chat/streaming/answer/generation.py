@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Coroutine
+from contextlib import aclosing
 from dataclasses import asdict
 from typing import Any, Required, TypedDict
 
@@ -59,7 +60,7 @@ class Generation:
     """Streams one answer and is the only writer of its message until it ends.
 
     `context` is what the model receives (read with the exchange); None reads it.
-    `user_id` (who asked) is only logged. `prefix`: the text the answer starts with
+    `user_id`: who asked (logged, and charged the tokens). `prefix`: the text the answer starts with
     (a continuation's); `parent_id` and `siblings` (its place in the tree) go out
     with its start. `model_key`, `instructions`, `temperature`: the conversation's
     (chat/llm.py)."""
@@ -120,7 +121,7 @@ class Generation:
             self._stream_task = self._task(self._stream(), "stream")
             if self._stop_requested:  # stopped while it joined: no request goes out
                 self._stream_task.cancel()
-            progress_saver().track(self)
+            progress_saver().track(self, saved=self._answer.prefix_length)
             # Announced or failed: an answer nobody can hear of (Redis down or stalled
             # past its read timeout) ends `unavailable` instead of streaming unseen.
             await self.relay.publish(
@@ -179,20 +180,25 @@ class Generation:
             read = db_call(selectors.model_context)
             self.context = await read(assistant_message_id=self.message_id)
         context = self.context
-        async with asyncio.timeout(settings.LLM_MAX_ANSWER_SECONDS):
+        stream = stream_answer(
+            context,
+            model_key=self.model_key,
+            instructions=self.instructions,
+            temperature=self.temperature,
+        )
+        # Closed on leaving, so an answer stopped at its longest closes the model's stream.
+        async with asyncio.timeout(settings.LLM_MAX_ANSWER_SECONDS), aclosing(stream):
             # One stream, no callbacks: a token callback too would deliver every delta twice.
-            async for item in stream_answer(
-                context,
-                model_key=self.model_key,
-                instructions=self.instructions,
-                temperature=self.temperature,
-            ):
+            async for item in stream:
                 if isinstance(item, Usage):
                     self.usage = asdict(item)
                 elif isinstance(item, Finish):
                     self.finish_reason = item.reason[:32]
                 else:
                     self._append(item)
+                    if self._answer.length >= settings.CHAT_MAX_ANSWER_CHARS:
+                        self.finish_reason = "length"  # as the model's own cap says
+                        return
 
     def _append(self, text: str) -> None:
         if self.ttft_ms is None:
@@ -202,15 +208,16 @@ class Generation:
         self._pump.push(text)
 
     async def _finish(self, outcome: Outcome) -> None:
-        """Flush the pending deltas, save the final state, count the tokens, then tell
+        """Flush the pending deltas, count the tokens, save the final state, then tell
         every tab, leave the control group and have the conversation titled; the save
         comes first so a tab that misses deltas can read the rest from the database."""
         progress_saver().untrack(self.message_id)
         await self._pump.close()
         ended = self._ended()
+        # Charged before the save ends its reservation: never counted neither way.
+        await finish.charge(ended)
         outcome = await finish.save(ended, outcome)
         finish.record(ended, outcome)
-        await finish.charge(ended)
         await finish.announce(ended, outcome, self.relay)
         await self.control.close()
         finish.title(ended, outcome, self.relay)

@@ -5,7 +5,8 @@ While an answer streams, its text so far is saved every CHAT_PROGRESS_SAVE_SECON
 every fifth of CHAT_STALE_STREAM_SECONDS (an answer not saved for that long belongs to
 a dead process: chat/conversations/liveness.py). One saver per event loop does this
 for all its answers: one trip to a database thread and one transaction per tick, not
-one per answer.
+one per answer. A save sends only what the text gained since the last one
+(services.messages_save_progress).
 """
 
 from __future__ import annotations
@@ -52,9 +53,10 @@ class ProgressSaver:
         self._tracked: dict[str, _Tracked] = {}
         self._task: asyncio.Task[None] | None = None
 
-    def track(self, answer: Streaming) -> None:
-        # Saved when created (empty): the first save is due when its text grows.
-        self._tracked[answer.message_id] = _Tracked(answer, 0, time.monotonic())
+    def track(self, answer: Streaming, *, saved: int = 0) -> None:
+        """`saved`: how much of its text the database has (saved when created: empty,
+        or a continue's prefix); the first save is due when its text grows."""
+        self._tracked[answer.message_id] = _Tracked(answer, saved, time.monotonic())
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="progress-saver")
 
@@ -74,12 +76,12 @@ class ProgressSaver:
         many."""
         now = time.monotonic()
         heartbeat = liveness.heartbeat_seconds(settings.CHAT_STALE_STREAM_SECONDS)
-        due: dict[str, str] = {}
+        due: dict[str, tuple[int, str]] = {}
         alive: list[str] = []  # did not grow: only the heartbeat, not the text again
         for message_id, tracked in list(self._tracked.items()):
             length = tracked.answer.length
             if length != tracked.saved_length:
-                due[message_id] = tracked.answer.text
+                due[message_id] = _grown(tracked)
             elif now - tracked.saved_at >= heartbeat:
                 alive.append(message_id)
             else:
@@ -88,7 +90,7 @@ class ProgressSaver:
         if not due and not alive:
             return 0
         try:
-            await db_call(services.messages_save_progress)(contents=due, alive=alive)
+            await db_call(services.messages_save_progress)(appends=due, alive=alive)
         except Exception:
             metrics.DATABASE_ERRORS.inc()
             logger.exception("progress save of %d answers failed", len(due) + len(alive))
@@ -96,6 +98,13 @@ class ProgressSaver:
                 if message_id in self._tracked:
                     self._tracked[message_id].saved_length = -1
         return len(due) + len(alive)
+
+
+def _grown(tracked: _Tracked) -> tuple[int, str]:
+    """(offset, text): what the answer's text gained since it was last saved (all of
+    it after a failed save, which left `saved_length` -1)."""
+    offset = max(tracked.saved_length, 0)
+    return offset, tracked.answer.text[offset:]
 
 
 _savers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ProgressSaver] = (

@@ -9,7 +9,7 @@ from typing import Any
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.http import require_http_methods
 
-from chat.conversations import search, selectors, serializers, services
+from chat.conversations import quotas, search, selectors, serializers, services
 from chat.errors import ErrorCode, Refusal
 from chat.models import Conversation, Message, Preset
 from chat.streaming.answer import registry
@@ -54,13 +54,17 @@ def api_conversations(request: AuthenticatedHttpRequest) -> HttpResponse:
             preset = selectors.preset_get(user=request.user, preset_id=form.cleaned_data["preset"])
         except Preset.DoesNotExist:
             return json_error(404, ErrorCode.NOT_FOUND, "No such preset.")
-    conversation = services.conversation_create(
-        owner=request.user,
-        title=data.pop("title", ""),
-        preset=preset,
-        api_token=getattr(request, "api_token", None),
-        **data,
-    )
+    try:
+        quotas.throttle(user_id=request.user.pk, action="conversation")
+        conversation = services.conversation_create(
+            owner=request.user,
+            title=data.pop("title", ""),
+            preset=preset,
+            api_token=getattr(request, "api_token", None),
+            **data,
+        )
+    except Refusal as exc:  # too many at once, or the user's storage is full
+        return refusal(exc)
     return JsonResponse(conversation_json(conversation), status=201)
 
 
@@ -134,5 +138,9 @@ def api_search(request: AuthenticatedHttpRequest) -> HttpResponse:
             f"Search for at most {search.MAX_QUERY_CHARS} characters.",
             max_chars=search.MAX_QUERY_CHARS,
         )
+    try:
+        quotas.throttle(user_id=request.user.pk, action="search")
+    except Refusal as exc:
+        return refusal(exc)
     hits = search.conversation_search(user=request.user, query=query)
     return JsonResponse({"query": query, "results": [hit.to_dict() for hit in hits]})

@@ -6,8 +6,8 @@ from __future__ import annotations
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.http import require_http_methods
 
-from chat.conversations import selectors, serializers, services
-from chat.errors import ErrorCode
+from chat.conversations import quotas, selectors, serializers, services
+from chat.errors import ErrorCode, Refusal
 from chat.models import Preset
 from chat.provider import llm
 from chat.transports.http.forms import (
@@ -17,6 +17,7 @@ from chat.transports.http.responses import (
     AuthenticatedHttpRequest,
     api_login_required,
     json_error,
+    refusal,
     valid_form,
 )
 
@@ -39,6 +40,8 @@ def api_presets(request: AuthenticatedHttpRequest) -> HttpResponse:
     form, error = valid_form(request, PresetForm, "preset", partial=False)
     if error:
         return error
+    if (throttled := _throttled(request)) is not None:
+        return throttled
     try:
         preset = services.preset_create(owner=request.user, **form.cleaned_data)
     except services.PresetNameTaken:
@@ -61,11 +64,22 @@ def api_preset(request: AuthenticatedHttpRequest, preset_id: str) -> HttpRespons
     form, error = valid_form(request, PresetForm, "preset")
     if error:
         return error
+    if (throttled := _throttled(request)) is not None:
+        return throttled
     try:
         services.preset_update(preset=preset, changes=form.cleaned_data)
     except services.PresetNameTaken:
         return _preset_name_taken()
     return JsonResponse(serializers.preset_to_dict(preset))
+
+
+def _throttled(request: AuthenticatedHttpRequest) -> JsonResponse | None:
+    """429 past CHAT_ACTIONS_PER_MINUTE preset saves, else None (one more counted)."""
+    try:
+        quotas.throttle(user_id=request.user.pk, action="preset")
+    except Refusal as exc:
+        return refusal(exc)
+    return None
 
 
 def _preset_name_taken() -> JsonResponse:

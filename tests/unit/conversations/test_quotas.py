@@ -63,3 +63,45 @@ def test_tokens_are_estimated_from_characters_when_the_provider_reports_none(set
     settings.LLM_SYSTEM_PROMPT = "x" * 8
     assert quotas.estimate_tokens([("user", "y" * 20)], "z" * 12) == 10
     assert quotas.estimate_tokens([], "a") == 3  # ceil(9 / 4)
+
+
+@pytest.mark.parametrize(
+    ("used", "reserved", "estimate", "refused"),
+    [
+        (0, 0, 5000, False),  # alone, an answer starts while budget is left (its cap bounds it)
+        (0, 600, 400, False),  # both fit: 600 + 400 <= 1000
+        (0, 600, 401, True),  # both could run past the budget: the second waits
+        (500, 300, 201, True),  # what was used counts with what is held
+        (999, 0, 5000, False),  # nothing held: one more may start
+    ],
+)
+def test_answers_at_once_must_fit_in_the_budget_together(
+    used: int, reserved: int, estimate: int, refused: bool
+) -> None:
+    quota = UserQuota(user_id=1, day=NOON.date(), tokens_day=used)
+    refusal = quotas.admit(quota, active=0, now=NOON, reserved=reserved, estimate=estimate)
+    assert (refusal is not None) == refused
+    if refusal is not None:
+        assert refusal.code == ErrorCode.QUOTA_EXCEEDED
+        assert refusal.retry_after == quotas.ACTIVE_RETRY_SECONDS
+
+
+def test_a_reservation_is_the_context_at_four_characters_a_token_and_the_answer_cap(
+    settings,
+) -> None:
+    settings.LLM_MAX_TOKENS = 2048
+    assert quotas.reservation(4001) == 1001 + 2048
+
+
+@pytest.mark.parametrize(
+    ("stored", "conversations", "refused"),
+    [(99, 4, False), (100, None, True), (0, 5, True), (0, None, False)],
+)
+def test_storage_is_refused_at_its_caps(
+    settings, stored: int, conversations: int | None, refused: bool
+) -> None:
+    settings.CHAT_MAX_STORED_BYTES_PER_USER = 100
+    settings.CHAT_MAX_CONVERSATIONS_PER_USER = 5
+    refusal = quotas.storage_refusal(stored=stored, conversations=conversations)
+    assert (refusal is not None) == refused
+    assert refusal is None or refusal.code == ErrorCode.STORAGE_FULL

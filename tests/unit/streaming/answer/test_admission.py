@@ -353,3 +353,24 @@ def test_the_batch_leaves_its_inputs_as_they_were() -> None:
     )
     assert conversations == {"c": CONVERSATION} and active == {ALICE: 0}
     assert not CONVERSATION.live_answer and CONVERSATION.client_ids == frozenset()
+
+
+def test_an_answer_at_its_longest_cannot_be_continued(settings) -> None:
+    """Each continue copies the answer and adds to it: at CHAT_MAX_ANSWER_CHARS it ends."""
+    settings.CHAT_MAX_ANSWER_CHARS = len(A2.content)
+    refusal = decide(ask(Kind.CONTINUE, A2), CONVERSATION, fresh(), now=NOON)
+    assert isinstance(refusal, Refusal) and refusal.code == ErrorCode.TOO_LONG
+    assert f"{len(A2.content)} characters" in refusal.message
+    settings.CHAT_MAX_ANSWER_CHARS = len(A2.content) + 1
+    assert isinstance(decide(ask(Kind.CONTINUE, A2), CONVERSATION, fresh(), now=NOON), Accept)
+
+
+def test_a_batch_holds_each_accepted_answers_estimate_for_the_next() -> None:
+    """Two answers at once: the first's reservation counts when the second is decided."""
+    other = replace(CONVERSATION, id="d")
+    asks = [ask(Kind.SEND, estimate=600), ask(Kind.SEND, conversation_id="d", estimate=600)]
+    decisions = decide_batch(
+        asks, {"c": CONVERSATION, "d": other}, {ALICE: UserQuota(user_id=ALICE)}, {}, now=NOON
+    )
+    assert isinstance(decisions[0], Accept) and decisions[0].reserved == 600
+    assert outcome(decisions[1]) == ErrorCode.QUOTA_EXCEEDED
