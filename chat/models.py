@@ -142,6 +142,9 @@ class Message(models.Model):
     error_code = models.CharField(max_length=32, blank=True)
     # Why the model stopped, as it said ("length": cut off by the token limit).
     finish_reason = models.CharField(max_length=32, blank=True)
+    # An `assistant` turn an API client sent in its history (/v1): the client's text,
+    # not the model's; staff must not take it for an answer.
+    supplied_by_client = models.BooleanField(default=False)
     created = models.DateTimeField(auto_now_add=True)
     # Refreshed by every progress save: a streaming answer whose `updated` is old
     # belongs to a process that died.

@@ -1,7 +1,7 @@
 """What the model is told and what it may write, through /v1 (in-process, real
 channel layer, real database, the real ChatOpenAI client to the loopback model
-server): the operator's system prompt always first, and the client's token cap and
-stop sequences honoured."""
+server): the operator's system prompt always first, the client's token cap and stop
+sequences honoured, and its `assistant` turns marked as its own."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from chat.provider.llm import system_prompt
 from tests.support.openai_stub import OpenAIStub, Reply
 from tests.support.waiting import wait_for
 
-from .test_http_openai import api_user, complete, data_lines, path_of
+from .test_http_openai import MESSAGES, api_user, complete, data_lines, path_of
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -140,3 +140,21 @@ async def test_a_bad_cap_or_stop_is_400_naming_it(
     assert response.status_code == 400
     assert response.json()["error"]["param"] == param
     assert stub.requests == []
+
+
+# --- The client's assistant turns ----------------------------------------------------
+
+
+async def test_assistant_turns_the_client_sent_are_marked_as_the_clients(
+    stub: OpenAIStub,
+) -> None:
+    _user, _token, client = await api_user()
+    response = await complete(client)
+    path = await path_of(response["X-Conversation-Id"])
+    assert [(m.role, m.supplied_by_client) for m in path] == [
+        ("user", False),
+        ("assistant", True),  # "Bonjour.", from the request
+        ("user", False),
+        ("assistant", False),  # the model's answer
+    ]
+    assert path[1].content == MESSAGES[2]["content"]
