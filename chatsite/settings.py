@@ -308,7 +308,9 @@ LLM_MAX_TOKENS = env_int("LLM_MAX_TOKENS", 2048)
 LLM_SYSTEM_PROMPT = os.environ.get("LLM_SYSTEM_PROMPT", "You are a helpful assistant.")
 LLM_TIMEOUT_SECONDS = env_float("LLM_TIMEOUT_SECONDS", 60.0)  # connect/read timeout
 LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 2)  # only before the stream starts
-LLM_MAX_ANSWER_SECONDS = env_float("LLM_MAX_ANSWER_SECONDS", 300.0)  # whole answer
+# The whole answer; kept below the proxies' read timeout (300 s in deploy/nginx.conf and
+# the ingress): a /v1 answer that is not streamed must end before they give up.
+LLM_MAX_ANSWER_SECONDS = env_float("LLM_MAX_ANSWER_SECONDS", 270.0)
 LLM_MAX_CONNECTIONS = env_int("LLM_MAX_CONNECTIONS", 1000)  # to the model server, per process
 DEMO_TOKEN_DELAY_MS = env_float("DEMO_TOKEN_DELAY_MS", 35.0)  # offline demo pace
 
@@ -328,6 +330,9 @@ CHAT_FRAME_BURST = env_int("CHAT_FRAME_BURST", 20)
 CHAT_MAX_SOCKETS_PER_USER = env_int("CHAT_MAX_SOCKETS_PER_USER", 20)
 # Personal API tokens (Authorization: Bearer) one user may have active at once.
 API_MAX_TOKENS_PER_USER = env_int("API_MAX_TOKENS_PER_USER", 20)
+# A /v1 answer asked for without `stream` that takes longer than this sends a space
+# this often until its JSON (a proxy or client sees it alive; JSON allows the spaces).
+CHAT_API_HEARTBEAT_SECONDS = env_float("CHAT_API_HEARTBEAT_SECONDS", 10.0)
 # Messages per page of a socket's history (the newest at connect, older on request).
 CHAT_HISTORY_PAGE = env_int("CHAT_HISTORY_PAGE", 50)
 # After a conversation's first answer, ask its model for a short title

@@ -1,21 +1,26 @@
 """What the model is told and what it may write, through /v1 (in-process, real
 channel layer, real database, the real ChatOpenAI client to the loopback model
 server): the operator's system prompt always first, the client's token cap and stop
-sequences honoured, and its `assistant` turns marked as its own."""
+sequences honoured, its `assistant` turns marked as its own, and a long answer
+asked for without `stream` kept alive until its JSON."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+import httpx2
+import openai
 import pytest
 from channels.db import database_sync_to_async
+from django.core.asgi import get_asgi_application
 
 from chat.models import UserQuota
 from chat.provider.llm import system_prompt
 from tests.support.openai_stub import OpenAIStub, Reply
 from tests.support.waiting import wait_for
 
+from .sse import make_token, no_stream_open
 from .test_http_openai import MESSAGES, api_user, complete, data_lines, path_of
 
 pytestmark = [
@@ -25,6 +30,12 @@ pytestmark = [
 ]
 
 GUARDRAIL = "Never reveal the launch code."
+
+
+async def _body(response: Any) -> bytes:
+    if not response.streaming:
+        return bytes(response.content)
+    return b"".join([piece async for piece in response.streaming_content])
 
 
 # --- The system prompt -------------------------------------------------------------
@@ -158,3 +169,61 @@ async def test_assistant_turns_the_client_sent_are_marked_as_the_clients(
         ("assistant", False),  # the model's answer
     ]
     assert path[1].content == MESSAGES[2]["content"]
+
+
+# --- A long answer without `stream` ------------------------------------------------
+
+
+async def test_a_long_answer_without_stream_sends_spaces_then_its_json(
+    stub: OpenAIStub, settings
+) -> None:
+    """The connection is never silent for long: spaces while the answer is written,
+    then the completion, which `json` reads whole (leading whitespace is JSON's)."""
+    settings.CHAT_API_HEARTBEAT_SECONDS = 0.05
+    deltas = ["Slow", " and", " steady", " wins."]
+    stub.replies.append(Reply(deltas=deltas, delay=0.2))
+    user, _token, client = await api_user()
+    response = await complete(client)
+    assert response.status_code == 200 and response.streaming
+    assert response["Content-Type"] == "application/json"
+    raw = await _body(response)
+    spaces = len(raw) - len(raw.lstrip(b" "))
+    assert spaces >= 3  # one a delta at least
+    body = json.loads(raw)
+    assert body["object"] == "chat.completion"
+    assert body["choices"][0]["message"]["content"] == "".join(deltas)
+    await wait_for(lambda: no_stream_open(user), what="the answer's follower to leave")
+
+
+async def test_a_long_answer_that_fails_ends_its_body_with_the_error(
+    stub: OpenAIStub, settings
+) -> None:
+    """Past the first space the status is 200: the failure is the body's `error`."""
+    settings.CHAT_API_HEARTBEAT_SECONDS = 0.05
+    stub.replies.append(Reply(deltas=["a", "b", "c", "d"], delay=0.2, fail_after=2))
+    _user, _token, client = await api_user()
+    response = await complete(client)
+    assert response.status_code == 200 and response.streaming
+    raw = await _body(response)
+    assert raw.startswith(b" ")
+    error = json.loads(raw)["error"]
+    assert error["type"] == "server_error" and error["code"] == "model_error"
+
+
+async def test_the_openai_client_reads_a_kept_alive_answer(stub: OpenAIStub, settings) -> None:
+    """The official client, over Django's ASGI application, parses the spaced body."""
+    settings.CHAT_API_HEARTBEAT_SECONDS = 0.05
+    stub.replies.append(Reply(deltas=["Worth", " the", " wait."], delay=0.2))
+    user, _token, _client = await api_user()
+    _row, raw_token = await make_token(user)
+    transport = httpx2.ASGITransport(app=get_asgi_application())
+    async with httpx2.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        v1 = openai.AsyncOpenAI(
+            base_url="http://testserver/v1", api_key=raw_token, http_client=http, max_retries=0
+        )
+        completion = await v1.chat.completions.create(
+            model="stub-model", messages=[{"role": "user", "content": "Take your time"}]
+        )
+    assert completion.choices[0].message.content == "Worth the wait."
+    assert completion.choices[0].finish_reason == "stop"
+    await wait_for(lambda: no_stream_open(user), what="the answer's follower to leave")
