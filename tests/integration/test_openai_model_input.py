@@ -141,9 +141,14 @@ async def test_stop_sequences_go_to_the_model_and_cut_the_text(
         ({"stop": 7}, "stop"),
         ({"stop": ["ok", None]}, "stop"),
         ({"stop": "x" * 201}, "stop"),
+        ({"messages": [{"role": "user", "content": "a\x00b"}]}, "messages[0].content"),
+        (
+            {"messages": [{"role": "system", "content": "\x00"}, *MESSAGES[1:]]},
+            "messages[0].content",
+        ),
     ],
 )
-async def test_a_bad_cap_or_stop_is_400_naming_it(
+async def test_a_bad_cap_stop_or_text_is_400_naming_it(
     stub: OpenAIStub, body: dict[str, Any], param: str
 ) -> None:
     _user, _token, client = await api_user()

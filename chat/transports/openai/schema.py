@@ -166,6 +166,10 @@ def _messages(messages: Any, max_chars: int) -> tuple[str, list[tuple[str, str]]
                 param=f"{param}.role",
             )
         content = _text(message.get("content"), f"{param}.content")
+        if "\x00" in content:  # PostgreSQL's text cannot hold it
+            raise BadRequest(
+                "Text may not contain the NUL character (U+0000).", param=f"{param}.content"
+            )
         if len(content) > max_chars:
             raise BadRequest(
                 f"The message is too long ({len(content)} of {max_chars} characters).",
