@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint bench screenshots migrate superuser clean certs
+.PHONY: run test fuzz lint bench screenshots migrate superuser clean certs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,15 @@ test: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+## The fuzzers with FUZZ_EXAMPLES examples each (CI runs 2,000): random and malformed
+## frames at a chat socket (real Redis and database: set DATABASE_URL and REDIS_URL as
+## for `make test`) and any body at /v1's parser; every one must get an answer or a
+## clear refusal, never a server error. Several minutes.
+FUZZ_EXAMPLES ?= 10000
+fuzz: $(BIN)/.installed
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest --durations=5 \
+		tests/integration/test_fuzz_frames.py tests/unit/transports/openai/test_api_fuzz.py
 
 ## Benchmarks: N users streaming at once over real WebSockets into real Daphne servers,
 ## this checkout against BEFORE_REF (default f59f16e: the flat chat/ before the layered

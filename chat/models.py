@@ -170,6 +170,9 @@ class Message(models.Model):
     # The tokens held against the owner's daily budget while the answer streams (its
     # estimate, quotas.reservation); counted only while `streaming`, settled at its end.
     reserved_tokens = models.PositiveIntegerField(default=0)
+    # An `assistant` turn an API client sent in its history (/v1): the client's text,
+    # not the model's; staff must not take it for an answer.
+    supplied_by_client = models.BooleanField(default=False)
     created = models.DateTimeField(auto_now_add=True)
     # A streaming answer's heartbeat, always by the database's clock (the default at
     # creation, `Now()` at every progress save): one whose `updated` is old belongs to

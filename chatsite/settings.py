@@ -335,7 +335,9 @@ LLM_MAX_TOKENS = env_int("LLM_MAX_TOKENS", 2048)
 LLM_SYSTEM_PROMPT = os.environ.get("LLM_SYSTEM_PROMPT", "You are a helpful assistant.")
 LLM_TIMEOUT_SECONDS = env_float("LLM_TIMEOUT_SECONDS", 60.0)  # connect/read timeout
 LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 2)  # only before the stream starts
-LLM_MAX_ANSWER_SECONDS = env_float("LLM_MAX_ANSWER_SECONDS", 300.0)  # whole answer
+# The whole answer; kept below the proxies' read timeout (300 s in deploy/nginx.conf and
+# the ingress): a /v1 answer that is not streamed must end before they give up.
+LLM_MAX_ANSWER_SECONDS = env_float("LLM_MAX_ANSWER_SECONDS", 270.0)
 LLM_MAX_CONNECTIONS = env_int("LLM_MAX_CONNECTIONS", 1000)  # to the model server, per process
 DEMO_TOKEN_DELAY_MS = env_float("DEMO_TOKEN_DELAY_MS", 35.0)  # offline demo pace
 
@@ -367,6 +369,9 @@ API_MAX_TOKENS_PER_USER = env_int("API_MAX_TOKENS_PER_USER", 20)
 # Minting a token asks for the password again unless it was confirmed this long ago
 # ("sudo mode", chat/accounts/sudo.py); 0: every time.
 SUDO_MODE_MINUTES = env_float("SUDO_MODE_MINUTES", 10.0)
+# A /v1 answer asked for without `stream` that takes longer than this sends a space
+# this often until its JSON (a proxy or client sees it alive; JSON allows the spaces).
+CHAT_API_HEARTBEAT_SECONDS = env_float("CHAT_API_HEARTBEAT_SECONDS", 10.0)
 # Messages per page of a socket's history (the newest at connect, older on request).
 CHAT_HISTORY_PAGE = env_int("CHAT_HISTORY_PAGE", 50)
 # After a conversation's first answer, ask its model for a short title

@@ -2,8 +2,8 @@
 
 What users and the model said is read-only here, always: staff can only set the
 review state and a note. Every page that shows what a conversation says (its
-transcript, the message list, a message-text search, an export, the live tail) is
-audited, and so is a delete, which also stops the conversation's running answer.
+transcript, the conversation and message lists, a message-text search, an export,
+the live tail) is audited, and so is a delete, which also stops the conversation's running answer.
 """
 
 from __future__ import annotations
@@ -119,8 +119,9 @@ def _audit_changelist(
     conversation_of: Callable[[Any], Any],
     detail: str = "",
 ) -> None:
-    """Changelist pages that tell what conversations say (a message-text search, the
-    message list's text) audit each conversation their page of rows showed, once."""
+    """Changelist pages that tell what conversations say (their titles, a message-text
+    search, the message list's text) audit each conversation their page of rows
+    showed, once."""
     changelist = (getattr(response, "context_data", None) or {}).get("cl")
     if changelist is None or response.status_code != 200:
         return
@@ -216,18 +217,19 @@ class ConversationAdmin(admin.ModelAdmin):
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        """A search matches message text, so its results tell what conversations say:
-        each conversation a search result page shows is audited, with the search term."""
+        """Each row shows the conversation's title, the first words of its first
+        message: every conversation a page shows is audited (a view, "conversation
+        list"). A search matches message text too, so its results are audited as a
+        search, with the term."""
         response = super().changelist_view(request, extra_context)
         term = request.GET.get(SEARCH_VAR, "").strip()
-        if term:
-            _audit_changelist(
-                request,
-                response,
-                action=AuditEvent.Action.SEARCH,
-                conversation_of=lambda conversation: conversation.pk,
-                detail=f"q={term}",
-            )
+        _audit_changelist(
+            request,
+            response,
+            action=AuditEvent.Action.SEARCH if term else AuditEvent.Action.VIEW,
+            conversation_of=lambda conversation: conversation.pk,
+            detail=f"q={term}" if term else "conversation list",
+        )
         return response
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -293,6 +295,21 @@ class ConversationAdmin(admin.ModelAdmin):
                 actor=request.user,
                 action=AuditEvent.Action.VIEW,
                 conversation_ids=[conversation.pk],
+            )
+        return response
+
+    def history_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """The change history names the conversation by its title: audited as a view."""
+        response = super().history_view(request, object_id, extra_context)
+        shown = (getattr(response, "context_data", None) or {}).get("object")
+        if response.status_code == 200 and isinstance(shown, Conversation):
+            services.audit_record(
+                actor=request.user,
+                action=AuditEvent.Action.VIEW,
+                conversation_ids=[shown.pk],
+                detail="history",
             )
         return response
 

@@ -4,7 +4,8 @@ Reads for the admin live here so that admin.py stays declarative; what staff wri
 (review state, notes, audit records) is in services.py. Exports are async iterators
 read in chunks: a large selection streams out without being held in memory. A
 message's fields in an export are `serializers.message_to_dict`'s, the same as the
-API's and the socket's.
+API's and the socket's, and `supplied_by_client` (an `assistant` turn an API client
+sent, not the model's).
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ EXPORT_PIECE_CHARS = 64 * 1024
 CSV_COLUMNS = [
     "conversation_id", "conversation_title", "owner", "review_state", "message_id", "created",
     "role", "status", "model", "ttft_ms", "duration_ms", "input_tokens", "output_tokens",
-    "total_tokens", "error", "feedback_rating", "feedback_comment", "content",
+    "total_tokens", "error", "feedback_rating", "feedback_comment", "supplied_by_client",
+    "content",
 ]  # fmt: skip
 
 
@@ -117,14 +119,18 @@ async def _json_texts(conversation_ids: list[Any]) -> AsyncIterator[str]:
             yield ', "messages": ['
             first = True
             while pending is not None and pending.conversation_id == conversation.pk:
-                yield ("" if first else ", ") + json.dumps(
-                    message_to_dict(pending), ensure_ascii=False
-                )
+                yield ("" if first else ", ") + json.dumps(_exported(pending), ensure_ascii=False)
                 first = False
                 pending = await anext(messages, None)
             yield "]}"
             index += 1
         yield "\n]\n"
+
+
+def _exported(message: Message) -> dict[str, Any]:
+    """A message as exports give it: its `message_to_dict` fields, and whether an API
+    client supplied it (an `assistant` turn the model did not write)."""
+    return {**message_to_dict(message), "supplied_by_client": message.supplied_by_client}
 
 
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP, "CSV
@@ -173,7 +179,7 @@ async def _csv_texts(conversation_ids: list[Any]) -> AsyncIterator[str]:
 def csv_row(message: Message) -> list[Any]:
     """A message's export row: its `message_to_dict` fields, flattened (usage and
     feedback), after its conversation's; text cells made safe (`csv_safe`)."""
-    data = message_to_dict(message)
+    data = _exported(message)
     conversation = message.conversation
     usage = data["usage"] or {}
     feedback = data["feedback"] or {}

@@ -128,9 +128,12 @@ def lock(user_ids: Iterable[int]) -> dict[int, UserQuota]:
     return {row.user_id: row for row in rows}
 
 
-def estimate_tokens(context: list[tuple[str, str]], text: str) -> int:
-    """Tokens an answer cost when the provider reports none: about 4 characters each."""
-    chars = len(settings.LLM_SYSTEM_PROMPT) + sum(len(c) for _, c in context) + len(text)
+def estimate_tokens(context: list[tuple[str, str]], text: str, *, system: str | None = None) -> int:
+    """Tokens an answer cost when the provider reports none: about 4 characters each.
+    `system`: the system prompt the model was sent (llm.system_prompt: the operator's
+    and the conversation's instructions); None: the operator's alone."""
+    prompt = settings.LLM_SYSTEM_PROMPT if system is None else system
+    chars = len(prompt) + sum(len(c) for _, c in context) + len(text)
     return math.ceil(chars / CHARS_PER_TOKEN)
 
 

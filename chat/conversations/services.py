@@ -94,14 +94,21 @@ def conversation_import(
 ) -> Conversation:
     """A new conversation that starts with `history`, (role, content) pairs saved as
     finished messages one after the other (a client of the OpenAI-compatible API sends
-    the whole conversation each time); `fields`: the conversation's other fields.
-    quotas.StorageFull when the owner may keep no more."""
+    the whole conversation each time), its `assistant` turns marked as the client's;
+    `fields`: the conversation's other fields. quotas.StorageFull when the owner may
+    keep no more."""
     quotas.storage_check(user_id=owner.pk)
     conversation = Conversation.objects.create(owner=owner, title=title.strip(), **fields)
     parent = None
     messages = []
     for role, content in history:
-        message = Message(conversation=conversation, parent_id=parent, role=role, content=content)
+        message = Message(
+            conversation=conversation,
+            parent_id=parent,
+            role=role,
+            content=content,
+            supplied_by_client=role == Message.Role.ASSISTANT,
+        )
         messages.append(message)
         parent = message.pk
     if messages:

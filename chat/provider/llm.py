@@ -19,7 +19,7 @@ import os
 import ssl
 import sys
 import weakref
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias, TypedDict, TypeVar
 
@@ -38,6 +38,7 @@ from pydantic import SecretStr
 
 from chat.errors import ErrorCode
 from chat.provider.demo import DEMO_MODEL_NAME, DemoChatModel, DemoModelError
+from chat.provider.stops import StopCutter
 
 
 @dataclass
@@ -358,10 +359,30 @@ def _from_factory(path: str) -> ChatModelHandle:
     return ChatModelHandle(model, name)
 
 
+USER_INSTRUCTIONS = (
+    "The user gave the instructions below for this conversation. Follow them where they "
+    "do not conflict with the instructions above, which always take precedence."
+)
+
+
+def system_prompt(instructions: str = "") -> str:
+    """What the model is told before the conversation: the operator's LLM_SYSTEM_PROMPT,
+    always and first, then the conversation's (or an API client's) instructions, marked
+    as the user's. A user's instructions add to an operator's guardrail, never replace
+    it. One system message, not two: several chat templates of open models (served by
+    vLLM, llama.cpp, Ollama) refuse a second system message or ignore it."""
+    operator, user = settings.LLM_SYSTEM_PROMPT.strip(), instructions.strip()
+    if not user:
+        return settings.LLM_SYSTEM_PROMPT
+    if not operator:
+        return user
+    return f"{operator}\n\n{USER_INSTRUCTIONS}\n\n{user}"
+
+
 def to_langchain(context: list[tuple[str, str]], instructions: str = "") -> list[BaseMessage]:
-    """The model's input: the conversation's instructions (else the operator's system
-    prompt), then the (role, content) pairs in order."""
-    messages: list[BaseMessage] = [SystemMessage(instructions or settings.LLM_SYSTEM_PROMPT)]
+    """The model's input: the system prompt (the operator's, then the conversation's
+    instructions), then the (role, content) pairs in order."""
+    messages: list[BaseMessage] = [SystemMessage(system_prompt(instructions))]
     for role, content in context:
         messages.append(HumanMessage(content) if role == "user" else AIMessage(content))
     return messages
@@ -371,6 +392,47 @@ class ModelOptions(TypedDict, total=False):
     """What an answer may set of the model's own settings."""
 
     temperature: float
+    max_tokens: int  # ChatOpenAI sends it as `max_completion_tokens`
+    stop: list[str]
+
+
+@dataclass(frozen=True)
+class AnswerLimits:
+    """What an API client asked of one answer: a cap on its tokens (the smaller of it
+    and the server's is sent) and up to 4 stop sequences."""
+
+    max_tokens: int | None = None
+    stop: tuple[str, ...] = ()
+
+
+NO_LIMITS = AnswerLimits()
+
+
+def answer_cap(model_key: str | None, asked: int | None) -> int | None:
+    """The token cap of an answer whose client asked for `asked` (None: the server's
+    own, already the model's): the smaller of the two; the client's alone when the
+    server sets none (LLM_MAX_TOKENS=0)."""
+    if asked is None:
+        return None
+    spec = resolve_model_or_default(model_key)
+    server = spec.max_tokens if spec.max_tokens is not None else settings.LLM_MAX_TOKENS
+    return min(asked, server) if server > 0 else asked
+
+
+def _options(
+    model: BaseChatModel, model_key: str | None, temperature: float | None, limits: AnswerLimits
+) -> ModelOptions:
+    """The per-answer settings `model` is given: all of them for the OpenAI-compatible
+    models, only the stop sequences (LangChain's own argument) for the others."""
+    options: ModelOptions = {}
+    if isinstance(model, ChatOpenAI):
+        if temperature is not None:
+            options["temperature"] = temperature
+        if (cap := answer_cap(model_key, limits.max_tokens)) is not None:
+            options["max_tokens"] = cap
+    if limits.stop:
+        options["stop"] = list(limits.stop)
+    return options
 
 
 async def stream_answer(
@@ -379,10 +441,12 @@ async def stream_answer(
     model_key: str | None = None,
     instructions: str = "",
     temperature: float | None = None,
+    limits: AnswerLimits = NO_LIMITS,
 ) -> AsyncGenerator[str | Usage | Finish, None]:
     """The running loop's model answering `context`: its text deltas (never empty),
     its usage whenever the provider reports it (the last report counts), and why it
-    stopped when it says so.
+    stopped when it says so. The text ends before the first of `limits.stop`, whether
+    the model honoured it or not (stops.py).
 
     Reads the model's own `_astream` when its class has one, the method streaming
     LangChain chat models implement: `astream` wraps each chunk in callback, metadata
@@ -390,34 +454,56 @@ async def stream_answer(
     answers do not use. Any other model goes through `astream`, which falls back to
     `_stream`, or to one chunk with the whole answer.
     """
-    handle = chat_model(model_key)
-    model = handle.model
+    model = chat_model(model_key).model
     messages = to_langchain(context, instructions)
-    # A conversation's temperature, for the OpenAI-compatible models (others keep theirs).
-    options: ModelOptions = {"temperature": temperature} if temperature is not None else {}
-    if not isinstance(model, ChatOpenAI):
-        options = {}
+    options = _options(model, model_key, temperature, limits)
     direct = type(model)._astream is not BaseChatModel._astream
     chunks = model._astream(messages, **options) if direct else model.astream(messages, **options)
+    cutter = StopCutter(limits.stop) if limits.stop else None
     async for chunk in chunks:
-        if isinstance(chunk, ChatGenerationChunk):  # `_astream`'s: the message and its info
-            message: BaseMessage = chunk.message
-            info = chunk.generation_info or message.response_metadata or {}
-        else:  # `astream`'s: the message itself
-            message = chunk
-            info = message.response_metadata or {}
-        if info.get("finish_reason"):
-            yield Finish(str(info["finish_reason"]))
-        usage = getattr(message, "usage_metadata", None)
-        if usage:
-            yield Usage(
-                input_tokens=int(usage.get("input_tokens") or 0),
-                output_tokens=int(usage.get("output_tokens") or 0),
-                total_tokens=int(usage.get("total_tokens") or 0),
-            )
-        text = str(message.text)
+        text, finish, usage = _parts(chunk)
+        if cutter is not None:
+            text = cutter.feed(text) + (cutter.flush() if finish and not cutter.stopped else "")
+            if cutter.stopped:  # the model went on past a stop sequence: end it here
+                if text:
+                    yield text
+                await _close(chunks)
+                yield Finish("stop")
+                return
+        if finish is not None:
+            yield finish
+        if usage is not None:
+            yield usage
         if text:
             yield text
+    if cutter is not None and (rest := cutter.flush()):
+        yield rest
+
+
+def _parts(chunk: ChatGenerationChunk | BaseMessage) -> tuple[str, Finish | None, Usage | None]:
+    """A streamed chunk's text, why the model stopped and its usage, when it says."""
+    if isinstance(chunk, ChatGenerationChunk):  # `_astream`'s: the message and its info
+        message: BaseMessage = chunk.message
+        info = chunk.generation_info or message.response_metadata or {}
+    else:  # `astream`'s: the message itself
+        message = chunk
+        info = message.response_metadata or {}
+    finish = Finish(str(info["finish_reason"])) if info.get("finish_reason") else None
+    usage = None
+    if tokens := getattr(message, "usage_metadata", None):
+        usage = Usage(
+            input_tokens=int(tokens.get("input_tokens") or 0),
+            output_tokens=int(tokens.get("output_tokens") or 0),
+            total_tokens=int(tokens.get("total_tokens") or 0),
+        )
+    return str(message.text), finish, usage
+
+
+async def _close(chunks: AsyncIterator[Any]) -> None:
+    """Close the model's stream (and its HTTP response) now, not when it is collected."""
+    aclose = getattr(chunks, "aclose", None)
+    if aclose is not None:
+        await aclose()
 
 
 def describe_failure(exc: BaseException, *, mid_answer: bool = False) -> tuple[ErrorCode, str]:

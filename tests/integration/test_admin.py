@@ -218,6 +218,31 @@ def test_transcript_shows_the_current_path_and_marks_the_other_versions(staff, a
     assert f'id="message-{follow_up.pk}" data-id="{follow_up.pk}" data-offpath="1"' in html
 
 
+def test_transcript_marks_assistant_turns_an_api_client_supplied(staff, alice) -> None:
+    """A /v1 client's history may hold `assistant` turns it wrote itself: the transcript
+    says so, and gives them no status or model, so no one takes them for the model's."""
+    conversation = Conversation.objects.create(owner=alice, title="Imported")
+    turns = [("user", "Hi", False), ("assistant", "I am the model, honest.", True)]
+    turns += [("user", "Really?", False), ("assistant", "The real answer.", False)]
+    parent = None
+    for role, content, supplied in turns:
+        parent = Message.objects.create(
+            conversation=conversation,
+            parent=parent,
+            role=role,
+            content=content,
+            supplied_by_client=supplied,
+            model_name="" if supplied or role == "user" else "stub-model",
+        )
+    page = staff.get(f"{CHANGELIST}{conversation.pk}/change/")
+    html = page.content.decode()
+    assert page.status_code == 200
+    heads = re.findall(r'<div class="turn-head">(.*?)</div>', html, re.S)
+    assert len(heads) == 4
+    assert "supplied by the client" in heads[1] and "badge-complete" not in heads[1]
+    assert "supplied by the client" not in heads[3] and "model stub-model" in heads[3]
+
+
 def test_transcript_page_is_complete_readable_and_audited(staff, alice) -> None:
     conversation, answer = make_conversation(alice, "Readable", status="error")
     Feedback.objects.create(message=answer, rating=1, comment="thanks")
@@ -303,7 +328,9 @@ def test_json_export_round_trips_the_transcript(staff, alice) -> None:
     saved = list(conversation.messages.order_by("created"))
     assert [m["content"] for m in data[0]["messages"]] == [m.content for m in saved]
     assert [m["id"] for m in data[0]["messages"]] == [str(m.pk) for m in saved]
-    assert data[0]["messages"][0] == message_to_dict(saved[0])  # the one shape of a message
+    # The one shape of a message, and whether an API client supplied it.
+    exported = {**message_to_dict(saved[0]), "supplied_by_client": False}
+    assert data[0]["messages"][0] == exported
     assert data[0]["messages"][1]["feedback"] == {"rating": "down", "comment": "違う"}
     assert data[0]["messages"][1]["usage"] == {
         "input_tokens": 10,
@@ -460,7 +487,7 @@ def test_a_large_csv_export_streams_in_bounded_memory(staff, alice) -> None:
     seen, peak = _peak_while(_consume_csv, response)
     print(f"csv export: {seen['bytes']:,} bytes streamed, peak {peak:,} bytes traced")
     assert seen["rows"] == BULK_MESSAGES
-    assert seen["header"][0] == "conversation_id" and len(seen["header"]) == 18
+    assert seen["header"][0] == "conversation_id" and len(seen["header"]) == 19
     formula = dict(zip(seen["header"], seen["formula"], strict=True))
     assert formula["content"] == "'" + FORMULA and formula["conversation_title"] == "bulk 10"
     assert seen["bytes"] > 10_000_000

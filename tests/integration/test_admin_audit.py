@@ -157,6 +157,34 @@ def test_exports_audit_each_exported_conversation(reviewer, alice, action: str) 
     )
 
 
+@pytest.mark.parametrize("query", ["", "?review_state__exact=unreviewed&feedback=down"])
+def test_the_conversation_list_audits_each_conversation_whose_title_it_shows(
+    reviewer, secret, alice, monkeypatch, query: str
+) -> None:
+    """A title is the first words of the user's first message: a page of the list is
+    a view of each conversation it shows, once, and of no other (issue #21)."""
+    monkeypatch.setattr(ConversationAdmin, "list_per_page", 2)
+    conversation, _ = secret
+    Conversation.objects.filter(pk=conversation.pk).update(title="my locker code is…")
+    for name in ("second", "third"):
+        Feedback.objects.create(message=make_conversation(alice, name)[1], rating=-1)
+    page = reviewer.get(f"{CHANGELIST}{query}")
+    assert page.status_code == 200
+    shown = [c.pk for c in page.context["cl"].result_list]
+    assert len(shown) == 2 and len(set(shown)) == 2
+    assert sorted(audit_rows()) == sorted(
+        ("viewer", "view", pk, "conversation list") for pk in shown
+    )
+
+
+def test_a_conversations_change_history_is_audited(root, secret) -> None:
+    """The history page names the conversation by its title."""
+    conversation, _ = secret
+    page = root.get(f"{CHANGELIST}{conversation.pk}/history/")
+    assert page.status_code == 200 and "Locker" in page.content.decode()
+    assert audit_rows() == [("root", "view", conversation.pk, "history")]
+
+
 # --- Pages that show no message text are not --------------------------------------
 
 
@@ -165,10 +193,8 @@ def test_exports_audit_each_exported_conversation(reviewer, alice, action: str) 
     [
         "/admin/",
         "/admin/chat/",
-        CHANGELIST,
-        f"{CHANGELIST}?review_state__exact=unreviewed&feedback=down",
+        f"{CHANGELIST}?review_state__exact=flagged",  # no rows, no titles
         f"{CHANGELIST}stats/",
-        f"{CHANGELIST}{{conversation}}/history/",
         "/admin/chat/message/?role__exact=user&status__exact=error",  # no rows, no text
         "/admin/chat/auditevent/",
     ],
@@ -300,7 +326,11 @@ def test_reviewers_cannot_delete(secret, perms) -> None:
     )
     assert "No action selected." in refused.content.decode()
     assert Conversation.objects.filter(pk=conversation.pk).exists()
-    assert [row[1] for row in audit_rows()] == ["view"]  # the change page; no delete
+    # The change page and the list pages (their titles) were views; no delete.
+    assert {(row[1], row[3]) for row in audit_rows()} == {
+        ("view", ""),
+        ("view", "conversation list"),
+    }
 
 
 @pytest.mark.parametrize("how", ["change page", "bulk action"])
@@ -327,4 +357,5 @@ def test_a_delete_that_cannot_stop_answers_deletes_nothing_and_says_so(
     )
     assert Conversation.objects.filter(pk=conversation.pk).exists()
     assert Message.objects.filter(conversation=conversation).count() == 2
-    assert audit_rows() == []
+    # No delete recorded (the list shown again after a failed bulk delete is a view).
+    assert {row[1] for row in audit_rows()} <= {"view"}

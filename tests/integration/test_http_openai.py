@@ -140,8 +140,10 @@ async def test_a_completion_is_answered_whole_and_saved(stub: OpenAIStub) -> Non
     ]
     assert path[-1].status == "complete" and path[-1].total_tokens == 15
     (sent,) = stub.requests
+    # The operator's prompt first, then the client's system message (llm.system_prompt).
     assert [(m["role"], m["content"]) for m in sent["messages"]] == [
-        (m["role"], m["content"]) for m in MESSAGES
+        ("system", llm.system_prompt("Answer in French.")),
+        *((m["role"], m["content"]) for m in MESSAGES[1:]),
     ]
     assert sent["temperature"] == 0.3
     await wait_for(lambda: no_stream_open(user), what="the answer's follower to leave")

@@ -12,6 +12,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from chat.models import Conversation
+from chat.provider.llm import system_prompt
 from tests.support.openai_stub import OpenAIStub, Reply
 
 from .conftest import open_chat, receive, receive_until, saved
@@ -73,7 +74,10 @@ async def test_the_conversations_model_answers_and_it_can_change_between_message
     )
     request = second.requests[-1]
     assert request["model"] == "beta" and request["temperature"] == 0.3
-    assert request["messages"][0] == {"role": "system", "content": "Answer like a pirate."}
+    # The operator's prompt stays first; the conversation's instructions follow it.
+    system = request["messages"][0]
+    assert system == {"role": "system", "content": system_prompt("Answer like a pirate.")}
+    assert system["content"].startswith("Operator default.\n\n")
     # The history it got is the conversation's, whichever model wrote it.
     assert [m["content"] for m in request["messages"][1:]] == [
         "Who are you?",

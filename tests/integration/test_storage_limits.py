@@ -167,7 +167,9 @@ async def test_the_periodic_sweep_applies_the_retention_setting(settings: Any) -
     settings.CHAT_RETENTION_DAYS = 30
     old = await database_sync_to_async(make_old)(31)
     recent = await database_sync_to_async(make_old)(1)
-    response = await HttpCommunicator(application, "GET", "/healthz").get_response()
+    response = await HttpCommunicator(
+        application, "GET", "/healthz", headers=[(b"host", b"localhost")]
+    ).get_response()
     assert response["status"] == 200  # the process's first request starts its sweep
     exists = database_sync_to_async(lambda pk: Conversation.objects.filter(pk=pk).exists())
 

@@ -61,6 +61,7 @@ class ExchangeRequest:
     client_id: str | None
     kind: Kind = Kind.SEND
     target_id: str | None = None  # the message edited, regenerated or continued
+    limits: llm.AnswerLimits = llm.NO_LIMITS  # an API client's, for this answer
 
 
 Outcome = services.Exchange | Exception
@@ -438,7 +439,9 @@ async def exchange_start(request: ExchangeRequest) -> services.Exchange:
     return await exchange_submit(request)
 
 
-def exchange_answer_options(exchange: services.Exchange, *, user_id: int) -> AnswerOptions:
+def exchange_answer_options(
+    exchange: services.Exchange, *, user_id: int, limits: llm.AnswerLimits = llm.NO_LIMITS
+) -> AnswerOptions:
     """What the answer an exchange started is made with (registry.start_generation)."""
     answer = exchange.assistant_message
     assert answer is not None
@@ -452,4 +455,5 @@ def exchange_answer_options(exchange: services.Exchange, *, user_id: int) -> Ans
         "model_key": exchange.model_key,
         "instructions": exchange.instructions,
         "temperature": exchange.temperature,
+        "limits": limits,
     }

@@ -22,6 +22,7 @@ from chat.conversations import quotas, services
 from chat.db import db_call
 from chat.errors import ErrorCode
 from chat.models import Message
+from chat.provider import llm
 from chat.streaming.answer import titles
 from chat.streaming.answer.relay import Relay
 from chat.streaming.answer.retry import retrying
@@ -70,6 +71,7 @@ class Ended:
     duration_ms: int
     usage: dict[str, int] | None
     finish_reason: str
+    instructions: str = ""  # the conversation's (or API client's), as the model got them
 
 
 async def save(answer: Ended, outcome: Outcome) -> Outcome:
@@ -139,7 +141,8 @@ async def charge(answer: Ended) -> None:
         tokens = answer.usage["total_tokens"]
     else:  # the provider reported none: estimate from the characters the model wrote
         written = answer.text[answer.prefix_length :]
-        tokens = quotas.estimate_tokens(answer.context or [], written)
+        system = llm.system_prompt(answer.instructions)  # what the model was told
+        tokens = quotas.estimate_tokens(answer.context or [], written, system=system)
     try:
         await db_call(quotas.charge)(user_id=answer.user_id, tokens=tokens)
     except Exception:

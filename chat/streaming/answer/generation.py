@@ -27,7 +27,14 @@ from chat.conversations import selectors
 from chat.db import db_call
 from chat.errors import INTERRUPTED_ERROR, ErrorCode
 from chat.models import Message
-from chat.provider.llm import Finish, Usage, describe_failure, stream_answer
+from chat.provider.llm import (
+    NO_LIMITS,
+    AnswerLimits,
+    Finish,
+    Usage,
+    describe_failure,
+    stream_answer,
+)
 from chat.streaming.answer import finish
 from chat.streaming.answer.control import ControlListener
 from chat.streaming.answer.finish import Outcome
@@ -54,6 +61,7 @@ class AnswerOptions(TypedDict, total=False):
     model_key: str | None
     instructions: str
     temperature: float | None
+    limits: AnswerLimits
 
 
 class Generation:
@@ -63,7 +71,7 @@ class Generation:
     `user_id`: who asked (logged, and charged the tokens). `prefix`: the text the answer starts with
     (a continuation's); `parent_id` and `siblings` (its place in the tree) go out
     with its start. `model_key`, `instructions`, `temperature`: the conversation's
-    (chat/llm.py)."""
+    (chat/llm.py); `limits`: what an API client asked of this answer."""
 
     def __init__(self, conversation_id: str, message_id: str, options: AnswerOptions) -> None:
         self.conversation_id = conversation_id
@@ -76,6 +84,7 @@ class Generation:
         self.model_key = options.get("model_key")
         self.instructions = options.get("instructions", "")
         self.temperature = options.get("temperature")
+        self.limits = options.get("limits") or NO_LIMITS
         prefix = options.get("prefix", "")
         self.layer: BaseChannelLayer = channel_layer()
         self.relay = Relay(self.layer, conversation_id)
@@ -185,6 +194,7 @@ class Generation:
             model_key=self.model_key,
             instructions=self.instructions,
             temperature=self.temperature,
+            limits=self.limits,
         )
         # Closed on leaving, so an answer stopped at its longest closes the model's stream.
         async with asyncio.timeout(settings.LLM_MAX_ANSWER_SECONDS), aclosing(stream):
@@ -230,6 +240,7 @@ class Generation:
             model_name=self.model_name,
             model_key=self.model_key,
             context=self.context,
+            instructions=self.instructions,
             text=self._answer.text,
             prefix_length=self._answer.prefix_length,
             ttft_ms=self.ttft_ms,

@@ -118,7 +118,7 @@ def _begin(request: ExchangeRequest, exchange: Exchange) -> Posted:
     start_generation(
         conversation_id=request.conversation_id,
         message_id=answer.pk,
-        **exchange_answer_options(exchange, user_id=request.user.pk),
+        **exchange_answer_options(exchange, user_id=request.user.pk, limits=request.limits),
     )
     return Posted(frame, announced, answer_id=str(answer.pk), model=answer.model_name)
 

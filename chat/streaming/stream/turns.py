@@ -20,6 +20,7 @@ from chat.conversations import quotas, selectors, services
 from chat.db import db_call
 from chat.errors import ErrorCode, Refusal
 from chat.models import ApiToken, Conversation
+from chat.provider.llm import NO_LIMITS, AnswerLimits
 from chat.streaming.answer.exchanges import ExchangeRequest
 from chat.streaming.stream.follow import Follower
 from chat.streaming.stream.post import OnLeave, Posted, post
@@ -35,12 +36,14 @@ class TurnSettings(TypedDict):
 
 @dataclass(frozen=True)
 class Turn:
-    """What the client sent: the messages before its question, the question, and
-    the conversation's settings (`model`, `instructions`, `temperature`)."""
+    """What the client sent: the messages before its question, the question, the
+    conversation's settings (`model`, `instructions`, `temperature`), and what it asks
+    of this answer alone (a token cap, stop sequences)."""
 
     history: list[tuple[str, str]]
     question: str
     settings: TurnSettings
+    limits: AnswerLimits = NO_LIMITS
 
 
 async def post_turn(
@@ -84,7 +87,9 @@ async def _post(
     follower = Follower(conversation_id, credential=credential, mode="token", on_leave=on_leave)
     await follower.join()  # before the answer starts: it misses nothing
     try:
-        asked = ExchangeRequest(token.user, conversation_id, turn.question, client_id=None)
+        asked = ExchangeRequest(
+            token.user, conversation_id, turn.question, client_id=None, limits=turn.limits
+        )
         return follower, await post(asked, on_leave=on_leave)
     except BaseException:
         await follower.leave()

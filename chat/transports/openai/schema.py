@@ -17,6 +17,9 @@ from chat.errors import ErrorCode, Refusal
 ROLES = {"system", "developer", "user", "assistant"}
 MAX_MESSAGES = 500
 UNSUPPORTED = ("tools", "tool_choice", "functions", "function_call", "audio", "prediction")
+MAX_STOPS = 4  # OpenAI's limit
+MAX_STOP_CHARS = 200
+MAX_TOKENS_ASKED = 2**31 - 1
 
 
 class BadRequest(Refusal):
@@ -41,6 +44,8 @@ class CompletionRequest:
     stream: bool
     include_usage: bool
     temperature: float | None
+    max_tokens: int | None = None  # the smaller of max_tokens and max_completion_tokens
+    stop: tuple[str, ...] = ()
 
 
 def parse_request(data: Any, *, max_chars: int, max_instructions: int) -> CompletionRequest:
@@ -85,6 +90,8 @@ def parse_request(data: Any, *, max_chars: int, max_instructions: int) -> Comple
         stream=stream,
         include_usage=include_usage,
         temperature=_temperature(data.get("temperature")),
+        max_tokens=_max_tokens(data),
+        stop=_stop(data.get("stop")),
     )
 
 
@@ -107,6 +114,38 @@ def _temperature(value: Any) -> float | None:
     return float(value)
 
 
+def _max_tokens(data: dict[str, Any]) -> int | None:
+    """The client's cap on the answer: `max_completion_tokens` or the older `max_tokens`
+    (both given: the smaller); None when it sets none."""
+    asked: list[int] = []
+    for name in ("max_tokens", "max_completion_tokens"):
+        value = data.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise BadRequest(f"{name} must be a positive integer.", param=name)
+        asked.append(min(value, MAX_TOKENS_ASKED))
+    return min(asked, default=None)
+
+
+def _stop(value: Any) -> tuple[str, ...]:
+    """`stop`: a string, or an array of up to 4 strings; empty ones are ignored."""
+    if value is None:
+        return ()
+    stops = [value] if isinstance(value, str) else value
+    if not isinstance(stops, list) or len(stops) > MAX_STOPS:
+        raise BadRequest(
+            f"stop must be a string or an array of at most {MAX_STOPS} strings.", param="stop"
+        )
+    for stop in stops:
+        if not isinstance(stop, str) or len(stop) > MAX_STOP_CHARS:
+            raise BadRequest(
+                f"Each stop sequence must be a string of at most {MAX_STOP_CHARS} characters.",
+                param="stop",
+            )
+    return tuple(dict.fromkeys(stop for stop in stops if stop))
+
+
 def _messages(messages: Any, max_chars: int) -> tuple[str, list[tuple[str, str]]]:
     """(instructions, the conversation): system and developer messages are the
     instructions; the rest alternate as they come."""
@@ -127,6 +166,10 @@ def _messages(messages: Any, max_chars: int) -> tuple[str, list[tuple[str, str]]
                 param=f"{param}.role",
             )
         content = _text(message.get("content"), f"{param}.content")
+        if "\x00" in content:  # PostgreSQL's text cannot hold it
+            raise BadRequest(
+                "Text may not contain the NUL character (U+0000).", param=f"{param}.content"
+            )
         if len(content) > max_chars:
             raise BadRequest(
                 f"The message is too long ({len(content)} of {max_chars} characters).",

@@ -74,7 +74,8 @@ async def chat_completions(request: HttpRequest) -> HttpResponseBase:
             "instructions": asked.instructions,
             "temperature": asked.temperature,
         }
-        turn = Turn(asked.history, asked.question, settings_)
+        limits = llm.AnswerLimits(max_tokens=asked.max_tokens, stop=asked.stop)
+        turn = Turn(asked.history, asked.question, settings_, limits)
         credential = request_credential(request, token.user)
         follower, posted = await post_turn(
             turn, token=token, credential=credential, on_leave=OnLeave.STOP

@@ -63,6 +63,8 @@ def test_tokens_are_estimated_from_characters_when_the_provider_reports_none(set
     settings.LLM_SYSTEM_PROMPT = "x" * 8
     assert quotas.estimate_tokens([("user", "y" * 20)], "z" * 12) == 10
     assert quotas.estimate_tokens([], "a") == 3  # ceil(9 / 4)
+    # The system prompt the model was really sent (the conversation's instructions too).
+    assert quotas.estimate_tokens([], "a", system="s" * 4000) == 1001
 
 
 @pytest.mark.parametrize(

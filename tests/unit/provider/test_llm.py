@@ -4,6 +4,7 @@ its failures become."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 
 import httpx
@@ -17,12 +18,15 @@ from chat.errors import ErrorCode
 from chat.provider import llm
 from chat.provider.demo import DemoModelError, demo_reply
 from chat.provider.llm import (
+    USER_INSTRUCTIONS,
     Usage,
+    answer_cap,
     chat_model,
     close_chat_models,
     describe_failure,
     model_display_name,
     stream_answer,
+    system_prompt,
     to_langchain,
 )
 from tests.support import custom_model
@@ -118,6 +122,46 @@ def test_to_langchain_puts_the_system_prompt_first_and_maps_roles(settings) -> N
 def test_to_langchain_sends_the_system_prompt_alone_for_an_empty_context(settings) -> None:
     settings.LLM_SYSTEM_PROMPT = "Be brief."
     assert [m.content for m in to_langchain([])] == ["Be brief."]
+
+
+@pytest.mark.parametrize(
+    ("operator", "instructions", "sent"),
+    [
+        ("Never swear.", "", "Never swear."),
+        ("Never swear.", "  ", "Never swear."),
+        ("", "Talk like a pirate.", "Talk like a pirate."),
+        (
+            "Never swear.",
+            "Talk like a pirate.",
+            f"Never swear.\n\n{USER_INSTRUCTIONS}\n\nTalk like a pirate.",
+        ),
+    ],
+)
+def test_a_conversations_instructions_follow_the_operators_prompt(
+    settings, operator: str, instructions: str, sent: str
+) -> None:
+    """The operator's prompt is never replaced: instructions are added after it, in the
+    one system message (issue #21: a guardrail dropped per request)."""
+    settings.LLM_SYSTEM_PROMPT = operator
+    assert system_prompt(instructions) == sent
+    (system, question) = to_langchain([("user", "Hi")], instructions)
+    assert (type(system), system.content) == (SystemMessage, sent)
+    assert isinstance(question, HumanMessage)
+
+
+@pytest.mark.parametrize(
+    ("asked", "server", "spec_cap", "cap"),
+    [(None, 2048, None, None), (100, 2048, None, 100), (4000, 2048, None, 2048),
+     (4000, 0, None, 4000), (4000, 2048, 512, 512), (300, 2048, 512, 300)],
+)  # fmt: skip
+def test_the_answer_cap_is_the_smaller_of_the_clients_and_the_servers(
+    settings, asked: int | None, server: int, spec_cap: int | None, cap: int | None
+) -> None:
+    settings.LLM_MAX_TOKENS = server
+    settings.LLM_MODELS = json.dumps(
+        [{"name": "m", "base_url": "http://x", "max_tokens": spec_cap}]
+    )
+    assert answer_cap("m", asked) == cap
 
 
 @pytest.fixture

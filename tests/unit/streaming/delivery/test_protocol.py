@@ -8,6 +8,7 @@ from chat.errors import ErrorCode, Refusal
 from chat.streaming.delivery.chunking import MODES
 from chat.streaming.delivery.frames import error_frame
 from chat.streaming.delivery.protocol import (
+    NUL_REFUSED,
     Ping,
     SetChunking,
     Stop,
@@ -105,6 +106,11 @@ def test_every_frame_type_is_parsed(text, expected):
                 '"client_id" must be a string of 1 to 64 characters.',
             )
             for client_id in (5, "", "x" * 65, ["a"], True)
+        ),
+        # U+0000: PostgreSQL's text cannot hold it (a server error before; `make fuzz`).
+        *(
+            (frame(type="user_message", **fields), ErrorCode.BAD_FRAME, NUL_REFUSED)
+            for fields in ({"content": "a\x00b"}, {"content": "ok", "client_id": "c\x00"})
         ),
         *(
             (frame(type="set_chunking", mode=mode), ErrorCode.BAD_FRAME, MODES_TEXT)

@@ -9,7 +9,13 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from chat.streaming.stream.follow import Position
-from chat.transports.openai.schema import BadRequest, CompletionRequest, parse_request
+from chat.transports.openai.schema import (
+    MAX_STOPS,
+    BadRequest,
+    CompletionRequest,
+    parse_request,
+)
+from tests.support.fuzz import examples
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
@@ -53,6 +59,9 @@ requests = st.one_of(
                 st.fixed_dictionaries({}, optional={"include_usage": json_values}), json_values
             ),
             "temperature": st.one_of(st.floats(), json_values),
+            "max_tokens": st.one_of(st.integers(), json_values),
+            "max_completion_tokens": st.one_of(st.integers(), json_values),
+            "stop": st.one_of(st.text(max_size=5), st.lists(st.text(max_size=5)), json_values),
             "n": json_values,
             "tools": json_values,
             "response_format": json_values,
@@ -61,7 +70,7 @@ requests = st.one_of(
 )
 
 
-@hypothesis_settings(max_examples=2000, deadline=None)
+@hypothesis_settings(max_examples=examples(2000), deadline=None)
 @given(requests)
 def test_any_body_is_a_request_or_a_clear_refusal(data: object) -> None:
     try:
@@ -74,9 +83,11 @@ def test_any_body_is_a_request_or_a_clear_refusal(data: object) -> None:
     assert asked.question.strip() and len(asked.question) <= 50
     assert all(role in ("user", "assistant") for role, _ in asked.history)
     assert asked.temperature is None or 0 <= asked.temperature <= 2
+    assert asked.max_tokens is None or asked.max_tokens >= 1
+    assert len(asked.stop) <= MAX_STOPS and all(isinstance(s, str) and s for s in asked.stop)
 
 
-@hypothesis_settings(max_examples=1000, deadline=None)
+@hypothesis_settings(max_examples=examples(1000), deadline=None)
 @given(st.text(max_size=120))
 def test_any_last_event_id_is_a_position_or_none(value: str) -> None:
     position = Position.parse(value)
