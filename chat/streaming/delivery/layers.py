@@ -46,6 +46,8 @@ def channel_layer(alias: str = DEFAULT_CHANNEL_LAYER) -> BaseChannelLayer:
 
 
 class PipelinedShardConnection(RedisSingleShardConnection):
+    QUIET_SECONDS = 1.0  # a subscription connection quiet this long is PINGed
+
     def __init__(self, host: dict[str, Any], channel_layer: RedisPubSubLoopLayer) -> None:
         super().__init__(host, channel_layer)
         self._outbox: list[tuple[str, bytes, asyncio.Future[None]]] = []
@@ -53,6 +55,8 @@ class PipelinedShardConnection(RedisSingleShardConnection):
         self._confirming: dict[str, asyncio.Future[None]] = {}
         self._woken = asyncio.Event()  # a subscription: the idle reader reads at once
         self.round_trips = 0  # pipelines sent, for tests and benchmarks
+        self._heard = 0.0  # when the subscriptions' Redis last said anything (loop time)
+        self._pinged: float | None = None  # when it was sent a PING still unanswered
 
     async def subscribe_confirmed(self, channel: str) -> None:
         """`subscribe()`, with publishes to `channel` from this process held back until
@@ -67,8 +71,7 @@ class PipelinedShardConnection(RedisSingleShardConnection):
             return
         loop = asyncio.get_running_loop()
         confirmed = self._confirming[channel] = loop.create_future()
-        timeout = self.host.get("socket_timeout") or 10.0
-        loop.call_later(timeout, self._give_up_confirming, channel, confirmed)
+        loop.call_later(self._read_timeout(), self._give_up_confirming, channel, confirmed)
         await self.subscribe(channel)
 
     async def subscribe(self, channel: str) -> None:
@@ -82,11 +85,13 @@ class PipelinedShardConnection(RedisSingleShardConnection):
             confirmed.set_result(None)  # no confirmation (Redis down): publish anyway
 
     async def _do_receiving(self) -> None:
-        """channels_redis' reader, which also reads the confirmations of subscribes."""
+        """channels_redis' reader, which also reads the confirmations of subscribes and
+        drops a connection whose Redis stopped answering (`_check_alive`)."""
         while True:
             try:
                 if self._pubsub and self._pubsub.subscribed:
                     message = await self._pubsub.get_message(timeout=0.1)
+                    await self._check_alive(message is not None)
                     if message is None or message["type"] in ("message", "pmessage"):
                         self._receive_message(message)
                     elif message["type"] == "subscribe":
@@ -106,6 +111,33 @@ class PipelinedShardConnection(RedisSingleShardConnection):
             except BaseException:
                 logger.exception("Unexpected exception in receive task")
                 await asyncio.sleep(1)
+
+    async def _check_alive(self, heard: bool) -> None:
+        """PING the subscriptions' Redis once it has been quiet for QUIET_SECONDS; if
+        the PING goes unanswered for the read timeout, drop the connection, so the next
+        read connects again (to the primary the sentinels name now) and subscribes
+        again.
+
+        A read that times out is no error for the reader, so a primary that stopped
+        answering without closing its connections (stalled, or its host gone from the
+        network) kept this process deaf to every group for good, even after Sentinel
+        had promoted its replica (#21)."""
+        now = asyncio.get_running_loop().time()
+        if heard:
+            self._heard, self._pinged = now, None
+        elif self._pinged is not None and now - self._pinged > self._read_timeout():
+            logger.warning("Redis did not answer a PING; connecting to it again")
+            self._heard, self._pinged = now, None
+            assert self._pubsub is not None and self._pubsub.connection is not None
+            await self._pubsub.connection.disconnect()
+        elif self._pinged is None and now - self._heard > self.QUIET_SECONDS:
+            self._pinged = now
+            assert self._pubsub is not None
+            # Not under the shard's lock: a publish stuck on the same dead Redis holds it.
+            await self._pubsub.ping()
+
+    def _read_timeout(self) -> float:
+        return float(self.host.get("socket_timeout") or 10.0)
 
     async def publish(self, channel: str, message: bytes) -> None:
         confirming = self._confirming.get(channel)
