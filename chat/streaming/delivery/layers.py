@@ -28,6 +28,7 @@ from channels_redis.pubsub import (
 )
 from channels_redis.utils import _wrap_close, decode_hosts
 from django.core.exceptions import ImproperlyConfigured
+from redis.asyncio.sentinel import MasterNotFoundError, SentinelConnectionPool
 from redis.exceptions import RedisError
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ class PipelinedShardConnection(RedisSingleShardConnection):
         self.round_trips = 0  # pipelines sent, for tests and benchmarks
         self._heard = 0.0  # when the subscriptions' Redis last said anything (loop time)
         self._pinged: float | None = None  # when it was sent a PING still unanswered
+        self._asked = 0.0  # when the sentinels were last asked for the primary
 
     async def subscribe_confirmed(self, channel: str) -> None:
         """`subscribe()`, with publishes to `channel` from this process held back until
@@ -114,9 +116,10 @@ class PipelinedShardConnection(RedisSingleShardConnection):
 
     async def _check_alive(self, heard: bool) -> None:
         """PING the subscriptions' Redis once it has been quiet for QUIET_SECONDS; if
-        the PING goes unanswered for the read timeout, drop the connection, so the next
-        read connects again (to the primary the sentinels name now) and subscribes
-        again.
+        the PING goes unanswered for the read timeout, or for QUIET_SECONDS while the
+        sentinels already name another primary, drop the shard's connections, so the
+        next read connects again (to the primary the sentinels name now) and
+        subscribes again, and the next publish too.
 
         A read that times out is no error for the reader, so a primary that stopped
         answering without closing its connections (stalled, or its host gone from the
@@ -125,16 +128,35 @@ class PipelinedShardConnection(RedisSingleShardConnection):
         now = asyncio.get_running_loop().time()
         if heard:
             self._heard, self._pinged = now, None
-        elif self._pinged is not None and now - self._pinged > self._read_timeout():
+        elif self._pinged is None:
+            if now - self._heard > self.QUIET_SECONDS:
+                self._pinged = self._asked = now
+                assert self._pubsub is not None
+                # Not under the shard's lock: a publish stuck on the same dead Redis
+                # holds it.
+                await self._pubsub.ping()
+        elif now - self._pinged > self._read_timeout() or (
+            now - self._asked > self.QUIET_SECONDS and await self._primary_moved()
+        ):
             logger.warning("Redis did not answer a PING; connecting to it again")
             self._heard, self._pinged = now, None
-            assert self._pubsub is not None and self._pubsub.connection is not None
-            await self._pubsub.connection.disconnect()
-        elif self._pinged is None and now - self._heard > self.QUIET_SECONDS:
-            self._pinged = now
-            assert self._pubsub is not None
-            # Not under the shard's lock: a publish stuck on the same dead Redis holds it.
-            await self._pubsub.ping()
+            assert self._redis is not None
+            await self._redis.connection_pool.disconnect(inuse_connections=True)
+
+    async def _primary_moved(self) -> bool:
+        """Whether the sentinels name another primary than the one the subscriptions'
+        connection is on (never without Sentinel, nor while they name none)."""
+        self._asked = asyncio.get_running_loop().time()
+        assert self._redis is not None and self._pubsub is not None
+        pool = self._redis.connection_pool
+        connection = self._pubsub.connection
+        if not isinstance(pool, SentinelConnectionPool) or connection is None:
+            return False
+        try:
+            primary = await pool.sentinel_manager.discover_master(pool.service_name)
+        except MasterNotFoundError:  # mid-failover
+            return False
+        return tuple(primary) != (connection.host, connection.port)
 
     def _read_timeout(self) -> float:
         return float(self.host.get("socket_timeout") or 10.0)
