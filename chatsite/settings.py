@@ -146,6 +146,13 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # in-memory layer's pace, where the core (list-based) layer lags and, without
 # coalescing, dropped events (see docs/DESIGN.md).
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# Redis Sentinel instead of REDIS_URL (no single Redis to lose): the sentinels
+# ("host:port,...") name the primary of REDIS_SENTINEL_MASTER, and name the new one
+# after a failover.
+REDIS_SENTINELS = os.environ.get("REDIS_SENTINELS", "")
+REDIS_SENTINEL_MASTER = os.environ.get("REDIS_SENTINEL_MASTER", "")
+REDIS_PASSWORD = os.environ.get("REDIS_PASSWORD", "")  # the primaries', with Sentinel
+REDIS_SENTINEL_PASSWORD = os.environ.get("REDIS_SENTINEL_PASSWORD", "")
 CHANNEL_LAYER_BACKEND = os.environ.get("CHANNEL_LAYER_BACKEND", "pubsub")
 CHANNEL_LAYER_CAPACITY = env_int("CHANNEL_LAYER_CAPACITY", 1000)
 # Every Redis call gives up instead of waiting forever: a stalled Redis (hung, swapped
@@ -166,21 +173,87 @@ def redis_host(url: str, connect_timeout: float, socket_timeout: float) -> dict:
     }
 
 
+def redis_sentinel_hosts(
+    sentinels: str,
+    masters: str,
+    connect_timeout: float,
+    socket_timeout: float,
+    *,
+    password: str = "",
+    sentinel_password: str = "",
+) -> list[dict]:
+    """channels_redis hosts found through Redis Sentinel: one per name in `masters`
+    (several shard the layer), each the primary the `sentinels` ("host:port,...") name
+    now, found again after a failover. A sentinel answers at once or is skipped after
+    the connect timeout, so a stalled one does not hold the search for the primary."""
+    addresses = [sentinel_address(entry.strip()) for entry in sentinels.split(",")]
+    names = [name.strip() for name in masters.split(",")]
+    if not all(names):
+        raise ImproperlyConfigured(
+            "REDIS_SENTINEL_MASTER must name the primary the sentinels monitor "
+            "(several names separated by commas shard the channel layer)."
+        )
+    sentinel_kwargs: dict = {
+        "socket_connect_timeout": connect_timeout,
+        "socket_timeout": connect_timeout,
+    }
+    if sentinel_password:
+        sentinel_kwargs["password"] = sentinel_password
+    host: dict = {"socket_connect_timeout": connect_timeout, "socket_timeout": socket_timeout}
+    if password:
+        host["password"] = password
+    return [
+        {**host, "sentinels": addresses, "master_name": name, "sentinel_kwargs": sentinel_kwargs}
+        for name in names
+    ]
+
+
+def sentinel_address(entry: str) -> tuple[str, int]:
+    """("host", port) of one REDIS_SENTINELS entry, "host:port" (26379 by default)."""
+    host, colon, port = entry.rpartition(":")
+    if not colon or "]" in port:  # no port ("[::1]": an IPv6 address keeps its colons)
+        host, port = entry, "26379"
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ImproperlyConfigured(
+            f"REDIS_SENTINELS entries are host:port, separated by commas; got {entry!r}."
+        )
+    return host, int(port)
+
+
 def redis_channel_layer(
     url: str,
     backend: str,
     *,
     connect_timeout: float | None = None,
     socket_timeout: float | None = None,
+    sentinels: str = "",
+    sentinel_master: str = "",
 ) -> dict:
     """The channel layer on the Redis servers of `url` (one URL, or several separated
-    by commas: the layer shards its channels and groups over them); the timeouts
+    by commas: the layer shards its channels and groups over them), or on the
+    primaries `sentinels` name for `sentinel_master` (`url` empty); the timeouts
     default to the settings."""
     connect_timeout = connect_timeout or REDIS_CONNECT_TIMEOUT_SECONDS
     socket_timeout = socket_timeout or REDIS_SOCKET_TIMEOUT_SECONDS
-    hosts = [redis_host(u.strip(), connect_timeout, socket_timeout) for u in url.split(",")]
-    if not all(host["address"] for host in hosts):
-        raise ImproperlyConfigured("REDIS_URL has an empty entry between its commas.")
+    if url and sentinels:
+        raise ImproperlyConfigured(
+            "Set REDIS_URL or REDIS_SENTINELS, not both: with Sentinel the sentinels "
+            "name the Redis primary."
+        )
+    if sentinels:
+        hosts = redis_sentinel_hosts(
+            sentinels,
+            sentinel_master,
+            connect_timeout,
+            socket_timeout,
+            password=REDIS_PASSWORD,
+            sentinel_password=REDIS_SENTINEL_PASSWORD,
+        )
+    else:
+        hosts = [redis_host(u.strip(), connect_timeout, socket_timeout) for u in url.split(",")]
+        if not all(host["address"] for host in hosts):
+            raise ImproperlyConfigured("REDIS_URL has an empty entry between its commas.")
     if backend == "pubsub":
         return {
             # channels_redis' pub/sub layer, sending concurrent publishes in one pipeline
@@ -207,8 +280,15 @@ def redis_channel_layer(
     raise ImproperlyConfigured("CHANNEL_LAYER_BACKEND must be 'pubsub' or 'core'.")
 
 
-if REDIS_URL:
-    CHANNEL_LAYERS = {"default": redis_channel_layer(REDIS_URL, CHANNEL_LAYER_BACKEND)}
+if REDIS_URL or REDIS_SENTINELS:
+    CHANNEL_LAYERS = {
+        "default": redis_channel_layer(
+            REDIS_URL,
+            CHANNEL_LAYER_BACKEND,
+            sentinels=REDIS_SENTINELS,
+            sentinel_master=REDIS_SENTINEL_MASTER,
+        )
+    }
 else:
     CHANNEL_LAYERS = {
         "default": {

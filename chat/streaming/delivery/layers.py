@@ -28,6 +28,7 @@ from channels_redis.pubsub import (
 )
 from channels_redis.utils import _wrap_close, decode_hosts
 from django.core.exceptions import ImproperlyConfigured
+from redis.asyncio.sentinel import MasterNotFoundError, SentinelConnectionPool
 from redis.exceptions import RedisError
 
 if TYPE_CHECKING:
@@ -46,6 +47,8 @@ def channel_layer(alias: str = DEFAULT_CHANNEL_LAYER) -> BaseChannelLayer:
 
 
 class PipelinedShardConnection(RedisSingleShardConnection):
+    QUIET_SECONDS = 1.0  # a subscription connection quiet this long is PINGed
+
     def __init__(self, host: dict[str, Any], channel_layer: RedisPubSubLoopLayer) -> None:
         super().__init__(host, channel_layer)
         self._outbox: list[tuple[str, bytes, asyncio.Future[None]]] = []
@@ -53,6 +56,9 @@ class PipelinedShardConnection(RedisSingleShardConnection):
         self._confirming: dict[str, asyncio.Future[None]] = {}
         self._woken = asyncio.Event()  # a subscription: the idle reader reads at once
         self.round_trips = 0  # pipelines sent, for tests and benchmarks
+        self._heard = 0.0  # when the subscriptions' Redis last said anything (loop time)
+        self._pinged: float | None = None  # when it was sent a PING still unanswered
+        self._asked = 0.0  # when the sentinels were last asked for the primary
 
     async def subscribe_confirmed(self, channel: str) -> None:
         """`subscribe()`, with publishes to `channel` from this process held back until
@@ -67,8 +73,7 @@ class PipelinedShardConnection(RedisSingleShardConnection):
             return
         loop = asyncio.get_running_loop()
         confirmed = self._confirming[channel] = loop.create_future()
-        timeout = self.host.get("socket_timeout") or 10.0
-        loop.call_later(timeout, self._give_up_confirming, channel, confirmed)
+        loop.call_later(self._read_timeout(), self._give_up_confirming, channel, confirmed)
         await self.subscribe(channel)
 
     async def subscribe(self, channel: str) -> None:
@@ -82,11 +87,13 @@ class PipelinedShardConnection(RedisSingleShardConnection):
             confirmed.set_result(None)  # no confirmation (Redis down): publish anyway
 
     async def _do_receiving(self) -> None:
-        """channels_redis' reader, which also reads the confirmations of subscribes."""
+        """channels_redis' reader, which also reads the confirmations of subscribes and
+        drops a connection whose Redis stopped answering (`_check_alive`)."""
         while True:
             try:
                 if self._pubsub and self._pubsub.subscribed:
                     message = await self._pubsub.get_message(timeout=0.1)
+                    await self._check_alive(message is not None)
                     if message is None or message["type"] in ("message", "pmessage"):
                         self._receive_message(message)
                     elif message["type"] == "subscribe":
@@ -106,6 +113,53 @@ class PipelinedShardConnection(RedisSingleShardConnection):
             except BaseException:
                 logger.exception("Unexpected exception in receive task")
                 await asyncio.sleep(1)
+
+    async def _check_alive(self, heard: bool) -> None:
+        """PING the subscriptions' Redis once it has been quiet for QUIET_SECONDS; if
+        the PING goes unanswered for the read timeout, or for QUIET_SECONDS while the
+        sentinels already name another primary, drop the shard's connections, so the
+        next read connects again (to the primary the sentinels name now) and
+        subscribes again, and the next publish too.
+
+        A read that times out is no error for the reader, so a primary that stopped
+        answering without closing its connections (stalled, or its host gone from the
+        network) kept this process deaf to every group for good, even after Sentinel
+        had promoted its replica (#21)."""
+        now = asyncio.get_running_loop().time()
+        if heard:
+            self._heard, self._pinged = now, None
+        elif self._pinged is None:
+            if now - self._heard > self.QUIET_SECONDS:
+                self._pinged = self._asked = now
+                assert self._pubsub is not None
+                # Not under the shard's lock: a publish stuck on the same dead Redis
+                # holds it.
+                await self._pubsub.ping()
+        elif now - self._pinged > self._read_timeout() or (
+            now - self._asked > self.QUIET_SECONDS and await self._primary_moved()
+        ):
+            logger.warning("Redis did not answer a PING; connecting to it again")
+            self._heard, self._pinged = now, None
+            assert self._redis is not None
+            await self._redis.connection_pool.disconnect(inuse_connections=True)
+
+    async def _primary_moved(self) -> bool:
+        """Whether the sentinels name another primary than the one the subscriptions'
+        connection is on (never without Sentinel, nor while they name none)."""
+        self._asked = asyncio.get_running_loop().time()
+        assert self._redis is not None and self._pubsub is not None
+        pool = self._redis.connection_pool
+        connection = self._pubsub.connection
+        if not isinstance(pool, SentinelConnectionPool) or connection is None:
+            return False
+        try:
+            primary = await pool.sentinel_manager.discover_master(pool.service_name)
+        except MasterNotFoundError:  # mid-failover
+            return False
+        return tuple(primary) != (connection.host, connection.port)
+
+    def _read_timeout(self) -> float:
+        return float(self.host.get("socket_timeout") or 10.0)
 
     async def publish(self, channel: str, message: bytes) -> None:
         confirming = self._confirming.get(channel)
