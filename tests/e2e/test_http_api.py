@@ -26,8 +26,8 @@ from tests.e2e.api_client import (
     saved_messages,
     sse_events,
 )
-from tests.e2e.servers import Server, free_port
-from tests.e2e.topology import nginx_binary, start_nginx
+from tests.e2e.servers import Server
+from tests.e2e.topology import NginxPorts, nginx_binary, start_nginx
 from tests.support.waiting import wait_for_sync
 
 pytestmark = pytest.mark.e2e
@@ -42,9 +42,9 @@ def proxy_url(server: Server, server2: Server, tmp_path_factory: pytest.TempPath
     """nginx with deploy/nginx.conf in front of both processes."""
     if nginx_binary() is None:
         pytest.fail("nginx is not installed (Debian's package: apt-get install nginx)")
-    port = free_port()
-    process = start_nginx(tmp_path_factory.mktemp("nginx"), [server.port, server2.port], port)
-    yield f"http://127.0.0.1:{port}"
+    listen = NginxPorts()
+    process = start_nginx(tmp_path_factory.mktemp("nginx"), [server.port, server2.port], listen)
+    yield f"http://127.0.0.1:{listen.http}"
     process.terminate()
     process.wait(timeout=10)
 
