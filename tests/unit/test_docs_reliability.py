@@ -17,12 +17,17 @@ NAME = re.compile(r"\btest_\w+\b(?!\.py)")
 
 
 def scenario_cells(doc: str) -> list[str]:
+    """The test cells of the scenario tables (those headed scenario, expected, test)."""
     cells = []
+    in_scenarios = False
     for line in doc.splitlines():
-        parts = line.split("|")
-        if line.startswith("| ") and len(parts) == 5 and not set(parts[3]) <= {"-", " "}:
-            cells.append(parts[3])
-    return [cell for cell in cells if cell.strip() != "test"]
+        if not line.startswith("|"):
+            in_scenarios = False
+        elif line.startswith("| scenario | expected behaviour | test |"):
+            in_scenarios = True
+        elif in_scenarios and not line.startswith("|---"):
+            cells.append(re.split(r"(?<!\\)\|", line)[3])  # `\|` is a pipe in a cell
+    return cells
 
 
 def missing_tests(cell: str) -> list[str]:
