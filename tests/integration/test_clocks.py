@@ -57,7 +57,7 @@ def test_a_live_answer_stays_live_and_counted_whatever_the_clocks(
     with clock(writer):  # the writer starts the answer and saves it (its heartbeat)
         answer = start_alone(ExchangeRequest(owner, running.pk, "Think hard", None))
         answer_id = answer.assistant_message.pk
-        services.messages_save_progress(contents={str(answer_id): "Let me th"})
+        services.messages_save_progress(appends={str(answer_id): (0, "Let me th")})
     # The model then thinks for a while: no save since.
     Message.objects.filter(pk=answer_id).update(updated=F("updated") - HEARTBEAT_AGE)
     with clock(judge):
@@ -109,7 +109,9 @@ def test_a_heartbeat_is_written_by_the_databases_clock(clock, writer: float) -> 
         content="So far", updated=F("updated") - HEARTBEAT_AGE
     )
     with clock(writer):
-        services.messages_save_progress(contents={str(grown): "So far, more"}, alive=[str(quiet)])
+        services.messages_save_progress(
+            appends={str(grown): (0, "So far, more")}, alive=[str(quiet)]
+        )
     now = db.database_now()
     saved = {m.pk: m for m in Message.objects.filter(pk__in=[grown, quiet])}
     assert saved[grown].content == "So far, more" and saved[quiet].content == "So far"

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -24,7 +23,6 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count
 from django.utils import timezone
 
 from chat import db
@@ -77,7 +75,6 @@ class _Batch:
     targets: dict[str, admission.Target]
     trees: dict[str, Tree]
     quota_rows: dict[int, UserQuota]
-    active: Counter[int]
     now: datetime  # the database's clock: every time here is judged by it (liveness.py)
     holdings: Holdings
 
@@ -109,7 +106,7 @@ def exchanges_start(requests: list[ExchangeRequest]) -> list[Outcome]:
         asks,
         batch.states,
         batch.quota_rows,
-        batch.active,
+        batch.holdings.active,
         now=batch.now,
         reserved=batch.holdings.reserved,
         stored=batch.holdings.stored,
@@ -150,7 +147,6 @@ def _batch_load(requests: list[ExchangeRequest]) -> _Batch:
     users = {r.user.pk for r in requests}
     quota_rows = quotas.lock(users)
     cutoff = now - liveness.stale_after()
-    active = _active_answers(users, cutoff)
     holdings = holdings_read(users, ids, cutoff)
     states = {
         key: admission.ConversationState(
@@ -163,7 +159,7 @@ def _batch_load(requests: list[ExchangeRequest]) -> _Batch:
         )
         for key, c in conversations.items()
     }
-    return _Batch(conversations, states, earlier, targets, trees, quota_rows, active, now, holdings)
+    return _Batch(conversations, states, earlier, targets, trees, quota_rows, now, holdings)
 
 
 def _targets_read(requests: list[ExchangeRequest], ids: list[str]) -> dict[str, admission.Target]:
@@ -326,22 +322,6 @@ def _exchange(
         model_key=llm.resolve_model_or_default(conversation.model).key,
         instructions=conversation.instructions,
         temperature=conversation.temperature,
-    )
-
-
-def _active_answers(users: set[int], cutoff: datetime) -> Counter[int]:
-    """How many answers each user has streaming now (a stale one does not count)."""
-    return Counter(
-        dict(
-            Message.objects.filter(
-                conversation__owner__in=users,
-                status=Message.Status.STREAMING,
-                updated__gte=cutoff,
-            )
-            .values_list("conversation__owner")
-            .annotate(n=Count("pk"))
-            .values_list("conversation__owner", "n")
-        )
     )
 
 

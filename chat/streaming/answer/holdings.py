@@ -16,7 +16,7 @@ from datetime import datetime
 from uuid import UUID
 
 from django.conf import settings
-from django.db.models import Sum
+from django.db.models import Count, Sum
 
 from chat.conversations import quotas, selectors
 from chat.conversations.tree import Tree
@@ -31,6 +31,7 @@ CONTINUE_TAIL_CHARS = 6000
 class Holdings:
     """What the users of a batch hold (empty where no setting asks for it)."""
 
+    active: Counter[int] = field(default_factory=Counter)  # answers streaming now
     reserved: Counter[int] = field(default_factory=Counter)  # by their streaming answers
     stored: Counter[int] = field(default_factory=Counter)  # bytes of text they keep
     lengths: dict[str, int] = field(default_factory=dict)  # of messages the model may get
@@ -39,28 +40,32 @@ class Holdings:
 def holdings_read(users: set[int], conversation_ids: list[str], cutoff: datetime) -> Holdings:
     """`cutoff`: an answer not saved since then is stale (its process died)."""
     holdings = Holdings()
+    holdings.active, holdings.reserved = streaming_answers(users, cutoff)
     if settings.CHAT_DAILY_TOKEN_BUDGET:
-        holdings.reserved = reserved_tokens(users, cutoff)
         holdings.lengths = selectors.context_lengths(conversation_ids=conversation_ids)
     if settings.CHAT_MAX_STORED_BYTES_PER_USER:
         holdings.stored = quotas.stored_bytes(users)
     return holdings
 
 
-def reserved_tokens(users: set[int], cutoff: datetime) -> Counter[int]:
-    """The tokens each user's answers streaming now hold (a stale one holds none)."""
-    return Counter(
-        dict(
-            Message.objects.filter(
-                conversation__owner__in=users,
-                status=Message.Status.STREAMING,
-                updated__gte=cutoff,
-            )
-            .values_list("conversation__owner")
-            .annotate(n=Sum("reserved_tokens"))
-            .values_list("conversation__owner", "n")
+def streaming_answers(users: set[int], cutoff: datetime) -> tuple[Counter[int], Counter[int]]:
+    """How many answers each user has streaming now, and the tokens they hold (a stale
+    one counts for neither): one query."""
+    rows = (
+        Message.objects.filter(
+            conversation__owner__in=users,
+            status=Message.Status.STREAMING,
+            updated__gte=cutoff,
         )
+        .values_list("conversation__owner")
+        .annotate(n=Count("pk"), held=Sum("reserved_tokens"))
+        .values_list("conversation__owner", "n", "held")
     )
+    active: Counter[int] = Counter()
+    reserved: Counter[int] = Counter()
+    for owner, n, held in rows:
+        active[owner], reserved[owner] = n, held or 0
+    return active, reserved
 
 
 def estimate(
