@@ -26,10 +26,10 @@ class StopCutter:
         if self.stopped:
             return ""
         text = self.pending + delta
-        found = [at for stop in self.stops if (at := text.find(stop)) >= 0]
-        if found:
+        cut = first_stop(text, self.stops)
+        if cut is not None:
             self.stopped, self.pending = True, ""
-            return text[: min(found)]
+            return text[:cut]
         # Whatever could begin a stop sequence waits for the next delta.
         keep = max(len(text) - self.hold, 0)
         self.pending = text[keep:]
@@ -39,3 +39,11 @@ class StopCutter:
         """The text held back, at the end of the answer."""
         rest, self.pending = self.pending, ""
         return rest
+
+
+def first_stop(text: str, stops: Sequence[str]) -> int | None:
+    """Where `text` is cut: before the stop sequence that ends first, as a model that
+    honours them stops as soon as one is written (of two ending together, the longer);
+    None when there is none."""
+    ends = [(at + len(stop), at) for stop in stops if stop and (at := text.find(stop)) >= 0]
+    return min(ends)[1] if ends else None

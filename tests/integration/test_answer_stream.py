@@ -217,7 +217,10 @@ async def test_v1_continues_the_conversation_a_request_resends(stub: OpenAIStub)
     assert len(await messages_of(first)) == 4
     assert await conversations_of(owner) == [first]
     sent = [(m["role"], m["content"]) for m in stub.requests[1]["messages"]]
-    assert sent == [("system", "Be brief."), ("user", "Hi"), ("assistant", TEXT), ("user", "More")]
+    # The operator's prompt first, then the client's instructions (llm.system_prompt).
+    system = llm.system_prompt("Be brief.")
+    assert system.startswith("You are a helpful assistant.") and system.endswith("Be brief.")
+    assert sent == [("system", system), ("user", "Hi"), ("assistant", TEXT), ("user", "More")]
 
 
 CHANGED_TURNS = {

@@ -27,20 +27,21 @@ START_TIMEOUT = 10.0
 class RedisNode:
     """One redis-server (a data node or a sentinel) on a loopback port."""
 
-    def __init__(self, name: str, port: int, command: list[str]) -> None:
+    def __init__(self, name: str, port: int, command: list[str], log: Path) -> None:
         self.name = name
         self.port = port
         self.command = command
+        self.log = log
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            self.command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
-        )
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + START_TIMEOUT
         while not _answers_ping(self.port):
             if time.monotonic() > deadline or self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} (redis-server) did not start")
+                said = self.log.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"{self.name} (redis-server) did not start:\n{said}")
             time.sleep(0.05)
 
     def running(self) -> bool:
@@ -87,7 +88,7 @@ class SentinelDeployment:
         command += ["--save", "", "--appendonly", "no", "--dir", str(directory)]
         if replica_of is not None:
             command += ["--replicaof", "127.0.0.1", str(replica_of)]
-        return RedisNode(name, port, command)
+        return RedisNode(name, port, command, self.workdir / f"{name}.log")
 
     def _sentinel(self, index: int) -> RedisNode:
         port = _free_port()
@@ -100,13 +101,20 @@ class SentinelDeployment:
             f"sentinel parallel-syncs {MASTER_NAME} 1\n"
         )
         command = [redis_server_binary(), str(config), "--sentinel"]
-        return RedisNode(f"sentinel-{index + 1}", port, command)
+        name = f"sentinel-{index + 1}"
+        return RedisNode(name, port, command, self.workdir / f"{name}.log")
 
     def start(self) -> None:
         """Start every node; returns once the replica is in sync and every sentinel
         knows the replica and the other two sentinels (so a failover can happen)."""
-        for node in (self.primary, self.replica, *self.sentinel_nodes):
-            node.start()
+        self.primary.start()
+        self.replica.start()
+        for index in range(len(self.sentinel_nodes)):
+            try:
+                self.sentinel_nodes[index].start()
+            except RuntimeError:  # its port taken meanwhile, say: once more on another
+                self.sentinel_nodes[index] = self._sentinel(index)
+                self.sentinel_nodes[index].start()
         self.wait(lambda: self._info(self.replica.port).get("master_link_status") == "up")
         self.wait(self._sentinels_ready, "the sentinels to find each other and the replica")
 

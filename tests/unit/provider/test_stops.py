@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chat.provider.stops import StopCutter
+from chat.provider.stops import StopCutter, first_stop
 
 
 def run(stops: list[str], deltas: list[str]) -> tuple[str, bool]:
@@ -27,6 +27,8 @@ def run(stops: list[str], deltas: list[str]) -> tuple[str, bool]:
         (["b", "abc"], ["xab", "c"], "xa", True),  # the first in the text wins
         (["END"], ["END"], "", True),
         (["", "Z"], ["aZb"], "a", True),  # empty sequences are ignored
+        (["b", "ab."], ["a", "b", "."], "a", True),  # "b" ends first: the model stops there
+        (["b", "abc"], ["xabc"], "xa", True),  # the same in one delta
     ],
 )
 def test_the_text_ends_before_the_first_stop_sequence(
@@ -48,7 +50,9 @@ def test_nothing_comes_after_a_stop() -> None:
 def test_any_split_gives_the_text_before_the_first_stop(
     stops: list[str], deltas: list[str]
 ) -> None:
+    """However the text is split, it ends where the whole text would: before the stop
+    sequence that ends first."""
     whole = "".join(deltas)
-    found = [at for stop in stops if (at := whole.find(stop)) >= 0]
-    expected = whole[: min(found)] if found else whole
-    assert run(stops, deltas) == (expected, bool(found))
+    cut = first_stop(whole, stops)
+    expected = whole if cut is None else whole[:cut]
+    assert run(stops, deltas) == (expected, cut is not None)
