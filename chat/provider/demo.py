@@ -4,6 +4,11 @@ It runs when no model server is configured, so the chat works (and its tests run
 without a network or an API key. The reply mixes English and Japanese sentences,
 lines and clauses so every chunking mode has something to split; `/echo <text>`
 answers with the text and `/fail` fails mid-answer to show the error path.
+
+It shows what the product does: a regenerated answer (a later `attempt`) differs,
+the instructions change its language, length and tone and temperature its wording
+(demo_words.py), and a continue goes on from where the answer stopped. `demo-ja`
+answers in Japanese unless told otherwise.
 """
 
 from __future__ import annotations
@@ -11,40 +16,42 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+import unicodedata
 from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import TypedDict
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+)
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
+from chat.provider.demo_words import (
+    ENGLISH,
+    FRAMES,
+    JAPANESE,
+    SENTENCES,
+    Style,
+    Voice,
+    style_of,
+)
+from chat.provider.prompts import CONTINUE_PROMPT
+
 DEMO_MODEL_NAME = "demo-offline"
+DEMO_JA_MODEL_NAME = "demo-ja"
 
 
 class DemoModelError(RuntimeError):
     """Raised by the demo model on a `/fail` prompt, to show the error path offline."""
 
 
-ENGLISH = [
-    "Streaming lets you read an answer while it is still being written.",
-    "Each browser tab keeps its own connection, so nothing gets mixed up between users.",
-    "Pi is roughly 3.14, and e.g. a circle of radius 2 has an area of about 12.57.",
-    "Dr. Smith says short sentences are easier to speak aloud.",
-    "Line mode waits for a newline; sentence mode waits for a full stop.",
-    "Clause mode is faster for speech: it also breaks at commas, colons and semicolons.",
-    "Is this a question? Yes, and it ends with a question mark!",
-    "Every answer is saved, so a reload never loses it.",
-]
-JAPANESE = [
-    "こんにちは、これはオフラインのデモモデルです。",
-    "文ごとに区切ると、音声合成がとても自然になります。",
-    "今日はいい天気ですね！散歩に行きましょうか？",
-    "この返事は、質問の内容によって変わります。",
-    "「ストリーミング」とは、少しずつ届くことです。",
-    "句読点（、と。）で区切ることができます。",
-]
-
-_TOKEN_RE = re.compile(r"\s*[A-Za-z0-9']+|\s*[^\sA-Za-z0-9']|\s+")
+_WORD = r"A-Za-z0-9'\u00C0-\u00FF"  # French words stay whole
+_TOKEN_RE = re.compile(rf"\s*[{_WORD}]+|\s*[^\s{_WORD}]|\s+")
 
 
 def demo_tokens(text: str) -> list[str]:
@@ -52,29 +59,125 @@ def demo_tokens(text: str) -> list[str]:
     return _TOKEN_RE.findall(text)
 
 
-def demo_reply(messages: Sequence[BaseMessage]) -> str:
-    """A deterministic reply that depends on the last user message and the history size."""
+def demo_reply(
+    messages: Sequence[BaseMessage],
+    *,
+    attempt: int = 0,
+    temperature: float | None = None,
+    language: str = "",
+) -> str:
+    """The demo's answer to `messages`: the same for the same input, another for another
+    `attempt` (a regenerate), in the style the system prompt's instructions ask for
+    (`language` when they name none), worded by `temperature`; a continue goes on from
+    the answer it is shown."""
+    system = " ".join(m.text for m in messages if isinstance(m, SystemMessage))
+    style = style_of(system, language)
+    if _is_continue(messages):
+        return _continuation(messages, style, attempt=attempt, temperature=temperature)
     prompt = next((m.text for m in reversed(messages) if isinstance(m, HumanMessage)), "")
     if prompt.startswith("/echo "):
         return prompt[len("/echo ") :]
-    digest = hashlib.sha256(prompt.encode()).digest()
-    first_line = " ".join(prompt.split())[:80]
     earlier = sum(1 for m in messages if isinstance(m, (HumanMessage, AIMessage))) - 1
-    english = [ENGLISH[(digest[i] + i) % len(ENGLISH)] for i in range(2)]
-    japanese = [JAPANESE[(digest[4 + i] + i) % len(JAPANESE)] for i in range(2)]
-    lines = [
-        f'You said: "{first_line}". This conversation had {earlier} earlier messages.',
-        f"{english[0]} {japanese[0]}",
-        f"{japanese[1]}{english[1]}",
-        f"Reply code {digest[:3].hex()}, made offline.",
-    ]
+    # Attempt 0 keeps the digest (and so the reply) the demo always gave.
+    salt = f"\0{attempt}".encode() if attempt else b""
+    digest = hashlib.sha256(prompt.encode() + salt).digest()
+    voice = Voice(digest.hex(), temperature, style.tone)
+    frame = FRAMES[style.language or "en"]
+    quote = " ".join(prompt.split())[:80]
+    before, after = frame["said"].format(earlier=earlier, quote="\0").split("\0")
+    header = voice(before) + quote + voice(after)
+    if attempt:
+        header += voice(frame["attempt"].format(attempt=attempt + 1))
+    if style.tone == "formal":
+        header = frame["formal"] + header
+    elif style.tone == "pirate" and style.language in ("", "en"):
+        header = "Arr! " + header
+    lines = [header, *map(voice, _body(digest, style))]
+    if style.tone == "formal":
+        lines.append(frame["closing"])
+    if style.length != "short":
+        lines.append(voice(frame["code"].format(code=digest[:3].hex())))
     return "\n".join(lines)
 
 
+def _body(digest: bytes, style: Style) -> list[str]:
+    """The reply's sentences: two lines of them; one when short, four when long."""
+    count = {"short": 1, "normal": 2, "long": 4}[style.length]
+    if style.language:
+        return _pick(SENTENCES[style.language], digest, 0, count)
+    english, japanese = _pick(ENGLISH, digest, 0, count), _pick(JAPANESE, digest, 8, count)
+    return [
+        f"{en} {ja}" if i % 2 == 0 else f"{ja}{en}"
+        for i, (en, ja) in enumerate(zip(english, japanese, strict=True))
+    ]
+
+
+def _pick(table: list[str], digest: bytes, offset: int, count: int) -> list[str]:
+    """`count` different sentences of `table`, chosen by the digest's bytes from `offset`."""
+    free, chosen = list(table), []
+    for i in range(count):
+        chosen.append(free.pop((digest[offset + i] + i) % len(free)))
+    return chosen
+
+
+def _is_continue(messages: Sequence[BaseMessage]) -> bool:
+    """A continue: the server asks to go on from the assistant text just before it."""
+    return (
+        len(messages) >= 2
+        and isinstance(messages[-1], HumanMessage)
+        and messages[-1].text == CONTINUE_PROMPT
+        and isinstance(messages[-2], AIMessage)
+    )
+
+
+def _continuation(
+    messages: Sequence[BaseMessage], style: Style, *, attempt: int, temperature: float | None
+) -> str:
+    """What follows the answer being continued: the rest of the demo's own reply it
+    was cut from (a continued answer is a later try, so the earlier tries are
+    searched), else a new paragraph; never the continue prompt itself."""
+    tail, asked = messages[-2].text, list(messages[:-2])
+    for earlier_try in range(min(attempt, 50) + 1):
+        full = demo_reply(
+            asked, attempt=earlier_try, temperature=temperature, language=style.language
+        )
+        at = full.find(tail) if tail else -1
+        if at >= 0 and full[at + len(tail) :]:
+            return full[at + len(tail) :]
+    digest = hashlib.sha256(f"{tail}\0{attempt}".encode()).digest()
+    frame = FRAMES[style.language or "en"]
+    more = " ".join(_body(digest, Style(style.language, "normal", style.tone)))
+    voice = Voice(digest.hex(), temperature, style.tone)
+    return _joint(tail) + voice(f"{frame['more']} {more}")
+
+
+def _joint(tail: str) -> str:
+    """What goes between an answer's end and its continuation: nothing after a space or
+    Japanese text, a new paragraph after a full sentence, else a space."""
+    if not tail or tail[-1].isspace():
+        return ""
+    if unicodedata.east_asian_width(tail[-1]) in ("W", "F"):
+        return ""
+    if tail[-1] in '.!?:;)"»':
+        return "\n\n"
+    return " "
+
+
+class _Wording(TypedDict):
+    attempt: int
+    temperature: float | None
+    language: str
+
+
 class DemoChatModel(BaseChatModel):
-    """Streams `demo_reply` token by token at a fixed pace, with usage at the end."""
+    """Streams `demo_reply` token by token at a fixed pace, with usage at the end.
+
+    `language`: the one it answers in unless the instructions name another ("" mixes
+    English and Japanese). An answer may pass `attempt` (which try at this answer it
+    is, 0 the first) and `temperature`."""
 
     token_delay: float = 0.035
+    language: str = ""
 
     @property
     def _llm_type(self) -> str:
@@ -87,7 +190,17 @@ class DemoChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: object,
     ) -> ChatResult:
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(demo_reply(messages)))])
+        reply = demo_reply(messages, **self._wording(kwargs))
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(reply))])
+
+    def _wording(self, kwargs: dict[str, object]) -> _Wording:
+        """demo_reply's arguments from the model's and the answer's settings."""
+        attempt, temperature = kwargs.get("attempt"), kwargs.get("temperature")
+        return {
+            "attempt": attempt if isinstance(attempt, int) else 0,
+            "temperature": float(temperature) if isinstance(temperature, (int, float)) else None,
+            "language": self.language,
+        }
 
     def _stream(self, *args: object, **kwargs: object) -> Iterator[ChatGenerationChunk]:
         raise NotImplementedError("the demo model streams asynchronously only")
@@ -103,7 +216,7 @@ class DemoChatModel(BaseChatModel):
         fail = any(
             isinstance(m, HumanMessage) and m.text.startswith("/fail") for m in messages[-1:]
         )
-        tokens = demo_tokens(demo_reply(messages))
+        tokens = demo_tokens(demo_reply(messages, **self._wording(kwargs)))
         for index, token in enumerate(tokens):
             if fail and index == 5:
                 raise DemoModelError("The demo model failed on purpose (/fail).")

@@ -2,7 +2,7 @@
 from it, and what its failures mean to a user.
 
 The model is the callable named by `LLM_FACTORY` when set, else ChatOpenAI when a
-model server is configured, else the offline demo model (`demo_model.py`). A model
+model server is configured, else the offline demo models (`demo.py`). A model
 and its HTTP clients are built at call time (never at import), once per event loop
 and configuration, and then shared by every answer on that loop: one connection pool
 and one TLS context per process instead of one per answer (building them cost about
@@ -37,7 +37,12 @@ from openai._base_client import make_request_options
 from pydantic import SecretStr
 
 from chat.errors import ErrorCode
-from chat.provider.demo import DEMO_MODEL_NAME, DemoChatModel, DemoModelError
+from chat.provider.demo import (
+    DEMO_JA_MODEL_NAME,
+    DEMO_MODEL_NAME,
+    DemoChatModel,
+    DemoModelError,
+)
 from chat.provider.stops import StopCutter
 
 
@@ -77,7 +82,7 @@ class ModelSpec:
     key: str
     label: str
     kind: str = "openai"  # "openai" (any OpenAI-compatible server), "demo", "factory"
-    model: str = ""
+    model: str = ""  # for "demo": the language it answers in ("": English and Japanese)
     base_url: str = ""
     api_key: str = ""
     temperature: float | None = None  # None: LLM_TEMPERATURE
@@ -160,12 +165,17 @@ MODEL_FIELDS = {
     "max_tokens",
 }
 DEMO = ModelSpec(key=DEMO_MODEL_NAME, label="Demo (offline)", kind="demo")
+# Offered beside DEMO when no other model is configured, so switching models shows.
+DEMO_JA = ModelSpec(
+    key=DEMO_JA_MODEL_NAME, label="Demo, Japanese (offline)", kind="demo", model="ja"
+)
 
 
 def model_specs() -> list[ModelSpec]:
     """The models users may choose, the default first: LLM_FACTORY's, else those of
     LLM_MODELS, else the one of OPENAI_BASE_URL/LLM_MODEL; then the offline demo model
-    (unless LLM_OFFER_DEMO is off while another model is configured)."""
+    (unless LLM_OFFER_DEMO is off while another model is configured). Without any
+    other model, both offline demo models."""
     raw = settings.LLM_MODELS
     source = (
         raw,
@@ -195,7 +205,9 @@ def model_specs() -> list[ModelSpec]:
             ]
         else:
             specs = []
-        if not specs or settings.LLM_OFFER_DEMO:
+        if not specs:
+            specs = [DEMO, DEMO_JA]
+        elif settings.LLM_OFFER_DEMO:
             specs.append(DEMO)
         cached = _specs[source] = specs
     return cached
@@ -299,9 +311,8 @@ def _build(spec: ModelSpec) -> ChatModelHandle:
     if spec.kind == "factory":
         return _from_factory(settings.LLM_FACTORY)
     if spec.kind == "demo":
-        return ChatModelHandle(
-            DemoChatModel(token_delay=settings.DEMO_TOKEN_DELAY_MS / 1000), DEMO_MODEL_NAME
-        )
+        delay = settings.DEMO_TOKEN_DELAY_MS / 1000
+        return ChatModelHandle(DemoChatModel(token_delay=delay, language=spec.model), spec.key)
     global _ssl_context
     if _ssl_context is None:  # one TLS context per process, for every client
         _ssl_context = ssl.create_default_context()
@@ -394,6 +405,7 @@ class ModelOptions(TypedDict, total=False):
     temperature: float
     max_tokens: int  # ChatOpenAI sends it as `max_completion_tokens`
     stop: list[str]
+    attempt: int  # the demo model's: which try at this answer (a regenerate's is not 0)
 
 
 @dataclass(frozen=True)
@@ -420,11 +432,20 @@ def answer_cap(model_key: str | None, asked: int | None) -> int | None:
 
 
 def _options(
-    model: BaseChatModel, model_key: str | None, temperature: float | None, limits: AnswerLimits
+    model: BaseChatModel,
+    model_key: str | None,
+    temperature: float | None,
+    limits: AnswerLimits,
+    attempt: int = 0,
 ) -> ModelOptions:
     """The per-answer settings `model` is given: all of them for the OpenAI-compatible
-    models, only the stop sequences (LangChain's own argument) for the others."""
+    models, the temperature and the attempt for the demo model, only the stop
+    sequences (LangChain's own argument) for the others."""
     options: ModelOptions = {}
+    if isinstance(model, DemoChatModel):
+        options["attempt"] = attempt
+        if temperature is not None:
+            options["temperature"] = temperature
     if isinstance(model, ChatOpenAI):
         if temperature is not None:
             options["temperature"] = temperature
@@ -442,11 +463,13 @@ async def stream_answer(
     instructions: str = "",
     temperature: float | None = None,
     limits: AnswerLimits = NO_LIMITS,
+    attempt: int = 0,
 ) -> AsyncGenerator[str | Usage | Finish, None]:
     """The running loop's model answering `context`: its text deltas (never empty),
     its usage whenever the provider reports it (the last report counts), and why it
     stopped when it says so. The text ends before the first of `limits.stop`, whether
-    the model honoured it or not (stops.py).
+    the model honoured it or not (stops.py). `attempt`: which try at this answer it is
+    (only the demo model reads it).
 
     Reads the model's own `_astream` when its class has one, the method streaming
     LangChain chat models implement: `astream` wraps each chunk in callback, metadata
@@ -456,7 +479,7 @@ async def stream_answer(
     """
     model = chat_model(model_key).model
     messages = to_langchain(context, instructions)
-    options = _options(model, model_key, temperature, limits)
+    options = _options(model, model_key, temperature, limits, attempt)
     direct = type(model)._astream is not BaseChatModel._astream
     chunks = model._astream(messages, **options) if direct else model.astream(messages, **options)
     cutter = StopCutter(limits.stop) if limits.stop else None

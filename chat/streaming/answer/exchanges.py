@@ -31,11 +31,11 @@ from chat.conversations.tree import Tree
 from chat.db import db_call
 from chat.models import Conversation, Message, UserQuota
 from chat.provider import llm
+from chat.provider.prompts import CONTINUE_PROMPT
 from chat.streaming.answer import admission
 from chat.streaming.answer.admission import Kind
 from chat.streaming.answer.generation import AnswerOptions
 from chat.streaming.answer.holdings import (
-    CONTINUE_PROMPT,
     Holdings,
     continue_tail,
     estimate,

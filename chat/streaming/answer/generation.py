@@ -195,6 +195,8 @@ class Generation:
             instructions=self.instructions,
             temperature=self.temperature,
             limits=self.limits,
+            # A regenerate's place among its siblings (the demo model words it anew).
+            attempt=self.siblings.index(self.message_id) if self.message_id in self.siblings else 0,
         )
         # Closed on leaving, so an answer stopped at its longest closes the model's stream.
         async with asyncio.timeout(settings.LLM_MAX_ANSWER_SECONDS), aclosing(stream):

@@ -21,9 +21,9 @@ from django.db.models import Count, Sum
 from chat.conversations import quotas, selectors
 from chat.conversations.tree import Tree
 from chat.models import Message
+from chat.provider.prompts import CONTINUE_PROMPT
 from chat.streaming.answer.admission import Kind, Target
 
-CONTINUE_PROMPT = "Continue your last answer exactly where it stopped, without repeating any of it."
 CONTINUE_TAIL_CHARS = 6000
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import httpx2
@@ -183,6 +184,23 @@ async def test_stream_answer_reads_the_demo_models_own_astream(models) -> None:
     assert all(isinstance(d, str) and d for d in deltas) and len(deltas) > 10
     assert "".join(deltas) == demo_reply(to_langchain([("user", "Hi there")]))
     assert isinstance(usage, Usage) and usage.total_tokens == usage.input_tokens + len(deltas)
+
+
+async def test_stream_answer_gives_the_demo_model_the_attempt_and_temperature(models) -> None:
+    """A regenerate (a later attempt) and a temperature reach the demo model, which
+    words its answer by them; the Japanese demo answers in Japanese."""
+    context = [("user", "Hi there")]
+    messages = to_langchain(context)
+
+    async def joined(**kwargs: Any) -> str:
+        items = [item async for item in stream_answer(context, **kwargs)]
+        return "".join(item for item in items if isinstance(item, str))
+
+    first, again = await joined(), await joined(attempt=1)
+    assert again == demo_reply(messages, attempt=1) != first
+    assert await joined(temperature=1.5) == demo_reply(messages, temperature=1.5) != first
+    japanese = await joined(model_key="demo-ja")
+    assert japanese == demo_reply(messages, language="ja") and "とのことですね" in japanese
 
 
 async def test_stream_answer_takes_a_generate_only_model_in_one_piece(settings, models) -> None:

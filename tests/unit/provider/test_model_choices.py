@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import json
+import shlex
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from chat.provider.llm import DEMO, UnknownModel, model_choices, parse_models, resolve_model
+from chat.provider.llm import (
+    DEMO,
+    DEMO_JA,
+    UnknownModel,
+    model_choices,
+    parse_models,
+    resolve_model,
+)
 from chat.streaming.answer.titles import clean_title
 
 TWO = [
@@ -63,11 +72,17 @@ def test_the_first_model_is_the_default_and_the_demo_stays_on_offer(settings, mo
     assert [c["key"] for c in model_choices()] == ["gpt-4o-mini", "local"]
 
 
-def test_without_a_model_server_the_demo_is_the_only_model(settings) -> None:
+@pytest.mark.parametrize("offer_demo", [True, False])
+def test_without_a_model_server_both_demo_models_are_offered(settings, offer_demo) -> None:
+    """A newcomer without keys sees two models in the picker, so switching shows."""
     settings.LLM_FACTORY = settings.LLM_MODELS = settings.OPENAI_API_KEY = ""
     settings.OPENAI_BASE_URL = ""
-    settings.LLM_OFFER_DEMO = False
-    assert model_choices() == [{"key": DEMO.key, "label": DEMO.label}]
+    settings.LLM_OFFER_DEMO = offer_demo
+    assert model_choices() == [
+        {"key": DEMO.key, "label": DEMO.label},
+        {"key": DEMO_JA.key, "label": DEMO_JA.label},
+    ]
+    assert resolve_model(None) == DEMO and resolve_model("demo-ja").model == "ja"
 
 
 @pytest.mark.parametrize(
@@ -80,3 +95,30 @@ def test_without_a_model_server_the_demo_is_the_only_model(settings) -> None:
 )
 def test_a_model_title_is_cleaned(reply: str, title: str) -> None:
     assert clean_title(reply) == title
+
+
+README = Path(__file__).resolve().parents[3] / "README.md"
+
+
+def readme_model_lines() -> list[str]:
+    return [line for line in README.read_text().splitlines() if line.startswith("LLM_MODELS='")]
+
+
+@pytest.mark.parametrize("line", readme_model_lines())
+def test_the_readmes_model_one_liners_are_shell_and_valid_configurations(line: str) -> None:
+    """README: OpenAI, Ollama and a llama.cpp server through LLM_MODELS, each a
+    command that runs as written."""
+    assignment, *command = shlex.split(line)
+    assert command == ["make", "run"] and assignment.startswith("LLM_MODELS=")
+    (spec,) = parse_models(assignment.removeprefix("LLM_MODELS="), {"OPENAI_API_KEY": "sk-1"})
+    assert spec.base_url.startswith(("https://", "http://127.0.0.1:")) and spec.model
+
+
+def test_the_readme_shows_openai_ollama_and_llama_cpp() -> None:
+    raw = [shlex.split(line)[0].removeprefix("LLM_MODELS=") for line in readme_model_lines()]
+    urls = [parse_models(r, {"OPENAI_API_KEY": "sk-1"})[0].base_url for r in raw]
+    assert urls == [
+        "https://api.openai.com/v1",
+        "http://127.0.0.1:11434/v1",  # Ollama's OpenAI-compatible API
+        "http://127.0.0.1:8080/v1",  # llama-server's default port
+    ]
