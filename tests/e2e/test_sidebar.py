@@ -177,3 +177,20 @@ def test_sidebar_entries_show_long_titles_and_are_links(
     fresh.goto(f"{tab.base_url}{href}")
     expect(fresh.locator("#conversation-title")).to_have_text(LATIN)
     expect(fresh.locator(USER)).to_have_text(re.compile(re.escape(LATIN)))
+
+
+def test_new_chat_on_a_phone_closes_the_drawer(new_user: NewUser) -> None:
+    """On a phone "New chat" is in the drawer: it closes the drawer and focuses the empty
+    composer, with nothing saved; the entries' buttons sit beside the title (no hover)."""
+    tab = new_user(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = tab.page
+    tab.finish(tab.ask("/echo one conversation to list"))
+    toggle = page.locator("#sidebar-toggle")
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    expect(page.locator("#conversation-list .conversation-actions")).to_have_css("opacity", "1")
+    page.click("#new-chat")
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+    page.wait_for_url(f"{tab.base_url}/")
+    expect(page.locator("#message-input")).to_be_focused()
+    assert len(all_conversations(tab)) == 1
