@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db.models import Model, QuerySet
+from django.db.models import Exists, Model, OuterRef, QuerySet
 from django.db.models.functions import Length
 
 from chat.conversations.tree import Tree
@@ -34,8 +34,15 @@ def parse_uuid(value: object) -> uuid.UUID | None:
 # --- Conversations --------------------------------------------------------------
 
 
-def conversation_list(*, user: User) -> QuerySet[Conversation]:
-    return Conversation.objects.filter(owner=user).order_by("-updated")
+def conversation_list(*, user: User, started_only: bool = False) -> QuerySet[Conversation]:
+    """The user's conversations, newest activity first; `started_only`: those with at
+    least one message (the chat page's list: an empty one is no chat yet)."""
+    conversations = Conversation.objects.filter(owner=user)
+    if started_only:
+        conversations = conversations.filter(
+            Exists(Message.objects.filter(conversation=OuterRef("pk")))
+        )
+    return conversations.order_by("-updated")
 
 
 def conversation_get(

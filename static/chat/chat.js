@@ -65,6 +65,7 @@
     ready: false,          // the current socket has delivered its history frame
     attempts: 0,           // consecutive failed connections, for the back-off
     creating: false,       // a POST for a new conversation is in flight
+    draft: null,           // the new chat shown while none is open: its settings, saved with its first message
     bubbles: new Map(),    // message id -> .message element
     streaming: new Set(),  // ids of assistant answers in progress
     nextSeq: new Map(),    // message id -> next expected chunk seq on this socket
@@ -152,18 +153,30 @@
     else if (!state.currentId && !els.messages.querySelector('.gone-state')) els.title.textContent = 'New chat';
   }
 
+  // Each entry is a link to the conversation's own URL: a plain click opens it in this
+  // page (pushState), a middle or modified click opens a new tab, and the link can be
+  // copied. The full title is its tooltip (CSS cuts it with an ellipsis).
   function conversationItem(c) {
     const title = c.title || 'Untitled';
     const li = el('li', 'conversation-item');
     li.dataset.id = c.id;
-    const open = button('conversation-open', title, `Open “${title}”`, () => openConversation(c.id, true));
+    const open = el('a', 'conversation-open', title);
+    open.href = `/c/${convPath(c.id)}`;
+    open.title = title;
+    open.addEventListener('click', (e) => {
+      if (e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+      e.preventDefault();
+      openConversation(c.id, true);
+    });
     if (c.id === state.currentId) {
       li.classList.add('active');
       open.setAttribute('aria-current', 'page');
     }
-    li.append(open,
+    const actions = el('span', 'conversation-actions');
+    actions.append(
       iconButton('conversation-rename', ICONS.rename, `Rename “${title}”`, () => renameConversation(c)),
       iconButton('conversation-delete', ICONS.delete, `Delete “${title}”`, () => deleteConversation(c)));
+    li.append(open, actions);
     return li;
   }
 
@@ -176,21 +189,44 @@
     if (id) deletedOnLeave.add(id);
   } catch (e) { /* no storage: the list may show it until the next load */ }
 
+  // `started`: conversations with at least one message (an empty one, made by a script
+  // or by an older page's "New chat", is no chat to list).
   const loadConversations = guarded('load your conversations', async () => {
-    state.conversations = ((await api('')).conversations || []).filter((c) => !deletedOnLeave.has(c.id));
+    const listed = (await api('?started=1')).conversations || [];
+    state.conversations = listed.filter((c) => !deletedOnLeave.has(c.id));
     renderConversations();
   });
 
-  async function createConversation(body = {}) {  // settings.js: body {preset}
+  async function createConversation(body = {}) {
     const c = await api('', 'POST', body);
     state.conversations = [c, ...state.conversations.filter((x) => x.id !== c.id)];
     return c;
   }
 
-  const newChat = guarded('start a new chat', async (body) => {
-    openConversation((await createConversation(body)).id, true);
+  // "New chat" saves nothing: the page shows an empty conversation, and its first
+  // message creates it (submitMessage). `settings`: {model, instructions, temperature}
+  // (settings.js, from a preset; or {preset}: the id of one).
+  function newChat(settings = {}) {
+    setSidebarOpen(false);
+    showNewChat(settings);
+    if (location.pathname !== '/') history.pushState({}, '', '/');
     els.input.focus();
-  });
+  }
+
+  function showNewChat(settings = {}) {
+    closeConversation();
+    state.draft = { id: '', title: '', ...settings };
+    showPlaceholder('New chat: type your first message below.');
+    announceConversation(state.draft);  // settings.js edits the draft's settings in place
+    renderConversations();
+  }
+
+  // What the first message's POST says of the new conversation: the settings chosen.
+  function draftBody() {
+    const d = state.draft || {};
+    const fields = ['preset', 'model', 'instructions', 'temperature'].filter((k) => d[k] !== undefined);
+    return Object.fromEntries(fields.map((k) => [k, d[k]]));
+  }
 
   const renameConversation = guarded('rename the conversation', async (c) => {
     const title = await Dialogs.ask({
@@ -213,10 +249,7 @@
     });
     if (!ok) return;
     const wasOpen = c.id === state.currentId;
-    if (wasOpen) {
-      closeConversation();
-      history.pushState({}, '', '/');
-    }
+    if (wasOpen) newChat();
     const toast = Dialogs.toast({
       text: `Deleted “${c.title || 'Untitled'}”.`, action: 'Undo', ms: UNDO_MS,
       onAction: () => {
@@ -545,7 +578,7 @@
       state.creating = true;
       updateComposer();
       try {
-        openConversation((await createConversation()).id, true);
+        openConversation((await createConversation(draftBody())).id, true);
       } catch (e) {
         showNotice(`Could not start a new chat: ${e.message}`);
         return;
@@ -678,7 +711,7 @@
     } else if (ev.code === 4403) {
       // Deleted (here or in another tab) or never ours: a new chat is the way forward.
       const id = state.currentId;
-      closeConversation();
+      showNewChat();
       state.conversations = state.conversations.filter((c) => c.id !== id);
       showGone();
       renderConversations();
@@ -710,6 +743,7 @@
     Speech.cancel();
     disconnect();
     state.currentId = null;
+    state.draft = null;
     state.pending.clear();
     resetStreamState();
     setStatus('idle');
@@ -962,10 +996,10 @@
   window.addEventListener('popstate', () => {
     const id = idFromPath();
     if (id) openConversation(id, false);
-    else { closeConversation(); renderConversations(); }
+    else showNewChat();
   });
 
-  closeConversation();
+  showNewChat();
   loadConversations();
   const initial = config.initial_conversation_id || idFromPath();
   if (initial) openConversation(initial, false);

@@ -7,8 +7,10 @@
 //   one, edit it, delete it, or make a new one.
 // chat.js tells this file which conversation is open, and its settings, with a
 // `chat:conversation` event (from its `history` and `conversation` frames: every tab
-// follows a change made in any tab); a `chat:new-chat` event {preset} asks it to start a
-// conversation from a preset, the way its "New chat" button does.
+// follows a change made in any tab; a new chat not yet saved comes with an empty id, and
+// its settings are kept in that object until its first message saves them); a
+// `chat:new-chat` event {model, instructions, temperature} asks it to start a new chat
+// from a preset, the way its "New chat" button does.
 'use strict';
 
 (function () {
@@ -48,6 +50,10 @@
 
   async function patchConversation(changes) {
     if (!current) return null;
+    if (!current.id) {  // a new chat (see above): saved, with these, by its first message
+      show(Object.assign(current, changes));
+      return current;
+    }
     const id = current.id;
     const data = await request(`/api/conversations/${encodeURIComponent(id)}/`, 'PATCH', changes);
     if (current && current.id === id) show(Object.assign(current, pick(data)));
@@ -239,7 +245,8 @@
     li.dataset.id = p.id;
     const start = button('preset-start', p.name, `New chat with \u201c${p.name}\u201d`, () => {
       list.dialog.close();
-      document.dispatchEvent(new CustomEvent('chat:new-chat', { detail: { preset: p.id } }));
+      const detail = { model: p.model, instructions: p.instructions, temperature: p.temperature };
+      document.dispatchEvent(new CustomEvent('chat:new-chat', { detail }));
     });
     start.title = `New chat: ${modelLabel(p.model)}${p.instructions ? ` \u2014 ${p.instructions.slice(0, 120)}` : ''}`;
     li.append(start,

@@ -45,6 +45,15 @@ FETCH_CONVERSATION_JS = """async (id) => {
   return res.json();
 }"""
 
+CREATE_CONVERSATION_JS = """async () => {
+  const token = document.querySelector('input[name="csrfmiddlewaretoken"]').value;
+  const res = await fetch('/api/conversations/', {method: 'POST', credentials: 'same-origin',
+    headers: {'Content-Type': 'application/json', Accept: 'application/json', 'X-CSRFToken': token},
+    body: '{}'});
+  if (res.status !== 201) throw new Error(`POST /api/conversations/ -> ${res.status}`);
+  return (await res.json()).id;
+}"""
+
 
 def pump(page: Page, condition: Callable[[], Any], what: str, timeout: float = 15.0) -> Any:
     """Poll `condition` (letting Playwright deliver events) until it is truthy."""
@@ -168,9 +177,12 @@ class ChatTab:
         return self.page.url.rstrip("/").rsplit("/", 1)[-1]
 
     def new_chat(self) -> str:
-        """Open a new, empty conversation and wait for its socket's history."""
-        self.page.click("#new-chat")
-        conversation_id = self.conversation_id()
+        """A new, empty conversation, opened at its URL; waits for its socket's history.
+        Made through the JSON API, as a script would: the page's "New chat" saves
+        nothing until the first message (tests/e2e/test_sidebar.py)."""
+        conversation_id = str(self.page.evaluate(CREATE_CONVERSATION_JS))
+        self.page.goto(f"{self.base_url}/c/{conversation_id}/")
+        wait_for_chat_page(self.page)
         self.wait_connected()
         return conversation_id
 

@@ -48,8 +48,10 @@ STATUS_JS = """async (id) => (await fetch(`/api/conversations/${id}/`,
 SET_UPDATED = """
 from datetime import timedelta
 from django.utils import timezone
-from chat.models import Conversation
+from chat.models import Conversation, Message
 now = timezone.now()
+for pk in ("{today}", "{recent}", "{old}"):  # the list shows conversations with a message
+    Message.objects.create(conversation_id=pk, role="user", content="Hello")
 Conversation.objects.filter(pk="{recent}").update(updated=now - timedelta(days=3))
 Conversation.objects.filter(pk="{old}").update(updated=now - timedelta(days=40))
 """
@@ -142,7 +144,7 @@ def test_sidebar_groups_dialogs_delete_undo_and_a_missing_conversation(
     tab = new_user()
     page = tab.page
     today, recent, old = (page.evaluate(CREATE_JS, t) for t in ("Today's", "Recent", "Old one"))
-    manage(server_env, "shell", "-c", SET_UPDATED.format(recent=recent, old=old))
+    manage(server_env, "shell", "-c", SET_UPDATED.format(today=today, recent=recent, old=old))
     page.reload()
     wait_for_chat_page(page)
     groups = page.locator("#conversation-list .conversation-group-title")
@@ -195,6 +197,8 @@ def test_sidebar_groups_dialogs_delete_undo_and_a_missing_conversation(
     pump(page, lambda: page.evaluate(STATUS_JS, old) == 404, "the DELETE sent on pagehide")
     expect(page.locator("#conversation-list .conversation-item")).to_have_count(1)
     gone.locator(".gone-new-chat").click()
-    tab.wait_connected()
+    page.wait_for_url(f"{tab.base_url}/")
+    expect(page.locator("#conversation-title")).to_have_text("New chat")
+    tab.finish(tab.ask("/echo a new one"))
     assert tab.conversation_id() not in (today, recent, old)
     expect(page.locator("#conversation-list .conversation-item")).to_have_count(2)

@@ -46,9 +46,9 @@ def test_search_highlights_and_jumps_to_the_message(new_user: NewUser, small_pag
     tab.finish(tab.ask(LONG))
     tab.finish(tab.ask("/echo the end"))  # six messages: the question is on page two
     page.click("#new-chat")
-    page.wait_for_url(re.compile(r"/c/(?!" + first_conversation + r")[^/]+/$"))
-    tab.wait_connected()
+    page.wait_for_url(f"{tab.base_url}/")
     tab.finish(tab.ask("Something else entirely"))
+    page.wait_for_url(re.compile(r"/c/(?!" + first_conversation + r")[^/]+/$"))
 
     page.fill("#search-input", "zebraf")
     hit = page.locator(f'#search-hits a[data-message-id="{question_id}"]')

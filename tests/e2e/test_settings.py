@@ -85,17 +85,18 @@ def test_model_instructions_and_a_preset(new_user: NewUser) -> None:
     start = page.locator("#presets-dialog .preset-item .preset-start", has_text="Captain")
     expect(start).to_be_focused()
     start.click()
+    # A new chat, saved with its first message: until then it shows the preset's settings.
+    page.wait_for_url(f"{tab.base_url}/")
+    expect(page.locator("#model-select")).to_have_value("demo-offline")
+    expect(page.locator("#instructions-button")).to_have_class(re.compile(r"has-instructions"))
+    answer = tab.ask("Ahoy?")
     page.wait_for_url(re.compile(r"/c/(?!" + conversation_id + r")[^/]+/$"))
     from_preset = tab.conversation_id()
-    tab.wait_connected()
     created = tab.conversation(from_preset)
     assert (created["instructions"], created["temperature"], created["model"]) == (
         "Answer like a ship's captain.",
         0.3,
         "demo-offline",
     )
-    expect(page.locator("#model-select")).to_have_value("demo-offline")
-    expect(page.locator("#instructions-button")).to_have_class(re.compile(r"has-instructions"))
-    answer = tab.ask("Ahoy?")
     tab.finish(answer)
     assert tab.saved_message(from_preset, answer)["model"] == "demo-offline"

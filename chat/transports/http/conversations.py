@@ -40,9 +40,10 @@ def conversation_json(conversation: Conversation) -> dict[str, Any]:
 @require_http_methods(["GET", "POST"])
 def api_conversations(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "GET":
-        conversations = selectors.conversation_list(user=request.user)[:500]
+        started = request.GET.get("started") == "1"  # the chat page's list
+        conversations = selectors.conversation_list(user=request.user, started_only=started)
         return JsonResponse(
-            {"conversations": [serializers.conversation_to_dict(c) for c in conversations]}
+            {"conversations": [serializers.conversation_to_dict(c) for c in conversations[:500]]}
         )
     form, error = valid_form(request, ConversationCreateForm, "conversation")
     if error:

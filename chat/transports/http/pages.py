@@ -11,6 +11,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
 
+from chat.conversations import selectors
+from chat.models import Conversation
 from chat.provider import llm
 from chat.provider.llm import model_display_name
 from chat.streaming.delivery.chunking import MODES
@@ -27,6 +29,14 @@ def favicon(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def index(request: HttpRequest, conversation_id: Any = None) -> HttpResponse:
+    """The chat page; at /c/<id>/ with that conversation open. Another's or a missing
+    one: the same page with status 404 (it says the conversation does not exist)."""
+    status = 200
+    if conversation_id is not None:
+        try:
+            selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+        except Conversation.DoesNotExist:
+            status = 404
     config = {
         "model_name": model_display_name(),
         "models": llm.model_choices(),
@@ -37,7 +47,7 @@ def index(request: HttpRequest, conversation_id: Any = None) -> HttpResponse:
         "ws_base": "/ws/chat/",
     }
     context = {"config": config, **config}
-    return render(request, "chat/index.html", context)
+    return render(request, "chat/index.html", context, status=status)
 
 
 def signup(request: HttpRequest) -> HttpResponse:
