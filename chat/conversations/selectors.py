@@ -34,8 +34,23 @@ def parse_uuid(value: object) -> uuid.UUID | None:
 # --- Conversations --------------------------------------------------------------
 
 
-def conversation_list(*, user: User) -> QuerySet[Conversation]:
-    return Conversation.objects.filter(owner=user).order_by("-updated")
+# What the sidebar lists unless asked: what a person started, in the browser or with
+# the JSON API; each /v1 request is a conversation of its own and would crowd it out.
+LISTED_BY_DEFAULT = (Conversation.Source.WEB, Conversation.Source.API)
+ALL_SOURCES = "all"
+
+
+def conversation_list(*, user: User, source: str = "") -> QuerySet[Conversation]:
+    """The user's conversations, newest first: of one source, of all ("all"), or by
+    default those of LISTED_BY_DEFAULT."""
+    listed = Conversation.objects.filter(owner=user)
+    if source == ALL_SOURCES:
+        pass
+    elif source:
+        listed = listed.filter(source=source)
+    else:
+        listed = listed.filter(source__in=LISTED_BY_DEFAULT)
+    return listed.order_by("-updated")
 
 
 def conversation_get(

@@ -177,7 +177,8 @@
   } catch (e) { /* no storage: the list may show it until the next load */ }
 
   const loadConversations = guarded('load your conversations', async () => {
-    state.conversations = ((await api('')).conversations || []).filter((c) => !deletedOnLeave.has(c.id));
+    const listed = config.list_source ? `?source=${encodeURIComponent(config.list_source)}` : '';
+    state.conversations = ((await api(listed)).conversations || []).filter((c) => !deletedOnLeave.has(c.id));
     renderConversations();
   });
 

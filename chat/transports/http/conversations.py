@@ -27,6 +27,8 @@ from chat.transports.http.responses import (
     valid_form,
 )
 
+BAD_SOURCE = "source must be web, api, openai or all."
+
 
 def conversation_json(conversation: Conversation) -> dict[str, Any]:
     """A conversation with how it is answered (model, instructions, temperature)."""
@@ -40,7 +42,10 @@ def conversation_json(conversation: Conversation) -> dict[str, Any]:
 @require_http_methods(["GET", "POST"])
 def api_conversations(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "GET":
-        conversations = selectors.conversation_list(user=request.user)[:500]
+        source = request.GET.get("source", "")
+        if source not in (*Conversation.Source.values, selectors.ALL_SOURCES, ""):
+            return json_error(400, ErrorCode.BAD_REQUEST, BAD_SOURCE)
+        conversations = selectors.conversation_list(user=request.user, source=source)[:500]
         return JsonResponse(
             {"conversations": [serializers.conversation_to_dict(c) for c in conversations]}
         )
