@@ -14,10 +14,12 @@ makes that account; everything else (the token too) the README's blocks do."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,3 +124,15 @@ def test_every_readme_block_runs_as_written(server: Server, server_env: dict) ->
     assert env.get("TOKEN", "").startswith("chat_"), "the README never sets TOKEN"
     assert "event: chunk" in outputs["sh"], "the curl block streamed no answer"
     assert outputs["python"].strip(), "the OpenAI client printed no answer"
+    # What the README says of them: the /v1 request's conversation is listed apart.
+    assert listed_sources(server.url, env["TOKEN"], "") == ["api"]
+    assert listed_sources(server.url, env["TOKEN"], "?source=openai") == ["openai"]
+
+
+def listed_sources(url: str, token: str, query: str) -> list[str]:
+    """The sources of the conversations GET /api/conversations/{query} lists."""
+    request = urllib.request.Request(
+        f"{url}/api/conversations/{query}", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return [c.get("source", "?") for c in json.loads(response.read())["conversations"]]
