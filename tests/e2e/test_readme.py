@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import urllib.request
@@ -29,7 +30,7 @@ README = REPO_ROOT / "README.md"
 RUN_LANGUAGES = {"sh": "sh", "bash": "sh", "shell": "sh", "python": "python"}
 NOT_RUN = re.compile(r"<!--[^>]*?not run in CI:\s*(?P<why>[^>]+?)\s*-->")
 README_ADDRESS = "http://127.0.0.1:8000"
-BLOCK_TIMEOUT = 120
+BLOCK_TIMEOUT = 60
 USER = "alice"  # the README's reader
 
 
@@ -86,14 +87,7 @@ def run_block(
         command = ["bash", "-c", script]
     else:
         command = [sys.executable, "-c", code]
-    result = subprocess.run(
-        command,
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=BLOCK_TIMEOUT,
-    )
+    result = run_in_own_group(command, env)
     assert result.returncode == 0, (
         f"README.md line {block.line} ({block.language}) failed with {result.returncode}:\n"
         f"{code}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
@@ -102,6 +96,27 @@ def run_block(
         return result.stdout, env
     pairs = (item.split("=", 1) for item in state.read_text().split("\0") if "=" in item)
     return result.stdout, dict(pairs)
+
+
+def run_in_own_group(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Run a block in a process group of its own, killed whole if it outlives
+    BLOCK_TIMEOUT: a block that starts a server (one not marked) leaves nothing behind."""
+    process = subprocess.Popen(
+        command,
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=BLOCK_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate()
+        stderr += f"\n(killed after {BLOCK_TIMEOUT} s: does it start a server?)"
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
 def test_every_readme_block_runs_as_written(server: Server, server_env: dict) -> None:
