@@ -37,6 +37,7 @@ class ErrorCode(StrEnum):
     BAD_REQUEST = "bad_request"
     INVALID = "invalid"
     NOT_ALLOWED = "not_allowed"
+    CSRF_FAILED = "csrf_failed"  # a session's POST without the CSRF token
 
 
 # The HTTP status of each refusal, for the JSON and streaming APIs (the rest: 400).
@@ -50,6 +51,7 @@ HTTP_STATUS = {
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.NOT_AUTHENTICATED: 401,
     ErrorCode.READ_ONLY: 403,
+    ErrorCode.CSRF_FAILED: 403,
     ErrorCode.UNAVAILABLE: 503,
     ErrorCode.SERVER_ERROR: 500,
 }

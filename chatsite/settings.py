@@ -339,6 +339,8 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS")
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD")
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES")
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# JSON in the door's shape under /api/ and /v1/ (Django's HTML page elsewhere).
+CSRF_FAILURE_VIEW = "chat.edge.door_pages.csrf_failure"
 
 # Sign-up: on by default (`make run`); ALLOW_SIGNUP=0 closes it (404 page, no link).
 # At most SIGNUP_RATE_LIMIT sign-up submissions per client address (an IPv6 /64 counts

@@ -30,3 +30,6 @@ urlpatterns = [
     path("accounts/", include(account_pages)),
     path("", include("chat.urls")),
 ]
+
+# JSON under /api/ and /v1/, Django's page elsewhere (DEBUG shows its own).
+handler404 = "chat.edge.door_pages.page_not_found"

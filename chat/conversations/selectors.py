@@ -34,15 +34,28 @@ def parse_uuid(value: object) -> uuid.UUID | None:
 # --- Conversations --------------------------------------------------------------
 
 
-def conversation_list(*, user: User, started_only: bool = False) -> QuerySet[Conversation]:
-    """The user's conversations, newest activity first; `started_only`: those with at
-    least one message (the chat page's list: an empty one is no chat yet)."""
-    conversations = Conversation.objects.filter(owner=user)
+# What the sidebar lists unless asked: what a person started, in the browser or with
+# the JSON API; each /v1 request is a conversation of its own and would crowd it out.
+LISTED_BY_DEFAULT = (Conversation.Source.WEB, Conversation.Source.API)
+ALL_SOURCES = "all"
+
+
+def conversation_list(
+    *, user: User, source: str = "", started_only: bool = False
+) -> QuerySet[Conversation]:
+    """The user's conversations, newest first: of one source, of all ("all"), or by
+    default those of LISTED_BY_DEFAULT; `started_only`: those with at least one message
+    (the chat page's list: an empty one is no chat yet)."""
+    listed = Conversation.objects.filter(owner=user)
+    if source == ALL_SOURCES:
+        pass
+    elif source:
+        listed = listed.filter(source=source)
+    else:
+        listed = listed.filter(source__in=LISTED_BY_DEFAULT)
     if started_only:
-        conversations = conversations.filter(
-            Exists(Message.objects.filter(conversation=OuterRef("pk")))
-        )
-    return conversations.order_by("-updated")
+        listed = listed.filter(Exists(Message.objects.filter(conversation=OuterRef("pk"))))
+    return listed.order_by("-updated")
 
 
 def conversation_get(

@@ -39,6 +39,7 @@ def conversation_to_dict(conversation: Conversation) -> dict[str, str]:
         "title": conversation.title,
         "created": conversation.created.isoformat(),
         "updated": conversation.updated.isoformat(),
+        "source": conversation.source,  # web, api or openai (/v1)
     }
 
 

@@ -192,7 +192,9 @@
   // `started`: conversations with at least one message (an empty one, made by a script
   // or by an older page's "New chat", is no chat to list).
   const loadConversations = guarded('load your conversations', async () => {
-    const listed = (await api('?started=1')).conversations || [];
+    const query = new URLSearchParams({ started: '1' });
+    if (config.list_source) query.set('source', config.list_source);
+    const listed = (await api(`?${query}`)).conversations || [];
     state.conversations = listed.filter((c) => !deletedOnLeave.has(c.id));
     renderConversations();
   });

@@ -42,8 +42,9 @@ def api(base_url: str, raw: str, path: str, body: dict | None = None) -> tuple[i
 def test_create_see_once_use_and_revoke_a_token(new_user: NewUser) -> None:
     """A token made on the page (after the password is confirmed again, with its
     default 90-day expiry) is shown once (and copied), is listed by its prefix
-    afterwards, works for a script over HTTP and WebSocket, and revoking it on the page
-    refuses the next request and closes the script's open socket (4401)."""
+    afterwards (a reload mints no second one), works for a script over HTTP and
+    WebSocket, and revoking it on the page (after a confirmation page) refuses the
+    next request and closes the script's open socket (4401)."""
     password = "Pw-e2e-tokens-123"
     tab = new_user(password=password, permissions=["clipboard-read", "clipboard-write"])
     page = tab.page
@@ -68,9 +69,10 @@ def test_create_see_once_use_and_revoke_a_token(new_user: NewUser) -> None:
     expect(page.locator("#copy-token")).to_have_attribute("data-copied", "yes")
     assert page.evaluate("navigator.clipboard.readText()") == raw
 
-    page.goto(f"{tab.base_url}/settings/tokens/")  # shown once: not after this
-    expect(page.locator("#token-created")).to_have_count(0)
+    page.reload()  # post/redirect/get: a reload shows the list, mints nothing
+    expect(page.locator("#token-created")).to_have_count(0)  # shown once
     assert raw not in page.content()
+    expect(page.locator(".token-row")).to_have_count(1)
     row = page.locator(".token-row", has_text="my script")
     expect(row).to_contain_text(raw[:12] + "…")
     expect(row.locator(".token-status")).to_have_text("active")
@@ -90,11 +92,15 @@ def test_create_see_once_use_and_revoke_a_token(new_user: NewUser) -> None:
         page.reload()  # its last use: time and address
         expect(row.locator(".token-last-used")).to_contain_text("from 127.0.0.1")
 
-        row.get_by_role("button", name="Revoke").click()
+        row.get_by_role("link", name="Revoke the token my script").click()
+        page.wait_for_url(re.compile(r"/revoke/$"))  # asks first; Cancel would change nothing
+        expect(page.get_by_role("heading")).to_contain_text("Revoke the token “my script”?")
+        page.get_by_role("button", name="Revoke token").click()
+        page.wait_for_url(re.compile(r"/settings/tokens/$"))
         row = page.locator(".token-row", has_text="my script")
         expect(row).to_have_class(re.compile(r"\bis-revoked\b"))
         expect(row.locator(".token-status")).to_contain_text("revoked")
-        expect(row.get_by_role("button", name="Revoke")).to_have_count(0)
+        expect(row.get_by_role("link", name="Revoke the token my script")).to_have_count(0)
         with pytest.raises(ConnectionClosed) as closed:
             while True:
                 socket.recv(timeout=10)

@@ -163,13 +163,16 @@ PASSWORD = "secret-pass-123"  # alice's
 
 
 def mint(client: Client, name: str, **fields: str):
-    """POST the token form as the page does: full access, 90 days, the password."""
+    """POST the token form as the page does (full access, 90 days, the password) and
+    follow its redirect: the page that shows the new token."""
     data = {"name": name, "scope": "full", "expires": "90", "password": PASSWORD, **fields}
-    return client.post("/settings/tokens/", {**data, "csrfmiddlewaretoken": csrf(client)})
+    form = {**data, "csrfmiddlewaretoken": csrf(client)}
+    return client.post("/settings/tokens/", form, follow=True)
 
 
 def test_the_page_creates_a_token_shows_it_once_and_lists_it(page, alice) -> None:
     response = mint(page, "laptop")
+    assert response.redirect_chain == [("/settings/tokens/", 302)]  # post/redirect/get
     assert response.status_code == 200 and response["Cache-Control"] == "no-store"
     raw = response.context["created"]["raw"]
     assert raw.encode() in response.content and b"will not be shown again" in response.content
@@ -179,6 +182,34 @@ def test_the_page_creates_a_token_shows_it_once_and_lists_it(page, alice) -> Non
     assert raw.encode() not in again.content  # never again
     assert token.prefix.encode() in again.content and b"laptop" in again.content
     assert raw not in json.dumps(dict(page.session))  # nor kept in the session
+
+
+def test_reloading_the_page_after_creating_mints_no_second_token(page, alice) -> None:
+    """Today: the POST answers the page itself, so a reload posts the form again."""
+    data = {"name": "laptop", "scope": "full", "expires": "90", "password": PASSWORD}
+    response = page.post("/settings/tokens/", {**data, "csrfmiddlewaretoken": csrf(page)})
+    assert response.status_code == 302 and response.url == "/settings/tokens/"
+    assert ApiToken.objects.filter(user=alice).count() == 1
+    shown = page.get(response.url)
+    assert shown.context["created"]["token"].name == "laptop"
+    assert page.get(response.url).context["created"] is None  # the reload: once only
+    assert ApiToken.objects.filter(user=alice).count() == 1
+
+
+def test_revoking_asks_to_confirm_first(page, alice, bob) -> None:
+    """Today: the list's button revokes at once; GET on the revoke URL is 405."""
+    own, _ = tokens.token_create(user=alice, name="mine")
+    others, _ = tokens.token_create(user=bob, name="bobs")
+    listed = page.get("/settings/tokens/").content.decode()
+    assert f'href="/settings/tokens/{own.pk}/revoke/"' in listed  # a link, not a form
+    asked = page.get(f"/settings/tokens/{own.pk}/revoke/")
+    assert asked.status_code == 200 and b"Revoke the token" in asked.content
+    assert b'method="post"' in asked.content and own.prefix.encode() in asked.content
+    assert ApiToken.objects.get(pk=own.pk).revoked is None  # asking revokes nothing
+    assert page.get(f"/settings/tokens/{others.pk}/revoke/").status_code == 404
+    page.post(f"/settings/tokens/{own.pk}/revoke/", {"csrfmiddlewaretoken": csrf(page)})
+    gone = page.get(f"/settings/tokens/{own.pk}/revoke/")
+    assert gone.status_code == 302 and gone.url == "/settings/tokens/"  # already revoked
 
 
 def test_the_page_forms_need_the_csrf_token(page, alice) -> None:

@@ -27,6 +27,8 @@ from chat.transports.http.responses import (
     valid_form,
 )
 
+BAD_SOURCE = "source must be web, api, openai or all."
+
 
 def conversation_json(conversation: Conversation) -> dict[str, Any]:
     """A conversation with how it is answered (model, instructions, temperature)."""
@@ -40,8 +42,13 @@ def conversation_json(conversation: Conversation) -> dict[str, Any]:
 @require_http_methods(["GET", "POST"])
 def api_conversations(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "GET":
+        source = request.GET.get("source", "")
+        if source not in (*Conversation.Source.values, selectors.ALL_SOURCES, ""):
+            return json_error(400, ErrorCode.BAD_REQUEST, BAD_SOURCE)
         started = request.GET.get("started") == "1"  # the chat page's list
-        conversations = selectors.conversation_list(user=request.user, started_only=started)
+        conversations = selectors.conversation_list(
+            user=request.user, source=source, started_only=started
+        )
         return JsonResponse(
             {"conversations": [serializers.conversation_to_dict(c) for c in conversations[:500]]}
         )

@@ -44,6 +44,8 @@ def index(request: HttpRequest, conversation_id: Any = None) -> HttpResponse:
         "chunk_modes": list(MODES),
         "initial_conversation_id": str(conversation_id) if conversation_id else "",
         "api_base": "/api/conversations/",
+        # The sidebar lists the /v1 requests' conversations only when asked (?source=openai).
+        "list_source": "openai" if request.GET.get("source") == "openai" else "",
         "ws_base": "/ws/chat/",
     }
     context = {"config": config, **config}

@@ -101,6 +101,7 @@ def test_conversation_to_dict() -> None:
         "title": "Chat",
         "created": "2025-05-06T07:08:09+00:00",
         "updated": "2025-05-06T07:08:09+00:00",
+        "source": "web",
     }
 
 
