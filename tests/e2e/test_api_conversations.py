@@ -44,7 +44,15 @@ def test_v1_conversations_are_listed_apart(
         text=True,
         check=True,
     ).stdout.strip()
-    post(f"{tab.base_url}/api/conversations/", token, {"title": "Made by a script"})
+    made = post(f"{tab.base_url}/api/conversations/", token, {"title": "Made by a script"})
+    # A chat is listed once it has a message: the script sends one (its answer streams).
+    ask = urllib.request.Request(
+        f"{tab.base_url}/api/conversations/{made['id']}/messages/",
+        data=json.dumps({"content": "/echo hello"}).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(ask, timeout=30) as response:
+        assert b"event: end" in response.read()
     body = {"model": "demo-offline", "messages": [{"role": "user", "content": "Through v1"}]}
     post(f"{tab.base_url}/v1/chat/completions", token, body)
 

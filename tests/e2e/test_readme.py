@@ -70,7 +70,9 @@ def test_the_readme_marks_only_what_cannot_run_here() -> None:
     """Skipped blocks are few and each says why; the scripts' blocks are all run."""
     blocks = readme_blocks(README.read_text())
     skipped = [block for block in blocks if block.skip_reason]
-    assert len(skipped) <= 4, [(b.line, b.skip_reason) for b in skipped]
+    # make run, make test, make run against a model server of one's own, and two
+    # environment templates with placeholders.
+    assert len(skipped) <= 5, [(b.line, b.skip_reason) for b in skipped]
     run = [block for block in blocks if not block.skip_reason]
     assert any(b.language == "python" for b in run) and any(b.language == "sh" for b in run)
     assert all("TOKEN" not in b.code for b in skipped)
