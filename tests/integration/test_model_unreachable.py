@@ -21,7 +21,7 @@ import pytest
 from tests.support.openai_stub import OpenAIStub
 
 from .conftest import make_user, open_chat, receive_until, saved
-from .sse import bearer_client, make_token, openai_error_of
+from .sse import Stream, bearer_client, make_token, openai_error_of
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -164,15 +164,25 @@ async def test_the_traceback_of_an_unreachable_server_is_logged_at_debug(
     assert isinstance(warning.exc_info[1], Exception)
 
 
-async def test_the_openai_door_answers_502_model_unreachable(settings, closed_port: str) -> None:
-    """/v1/chat/completions: 502 with OpenAI's error object, code model_unreachable."""
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+async def test_the_openai_door_answers_model_unreachable(
+    settings, closed_port: str, stream: bool
+) -> None:
+    """/v1/chat/completions: OpenAI's error object with code model_unreachable, as a
+    502 (whole) or as the stream's last event."""
     point_at(settings, f"http://{closed_port}/v1")
     _token, raw = await make_token(await make_user())
     body = {"model": "reach-model", "messages": [{"role": "user", "content": "Hi"}]}
     response = await bearer_client(raw).post(
-        "/v1/chat/completions", data=json.dumps(body), content_type="application/json"
+        "/v1/chat/completions",
+        data=json.dumps({**body, "stream": stream}),
+        content_type="application/json",
     )
-    assert response.status_code == 502
-    error = openai_error_of(response)
+    if stream:
+        events = await Stream(response).rest()
+        error = json.loads(events[-1].data)["error"]
+    else:
+        assert response.status_code == 502
+        error = openai_error_of(response)
     assert (error["type"], error["code"]) == ("server_error", "model_unreachable")
     assert closed_port in error["message"] and KEY not in error["message"]
