@@ -20,11 +20,14 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@ $(BIN)/.installed-run
 
-## Install, migrate and serve on http://127.0.0.1:8000 (SQLite, in-memory layer, demo model).
+## Install, migrate and serve on http://127.0.0.1:8000 (SQLite, in-memory layer, demo model):
+## a development setup. The address to open is printed last, once the server answers
+## (chatsite/devready.py); Ctrl-C stops the server.
 run: $(BIN)/.installed-run
-	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --noinput
-	@echo "Open http://$(HOST):$(PORT)/accounts/signup/ to create an account."
-	DEBUG=$${DEBUG:-1} $(BIN)/daphne -b $(HOST) -p $(PORT) chatsite.asgi:application
+	@DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --noinput -v 0
+	@echo "Database migrated; starting the development server..."
+	@export DEBUG=$${DEBUG:-1}; ($(BIN)/python -m chatsite.devready "$(HOST)" "$(PORT)" $$$$ &); \
+	exec $(BIN)/daphne -b $(HOST) -p $(PORT) chatsite.asgi:application
 
 ## Install and run the whole test suite (ruff, mypy, then pytest).
 test: $(BIN)/.installed

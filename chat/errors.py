@@ -30,6 +30,7 @@ class ErrorCode(StrEnum):
     # An answer that ended in error (also stored on Message.error_code).
     MODEL_ERROR = "model_error"
     MODEL_UNAVAILABLE = "model_unavailable"
+    MODEL_UNREACHABLE = "model_unreachable"  # refused, unknown name, TLS failed
     TIMEOUT = "timeout"
     INTERRUPTED = "interrupted"
     # The JSON API.
@@ -54,6 +55,7 @@ HTTP_STATUS = {
     ErrorCode.CSRF_FAILED: 403,
     ErrorCode.UNAVAILABLE: 503,
     ErrorCode.SERVER_ERROR: 500,
+    ErrorCode.MODEL_UNREACHABLE: 502,
 }
 
 

@@ -503,6 +503,20 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    # httpx and httpx2 log every request to the model at INFO: one line per answer.
-    "loggers": {name: {"level": "WARNING"} for name in ("httpx", "httpx2")},
+    "filters": {
+        # Daphne's "HTTP/2 support not enabled (install the http2 and tls Twisted
+        # extras)" reads like a missing install; HTTP/1.1 and WebSockets are all this
+        # server speaks (a proxy in front may offer HTTP/2).
+        "no_http2_notice": {
+            "()": "django.utils.log.CallbackFilter",
+            "callback": lambda record: not str(record.msg).startswith("HTTP/2 support"),
+        },
+    },
+    "loggers": {
+        # httpx and httpx2 log every request to the model at INFO: one line per answer.
+        **{name: {"level": "WARNING"} for name in ("httpx", "httpx2")},
+        # django-axes' "AXES: BEGIN version ..." at every start of every process.
+        "axes.apps": {"level": "WARNING"},
+        "daphne.server": {"filters": ["no_http2_notice"]},
+    },
 }

@@ -43,6 +43,7 @@ from chat.provider.demo import (
     DemoChatModel,
     DemoModelError,
 )
+from chat.provider.reach import ModelHttpClient, unreachable
 from chat.provider.stops import StopCutter
 
 
@@ -323,7 +324,8 @@ def _build(spec: ModelSpec) -> ChatModelHandle:
     )
     # openai's aiohttp transport: httpx's pure-Python HTTP/1.1 reader (httpcore, h11,
     # an anyio cancel scope per read) cost about 180 µs of CPU per streamed token.
-    async_client = openai.DefaultAioHttpClient(timeout=timeout, verify=_ssl_context, limits=limits)
+    # ModelHttpClient: an unreachable server is not reported as a slow one (reach.py).
+    async_client = ModelHttpClient(timeout=timeout, verify=_ssl_context, limits=limits)
     # Never used for answers, but ChatOpenAI builds a sync client (and a TLS context)
     # of its own when given none.
     sync_client = openai.DefaultHttpxClient(timeout=timeout, verify=_ssl_context)
@@ -533,7 +535,11 @@ def describe_failure(exc: BaseException, *, mid_answer: bool = False) -> tuple[E
     """Map a model failure to an error code and a sentence a user can read.
 
     openai maps most transport errors to its own; the rest may come from httpx or
-    from httpx2 (the HTTP library of openai 3 and of its aiohttp transport)."""
+    from httpx2 (the HTTP library of openai 3 and of its aiohttp transport). A server
+    that refuses the connection, whose name does not resolve or whose TLS fails is
+    unreachable (reach.py), named by its host."""
+    if (server := unreachable(exc)) is not None:
+        return ErrorCode.MODEL_UNREACHABLE, server.sentence()
     broken = (openai.APIConnectionError, httpx.TransportError, httpx2.TransportError)
     timeouts = (
         openai.APITimeoutError,

@@ -38,6 +38,7 @@
     STORAGE_FULL: 'storage_full',
     NOT_FOUND: 'not_found', READ_ONLY: 'read_only', UNAVAILABLE: 'unavailable', SERVER_ERROR: 'server_error',
     MODEL_ERROR: 'model_error', MODEL_UNAVAILABLE: 'model_unavailable', TIMEOUT: 'timeout',
+    MODEL_UNREACHABLE: 'model_unreachable',
     INTERRUPTED: 'interrupted', NOT_AUTHENTICATED: 'not_authenticated', BAD_REQUEST: 'bad_request',
     INVALID: 'invalid', NOT_ALLOWED: 'not_allowed',
   });

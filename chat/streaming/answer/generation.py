@@ -35,6 +35,7 @@ from chat.provider.llm import (
     describe_failure,
     stream_answer,
 )
+from chat.provider.reach import unreachable
 from chat.streaming.answer import finish
 from chat.streaming.answer.control import ControlListener
 from chat.streaming.answer.finish import Outcome
@@ -173,9 +174,17 @@ class Generation:
     def _failed(self, exc: Exception, relaying: bool) -> Outcome:
         """The outcome of `run` failed: the model's failure, once the answer is relayed;
         before that, the channel layer's."""
-        logger.warning("answer %s failed: %r", self.message_id, exc, exc_info=exc)
         if not relaying:
+            logger.warning("answer %s failed: %r", self.message_id, exc, exc_info=exc)
             return Outcome(Message.Status.ERROR, ErrorCode.UNAVAILABLE, RELAY_ERROR)
+        if (server := unreachable(exc)) is not None:
+            # A wrong address is a setting, not a bug: one line (the traceback at DEBUG).
+            traceback = exc if logger.isEnabledFor(logging.DEBUG) else None
+            logger.warning(
+                "answer %s failed: %s", self.message_id, server.log_line(), exc_info=traceback
+            )
+        else:
+            logger.warning("answer %s failed: %r", self.message_id, exc, exc_info=exc)
         code, error = describe_failure(exc, mid_answer=self.ttft_ms is not None)
         return Outcome(Message.Status.ERROR, code, error)
 
