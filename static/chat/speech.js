@@ -218,10 +218,10 @@
   }
 
   // Reads the whole answer (its code blocks left out) one sentence at a time, or stops it.
+  // Either way the live reading of an answer still streaming stops, as with Stop.
   function play(id, raw) {
     const again = playing && playing.id === id;
-    synth.cancel();
-    setPlaying(null);
+    cancel([...messages.keys()]);
     if (again) return;
     const st = { buffer: '', inFence: false, lineStart: true, skipLine: false };
     const text = dropCode(st, raw);
