@@ -24,7 +24,7 @@
   const Dialogs = window.ChatDialogs;
   // Fallbacks keep the chat usable if a helper script failed to load.
   const Markdown = window.ChatMarkdown || { renderInto: (node, raw) => { node.textContent = raw; }, appendCursor() {} };
-  const Speech = window.ChatSpeech || { init() {}, onChunk() {}, onEnd() {}, cancel() {} };
+  const Speech = window.ChatSpeech || { init() {}, onChunk() {}, onEnd() {}, cancel() {}, controls: () => [], onClick: () => false };
   const Feedback = window.ChatFeedback || { controls: () => document.createComment(''), onClick: () => false };
   const Branches = window.ChatBranches || { controls: () => [], onClick: () => false };
   const { el, button, uuid, csrfToken, loginUrl, timeElement, copyWithFeedback, request } = window.ChatUtil;
@@ -401,7 +401,7 @@
     const actions = [];
     if (role === 'assistant') {
       actions.push(copyButton());
-      if (id && status !== 'streaming') actions.push(feedback || Feedback.controls(id, m.feedback || null));
+      if (id && status !== 'streaming') actions.push(feedback || Feedback.controls(id, m.feedback || null), ...Speech.controls(id));
     } else if (status === 'queued') {
       const cancel = button('cancel-queued', null, 'Cancel this queued message', () => cancelQueued(b));
       cancel.innerHTML = ICONS.cancel;  // a constant
@@ -504,6 +504,7 @@
     if (Feedback.onClick(e.target, (text, failed) => (failed ? showNotice(text) : announce(text)))) return;
     if (Branches.onClick(e.target, (frame) => sendFrame(frame) || showNotice('Not connected: try again in a moment.'),
       (id) => state.raw.get(id) || '')) return;
+    if (Speech.onClick(e.target, (id) => state.raw.get(id) || '')) return;
     const btn = e.target.closest('.copy-button, .code-copy');
     if (!btn || !els.messages.contains(btn)) return;
     if (btn.classList.contains('copy-button')) {
@@ -657,7 +658,7 @@
   function setStatus(s, text) {
     clearInterval(state.statusTimer);
     els.status.dataset.state = s;
-    els.status.textContent = text || STATUS_TEXT[s];
+    els.status.textContent = els.status.title = text || STATUS_TEXT[s];  // title: a dot on phones
     els.status.hidden = !els.status.textContent;
   }
 
@@ -666,7 +667,7 @@
     const due = Date.now() + delay;
     const tick = () => {
       const left = Math.max(1, Math.ceil((due - Date.now()) / 1000));
-      els.status.textContent = `Not connected. Retrying in ${left} s…`;
+      els.status.textContent = els.status.title = `Not connected. Retrying in ${left} s…`;
     };
     setStatus('reconnecting', ' ');
     tick();

@@ -74,7 +74,7 @@
     });
   }
 
-  // A short message at the bottom of the page with an optional action button ("Undo").
+  // A short message below the chat toolbar with an optional action button ("Undo").
   // Calls onTimeout after `ms` unless the action was taken or dismiss() was called first.
   // Returns {dismiss()}. A new toast replaces the one shown (the old one's onTimeout runs).
   let current = null;

@@ -315,5 +315,8 @@
   els.model.addEventListener('change', onModelChange);
   els.instructions.addEventListener('click', openInstructions);
   els.presets.addEventListener('click', openPresets);
+  // The phone toolbar's "New chat" does exactly what the drawer's does (chat.js owns it).
+  const toolbarNewChat = $('toolbar-new-chat');
+  if (toolbarNewChat) toolbarNewChat.addEventListener('click', () => $('new-chat').click());
   show(null);
 }());

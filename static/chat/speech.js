@@ -1,12 +1,19 @@
-// "Read aloud": speaks live answers with the browser's speech synthesis.
+// "Read aloud" with the browser's speech synthesis: live answers (the options' toggle), and
+// any one answer again with its own button. The voice and speed are the user's choice (the
+// options popover, #voice-select and #speech-rate), remembered in localStorage.
 // In `sentence` and `clause` chunking the server already cuts the text where a voice can
 // pause, so each chunk is spoken as it arrives; in `token` and `line` mode the text is
 // buffered here and spoken one sentence at a time, which sounds natural.
-// Exposes window.ChatSpeech = { init(toggle), onChunk(id, text, mode), onEnd(id), cancel(ids) }.
+// Exposes window.ChatSpeech = { init(toggle), onChunk(id, text, mode), onEnd(id), cancel(ids),
+// controls(id) -> [button], onClick(target, rawOf) -> handled }.
 'use strict';
 
 (function () {
+  const { el, button } = window.ChatUtil;
   const STORAGE_KEY = 'chat.readAloud';
+  const VOICE_KEY = 'chat.voice';
+  const RATE_KEY = 'chat.speechRate';
+  const RATES = [0.75, 1, 1.25, 1.5, 1.75, 2];
   const synth = window.speechSynthesis;
   const supported = Boolean(synth && window.SpeechSynthesisUtterance);
   const JAPANESE = /[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff66-\uff9f]/;
@@ -17,11 +24,17 @@
 
   let toggle = null;
   let enabled = false;
+  const prefs = { voice: '', rate: 1 };  // voice: a voiceURI, '' for the browser's default
+  let playing = null;  // the answer its button reads: {id, left: utterances not yet ended}
   const messages = new Map();  // message id -> {buffer, inFence, lineStart, skipLine}
   const muted = new Set();     // answers stopped by the user: their last chunks stay silent
 
+  const stored = (key) => { try { return localStorage.getItem(key); } catch (e) { return null; } };
+  const store = (key, value) => { try { localStorage.setItem(key, value); } catch (e) { /* not remembered */ } };
+
   function init(toggleEl) {
     toggle = toggleEl;
+    initChoices(document.getElementById('voice-select'), document.getElementById('speech-rate'));
     if (!toggle) return;
     if (!supported) {
       toggle.checked = false;
@@ -31,14 +44,49 @@
       if (toggle.parentElement) toggle.parentElement.title = why;
       return;
     }
-    try { enabled = localStorage.getItem(STORAGE_KEY) === '1'; } catch (e) { /* no storage */ }
+    enabled = stored(STORAGE_KEY) === '1';
     toggle.checked = enabled;
     toggle.addEventListener('change', () => {
       enabled = toggle.checked;
-      try { localStorage.setItem(STORAGE_KEY, enabled ? '1' : '0'); } catch (e) { /* not remembered */ }
+      store(STORAGE_KEY, enabled ? '1' : '0');
       if (!enabled) cancel();
     });
   }
+
+  // The voice and speed pickers: the browser's voices (they may arrive late, with a
+  // `voiceschanged` event, or never: then only "Browser default" is offered).
+  function initChoices(voiceSelect, rateSelect) {
+    const rate = Number(stored(RATE_KEY));
+    if (RATES.includes(rate)) prefs.rate = rate;
+    prefs.voice = stored(VOICE_KEY) || '';
+    if (rateSelect) {
+      rateSelect.value = String(prefs.rate);
+      rateSelect.disabled = !supported;
+      rateSelect.addEventListener('change', () => {
+        prefs.rate = Number(rateSelect.value) || 1;
+        store(RATE_KEY, String(prefs.rate));
+      });
+    }
+    if (!voiceSelect) return;
+    voiceSelect.disabled = !supported;
+    if (!supported) return;
+    const fill = () => {
+      const options = voices().map((v) => Object.assign(el('option', null, `${v.name} (${v.lang})`), { value: v.voiceURI }));
+      voiceSelect.replaceChildren(Object.assign(el('option', null, 'Browser default'), { value: '' }), ...options);
+      voiceSelect.value = chosenVoice() ? prefs.voice : '';
+    };
+    fill();
+    if (synth.addEventListener) synth.addEventListener('voiceschanged', fill);
+    voiceSelect.addEventListener('change', () => {
+      prefs.voice = voiceSelect.value;
+      store(VOICE_KEY, prefs.voice);
+    });
+  }
+
+  const voices = () => {
+    try { return synth.getVoices() || []; } catch (e) { return []; }
+  };
+  const chosenVoice = () => (prefs.voice && voices().find((v) => v.voiceURI === prefs.voice)) || null;
 
   function stateFor(id) {
     if (!messages.has(id)) messages.set(id, { buffer: '', inFence: false, lineStart: true, skipLine: false });
@@ -77,12 +125,23 @@
       .trim();
   }
 
+  // Speaks one piece in the chosen voice and speed; a Japanese piece keeps the chosen voice
+  // only if it is a Japanese one. Returns the utterance, or null for a piece with no words.
   function speak(text) {
     const clean = stripMarkdown(text);
-    if (!/[\p{L}\p{N}]/u.test(clean)) return;  // nothing but punctuation or spaces
+    if (!/[\p{L}\p{N}]/u.test(clean)) return null;  // nothing but punctuation or spaces
     const u = new SpeechSynthesisUtterance(clean);
-    u.lang = JAPANESE.test(clean) ? 'ja-JP' : (document.documentElement.lang || navigator.language || 'en');
+    const japanese = JAPANESE.test(clean);
+    const voice = chosenVoice();
+    if (voice && (!japanese || /^ja/i.test(voice.lang))) {
+      u.voice = voice;
+      u.lang = voice.lang;
+    } else {
+      u.lang = japanese ? 'ja-JP' : (document.documentElement.lang || navigator.language || 'en');
+    }
+    u.rate = prefs.rate;
     synth.speak(u);
+    return u;
   }
 
   // Speaks every complete sentence in the buffer and keeps the rest.
@@ -123,7 +182,78 @@
     if (!ids) muted.clear();
     for (const id of ids || []) muted.add(id);
     if (supported) synth.cancel();
+    setPlaying(null);
   }
 
-  window.ChatSpeech = { supported, init, onChunk, onEnd, cancel, isOn: () => enabled && supported };
+  // ---- one answer, again: its "Read aloud" button -------------------------------------
+
+  const ICON = window.ChatUtil.icon('M11 5 6 9H2v6h4l5 4V5zM15.54 8.46a5 5 0 0 1 0 7.07M19.07 4.93a10 10 0 0 1 0 14.14');
+  const STOP_ICON = window.ChatUtil.icon('M6 6h12v12H6z');
+
+  function drawButton(b, on) {
+    b.innerHTML = on ? STOP_ICON : ICON;  // constants
+    b.append(el('span', 'read-aloud-text', on ? 'Stop' : 'Read aloud'));
+    b.setAttribute('aria-pressed', String(on));
+    b.setAttribute('aria-label', on ? 'Stop reading this answer' : 'Read this answer aloud');
+    b.title = on ? 'Stop reading' : 'Read this answer aloud';
+  }
+
+  // The buttons of a finished answer's action row (none without speech synthesis).
+  function controls(id) {
+    if (!supported || !id) return [];
+    const b = button('read-aloud-button', null, '', null);
+    drawButton(b, Boolean(playing && playing.id === id));
+    return [b];
+  }
+
+  function setPlaying(next) {
+    const before = playing;
+    playing = next;
+    for (const id of new Set([before && before.id, next && next.id])) {
+      if (!id) continue;
+      for (const b of document.querySelectorAll(`.message[data-id="${CSS.escape(id)}"] .read-aloud-button`)) {
+        drawButton(b, Boolean(playing && playing.id === id));
+      }
+    }
+  }
+
+  // Reads the whole answer (its code blocks left out) one sentence at a time, or stops it.
+  // Either way the live reading of an answer still streaming stops, as with Stop.
+  function play(id, raw) {
+    const again = playing && playing.id === id;
+    cancel([...messages.keys()]);
+    if (again) return;
+    const st = { buffer: '', inFence: false, lineStart: true, skipLine: false };
+    const text = dropCode(st, raw);
+    const pieces = [];
+    let last = 0;
+    for (const m of text.matchAll(SENTENCE_END)) {
+      pieces.push(text.slice(last, m.index + m[0].length));
+      last = m.index + m[0].length;
+    }
+    pieces.push(text.slice(last));
+    const current = { id, left: 0 };
+    const done = () => {
+      current.left -= 1;
+      if (current.left <= 0 && playing === current) setPlaying(null);
+    };
+    for (const piece of pieces) {
+      const u = speak(piece);
+      if (!u) continue;
+      current.left += 1;
+      u.onend = u.onerror = done;
+    }
+    if (current.left) setPlaying(current);
+  }
+
+  // A click in the message list: true when it was a "Read aloud" button.
+  function onClick(target, rawOf) {
+    const b = target.closest && target.closest('.read-aloud-button');
+    const bubble = b && b.closest('.message');
+    if (!bubble || !supported) return false;
+    play(bubble.dataset.id, rawOf(bubble.dataset.id));
+    return true;
+  }
+
+  window.ChatSpeech = { supported, init, onChunk, onEnd, cancel, controls, onClick, isOn: () => enabled && supported };
 }());

@@ -199,6 +199,19 @@ class ChatTab:
             "the history frame",
         )
 
+    def choose_options(self, chunking: str | None = None, read_aloud: bool | None = None) -> None:
+        """Set options the way a user does: open the composer's options popover, choose,
+        and close it with Escape."""
+        popover = self.page.locator("#options-popover")
+        self.page.click("#options-button")
+        expect(popover).to_be_visible()
+        if chunking is not None:
+            self.page.select_option("#chunking-select", chunking)
+        if read_aloud is not None:
+            self.page.locator("#read-aloud-toggle").set_checked(read_aloud)
+        self.page.keyboard.press("Escape")
+        expect(popover).to_be_hidden()
+
     # --- sending ------------------------------------------------------------------
 
     def send(self, text: str) -> int:

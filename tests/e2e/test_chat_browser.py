@@ -181,7 +181,7 @@ def test_chunking_modes_group_the_same_answer_differently(new_user: NewUser) -> 
     prompt = "Show me how chunking works"
     indexes = {}
     for mode, tab in tabs.items():
-        tab.page.select_option("#chunking-select", mode)
+        tab.choose_options(chunking=mode)
         indexes[mode] = tab.send(prompt)
     answers = {mode: tab.answer_id(indexes[mode]) for mode, tab in tabs.items()}
 

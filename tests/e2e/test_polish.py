@@ -68,7 +68,7 @@ def test_answers_show_writing_colour_code_and_queue_a_follow_up(new_user: NewUse
     expect(page.locator("#connection-status")).to_be_hidden()
     assert "Not connected" not in page.locator("body").inner_text()
 
-    page.select_option("#chunking-select", "sentence")
+    tab.choose_options(chunking="sentence")
     first_sentence = " ".join(f"word{i}" for i in range(50)) + ". "
     code = "```python\ndef double(x):\n    return 2 * x\n```"
     tail = " ".join(f"tail{i}" for i in range(120))  # time to queue while it streams

@@ -116,3 +116,22 @@ def test_write_branch_and_search_screenshot(new_user: Callable[..., ChatTab]) ->
     path = SCREENSHOT_DIR / "branches-search.png"
     tab.page.screenshot(path=str(path))
     assert path.stat().st_size > 10_000, f"{path} looks empty"
+
+
+def test_write_phone_header_screenshot(new_user: Callable[..., ChatTab]) -> None:
+    """docs/screenshots/phone-header.png: the toolbar on a phone (menu, title, model,
+    instructions, the connection dot and New chat), and the answer's action row."""
+    tab = new_user(username="hana", **VARIANTS["phone"])
+    tab.finish(tab.ask("What can this chat server do?"))
+    tab.page.evaluate(RENAME_JS, [tab.conversation_id(), "東京の週末: a weekend plan"])
+    tab.page.reload()
+    tab.wait_connected()
+    tab.page.locator("#message-input").blur()
+    tab.page.evaluate("document.fonts.ready.then(() => true)")
+    tab.page.wait_for_timeout(200)  # let the last layout settle (scroll, fonts)
+    toolbar = tab.page.locator(".chat-toolbar").bounding_box()
+    assert toolbar
+    path = SCREENSHOT_DIR / "phone-header.png"
+    clip = {"x": 0, "y": 0, "width": 390, "height": toolbar["y"] + toolbar["height"] + 4}
+    tab.page.screenshot(path=str(path), clip=clip)
+    assert path.stat().st_size > 5_000, f"{path} looks empty"
