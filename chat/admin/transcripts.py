@@ -15,13 +15,13 @@ import json
 import statistics
 from collections.abc import AsyncIterator
 from contextlib import aclosing
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from itertools import islice
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
@@ -300,17 +300,23 @@ def percentile(values: list[int], fraction: float) -> float | None:
 
 
 def usage_overview(*, days: int = 30, today: date | None = None) -> dict[str, Any]:
-    """Messages, answers and errors per day, time-to-first-token percentiles, tokens per model."""
+    """Messages, answers and errors per day, time-to-first-token percentiles, tokens per
+    model and per user."""
     today = today or timezone.localdate()
     start = today - timedelta(days=days - 1)
-    period = Message.objects.filter(created__date__gte=start, created__date__lte=today)
+    # The days as a range of times, not `created__date` (a cast of every row, which
+    # PostgreSQL cannot estimate: it sorted the period's messages on disk to group them
+    # by user). The same days, in the current time zone.
+    since = timezone.make_aware(datetime.combine(start, time.min))
+    until = timezone.make_aware(datetime.combine(today + timedelta(days=1), time.min))
+    period = Message.objects.filter(created__gte=since, created__lt=until)
     rows = _usage_per_day(period, start, days)
     ttfts = list(
         period.filter(role=Message.Role.ASSISTANT, ttft_ms__isnull=False).values_list(
             "ttft_ms", flat=True
         )
     )
-    feedback = Feedback.objects.filter(message__created__date__gte=start).aggregate(
+    feedback = Feedback.objects.filter(message__created__gte=since).aggregate(
         up=Count("id", filter=Q(rating=Feedback.Rating.UP)),
         down=Count("id", filter=Q(rating=Feedback.Rating.DOWN)),
     )
@@ -376,33 +382,41 @@ USAGE_USER_ROWS = 50
 def usage_per_user(period: QuerySet[Message]) -> list[dict[str, Any]]:
     """Per user, in the period: conversations written in, messages sent, answers and
     their tokens; and the tokens counted against today's budget (UserQuota, by UTC
-    day). Two queries whatever the number of users: the grouped messages, then the
-    shown users' quota rows."""
+    day). Three queries whatever the number of users: the messages grouped by owner
+    (hashed, no per-row sort: a COUNT(DISTINCT conversation) here sorted every message
+    of the period on disk), then the shown users' conversations with a message in the
+    period (a semi-join), then their quota rows."""
     rows = list(
-        period.values("conversation__owner_id", "conversation__owner__username")
+        period.values(owner=F("conversation__owner_id"))
         .annotate(
-            conversations=Count("conversation_id", distinct=True),
             messages=Count("id", filter=Q(role=Message.Role.USER)),
             answers=Count("id", filter=Q(role=Message.Role.ASSISTANT)),
             tokens=Coalesce(Sum("total_tokens"), 0),
         )
-        .order_by("-tokens", "-messages", "conversation__owner__username")[:USAGE_USER_ROWS]
+        .order_by("-tokens", "-messages", "owner")[:USAGE_USER_ROWS]
     )
+    owners = [row["owner"] for row in rows]
+    active = Exists(period.filter(conversation=OuterRef("pk")))
+    conversations = {
+        owner: (name, count)
+        for owner, name, count in Conversation.objects.filter(active, owner_id__in=owners)
+        .values("owner_id", "owner__username")
+        .annotate(count=Count("pk"))
+        .values_list("owner_id", "owner__username", "count")
+    }
     today = timezone.now().date()  # the budget's day is UTC (quotas.charge)
     used_today = dict(
-        UserQuota.objects.filter(
-            user_id__in=[row["conversation__owner_id"] for row in rows], day=today
-        ).values_list("user_id", "tokens_day")
+        UserQuota.objects.filter(user_id__in=owners, day=today).values_list("user_id", "tokens_day")
     )
     return [
         {
-            "user_id": row["conversation__owner_id"],
-            "username": row["conversation__owner__username"],
-            "conversations": row["conversations"],
+            "user_id": row["owner"],
+            "username": conversations[row["owner"]][0],
+            "conversations": conversations[row["owner"]][1],
             "messages": row["messages"],
             "answers": row["answers"],
             "tokens": row["tokens"],
-            "tokens_today": used_today.get(row["conversation__owner_id"], 0),
+            "tokens_today": used_today.get(row["owner"], 0),
         }
         for row in rows
     ]
