@@ -140,7 +140,7 @@ def _is_autocomplete(request: HttpRequest) -> bool:
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
     list_display = (
-        "title_or_id", "owner", "message_count", "last_activity", "last_model", "last_status",
+        "title_or_id", "owner_name", "message_count", "last_activity", "last_model", "last_status",
         "feedback", "review_state", "source",
     )  # fmt: skip
     list_select_related = ("owner",)
@@ -151,9 +151,13 @@ class ConversationAdmin(admin.ModelAdmin):
     search_fields = ("title", "owner__username", "messages__content")
     date_hierarchy = "created"
     list_per_page = 50
-    fields = ("title", "owner", "source", "token", "created", "updated", "review_state",
-              "staff_note", "reviewed_by", "reviewed_at")  # fmt: skip
-    readonly_fields = ("title", "owner", "source", "token", "created", "updated", "reviewed_by",
+    # What the model was told to do, beside who and when: a reviewer reads an answer
+    # against its conversation's model, temperature and instructions.
+    fields = ("title", "owner", "source", "token", "created", "updated", "model_shown",
+              "temperature_shown", "instructions_shown", "review_state", "staff_note",
+              "reviewed_by", "reviewed_at")  # fmt: skip
+    readonly_fields = ("title", "owner", "source", "token", "created", "updated", "model_shown",
+                       "temperature_shown", "instructions_shown", "reviewed_by",
                        "reviewed_at")  # fmt: skip
     actions = [
         "mark_reviewed", "mark_flagged", "mark_unreviewed", "export_json", "export_csv",
@@ -239,6 +243,13 @@ class ConversationAdmin(admin.ModelAdmin):
     def title_or_id(self, obj: Conversation) -> str:
         return obj.title or f"(untitled) {str(obj.pk)[:8]}"
 
+    @admin.display(description="owner", ordering="owner__username")
+    def owner_name(self, obj: Conversation) -> SafeString:
+        """On one line, cut with an ellipsis when long (review.css): the whole name in
+        its tooltip."""
+        name = obj.owner.get_username()
+        return format_html('<span class="owner-name" title="{}">{}</span>', name, name)
+
     @admin.display(description="messages", ordering="message_count")
     def message_count(self, obj: Conversation) -> int:
         return obj.message_count
@@ -269,6 +280,21 @@ class ConversationAdmin(admin.ModelAdmin):
         """Which of the owner's API tokens started it (name and prefix), if one did."""
         token = obj.api_token
         return f"{token.name} ({token.prefix}…)" if token else "—"
+
+    @admin.display(description="model")
+    def model_shown(self, obj: Conversation) -> str:
+        return obj.model or "— (the server's default model)"
+
+    @admin.display(description="temperature")
+    def temperature_shown(self, obj: Conversation) -> str:
+        return "— (the model's default)" if obj.temperature is None else f"{obj.temperature:g}"
+
+    @admin.display(description="instructions")
+    def instructions_shown(self, obj: Conversation) -> SafeString | str:
+        """The user's text, escaped, its lines kept (the transcript view is audited)."""
+        if not obj.instructions.strip():
+            return "— (none: only the operator's system prompt)"
+        return format_html('<pre class="turn-text instructions">{}</pre>', obj.instructions)
 
     # --- The transcript page ---------------------------------------------------------
 

@@ -487,7 +487,7 @@ def test_a_large_csv_export_streams_in_bounded_memory(staff, alice) -> None:
     seen, peak = _peak_while(_consume_csv, response)
     print(f"csv export: {seen['bytes']:,} bytes streamed, peak {peak:,} bytes traced")
     assert seen["rows"] == BULK_MESSAGES
-    assert seen["header"][0] == "conversation_id" and len(seen["header"]) == 19
+    assert seen["header"][0] == "conversation_id" and len(seen["header"]) == 22
     formula = dict(zip(seen["header"], seen["formula"], strict=True))
     assert formula["content"] == "'" + FORMULA and formula["conversation_title"] == "bulk 10"
     assert seen["bytes"] > 10_000_000
