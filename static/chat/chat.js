@@ -40,7 +40,7 @@
     MODEL_ERROR: 'model_error', MODEL_UNAVAILABLE: 'model_unavailable', TIMEOUT: 'timeout',
     MODEL_UNREACHABLE: 'model_unreachable',
     INTERRUPTED: 'interrupted', NOT_AUTHENTICATED: 'not_authenticated', BAD_REQUEST: 'bad_request',
-    INVALID: 'invalid', NOT_ALLOWED: 'not_allowed',
+    INVALID: 'invalid', NOT_ALLOWED: 'not_allowed', CSRF_FAILED: 'csrf_failed',
   });
   const C = ERROR_CODES;
   const REJECTED_CODES = new Set([C.BAD_FRAME, C.TOO_LONG, C.BUSY, C.RATE_LIMITED, C.QUOTA_EXCEEDED, C.STORAGE_FULL, C.NOT_FOUND]);  // message not saved
