@@ -1,0 +1,87 @@
+"""Math in answers (issue #22): `$…$`, `$$…$$`, `\\(…\\)` and `\\[…\\]` are rendered by the
+vendored KaTeX in a real Chromium, money and code stay text, and math is no way around
+the sanitizer (KaTeX runs with trust:false and its output has its own allow-list)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+
+from playwright.sync_api import expect
+
+from tests.e2e.helpers import ChatTab
+
+pytestmark = pytest.mark.e2e
+
+NewUser = Callable[..., ChatTab]
+
+MATH = r"Euler: $e^{i\pi}+1=0$ and $$\int_0^1 x^2\,dx = \frac13$$ costs $5 and $10"
+
+# Renders `raw` with the page's own ChatMarkdown into a detached element.
+RENDER_JS = """([raw, streaming]) => {
+  const box = document.createElement('div');
+  window.ChatMarkdown.renderInto(box, raw, { streaming });
+  return { katex: box.querySelectorAll('.katex').length, text: box.textContent,
+           em: box.querySelectorAll('em').length,
+           code: box.querySelector('code')?.textContent || '' };
+}"""
+
+
+def test_math_renders_and_money_stays_text(new_user: NewUser) -> None:
+    """Inline and display math become KaTeX (2 formulas); "$5 and $10" is text; `_` and
+    `^` inside math are not Markdown emphasis."""
+    tab = new_user()
+    answer = tab.ask(f"/echo {MATH}")
+    tab.finish(answer)
+    assert tab.assert_wire_matches_db(tab.conversation_id(), answer)["content"] == MATH
+    text = tab.message_text(answer)
+    expect(text.locator(".katex")).to_have_count(2)
+    expect(text.locator(".katex-display")).to_have_count(1)
+    expect(text.locator(".katex-display annotation")).to_have_text(r"\int_0^1 x^2\,dx = \frac13")
+    expect(text).to_contain_text("costs $5 and $10")
+    assert text.locator("em").count() == 0
+    # KaTeX's fonts come from this server (no CDN): the formula is drawn in KaTeX_Main/Math.
+    tab.page.evaluate("document.fonts.ready.then(() => true)")
+    assert tab.page.evaluate("document.fonts.check('16px KaTeX_Main')")
+
+
+def test_math_cannot_inject_active_content(new_user: NewUser) -> None:
+    """`\\href{javascript:…}` and raw HTML inside math give no link, no image, no handler
+    and no dialog: KaTeX shows them as (error-coloured) text."""
+    tab = new_user()
+    dialogs: list[str] = []
+    tab.page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    payload = (
+        r"$\href{javascript:alert(1)}{x}$ and $<img src=x onerror=alert(2)>$ and "
+        r"$\url{javascript:alert(3)}$ and $\htmlClass{x}{y}$ and \(\includegraphics{x.png}\)"
+    )
+    answer = tab.ask(f"/echo {payload}")
+    tab.finish(answer)
+    text = tab.message_text(answer)
+    expect(text.locator(".katex")).to_have_count(5)
+    tab.page.wait_for_timeout(300)  # a broken image's onerror would have fired by now
+    assert dialogs == []
+    messages = tab.page.locator("#messages")
+    assert messages.locator("a[href^='javascript' i]").count() == 0
+    assert text.locator("a, img, script, iframe, object").count() == 0
+    assert messages.locator("[onerror], [onclick], [onload]").count() == 0
+    expect(text).to_contain_text("<img src=x onerror=alert(2)>")
+
+
+def test_code_is_untouched_and_unclosed_math_streams_as_text(new_user: NewUser) -> None:
+    """Dollars in code stay code; a `$$` block still arriving is text until its closing
+    `$$` arrives, then one formula."""
+    tab = new_user()
+    tab.finish(tab.ask("/echo ready"))
+    page = tab.page
+    code = page.evaluate(RENDER_JS, ["`$a_b$` and\n```\n$x_1$\n```", False])
+    assert code["katex"] == 0 and code["code"] == "$a_b$"
+    half = page.evaluate(RENDER_JS, ["Area:\n\n$$\n\\int_0^1 x", True])
+    assert half["katex"] == 0 and "$$" in half["text"]
+    done = page.evaluate(RENDER_JS, ["Area:\n\n$$\n\\int_0^1 x\\,dx\n$$", True])
+    assert done["katex"] == 1 and "$$" not in done["text"]
+    brackets = page.evaluate(RENDER_JS, [r"\(a_1\) and \[b_2\] and \$5", False])
+    assert brackets["katex"] == 2 and brackets["em"] == 0 and "$5" in brackets["text"]
