@@ -11,7 +11,7 @@
 // streaming answer, re-rendered every frame, colours each block once. While an answer
 // streams its last code block is left plain until its closing fence arrives.
 // Math (`$…$`, `$$…$$`, `\(…\)`, `\[…\]`, outside code) is rendered by the vendored KaTeX
-// (math.js's rules, below): each span is swapped for a placeholder before marked runs (so
+// (the rules are below): each span is swapped for a placeholder before marked runs (so
 // `_` and `*` in it are not emphasis), and after DOMPurify the placeholders become KaTeX's
 // output, rendered with trust:false and sanitized by its own narrow allow-list. An
 // unclosed span (a `$$` block still streaming) stays text until it closes.
@@ -156,55 +156,50 @@
   }
 
   // Swaps the math spans of `raw` outside code for placeholders; `spans` gets them in order.
+  // Fenced code blocks are copied as they are; the text between them is scanned.
   function protectMath(raw, spans) {
     let out = '';
+    let prose = '';
     let fence = null;
     for (const line of raw.split(/(?<=\n)/)) {
       const m = /^ {0,3}(`{3,}|~{3,})/.exec(line);
-      if (fence !== null || m) {
-        if (m && fence === null) fence = m[1];
-        else if (m && m[1][0] === fence[0] && m[1].length >= fence.length) fence = null;
-        out += `${PH_OPEN}L${line}`;  // a code line: kept as is (marked below)
+      if (fence === null && !m) {
+        prose += line;
         continue;
       }
-      out += line;
+      if (fence === null) fence = m[1];
+      else if (m && m[1][0] === fence[0] && m[1].length >= fence.length) fence = null;
+      out += protectProse(prose, spans) + line;
+      prose = '';
     }
-    // Lines inside fences are marked with PH_OPEN+'L' so the scan below skips them.
-    let result = '';
-    for (let i = 0; i < out.length;) {
-      if (out[i] === PH_OPEN && out[i + 1] === 'L') {
-        const nl = out.indexOf('\n', i);
-        const end = nl < 0 ? out.length : nl + 1;
-        result += out.slice(i + 2, end);
-        i = end;
-        continue;
-      }
-      const c = out[i];
+    return out + protectProse(prose, spans);
+  }
+
+  // Text outside fenced code: inline code spans and `\$` are copied, math spans swapped.
+  function protectProse(text, spans) {
+    let out = '';
+    for (let i = 0; i < text.length;) {
+      const c = text[i];
+      let end = i + 1;
       if (c === '`') {  // an inline code span: copied as is
-        const run = /^`+/.exec(out.slice(i))[0];
-        const close = out.indexOf(run, i + run.length);
-        const closed = close >= 0 && !out.slice(i, close).includes(PH_OPEN);  // not into a fence
-        const end = closed ? close + run.length : i + run.length;
-        result += out.slice(i, end);
-        i = end;
-        continue;
+        const run = /^`+/.exec(text.slice(i))[0];
+        const close = text.indexOf(run, i + run.length);
+        end = close < 0 ? i + run.length : close + run.length;
+      } else if (c === '\\' && text[i + 1] !== '(' && text[i + 1] !== '[') {
+        end = i + 2;  // `\$` is a dollar sign
+      } else if (c === '$' || c === '\\') {
+        const span = mathAt(text, i);
+        if (span) {
+          spans.push({ tex: span.tex, display: span.display, source: text.slice(i, span.end) });
+          out += `${PH_OPEN}${spans.length - 1}${PH_CLOSE}`;
+          i = span.end;
+          continue;
+        }
       }
-      if (c === '\\' && out[i + 1] !== '(' && out[i + 1] !== '[') {  // `\$` is a dollar sign
-        result += out.slice(i, i + 2);
-        i += 2;
-        continue;
-      }
-      const span = (c === '$' || c === '\\') ? mathAt(out, i) : null;
-      if (!span || span.tex.includes(PH_OPEN)) {
-        result += c;
-        i++;
-        continue;
-      }
-      spans.push({ tex: span.tex, display: span.display, source: out.slice(i, span.end) });
-      result += `${PH_OPEN}${spans.length - 1}${PH_CLOSE}`;
-      i = span.end;
+      out += text.slice(i, end);
+      i = end;
     }
-    return result;
+    return out;
   }
 
   function renderMath(tex, display) {
