@@ -123,7 +123,7 @@
       'viewBox', 'preserveAspectRatio', 'd', 'x1', 'y1', 'x2', 'y2', 'stroke-width'],
   };
   const SAFE_STYLE = /^[\w\s:;.,%#()+\-]*$/;
-  const rendered = new Map();  // `${display}\n${tex}` -> sanitized KaTeX HTML; the newest 500
+  const rendered = new Map();  // `${display}\n${tex}` -> sanitized KaTeX fragment; the newest 500
 
   // Finds the end of the closing `close` of a math span opened at `from`, or -1.
   function closeOf(raw, from, close, inline) {
@@ -202,34 +202,36 @@
     return out;
   }
 
+  // KaTeX's sanitized output for one span, as a fresh copy (sanitized once per formula).
   function renderMath(tex, display) {
     const key = `${display ? 1 : 0}\n${tex}`;
-    let html = rendered.get(key);
-    if (html === undefined) {
+    let fragment = rendered.get(key);
+    if (fragment === undefined) {
       let out;
       try {
         out = katex.renderToString(tex, { displayMode: display, throwOnError: false, trust: false, output: 'htmlAndMathml' });
       } catch (e) {
         out = '';
       }
-      const fragment = window.DOMPurify.sanitize(out, { ...KATEX_SANITIZE, RETURN_DOM_FRAGMENT: true });
+      fragment = window.DOMPurify.sanitize(out, { ...KATEX_SANITIZE, RETURN_DOM_FRAGMENT: true });
       for (const el of fragment.querySelectorAll('[style]')) {
         const style = el.getAttribute('style');
         if (!SAFE_STYLE.test(style) || /url|expression|image|import/i.test(style)) el.removeAttribute('style');
       }
-      const box = document.createElement('div');
-      box.append(fragment);
-      html = box.innerHTML;
-      rendered.set(key, html);
+      rendered.set(key, fragment);
       if (rendered.size > 500) rendered.delete(rendered.keys().next().value);
     }
-    const template = document.createElement('template');
-    template.innerHTML = html;
-    return template.content;
+    return fragment.cloneNode(true);
   }
 
   // Puts KaTeX's output where the placeholders are (their source text in code and attributes).
   function fillMath(root, spans) {
+    const source = (m, n) => (spans[Number(n)] || { source: '' }).source;
+    for (const el of root.querySelectorAll('*')) {  // e.g. a link's title: the source text
+      for (const attr of [...el.attributes]) {
+        if (attr.value.includes(PH_OPEN)) el.setAttribute(attr.name, attr.value.replace(PH_RE, source));
+      }
+    }
     const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
     const nodes = [];
     while (walker.nextNode()) if (walker.currentNode.data.includes(PH_OPEN)) nodes.push(walker.currentNode);
@@ -244,12 +246,6 @@
         else out.append(renderMath(span.tex, span.display));
       });
       node.replaceWith(out);
-    }
-    for (const el of root.querySelectorAll('*')) {
-      for (const attr of [...el.attributes]) {
-        if (!attr.value.includes(PH_OPEN)) continue;
-        el.setAttribute(attr.name, attr.value.replace(PH_RE, (m, n) => (spans[Number(n)] || { source: '' }).source));
-      }
     }
   }
 
