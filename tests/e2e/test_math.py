@@ -75,6 +75,23 @@ def test_math_cannot_inject_active_content(new_user: NewUser) -> None:
     expect(text).to_contain_text("<img src=x onerror=alert(2)>")
 
 
+def test_a_wide_formula_scrolls_in_its_own_box_on_a_phone(new_user: NewUser) -> None:
+    """A display formula wider than a phone scrolls inside its box; the page does not."""
+    tab = new_user(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    wide = "+".join(f"x_{{{i}}}^{{{i}}}" for i in range(60))
+    answer = tab.ask(f"/echo Sum: $${wide}$$")
+    tab.finish(answer)
+    display = tab.message_text(answer).locator(".katex-display")
+    expect(display).to_have_count(1)
+    # The formula is wider than its box, and the box scrolls to its end.
+    sizes = display.evaluate(
+        "(el) => { el.scrollLeft = el.scrollWidth; "
+        "return [el.scrollWidth, el.clientWidth, el.scrollLeft]; }"
+    )
+    assert sizes[0] > sizes[1] and sizes[2] > 0, sizes
+    assert tab.page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
 def test_code_is_untouched_and_unclosed_math_streams_as_text(new_user: NewUser) -> None:
     """Dollars in code stay code; a `$$` block still arriving is text until its closing
     `$$` arrives, then one formula."""
