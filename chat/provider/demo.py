@@ -3,7 +3,8 @@
 It runs when no model server is configured, so the chat works (and its tests run)
 without a network or an API key. The reply mixes English and Japanese sentences,
 lines and clauses so every chunking mode has something to split; `/echo <text>`
-answers with the text and `/fail` fails mid-answer to show the error path.
+answers with the text, `/math` with inline and display math (rendered by KaTeX in
+the page) and `/fail` fails mid-answer to show the error path.
 
 It shows what the product does: a regenerated answer (a later `attempt`) differs,
 the instructions change its language, length and tone and temperature its wording
@@ -45,6 +46,16 @@ from chat.provider.prompts import CONTINUE_PROMPT
 DEMO_MODEL_NAME = "demo-offline"
 DEMO_JA_MODEL_NAME = "demo-ja"
 
+# The answer to `/math`: math to see rendered offline (inline, display, and money that stays text).
+MATH_REPLY = (
+    "Euler's identity, $e^{i\\pi} + 1 = 0$, links five constants. "
+    "The area under $x^2$ from 0 to 1:\n"
+    "\n"
+    "$$\\int_0^1 x^2\\,dx = \\frac{1}{3}$$\n"
+    "\n"
+    "And a price stays a price: $5 and $10."
+)
+
 
 class DemoModelError(RuntimeError):
     """Raised by the demo model on a `/fail` prompt, to show the error path offline."""
@@ -77,6 +88,8 @@ def demo_reply(
     prompt = next((m.text for m in reversed(messages) if isinstance(m, HumanMessage)), "")
     if prompt.startswith("/echo "):
         return prompt[len("/echo ") :]
+    if prompt.strip() == "/math":
+        return MATH_REPLY
     earlier = sum(1 for m in messages if isinstance(m, (HumanMessage, AIMessage))) - 1
     # Attempt 0 keeps the digest (and so the reply) the demo always gave.
     salt = f"\0{attempt}".encode() if attempt else b""

@@ -135,3 +135,21 @@ def test_write_phone_header_screenshot(new_user: Callable[..., ChatTab]) -> None
     clip = {"x": 0, "y": 0, "width": 390, "height": toolbar["y"] + toolbar["height"] + 4}
     tab.page.screenshot(path=str(path), clip=clip)
     assert path.stat().st_size > 5_000, f"{path} looks empty"
+
+
+def test_write_math_screenshot(new_user: Callable[..., ChatTab]) -> None:
+    """docs/screenshots/math-answer.png: the demo's `/math` answer, inline and display
+    math rendered by KaTeX, and a price that stays text."""
+    tab = new_user(username="emmy", viewport={"width": 1280, "height": 800})
+    answer = tab.ask("/math")
+    tab.finish(answer)
+    tab.page.evaluate(RENAME_JS, [tab.conversation_id(), "Math: Euler and an integral"])
+    tab.page.reload()
+    tab.wait_connected()
+    expect(tab.message_text(answer).locator(".katex")).to_have_count(3)
+    tab.page.locator("#message-input").blur()
+    tab.page.evaluate("document.fonts.ready.then(() => true)")
+    tab.page.wait_for_timeout(200)  # let the last layout settle (scroll, fonts)
+    path = SCREENSHOT_DIR / "math-answer.png"
+    tab.page.screenshot(path=str(path))
+    assert path.stat().st_size > 10_000, f"{path} looks empty"

@@ -151,3 +151,10 @@ async def test_the_model_takes_the_attempt_and_temperature_of_an_answer() -> Non
     text = "".join(str(c.message.content) for c in chunks)
     assert text == demo_reply(messages, attempt=1, temperature=1.0, language="ja")
     assert model.invoke(messages).content == demo_reply(messages, language="ja")
+
+
+def test_math_answers_with_inline_and_display_math_whatever_the_settings() -> None:
+    """`/math` shows the page's math rendering offline (issue #22, math)."""
+    for kwargs in ({}, {"attempt": 2, "temperature": 1.5}):
+        reply = demo_reply(ask("/math"), **kwargs)
+        assert "$e^{i\\pi} + 1 = 0$" in reply and "$$\\int_0^1" in reply and "$5 and $10" in reply
