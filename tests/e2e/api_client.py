@@ -59,6 +59,18 @@ def new_conversation(base_url: str, user: ApiUser) -> str:
     return response.json()["id"]
 
 
+def session_conversation(client: httpx.Client, base_url: str) -> str:
+    """A new conversation, created as the chat page does: a signed-in session's client
+    (its CSRF cookie sent back as the header)."""
+    created = client.post(
+        "/api/conversations/",
+        json={"title": ""},
+        headers={"X-CSRFToken": client.cookies["csrftoken"], "Referer": f"{base_url}/"},
+    )
+    created.raise_for_status()
+    return str(created.json()["id"])
+
+
 def saved_messages(base_url: str, user: ApiUser, conversation_id: str) -> list[dict[str, Any]]:
     url = f"{base_url}/api/conversations/{conversation_id}/"
     response = httpx.get(url, headers=user.headers)

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.e2e.api_client import session_conversation
 from tests.e2e.servers import RUNNING_SERVERS, Server, start_server
 from tests.e2e.test_process_faults import open_socket, sign_up
 from tests.support.openai_stub import OpenAIStub, Reply
@@ -60,16 +61,6 @@ def skew_metric(server: Server) -> float | None:
     return None
 
 
-def new_conversation(client: httpx.Client, server: Server) -> str:
-    created = client.post(
-        "/api/conversations/",
-        json={"title": ""},
-        headers={"X-CSRFToken": client.cookies["csrftoken"], "Referer": f"{server.url}/"},
-    )
-    created.raise_for_status()
-    return created.json()["id"]
-
-
 @pytest.mark.parametrize("skew", [SKEW, -SKEW], ids=["ahead", "behind"])
 def test_a_server_with_a_skewed_clock_neither_ends_a_live_answer_nor_lifts_the_cap(
     server_env: dict, tmp_path: Path, skew: float
@@ -89,7 +80,7 @@ def test_a_server_with_a_skewed_clock_neither_ends_a_live_answer_nor_lifts_the_c
         writer, judge = (honest, skewed) if skew > 0 else (skewed, honest)
         with servers(honest, skewed), ExitStack() as stack:
             client, running = sign_up(writer.url)
-            other = new_conversation(client, writer)
+            other = session_conversation(client, writer.url)
             asking, _ = open_socket(stack, writer, client, running)
             probing, _ = open_socket(stack, judge, client, other)
             asking.send(json.dumps({"type": "user_message", "content": "Think hard"}))

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.e2e.api_client import session_conversation
 from tests.e2e.servers import RUNNING_SERVERS, Server, start_server
 from tests.e2e.test_process_faults import open_socket, saved_answer, sign_up
 from tests.support.openai_stub import OpenAIStub, Reply
@@ -151,7 +152,7 @@ def failed_over_in(
     client, conversation_id = sign_up(servers[0].url)
     asking, _ = open_socket(stack, servers[0], client, conversation_id)
     watching, _ = open_socket(stack, servers[1], client, conversation_id)
-    probe = new_conversation(client, servers[0].url)  # new answers, asked at once
+    probe = session_conversation(client, servers[0].url)  # new answers, asked at once
     probe_asking, _ = open_socket(stack, servers[0], client, probe)
     probe_watching, _ = open_socket(stack, servers[1], client, probe)
     asking.send(json.dumps({"type": "user_message", "content": "Tell me a long story"}))
@@ -202,13 +203,3 @@ def failed_over_in(
 
 def ready(server: Server) -> bool:
     return httpx.get(f"{server.url}/readyz", timeout=5).status_code == 200
-
-
-def new_conversation(client: httpx.Client, base_url: str) -> str:
-    created = client.post(
-        "/api/conversations/",
-        json={"title": ""},
-        headers={"X-CSRFToken": client.cookies["csrftoken"], "Referer": f"{base_url}/"},
-    )
-    created.raise_for_status()
-    return created.json()["id"]
