@@ -29,11 +29,14 @@ run: $(BIN)/.installed-run
 	@export DEBUG=$${DEBUG:-1}; ($(BIN)/python -m chatsite.devready "$(HOST)" "$(PORT)" $$$$ &); \
 	exec $(BIN)/daphne -b $(HOST) -p $(PORT) chatsite.asgi:application
 
-## Install and run the whole test suite (ruff, mypy, then pytest).
+## Install and run the whole test suite (ruff, mypy, then pytest on TEST_WORKERS
+## processes, one test module each at a time: tests/support/workers.py keeps their
+## databases and channel layers apart; TEST_WORKERS=0 runs it in this process).
+TEST_WORKERS ?= 3
 test: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 ## The fuzzers with FUZZ_EXAMPLES examples each (CI runs 2,000): random and malformed
 ## frames at a chat socket (real Redis and database: set DATABASE_URL and REDIS_URL as

@@ -155,6 +155,10 @@ REDIS_PASSWORD = os.environ.get("REDIS_PASSWORD", "")  # the primaries', with Se
 REDIS_SENTINEL_PASSWORD = os.environ.get("REDIS_SENTINEL_PASSWORD", "")
 CHANNEL_LAYER_BACKEND = os.environ.get("CHANNEL_LAYER_BACKEND", "pubsub")
 CHANNEL_LAYER_CAPACITY = env_int("CHANNEL_LAYER_CAPACITY", 1000)
+# The start of every channel and group name in Redis: two deployments (or test workers)
+# sharing one Redis stay apart with different prefixes (pub/sub ignores the database
+# number, so a separate database in REDIS_URL does not part them).
+CHANNEL_LAYER_PREFIX = os.environ.get("CHANNEL_LAYER_PREFIX", "asgi")
 # Every Redis call gives up instead of waiting forever: a stalled Redis (hung, swapped
 # out, a network black hole) fails an answer's start with `unavailable` after the read
 # timeout, where it used to hang it. The core layer's receive blocks in Redis for
@@ -259,7 +263,7 @@ def redis_channel_layer(
             # channels_redis' pub/sub layer, sending concurrent publishes in one pipeline
             # instead of one locked round trip each (chat/streaming/delivery/layers.py).
             "BACKEND": "chat.streaming.delivery.layers.PipelinedPubSubChannelLayer",
-            "CONFIG": {"hosts": hosts},
+            "CONFIG": {"hosts": hosts, "prefix": CHANNEL_LAYER_PREFIX},
         }
     if backend == "core":
         if socket_timeout <= CORE_LAYER_BLOCKING_SECONDS:
@@ -275,7 +279,12 @@ def redis_channel_layer(
             "BACKEND": "chat.streaming.delivery.layers.ShardedRedisChannelLayer",
             # The default capacity (100) drops messages silently when a consumer falls
             # behind; deltas are coalesced (CHAT_STREAM_COALESCE_MS) and capacity raised.
-            "CONFIG": {"hosts": hosts, "capacity": CHANNEL_LAYER_CAPACITY, "expiry": 60},
+            "CONFIG": {
+                "hosts": hosts,
+                "prefix": CHANNEL_LAYER_PREFIX,
+                "capacity": CHANNEL_LAYER_CAPACITY,
+                "expiry": 60,
+            },
         }
     raise ImproperlyConfigured("CHANNEL_LAYER_BACKEND must be 'pubsub' or 'core'.")
 

@@ -14,10 +14,12 @@ from typing import Any
 
 import pytest
 
+from tests.support import workers
 from tests.support.redis_server import throwaway_redis
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    workers.isolate_channel_layer()
     if os.environ.get("CI", "").lower() == "true":
         missing = [name for name in ("DATABASE_URL", "REDIS_URL") if not os.environ.get(name)]
         if missing:

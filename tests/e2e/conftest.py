@@ -21,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from tests.e2e.servers import RUNNING_SERVERS, Server, manage, start_server
+from tests.support import workers
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -131,7 +132,7 @@ def server_env(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
         parts = urlsplit(base_url)
         base_name = parts.path.lstrip("/") or "postgres"
-        e2e_name = f"{base_name}_e2e"
+        e2e_name = f"{base_name}_e2e{workers.suffix()}"
         ident = sql.Identifier(e2e_name).as_string()
         # Connect to the maintenance database: the server's own may be the one dropped.
         _pg_admin(base_url, "postgres", f"DROP DATABASE IF EXISTS {ident} WITH (FORCE)")

@@ -25,6 +25,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from tests.e2e.topology import Topology, nginx_binary
+from tests.support import workers
 from tests.support.waiting import wait_for_sync
 
 pytestmark = pytest.mark.e2e
@@ -53,7 +54,7 @@ def topology() -> Iterator[Topology]:
         if IN_CI:
             pytest.fail(f"CI=true but the topology test cannot run: no {', '.join(missing)}")
         pytest.skip(f"the topology test needs {', '.join(missing)}")
-    name = f"{urlsplit(base_url).path.lstrip('/') or 'chat'}_topology"
+    name = f"{urlsplit(base_url).path.lstrip('/') or 'chat'}_topology{workers.suffix()}"
     _pg_admin(base_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     _pg_admin(base_url, f'CREATE DATABASE "{name}"')
     topology = Topology(

@@ -31,6 +31,7 @@ from chatsite.asgi import application, protocols
 from security.models import SignupAttempt
 from security.origins import SiteOriginValidator
 from tests.e2e.servers import RUNNING_SERVERS, Server, manage, start_server
+from tests.support import workers
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "a-long-passphrase-9"
@@ -263,7 +264,7 @@ def two_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Serve
         from psycopg import sql
 
         parts = urllib.parse.urlsplit(base_url)
-        name = f"{parts.path.lstrip('/') or 'postgres'}_security"
+        name = f"{parts.path.lstrip('/') or 'postgres'}_security{workers.suffix()}"
         ident = sql.Identifier(name).as_string()
         _pg_admin(base_url, f"DROP DATABASE IF EXISTS {ident} WITH (FORCE)")
         _pg_admin(base_url, f"CREATE DATABASE {ident}")
