@@ -62,6 +62,25 @@ async def redis_layer(request: Any, settings: Any, redis_url: str) -> AsyncItera
         await layer.close_pools()
 
 
+@pytest.fixture
+def alice() -> Any:
+    """A user with conversations to show (names are unique per test database)."""
+    return get_user_model().objects.create_user("alice", password="secret-pass-123")
+
+
+@pytest.fixture
+def bob() -> Any:
+    """Another user: what is alice's must never reach him."""
+    return get_user_model().objects.create_user("bob", password="secret-pass-123")
+
+
+@pytest.fixture
+def staff(client: Any) -> Any:
+    """A test client logged in as a superuser ("root")."""
+    client.force_login(get_user_model().objects.create_superuser("root", password="pw-root-1"))
+    return client
+
+
 @database_sync_to_async
 def make_user(name: str | None = None) -> Any:
     return get_user_model().objects.create_user(

@@ -52,18 +52,6 @@ def make_conversation(owner, title="Trip", *, model="demo-offline", status="comp
 
 
 @pytest.fixture
-def alice():
-    return get_user_model().objects.create_user("alice", password="pw-alice-123")
-
-
-@pytest.fixture
-def staff(client):
-    user = get_user_model().objects.create_superuser("root", password="pw-root-123")
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
 def reviewer():
     """Staff with view rights only: reads and exports, cannot change review state."""
     user = get_user_model().objects.create_user("viewer", password="pw-view-123", is_staff=True)
@@ -414,12 +402,14 @@ def test_audit_log_is_for_superusers_and_read_only(staff, alice) -> None:
 
 # --- Large exports stream ---------------------------------------------------------
 
-BULK_MESSAGES = 20_000
+# Fewer, longer rows than a real export has: the bytes bound the memory claim, and
+# each row costs the test time (twice under tracemalloc).
+BULK_MESSAGES = 8_000
 FORMULA = '=HYPERLINK("http://evil.example","click")'
 
 
 def _bulk(owner, conversations: int = 20, per_conversation: int = BULK_MESSAGES // 20) -> list:
-    """Conversations with many single-line messages (about 500 characters each), and
+    """Conversations with many single-line messages (about 1,200 characters each), and
     one known formula message in the middle."""
     items = Conversation.objects.bulk_create(
         Conversation(owner=owner, title=f"bulk {i:02d}") for i in range(conversations)
@@ -429,7 +419,7 @@ def _bulk(owner, conversations: int = 20, per_conversation: int = BULK_MESSAGES 
             Message(
                 conversation=conversation,
                 role="user" if n % 2 == 0 else "assistant",
-                content=FORMULA if (c, n) == (10, 7) else f"message {c}-{n} " + "ab " * 160,
+                content=FORMULA if (c, n) == (10, 7) else f"message {c}-{n} " + "ab " * 400,
                 status="complete",
             )
             for c, conversation in enumerate(items)

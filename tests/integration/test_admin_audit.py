@@ -20,11 +20,6 @@ CHANGELIST = "/admin/chat/conversation/"
 SECRET = "my locker code is 4-8-15"
 
 
-@pytest.fixture
-def alice():
-    return get_user_model().objects.create_user("alice", password="pw-alice-123")
-
-
 def staff_client(name: str, *perms: str, superuser: bool = False) -> Client:
     users = get_user_model().objects
     if superuser:

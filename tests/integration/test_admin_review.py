@@ -29,18 +29,6 @@ STATS = f"{CHANGELIST}stats/"
 INSTRUCTIONS = '=cmd| answer in <b>French</b> & "briefly"\nsecond line'
 
 
-@pytest.fixture
-def alice():
-    return get_user_model().objects.create_user("alice", password="pw-alice-123")
-
-
-@pytest.fixture
-def staff(client):
-    user = get_user_model().objects.create_superuser("root", password="pw-root-123")
-    client.force_login(user)
-    return client
-
-
 def _configured(owner, title="Set up") -> Conversation:
     conversation, _ = make_conversation(owner, title)
     Conversation.objects.filter(pk=conversation.pk).update(

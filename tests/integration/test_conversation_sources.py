@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.test import Client
 
 from chat.accounts import api_tokens as tokens
@@ -13,11 +12,6 @@ from chat.models import Conversation
 pytestmark = pytest.mark.django_db
 
 Source = Conversation.Source
-
-
-@pytest.fixture
-def alice():
-    return get_user_model().objects.create_user("alice", password="secret-pass-123")
 
 
 @pytest.fixture

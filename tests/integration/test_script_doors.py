@@ -4,17 +4,11 @@ credentials: JSON in the door's own shape, never Django's HTML CSRF or 404 page.
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.test import Client
 
 from chat.models import Conversation
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def alice():
-    return get_user_model().objects.create_user("alice", password="secret-pass-123")
 
 
 def error_of(response) -> dict:

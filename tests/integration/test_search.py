@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils import timezone
 
@@ -13,16 +12,6 @@ from chat.conversations import search
 from chat.models import Conversation, Message
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def alice():
-    return get_user_model().objects.create_user("alice", password="secret-pass-123")
-
-
-@pytest.fixture
-def bob():
-    return get_user_model().objects.create_user("bob", password="secret-pass-123")
 
 
 def chat(owner, title: str, *texts: str, age_minutes: int = 0) -> list[Message]:
