@@ -1,6 +1,7 @@
 from django.urls import path
 
 from chat.transports.http import conversations, pages, presets, sse, token_views
+from chat.transports.http.usage import api_usage
 
 app_name = "chat"
 
@@ -19,6 +20,7 @@ urlpatterns = [
     path("api/presets/", presets.api_presets, name="api-presets"),
     path("api/presets/<str:preset_id>/", presets.api_preset, name="api-preset"),
     path("api/search/", conversations.api_search, name="api-search"),
+    path("api/usage/", api_usage, name="api-usage"),
     path(
         "api/messages/<str:message_id>/feedback/",
         conversations.api_message_feedback,

@@ -6,7 +6,9 @@ while the user's answers start (`admit` decides), and `charge` adds each answer'
 tokens to the day's total of the user who asked when it ends. While an answer
 streams, its estimate (`reservation`) is held on its message (`reserved_tokens`):
 a second answer at once is admitted only if both fit in what is left of the day's
-budget. `admit` itself is pure.
+budget. `admit` itself is pure. `usage_today` reads what the user has used of the
+day's budget, what their streaming answers hold and when it renews (the meter,
+/api/usage/).
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import IntegerField, Sum, Transform
+from django.db.models import Count, IntegerField, Sum, Transform
 from django.utils import timezone
 
 from chat import db
@@ -35,10 +38,11 @@ ACTIVE_RETRY_SECONDS = 5  # the hint when too many answers run: one may end by t
 
 class Refused(Refusal):
     """A user message the limits refuse (nothing is saved), with when known how many
-    seconds until a retry may pass."""
+    seconds until a retry may pass; `extra`: more fields for the door's error body."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, retry_after: float | None = None, **extra: object) -> None:
         super().__init__(None, message, retry_after=retry_after)
+        self.extra = extra
 
 
 class ConversationBusy(Refused):
@@ -101,15 +105,11 @@ def _over_budget(
     this one could run past it too. (An answer alone is admitted while some budget is
     left: its cap, LLM_MAX_TOKENS, bounds how far it can go past.)"""
     budget = settings.CHAT_DAILY_TOKEN_BUDGET
-    used = quota.tokens_day if quota.day == now.date() else 0
     if not budget:
         return None
-    midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time())
-    wait = math.ceil((midnight.replace(tzinfo=now.tzinfo) - now).total_seconds())
+    used = used_today(quota, now=now)
     if used >= budget:
-        return QuotaExceeded(
-            "You have used today's token budget. It renews at midnight UTC.", retry_after=wait
-        )
+        return budget_spent(budget=budget, now=now)
     if reserved and used + reserved + estimate > budget:
         return QuotaExceeded(
             "Your answers being written may use the rest of today's token budget. "
@@ -117,6 +117,19 @@ def _over_budget(
             retry_after=ACTIVE_RETRY_SECONDS,
         )
     return None
+
+
+def budget_spent(*, budget: int, now: datetime) -> QuotaExceeded:
+    """The refusal once the day's budget is used: it names when it renews (issue #22),
+    and says it in `retry_after` (seconds) and `resets_at` (ISO 8601, UTC)."""
+    resets_at = next_midnight(now)
+    wait = math.ceil((resets_at - now).total_seconds())
+    return QuotaExceeded(
+        f"You have used today's budget of {budget:,} tokens. "
+        f"It renews at {resets_at:%H:%M} UTC (in {wait_words(wait)}).",
+        retry_after=wait,
+        resets_at=iso_utc(resets_at),
+    )
 
 
 def lock(user_ids: Iterable[int]) -> dict[int, UserQuota]:
@@ -169,6 +182,90 @@ def precheck(*, user_id: int) -> Refused | None:
         conversation__owner_id=user_id, status=Message.Status.STREAMING, updated__gte=cutoff
     ).count()
     return admit(quota, active=active, now=now)
+
+
+# --- The day's token budget as the user sees it (issue #22) -------------------------
+
+
+@dataclass(frozen=True)
+class Usage:
+    """A user's day against CHAT_DAILY_TOKEN_BUDGET (None: no budget)."""
+
+    used: int  # tokens charged today (UTC)
+    held: int  # tokens the user's streaming answers hold (their estimates)
+    budget: int | None
+    resets_at: datetime  # the next midnight UTC
+
+    @property
+    def remaining(self) -> int | None:
+        return None if self.budget is None else max(self.budget - self.used, 0)
+
+
+def usage_of(quota: UserQuota, *, now: datetime, held: int) -> Usage:
+    """What `quota` says of the day at `now` (the database's clock): pure."""
+    budget = settings.CHAT_DAILY_TOKEN_BUDGET
+    return Usage(
+        used=used_today(quota, now=now),
+        held=held,
+        budget=budget if budget > 0 else None,
+        resets_at=next_midnight(now),
+    )
+
+
+def usage_today(*, user_id: int) -> Usage:
+    """The user's usage of today's budget, read without locking (the meter and
+    /api/usage/). Days are the database clock's, as at admission."""
+    now = db.database_now()
+    quota = UserQuota.objects.filter(user_id=user_id).first() or UserQuota(user_id=user_id)
+    _active, reserved = streaming_answers({user_id}, now - liveness.stale_after())
+    return usage_of(quota, now=now, held=reserved[user_id])
+
+
+def streaming_answers(users: set[int], cutoff: datetime) -> tuple[Counter[int], Counter[int]]:
+    """How many answers each user has streaming now, and the tokens they hold (one not
+    saved since `cutoff` is stale, its process dead: it counts for neither): one query."""
+    rows = (
+        Message.objects.filter(
+            conversation__owner__in=users,
+            status=Message.Status.STREAMING,
+            updated__gte=cutoff,
+        )
+        .values_list("conversation__owner")
+        .annotate(n=Count("pk"), held=Sum("reserved_tokens"))
+        .values_list("conversation__owner", "n", "held")
+    )
+    active: Counter[int] = Counter()
+    reserved: Counter[int] = Counter()
+    for owner, n, held in rows:
+        active[owner], reserved[owner] = n, held or 0
+    return active, reserved
+
+
+def used_today(quota: UserQuota, *, now: datetime) -> int:
+    """The tokens `quota` counts for the UTC day of `now` (a count of an earlier day: 0)."""
+    return quota.tokens_day if quota.day == now.astimezone(UTC).date() else 0
+
+
+def next_midnight(now: datetime) -> datetime:
+    """When the day's budget renews: the first midnight UTC after `now` (aware)."""
+    return datetime.combine(now.astimezone(UTC).date() + timedelta(days=1), time.min, tzinfo=UTC)
+
+
+def iso_utc(moment: datetime) -> str:
+    """`2026-12-08T00:00:00Z`: an instant in UTC, as the APIs send it."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def wait_words(seconds: float) -> str:
+    """A wait in words for a sentence ("3 h 12 min", "45 min", "2 h"): minutes are
+    rounded up, so it never names a time before the renewal; under a minute, "less
+    than a minute"."""
+    if seconds < 60:
+        return "less than a minute"
+    hours, minutes = divmod(math.ceil(seconds / 60), 60)
+    if not hours:
+        return f"{minutes} min"
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
 
 
 # --- Storage: what one user may keep ------------------------------------------------

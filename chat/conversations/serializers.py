@@ -1,4 +1,5 @@
-"""The one JSON shape of a conversation, a message and its feedback.
+"""The one JSON shape of a conversation, a message and its feedback, and of the day's
+token usage.
 
 Used by the WebSocket (history and `message` frames), the JSON API and the staff
 exports, so a message looks the same everywhere. Pure: no queries beyond the
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from typing import TypedDict
 
+from chat.conversations.quotas import Usage, iso_utc
 from chat.models import Conversation, Feedback, Message, Preset
 
 
@@ -98,4 +100,16 @@ def message_to_dict(message: Message) -> MessageDict:
         "finish_reason": message.finish_reason,
         "feedback": feedback_to_dict(message) if is_answer else None,
         "client_id": None if is_answer else (message.client_id or None),
+    }
+
+
+def usage_to_dict(usage: Usage) -> dict[str, int | str | None]:
+    """`tokens_today` (charged this UTC day), `tokens_held` (by answers streaming now),
+    `budget` and `remaining` (null when there is no budget), `resets_at` (UTC)."""
+    return {
+        "tokens_today": usage.used,
+        "tokens_held": usage.held,
+        "budget": usage.budget,
+        "remaining": usage.remaining,
+        "resets_at": iso_utc(usage.resets_at),
     }

@@ -915,6 +915,8 @@
     autoScroll();
     flushQueue();  // the next queued message, if any
     loadConversations();  // the title and the order may have changed
+    // For the page's other scripts (usage.js reads the day's tokens again).
+    document.dispatchEvent(new CustomEvent('chat:answer-end', { detail: { message_id: id, status: f.status } }));
   }
 
   function onError(f) {

@@ -161,6 +161,8 @@ async def test_v1_refuses_a_request_over_a_limit_before_writing_anything(
         "active": ("requests", "rate_limit_exceeded"),
     }[limit]
     assert (error["type"], error["code"]) == expected
+    if limit == "budget":  # the sentence names when the budget renews (issue #22)
+        assert "It renews at 00:00 UTC (in " in error["message"]
     assert int(response["Retry-After"]) >= 1
     assert written == [], "a refused request wrote a conversation row"
     assert await conversations_of(owner) == [earlier] and len(stub.requests) == 1

@@ -16,11 +16,9 @@ from datetime import datetime
 from uuid import UUID
 
 from django.conf import settings
-from django.db.models import Count, Sum
 
 from chat.conversations import quotas, selectors
 from chat.conversations.tree import Tree
-from chat.models import Message
 from chat.provider.prompts import CONTINUE_PROMPT
 from chat.streaming.answer.admission import Kind, Target
 
@@ -40,32 +38,12 @@ class Holdings:
 def holdings_read(users: set[int], conversation_ids: list[str], cutoff: datetime) -> Holdings:
     """`cutoff`: an answer not saved since then is stale (its process died)."""
     holdings = Holdings()
-    holdings.active, holdings.reserved = streaming_answers(users, cutoff)
+    holdings.active, holdings.reserved = quotas.streaming_answers(users, cutoff)
     if settings.CHAT_DAILY_TOKEN_BUDGET:
         holdings.lengths = selectors.context_lengths(conversation_ids=conversation_ids)
     if settings.CHAT_MAX_STORED_BYTES_PER_USER:
         holdings.stored = quotas.stored_bytes(users)
     return holdings
-
-
-def streaming_answers(users: set[int], cutoff: datetime) -> tuple[Counter[int], Counter[int]]:
-    """How many answers each user has streaming now, and the tokens they hold (a stale
-    one counts for neither): one query."""
-    rows = (
-        Message.objects.filter(
-            conversation__owner__in=users,
-            status=Message.Status.STREAMING,
-            updated__gte=cutoff,
-        )
-        .values_list("conversation__owner")
-        .annotate(n=Count("pk"), held=Sum("reserved_tokens"))
-        .values_list("conversation__owner", "n", "held")
-    )
-    active: Counter[int] = Counter()
-    reserved: Counter[int] = Counter()
-    for owner, n, held in rows:
-        active[owner], reserved[owner] = n, held or 0
-    return active, reserved
 
 
 def estimate(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -49,6 +49,84 @@ def test_the_daily_budget_refuses_until_midnight_utc_and_renews_the_next_day() -
         quotas.admit(UserQuota(user_id=1, day=NOON.date(), tokens_day=999), active=0, now=NOON)
         is None
     )
+
+
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [
+        (0, "less than a minute"),
+        (59.9, "less than a minute"),
+        (60, "1 min"),
+        (61, "2 min"),  # rounded up: never a time before the renewal
+        (45 * 60, "45 min"),
+        (3600, "1 h"),
+        (3599, "1 h"),
+        (3 * 3600 + 12 * 60, "3 h 12 min"),
+        (3 * 3600 + 11 * 60 + 1, "3 h 12 min"),
+        (24 * 3600, "24 h"),
+    ],
+)
+def test_a_wait_is_said_in_hours_and_minutes_rounded_up(seconds: float, words: str) -> None:
+    assert quotas.wait_words(seconds) == words
+
+
+EST = timezone(timedelta(hours=-5))
+
+
+@pytest.mark.parametrize(
+    ("now", "midnight"),
+    [
+        (NOON, datetime(2026, 11, 26, tzinfo=UTC)),
+        (datetime(2026, 11, 25, tzinfo=UTC), datetime(2026, 11, 26, tzinfo=UTC)),
+        (datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)),
+        # 21:00 in New York is 02:00 UTC the next day: the budget is UTC's.
+        (datetime(2026, 11, 25, 21, 0, tzinfo=EST), datetime(2026, 11, 27, tzinfo=UTC)),
+    ],
+)
+def test_the_budget_renews_at_the_next_midnight_utc(now: datetime, midnight: datetime) -> None:
+    assert quotas.next_midnight(now) == midnight
+    assert quotas.iso_utc(quotas.next_midnight(now)) == midnight.strftime("%Y-%m-%dT00:00:00Z")
+
+
+YESTERDAY = NOON.date() - timedelta(days=1)
+
+
+@pytest.mark.parametrize(
+    ("day", "tokens", "budget", "held", "used", "remaining"),
+    [
+        (NOON.date(), 300, 1000, 0, 300, 700),
+        (NOON.date(), 300, 1000, 2100, 300, 700),  # held is shown, not yet used
+        (NOON.date(), 1200, 1000, 0, 1200, 0),  # past the budget (an answer's cap)
+        (YESTERDAY, 900, 1000, 0, 0, 1000),  # yesterday's count is not today's
+        (None, 0, 1000, 0, 0, 1000),  # a user who never spent a token
+        (NOON.date(), 300, 0, 0, 300, None),  # no budget
+    ],
+)
+def test_the_usage_of_today_counts_only_todays_tokens(
+    settings, day, tokens: int, budget: int, held: int, used: int, remaining: int | None
+) -> None:
+    settings.CHAT_DAILY_TOKEN_BUDGET = budget
+    quota = UserQuota(user_id=1, day=day, tokens_day=tokens)
+    usage = quotas.usage_of(quota, now=NOON, held=held)
+    assert (usage.used, usage.held, usage.remaining) == (used, held, remaining)
+    assert usage.budget == (budget or None)
+    assert usage.resets_at == datetime(2026, 11, 26, tzinfo=UTC)
+
+
+def test_the_refusal_names_the_budget_and_when_it_renews(settings) -> None:
+    settings.CHAT_DAILY_TOKEN_BUDGET = 50_000
+    spent = UserQuota(user_id=1, day=NOON.date(), tokens_day=50_000)
+    now = NOON + timedelta(hours=8, minutes=47, seconds=30)
+    refusal = quotas.admit(spent, active=0, now=now)
+    assert isinstance(refusal, quotas.QuotaExceeded)
+    assert refusal.message == (
+        "You have used today's budget of 50,000 tokens. It renews at 00:00 UTC (in 3 h 13 min)."
+    )
+    assert refusal.retry_after == 3 * 3600 + 12 * 60 + 30
+    assert refusal.fields() == {
+        "retry_after": 3 * 3600 + 12 * 60 + 30,
+        "resets_at": "2026-11-26T00:00:00Z",
+    }
 
 
 def test_a_budget_of_zero_is_off(settings) -> None:
