@@ -116,6 +116,10 @@ class Conversation(models.Model):
         blank=True,
         related_name="conversations",
     )
+    # When its owner pinned it (listed first) or archived it (listed apart); null: not.
+    # Archived is never pinned (services.conversation_marks).
+    pinned = models.DateTimeField(null=True, blank=True)
+    archived = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-updated"]

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db.models import Exists, Model, OuterRef, QuerySet
+from django.db.models import Exists, F, Model, OuterRef, QuerySet
 from django.db.models.functions import Length
 
 from chat.conversations.tree import Tree
@@ -41,12 +41,14 @@ ALL_SOURCES = "all"
 
 
 def conversation_list(
-    *, user: User, source: str = "", started_only: bool = False
+    *, user: User, source: str = "", started_only: bool = False, archived: bool = False
 ) -> QuerySet[Conversation]:
-    """The user's conversations, newest first: of one source, of all ("all"), or by
-    default those of LISTED_BY_DEFAULT; `started_only`: those with at least one message
-    (the chat page's list: an empty one is no chat yet)."""
-    listed = Conversation.objects.filter(owner=user)
+    """The user's conversations: the pinned first, the most recently pinned first, then
+    the rest newest first; archived ones left out, or with `archived` only they, the most
+    recently archived first. Of one source, of all ("all"), or by default those of
+    LISTED_BY_DEFAULT; `started_only`: those with at least one message (the chat page's
+    list: an empty one is no chat yet)."""
+    listed = Conversation.objects.filter(owner=user, archived__isnull=not archived)
     if source == ALL_SOURCES:
         pass
     elif source:
@@ -55,7 +57,9 @@ def conversation_list(
         listed = listed.filter(source__in=LISTED_BY_DEFAULT)
     if started_only:
         listed = listed.filter(Exists(Message.objects.filter(conversation=OuterRef("pk"))))
-    return listed.order_by("-updated")
+    if archived:
+        return listed.order_by("-archived", "-updated")
+    return listed.order_by(F("pinned").desc(nulls_last=True), "-updated")
 
 
 def conversation_get(

@@ -35,25 +35,36 @@ class MessageDict(TypedDict):
     client_id: str | None
 
 
-def conversation_to_dict(conversation: Conversation) -> dict[str, str]:
+def conversation_to_dict(conversation: Conversation) -> dict[str, str | bool]:
     return {
         "id": str(conversation.id),
         "title": conversation.title,
         "created": conversation.created.isoformat(),
         "updated": conversation.updated.isoformat(),
         "source": conversation.source,  # web, api or openai (/v1)
+        **conversation_marks(conversation),
+    }
+
+
+def conversation_marks(conversation: Conversation) -> dict[str, bool]:
+    """Whether its owner pinned it (listed first) or archived it (listed apart)."""
+    return {
+        "pinned": conversation.pinned is not None,
+        "archived": conversation.archived is not None,
     }
 
 
 def conversation_settings(conversation: Conversation) -> dict[str, str | float | None]:
-    """What a tab shows of its conversation: its title, and how it is answered (the
-    model's key, blank for the default; instructions, blank for the operator's)."""
+    """What a tab shows of its conversation: its title, how it is answered (the model's
+    key, blank for the default; instructions, blank for the operator's), and whether it
+    is pinned or archived (the sidebar follows a change made in another tab)."""
     return {
         "id": str(conversation.id),
         "title": conversation.title,
         "model": conversation.model,
         "instructions": conversation.instructions,
         "temperature": conversation.temperature,
+        **conversation_marks(conversation),
     }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Collection, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -123,17 +123,70 @@ def conversation_rename(*, conversation: Conversation, title: str) -> Conversati
 
 
 def conversation_update(
-    *, conversation: Conversation, changes: dict[str, str | float | None]
+    *, conversation: Conversation, changes: Mapping[str, str | float | bool | None]
 ) -> Conversation:
-    """Save a new title, model, instructions or temperature (only the keys given), then
-    tell the conversation's open tabs (`chat.conversation`): they show the change."""
+    """Save a new title, model, instructions or temperature, pin or archive it (only the
+    keys given), then tell the conversation's open tabs (`chat.conversation`): they show
+    the change. Pinning and archiving leave `updated` alone: it says when it was last
+    used, and the list's order by it stays."""
     fields = [name for name in ("title", *SETTINGS_FIELDS) if name in changes]
     for name in fields:
         value = changes[name]
         setattr(conversation, name, value.strip() if isinstance(value, str) else value)
-    conversation.save(update_fields=[*fields, "updated"])
+    pin, archive = (changes.get(name) for name in MARKS)
+    marks = conversation_mark(
+        conversation,
+        pin=pin if isinstance(pin, bool) else None,
+        archive=archive if isinstance(archive, bool) else None,
+    )
+    if fields:
+        conversation.save(update_fields=[*fields, *marks, "updated"])
+    elif marks:
+        Conversation.objects.filter(pk=conversation.pk).update(
+            **{name: getattr(conversation, name) for name in marks}
+        )
+    if marks:  # Now() becomes the time the database wrote
+        conversation.refresh_from_db(fields=marks)
     conversation_notify(conversation_id=conversation.pk)
     return conversation
+
+
+MARKS = ("pinned", "archived")
+
+
+def conversation_marks(
+    *, pinned: bool, archived: bool, pin: bool | None, archive: bool | None
+) -> tuple[bool, bool]:
+    """(pinned, archived) after a change (None: that one not asked). Never both:
+    archiving unpins, pinning an archived conversation brings it back, and when both are
+    asked archiving wins."""
+    if archive:
+        return False, True
+    if pin:
+        return True, False
+    return (pinned if pin is None else False), (archived if archive is None else False)
+
+
+def conversation_mark(
+    conversation: Conversation, *, pin: bool | None, archive: bool | None
+) -> list[str]:
+    """Set `pinned` and `archived` as `conversation_marks` says, unsaved: one that stays
+    set keeps its time, one newly set gets the database's clock (Now(): the list orders
+    pins by it, whichever process wrote them), a cleared one None. Both are written
+    whenever either is asked, so two changes at once cannot leave an archived
+    conversation pinned. Returns the fields to save (none when nothing was asked)."""
+    if pin is None and archive is None:
+        return []
+    after = conversation_marks(
+        pinned=conversation.pinned is not None,
+        archived=conversation.archived is not None,
+        pin=pin,
+        archive=archive,
+    )
+    for name, on in zip(MARKS, after, strict=True):
+        current = getattr(conversation, name)
+        setattr(conversation, name, (current or Now()) if on else None)
+    return list(MARKS)
 
 
 def conversation_notify(*, conversation_id: uuid.UUID | str) -> None:

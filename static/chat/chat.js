@@ -59,6 +59,10 @@
     rename: svg('M12 20h9M16.5 3.5a2.12 2.12 0 0 1 3 3L7 19l-4 1 1-4z'),
     delete: svg('M3 6h18M8 6V4h8v2M19 6l-1 14H6L5 6M10 11v6M14 11v6'),
     cancel: svg('M18 6 6 18M6 6l12 12'),
+    // Pin: Lucide's (ISC); archive and unarchive: Feather's box, the second with an arrow out.
+    pin: svg('M12 17v5M9 10.76a2 2 0 0 1-1.11 1.79l-1.78.9A2 2 0 0 0 5 15.24V16a1 1 0 0 0 1 1h12a1 1 0 0 0 1-1v-.76a2 2 0 0 0-1.11-1.79l-1.78-.9A2 2 0 0 1 15 10.76V7a1 1 0 0 1 1-1 2 2 0 0 0 0-4H8a2 2 0 0 0 0 4 1 1 0 0 1 1 1z'),
+    archive: svg('M21 8v13H3V8M1 3h22v5H1zM10 12h4'),
+    unarchive: svg('M21 8v13H3V8M1 3h22v5H1zM12 18v-6M9 15l3-3 3 3'),
   };
 
   const state = {
@@ -130,18 +134,23 @@
   const visibleConversations = () => state.conversations.filter(
     (c) => !(state.deleting && state.deleting.c.id === c.id));
 
-  // #conversation-list holds one section per date group: a heading and its list.
+  // #conversation-list holds one section per group: a heading and its list. The pinned
+  // come first, as the server orders them (the most recently pinned first), then one
+  // group per date; the archived list (?archived=1 on the page) is one group.
+  const PINNED = 'Pinned';
+  const ARCHIVED = 'Archived';
+  const SECTIONS = [PINNED, ...GROUPS, ARCHIVED];
   function renderConversations() {
     const groups = new Map();
     for (const c of visibleConversations()) {
-      const name = dateGroup(c.updated || c.created);
+      const name = config.list_archived ? ARCHIVED : c.pinned ? PINNED : dateGroup(c.updated || c.created);
       if (!groups.has(name)) groups.set(name, []);
       groups.get(name).push(c);
     }
-    els.list.replaceChildren(...GROUPS.filter((g) => groups.has(g)).map((name) => {
+    els.list.replaceChildren(...SECTIONS.filter((g) => groups.has(g)).map((name) => {
       const section = el('section', 'conversation-group');
       const heading = el('h2', 'conversation-group-title', name);
-      heading.id = `conversation-group-${GROUPS.indexOf(name)}`;
+      heading.id = `conversation-group-${SECTIONS.indexOf(name)}`;
       section.setAttribute('aria-labelledby', heading.id);
       const ul = el('ul', 'conversation-items');
       ul.append(...groups.get(name).map(conversationItem));
@@ -149,6 +158,7 @@
       return section;
     }));
     els.listEmpty.hidden = groups.size > 0;
+    if (config.list_archived) els.listEmpty.textContent = 'No archived conversations.';
     const current = state.conversations.find((c) => c.id === state.currentId);
     if (current) els.title.textContent = current.title || 'Untitled';
     else if (!state.currentId && !els.messages.querySelector('.gone-state')) els.title.textContent = 'New chat';
@@ -174,6 +184,14 @@
       open.setAttribute('aria-current', 'page');
     }
     const actions = el('span', 'conversation-actions');
+    if (c.archived) {
+      actions.append(iconButton('conversation-unarchive', ICONS.unarchive, `Unarchive “${title}”`, () => unarchiveConversation(c)));
+    } else {
+      const pin = c.pinned ? `Unpin “${title}”` : `Pin “${title}”`;
+      actions.append(
+        iconButton(`conversation-pin${c.pinned ? ' is-pinned' : ''}`, ICONS.pin, pin, () => togglePin(c)),
+        iconButton('conversation-archive', ICONS.archive, `Archive “${title}”`, () => archiveConversation(c)));
+    }
     actions.append(
       iconButton('conversation-rename', ICONS.rename, `Rename “${title}”`, () => renameConversation(c)),
       iconButton('conversation-delete', ICONS.delete, `Delete “${title}”`, () => deleteConversation(c)));
@@ -195,6 +213,7 @@
   const loadConversations = guarded('load your conversations', async () => {
     const query = new URLSearchParams({ started: '1' });
     if (config.list_source) query.set('source', config.list_source);
+    if (config.list_archived) query.set('archived', '1');
     const listed = (await api(`?${query}`)).conversations || [];
     state.conversations = listed.filter((c) => !deletedOnLeave.has(c.id));
     renderConversations();
@@ -240,6 +259,35 @@
     const data = await api(convPath(c.id), 'PATCH', { title });
     c.title = (data && data.title) || title;
     renderConversations();
+  });
+
+  // Pin, unpin, archive, unarchive: a PATCH, then the list as the server orders it.
+  async function markConversation(c, changes) {
+    const data = await api(convPath(c.id), 'PATCH', changes);
+    Object.assign(c, { pinned: data.pinned, archived: data.archived });
+    await loadConversations();
+  }
+
+  const togglePin = guarded('pin the conversation', (c) => markConversation(c, { pinned: !c.pinned }));
+  const unarchiveConversation = guarded('unarchive the conversation', (c) => markConversation(c, { archived: false }));
+
+  // Archive: the conversation leaves the list at once; if it is open it stays open (its
+  // link still works). "Undo" brings it back, pinned again if it was.
+  const archiveConversation = guarded('archive the conversation', async (c) => {
+    const { pinned } = c;
+    state.conversations = state.conversations.filter((x) => x.id !== c.id);
+    renderConversations();
+    try {
+      await markConversation(c, { archived: true });
+    } catch (e) {
+      loadConversations();
+      throw e;
+    }
+    const restore = pinned ? { archived: false, pinned: true } : { archived: false };
+    Dialogs.toast({
+      text: `Archived “${c.title || 'Untitled'}”.`, action: 'Undo', ms: UNDO_MS,
+      onAction: guarded('restore the conversation', () => markConversation(c, restore)),
+    });
   });
 
   // Delete with undo: the conversation leaves the list (and the view) at once, and the
@@ -793,13 +841,18 @@
     scrollToBottom();
   }
 
-  // The title or settings changed (in any tab): settings.js shows the settings.
+  // The title or settings changed (in any tab): settings.js shows the settings. Pinned
+  // or archived in another tab: the list is read again (its order and what it holds).
   function onConversation(f) {
-    const c = state.conversations.find((x) => x.id === f.conversation.id);
-    if (c) c.title = f.conversation.title;
-    if (f.conversation.id === state.currentId) els.title.textContent = f.conversation.title || 'Untitled';
+    const changed = f.conversation;
+    const c = state.conversations.find((x) => x.id === changed.id);
+    const moved = c ? c.pinned !== changed.pinned || c.archived !== changed.archived
+      : Boolean(changed.archived) === Boolean(config.list_archived);
+    if (c) c.title = changed.title;
+    if (changed.id === state.currentId) els.title.textContent = changed.title || 'Untitled';
     renderConversations();
-    announceConversation(f.conversation);
+    if (moved) loadConversations();
+    announceConversation(changed);
   }
 
   // The history holds the newest messages; older ones come a page at a time.

@@ -61,6 +61,8 @@ async def test_full_exchange_in_each_mode(mode: str) -> None:
             "model": "",
             "instructions": "",
             "temperature": None,
+            "pinned": False,
+            "archived": False,
         },
         "messages": [],
         "has_more": False,

@@ -234,7 +234,13 @@ async def test_patch_sends_every_open_tab_a_conversation_frame() -> None:
         frame = await receive(tab)
         assert frame == {
             "type": "conversation",
-            "conversation": {"id": str(conversation.pk), "title": "", **body},
+            "conversation": {
+                "id": str(conversation.pk),
+                "title": "",
+                **body,
+                "pinned": False,
+                "archived": False,
+            },
         }
     late = await open_socket(user, conversation)
     history = await receive(late)

@@ -15,7 +15,7 @@ from chat.models import Conversation, Message, Preset
 from chat.streaming.answer import registry
 from chat.transports.http.forms import (
     ConversationCreateForm,
-    ConversationForm,
+    ConversationUpdateForm,
     FeedbackForm,
 )
 from chat.transports.http.responses import (
@@ -28,6 +28,7 @@ from chat.transports.http.responses import (
 )
 
 BAD_SOURCE = "source must be web, api, openai or all."
+BAD_ARCHIVED = "archived must be 1 (only the archived conversations) or 0."
 
 
 def conversation_json(conversation: Conversation) -> dict[str, Any]:
@@ -45,9 +46,12 @@ def api_conversations(request: AuthenticatedHttpRequest) -> HttpResponse:
         source = request.GET.get("source", "")
         if source not in (*Conversation.Source.values, selectors.ALL_SOURCES, ""):
             return json_error(400, ErrorCode.BAD_REQUEST, BAD_SOURCE)
+        archived = request.GET.get("archived", "")
+        if archived not in ("", "0", "1"):
+            return json_error(400, ErrorCode.BAD_REQUEST, BAD_ARCHIVED)
         started = request.GET.get("started") == "1"  # the chat page's list
         conversations = selectors.conversation_list(
-            user=request.user, source=source, started_only=started
+            user=request.user, source=source, started_only=started, archived=archived == "1"
         )
         return JsonResponse(
             {"conversations": [serializers.conversation_to_dict(c) for c in conversations[:500]]}
@@ -91,7 +95,7 @@ def api_conversation(request: AuthenticatedHttpRequest, conversation_id: str) ->
         data["messages"] = [serializers.message_to_dict(m) for m in messages]
         return JsonResponse(data)
     if request.method == "PATCH":
-        form, error = valid_form(request, ConversationForm, "conversation")
+        form, error = valid_form(request, ConversationUpdateForm, "conversation")
         if error:
             return error
         services.conversation_update(conversation=conversation, changes=form.cleaned_data)

@@ -159,6 +159,25 @@ class ConversationForm(ModelSettingsMixin, PartialForm):
     title = forms.CharField(max_length=200, required=False, strip=True)
 
 
+class JsonBooleanField(forms.Field):
+    """JSON true or false, nothing else (forms.BooleanField would take "no", 0 or null)."""
+
+    default_error_messages = {"invalid": "Enter true or false."}
+
+    def to_python(self, value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return value
+
+
+class ConversationUpdateForm(ConversationForm):
+    """A PATCH of a conversation: its title and settings, and whether it is pinned or
+    archived (services.conversation_marks says how the two go together)."""
+
+    pinned = JsonBooleanField()
+    archived = JsonBooleanField()
+
+
 class ConversationCreateForm(ConversationForm):
     """A new conversation, optionally started from one of the user's presets."""
 

@@ -46,6 +46,8 @@ def index(request: HttpRequest, conversation_id: Any = None) -> HttpResponse:
         "api_base": "/api/conversations/",
         # The sidebar lists the /v1 requests' conversations only when asked (?source=openai).
         "list_source": "openai" if request.GET.get("source") == "openai" else "",
+        # ?archived=1: the archived conversations instead of the others.
+        "list_archived": request.GET.get("archived") == "1",
         "ws_base": "/ws/chat/",
     }
     context = {"config": config, **config}

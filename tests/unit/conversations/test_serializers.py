@@ -5,7 +5,12 @@ from datetime import UTC, datetime
 from django.contrib.auth.models import User
 
 from chat.admin import transcripts as review
-from chat.conversations.serializers import conversation_to_dict, feedback_to_dict, message_to_dict
+from chat.conversations.serializers import (
+    conversation_settings,
+    conversation_to_dict,
+    feedback_to_dict,
+    message_to_dict,
+)
 from chat.models import Conversation, Feedback, Message
 
 WHEN = datetime(2025, 5, 6, 7, 8, 9, tzinfo=UTC)
@@ -102,7 +107,19 @@ def test_conversation_to_dict() -> None:
         "created": "2025-05-06T07:08:09+00:00",
         "updated": "2025-05-06T07:08:09+00:00",
         "source": "web",
+        "pinned": False,
+        "archived": False,
     }
+
+
+def test_pinned_and_archived_are_booleans_wherever_a_conversation_is_shown() -> None:
+    item = conversation()
+    item.pinned = WHEN
+    for shape in (conversation_to_dict, conversation_settings):
+        assert (shape(item)["pinned"], shape(item)["archived"]) == (True, False)
+    item.pinned, item.archived = None, WHEN
+    for shape in (conversation_to_dict, conversation_settings):
+        assert (shape(item)["pinned"], shape(item)["archived"]) == (False, True)
 
 
 def test_csv_export_row_takes_the_messages_fields_from_message_to_dict() -> None:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from chat.conversations.services import derive_title
+from chat.conversations.services import conversation_marks, derive_title
 
 
 @pytest.mark.parametrize(
@@ -43,3 +43,29 @@ def test_cjk_is_counted_in_characters_not_bytes() -> None:
     assert derive_title("你好世界" * 10, limit=60) == "你好世界" * 10  # 40 characters
     assert derive_title("你好世界" * 20, limit=60) == ("你好世界" * 15) + "…"
     assert derive_title("日本語の文 " * 12, limit=20) == "日本語の文 日本語の文 日本語の文…"
+
+
+# Pinned and archived after a change: (before), (asked: pin, archive) -> (after).
+# Never both at once: archiving unpins, pinning brings an archived one back, and when
+# both are asked archiving wins. None: that one was not asked.
+@pytest.mark.parametrize(
+    ("pinned", "archived", "pin", "archive", "after"),
+    [
+        (False, False, True, None, (True, False)),
+        (True, False, False, None, (False, False)),
+        (True, False, True, None, (True, False)),  # pinned again: stays pinned
+        (False, False, None, True, (False, True)),
+        (True, False, None, True, (False, True)),  # archiving unpins
+        (False, True, None, False, (False, False)),
+        (False, True, True, None, (True, False)),  # pinning brings it back
+        (False, False, True, True, (False, True)),  # both asked: archived wins
+        (True, False, True, False, (True, False)),
+        (False, True, False, False, (False, False)),
+        (True, False, None, None, (True, False)),  # nothing asked: nothing changes
+        (False, True, None, None, (False, True)),
+    ],
+)
+def test_conversation_marks(
+    pinned: bool, archived: bool, pin: bool | None, archive: bool | None, after: tuple
+) -> None:
+    assert conversation_marks(pinned=pinned, archived=archived, pin=pin, archive=archive) == after
