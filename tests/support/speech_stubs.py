@@ -45,6 +45,8 @@ class SpeechStub:
         self.asked: list[Asked] = []
         self.status = 200  # another: every request refused with it
         self.delay = 0.0  # seconds before each answer
+        self.gate = threading.Event()  # cleared: every answer waits until it is set
+        self.gate.set()
         self._lock = threading.Lock()
         stub = self
 
@@ -63,6 +65,7 @@ class SpeechStub:
                 asked.authorization = self.headers.get("Authorization")
                 with stub._lock:
                     stub.asked.append(asked)
+                stub.gate.wait(timeout=30)
                 time.sleep(stub.delay)
                 status, kind, body = stub.answer(asked)
                 self.send_response(status)
