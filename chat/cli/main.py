@@ -23,7 +23,8 @@ def parser() -> argparse.ArgumentParser:
         description="Chat with a running server: `list`, `new`, or a prompt (an argument, "
         "piped standard input, or one per line in a terminal).",
     )
-    cli.add_argument("--url", default="http://127.0.0.1:8000", help="the server")
+    default_url = os.environ.get("CHAT_URL") or "http://127.0.0.1:8000"
+    cli.add_argument("--url", default=default_url, help="the server (default: $CHAT_URL)")
     cli.add_argument("--token", help="a personal API token (default: $CHAT_TOKEN)")
     cli.add_argument("--conversation", help="the conversation's id (default: a new one)")
     cli.add_argument("--chunk", choices=MODES, help="token (default) or sentence (--speak)")

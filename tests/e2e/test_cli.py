@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import pty
 import select
-import shutil
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from chat.speech.text import speakable
 from tests.e2e.api_client import ApiUser, api_user, new_conversation, saved_messages
 from tests.e2e.proxy import CuttableProxy
 from tests.e2e.servers import REPO_ROOT, Server, another_server, free_port
+from tests.support.speech_stubs import needs_espeak
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +31,7 @@ def user(server_env: dict) -> ApiUser:
 def cli_env(token: str = "") -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO")}
     env.pop("CHAT_TOKEN", None)
+    env.pop("CHAT_URL", None)
     return {**env, "CHAT_TOKEN": token} if token else env
 
 
@@ -115,7 +116,7 @@ def test_the_repl_in_a_terminal_answers_each_line_until_ctrl_d(
     assert answers == [*asked, "/echo And again.", "And again."]
 
 
-@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
+@needs_espeak
 def test_speak_writes_one_wav_per_sentence_in_order(
     server: Server, user: ApiUser, tmp_path: Path
 ) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import shutil
 import threading
 import time
 import wave
@@ -14,7 +16,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
+
 RATE = 24000  # VOICEVOX's output rate
+
+# Tests that run Debian's espeak-ng: skipped without it, except in CI (.ci/run installs it).
+needs_espeak = pytest.mark.skipif(
+    shutil.which("espeak-ng") is None and os.environ.get("CI", "").lower() != "true",
+    reason="espeak-ng is not installed (apt-get install espeak-ng)",
+)
 
 
 def tone_wav(seconds: float = 0.1, rate: int = RATE) -> bytes:

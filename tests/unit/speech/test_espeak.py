@@ -4,16 +4,15 @@ binary or a bad voice is one readable SpeechError."""
 from __future__ import annotations
 
 import io
-import shutil
 import wave
 
 import pytest
 
 from chat.speech.base import SpeechError
 from chat.speech.espeak import EspeakEngine
+from tests.support.speech_stubs import needs_espeak
 
-MISSING = "espeak-ng is not installed (apt-get install espeak-ng)"
-pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason=MISSING)
+pytestmark = needs_espeak
 
 
 def _read(audio: bytes) -> tuple[int, int, bytes]:
