@@ -43,37 +43,59 @@ def aplay_sink() -> Sink | None:
 
 
 class Speaker:
-    """`say()` queues a chunk and returns at once; `close()` waits for the queue to be
-    spoken. A failing engine is reported once (`notice`) and the rest left unsaid:
-    the text still prints."""
+    """`say()` queues a chunk and returns at once. One thread synthesises the chunks in
+    order while another plays (or writes) the ones already synthesised, so the next
+    chunk's synthesis overlaps this one's playing. `close()` waits for all of it. A
+    failing engine or sink is reported once (`notice`) and the rest left unsaid: the
+    text still prints."""
 
     def __init__(self, engine: Engine, sink: Sink, notice: Callable[[str], None]) -> None:
         self.engine = engine
         self.sink = sink
         self.notice = notice
         self.failed = False
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._work, name="speaker", daemon=True)
-        self._thread.start()
+        self._lock = threading.Lock()
+        self._texts: queue.Queue[str | None] = queue.Queue()
+        self._audio: queue.Queue[bytes | None] = queue.Queue()
+        self._threads = [
+            threading.Thread(target=self._synthesize, name="speech", daemon=True),
+            threading.Thread(target=self._play, name="playback", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def say(self, chunk: str) -> None:
         text = speakable(chunk)
         if text and not self.failed:
-            self._queue.put(text)
+            self._texts.put(text)
 
     def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join()
+        self._texts.put(None)
+        for thread in self._threads:
+            thread.join()
 
-    def _work(self) -> None:
-        while (text := self._queue.get()) is not None:
+    def _fail(self, why: str) -> None:
+        with self._lock:
+            if self.failed:
+                return
+            self.failed = True
+        self.notice(f"speech stopped: {why}")
+
+    def _synthesize(self) -> None:
+        while (text := self._texts.get()) is not None:
             if self.failed:
                 continue
             try:
-                self.sink(self.engine.synthesize(text))
+                self._audio.put(self.engine.synthesize(text))
             except SpeechError as exc:
-                self.failed = True
-                self.notice(f"speech stopped: {exc}")
+                self._fail(str(exc))
+        self._audio.put(None)
+
+    def _play(self) -> None:
+        while (audio := self._audio.get()) is not None:
+            if self.failed:
+                continue
+            try:
+                self.sink(audio)
             except OSError as exc:
-                self.failed = True
-                self.notice(f"speech stopped: cannot play or write the audio: {exc}")
+                self._fail(f"cannot play or write the audio: {exc}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from chat.cli.speaker import Speaker, WavFiles
@@ -12,6 +13,7 @@ from chat.speech.espeak import EspeakEngine
 from chat.speech.voicevox import VoicevoxEngine
 from tests.e2e.servers import REPO_ROOT
 from tests.support.speech_stubs import SpeechStub
+from tests.support.waiting import wait_for_sync
 
 
 def test_chunks_are_queued_at_once_and_spoken_in_order(tmp_path: Path) -> None:
@@ -30,6 +32,30 @@ def test_chunks_are_queued_at_once_and_spoken_in_order(tmp_path: Path) -> None:
     assert texts == ["First.", "Second,", "third."]  # "**" has nothing to say
     assert sorted(p.name for p in tmp_path.iterdir()) == ["0001.wav", "0002.wav", "0003.wav"]
     assert notices == [] and not speaker.failed
+
+
+def test_the_next_chunk_is_synthesised_while_this_one_plays(tmp_path: Path) -> None:
+    """While the sink still plays the first chunk, the engine is already asked for the
+    second: speech does not wait for playback."""
+    playing = threading.Event()
+    release = threading.Event()
+    played: list[bytes] = []
+
+    def slow_player(audio: bytes) -> None:
+        playing.set()
+        release.wait(timeout=30)
+        played.append(audio)
+
+    with SpeechStub() as stub:
+        speaker = Speaker(VoicevoxEngine(stub.url, 3), slow_player, [].append)
+        speaker.say("First. ")
+        speaker.say("Second. ")
+        assert playing.wait(timeout=30)
+        wait_for_sync(lambda: len(stub.asked) == 4, timeout=30, what="the second synthesis")
+        assert played == []  # the first chunk is still playing
+        release.set()
+        speaker.close()
+    assert len(played) == 2
 
 
 def test_a_failing_engine_is_told_once_and_the_rest_left_unsaid(tmp_path: Path) -> None:
