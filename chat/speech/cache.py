@@ -61,6 +61,10 @@ class CachedEngine:
     def key(self, text: str, voice: str | None = None) -> str:
         return cache_key(self.engine.name, self.engine.voice_for(text, voice), text)
 
+    def cached(self, text: str, voice: str | None = None) -> bool:
+        """Whether this chunk is said already (no engine call, nothing to charge)."""
+        return self.cache.path(self.key(text, voice)).exists()
+
     def synthesize(self, text: str, voice: str | None = None) -> bytes:
         key = self.key(text, voice)
         with self._guard:
