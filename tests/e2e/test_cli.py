@@ -20,7 +20,7 @@ from chat.speech.text import speakable
 from tests.e2e.api_client import ApiUser, api_user, new_conversation, saved_messages
 from tests.e2e.proxy import CuttableProxy
 from tests.e2e.servers import REPO_ROOT, Server, another_server, free_port
-from tests.support.speech_stubs import needs_espeak
+from tests.support.speech_stubs import SpeechStub, needs_espeak
 
 
 @pytest.fixture(scope="module")
@@ -197,3 +197,42 @@ def test_a_rate_limit_is_told_with_when_to_retry(server_env: dict) -> None:
     assert again.returncode == 1
     assert "(rate_limited, HTTP 429); retry after" in again.stderr, again.stderr
     assert "Traceback" not in again.stderr
+
+
+@pytest.mark.parametrize("engine", ["voicevox", "openai"])
+def test_speak_through_voicevox_or_an_openai_compatible_engine(
+    server: Server, user: ApiUser, tmp_path: Path, engine: str
+) -> None:
+    """`--voicevox URL --speaker ID` and `--speech-url URL` ask those engines for each
+    sentence, in order."""
+    with SpeechStub() as stub:
+        chosen = (
+            ["--voicevox", stub.url, "--speaker", "3"]
+            if engine == "voicevox"
+            else ["--speech-url", f"{stub.url}/v1", "--voice", "nova"]
+        )
+        args = ["--url", server.url, "--speak", "--out", str(tmp_path), *chosen]
+        done = cli(*args, "/echo Hello there. こんにちは。", env=cli_env(user.token))
+        asked = list(stub.asked)
+    assert done.returncode == 0, done.stderr
+    if engine == "voicevox":
+        texts = [a.query["text"] for a in asked if a.path == "/audio_query"]
+        assert {a.query["speaker"] for a in asked} == {"3"}
+    else:
+        texts = [a.body["input"] for a in asked]
+        assert {a.body["voice"] for a in asked} == {"nova"}
+    assert texts == ["Hello there.", "こんにちは。"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["0001.wav", "0002.wav"]
+
+
+def test_a_speech_engine_that_fails_is_told_and_the_text_still_comes(
+    server: Server, user: ApiUser, tmp_path: Path
+) -> None:
+    with SpeechStub() as stub:
+        stub.status = 500
+        args = ["--url", server.url, "--speak", "--out", str(tmp_path), "--voicevox", stub.url]
+        done = cli(*args, "/echo One. Two. Three.", env=cli_env(user.token))
+    assert done.stdout == "One. Two. Three.\n"
+    assert done.returncode == 3
+    assert done.stderr.count("speech stopped: VOICEVOX refused audio_query (500)") == 1
+    assert "Traceback" not in done.stderr
