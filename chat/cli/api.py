@@ -5,6 +5,7 @@ event id (docs/DESIGN.md, "HTTP streaming")."""
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -64,21 +65,53 @@ class ApiClient:
 
     def ask(self, conversation_id: str, content: str, chunk: str) -> Iterator[str]:
         """Send a message; the answer's chunks as they come, resumed (never repeated)
-        after a dropped connection. Ends with the answer, or raises CliError."""
+        after a dropped connection. Ends with the answer, or raises CliError.
+
+        The message carries a `client_id`: when the connection drops before the
+        server's answer started, it is sent again, and a server that had it already
+        says so (409, `sent`): that message's answer is then followed from its start
+        instead of a second one asked for."""
         progress = Progress()
-        path = f"/api/conversations/{conversation_id}/messages/"
-        try:
-            with self.http.stream("POST", path, json={"content": content, "chunk": chunk}) as rsp:
-                if rsp.status_code >= 400:
-                    rsp.read()
-                    raise CliError(refusal_line(rsp))
-                progress.last_id = f"{rsp.headers.get('X-Message-Id', '')}:0"
-                yield from _chunks(rsp, progress)
-        except httpx.TransportError as exc:
-            if progress.last_id is None:  # nothing was sent: nothing to resume
-                raise CliError(f"cannot reach {self.url}: {exc or type(exc).__name__}", 2) from None
+        body = {"content": content, "chunk": chunk, "client_id": uuid.uuid4().hex}
+        for attempt in (1, 2):
+            try:
+                yield from self._post(conversation_id, body, progress, again=attempt > 1)
+                break
+            except httpx.TransportError as exc:
+                if progress.last_id is not None:
+                    break  # the answer started: resumed below
+                if isinstance(exc, httpx.ConnectError) and attempt == 1:  # nothing was sent
+                    raise CliError(f"cannot reach {self.url}: {exc}", 2) from None
+                if attempt == 2:
+                    raise CliError(f"lost the connection to {self.url}: {exc}", 2) from None
+                self.notice("connection lost before the answer started; sending again")
         yield from self._resume(conversation_id, chunk, progress)
         _finish(progress)
+
+    def _post(
+        self, conversation_id: str, body: dict[str, str], progress: Progress, *, again: bool
+    ) -> Iterator[str]:
+        path = f"/api/conversations/{conversation_id}/messages/"
+        with self.http.stream("POST", path, json=body) as response:
+            if response.status_code >= 400:
+                response.read()
+                answer_id = self._answer_to(conversation_id, response) if again else None
+                if answer_id is None:
+                    raise CliError(refusal_line(response))
+                progress.last_id = f"{answer_id}:0"  # the server had it: follow its answer
+                return
+            progress.last_id = f"{response.headers.get('X-Message-Id', '')}:0"
+            yield from _chunks(response, progress)
+
+    def _answer_to(self, conversation_id: str, refused: httpx.Response) -> str | None:
+        """The answer to the message a 409 `sent` names (sent before), or None."""
+        try:
+            sent = refused.json()["error"]["sent"]["id"]
+        except (ValueError, KeyError, TypeError):
+            return None
+        messages = self._call("GET", f"/api/conversations/{conversation_id}/")["messages"]
+        answers = [m["id"] for m in messages if m.get("parent_id") == sent]
+        return str(answers[0]) if answers else None
 
     def _resume(self, conversation_id: str, chunk: str, progress: Progress) -> Iterator[str]:
         """Follow the answer again from `progress.last_id` until its end."""

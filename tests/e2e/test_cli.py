@@ -5,11 +5,14 @@ drops mid-answer. It runs without Django settings (DJANGO_SETTINGS_MODULE remove
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pty
 import select
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -236,3 +239,67 @@ def test_a_speech_engine_that_fails_is_told_and_the_text_still_comes(
     assert done.returncode == 3
     assert done.stderr.count("speech stopped: VOICEVOX refused audio_query (500)") == 1
     assert "Traceback" not in done.stderr
+
+
+class FirstAnswerLost:
+    """A loopback proxy whose first connection carries the request to the server but
+    is closed as soon as the server starts answering: the client sent its message and
+    never hears back. The later connections pass through."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.dropped = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            drop = not self.dropped.is_set()
+            self.dropped.set()
+            threading.Thread(target=self._pump, args=(client, upstream, False), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, drop), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, target: socket.socket, drop: bool) -> None:
+        try:
+            while data := source.recv(65536):
+                if drop:
+                    break
+                target.sendall(data)
+        except OSError:
+            pass
+        for sock in (source, target):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_a_message_whose_answer_never_arrived_is_not_sent_twice(
+    server: Server, user: ApiUser
+) -> None:
+    """The connection drops after the message reached the server but before its answer
+    began: the client sends it again with the same client_id, the server says it has
+    it, and the client follows that answer from its start: one question, one answer,
+    printed once."""
+    conversation = new_conversation(server.url, user)
+    proxy = FirstAnswerLost(server.port)
+    try:
+        args = ("--url", proxy.url, "--conversation", conversation, "--chunk", "sentence")
+        done = cli(*args, "/echo Said once. Heard once.", env=cli_env(user.token))
+    finally:
+        proxy.close()
+    assert proxy.dropped.is_set()
+    assert done.returncode == 0, done.stderr
+    assert "sending again" in done.stderr
+    assert done.stdout == "Said once. Heard once.\n"
+    saved = saved_messages(server.url, user, conversation)
+    assert [m["role"] for m in saved] == ["user", "assistant"]
