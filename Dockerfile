@@ -6,6 +6,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 # Kubernetes' runAsNonRoot can check it.
 RUN groupadd --system --gid 10001 chat \
     && useradd --system --uid 10001 --gid chat --no-create-home --shell /usr/sbin/nologin chat
+# espeak-ng: the default speech engine (SPEECH_ENGINE=espeak, offline; chat/speech/).
+RUN apt-get update && apt-get install -y --no-install-recommends espeak-ng \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --chown=root:root requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt

@@ -310,3 +310,20 @@ class Preset(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class SpeechUsage(models.Model):
+    """Characters a user had spoken by the server's engine on one UTC day
+    (SPEECH_MAX_CHARS_PER_DAY, chat/speech/quota.py); the row is reused each day."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="chat_speech_usage",
+    )
+    day = models.DateField()
+    chars = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"speech of user {self.user_id} on {self.day}"

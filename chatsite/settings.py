@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -484,6 +485,23 @@ CHAT_FINAL_SAVE_SECONDS = env_float("CHAT_FINAL_SAVE_SECONDS", 30.0)
 # terminationGracePeriodSeconds).
 CHAT_SHUTDOWN_GRACE_SECONDS = env_float("CHAT_SHUTDOWN_GRACE_SECONDS", 20.0)
 CHAT_CHUNK_MAX_CHARS = env_int("CHAT_CHUNK_MAX_CHARS", 400)
+
+# --- Speech (issue #23, chat/speech/) ----------------------------------------------
+# The server's engine: espeak (Debian's espeak-ng, offline), voicevox or openai (any
+# OpenAI-compatible /v1/audio/speech). Read only by chat/speech/factory.py.
+SPEECH_ENGINE = os.environ.get("SPEECH_ENGINE", "espeak").strip().lower()
+if SPEECH_ENGINE not in ("espeak", "voicevox", "openai"):
+    raise ImproperlyConfigured("SPEECH_ENGINE must be 'espeak', 'voicevox' or 'openai'.")
+VOICEVOX_URL = os.environ.get("VOICEVOX_URL", "http://127.0.0.1:50021")
+VOICEVOX_SPEAKER = env_int("VOICEVOX_SPEAKER", 1)
+SPEECH_URL = os.environ.get("SPEECH_URL", "")  # the OpenAI-compatible server's /v1 URL
+SPEECH_API_KEY = os.environ.get("SPEECH_API_KEY", "")
+SPEECH_MODEL = os.environ.get("SPEECH_MODEL", "tts-1")
+SPEECH_VOICE = os.environ.get("SPEECH_VOICE", "")  # "": by language (espeak), alloy (openai)
+SPEECH_MAX_CHARS_PER_DAY = env_int("SPEECH_MAX_CHARS_PER_DAY", 20000)  # per user; 0: off
+SPEECH_CACHE_DIR = os.environ.get(
+    "SPEECH_CACHE_DIR", str(Path(tempfile.gettempdir()) / "chat-speech-cache")
+)
 
 # --- Operations (issue #11) -------------------------------------------------------
 # /readyz: each check (database, channel layer, every Redis shard) gets this long.

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FLOORS: list[list[str]] = [
     ["chat.errors"],
     ["chat.models", "chat.contract", "chat.db", "chat.migrations"],
-    ["chat.conversations", "chat.provider", "chat.telemetry", "chat.accounts"],
+    ["chat.conversations", "chat.provider", "chat.telemetry", "chat.accounts", "chat.speech"],
     ["chat.streaming.delivery"],
     ["chat.streaming.answer"],
     ["chat.streaming.stream"],
@@ -26,6 +26,7 @@ FLOORS: list[list[str]] = [
         "chat.transports.http",
         "chat.transports.openai",
         "chat.admin",
+        "chat.cli",
     ],
     ["chat.edge", "chat.urls", "chat.routing", "chat.apps", "chat.management"],
     ["chat.templatetags"],
