@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('chat', '0012_model_supplied_by_client'),
+        ('chat', '0013_pin_archive'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
