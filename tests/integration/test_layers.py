@@ -82,7 +82,7 @@ async def test_a_group_send_right_behind_a_join_reaches_the_new_channel(redis_ur
     connection and could otherwise be read after the PUBLISH."""
     config = redis_channel_layer(redis_url, "pubsub")["CONFIG"]
     config["hosts"] = [{"address": redis_url, "socket_timeout": 5, "socket_connect_timeout": 3}]
-    layer = PipelinedPubSubChannelLayer(**config, prefix=f"test-{uuid.uuid4().hex[:8]}")
+    layer = PipelinedPubSubChannelLayer(**{**config, "prefix": f"test-{uuid.uuid4().hex[:8]}"})
     try:
         await layer.group_send("warm", {"type": "t"})  # connections made
         for n in range(20):
