@@ -208,7 +208,9 @@
 
   // "New chat" saves nothing: the page shows an empty conversation, and its first
   // message creates it (submitMessage). `settings`: {model, instructions, temperature}
-  // (settings.js, from a preset; or {preset}: the id of one).
+  // (settings.js, from a preset; or {preset}: the id of one). With no instructions of
+  // its own, it has the user's default ones (the settings page), as the server would
+  // give it: shown in the Instructions dialog before the first message, and sent with it.
   function newChat(settings = {}) {
     setSidebarOpen(false);
     showNewChat(settings);
@@ -219,6 +221,9 @@
   function showNewChat(settings = {}) {
     closeConversation();
     state.draft = { id: '', title: '', ...settings };
+    if (!state.draft.instructions && state.draft.preset === undefined && config.default_instructions) {
+      state.draft.instructions = config.default_instructions;
+    }
     showPlaceholder('New chat: type your first message below.');
     announceConversation(state.draft);  // settings.js edits the draft's settings in place
     renderConversations();

@@ -1,0 +1,52 @@
+"""The signed-in user's appearance in the pages: `{% theme_attribute %}` on <html>
+(`data-theme="light"` or `"dark"`, nothing for "system": the CSS then follows the
+device), and `{% code_theme_media "light" %}`, the `media` of a code colouring
+stylesheet. Signed out (log-in, sign-up), pages follow the device."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from chat.accounts.preferences import preferences_get
+from chat.models import UserPreferences
+
+register = template.Library()
+
+# What each code stylesheet's `media` is when the page follows the device.
+SYSTEM_MEDIA = {
+    "light": "(prefers-color-scheme: light), (prefers-color-scheme: no-preference)",
+    "dark": "(prefers-color-scheme: dark)",
+}
+CACHE = "_chat_theme"
+
+
+def page_theme(context: Any) -> str:
+    """The page's theme: light, dark, or "" (the device's); read once per request."""
+    request = context.get("request")
+    if request is None:
+        return ""
+    if not hasattr(request, CACHE):
+        user = getattr(request, "user", None)
+        theme = ""
+        if user is not None and user.is_authenticated:
+            theme = preferences_get(user=user).theme
+        setattr(request, CACHE, "" if theme == UserPreferences.Theme.SYSTEM else theme)
+    return str(getattr(request, CACHE))
+
+
+@register.simple_tag(takes_context=True)
+def theme_attribute(context: Any) -> SafeString:
+    theme = page_theme(context)
+    return format_html(' data-theme="{}"', theme) if theme else SafeString("")
+
+
+@register.simple_tag(takes_context=True)
+def code_theme_media(context: Any, scheme: str) -> str:
+    theme = page_theme(context)
+    if not theme:
+        return SYSTEM_MEDIA[scheme]
+    return "all" if theme == scheme else "not all"
