@@ -11,15 +11,31 @@ from typing import TYPE_CHECKING
 from chat.models import UserPreferences
 
 if TYPE_CHECKING:
+    from django.http import HttpRequest
+
     from chat.models import User
 
 FIELDS = ("theme", "default_instructions")
+REQUEST_CACHE = "_chat_preferences"
 
 
 def preferences_get(*, user: User) -> UserPreferences:
     """The user's preferences; unsaved defaults when they never saved any."""
     found = UserPreferences.objects.filter(user_id=user.pk).first()
     return found if found is not None else UserPreferences(user_id=user.pk)
+
+
+def preferences_of_request(request: HttpRequest) -> UserPreferences | None:
+    """The signed-in user's preferences (None signed out), read once per request: the
+    page's view and its template both ask."""
+    if not hasattr(request, REQUEST_CACHE):
+        user = getattr(request, "user", None)
+        found = None
+        if user is not None and user.is_authenticated:
+            found = preferences_get(user=user)
+        setattr(request, REQUEST_CACHE, found)
+    cached: UserPreferences | None = getattr(request, REQUEST_CACHE)
+    return cached
 
 
 def preferences_update(*, user: User, changes: dict[str, str]) -> UserPreferences:

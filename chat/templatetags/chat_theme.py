@@ -11,7 +11,7 @@ from django import template
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from chat.accounts.preferences import preferences_get
+from chat.accounts.preferences import preferences_of_request
 from chat.models import UserPreferences
 
 register = template.Library()
@@ -21,21 +21,15 @@ SYSTEM_MEDIA = {
     "light": "(prefers-color-scheme: light), (prefers-color-scheme: no-preference)",
     "dark": "(prefers-color-scheme: dark)",
 }
-CACHE = "_chat_theme"
 
 
 def page_theme(context: Any) -> str:
-    """The page's theme: light, dark, or "" (the device's); read once per request."""
+    """The page's theme: light, dark, or "" (the device's)."""
     request = context.get("request")
-    if request is None:
+    preferences = preferences_of_request(request) if request is not None else None
+    if preferences is None or preferences.theme == UserPreferences.Theme.SYSTEM:
         return ""
-    if not hasattr(request, CACHE):
-        user = getattr(request, "user", None)
-        theme = ""
-        if user is not None and user.is_authenticated:
-            theme = preferences_get(user=user).theme
-        setattr(request, CACHE, "" if theme == UserPreferences.Theme.SYSTEM else theme)
-    return str(getattr(request, CACHE))
+    return str(preferences.theme)
 
 
 @register.simple_tag(takes_context=True)

@@ -1009,6 +1009,11 @@
   });
 
   showNewChat();
+  // settings.js (loaded after this file) missed that first announcement: repeat it once
+  // every deferred script has run, so a new chat's Instructions work from the start.
+  document.addEventListener('DOMContentLoaded', () => {
+    if (state.draft && !state.currentId) announceConversation(state.draft);
+  }, { once: true });
   loadConversations();
   const initial = config.initial_conversation_id || idFromPath();
   if (initial) openConversation(initial, false);

@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
 
-from chat.accounts.preferences import preferences_get
+from chat.accounts.preferences import preferences_get, preferences_of_request
 from chat.conversations import selectors
 from chat.models import Conversation
 from chat.provider import llm
@@ -39,7 +39,7 @@ def index(request: AuthenticatedHttpRequest, conversation_id: Any = None) -> Htt
             selectors.conversation_get(user=request.user, conversation_id=conversation_id)
         except Conversation.DoesNotExist:
             status = 404
-    preferences = preferences_get(user=request.user)
+    preferences = preferences_of_request(request) or preferences_get(user=request.user)
     config = {
         "model_name": model_display_name(),
         "models": llm.model_choices(),
