@@ -38,7 +38,11 @@ def test_valid(data: dict[str, Any], partial: bool, cleaned: dict[str, Any] | No
         ({"theme": None}, True, "theme"),
         ({"theme": 1}, True, "theme"),
         ({"default_instructions": "Be brief."}, False, "theme"),  # the page sends both
-        ({"default_instructions": "x" * (MAX_INSTRUCTIONS_CHARS + 1)}, True, "default_instructions"),
+        (
+            {"default_instructions": "x" * (MAX_INSTRUCTIONS_CHARS + 1)},
+            True,
+            "default_instructions",
+        ),
         ({"default_instructions": ["a list"]}, True, "default_instructions"),
         ({"default_instructions": 42}, True, "default_instructions"),
     ],
