@@ -44,3 +44,9 @@ def code_theme_media(context: Any, scheme: str) -> str:
     if not theme:
         return SYSTEM_MEDIA[scheme]
     return "all" if theme == scheme else "not all"
+
+
+@register.simple_tag(takes_context=True)
+def color_scheme(context: Any) -> str:
+    """The <meta name="color-scheme"> content: what the browser paints before the CSS."""
+    return page_theme(context) or "light dark"

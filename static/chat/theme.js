@@ -1,8 +1,8 @@
 // The appearance switch (#theme-switch in the chat toolbar): System, Light, Dark in turn.
-// A choice applies at once (data-theme on <html>, which chat.css reads, and the code
-// colouring stylesheets' media) and is saved for the user (PATCH /api/preferences/), so
-// the server renders every page of theirs that way from then on. Loaded after util.js
-// and dialogs.js.
+// A choice applies at once (data-theme on <html>, which chat.css reads, the color-scheme
+// meta, the code colouring stylesheets' media) and is saved for the user (PATCH
+// /api/preferences/), so the server renders every page of theirs that way from then on.
+// Loaded after util.js and dialogs.js.
 'use strict';
 
 (function () {
@@ -30,6 +30,8 @@
     const root = document.documentElement;
     if (choice === 'system') delete root.dataset.theme;
     else root.dataset.theme = choice;
+    const meta = document.querySelector('meta[name="color-scheme"]');
+    if (meta) meta.content = choice === 'system' ? 'light dark' : choice;
     for (const scheme of ['light', 'dark']) {
       const link = document.getElementById(`code-theme-${scheme}`);
       if (!link) continue;

@@ -14,6 +14,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from chat.accounts import api_tokens as tokens
 from chat.conversations.limits import MAX_INSTRUCTIONS_CHARS
 from chat.models import Conversation, UserPreferences
 
@@ -54,6 +55,10 @@ def api(client: Client, method: str, path: str, body: Any = None) -> Any:
 
 def checked_theme(html: str) -> list[str]:
     return re.findall(r'name="theme" value="(\w+)"[^>]*\bchecked', html)
+
+
+def bearer(raw: str) -> dict[str, str]:
+    return {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
 
 
 def page_config(client: Client) -> dict[str, Any]:
@@ -237,3 +242,25 @@ def test_a_page_reads_the_preferences_once(alice) -> None:
             assert client.get(path).status_code == 200
         reads = [q for q in queries.captured_queries if "chat_userpreferences" in q["sql"]]
         assert len(reads) == 1, path
+
+
+def test_a_scripts_new_conversation_gets_the_default_and_a_read_token_changes_nothing(
+    alice,
+) -> None:
+    """POST /api/conversations/ with an API token is a door like the page's."""
+    UserPreferences.objects.create(user=alice, default_instructions=FRENCH)
+    _, full = tokens.token_create(user=alice, name="script")
+    _, read = tokens.token_create(user=alice, name="reader", scope="read")
+    script = Client()
+    created = script.post(
+        "/api/conversations/", "{}", content_type="application/json", **bearer(full)
+    )
+    assert created.status_code == 201 and created.json()["instructions"] == FRENCH
+    assert Conversation.objects.get(pk=created.json()["id"]).source == "api"
+    assert script.get("/api/preferences/", **bearer(read)).json()["theme"] == "system"
+    refused = script.patch(
+        "/api/preferences/", '{"theme": "dark"}', content_type="application/json", **bearer(read)
+    )
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "not_allowed"
+    assert UserPreferences.objects.get(user=alice).theme == "system"
+    assert script.get("/settings/", **bearer(full)).status_code == 403  # a session page

@@ -18,7 +18,7 @@ from chat.templatetags.chat_theme import SYSTEM_MEDIA
 CSS = Path(__file__).resolve().parents[3] / "static" / "chat" / "chat.css"
 TEMPLATE = Template(
     "{% load chat_theme %}<html{% theme_attribute %}>"
-    "{% code_theme_media 'light' %}|{% code_theme_media 'dark' %}"
+    "{% code_theme_media 'light' %}|{% code_theme_media 'dark' %}|{% color_scheme %}"
 )
 
 
@@ -30,10 +30,10 @@ def render(user: object) -> str:
 @pytest.mark.parametrize(
     ("theme", "html", "media"),
     [
-        (None, "<html>", f"{SYSTEM_MEDIA['light']}|{SYSTEM_MEDIA['dark']}"),
-        ("system", "<html>", f"{SYSTEM_MEDIA['light']}|{SYSTEM_MEDIA['dark']}"),
-        ("light", '<html data-theme="light">', "all|not all"),
-        ("dark", '<html data-theme="dark">', "not all|all"),
+        (None, "<html>", f"{SYSTEM_MEDIA['light']}|{SYSTEM_MEDIA['dark']}|light dark"),
+        ("system", "<html>", f"{SYSTEM_MEDIA['light']}|{SYSTEM_MEDIA['dark']}|light dark"),
+        ("light", '<html data-theme="light">', "all|not all|light"),
+        ("dark", '<html data-theme="dark">', "not all|all|dark"),
     ],
 )
 def test_the_users_choice_is_rendered(theme: str | None, html: str, media: str) -> None:
@@ -44,7 +44,8 @@ def test_the_users_choice_is_rendered(theme: str | None, html: str, media: str) 
 
 
 def test_signed_out_pages_follow_the_device() -> None:
-    assert render(AnonymousUser()) == f"<html>{SYSTEM_MEDIA['light']}|{SYSTEM_MEDIA['dark']}"
+    media = f"{SYSTEM_MEDIA['light']}|{SYSTEM_MEDIA['dark']}"
+    assert render(AnonymousUser()) == f"<html>{media}|light dark"
 
 
 def _variables(block: str) -> dict[str, str]:
