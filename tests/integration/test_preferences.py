@@ -264,3 +264,18 @@ def test_a_scripts_new_conversation_gets_the_default_and_a_read_token_changes_no
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "not_allowed"
     assert UserPreferences.objects.get(user=alice).theme == "system"
     assert script.get("/settings/", **bearer(full)).status_code == 403  # a session page
+
+
+def test_staff_see_the_preferences_read_only_in_the_admin(alice) -> None:
+    UserPreferences.objects.create(user=alice, theme="dark", default_instructions=FRENCH)
+    staff = get_user_model().objects.create_superuser("root-admin", password="secret-pass-789")
+    admin = Client()
+    admin.force_login(staff)
+    listed = admin.get("/admin/chat/userpreferences/")
+    assert listed.status_code == 200
+    page = listed.content.decode()
+    assert "alice" in page and FRENCH in page and "Dark" in page
+    detail = admin.get(f"/admin/chat/userpreferences/{alice.pk}/change/")
+    assert detail.status_code == 200 and FRENCH in detail.content.decode()
+    assert 'name="default_instructions"' not in detail.content.decode()  # read-only
+    assert admin.get("/admin/chat/userpreferences/add/").status_code == 403
