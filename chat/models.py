@@ -327,3 +327,32 @@ class SpeechUsage(models.Model):
 
     def __str__(self) -> str:
         return f"speech of user {self.user_id} on {self.day}"
+
+
+class UserPreferences(models.Model):
+    """How a user wants the chat: the page's appearance, and the instructions a new
+    conversation starts with. No row: the defaults (made on the first save)."""
+
+    class Theme(models.TextChoices):
+        SYSTEM = "system", "System"
+        LIGHT = "light", "Light"
+        DARK = "dark", "Dark"
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="chat_preferences",
+    )
+    theme = models.CharField(max_length=8, choices=Theme.choices, default=Theme.SYSTEM)
+    # Copied into each new conversation that is given no instructions (nor a preset's):
+    # from then on they are that conversation's own; a later change here leaves it be.
+    default_instructions = models.TextField(blank=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "user preferences"
+        verbose_name_plural = "user preferences"
+
+    def __str__(self) -> str:
+        return f"preferences of user {self.user_id}"

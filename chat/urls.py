@@ -1,6 +1,6 @@
 from django.urls import path
 
-from chat.transports.http import conversations, pages, presets, sse, token_views
+from chat.transports.http import conversations, pages, preferences, presets, sse, token_views
 from chat.transports.http.usage import api_usage
 
 app_name = "chat"
@@ -10,6 +10,7 @@ CONVERSATION = "api/conversations/<str:conversation_id>/"
 urlpatterns = [
     path("", pages.index, name="index"),
     path("c/<uuid:conversation_id>/", pages.index, name="conversation"),
+    path("settings/", preferences.settings_page, name="settings"),
     path("settings/tokens/", token_views.tokens_page, name="tokens"),
     path("settings/tokens/<int:token_id>/revoke/", token_views.token_revoke, name="token-revoke"),
     path("api/conversations/", conversations.api_conversations, name="api-conversations"),
@@ -21,6 +22,7 @@ urlpatterns = [
     path("api/presets/<str:preset_id>/", presets.api_preset, name="api-preset"),
     path("api/search/", conversations.api_search, name="api-search"),
     path("api/usage/", api_usage, name="api-usage"),
+    path("api/preferences/", preferences.api_preferences, name="api-preferences"),
     path(
         "api/messages/<str:message_id>/feedback/",
         conversations.api_message_feedback,

@@ -1,4 +1,4 @@
-"""Staff review in the Django admin: the registered pages (site.py), transcript
-exports and usage (transcripts.py), and the thumbs icons (icons.py)."""
+"""Staff review in the Django admin: the registered pages (site.py, preferences.py),
+transcript exports and usage (transcripts.py), and the thumbs icons (icons.py)."""
 
-from . import site  # noqa: F401  (Django autodiscovers chat.admin)
+from . import preferences, site  # noqa: F401  (Django autodiscovers chat.admin)

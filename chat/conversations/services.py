@@ -26,7 +26,7 @@ from chat import contract, db
 from chat.contract import request_stop
 from chat.conversations import liveness, quotas, selectors
 from chat.errors import INTERRUPTED_ERROR, ErrorCode, Refusal
-from chat.models import AuditEvent, Conversation, Feedback, Message, Preset
+from chat.models import AuditEvent, Conversation, Feedback, Message, Preset, UserPreferences
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
@@ -73,15 +73,28 @@ def conversation_create(
     **settings: str | float | None,
 ) -> Conversation:
     """A new conversation; with `preset`, it is answered as the preset says (its
-    instructions, model and temperature), unless `settings` say otherwise. Made with
-    `api_token` (a script), its source is the API and the token is recorded.
-    quotas.StorageFull when the owner may keep no more."""
+    instructions, model and temperature), unless `settings` say otherwise. Given no
+    instructions (not even "") and none by the preset, it starts with the owner's
+    default instructions, its own from then on. Made with `api_token` (a script), its
+    source is the API and the token is recorded. quotas.StorageFull when the owner may
+    keep no more."""
     quotas.storage_check(user_id=owner.pk)
     copied = {name: getattr(preset, name) for name in SETTINGS_FIELDS} if preset else {}
     copied.update((name, settings[name]) for name in SETTINGS_FIELDS if name in settings)
+    if "instructions" not in settings and not copied.get("instructions"):
+        copied["instructions"] = default_instructions(owner_id=owner.pk)
     if api_token is not None:
         copied.update(source=Conversation.Source.API, api_token=api_token)
     return Conversation.objects.create(owner=owner, title=title.strip(), **copied)
+
+
+def default_instructions(*, owner_id: int) -> str:
+    """The instructions the user's new conversations start with ("": none), from their
+    preferences (chat/accounts/preferences.py writes them)."""
+    found = UserPreferences.objects.filter(user_id=owner_id).values_list(
+        "default_instructions", flat=True
+    )
+    return next(iter(found), "")
 
 
 @transaction.atomic

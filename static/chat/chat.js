@@ -227,7 +227,9 @@
 
   // "New chat" saves nothing: the page shows an empty conversation, and its first
   // message creates it (submitMessage). `settings`: {model, instructions, temperature}
-  // (settings.js, from a preset; or {preset}: the id of one).
+  // (settings.js, from a preset; or {preset}: the id of one). With no instructions of
+  // its own, it has the user's default ones (the settings page), as the server would
+  // give it: shown in the Instructions dialog before the first message, and sent with it.
   function newChat(settings = {}) {
     setSidebarOpen(false);
     showNewChat(settings);
@@ -238,6 +240,9 @@
   function showNewChat(settings = {}) {
     closeConversation();
     state.draft = { id: '', title: '', ...settings };
+    if (!state.draft.instructions && state.draft.preset === undefined && config.default_instructions) {
+      state.draft.instructions = config.default_instructions;
+    }
     showPlaceholder('New chat: type your first message below.');
     announceConversation(state.draft);  // settings.js edits the draft's settings in place
     renderConversations();
@@ -1059,6 +1064,11 @@
   });
 
   showNewChat();
+  // settings.js (loaded after this file) missed that first announcement: repeat it once
+  // every deferred script has run, so a new chat's Instructions work from the start.
+  document.addEventListener('DOMContentLoaded', () => {
+    if (state.draft && !state.currentId) announceConversation(state.draft);
+  }, { once: true });
   loadConversations();
   const initial = config.initial_conversation_id || idFromPath();
   if (initial) openConversation(initial, false);

@@ -10,7 +10,7 @@ from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, transaction
 
 from chat.conversations.limits import MAX_INSTRUCTIONS_CHARS, MAX_TEMPERATURE
-from chat.models import ApiToken, Feedback
+from chat.models import ApiToken, Feedback, UserPreferences
 from chat.provider import llm
 
 if TYPE_CHECKING:  # django-stubs make the form generic in its user model; Django does not
@@ -188,6 +188,44 @@ class PresetForm(ModelSettingsMixin, PartialForm):
     """Validates the JSON body of a preset create or update."""
 
     name = forms.CharField(max_length=100, strip=True)
+
+
+class PreferencesForm(PartialForm):
+    """A user's preferences: the settings page's form (all fields), and the JSON body of
+    a PATCH of /api/preferences/ (`partial`: those present)."""
+
+    default_instructions = forms.CharField(
+        label="Default instructions for new chats",
+        max_length=MAX_INSTRUCTIONS_CHARS,
+        required=False,
+        strip=True,
+        help_text=(
+            "Every new chat starts with these as its instructions (you can still change "
+            "them in that chat); chats you already have keep theirs."
+        ),
+        widget=forms.Textarea(attrs={"rows": 6}),
+    )
+    theme = forms.ChoiceField(
+        label="Appearance",
+        choices=UserPreferences.Theme.choices,
+        initial=UserPreferences.Theme.SYSTEM,
+        widget=forms.RadioSelect,
+    )
+
+    def __init__(
+        self,
+        data: dict[str, Any] | None = None,
+        *,
+        partial: bool = False,
+        initial: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(data, partial=partial)
+        self.initial = initial or {}
+
+    def clean_default_instructions(self) -> str:
+        if not isinstance(self.data.get("default_instructions", ""), str):  # JSON: not text
+            raise forms.ValidationError("Enter text.", code="invalid")
+        return str(self.cleaned_data.get("default_instructions") or "")
 
 
 class FeedbackForm(forms.Form):

@@ -11,12 +11,14 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
 
+from chat.accounts.preferences import preferences_get, preferences_of_request
 from chat.conversations import selectors
 from chat.models import Conversation
 from chat.provider import llm
 from chat.provider.llm import model_display_name
 from chat.streaming.delivery.chunking import MODES
 from chat.transports.http.forms import USERNAME_NOT_AVAILABLE, SignupForm
+from chat.transports.http.responses import AuthenticatedHttpRequest
 from security.responses import too_many_attempts
 from security.throttle import signup_retry_after
 
@@ -28,7 +30,7 @@ def favicon(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def index(request: HttpRequest, conversation_id: Any = None) -> HttpResponse:
+def index(request: AuthenticatedHttpRequest, conversation_id: Any = None) -> HttpResponse:
     """The chat page; at /c/<id>/ with that conversation open. Another's or a missing
     one: the same page with status 404 (it says the conversation does not exist)."""
     status = 200
@@ -37,6 +39,7 @@ def index(request: HttpRequest, conversation_id: Any = None) -> HttpResponse:
             selectors.conversation_get(user=request.user, conversation_id=conversation_id)
         except Conversation.DoesNotExist:
             status = 404
+    preferences = preferences_of_request(request) or preferences_get(user=request.user)
     config = {
         "model_name": model_display_name(),
         "models": llm.model_choices(),
@@ -49,6 +52,9 @@ def index(request: HttpRequest, conversation_id: Any = None) -> HttpResponse:
         # ?archived=1: the archived conversations instead of the others.
         "list_archived": request.GET.get("archived") == "1",
         "ws_base": "/ws/chat/",
+        # The appearance switch's state, and what a new chat's instructions start as.
+        "theme": preferences.theme,
+        "default_instructions": preferences.default_instructions,
     }
     context = {"config": config, **config}
     return render(request, "chat/index.html", context, status=status)
