@@ -1,4 +1,5 @@
 """Staff review in the Django admin: the registered pages (site.py), transcript
-exports and usage (transcripts.py), and the thumbs icons (icons.py)."""
+exports and usage (transcripts.py), the thumbs icons (icons.py) and webhooks
+(webhooks.py)."""
 
-from . import site  # noqa: F401  (Django autodiscovers chat.admin)
+from . import site, webhooks  # noqa: F401  (Django autodiscovers chat.admin)
