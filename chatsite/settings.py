@@ -537,3 +537,4 @@ WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10.0)  # one POST
 WEBHOOK_RETRY_BASE_SECONDS = env_float("WEBHOOK_RETRY_BASE_SECONDS", 5.0)  # doubles per try
 WEBHOOK_PAUSE_AFTER_FAILURES = env_int("WEBHOOK_PAUSE_AFTER_FAILURES", 10)  # in a row
 WEBHOOK_POLL_SECONDS = env_float("WEBHOOK_POLL_SECONDS", 2.0)  # other processes' rows
+WEBHOOK_DELIVERY = env_bool("WEBHOOK_DELIVERY", True)  # 0: this process posts none

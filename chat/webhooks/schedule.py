@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 MAX_DELAY_SECONDS = 3600.0  # back-off stops growing here (an hour)
-LEASE_SECONDS = 30.0  # beyond the POST's timeout: a claimed row is due again after it
+LEASE_SECONDS = 5.0  # beyond the POST's timeout: a claimed row is due again after it
 
 
 def retry_delay(attempts: int, base: float) -> float:
