@@ -1,6 +1,6 @@
 from django.urls import path
 
-from chat.transports.http import conversations, pages, presets, sse, token_views
+from chat.transports.http import conversations, pages, presets, sse, token_views, webhooks
 
 app_name = "chat"
 
@@ -19,6 +19,13 @@ urlpatterns = [
     path("api/presets/", presets.api_presets, name="api-presets"),
     path("api/presets/<str:preset_id>/", presets.api_preset, name="api-preset"),
     path("api/search/", conversations.api_search, name="api-search"),
+    path("api/webhooks/", webhooks.api_webhooks, name="api-webhooks"),
+    path("api/webhooks/<str:webhook_id>/", webhooks.api_webhook, name="api-webhook"),
+    path(
+        "api/webhooks/<str:webhook_id>/deliveries/",
+        webhooks.api_webhook_deliveries,
+        name="api-webhook-deliveries",
+    ),
     path(
         "api/messages/<str:message_id>/feedback/",
         conversations.api_message_feedback,
