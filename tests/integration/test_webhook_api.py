@@ -107,7 +107,7 @@ def test_another_users_conversation_and_webhook_are_not_found() -> None:
 def test_a_paused_webhook_shows_why_and_a_patch_resumes_it() -> None:
     """The owner is told: the reason and the failures in a row; resuming clears them
     and makes the waiting rows due at once."""
-    user, client = login("alice")
+    _, client = login("alice")
     made = send(client, "post", "/api/webhooks/", {"url": HOOK}).json()
     WebhookSubscription.objects.filter(pk=made["id"]).update(
         active=False, paused_reason="Paused after 10 failed deliveries", consecutive_failures=10
