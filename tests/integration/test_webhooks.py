@@ -80,15 +80,26 @@ def outbox(message_id: str) -> list[WebhookDelivery]:
 
 async def answer(stub: OpenAIStub, user: Any, conversation: Any, reply: Reply) -> str:
     """Ask in a tab; its answer's id once the tab has the answer's `end`."""
+    return str((await tab_frames(stub, user, conversation, reply))[-1]["message_id"])
+
+
+async def tab_frames(
+    stub: OpenAIStub, user: Any, conversation: Any, reply: Reply
+) -> list[dict[str, Any]]:
+    """Ask in a tab; every frame it got up to the answer's `end` (complete)."""
     stub.replies.append(reply)
-    ws = await open_socket(user, conversation)
+    ws = await open_socket(user, conversation, "sentence")
     assert (await receive(ws))["type"] == "history"
     await ws.send_json_to({"type": "user_message", "content": "Say hello"})
     frames = await receive_until(ws, "end")
     await ws.disconnect()
-    end = frames[-1]
-    assert end["status"] == "complete"
-    return str(end["message_id"])
+    assert frames[-1]["status"] == "complete"
+    return frames
+
+
+def shape(frames: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """What a tab was sent, without ids and timings."""
+    return [(f["type"], f.get("text", f.get("status", ""))) for f in frames]
 
 
 async def chat() -> tuple[Any, Conversation]:
@@ -172,10 +183,12 @@ async def test_a_slow_receiver_delays_neither_the_answer_nor_other_receivers(
     once it answers, it gets the rest in order."""
     receiver.hold.clear()
     user, conversation = await chat()
+    alone = await tab_frames(stub, user, conversation, Reply(deltas=DELTAS))  # no webhook
     await subscribe(user, receiver, mode="sentence", conversation=conversation)
     with WebhookReceiver() as fast:
         await subscribe(user, fast, mode="line")
-        await answer(stub, user, conversation, Reply(deltas=DELTAS))
+        watched = await tab_frames(stub, user, conversation, Reply(deltas=DELTAS))
+        assert shape(watched) == shape(alone)  # the same frames, the end included
         await wait_for(lambda: receiver.waiting == 1, 10, what="the slow request")
         await wait_for(lambda: len(fast.delivered()) == 3, 10, what="the fast receiver")
         assert receiver.waiting == 1 and receiver.received == []  # still held
@@ -233,6 +246,9 @@ async def test_a_failing_receiver_is_paused_and_its_rows_wait(
     assert "3 failed deliveries in a row" in subscription.paused_reason
     assert "HTTP 503" in subscription.paused_reason
     assert receiver.delivered() == []
+    unseen = await answer(stub, user, conversation, Reply(deltas=["While paused."]))
+    await producer.feeds_done(timeout=5)
+    assert await outbox(unseen) == []  # a paused webhook is sent no new answer
     await database_sync_to_async(services.subscription_update)(
         subscription=subscription, changes={"active": True}
     )
