@@ -291,3 +291,23 @@ async def test_private_targets_are_refused_without_the_operator_setting(
     found = await wait_for(paused, 10, what="the pause")
     assert "loopback" in found.paused_reason
     assert receiver.received == []
+
+
+async def test_a_failed_answer_ends_with_its_status_and_code(
+    hooks: None, stub: OpenAIStub, receiver: WebhookReceiver
+) -> None:
+    """The final body says `failed` and the error code the answer was saved with."""
+    user, conversation = await chat()
+    await subscribe(user, receiver, mode="sentence")
+    stub.replies.append(Reply(deltas=["Half a sentence", " and then"], fail_after=1))
+    ws = await open_socket(user, conversation)
+    assert (await receive(ws))["type"] == "history"
+    await ws.send_json_to({"type": "user_message", "content": "Fail please"})
+    frames = await receive_until(ws, "end")
+    await ws.disconnect()
+    assert frames[-1]["status"] == "error"
+    code = next(f["code"] for f in frames if f["type"] == "error")
+    await wait_for(lambda: receiver.delivered()[-1:] and "status" in receiver.delivered()[-1], 15)
+    bodies = receiver.delivered()
+    assert "".join(b["text"] for b in bodies[:-1]) == "Half a sentence"
+    assert (bodies[-1]["status"], bodies[-1]["error_code"]) == ("failed", code)
