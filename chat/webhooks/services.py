@@ -167,6 +167,14 @@ def delivery_failed(
     return pause
 
 
+def deliveries_prune(*, days: float) -> int:
+    """Delete the rows delivered or given up more than `days` ago; how many."""
+    done = [WebhookDelivery.Status.DELIVERED, WebhookDelivery.Status.FAILED]
+    old = WebhookDelivery.objects.filter(status__in=done, created__lt=Now() - timedelta(days=days))
+    deleted, _ = old.delete()
+    return deleted
+
+
 def _paused_reason(subscription: WebhookSubscription, error: str) -> str:
     failures = subscription.consecutive_failures
     return f"Paused after {failures} failed deliveries in a row; the last: {error}"[

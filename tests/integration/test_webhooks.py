@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
+from django.utils import timezone
 
 from chat.models import Conversation, WebhookDelivery, WebhookSubscription
+from chat.streaming.stream import post
 from chat.transports.webhooks import producer, worker
 from chat.webhooks import services
 from chat.webhooks.targets import TargetRefused
@@ -311,3 +314,46 @@ async def test_a_failed_answer_ends_with_its_status_and_code(
     bodies = receiver.delivered()
     assert "".join(b["text"] for b in bodies[:-1]) == "Half a sentence"
     assert (bodies[-1]["status"], bodies[-1]["error_code"]) == ("failed", code)
+
+
+async def test_an_answer_hook_that_fails_never_stops_the_answer(
+    hooks: None, stub: OpenAIStub, receiver: WebhookReceiver
+) -> None:
+    """post()'s hooks run as an answer starts; one that raises is logged, and the
+    answer, its tab and the other hooks (webhooks) go on."""
+
+    def broken(conversation_id: str, message_id: str) -> None:
+        raise RuntimeError("a broken follower")
+
+    post._answer_hooks.insert(0, broken)
+    try:
+        user, conversation = await chat()
+        await subscribe(user, receiver, mode="end")
+        await answer(stub, user, conversation, Reply(deltas=DELTAS))
+        await wait_for(lambda: len(receiver.delivered()) == 2, 15, what="the webhook")
+    finally:
+        post._answer_hooks.remove(broken)
+
+
+@database_sync_to_async
+def aged_rows(subscription: WebhookSubscription) -> list[str]:
+    """Rows of every status, made ten days old; then the prune; the statuses left."""
+    for seq, status in enumerate(["delivered", "failed", "pending"]):
+        WebhookDelivery.objects.create(
+            subscription=subscription,
+            message_id="8d0c4a8e-0000-4000-8000-000000000001",
+            seq=seq,
+            body={},
+            status=status,
+        )
+    WebhookDelivery.objects.update(created=timezone.now() - timedelta(days=10))
+    services.deliveries_prune(days=7)
+    return list(WebhookDelivery.objects.values_list("status", flat=True))
+
+
+async def test_old_finished_rows_are_pruned_and_pending_ones_kept(
+    hooks: None, receiver: WebhookReceiver
+) -> None:
+    user = await make_user()
+    subscription = await subscribe(user, receiver)
+    assert await aged_rows(subscription) == ["pending"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import weakref
 from typing import Any
 
@@ -30,6 +31,8 @@ from chat.webhooks import schedule, services
 logger = logging.getLogger(__name__)
 
 MAX_IN_FLIGHT = 100  # posts at once per process
+PRUNE_EVERY_SECONDS = 3600.0  # rows delivered or given up are kept KEEP_DAYS
+KEEP_DAYS = 7
 MARK_TRIES = 5
 MARK_RETRY_SECONDS = 0.2
 
@@ -41,6 +44,7 @@ class Worker:
         self.wake = asyncio.Event()
         self.in_flight: set[asyncio.Task[None]] = set()
         self.task: asyncio.Task[None] | None = None
+        self.pruned_at: float | None = None
 
     async def run(self) -> None:
         timeout = settings.WEBHOOK_TIMEOUT_SECONDS
@@ -48,6 +52,7 @@ class Worker:
             try:
                 while True:
                     self.wake.clear()
+                    await self._prune()
                     await self._claim(client)
                     try:
                         async with asyncio.timeout(max(settings.WEBHOOK_POLL_SECONDS, 0.05)):
@@ -58,6 +63,18 @@ class Worker:
                 for task in self.in_flight:
                     task.cancel()
                 await asyncio.gather(*self.in_flight, return_exceptions=True)
+
+    async def _prune(self) -> None:
+        """At most every PRUNE_EVERY_SECONDS: the outbox keeps KEEP_DAYS of history."""
+        now = time.monotonic()
+        if self.pruned_at is not None and now - self.pruned_at < PRUNE_EVERY_SECONDS:
+            return
+        self.pruned_at = now
+        try:
+            await db_call(services.deliveries_prune)(days=KEEP_DAYS)
+        except Exception:
+            metrics.DATABASE_ERRORS.inc()
+            logger.warning("pruning old webhook deliveries failed", exc_info=True)
 
     async def _claim(self, client: httpx.AsyncClient) -> None:
         room = MAX_IN_FLIGHT - len(self.in_flight)
@@ -83,6 +100,7 @@ class Worker:
 
     async def _deliver(self, client: httpx.AsyncClient, claim: services.Claim) -> None:
         outcome = await sender.post(client, claim)
+        metrics.WEBHOOK_POSTS.labels("delivered" if outcome.ok else "failed").inc()
         for attempt in range(MARK_TRIES):  # else the lease runs out and the row goes again
             try:
                 await self._mark(claim, outcome)
