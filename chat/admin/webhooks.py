@@ -32,7 +32,18 @@ class WebhookSubscriptionForm(forms.ModelForm):
 @admin.register(WebhookSubscription)
 class WebhookSubscriptionAdmin(admin.ModelAdmin):
     form = WebhookSubscriptionForm
-    list_display = ("id", "owner", "conversation", "url", "mode", "format", "active", "created")
+    list_display = (
+        "id",
+        "owner",
+        "conversation",
+        "url",
+        "mode",
+        "format",
+        "active",
+        "paused_reason",
+        "consecutive_failures",
+        "created",
+    )
     list_filter = ("active", "mode", "format")
     list_select_related = ("owner", "conversation")
     search_fields = ("owner__username", "url")

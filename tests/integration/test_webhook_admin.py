@@ -68,3 +68,16 @@ def test_deliveries_are_read_only(staff: tuple[Any, Client]) -> None:
     assert client.get("/admin/chat/webhookdelivery/add/").status_code == 403
     page = client.get(f"/admin/chat/webhookdelivery/{row.pk}/change/")
     assert page.status_code == 200 and b"Save" not in page.content
+
+
+def test_staff_see_why_a_webhook_was_paused(staff: tuple[Any, Client]) -> None:
+    admin, client = staff
+    WebhookSubscription.objects.create(
+        owner=admin,
+        url="http://127.0.0.1:9/hook",
+        secret="whsec_x",
+        active=False,
+        paused_reason="Paused after 10 failed deliveries in a row; the last: HTTP 500",
+    )
+    page = client.get("/admin/chat/webhooksubscription/")
+    assert b"Paused after 10 failed deliveries" in page.content
