@@ -7,3 +7,7 @@ class ChatConfig(AppConfig):
 
     def ready(self) -> None:
         from chat.accounts import signals  # noqa: F401  (connects the receivers)
+        from chat.streaming.stream import post
+        from chat.transports.webhooks import producer
+
+        post.on_answer_start(producer.answer_started)  # webhooks follow every answer

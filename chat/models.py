@@ -356,3 +356,85 @@ class UserPreferences(models.Model):
 
     def __str__(self) -> str:
         return f"preferences of user {self.user_id}"
+
+
+class WebhookSubscription(models.Model):
+    """A URL that receives the answers of one conversation, or of all its owner's, in
+    chunks (docs/DESIGN.md, "Webhooks")."""
+
+    class Mode(models.TextChoices):
+        LINE = "line"
+        SENTENCE = "sentence"
+        CLAUSE = "clause"
+        END = "end", "whole answer"
+
+    class Format(models.TextChoices):
+        JSON = "json"
+        SLACK = "slack"
+        DISCORD = "discord"
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_webhooks"
+    )
+    # Null: every conversation of the owner's. Staff may name another user's (the admin).
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, null=True, blank=True, related_name="webhooks"
+    )
+    url = models.URLField(max_length=2000)
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.SENTENCE)
+    format = models.CharField(max_length=16, choices=Format.choices, default=Format.JSON)
+    secret = models.CharField(max_length=64, editable=False)
+    active = models.BooleanField(default=True)  # False: paused (by its owner or by failures)
+    paused_reason = models.CharField(max_length=500, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created"]
+        indexes = [models.Index(fields=["owner", "active"], name="webhook_owner_active")]
+
+    def __str__(self) -> str:
+        return f"webhook {self.pk} of user {self.owner_id}"
+
+
+class WebhookDelivery(models.Model):
+    """One chunk (or an answer's final word) for one subscription: the outbox row a
+    delivery worker claims, posts and marks."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DELIVERED = "delivered"
+        FAILED = "failed"
+
+    subscription = models.ForeignKey(
+        WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    message_id = models.UUIDField()  # the answer (a value: it outlives the message)
+    seq = models.PositiveIntegerField()
+    body = models.JSONField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    # When it may be tried next; a claimed row's lease (a dead claimer's row is due again).
+    next_attempt_at = models.DateTimeField(db_default=Now())
+    last_error = models.CharField(max_length=500, blank=True)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "message_id", "seq"], name="unique_webhook_seq"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["subscription", "id"],
+                name="webhook_pending",
+                condition=Q(status="pending"),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"delivery {self.message_id}#{self.seq} to webhook {self.subscription_id}"

@@ -1,6 +1,14 @@
 from django.urls import path
 
-from chat.transports.http import conversations, pages, preferences, presets, sse, token_views
+from chat.transports.http import (
+    conversations,
+    pages,
+    preferences,
+    presets,
+    sse,
+    token_views,
+    webhooks,
+)
 from chat.transports.http.usage import api_usage
 
 app_name = "chat"
@@ -23,6 +31,13 @@ urlpatterns = [
     path("api/search/", conversations.api_search, name="api-search"),
     path("api/usage/", api_usage, name="api-usage"),
     path("api/preferences/", preferences.api_preferences, name="api-preferences"),
+    path("api/webhooks/", webhooks.api_webhooks, name="api-webhooks"),
+    path("api/webhooks/<str:webhook_id>/", webhooks.api_webhook, name="api-webhook"),
+    path(
+        "api/webhooks/<str:webhook_id>/deliveries/",
+        webhooks.api_webhook_deliveries,
+        name="api-webhook-deliveries",
+    ),
     path(
         "api/messages/<str:message_id>/feedback/",
         conversations.api_message_feedback,

@@ -17,6 +17,7 @@ from chat.ops.shutdown import install_under_daphne  # noqa: E402
 from chat.ops.sweeper import SweepingApp  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
 from chat.telemetry.logs import install_quiet_access_log  # noqa: E402
+from chat.transports.webhooks.worker import DeliveringApp  # noqa: E402
 from security.origins import SiteOriginValidator  # noqa: E402
 
 sockets = URLRouter(websocket_urlpatterns)
@@ -34,7 +35,8 @@ protocols = ProtocolTypeRouter(
 )
 # Every process sweeps stale answers from its first request of any kind (Daphne sends
 # no lifespan events), or from its lifespan start-up (chat/ops/sweeper.py).
-application = SweepingApp(protocols)
+# It delivers webhooks from then on too (chat/transports/webhooks/worker.py).
+application = DeliveringApp(SweepingApp(protocols))
 
 # Under Daphne, SIGTERM lets running answers finish first (chat/ops/shutdown.py).
 install_under_daphne()

@@ -547,3 +547,12 @@ LOGGING = {
         "daphne.server": {"filters": ["no_http2_notice"]},
     },
 }
+
+# Webhooks (docs/DESIGN.md, "Webhooks"): deliveries to private, loopback or link-local
+# addresses are refused unless this is on (tests, or an operator's own network).
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS")
+WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10.0)  # one POST at most
+WEBHOOK_RETRY_BASE_SECONDS = env_float("WEBHOOK_RETRY_BASE_SECONDS", 5.0)  # doubles per try
+WEBHOOK_PAUSE_AFTER_FAILURES = env_int("WEBHOOK_PAUSE_AFTER_FAILURES", 10)  # in a row
+WEBHOOK_POLL_SECONDS = env_float("WEBHOOK_POLL_SECONDS", 2.0)  # other processes' rows
+WEBHOOK_DELIVERY = env_bool("WEBHOOK_DELIVERY", True)  # 0: this process posts none

@@ -66,3 +66,10 @@ def _no_stale_sweeper(settings: Any) -> None:
     """The periodic sweep of dead processes' answers (chat/sweeper.py) runs forever on
     its event loop; tests start it only where it is what they test."""
     settings.CHAT_SWEEP_SECONDS = 0
+
+
+@pytest.fixture(autouse=True)
+def _no_webhook_worker(settings: Any) -> None:
+    """The webhook delivery worker (chat/transports/webhooks/worker.py) polls forever
+    on its event loop; the webhook tests turn it on."""
+    settings.WEBHOOK_DELIVERY = False

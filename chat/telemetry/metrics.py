@@ -43,6 +43,9 @@ CHANNEL_LAYER_ERRORS = Counter(
     "chat_channel_layer_errors", "Channel-layer (Redis) calls that failed and were caught."
 )
 DATABASE_ERRORS = Counter("chat_database_errors", "Database calls that failed and were caught.")
+WEBHOOK_POSTS = Counter(
+    "chat_webhook_posts", "Webhook deliveries posted, by outcome (delivered, failed).", ["outcome"]
+)
 CLOCK_SKEW = Gauge(
     "chat_clock_skew_seconds",
     "This process's clock minus the database's, as last measured (each sweep).",

@@ -16,7 +16,14 @@ ROOT = Path(__file__).resolve().parents[2]
 FLOORS: list[list[str]] = [
     ["chat.errors"],
     ["chat.models", "chat.contract", "chat.db", "chat.migrations"],
-    ["chat.conversations", "chat.provider", "chat.telemetry", "chat.accounts", "chat.speech"],
+    [
+        "chat.conversations",
+        "chat.provider",
+        "chat.telemetry",
+        "chat.accounts",
+        "chat.speech",
+        "chat.webhooks",
+    ],
     ["chat.streaming.delivery"],
     ["chat.streaming.answer"],
     ["chat.streaming.stream"],
@@ -25,6 +32,7 @@ FLOORS: list[list[str]] = [
         "chat.transports.websocket",
         "chat.transports.http",
         "chat.transports.openai",
+        "chat.transports.webhooks",
         "chat.admin",
         "chat.cli",
     ],

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from uuid import UUID
@@ -37,6 +38,11 @@ from chat.streaming.delivery.frames import Frame
 from chat.streaming.delivery.layers import channel_layer
 
 logger = logging.getLogger(__name__)
+
+# Called as each answer of this process starts (conversation id, answer id), before its
+# first event: a follower that needs no door open (webhooks) joins here. Never waits.
+AnswerHook = Callable[[str, str], None]
+_answer_hooks: list[AnswerHook] = []
 
 DATABASE_DOWN = "The database is unavailable for a moment; your message was not saved. Try again."
 GONE = "This conversation no longer exists."
@@ -115,12 +121,27 @@ def _begin(request: ExchangeRequest, exchange: Exchange) -> Posted:
     if answer is None:  # a resend of a message already saved
         return Posted(frame, announced=False)
     announced = frame is None or _announce(request.conversation_id, frame)
+    _answer_starts(str(request.conversation_id), str(answer.pk))
     start_generation(
         conversation_id=request.conversation_id,
         message_id=answer.pk,
         **exchange_answer_options(exchange, user_id=request.user.pk, limits=request.limits),
     )
     return Posted(frame, announced, answer_id=str(answer.pk), model=answer.model_name)
+
+
+def on_answer_start(hook: AnswerHook) -> None:
+    """Call `hook` as each answer of this process starts (once per hook)."""
+    if hook not in _answer_hooks:
+        _answer_hooks.append(hook)
+
+
+def _answer_starts(conversation_id: str, answer_id: str) -> None:
+    for hook in _answer_hooks:
+        try:
+            hook(conversation_id, answer_id)
+        except Exception:  # a follower's failure never stops an answer
+            logger.exception("answer hook %r failed", hook)
 
 
 def _announce(conversation_id: UUID | str, frame: Frame) -> bool:
