@@ -550,7 +550,8 @@ LOGGING = {
 
 # Webhooks (docs/DESIGN.md, "Webhooks"): deliveries to private, loopback or link-local
 # addresses are refused unless this is on (tests, or an operator's own network).
-WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS")
+# On in a development setup (DEBUG: `make run`), where the receiver is on this machine.
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", DEBUG)
 WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10.0)  # one POST at most
 WEBHOOK_RETRY_BASE_SECONDS = env_float("WEBHOOK_RETRY_BASE_SECONDS", 5.0)  # doubles per try
 WEBHOOK_PAUSE_AFTER_FAILURES = env_int("WEBHOOK_PAUSE_AFTER_FAILURES", 10)  # in a row
