@@ -30,13 +30,15 @@ run: $(BIN)/.installed-run
 	exec $(BIN)/daphne -b $(HOST) -p $(PORT) chatsite.asgi:application
 
 ## Install and run the whole test suite (ruff, mypy, then pytest on TEST_WORKERS
-## processes, one test module each at a time: tests/support/workers.py keeps their
-## databases and channel layers apart; TEST_WORKERS=0 runs it in this process).
+## processes, one test module each at a time, in the collection's order: the browser
+## tests last, as tests/e2e/conftest.py orders them (Playwright leaves an event loop
+## running). tests/support/workers.py keeps the workers' databases and channel layers
+## apart; TEST_WORKERS=0 runs it in this process).
 TEST_WORKERS ?= 3
 test: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 ## The fuzzers with FUZZ_EXAMPLES examples each (CI runs 2,000): random and malformed
 ## frames at a chat socket (real Redis and database: set DATABASE_URL and REDIS_URL as

@@ -100,7 +100,10 @@ def test_pin_archive_and_unarchive_from_the_sidebar(new_user: NewUser, server_en
 
     # Archive another for good: it is under "Archived", where Unarchive brings it back.
     page.locator('.conversation-item:has-text("Bravo")').hover()
-    page.get_by_role("button", name="Archive “Bravo”").click()
+    # The sidebar drops it at once; the server has it once the PATCH is answered.
+    with page.expect_response(lambda r: r.request.method == "PATCH") as patched:
+        page.get_by_role("button", name="Archive “Bravo”").click()
+    assert patched.value.ok
     expect(titles(page)).to_have_text(["Charlie", "Alpha"])
     assert page.evaluate(MARKS_JS) == {
         "listed": ["Charlie (pinned)", "Alpha"],
