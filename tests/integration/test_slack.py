@@ -257,3 +257,27 @@ async def test_the_endpoint_is_off_without_token_and_secret(slack: SlackAPI, set
     assert response.status_code == 404
     assert response.json()["ok"] is False
     assert await messages() == [] and slack.calls == []
+
+
+async def test_a_slow_or_failing_slack_never_delays_the_answer(
+    slack: SlackAPI, stub: OpenAIStub
+) -> None:
+    """Slack holding every call: the answer is saved complete all the same; then a
+    failed post (ok: false) is logged and the next ones still go, in order."""
+    slack.hold.clear()
+    slack.errors.append("channel_not_found")
+    stub.replies.append(Reply(deltas=LINES, delay=0.05))
+    envelope = mention()
+    await send(envelope)
+
+    async def complete() -> bool:
+        found = [m for m in await messages() if m.role == "assistant"]
+        return bool(found) and found[0].status == "complete"
+
+    await wait_for(complete, 20, what="the answer saved complete while Slack waits")
+    assert slack.calls == []  # the first post is still held
+    slack.hold.set()
+    await answer.answers_done(timeout=20)
+    posts = slack.posts(envelope["event"]["ts"])
+    assert posts and joined(posts) in joined([line.strip() for line in LINES])
+    assert joined(posts).endswith("Fourth line.")

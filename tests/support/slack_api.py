@@ -1,7 +1,7 @@
 """A Slack-Web-API-compatible server on loopback: records every call (method, headers,
 JSON or form body) and answers as Slack does (`{"ok": true, "channel", "ts", ...}`);
-`fail` makes the next calls answer `{"ok": false, "error": ...}`. Point the SDK's
-`base_url` (SLACK_API_URL) at `api.url`."""
+`errors` makes the next calls answer `{"ok": false, "error": ...}` and a cleared `hold`
+makes calls wait (a slow Slack). Point the SDK's `base_url` (SLACK_API_URL) at `api.url`."""
 
 from __future__ import annotations
 
@@ -29,6 +29,8 @@ class SlackAPI:
         self.errors: list[str] = []  # answered in turn as `ok: false`; then ok
         self.lock = threading.Lock()
         self.counter = itertools.count(1)
+        self.hold = threading.Event()  # cleared: calls wait until it is set (a slow Slack)
+        self.hold.set()
 
     def __enter__(self) -> SlackAPI:
         api = self
@@ -42,6 +44,7 @@ class SlackAPI:
                 else:
                     body = dict(parse_qsl(raw.decode()))
                 method = self.path.rstrip("/").rsplit("/", 1)[-1]
+                api.hold.wait(30)
                 with api.lock:
                     api.calls.append(Call(method, dict(self.headers), body))
                     reply = api.reply(body)
@@ -62,6 +65,7 @@ class SlackAPI:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.hold.set()
         self.server.shutdown()
         self.server.server_close()
 
