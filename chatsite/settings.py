@@ -567,3 +567,5 @@ SLACK_API_URL = os.environ.get("SLACK_API_URL", "https://slack.com/api/")
 SLACK_SERVICE_USER = os.environ.get("SLACK_SERVICE_USER", "slack")
 SLACK_CHUNK = os.environ.get("SLACK_CHUNK", "line")  # line | sentence: one post per chunk
 SLACK_POSTS_PER_SECOND = env_float("SLACK_POSTS_PER_SECOND", 1.0)  # per channel; faster: merged
+if SLACK_CHUNK not in {"line", "sentence"}:
+    raise ImproperlyConfigured("SLACK_CHUNK must be line or sentence.")

@@ -18,6 +18,7 @@ from channels.db import database_sync_to_async
 from django.test import AsyncClient
 
 from chat.models import Message, SlackThread, SlackUser
+from chat.streaming.answer.registry import stop_here
 from chat.transports.slack import answer, posting
 from tests.support.openai_stub import OpenAIStub, Reply
 from tests.support.slack_api import SlackAPI
@@ -281,3 +282,19 @@ async def test_a_slow_or_failing_slack_never_delays_the_answer(
     posts = slack.posts(envelope["event"]["ts"])
     assert posts and joined(posts) in joined([line.strip() for line in LINES])
     assert joined(posts).endswith("Fourth line.")
+
+
+async def test_a_stopped_answer_ends_with_a_marked_post(slack: SlackAPI, stub: OpenAIStub) -> None:
+    """Stopped (from a tab, say) after its first line: the thread is told."""
+    stub.replies.append(Reply(deltas=["Started.\n"] + ["more "] * 200, delay=0.05))
+    envelope = mention()
+    await send(envelope)
+    ts = envelope["event"]["ts"]
+    await wait_for(lambda: slack.posts(ts), 20, what="the first post")
+    conversation_id = await database_sync_to_async(
+        lambda: SlackThread.objects.get(channel="C1", thread_ts=ts).conversation_id
+    )()
+    assert stop_here(conversation_id)
+    await answer.answers_done(timeout=20)
+    posts = slack.posts(ts)
+    assert posts[0] == "Started." and posts[-1] == answer.STOPPED
