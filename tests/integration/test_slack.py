@@ -136,15 +136,18 @@ async def test_a_signed_mention_is_answered_in_its_thread_one_post_per_line(
 async def test_chunks_faster_than_the_rate_are_merged_into_fewer_posts_in_order(
     slack: SlackAPI, stub: OpenAIStub, settings: Any
 ) -> None:
-    """At one post per second, lines that come faster go out merged, nothing lost."""
+    """At one post per second, lines that come faster (one per 0.1 s: each its own
+    post without the limit) go out merged, in order, nothing lost."""
     settings.SLACK_POSTS_PER_SECOND = 1
-    stub.replies.append(Reply(deltas=LINES))
+    lines = [f"Line {n}.\n" for n in range(1, 7)]
+    stub.replies.append(Reply(deltas=lines, delay=0.1))
     envelope = mention()
     await send(envelope)
     ts = envelope["event"]["ts"]
-    full = "".join(LINES)
+    full = "".join(lines).strip()
     await wait_for(lambda: joined(slack.posts(ts)) == full, 20, what="the whole answer")
-    assert 1 <= len(slack.posts(ts)) < len(LINES)
+    assert slack.posts(ts)[0] == "Line 1."
+    assert 2 <= len(slack.posts(ts)) < len(lines)
 
 
 @pytest.mark.parametrize(
