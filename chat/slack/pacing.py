@@ -29,18 +29,18 @@ def interval_of(posts_per_second: float) -> float:
 
 
 def merged(chunks: list[str]) -> list[str]:
-    """The posts for chunks that go together: their text joined, newlines at its ends
-    trimmed, nothing for blank text, split at lines into posts of MAX_POST_CHARS at
-    most."""
-    text = "".join(chunks).strip("\n")
+    """The posts for chunks that go together: their text joined, leading newlines and
+    trailing whitespace trimmed, nothing for blank text, split at lines into posts of
+    MAX_POST_CHARS at most."""
+    text = "".join(chunks).lstrip("\n").rstrip()
     if not text.strip():
         return []
     posts: list[str] = []
     while len(text) > MAX_POST_CHARS:
         cut = text.rfind("\n", 0, MAX_POST_CHARS)
         cut = cut if cut > 0 else MAX_POST_CHARS
-        posts.append(text[:cut].strip("\n"))
-        text = text[cut:].strip("\n")
+        posts.append(text[:cut].rstrip())
+        text = text[cut:].lstrip("\n")
     if text.strip():
         posts.append(text)
     return [p for p in posts if p.strip()]

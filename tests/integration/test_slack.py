@@ -301,3 +301,14 @@ async def test_a_stopped_answer_ends_with_a_marked_post(slack: SlackAPI, stub: O
     await answer.answers_done(timeout=20)
     posts = slack.posts(ts)
     assert posts[0] == "Started." and posts[-1] == answer.STOPPED
+
+
+async def test_sentence_mode_posts_one_message_per_sentence(
+    slack: SlackAPI, stub: OpenAIStub, settings: Any
+) -> None:
+    settings.SLACK_CHUNK = "sentence"
+    stub.replies.append(Reply(deltas=["One is here. Two ", "is there.\nThree."], delay=0.3))
+    envelope = mention()
+    await send(envelope)
+    await answer.answers_done(timeout=20)
+    assert slack.posts(envelope["event"]["ts"]) == ["One is here.", "Two is there.", "Three."]

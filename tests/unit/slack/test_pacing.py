@@ -35,6 +35,7 @@ def test_interval_of(rate: float, interval: float) -> None:
         (["\n", "  \n"], []),
         (["\nText\n\n"], ["Text"]),
         (["    indented code\n"], ["    indented code"]),
+        (["One. ", "Two. "], ["One. Two."]),  # sentences: the space after the last one goes
         ([], []),
     ],
 )
