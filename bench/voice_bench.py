@@ -23,8 +23,9 @@ a voice mode that plays nothing until the whole audio file exists does). Engines
 espeak-ng for real, and bench/voicevox_stub.py on loopback (VOICEVOX's API, a
 realistic time per character: see its docstring) through chat.speech's VoicevoxEngine.
 
-Per run, from the send (the client's POST): first token (the model server's write of
-the first token, from its log: same machine, same clock), first chunk (the client's
+Per run, from the send (the client's POST): model asked (the model server got the
+model call: the server's own time before the model), first token (the model server's
+write of the first token, from its log: same machine, same clock), first chunk (the client's
 first chunk of text), first audio (the first WAV ready), last audio (the last WAV
 ready). --runs runs per cell, the median reported; the cells take turns in each
 repetition so drift hits all alike. Every run is checked: the chunks joined equal the
@@ -36,7 +37,8 @@ Output: a Markdown table between `<!-- bench:begin -->` and `<!-- bench:end -->`
 --markdown (created when missing), every figure in <out-dir>/voice_bench.json, and
 whether the issue's goals hold per (engine, language, pace): clause mode's first audio
 within 600 ms of the first token, and whole-answer first audio >= 3x clause mode's.
---profile runs Daphne under py-spy (a flame graph for the whole run).
+--profile runs the first pace's Daphne under py-spy (<out-dir>/voice_bench_profile.txt:
+collapsed stacks, one line per stack with its sample count, for flamegraph.pl or grep).
 """
 
 from __future__ import annotations
@@ -168,7 +170,11 @@ def start_child(command: list[str], workdir: Path, name: str) -> tuple[subproces
     stderr = (workdir / f"{name}.log").open("w")
     process = CHILDREN.add(
         subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=stderr, text=True, preexec_fn=raise_priority
+            command,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            preexec_fn=raise_priority,
         )
     )
     stderr.close()
@@ -182,7 +188,15 @@ def start_model(workdir: Path, pace: float, first_token_ms: float) -> ModelServe
     name = f"model-{pace:g}tps"
     log_path = workdir / f"{name}.jsonl"
     log_path.touch()
-    command = [PYTHON, str(Path(__file__)), "serve-model", "--port", "0", "--log", str(log_path)]
+    command = [
+        PYTHON,
+        str(Path(__file__)),
+        "serve-model",
+        "--port",
+        "0",
+        "--log",
+        str(log_path),
+    ]
     command += ["--first-token-ms", str(first_token_ms), "--tps", str(pace)]
     process, port = start_child(command, workdir, name)
     return ModelServer(process, port, log_path)
@@ -205,6 +219,7 @@ class Run:
     engine: str
     prompt: str = ""
     sent: float = 0.0
+    model_asked: float | None = None
     first_token: float | None = None
     first_chunk: float | None = None
     first_audio: float | None = None
@@ -218,6 +233,7 @@ class Run:
             return None if t is None else round(t - self.sent, 4)
 
         return {
+            "model_asked": since(self.model_asked),
             "first_token": since(self.first_token),
             "first_chunk": since(self.first_chunk),
             "first_audio": since(self.first_audio),
@@ -233,7 +249,12 @@ def wav_facts(audio: bytes) -> dict[str, Any]:
     except (wave.Error, EOFError) as exc:
         return {"valid": False, "error": str(exc), "bytes": len(audio)}
     seconds = frames / rate if rate else 0.0
-    return {"valid": frames > 0 and rate > 0, "frames": frames, "rate": rate, "seconds": seconds}
+    return {
+        "valid": frames > 0 and rate > 0,
+        "frames": frames,
+        "rate": rate,
+        "seconds": seconds,
+    }
 
 
 def speak_run(run: Run, api: ApiClient, conversation: str, engine: Engine) -> None:
@@ -302,8 +323,19 @@ def summarize(runs: list[Run]) -> list[dict[str, Any]]:
     rows = []
     for (engine, lang, pace, mode), group in cells.items():
         figures = [r.figures() for r in group]
-        row: dict[str, Any] = {"engine": engine, "lang": lang, "pace": pace, "mode": mode}
-        for key in ("first_token", "first_chunk", "first_audio", "last_audio"):
+        row: dict[str, Any] = {
+            "engine": engine,
+            "lang": lang,
+            "pace": pace,
+            "mode": mode,
+        }
+        for key in (
+            "model_asked",
+            "first_token",
+            "first_chunk",
+            "first_audio",
+            "last_audio",
+        ):
             row[key] = median([f[key] for f in figures])
         row["runs"] = len(group)
         row["chunks"] = median([len(r.chunks) for r in group])
@@ -372,16 +404,17 @@ def render(report: dict[str, Any]) -> str:
         f"VOICEVOX stub: {w['voicevox_base_ms']:g} ms + {w['voicevox_per_char_ms']:g} ms per "
         f"character. Median of {w['runs']} runs per cell; ms from the send.",
         "",
-        "| engine | lang | tokens/s | mode | first token | first chunk | first audio | "
-        "last audio | chunks | WAVs |",
-        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|",
+        "| engine | lang | tokens/s | mode | model asked | first token | first chunk | "
+        "first audio | last audio | chunks | WAVs |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in report["rows"]:
         first_audio = (
             f"**{ms(r['first_audio'])}**" if r["mode"] == "clause" else ms(r["first_audio"])
         )
         lines.append(
-            f"| {r['engine']} | {r['lang']} | {r['pace']:g} | {r['mode']} | {ms(r['first_token'])} "
+            f"| {r['engine']} | {r['lang']} | {r['pace']:g} | {r['mode']} | {ms(r['model_asked'])} "
+            f"| {ms(r['first_token'])} "
             f"| {ms(r['first_chunk'])} | {first_audio} | {ms(r['last_audio'])} "
             f"| {r['chunks']:g} | {r['wavs']:g} |"
         )
@@ -418,7 +451,12 @@ def machine_load() -> str:
 
 
 def one_run(
-    spec: Run, api: ApiClient, agent: DbAgent, username: str, engine: Engine, model: ModelServer
+    spec: Run,
+    api: ApiClient,
+    agent: DbAgent,
+    username: str,
+    engine: Engine,
+    model: ModelServer,
 ) -> Run:
     [conversation] = agent.conversations([username])
     spec.prompt = prompt_for(spec.lang)
@@ -428,7 +466,10 @@ def one_run(
         spec.problems.append(f"{type(exc).__name__}: {exc}")
     record = model.requests({spec.prompt}).get(spec.prompt)
     if record and record.get("first"):
-        spec.first_token = float(record["first"])
+        spec.model_asked, spec.first_token = (
+            float(record["arrival"]),
+            float(record["first"]),
+        )
     check_run(spec)
     return spec
 
@@ -446,7 +487,12 @@ def measure_pace(
     """Every (repetition, language, engine, mode) at one pace, through one Daphne."""
     model = start_model(workdir, pace, args.first_token_ms)
     servers = start_servers(
-        1, ROOT, {**env, "OPENAI_BASE_URL": model.base_url}, workdir, f"voice-{pace:g}", profile
+        1,
+        ROOT,
+        {**env, "OPENAI_BASE_URL": model.base_url},
+        workdir,
+        f"voice-{pace:g}",
+        profile,
     )
     api = ApiClient(f"http://127.0.0.1:{servers[0].port}", account[1], notice=log)
     runs: list[Run] = []
@@ -515,7 +561,8 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
                 profile = None
                 if args.profile and index == 0:
                     spy = shutil.which("py-spy") or str(Path(PYTHON).parent / "py-spy")
-                    profile = f"{spy} record --rate 200 -o {out_dir / 'voice_bench_profile.svg'}"
+                    target = out_dir / "voice_bench_profile.txt"  # collapsed stacks (flamegraph.pl)
+                    profile = f"{spy} record --rate 200 --format raw -o {target}"
                 account = (user["username"], token)
                 runs += measure_pace(args, env, workdir, pace, account, engines, agent, profile)
         finally:
