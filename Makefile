@@ -56,7 +56,9 @@ fuzz: $(BIN)/.installed
 ## the admin review pages at 1,000 vs 100,000 messages (BENCH_DATABASE_URL for
 ## PostgreSQL), the conversation search at 100,000 messages (PostgreSQL only:
 ## BENCH_DATABASE_URL or DATABASE_URL names the server; skipped without one), and the
-## latency SSE and /v1 add to the WebSocket's (bench/api_bench.py; API_BENCH_ARGS).
+## latency SSE and /v1 add to the WebSocket's (bench/api_bench.py; API_BENCH_ARGS), and
+## the time to first audio per chunk mode (bench/voice_bench.py to docs/voice.md;
+## VOICE_BENCH_ARGS).
 BEFORE_REF ?= f59f16e
 bench: $(BIN)/.installed
 	$(BIN)/python bench/load_bench.py $(if $(BEFORE_REF),--before-ref $(BEFORE_REF)) $(BENCH_ARGS)
@@ -64,6 +66,7 @@ bench: $(BIN)/.installed
 	@if [ -n "$${BENCH_DATABASE_URL:-$$DATABASE_URL}" ]; then $(BIN)/python bench/search.py; \
 	else echo "bench/search.py skipped: set BENCH_DATABASE_URL (PostgreSQL)"; fi
 	$(BIN)/python bench/api_bench.py $(API_BENCH_ARGS)
+	$(BIN)/python bench/voice_bench.py $(VOICE_BENCH_ARGS)
 
 ## Retake docs/screenshots/*.png of the chat page (needs Chromium and fonts-noto-cjk).
 screenshots: $(BIN)/.installed

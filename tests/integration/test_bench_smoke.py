@@ -157,3 +157,44 @@ def test_db_agent_finds_moved_names(tmp_path: Path, layout: dict[str, str], foun
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[0] == found, result.stdout
+
+
+@pytest.mark.timeout(240)
+def test_voice_bench_smoke(tmp_path: Path) -> None:
+    """Every (engine, mode) cell of a tiny voice run has its figures, first audio no later
+    than the last, and valid WAVs (espeak-ng for real, the VOICEVOX stub's sine); the
+    bench exits 1 when a run's text or WAVs are wrong."""
+    markdown = tmp_path / "voice.md"
+    command = [
+        sys.executable,
+        str(ROOT / "bench" / "voice_bench.py"),
+        "--runs=1",
+        "--langs=en",
+        "--paces=200",
+        "--first-token-ms=50",
+        "--voicevox-base-ms=5",
+        "--voicevox-per-char-ms=0.5",
+        "--db-name=chat_voicebench_smoke",
+        f"--out-dir={tmp_path}",
+        f"--markdown={markdown}",
+    ]
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=230)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
+
+    report = json.loads((tmp_path / "voice_bench.json").read_text())
+    cells = {(row["engine"], row["mode"]): row for row in report["rows"]}
+    modes = ("clause", "sentence", "line", "whole")
+    assert sorted(cells) == sorted((e, m) for e in ("espeak", "voicevox") for m in modes)
+    for row in cells.values():
+        keys = ("first_token", "first_chunk", "first_audio", "last_audio")
+        assert all(row[key] is not None for key in keys), row
+        assert row["first_audio"] <= row["last_audio"], row
+        assert row["problems"] == [], row
+        check = row["wav_check"]
+        assert check["count"] == check["valid"] == row["wavs"] >= 1, row
+    assert cells[("espeak", "whole")]["wavs"] == 1
+    assert cells[("voicevox", "clause")]["wav_check"]["rates"] == [24000]
+    assert {g["engine"] for g in report["goals"]} == {"espeak", "voicevox"}
+    text = markdown.read_text()
+    assert "<!-- bench:begin -->" in text and "| espeak | en | 200 | clause |" in text
