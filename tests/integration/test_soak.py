@@ -22,7 +22,10 @@ from tests.support.waiting import wait_for
 
 from .conftest import make_conversation, make_user, open_socket, receive, receive_until
 
-pytestmark = [pytest.mark.django_db(transaction=True)]
+# A soak, not a latency test: its waits are generous, because it shares the machine
+# with the other test workers (Makefile TEST_WORKERS) and runs under tracemalloc.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(360)]
+WAIT = 120  # seconds a frame may take, at most
 
 USERS = 30
 ROUNDS = 3
@@ -43,7 +46,7 @@ def saved_answers(ids: list[str]) -> dict[str, Message]:
 async def watch_to_the_end(ws, conversation_id) -> tuple[str, str]:
     """Send a message on an open socket and read to the end: (answer id, text seen)."""
     await ws.send_to(text_data=json.dumps({"type": "user_message", "content": "soak"}))
-    frames = await receive_until(ws, "end", timeout=60)
+    frames = await receive_until(ws, "end", timeout=WAIT)
     answer_id = frames[-1]["message_id"]
     chunks = [f for f in frames if f["type"] == "chunk" and f["message_id"] == answer_id]
     assert [c["seq"] for c in chunks] == list(range(len(chunks)))
@@ -55,7 +58,7 @@ async def visit(user, conversation, rng: random.Random) -> tuple[str, str] | Non
     (answer id, history text + chunks)."""
     ws = await open_socket(user, conversation, rng.choice(["token", "sentence", "clause"]))
     try:
-        history = await receive(ws, timeout=30)
+        history = await receive(ws, timeout=WAIT)
         live = [m for m in history["messages"] if m["status"] == "streaming"]
         if not live or rng.random() < 0.5:
             await asyncio.sleep(rng.random() * 0.05)  # reads a little, then closes
@@ -63,7 +66,7 @@ async def visit(user, conversation, rng: random.Random) -> tuple[str, str] | Non
         answer_id = live[0]["id"]
         text = live[0]["content"]
         while True:
-            frame = await receive(ws, timeout=60)
+            frame = await receive(ws, timeout=WAIT)
             if frame.get("message_id") != answer_id:
                 continue
             if frame["type"] == "chunk":
@@ -90,7 +93,7 @@ async def test_sockets_come_and_go_while_answers_stream(redis_layer, settings) -
     for _ in range(ROUNDS):
         owners = [await open_socket(u, c) for u, c in zip(users, conversations, strict=True)]
         for ws in owners:
-            assert (await receive(ws))["type"] == "history"
+            assert (await receive(ws, timeout=WAIT))["type"] == "history"
         asking = [
             asyncio.create_task(watch_to_the_end(ws, c.pk))
             for ws, c in zip(owners, conversations, strict=True)
@@ -103,7 +106,7 @@ async def test_sockets_come_and_go_while_answers_stream(redis_layer, settings) -
         for ws in owners:
             await ws.disconnect()
         sockets += len(owners) + VISITS
-    await wait_for_answers(timeout=60)
+    await wait_for_answers(timeout=WAIT)
     gc.collect()
     grown = tracemalloc.get_traced_memory()[0] - baseline
     tracemalloc.stop()
