@@ -27,8 +27,9 @@ PREFERENCES_JS = """async () => {
 }"""
 
 
-def background(page: Page) -> str:
-    return str(page.evaluate("getComputedStyle(document.body).backgroundColor"))
+def expect_background(page: Page, colour: str) -> None:
+    """The page's background becomes `colour` (waits for its stylesheet on a busy machine)."""
+    expect(page.locator("body")).to_have_css("background-color", colour)
 
 
 def code_theme(page: Page) -> str:
@@ -91,7 +92,8 @@ def test_the_switch_cycles_the_theme_at_once_and_it_stays(new_user: NewUser) -> 
     page = tab.page
     switch = page.get_by_role("button", name=re.compile(r"^Appearance: "))
     expect(switch).to_have_attribute("aria-label", "Appearance: System (next: Light)")
-    assert (background(page), code_theme(page)) == (WHITE, "light")
+    expect_background(page, WHITE)
+    assert code_theme(page) == "light"
 
     switch.click()  # Light: what the device shows anyway
     expect(switch).to_have_attribute("aria-label", "Appearance: Light (next: Dark)")
@@ -99,27 +101,30 @@ def test_the_switch_cycles_the_theme_at_once_and_it_stays(new_user: NewUser) -> 
     switch.click()  # Dark: the page changes at once
     expect(switch).to_have_attribute("aria-label", "Appearance: Dark (next: System)")
     expect(page.locator("html")).to_have_attribute("data-theme", "dark")
-    assert (background(page), code_theme(page)) == (DARK, "dark")
+    expect_background(page, DARK)
+    assert code_theme(page) == "dark"
     pump(page, lambda: page.evaluate(PREFERENCES_JS)["theme"] == "dark", "the saved theme")
 
     page.reload()
     wait_for_chat_page(page)
     expect(page.locator("html")).to_have_attribute("data-theme", "dark")
-    assert (background(page), code_theme(page)) == (DARK, "dark")
+    expect_background(page, DARK)
+    assert code_theme(page) == "dark"
     expect(switch).to_have_attribute("aria-label", "Appearance: Dark (next: System)")
     page.goto(f"{tab.base_url}/settings/")  # every page of the user's
-    assert background(page) == DARK
+    expect_background(page, DARK)
     expect(page.get_by_label("Dark")).to_be_checked()
 
     page.goto(f"{tab.base_url}/")
     wait_for_chat_page(page)
     switch.click()  # System: the device's light again
     expect(page.locator("html")).not_to_have_attribute("data-theme", re.compile(r".*"))
-    assert (background(page), code_theme(page)) == (WHITE, "light")
+    expect_background(page, WHITE)
+    assert code_theme(page) == "light"
     pump(page, lambda: page.evaluate(PREFERENCES_JS)["theme"] == "system", "the saved theme")
     page.reload()
     wait_for_chat_page(page)
-    assert background(page) == WHITE
+    expect_background(page, WHITE)
 
 
 def test_a_choice_beats_the_device_and_signed_out_pages_follow_the_device(
@@ -127,17 +132,18 @@ def test_a_choice_beats_the_device_and_signed_out_pages_follow_the_device(
 ) -> None:
     tab = new_user(color_scheme="dark")
     page = tab.page
-    assert background(page) == DARK  # System: the device's dark
+    expect_background(page, DARK)  # System: the device's dark
     page.goto(f"{tab.base_url}/settings/")
     page.get_by_label("Light").check()
     page.click(".preferences-form [type=submit]")
     expect(page.locator(".settings-messages")).to_contain_text("Your settings are saved.")
-    assert background(page) == WHITE
+    expect_background(page, WHITE)
     page.goto(f"{tab.base_url}/")
     wait_for_chat_page(page)
-    assert (background(page), code_theme(page)) == (WHITE, "light")
+    expect_background(page, WHITE)
+    assert code_theme(page) == "light"
 
     page.get_by_role("button", name="Log out").click()
     page.wait_for_url(re.compile(r"/accounts/login/"))
     expect(page.locator("html")).not_to_have_attribute("data-theme", re.compile(r".*"))
-    assert background(page) == DARK
+    expect_background(page, DARK)

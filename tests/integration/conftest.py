@@ -100,14 +100,15 @@ def make_conversation(user: Any) -> Conversation:
 
 
 async def open_socket(
-    user: Any, conversation: Conversation | str, mode: str | None = None
+    user: Any, conversation: Conversation | str, mode: str | None = None, timeout: float = 5
 ) -> WebsocketCommunicator:
-    """Connect as `user`; returns the communicator with the first frame still unread."""
+    """Connect as `user` (within `timeout` seconds); returns the communicator with the
+    first frame still unread."""
     conversation_id = getattr(conversation, "pk", conversation)
     path = f"/ws/chat/{conversation_id}/" + (f"?chunk={mode}" if mode else "")
     communicator = WebsocketCommunicator(APP, path)
     communicator.scope["user"] = user
-    connected, _ = await communicator.connect(timeout=5)
+    connected, _ = await communicator.connect(timeout=timeout)
     assert connected
     return communicator
 

@@ -56,7 +56,8 @@ async def watch_to_the_end(ws, conversation_id) -> tuple[str, str]:
 async def visit(user, conversation, rng: random.Random) -> tuple[str, str] | None:
     """A tab that opens mid-answer; it leaves early, or stays to the end and returns
     (answer id, history text + chunks)."""
-    ws = await open_socket(user, conversation, rng.choice(["token", "sentence", "clause"]))
+    mode = rng.choice(["token", "sentence", "clause"])
+    ws = await open_socket(user, conversation, mode, timeout=WAIT)
     try:
         history = await receive(ws, timeout=WAIT)
         live = [m for m in history["messages"] if m["status"] == "streaming"]
@@ -91,7 +92,9 @@ async def test_sockets_come_and_go_while_answers_stream(redis_layer, settings) -
     seen: dict[str, list[str]] = {}
     sockets = 0
     for _ in range(ROUNDS):
-        owners = [await open_socket(u, c) for u, c in zip(users, conversations, strict=True)]
+        owners = [
+            await open_socket(u, c, timeout=WAIT) for u, c in zip(users, conversations, strict=True)
+        ]
         for ws in owners:
             assert (await receive(ws, timeout=WAIT))["type"] == "history"
         asking = [
