@@ -10,7 +10,6 @@ from chat.transports.http import (
     webhooks,
 )
 from chat.transports.http.usage import api_usage
-from chat.transports.slack.views import slack_events
 
 app_name = "chat"
 
@@ -31,7 +30,6 @@ urlpatterns = [
     path("api/presets/<str:preset_id>/", presets.api_preset, name="api-preset"),
     path("api/search/", conversations.api_search, name="api-search"),
     path("api/usage/", api_usage, name="api-usage"),
-    path("slack/events", slack_events, name="slack-events"),
     path("api/preferences/", preferences.api_preferences, name="api-preferences"),
     path("api/webhooks/", webhooks.api_webhooks, name="api-webhooks"),
     path("api/webhooks/<str:webhook_id>/", webhooks.api_webhook, name="api-webhook"),
