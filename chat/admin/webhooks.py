@@ -10,6 +10,7 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
+from chat.admin.site import ReadOnlyAdmin
 from chat.models import WebhookDelivery, WebhookSubscription
 from chat.webhooks import services, signing
 from chat.webhooks.targets import TargetRefused
@@ -69,7 +70,7 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
     """The outbox, read-only."""
 
     list_display = (
@@ -87,12 +88,3 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     list_filter = ("status",)
     list_select_related = ("subscription",)
     search_fields = ("=message_id", "=subscription__id")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
