@@ -43,6 +43,16 @@ def _unauthenticated() -> JsonResponse:
     return json_error(401, ErrorCode.NOT_AUTHENTICATED, "Log in first.")
 
 
+async def _owned(request: HttpRequest, webhook_id: str) -> WebhookSubscription | HttpResponse:
+    """The signed-in user's subscription, or the JSON 401 or 404 to answer instead."""
+    if (user := await _user(request)) is None:
+        return _unauthenticated()
+    try:
+        return await db_call(selectors.subscription_get)(owner=user, subscription_id=webhook_id)
+    except WebhookSubscription.DoesNotExist:
+        return json_error(404, ErrorCode.NOT_FOUND, NOT_FOUND)
+
+
 def _refused(exc: TargetRefused) -> JsonResponse:
     fields = {"url": [{"message": str(exc), "code": "refused"}]}
     return json_error(400, ErrorCode.INVALID, f"The URL is refused: {exc}", fields=fields)
@@ -90,12 +100,9 @@ def _create(user: User, data: dict[str, Any]) -> WebhookSubscription | HttpRespo
 async def api_webhook(request: HttpRequest, webhook_id: str) -> HttpResponse:
     """One subscription: read (with its secret), change (`active` true resumes a
     paused one), delete."""
-    if (user := await _user(request)) is None:
-        return _unauthenticated()
-    try:
-        found = await db_call(selectors.subscription_get)(owner=user, subscription_id=webhook_id)
-    except WebhookSubscription.DoesNotExist:
-        return json_error(404, ErrorCode.NOT_FOUND, NOT_FOUND)
+    found = await _owned(request, webhook_id)
+    if isinstance(found, HttpResponse):
+        return found
     if request.method == "DELETE":
         await db_call(services.subscription_delete)(subscription=found)
         return HttpResponse(status=204)
@@ -116,12 +123,9 @@ async def api_webhook(request: HttpRequest, webhook_id: str) -> HttpResponse:
 @require_http_methods(["GET"])
 async def api_webhook_deliveries(request: HttpRequest, webhook_id: str) -> HttpResponse:
     """The subscription's recent deliveries, newest first, failures with their error."""
-    if (user := await _user(request)) is None:
-        return _unauthenticated()
-    try:
-        found = await db_call(selectors.subscription_get)(owner=user, subscription_id=webhook_id)
-    except WebhookSubscription.DoesNotExist:
-        return json_error(404, ErrorCode.NOT_FOUND, NOT_FOUND)
+    found = await _owned(request, webhook_id)
+    if isinstance(found, HttpResponse):
+        return found
     recent = await db_call(selectors.deliveries_recent)(subscription=found)
     return JsonResponse(
         {
