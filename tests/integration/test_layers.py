@@ -10,9 +10,12 @@ import pytest
 from channels_redis.core import RedisChannelLayer
 
 from chat.streaming.delivery.layers import (
+    ChannelGone,
     PipelinedPubSubChannelLayer,
     ShardedRedisChannelLayer,
+    forget_channel,
     join_new_channel,
+    receive_here,
 )
 from chatsite.settings import redis_channel_layer
 from tests.support.redis_server import throwaway_redis
@@ -92,6 +95,34 @@ async def test_a_group_send_right_behind_a_join_reaches_the_new_channel(redis_ur
             channel = await join
             async with asyncio.timeout(2):
                 assert (await layer.receive(channel))["n"] == n
+    finally:
+        await layer.flush()
+
+
+async def test_a_receive_here_ends_at_once_when_cancelled_and_never_outlives_its_channel(
+    layer: PipelinedPubSubChannelLayer,
+) -> None:
+    """An answer's control listener reads with `receive_here`. Cancelled while the
+    shard's lock is held (a publish under way), it ends at once, where channels_redis'
+    `receive()` waited for the lock to unsubscribe; and once its channel is forgotten
+    a receive raises ChannelGone, where `receive()` subscribed it again and waited for
+    good."""
+    try:
+        channel = await join_new_channel(layer, "ctl")
+        await layer.group_send("ctl", {"type": "gen.sync", "n": 1})
+        async with asyncio.timeout(2):
+            assert (await receive_here(layer, channel))["n"] == 1
+        shard = layer._get_layer()._shards[0]
+        waiting = asyncio.get_running_loop().create_task(receive_here(layer, channel))
+        await asyncio.sleep(0)  # it waits on the channel's queue
+        async with shard._lock:  # as a publish holds it
+            waiting.cancel()
+            done, _ = await asyncio.wait({waiting}, timeout=2)
+            assert done == {waiting} and waiting.cancelled()
+        await forget_channel(layer, channel)
+        with pytest.raises(ChannelGone):
+            await receive_here(layer, channel)
+        assert channel not in layer._get_layer().channels  # not subscribed again
     finally:
         await layer.flush()
 

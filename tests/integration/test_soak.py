@@ -78,6 +78,16 @@ async def visit(user, conversation, rng: random.Random) -> tuple[str, str] | Non
         await ws.disconnect()
 
 
+def waits_in(task: asyncio.Task) -> str:
+    """Where a suspended task waits: its chain of awaits, outermost first."""
+    places, awaited = [], task.get_coro()
+    while awaited is not None and getattr(awaited, "cr_frame", None) is not None:
+        frame = awaited.cr_frame
+        places.append(f"{frame.f_code.co_filename.rsplit('/', 1)[-1]}:{frame.f_lineno}")
+        awaited = awaited.cr_await
+    return " > ".join(places) + (f" > {awaited!r}"[:200] if awaited is not None else "")
+
+
 async def test_sockets_come_and_go_while_answers_stream(redis_layer, settings) -> None:
     settings.DEMO_TOKEN_DELAY_MS = 8
     settings.CHAT_RATE_LIMIT_PER_MINUTE = 1000
@@ -123,10 +133,15 @@ async def test_sockets_come_and_go_while_answers_stream(redis_layer, settings) -
         assert all(text == saved[answer_id].content for text in texts), answer_id
     assert grown < MEMORY_BOUND, f"{grown / 1e6:.1f} MB still allocated"
 
-    def leaked() -> set[str]:
+    def leaked() -> dict[str, str]:
+        """Tasks left, by name, each with where it waits (its innermost frames)."""
         # The per-loop workers (progress saver, exchange batcher) may outlive the rounds.
-        names = {t.get_name() for t in asyncio.all_tasks()} - tasks_before
-        return {name for name in names if name.startswith(("answer-", "deadline-"))}
+        return {
+            t.get_name(): waits_in(t)
+            for t in asyncio.all_tasks()
+            if t.get_name() not in tasks_before
+            and t.get_name().startswith(("answer-", "deadline-"))
+        }
 
     # A socket's end is counted when its consumer has finished; on the core layer a
     # cancelled receive can take a few seconds to let go of Redis (a blocking BZPOPMIN).

@@ -11,6 +11,7 @@ so far from that offset as `chat.sync` (a tab that joins mid-answer, or saw a ga
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
@@ -24,7 +25,12 @@ from chat.streaming.answer.relay import Relay
 from chat.streaming.answer.retry import retrying
 from chat.streaming.answer.text import AnswerText
 from chat.streaming.delivery import local
-from chat.streaming.delivery.layers import forget_channel, join_new_channel
+from chat.streaming.delivery.layers import (
+    ChannelGone,
+    forget_channel,
+    join_new_channel,
+    receive_here,
+)
 from chat.telemetry import metrics
 
 logger = logging.getLogger(__name__)
@@ -134,7 +140,8 @@ class ControlListener:
         async def receive() -> local.Event:
             while True:
                 event = await retrying(
-                    lambda: self._layer.receive(channel),
+                    lambda: receive_here(self._layer, channel),
+                    final=(ChannelGone,),
                     what=f"control channel of answer {self._message_id}",
                     errors=metrics.CHANNEL_LAYER_ERRORS,
                     pause=0.5,
@@ -143,7 +150,8 @@ class ControlListener:
                 if event.get(local.ORIGIN) != local.PROCESS_ID:
                     return event
 
-        await self._listen(receive)
+        with contextlib.suppress(ChannelGone):  # left already (`close`)
+            await self._listen(receive)
 
     async def _listen(self, receive: Callable[[], Awaitable[local.Event]]) -> None:
         while True:

@@ -27,17 +27,20 @@ async def retrying(
     pause: float = 0.25,
     max_pause: float = 2.0,
     give_up_level: int = logging.ERROR,
+    final: tuple[type[Exception], ...] = (),
 ) -> T:
     """`call()` again after each failure until it succeeds: `pause` seconds between
     tries, doubling up to `max_pause`, for at most `attempts` tries and while the next
     one would start within `seconds`; then its last exception is raised. Each failure
-    counts in `errors` and is logged as `what`."""
+    counts in `errors` and is logged as `what`. An exception in `final` is raised at once."""
     deadline = time.monotonic() + seconds
     tries = 0
     while True:
         tries += 1
         try:
             return await call()
+        except final:
+            raise
         except Exception as exc:
             errors.inc()
             if tries == attempts or time.monotonic() + pause > deadline:

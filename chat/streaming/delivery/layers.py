@@ -332,6 +332,28 @@ async def join_new_channel(layer: BaseChannelLayer, group: str) -> str:
     return channel
 
 
+class ChannelGone(Exception):
+    """`receive_here()` on a channel this process has forgotten (`forget_channel`)."""
+
+
+async def receive_here(layer: BaseChannelLayer, channel: str) -> dict[str, Any]:
+    """`layer.receive(channel)` for a channel made by `join_new_channel`, that a cancel
+    ends at once, for any channel layer.
+
+    channels_redis' pub/sub `receive()`, when cancelled, unsubscribes under the shard's
+    lock before it lets go, and a receive on a forgotten channel subscribes it again
+    and waits on it for good: a listener told to end could outlive its answer. Here
+    the pub/sub layer's queue is read directly; unsubscribing is `forget_channel`'s
+    job (bounded), and a forgotten channel raises ChannelGone."""
+    if not isinstance(layer, RedisPubSubChannelLayer):
+        return await layer.receive(channel)
+    queue = layer._get_layer().channels.get(channel)
+    if queue is None:
+        raise ChannelGone(channel)
+    message = await queue.get()
+    return cast(dict[str, Any], layer.deserialize(message))
+
+
 async def forget_channel(layer: BaseChannelLayer, channel: str, timeout: float = 1.0) -> None:
     """Undo `new_channel()` once it is no longer read, for any channel layer.
 

@@ -101,3 +101,13 @@ async def test_each_failure_is_logged_and_the_last_at_the_given_level(
         (logging.WARNING, "chat.end failed, trying again: ConnectionError('down')"),
         (logging.WARNING, "chat.end failed, giving up: ConnectionError('down')"),
     ]
+
+
+async def test_a_final_exception_is_raised_at_once(clock: Clock) -> None:
+    """The control channel gone (the answer left it): no try again, no pause."""
+    errors = Errors()
+    with pytest.raises(ConnectionError):
+        await retry.retrying(
+            failing(math.inf), what="the call", errors=errors, final=(ConnectionError,)
+        )
+    assert (errors.count, clock.pauses) == (0, [])
