@@ -351,7 +351,7 @@ async def receive_here(layer: BaseChannelLayer, channel: str) -> dict[str, Any]:
     if queue is None:
         raise ChannelGone(channel)
     message = await queue.get()
-    return cast(dict[str, Any], layer.deserialize(message))
+    return layer.deserialize(message)
 
 
 async def forget_channel(layer: BaseChannelLayer, channel: str, timeout: float = 1.0) -> None:
