@@ -27,6 +27,7 @@ class ErrorCode(StrEnum):
     READ_ONLY = "read_only"
     UNAVAILABLE = "unavailable"
     SERVER_ERROR = "server_error"
+    SPEECH_FAILED = "speech_failed"  # the speech engine could not speak (voice mode)
     # An answer that ended in error (also stored on Message.error_code).
     MODEL_ERROR = "model_error"
     MODEL_UNAVAILABLE = "model_unavailable"
@@ -55,6 +56,7 @@ HTTP_STATUS = {
     ErrorCode.CSRF_FAILED: 403,
     ErrorCode.UNAVAILABLE: 503,
     ErrorCode.SERVER_ERROR: 500,
+    ErrorCode.SPEECH_FAILED: 503,
     ErrorCode.MODEL_UNREACHABLE: 502,
 }
 

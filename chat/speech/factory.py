@@ -38,3 +38,20 @@ def cached_engine_from_settings() -> CachedEngine:
     from django.conf import settings
 
     return CachedEngine(engine_from_settings(), SpeechCache(settings.SPEECH_CACHE_DIR))
+
+
+_shared: dict[tuple[object, ...], CachedEngine] = {}
+
+
+def shared_engine() -> CachedEngine:
+    """The process's one cached engine for the current settings: tabs asking for the
+    same chunk at once wait for one synthesis (CachedEngine's per-chunk lock)."""
+    from django.conf import settings
+
+    names = ["SPEECH_ENGINE", "SPEECH_VOICE", "VOICEVOX_URL", "VOICEVOX_SPEAKER", "SPEECH_URL"]
+    names += ["SPEECH_API_KEY", "SPEECH_MODEL"]
+    config = (*(getattr(settings, name) for name in names), settings.SPEECH_CACHE_DIR)
+    engine = _shared.get(config)
+    if engine is None:
+        engine = _shared[config] = cached_engine_from_settings()
+    return engine

@@ -31,6 +31,22 @@ async def speech_for_user(
     """The chunk as WAV bytes. Refusal `quota_exceeded` (with `retry_after`) when the
     user's characters for today are spent; SpeechError when there is nothing to say or
     the engine fails (the characters stay charged: the engine was asked)."""
+    said = await _charged(user_id=user_id, text=text, engine=engine, voice=voice)
+    return await asyncio.to_thread(engine.synthesize, said, voice)
+
+
+async def clip_for_user(
+    *, user_id: int, text: str, engine: CachedEngine, voice: str | None = None
+) -> str:
+    """As `speech_for_user`, but the audio is left in the cache: its key (links.py
+    makes the user's address of it). A chunk said before costs nothing and is ready."""
+    said = await _charged(user_id=user_id, text=text, engine=engine, voice=voice)
+    await asyncio.to_thread(engine.synthesize, said, voice)
+    return engine.key(said, voice)
+
+
+async def _charged(*, user_id: int, text: str, engine: CachedEngine, voice: str | None) -> str:
+    """What is said of `text`, charged to the user unless it is cached already."""
     said = speakable(text)
     if not said:
         raise SpeechError("Nothing to say: the text is empty.")
@@ -38,4 +54,4 @@ async def speech_for_user(
     if not cached and not await db_call(speech_charge)(user_id=user_id, chars=len(said)):
         now = datetime.datetime.now(datetime.UTC)
         raise Refusal(ErrorCode.QUOTA_EXCEEDED, SPENT, retry_after=seconds_to_midnight(now))
-    return await asyncio.to_thread(engine.synthesize, said, voice)
+    return said

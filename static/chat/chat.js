@@ -24,6 +24,7 @@
   const Dialogs = window.ChatDialogs;
   // Fallbacks keep the chat usable if a helper script failed to load.
   const Markdown = window.ChatMarkdown || { renderInto: (node, raw) => { node.textContent = raw; }, appendCursor() {} };
+  const Voice = window.ChatVoice || { init() {}, connected() {}, onAudio() {}, onNotice() {}, hush() {}, controls: () => [] };
   const Speech = window.ChatSpeech || { init() {}, onChunk() {}, onEnd() {}, cancel() {}, controls: () => [], onClick: () => false };
   const Feedback = window.ChatFeedback || { controls: () => document.createComment(''), onClick: () => false };
   const Branches = window.ChatBranches || { controls: () => [], onClick: () => false };
@@ -35,7 +36,7 @@
   // The server's error codes (chat/errors.py, ErrorCode); a test keeps the two lists equal.
   const ERROR_CODES = Object.freeze({
     BAD_FRAME: 'bad_frame', TOO_LONG: 'too_long', BUSY: 'busy', RATE_LIMITED: 'rate_limited', QUOTA_EXCEEDED: 'quota_exceeded',
-    STORAGE_FULL: 'storage_full',
+    STORAGE_FULL: 'storage_full', SPEECH_FAILED: 'speech_failed',
     NOT_FOUND: 'not_found', READ_ONLY: 'read_only', UNAVAILABLE: 'unavailable', SERVER_ERROR: 'server_error',
     MODEL_ERROR: 'model_error', MODEL_UNAVAILABLE: 'model_unavailable', TIMEOUT: 'timeout',
     MODEL_UNREACHABLE: 'model_unreachable',
@@ -454,7 +455,7 @@
     const actions = [];
     if (role === 'assistant') {
       actions.push(copyButton());
-      if (id && status !== 'streaming') actions.push(feedback || Feedback.controls(id, m.feedback || null), ...Speech.controls(id));
+      if (id && status !== 'streaming') actions.push(feedback || Feedback.controls(id, m.feedback || null), ...Speech.controls(id), ...Voice.controls(id));
     } else if (status === 'queued') {
       const cancel = button('cancel-queued', null, 'Cancel this queued message', () => cancelQueued(b));
       cancel.innerHTML = ICONS.cancel;  // a constant
@@ -631,6 +632,7 @@
     const content = els.input.value.trim();
     if (!content || els.input.disabled || state.creating) return;
     if (!checkLength()) return;
+    Voice.hush(false);  // barge-in: the server's voice stops for a new message (it hears it too)
     if (!state.currentId) {
       state.creating = true;
       updateComposer();
@@ -798,6 +800,7 @@
 
   function closeConversation() {
     Speech.cancel();
+    Voice.hush(false);
     disconnect();
     state.currentId = null;
     state.draft = null;
@@ -819,12 +822,14 @@
     let f = null;
     try { f = JSON.parse(raw); } catch (e) { /* reported below */ }
     const handlers = { history: onHistory, older: onOlder, message: onMessage, start: onStart,
-      chunk: onChunk, end: onEnd, error: onError, conversation: onConversation, pong: () => {} };
+      chunk: onChunk, end: onEnd, error: onError, conversation: onConversation, pong: () => {},
+      audio: Voice.onAudio, voice_notice: Voice.onNotice };
     if (f && handlers[f.type]) handlers[f.type](f);
     else console.warn('Ignoring an unknown frame', raw);
   }
 
   function onHistory(f) {
+    Voice.connected();  // a new socket speaks only once told to
     state.attempts = 0;
     resetStreamState();
     els.messages.replaceChildren();
@@ -1031,6 +1036,11 @@
   });
   els.messages.addEventListener('click', onMessagesClick);
   Speech.init(els.readAloud);
+  Voice.init({ send: sendFrame, notify: showNotice });
+  document.addEventListener('chat:voice', (e) => {  // an answer's first clip: its Replay voice button
+    const b = state.bubbles.get(e.detail.id);
+    if (b && b.dataset.status !== 'streaming' && !b.querySelector('.voice-replay-button')) renderActions(b);
+  });
   els.composer.addEventListener('submit', (e) => { e.preventDefault(); submitMessage(); });
   els.input.addEventListener('keydown', (e) => {
     // isComposing: the Enter that confirms an IME conversion (e.g. Japanese) must not send.
@@ -1039,9 +1049,10 @@
       submitMessage();
     }
   });
-  els.input.addEventListener('input', () => { autoGrow(); checkLength(); });
+  els.input.addEventListener('input', () => { autoGrow(); checkLength(); Voice.hush(true); });
   els.stop.addEventListener('click', () => {
     Speech.cancel([...state.streaming]);
+    Voice.hush(false);  // the server's voice stops with the answer
     if (!sendFrame({ type: 'stop' })) showNotice('Not connected: the answer cannot be stopped right now.');
   });
   els.newChat.addEventListener('click', () => newChat());

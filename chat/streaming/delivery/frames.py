@@ -110,3 +110,13 @@ def error_frame(code: ErrorCode | str, message: str, **extra: object) -> Frame:
 
 
 PONG: Frame = {"type": "pong"}
+
+
+def audio_frame(message_id: str, seq: int, text: str, url: str) -> Frame:
+    """A spoken chunk of an answer (voice mode): play `url` after the answer's `seq - 1`."""
+    return {"type": "audio", "message_id": message_id, "seq": seq, "text": text, "url": url}
+
+
+def voice_notice_frame(message_id: str, code: ErrorCode | str, message: str) -> Frame:
+    """Voice mode could not speak (the rest of) an answer; its text still streams."""
+    return {"type": "voice_notice", "message_id": message_id, "code": code, "message": message}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NoReturn
@@ -68,7 +69,36 @@ class Switch:
     message_id: str  # show the branch through this message
 
 
-Frame = UserMessage | Stop | SetChunking | Ping | LoadOlder | Edit | Regenerate | Continue | Switch
+@dataclass(frozen=True)
+class SetVoice:
+    """Voice mode on or off for this socket: its answers spoken by the server's engine,
+    one `mode` piece (clause or sentence) at a time, in `voice` (None: the engine's)."""
+
+    on: bool
+    mode: str
+    voice: str | None
+
+
+@dataclass(frozen=True)
+class Hush:
+    """Barge-in: nothing more of the answers so far is spoken (the user typed)."""
+
+
+Frame = (
+    UserMessage
+    | Stop
+    | SetChunking
+    | Ping
+    | LoadOlder
+    | Edit
+    | Regenerate
+    | Continue
+    | Switch
+    | SetVoice
+    | Hush
+)
+VOICE_MODES = ("clause", "sentence")
+VOICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_+.\-]{0,39}")  # espeak-ng's, a speaker id
 
 
 def _refuse_constant(name: str) -> NoReturn:
@@ -134,7 +164,26 @@ def parse_frame(text: str | None) -> Frame:
         return Continue(_message_id(data, "message_id"))
     if kind == "switch":
         return Switch(_message_id(data, "message_id"))
+    if kind == "set_voice":
+        return parse_set_voice(data)
+    if kind == "hush":
+        return Hush()
     raise Refusal(ErrorCode.BAD_FRAME, f"Unknown frame type {kind[:40]!r}.")
+
+
+def parse_set_voice(data: Mapping[str, object]) -> SetVoice:
+    on, mode, voice = data.get("on"), data.get("mode", "clause"), data.get("voice")
+    if not isinstance(on, bool):
+        raise Refusal(ErrorCode.BAD_FRAME, '"on" must be true or false.')
+    if not isinstance(mode, str) or mode not in VOICE_MODES:
+        raise Refusal(ErrorCode.BAD_FRAME, f"Voice mode must be one of: {', '.join(VOICE_MODES)}.")
+    if voice in (None, ""):
+        return SetVoice(on, mode, None)
+    if not isinstance(voice, str) or not VOICE_NAME.fullmatch(voice):
+        raise Refusal(
+            ErrorCode.BAD_FRAME, '"voice" must be a voice name or speaker id (up to 40 characters).'
+        )
+    return SetVoice(on, mode, voice)
 
 
 def _message_id(data: Mapping[str, object], key: str) -> str:

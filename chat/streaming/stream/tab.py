@@ -31,6 +31,7 @@ from chat.streaming.delivery.driver import Subscription
 from chat.streaming.delivery.frames import Frame
 from chat.streaming.delivery.subscriber import Subscriber, is_stream_event
 from chat.streaming.stream.post import post, unannounced_start
+from chat.streaming.stream.voice import Voice
 from chat.telemetry import metrics
 
 if TYPE_CHECKING:
@@ -67,7 +68,13 @@ class Tab:
         self.user = user
         self.layer = layer
         self.channel = channel
-        self.send = send
+        self.voice = Voice(user.pk, send)
+
+        async def send_and_speak(frame: Frame) -> None:
+            await send(frame)
+            self.voice.heard(frame)
+
+        self.send = send_and_speak
         self.has_more = False
         self.subscriber = Subscriber(mode, settings.CHAT_CHUNK_MAX_CHARS)
         self.subscription = Subscription(
@@ -75,7 +82,7 @@ class Tab:
             layer=layer,
             reply_to=channel,
             conversation_id=conversation.pk,
-            send=send,
+            send=self.send,
             on_history=self.send_history_page,
         )
         self.groups = [
@@ -93,6 +100,7 @@ class Tab:
     async def close(self) -> None:
         """The door is gone: no timer fires for it, no group holds it."""
         self.subscription.close()
+        self.voice.close()
         for group in self.groups:
             await local.group_discard(self.layer, group, self.channel)
 
@@ -110,6 +118,8 @@ class Tab:
 
     async def handle(self, request: protocol.Frame) -> None:
         """What a client asks, parsed (delivery/protocol.py); `ping` is the door's."""
+        if isinstance(request, protocol.UserMessage | protocol.Edit | protocol.Stop):
+            self.voice.hush()  # barge-in: the voice stops at once
         if isinstance(request, protocol.UserMessage | protocol.Edit):
             target = getattr(request, "message_id", None)
             await self.start_answer(
@@ -125,6 +135,10 @@ class Tab:
             await self.subscription.step(self.subscriber.set_mode, request.mode)
         elif isinstance(request, protocol.LoadOlder):
             await self.send_older(request.before)
+        elif isinstance(request, protocol.SetVoice):
+            self.voice.configure(on=request.on, mode=request.mode, voice=request.voice)
+        elif isinstance(request, protocol.Hush):
+            self.voice.hush()
 
     async def send_history(self) -> None:
         """The newest page of the current path, through the subscriber (it joins an

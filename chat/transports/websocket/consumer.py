@@ -4,7 +4,7 @@ A door and nothing more: it authenticates, turns client frames (protocol.py) int
 calls on its `Tab` (streaming/stream/tab.py: the conversation followed, answers
 started and stopped through the one answer stream) and the tab's frames into JSON.
 
-Every frame but `ping` and `set_chunking` is handled only while the socket's session
+Every frame but `ping`, `set_chunking` and `hush` is handled only while the socket's session
 (or API token) still signs its user in, checked in the database first: a logout, a
 password change or a revoked or expired token ends the socket (4401) before the next
 frame does anything, not only when the channel layer's `user.check` arrives. A
@@ -44,7 +44,7 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_POLICY = 1008
 SERVER_ERROR = "Something went wrong on the server. Try again."
 # Frames that touch nothing but the socket itself: no credential check for them.
-SOCKET_ONLY = (protocol.Ping, protocol.SetChunking)
+SOCKET_ONLY = (protocol.Ping, protocol.SetChunking, protocol.Hush)
 # Frames that start or change something (an answer, the branch shown).
 CHANGES = (
     protocol.UserMessage,

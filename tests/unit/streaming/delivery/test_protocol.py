@@ -9,8 +9,10 @@ from chat.streaming.delivery.chunking import MODES
 from chat.streaming.delivery.frames import error_frame
 from chat.streaming.delivery.protocol import (
     NUL_REFUSED,
+    Hush,
     Ping,
     SetChunking,
+    SetVoice,
     Stop,
     UserMessage,
     max_frame_chars,
@@ -43,6 +45,12 @@ def message_limit(settings):
         (frame(type="user_message", content="日本語", extra=1), UserMessage("日本語", None)),
         (frame(type="stop"), Stop()),
         (frame(type="ping"), Ping()),
+        (frame(type="hush"), Hush()),
+        (frame(type="set_voice", on=True), SetVoice(True, "clause", None)),
+        (frame(type="set_voice", on=False, mode="sentence"), SetVoice(False, "sentence", None)),
+        (frame(type="set_voice", on=True, voice=""), SetVoice(True, "clause", None)),
+        (frame(type="set_voice", on=True, voice="en-us+f3"), SetVoice(True, "clause", "en-us+f3")),
+        (frame(type="set_voice", on=True, voice="8"), SetVoice(True, "clause", "8")),
         *((frame(type="set_chunking", mode=mode), SetChunking(mode)) for mode in MODES),
     ],
 )
