@@ -19,7 +19,10 @@ mode, exactly as the terminal client does (chat.cli.api.ApiClient), and speaks e
 chunk as it arrives through chat.cli.speaker.Speaker (one thread synthesises the
 chunks in order, another takes the WAVs): the sink records when each WAV is ready.
 `whole` waits for the answer's end and then synthesises the whole text at once (what
-a voice mode that plays nothing until the whole audio file exists does). Engines:
+a voice mode that plays nothing until the whole audio file exists does). `page-clause`
+and `page-sentence` are the browser's voice mode instead: a WebSocket with `set_voice`
+on, the server's own engine saying each piece (one Daphne per engine, its speech cache
+emptied before each run), each `audio` frame's WAV downloaded as it comes. Engines:
 espeak-ng for real, and bench/voicevox_stub.py on loopback (VOICEVOX's API, a
 realistic time per character: see its docstring) through chat.speech's VoicevoxEngine.
 
@@ -58,6 +61,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 import uuid
 import wave
 from dataclasses import dataclass, field
@@ -95,8 +99,11 @@ from chat.speech.base import Engine  # noqa: E402
 from chat.speech.espeak import EspeakEngine  # noqa: E402
 from chat.speech.text import speakable  # noqa: E402
 from chat.speech.voicevox import VoicevoxEngine  # noqa: E402
+from chat.streaming.delivery.chunking import make_chunker  # noqa: E402
 
-MODES = ("clause", "sentence", "line", "whole")
+# `page-clause` and `page-sentence`: the browser's voice mode, the server's engine
+# (chat/streaming/stream/voice.py) speaking the answer over the WebSocket.
+MODES = ("clause", "sentence", "line", "whole", "page-clause", "page-sentence")
 ENGINES = ("espeak", "voicevox")
 GOAL_AFTER_FIRST_TOKEN = 0.6  # s: clause mode's first audio after the first token
 GOAL_RATIO = 3.0  # whole-answer first audio / clause-mode first audio
@@ -289,12 +296,56 @@ def speak_run(run: Run, api: ApiClient, conversation: str, engine: Engine) -> No
         run.first_audio, run.last_audio = ready[0], ready[-1]
 
 
+def voice_pieces(chunks: list[str], mode: str) -> list[str]:
+    """What the server's voice says of an answer in `mode`: its chunks through the
+    voice's own chunker (chat/streaming/stream/voice.py), pieces with nothing to say left out."""
+    chunker = make_chunker(mode)
+    pieces = [piece for chunk in chunks for piece in chunker.feed(chunk)]
+    return [piece for piece in [*pieces, *chunker.flush()] if speakable(piece)]
+
+
+def page_run(run: Run, base_url: str, token: str, conversation: str, cache: Path) -> None:
+    """The browser's voice mode: a WebSocket with `set_voice` on; each `audio` frame's WAV
+    is fetched as it comes (ready to play once downloaded). The server's speech cache
+    is emptied first, so every run synthesises afresh."""
+    from websockets.sync.client import connect
+
+    shutil.rmtree(cache, ignore_errors=True)
+    mode = run.mode.removeprefix("page-")
+    bearer = {"Authorization": f"Bearer {token}"}
+    url = f"{base_url.replace('http', 'ws', 1)}/ws/chat/{conversation}/?chunk=token"
+    with connect(url, origin=base_url, additional_headers=bearer, open_timeout=30) as ws:  # type: ignore[arg-type]
+        json.loads(ws.recv(timeout=30))  # the history
+        ws.send(json.dumps({"type": "set_voice", "on": True, "mode": mode}))
+        run.sent = time.time()
+        ws.send(json.dumps({"type": "user_message", "content": run.prompt}))
+        ended = False
+        while not ended or len(run.wavs) < len(voice_pieces(run.chunks, mode)):
+            frame = json.loads(ws.recv(timeout=60))
+            if frame["type"] == "chunk":
+                run.first_chunk = run.first_chunk or time.time()
+                run.chunks.append(frame["text"])
+            elif frame["type"] == "audio":
+                request = urllib.request.Request(f"{base_url}{frame['url']}", headers=bearer)
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    run.wavs.append(wav_facts(response.read()))
+                run.last_audio = time.time()
+                run.first_audio = run.first_audio or run.last_audio
+            elif frame["type"] in ("end", "voice_notice", "error"):
+                ended = True
+                if frame["type"] != "end" or frame["status"] != "complete":
+                    run.problems.append(f"{frame['type']}: {frame}")
+                    return
+
+
 def check_run(run: Run) -> None:
     """The run's correctness: the text whole, one valid WAV per spoken chunk, in time order."""
     expected = ANSWERS[run.lang]
     if "".join(run.chunks).strip() != expected.strip():
         run.problems.append(f"the chunks joined differ from the answer: {''.join(run.chunks)!r}")
     spoken = [run.chunks and "".join(run.chunks)] if run.mode == "whole" else run.chunks
+    if run.mode.startswith("page-"):
+        spoken = voice_pieces(run.chunks, run.mode.removeprefix("page-"))
     said = [c for c in spoken if c and speakable(c)]
     if len(run.wavs) != len(said):
         run.problems.append(f"{len(run.wavs)} WAVs for {len(said)} spoken chunks")
@@ -367,6 +418,10 @@ def goals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if not clause or clause["first_audio"] is None or clause["first_token"] is None:
             continue
         after = clause["first_audio"] - clause["first_token"]
+        page = by.get((engine, lang, pace, "page-clause"))
+        page_after = None
+        if page and page["first_audio"] is not None and page["first_token"] is not None:
+            page_after = round(page["first_audio"] - page["first_token"], 4)
         ratio = None
         if whole and whole["first_audio"] and clause["first_audio"]:
             ratio = whole["first_audio"] / clause["first_audio"]
@@ -376,6 +431,7 @@ def goals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "lang": lang,
                 "pace": pace,
                 "clause_after_first_token": round(after, 4),
+                "page_clause_after_first_token": page_after,
                 "ratio_whole_to_clause": None if ratio is None else round(ratio, 2),
                 "within_600ms": after <= GOAL_AFTER_FIRST_TOKEN,
                 "at_least_3x": None if ratio is None else ratio >= GOAL_RATIO,
@@ -424,8 +480,8 @@ def render(report: dict[str, Any]) -> str:
         "and at least 3× sooner than whole-answer synthesis.",
         "",
         "| engine | lang | tokens/s | clause: first audio − first token | whole ÷ clause "
-        "(first audio) | ≤ 600 ms | ≥ 3× |",
-        "|---|---|---:|---:|---:|---|---|",
+        "(first audio) | ≤ 600 ms | ≥ 3× | page-clause: first audio − first token |",
+        "|---|---|---:|---:|---:|---|---|---:|",
     ]
     for g in report["goals"]:
         ratio = "–" if g["ratio_whole_to_clause"] is None else f"{g['ratio_whole_to_clause']:.1f}×"
@@ -433,7 +489,8 @@ def render(report: dict[str, Any]) -> str:
         lines.append(
             f"| {g['engine']} | {g['lang']} | {g['pace']:g} | {after} ms "
             f"| {ratio} | {'yes' if g['within_600ms'] else 'NO'} "
-            f"| {'–' if g['at_least_3x'] is None else 'yes' if g['at_least_3x'] else 'NO'} |"
+            f"| {'–' if g['at_least_3x'] is None else 'yes' if g['at_least_3x'] else 'NO'} "
+            f"| {ms(g['page_clause_after_first_token'])} ms |"
         )
     lines += ["", END]
     return "\n".join(lines)
@@ -450,9 +507,19 @@ def machine_load() -> str:
     return "load average unknown"
 
 
+@dataclass
+class Door:
+    """A Daphne whose own speech engine is one of ENGINES (for the page modes)."""
+
+    api: ApiClient
+    base_url: str
+    token: str
+    cache: Path
+
+
 def one_run(
     spec: Run,
-    api: ApiClient,
+    door: Door,
     agent: DbAgent,
     username: str,
     engine: Engine,
@@ -461,7 +528,10 @@ def one_run(
     [conversation] = agent.conversations([username])
     spec.prompt = prompt_for(spec.lang)
     try:
-        speak_run(spec, api, conversation, engine)
+        if spec.mode.startswith("page-"):
+            page_run(spec, door.base_url, door.token, conversation, door.cache)
+        else:
+            speak_run(spec, door.api, conversation, engine)
     except Exception as exc:  # a failed run is reported, never hangs the bench
         spec.problems.append(f"{type(exc).__name__}: {exc}")
     record = model.requests({spec.prompt}).get(spec.prompt)
@@ -474,6 +544,15 @@ def one_run(
     return spec
 
 
+def server_speech_env(name: str, engine: Engine, cache: Path) -> dict[str, str]:
+    """The environment that makes a Daphne's own speech engine `engine`."""
+    env = {"SPEECH_ENGINE": name, "SPEECH_CACHE_DIR": str(cache)}
+    env["SPEECH_MAX_CHARS_PER_DAY"] = "0"  # no allowance: the bench says a lot
+    if isinstance(engine, VoicevoxEngine):
+        env.update(VOICEVOX_URL=engine.base_url, VOICEVOX_SPEAKER=engine.speaker)
+    return env
+
+
 def measure_pace(
     args: argparse.Namespace,
     env: dict[str, str],
@@ -484,23 +563,29 @@ def measure_pace(
     agent: DbAgent,
     profile: str | None,
 ) -> list[Run]:
-    """Every (repetition, language, engine, mode) at one pace, through one Daphne."""
+    """Every (repetition, language, engine, mode) at one pace, through one Daphne per
+    engine (the terminal client's runs use the first)."""
     model = start_model(workdir, pace, args.first_token_ms)
-    servers = start_servers(
-        1,
-        ROOT,
-        {**env, "OPENAI_BASE_URL": model.base_url},
-        workdir,
-        f"voice-{pace:g}",
-        profile,
-    )
-    api = ApiClient(f"http://127.0.0.1:{servers[0].port}", account[1], notice=log)
-    runs: list[Run] = []
+    doors: dict[str, Door] = {}
+    servers = []
     try:
+        for name in args.engines:
+            cache = workdir / f"speech-cache-{name}-{pace:g}"
+            server_env = {**env, "OPENAI_BASE_URL": model.base_url}
+            server_env.update(server_speech_env(name, engines[name], cache))
+            [server] = start_servers(
+                1, ROOT, server_env, workdir, f"voice-{pace:g}-{name}", profile
+            )
+            profile = None  # only the first Daphne is profiled
+            servers.append(server)
+            base_url = f"http://127.0.0.1:{server.port}"
+            api = ApiClient(base_url, account[1], notice=log)
+            doors[name] = Door(api, base_url, account[1], cache)
+        first = doors[args.engines[0]]
         for lang in args.langs:  # warm-up, untimed: the first answer per language
             warm = one_run(
                 Run(lang, pace, "clause", "espeak"),
-                api,
+                first,
                 agent,
                 account[0],
                 engines["espeak"],
@@ -508,31 +593,42 @@ def measure_pace(
             )
             if warm.problems:
                 raise RuntimeError(f"warm-up failed: {warm.problems}")
-        for rep in range(args.runs):
-            modes = args.modes[rep % len(args.modes) :] + args.modes[: rep % len(args.modes)]
-            for lang in args.langs:
-                for name in args.engines:
-                    for mode in modes:
-                        run = one_run(
-                            Run(lang, pace, mode, name),
-                            api,
-                            agent,
-                            account[0],
-                            engines[name],
-                            model,
-                        )
-                        f = run.figures()
-                        log(
-                            f"{pace:g} tps {lang} {name:8} {mode:8} run {rep + 1}: first audio "
-                            f"{ms(f['first_audio'])} ms, last {ms(f['last_audio'])} ms"
-                            + (f"  !!! {run.problems}" if run.problems else "")
-                        )
-                        runs.append(run)
+        return measure_cells(args, pace, doors, first, account, engines, agent, model)
     finally:
-        api.close()
+        for door in doors.values():
+            door.api.close()
         for server in servers:
             server.stop()
         CHILDREN.stop(model.process)
+
+
+def measure_cells(
+    args: argparse.Namespace,
+    pace: float,
+    doors: dict[str, Door],
+    first: Door,
+    account: tuple[str, str],
+    engines: dict[str, Engine],
+    agent: DbAgent,
+    model: ModelServer,
+) -> list[Run]:
+    runs: list[Run] = []
+    for rep in range(args.runs):
+        modes = args.modes[rep % len(args.modes) :] + args.modes[: rep % len(args.modes)]
+        for lang in args.langs:
+            for name in args.engines:
+                for mode in modes:
+                    door = doors[name] if mode.startswith("page-") else first
+                    run = one_run(
+                        Run(lang, pace, mode, name), door, agent, account[0], engines[name], model
+                    )
+                    f = run.figures()
+                    log(
+                        f"{pace:g} tps {lang} {name:8} {mode:13} run {rep + 1}: first audio "
+                        f"{ms(f['first_audio'])} ms, last {ms(f['last_audio'])} ms"
+                        + (f"  !!! {run.problems}" if run.problems else "")
+                    )
+                    runs.append(run)
     return runs
 
 

@@ -184,7 +184,7 @@ def test_voice_bench_smoke(tmp_path: Path) -> None:
 
     report = json.loads((tmp_path / "voice_bench.json").read_text())
     cells = {(row["engine"], row["mode"]): row for row in report["rows"]}
-    modes = ("clause", "sentence", "line", "whole")
+    modes = ("clause", "sentence", "line", "whole", "page-clause", "page-sentence")
     assert sorted(cells) == sorted((e, m) for e in ("espeak", "voicevox") for m in modes)
     for row in cells.values():
         keys = ("first_token", "first_chunk", "first_audio", "last_audio")
@@ -195,6 +195,8 @@ def test_voice_bench_smoke(tmp_path: Path) -> None:
         assert check["count"] == check["valid"] == row["wavs"] >= 1, row
     assert cells[("espeak", "whole")]["wavs"] == 1
     assert cells[("voicevox", "clause")]["wav_check"]["rates"] == [24000]
+    assert cells[("voicevox", "page-clause")]["wav_check"]["rates"] == [24000]  # the server's engine
+    assert cells[("espeak", "page-clause")]["wav_check"]["rates"] == [22050]
     assert {g["engine"] for g in report["goals"]} == {"espeak", "voicevox"}
     text = markdown.read_text()
     assert "<!-- bench:begin -->" in text and "| espeak | en | 200 | clause |" in text
