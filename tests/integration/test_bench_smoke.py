@@ -195,7 +195,7 @@ def test_voice_bench_smoke(tmp_path: Path) -> None:
         assert check["count"] == check["valid"] == row["wavs"] >= 1, row
     assert cells[("espeak", "whole")]["wavs"] == 1
     assert cells[("voicevox", "clause")]["wav_check"]["rates"] == [24000]
-    assert cells[("voicevox", "page-clause")]["wav_check"]["rates"] == [24000]  # the server's engine
+    assert cells[("voicevox", "page-clause")]["wav_check"]["rates"] == [24000]
     assert cells[("espeak", "page-clause")]["wav_check"]["rates"] == [22050]
     assert {g["engine"] for g in report["goals"]} == {"espeak", "voicevox"}
     text = markdown.read_text()
