@@ -120,6 +120,9 @@ class Conversation(models.Model):
     # Archived is never pinned (services.conversation_marks).
     pinned = models.DateTimeField(null=True, blank=True)
     archived = models.DateTimeField(null=True, blank=True)
+    # A temporary chat: never listed nor found by search, gone at this time (the sweep
+    # deletes it); null: kept. Staff review it like any other while it exists.
+    expires = models.DateTimeField(null=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ["-updated"]

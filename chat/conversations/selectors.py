@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db.models import Exists, F, Model, OuterRef, QuerySet
-from django.db.models.functions import Length
+from django.db.models import Exists, F, Model, OuterRef, Q, QuerySet
+from django.db.models.functions import Length, Now
 
 from chat.conversations.tree import Tree
 from chat.models import Conversation, Feedback, Message, Preset
@@ -47,8 +47,10 @@ def conversation_list(
     the rest newest first; archived ones left out, or with `archived` only they, the most
     recently archived first. Of one source, of all ("all"), or by default those of
     LISTED_BY_DEFAULT; `started_only`: those with at least one message (the chat page's
-    list: an empty one is no chat yet)."""
-    listed = Conversation.objects.filter(owner=user, archived__isnull=not archived)
+    list: an empty one is no chat yet). Temporary chats are never listed."""
+    listed = Conversation.objects.filter(
+        owner=user, archived__isnull=not archived, expires__isnull=True
+    )
     if source == ALL_SOURCES:
         pass
     elif source:
@@ -65,11 +67,13 @@ def conversation_list(
 def conversation_get(
     *, user: User | AnonymousUser, conversation_id: uuid.UUID | str
 ) -> Conversation:
-    """The user's conversation; DoesNotExist for a bad id, a missing one or another's."""
+    """The user's conversation; DoesNotExist for a bad id, a missing one, another's, or
+    a temporary one past its time (gone at once, before the sweep deletes it)."""
     pk = parse_uuid(conversation_id)
     if pk is None or not user.is_authenticated:
         raise Conversation.DoesNotExist
-    return Conversation.objects.get(pk=pk, owner=user)
+    live = Q(expires__isnull=True) | Q(expires__gt=Now())
+    return Conversation.objects.filter(live).get(pk=pk, owner=user)
 
 
 def conversations_contents_count(

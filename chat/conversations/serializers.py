@@ -35,7 +35,7 @@ class MessageDict(TypedDict):
     client_id: str | None
 
 
-def conversation_to_dict(conversation: Conversation) -> dict[str, str | bool]:
+def conversation_to_dict(conversation: Conversation) -> dict[str, str | bool | None]:
     return {
         "id": str(conversation.id),
         "title": conversation.title,
@@ -46,11 +46,15 @@ def conversation_to_dict(conversation: Conversation) -> dict[str, str | bool]:
     }
 
 
-def conversation_marks(conversation: Conversation) -> dict[str, bool]:
-    """Whether its owner pinned it (listed first) or archived it (listed apart)."""
+def conversation_marks(conversation: Conversation) -> dict[str, bool | str | None]:
+    """Whether its owner pinned it (listed first) or archived it (listed apart), and for
+    a temporary chat when it is deleted (`expires`, ISO 8601; null: kept)."""
+    expires = conversation.expires
     return {
         "pinned": conversation.pinned is not None,
         "archived": conversation.archived is not None,
+        "temporary": expires is not None,
+        "expires": expires.isoformat() if expires is not None else None,
     }
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from asgiref.sync import async_to_sync
 from channels.layers import BaseChannelLayer, get_channel_layer
+from django.conf import settings as django_settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models.functions import Now
 from django.utils import timezone
@@ -70,14 +71,16 @@ def conversation_create(
     title: str = "",
     preset: Preset | None = None,
     api_token: ApiToken | None = None,
+    temporary: bool = False,
     **settings: str | float | None,
 ) -> Conversation:
     """A new conversation; with `preset`, it is answered as the preset says (its
     instructions, model and temperature), unless `settings` say otherwise. Given no
     instructions (not even "") and none by the preset, it starts with the owner's
     default instructions, its own from then on. Made with `api_token` (a script), its
-    source is the API and the token is recorded. quotas.StorageFull when the owner may
-    keep no more."""
+    source is the API and the token is recorded. `temporary`: not listed nor searched,
+    deleted CHAT_TEMPORARY_HOURS after now. quotas.StorageFull when the owner may keep
+    no more."""
     quotas.storage_check(user_id=owner.pk)
     copied = {name: getattr(preset, name) for name in SETTINGS_FIELDS} if preset else {}
     copied.update((name, settings[name]) for name in SETTINGS_FIELDS if name in settings)
@@ -85,6 +88,8 @@ def conversation_create(
         copied["instructions"] = default_instructions(owner_id=owner.pk)
     if api_token is not None:
         copied.update(source=Conversation.Source.API, api_token=api_token)
+    if temporary:
+        copied["expires"] = timezone.now() + timedelta(hours=django_settings.CHAT_TEMPORARY_HOURS)
     return Conversation.objects.create(owner=owner, title=title.strip(), **copied)
 
 
@@ -267,6 +272,22 @@ def conversations_delete_old(*, days: int, dry_run: bool = False) -> int:
         deleted += len(batch)
     if deleted:
         logger.info("retention: deleted %d conversations older than %d days", deleted, days)
+    return deleted
+
+
+def conversations_delete_expired() -> int:
+    """Delete the temporary chats past their time, their messages with them (the sweep,
+    every pass). One with an answer still streaming waits for the next pass."""
+    expired = Conversation.objects.filter(expires__lt=Now()).exclude(
+        messages__status=Message.Status.STREAMING
+    )
+    deleted = 0
+    while batch := list(expired.values_list("pk", flat=True)[:RETENTION_BATCH]):
+        with transaction.atomic():
+            Conversation.objects.filter(pk__in=batch).delete()
+        deleted += len(batch)
+    if deleted:
+        logger.info("deleted %d temporary chats past their time", deleted)
     return deleted
 
 

@@ -10,7 +10,8 @@ process sees the end of an answer whose process died. An answer is stale once it
 not been saved for CHAT_STALE_STREAM_SECONDS by the database's clock (a live one is
 saved every fifth of that: chat/conversations/liveness.py). Each sweep also measures
 this process's clock against the database's (the `chat_clock_skew_seconds` gauge).
-With CHAT_RETENTION_DAYS set, the same loop deletes the conversations older than that,
+Each sweep deletes the temporary chats past their time. With CHAT_RETENTION_DAYS set,
+the same loop deletes the conversations older than that,
 at most every RETENTION_EVERY_SECONDS per process.
 """
 
@@ -67,7 +68,9 @@ async def _sweep_forever() -> None:
 
 
 def _sweep_and_measure() -> tuple[int, float]:
-    """One sweep, and the clock skew seen on the way: (answers swept, seconds)."""
+    """One sweep, and the clock skew seen on the way: (answers swept, seconds). The
+    temporary chats past their time go too (an indexed query: nothing, mostly)."""
+    services.conversations_delete_expired()
     return services.messages_sweep_stale_all(), liveness.clock_skew_measure()
 
 

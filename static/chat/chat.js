@@ -252,7 +252,7 @@
   // What the first message's POST says of the new conversation: the settings chosen.
   function draftBody() {
     const d = state.draft || {};
-    const fields = ['preset', 'model', 'instructions', 'temperature'].filter((k) => d[k] !== undefined);
+    const fields = ['preset', 'model', 'instructions', 'temperature', 'temporary'].filter((k) => d[k] !== undefined);
     return Object.fromEntries(fields.map((k) => [k, d[k]]));
   }
 

@@ -63,6 +63,8 @@ async def test_full_exchange_in_each_mode(mode: str) -> None:
             "temperature": None,
             "pinned": False,
             "archived": False,
+            "temporary": False,
+            "expires": None,
         },
         "messages": [],
         "has_more": False,

@@ -240,6 +240,8 @@ async def test_patch_sends_every_open_tab_a_conversation_frame() -> None:
                 **body,
                 "pinned": False,
                 "archived": False,
+                "temporary": False,
+                "expires": None,
             },
         }
     late = await open_socket(user, conversation)

@@ -182,6 +182,7 @@ class ConversationCreateForm(ConversationForm):
     """A new conversation, optionally started from one of the user's presets."""
 
     preset = forms.IntegerField(required=False, min_value=1)
+    temporary = JsonBooleanField()  # not listed nor searched, deleted after CHAT_TEMPORARY_HOURS
 
 
 class PresetForm(ModelSettingsMixin, PartialForm):

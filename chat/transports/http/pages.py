@@ -55,6 +55,7 @@ def index(request: AuthenticatedHttpRequest, conversation_id: Any = None) -> Htt
         # The appearance switch's state, and what a new chat's instructions start as.
         "theme": preferences.theme,
         "default_instructions": preferences.default_instructions,
+        "temporary_hours": settings.CHAT_TEMPORARY_HOURS,
     }
     context = {"config": config, **config}
     return render(request, "chat/index.html", context, status=status)

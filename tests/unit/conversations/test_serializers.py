@@ -109,6 +109,8 @@ def test_conversation_to_dict() -> None:
         "source": "web",
         "pinned": False,
         "archived": False,
+        "temporary": False,
+        "expires": None,
     }
 
 

@@ -24,6 +24,7 @@ def test_a_link_names_its_key_for_its_user() -> None:
         (7, "not-a-token"),
         (7, ""),
     ],
+    ids=["another-users", "forged", "not-a-key", "not-a-token", "empty"],  # tokens vary by key
 )
 def test_any_other_token_names_nothing(user_id: int, token: str) -> None:
     assert key_from_token(user_id, token) is None
