@@ -441,3 +441,21 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"delivery {self.message_id}#{self.seq} to webhook {self.subscription_id}"
+
+
+class SignedInSession(models.Model):
+    """A browser session its user is signed in with (the account page lists them):
+    recorded at log-in, `last_seen` moved on by its pages and sockets, at most once a
+    minute (chat/accounts/sessions.py). The session itself is Django's."""
+
+    session_key = models.CharField(max_length=40, unique=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="signed_in_sessions"
+    )
+    user_agent = models.CharField(max_length=300, blank=True)
+    address = models.GenericIPAddressField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    last_seen = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"session of {self.user_id} seen {self.last_seen:%Y-%m-%d %H:%M}"

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from chat.transports.http import (
+    account,
     conversations,
     pages,
     preferences,
@@ -21,6 +22,7 @@ urlpatterns = [
     path("c/<uuid:conversation_id>/", pages.index, name="conversation"),
     path("settings/", preferences.settings_page, name="settings"),
     path("settings/tokens/", token_views.tokens_page, name="tokens"),
+    path("settings/account/", account.account_page, name="account"),
     path("settings/tokens/<int:token_id>/revoke/", token_views.token_revoke, name="token-revoke"),
     path("api/conversations/", conversations.api_conversations, name="api-conversations"),
     path(CONVERSATION, conversations.api_conversation, name="api-conversation"),

@@ -7,19 +7,36 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.signals import user_logged_out
+from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from chat.accounts.api_tokens import token_revoked, tokens_revoke_all
 from chat.accounts.guards import user_changed
+from chat.accounts.sessions import session_seen
 from chat.models import ApiToken
+from security.client import client_ip
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
 
     from chat.models import User
+
+
+@receiver(user_logged_in)
+def logged_in(
+    sender: type[User], request: HttpRequest | None, user: User, **kwargs: object
+) -> None:
+    """The new session is listed on the account page at once (with where it is from)."""
+    key = getattr(getattr(request, "session", None), "session_key", None)
+    if request is not None and key:
+        session_seen(
+            user=user,
+            session_key=key,
+            user_agent=request.headers.get("User-Agent", ""),
+            address=client_ip(request),
+        )
 
 
 @receiver(user_logged_out)

@@ -240,3 +240,15 @@ class FeedbackForm(forms.Form):
         return (
             {"up": Feedback.Rating.UP, "down": Feedback.Rating.DOWN}.get(value) if value else None
         )
+
+
+class DeleteAccountForm(forms.Form):
+    """Deleting the account: the password again, and a box ticked that says what goes."""
+
+    password = forms.CharField(
+        strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+    )
+    confirm = forms.BooleanField(
+        label="I understand that my account and all my conversations are deleted for good.",
+        error_messages={"required": "Tick the box to confirm."},
+    )

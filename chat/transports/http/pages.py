@@ -17,6 +17,7 @@ from chat.models import Conversation
 from chat.provider import llm
 from chat.provider.llm import model_display_name
 from chat.streaming.delivery.chunking import MODES
+from chat.transports.http.account import seen
 from chat.transports.http.forms import USERNAME_NOT_AVAILABLE, SignupForm
 from chat.transports.http.responses import AuthenticatedHttpRequest
 from security.responses import too_many_attempts
@@ -34,6 +35,7 @@ def index(request: AuthenticatedHttpRequest, conversation_id: Any = None) -> Htt
     """The chat page; at /c/<id>/ with that conversation open. Another's or a missing
     one: the same page with status 404 (it says the conversation does not exist)."""
     status = 200
+    seen(request)  # the account page's "last seen" of this session
     if conversation_id is not None:
         try:
             selectors.conversation_get(user=request.user, conversation_id=conversation_id)
