@@ -56,7 +56,7 @@ def index(request: AuthenticatedHttpRequest, conversation_id: Any = None) -> Htt
         "theme": preferences.theme,
         "default_instructions": preferences.default_instructions,
     }
-    context = {"config": config, **config}
+    context = {"config": config, **config, "allow_public_shares": settings.ALLOW_PUBLIC_SHARES}
     return render(request, "chat/index.html", context, status=status)
 
 
