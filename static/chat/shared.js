@@ -76,7 +76,8 @@ function wire(window) {
     box.setAttribute('role', 'group');
     box.setAttribute('aria-label', 'Versions of this message');
     const step = (label, text, target) => {
-      const b = el('button', 'branch-button shared-version', text);
+      const b = el('button', 'branch-button shared-version', Util ? null : text);
+      if (Util) b.innerHTML = Util.icon(text === '‹' ? 'M15 18l-6-6 6-6' : 'M9 18l6-6-6-6');  // a constant
       b.type = 'button';
       b.setAttribute('aria-label', label);
       b.title = label;
