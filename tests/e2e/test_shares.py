@@ -15,6 +15,7 @@ pytest.importorskip("playwright.sync_api", reason="the playwright package is not
 from playwright.sync_api import Browser, expect
 
 from tests.e2e.helpers import ASSISTANT, ChatTab
+from tests.e2e.test_layout import PHONE, _controls
 
 pytestmark = pytest.mark.e2e
 
@@ -87,3 +88,31 @@ def test_share_a_conversation_and_open_it_signed_out(new_user: NewUser, browser:
         expect(shared.locator("h1")).to_have_text("This link was revoked")
     finally:
         visitor.close()
+
+
+def test_the_share_button_and_dialog_fit_a_phone(new_user: NewUser) -> None:
+    """At 390x844 the Share button is one more toolbar icon: every toolbar control still
+    fits in the width, and the dialog with a link in it stays on the screen."""
+    tab = new_user(**PHONE)
+    page = tab.page
+    tab.finish(tab.ask("Hello from a phone"))
+    width = page.evaluate("innerWidth")
+    share = page.locator("#share-button")
+    expect(share).to_be_enabled()
+    outside = [
+        name
+        for name, box in _controls(page, ".chat-toolbar")
+        if box["x"] < 0 or box["x"] + box["width"] > width
+    ]
+    assert not outside, f"toolbar controls past the screen's edge: {outside}"
+    share.click()
+    page.locator("#share-dialog").get_by_role("button", name="Create link").click()
+    expect(page.locator("#share-list .share-item")).to_have_count(1)
+    box = page.locator("#share-dialog").bounding_box()
+    assert box and box["x"] >= 0 and box["x"] + box["width"] <= width, box
+    outside = [
+        name
+        for name, control in _controls(page, "#share-dialog")
+        if control["x"] < 0 or control["x"] + control["width"] > width
+    ]
+    assert not outside, f"dialog controls past the screen's edge: {outside}"
