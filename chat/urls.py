@@ -28,6 +28,7 @@ urlpatterns = [
     path(f"{CONVERSATION}messages/", sse.api_messages, name="api-messages"),
     path(f"{CONVERSATION}stream/", sse.api_stream, name="api-stream"),
     path(f"{CONVERSATION}shares/", shares.api_conversation_shares, name="api-shares"),
+    path("api/shares/", shares.api_shares, name="api-shares-all"),
     path("api/shares/<str:share_id>/", shares.api_share, name="api-share"),
     path("s/<str:token>/", shares.shared_page, name="shared"),
     path("api/models/", presets.api_models, name="api-models"),

@@ -182,6 +182,25 @@ def test_an_unknown_link_is_a_readable_404(bob: Any) -> None:
     assert page["X-Robots-Tag"].startswith("noindex")
 
 
+def test_all_of_a_users_links_are_listed_and_only_theirs(
+    alice: Any, bob: Any, tree: dict[str, Any]
+) -> None:
+    owner = login(alice)
+    first = create(owner, tree["conversation"]).json()
+    other = Conversation.objects.create(owner=alice, title="Second")
+    Message.objects.create(conversation=other, role="user", content="hi")
+    second = create(owner, other, {"scope": "tree"}).json()
+    theirs = Conversation.objects.create(owner=bob, title="Bob's")
+    Message.objects.create(conversation=theirs, role="user", content="bob's text")
+    create(login(bob), theirs)
+    listed = owner.get("/api/shares/").json()["shares"]
+    assert [(s["id"], s["title"]) for s in listed] == [
+        (second["id"], "Second"),
+        (first["id"], "Kyoto trip"),
+    ]
+    assert Client().get("/api/shares/").status_code == 401
+
+
 def test_another_user_can_neither_create_list_read_nor_revoke(
     alice: Any, bob: Any, tree: dict[str, Any]
 ) -> None:

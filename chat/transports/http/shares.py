@@ -1,6 +1,6 @@
 """Share links: the owner's JSON API (`/api/conversations/<id>/shares/`: list, create;
-`/api/shares/<id>/`: read, DELETE revokes) and the shared page `/s/<token>/`, a
-read-only snapshot (docs/DESIGN.md, "Share links")."""
+`/api/shares/`: all the user's; `/api/shares/<id>/`: read, DELETE revokes) and the
+shared page `/s/<token>/`, a read-only snapshot (docs/DESIGN.md, "Share links")."""
 
 from __future__ import annotations
 
@@ -65,6 +65,14 @@ def api_conversation_shares(
     except Refusal as exc:
         return refusal(exc)
     return JsonResponse(_share_json(request, share), status=201)
+
+
+@api_login_required
+@require_http_methods(["GET"])
+def api_shares(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """Every link of the user's, newest first, whatever its state."""
+    found = selectors.share_list(user=request.user)
+    return JsonResponse({"shares": [_share_json(request, share) for share in found]})
 
 
 @api_login_required
