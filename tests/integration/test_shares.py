@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 
+from chat.accounts import api_tokens
 from chat.models import AuditEvent, Conversation, Message, ShareLink
 
 pytestmark = pytest.mark.django_db
@@ -298,3 +299,19 @@ def test_staff_see_the_links_and_revoke_any_audited(alice: Any, tree: dict[str, 
     assert owner.get(path_of(first)).status_code == 410
     assert root.get("/admin/chat/sharelink/?state=active").context["cl"].result_count == 0
     assert root.get("/admin/chat/sharelink/?state=revoked").context["cl"].result_count == 2
+
+
+def test_a_script_shares_with_a_full_token_and_a_read_token_only_lists(
+    alice: Any, tree: dict[str, Any]
+) -> None:
+    _, full = api_tokens.token_create(user=alice, name="full")
+    _, read = api_tokens.token_create(user=alice, name="read", scope="read")
+    script = Client(HTTP_AUTHORIZATION=f"Bearer {full}")
+    share = create(script, tree["conversation"], {"expires": "never"})
+    assert share.status_code == 201, share.content
+    reader = Client(HTTP_AUTHORIZATION=f"Bearer {read}")
+    refused = create(reader, tree["conversation"])
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "not_allowed"
+    assert reader.delete(f"/api/shares/{share.json()['id']}/").status_code == 403
+    assert [s["id"] for s in reader.get("/api/shares/").json()["shares"]] == [share.json()["id"]]
+    assert ShareLink.objects.get().revoked is None
