@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import TYPE_CHECKING, TypeAlias
 
 from django.conf import settings
@@ -249,6 +250,7 @@ class AuditEvent(models.Model):
         REVIEW = "review"
         SEARCH = "search"  # a changelist search over message text showed these
         DELETE = "delete"
+        REVOKE_SHARE = "revoke_share"  # a share link of it revoked by staff
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
@@ -459,3 +461,49 @@ class SignedInSession(models.Model):
 
     def __str__(self) -> str:
         return f"session of {self.user_id} seen {self.last_seen:%Y-%m-%d %H:%M}"
+
+
+class ShareLink(models.Model):
+    """A read-only link to a conversation as it stood when shared: `/s/<token>/`
+    (docs/DESIGN.md, "Share links"). The transcript is a frozen JSON snapshot
+    (chat/conversations/snapshots.py), not a view of the live rows: what is said
+    after sharing, edited or deleted does not change it."""
+
+    class Scope(models.TextChoices):
+        BRANCH = "branch", "the branch shown"
+        TREE = "tree", "the whole tree with its versions"
+
+    class Revocation(models.TextChoices):
+        OWNER = "owner", "by its owner"
+        ADMIN = "admin", "by an administrator"
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="share_links"
+    )
+    # The link's secret (secrets.token_urlsafe): kept as is, so that its owner can copy
+    # the link again from the list.
+    token = models.CharField(max_length=64, unique=True)
+    scope = models.CharField(max_length=8, choices=Scope.choices, default=Scope.BRANCH)
+    snapshot = models.JSONField()
+    message_count = models.PositiveIntegerField(default=0)
+    created = models.DateTimeField(auto_now_add=True)
+    expires = models.DateTimeField(null=True, blank=True)  # None: never
+    revoked = models.DateTimeField(null=True, blank=True)
+    revoked_why = models.CharField(max_length=8, choices=Revocation.choices, blank=True)
+    views = models.PositiveIntegerField(default=0)
+    last_viewed = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        indexes = [models.Index(fields=["conversation", "-created"], name="share_conversation")]
+
+    def __str__(self) -> str:
+        return f"share {self.pk} of {self.conversation_id}"
+
+    def state(self, now: datetime | None = None) -> str:
+        """ "active", "revoked" or "expired" (revoked wins: it is what its owner did)."""
+        if self.revoked is not None:
+            return "revoked"
+        if self.expires is not None and self.expires <= (now or timezone.now()):
+            return "expired"
+        return "active"

@@ -352,6 +352,12 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 # JSON in the door's shape under /api/ and /v1/ (Django's HTML page elsewhere).
 CSRF_FAILURE_VIEW = "chat.edge.door_pages.csrf_failure"
 
+# Share links (/s/<token>/): off, only signed-in users open them; ALLOW_PUBLIC_SHARES=1
+# lets anyone with the link read the shared snapshot without an account.
+ALLOW_PUBLIC_SHARES = env_bool("ALLOW_PUBLIC_SHARES")
+# Active share links one user may have at once (each holds a copy of a transcript).
+SHARE_MAX_ACTIVE_PER_USER = env_int("SHARE_MAX_ACTIVE_PER_USER", 100)
+
 # Sign-up: on by default (`make run`); ALLOW_SIGNUP=0 closes it (404 page, no link).
 # At most SIGNUP_RATE_LIMIT sign-up submissions per client address (an IPv6 /64 counts
 # as one address) and SIGNUP_GLOBAL_RATE_LIMIT from everyone per window, counted in

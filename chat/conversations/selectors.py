@@ -16,7 +16,7 @@ from django.db.models import Exists, F, Model, OuterRef, Q, QuerySet
 from django.db.models.functions import Length, Now
 
 from chat.conversations.tree import Tree
-from chat.models import Conversation, Feedback, Message, Preset
+from chat.models import Conversation, Feedback, Message, Preset, ShareLink
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
@@ -330,3 +330,48 @@ def openai_continuation(
         if [saved.get(message_id) for message_id in path] == list(history):
             return conversation_id
     return None
+
+
+# --- Share links ---------------------------------------------------------------------
+
+
+def share_list(
+    *, user: User, conversation_id: uuid.UUID | str | None = None
+) -> QuerySet[ShareLink]:
+    """The user's share links, newest first (of one conversation, when given); their
+    snapshots deferred: a list does not need them."""
+    found = ShareLink.objects.filter(conversation__owner=user).defer("snapshot")
+    if conversation_id is not None:
+        found = found.filter(conversation_id=conversation_id)
+    return found.select_related("conversation").order_by("-created", "-pk")
+
+
+def share_get(*, user: User | AnonymousUser, share_id: int | str) -> ShareLink:
+    """The user's share link; DoesNotExist for a bad id, a missing one or another's."""
+    try:
+        pk = int(share_id)
+    except (TypeError, ValueError):
+        raise ShareLink.DoesNotExist from None
+    if not user.is_authenticated:
+        raise ShareLink.DoesNotExist
+    return (
+        ShareLink.objects.defer("snapshot")
+        .select_related("conversation")
+        .get(pk=pk, conversation__owner=user)
+    )
+
+
+def share_by_token(*, token: str) -> ShareLink | None:
+    """The link a shared page's token names, whatever its state; None if there is none."""
+    if not token or len(token) > 64:
+        return None
+    return ShareLink.objects.filter(token=token).first()
+
+
+def share_active_count(*, user_id: int) -> int:
+    """How many of the user's links are neither revoked nor expired."""
+    return (
+        ShareLink.objects.filter(conversation__owner_id=user_id, revoked__isnull=True)
+        .exclude(expires__lte=Now())
+        .count()
+    )

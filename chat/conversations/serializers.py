@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TypedDict
 
 from chat.conversations.quotas import Usage, iso_utc
-from chat.models import Conversation, Feedback, Message, Preset
+from chat.models import Conversation, Feedback, Message, Preset, ShareLink
 
 
 class MessageDict(TypedDict):
@@ -127,4 +127,24 @@ def usage_to_dict(usage: Usage) -> dict[str, int | str | None]:
         "budget": usage.budget,
         "remaining": usage.remaining,
         "resets_at": iso_utc(usage.resets_at),
+    }
+
+
+def share_to_dict(share: ShareLink, *, url: str) -> dict[str, object]:
+    """A share link as its owner's API shows it: `url` (the page, `/s/<token>/`,
+    absolute), what it holds (`scope`, `message_count`), and its life (`state`
+    active, revoked or expired; `expires` null: never; `views`)."""
+    return {
+        "id": share.pk,
+        "url": url,
+        "conversation_id": str(share.conversation_id),
+        "title": share.conversation.title,
+        "scope": share.scope,
+        "message_count": share.message_count,
+        "created": iso_utc(share.created),
+        "expires": iso_utc(share.expires) if share.expires else None,
+        "revoked": iso_utc(share.revoked) if share.revoked else None,
+        "state": share.state(),
+        "views": share.views,
+        "last_viewed": iso_utc(share.last_viewed) if share.last_viewed else None,
     }

@@ -10,6 +10,7 @@ idempotent resends, rate limits) in `chat/exchanges.py`, the rest here.
 from __future__ import annotations
 
 import logging
+import secrets
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -20,14 +21,23 @@ from asgiref.sync import async_to_sync
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings as django_settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.models import F
 from django.db.models.functions import Now
 from django.utils import timezone
 
 from chat import contract, db
 from chat.contract import request_stop
-from chat.conversations import liveness, quotas, selectors
+from chat.conversations import liveness, quotas, selectors, snapshots
 from chat.errors import INTERRUPTED_ERROR, ErrorCode, Refusal
-from chat.models import AuditEvent, Conversation, Feedback, Message, Preset, UserPreferences
+from chat.models import (
+    AuditEvent,
+    Conversation,
+    Feedback,
+    Message,
+    Preset,
+    ShareLink,
+    UserPreferences,
+)
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
@@ -584,3 +594,67 @@ def conversations_delete_by_staff(*, actor: User, conversations: Iterable[Conver
             "server's message bus is unavailable). Try again in a moment."
         ) from exc
     return deleted
+
+
+# --- Share links (docs/DESIGN.md, "Share links") ------------------------------------
+
+
+SHARE_TOKEN_BYTES = 24  # 32 URL-safe characters: 192 random bits
+NOTHING_TO_SHARE = "This conversation has no messages yet: there is nothing to share."
+
+
+def share_create(
+    *, conversation: Conversation, scope: str, lifetime: timedelta | None
+) -> ShareLink:
+    """A new link to the conversation as it stands: its messages frozen into a snapshot
+    (snapshots.build_snapshot). Refused (NOT_ALLOWED, 409) for a conversation with no
+    messages, or when its owner has SHARE_MAX_ACTIVE_PER_USER active links."""
+    limit = django_settings.SHARE_MAX_ACTIVE_PER_USER
+    if limit > 0 and selectors.share_active_count(user_id=conversation.owner_id) >= limit:
+        raise Refusal(
+            ErrorCode.NOT_ALLOWED,
+            f"You have {limit} active share links: revoke one before making another.",
+        )
+    messages = list(Message.objects.filter(conversation=conversation).order_by("created", "pk"))
+    if not messages:
+        raise Refusal(ErrorCode.NOT_ALLOWED, NOTHING_TO_SHARE)
+    leaf = Conversation.objects.filter(pk=conversation.pk).values_list("leaf_id", flat=True)
+    saved_leaf = leaf.first()
+    snapshot = snapshots.build_snapshot(
+        title=conversation.title or derive_title(messages[0].content) or "Shared conversation",
+        scope=scope,
+        messages=messages,
+        leaf_id=str(saved_leaf) if saved_leaf else None,
+    )
+    return ShareLink.objects.create(
+        conversation=conversation,
+        token=secrets.token_urlsafe(SHARE_TOKEN_BYTES),
+        scope=scope,
+        snapshot=snapshot,
+        message_count=len(snapshot["messages"]),
+        expires=None if lifetime is None else timezone.now() + lifetime,
+    )
+
+
+def share_revoke(*, share: ShareLink, by_staff: User | None = None) -> bool:
+    """Revoke the link (its page answers 410 from now on); by staff, audited. False
+    when it was revoked already (nothing changes, nothing is audited)."""
+    why = ShareLink.Revocation.ADMIN if by_staff is not None else ShareLink.Revocation.OWNER
+    with transaction.atomic():
+        changed = ShareLink.objects.filter(pk=share.pk, revoked__isnull=True).update(
+            revoked=timezone.now(), revoked_why=why
+        )
+        if changed and by_staff is not None:
+            audit_record(
+                actor=by_staff,
+                action=AuditEvent.Action.REVOKE_SHARE,
+                conversation_ids=[share.conversation_id],
+                detail=f"share={share.pk}",
+            )
+    share.refresh_from_db(fields=["revoked", "revoked_why"])
+    return bool(changed)
+
+
+def share_viewed(*, share: ShareLink) -> None:
+    """Count one view of the shared page, in the database (every process counts)."""
+    ShareLink.objects.filter(pk=share.pk).update(views=F("views") + 1, last_viewed=Now())

@@ -122,6 +122,7 @@ def server_env(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         CHAT_RATE_LIMIT_PER_MINUTE="1000",
         CHAT_MAX_ACTIVE_ANSWERS_PER_USER="10",  # a test's tabs answer at once
         SIGNUP_RATE_LIMIT="1000",  # every browser test signs up from 127.0.0.1
+        ALLOW_PUBLIC_SHARES="1",  # test_shares.py opens a link signed out
         ALLOWED_HOSTS="127.0.0.1,localhost",
         PYTHONUNBUFFERED="1",
     )

@@ -10,7 +10,8 @@ from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, transaction
 
 from chat.conversations.limits import MAX_INSTRUCTIONS_CHARS, MAX_TEMPERATURE
-from chat.models import ApiToken, Feedback, UserPreferences
+from chat.conversations.snapshots import LIFETIMES
+from chat.models import ApiToken, Feedback, ShareLink, UserPreferences
 from chat.provider import llm
 
 if TYPE_CHECKING:  # django-stubs make the form generic in its user model; Django does not
@@ -252,3 +253,18 @@ class DeleteAccountForm(forms.Form):
         label="I understand that my account and all my conversations are deleted for good.",
         error_messages={"required": "Tick the box to confirm."},
     )
+
+
+class ShareForm(PartialForm):
+    """A new share link: what it holds (`scope`: the branch shown, or the whole tree)
+    and how long it lives (`expires`: 1d, 7d, 30d or never). Both optional: the
+    branch, for 30 days."""
+
+    scope = forms.ChoiceField(choices=ShareLink.Scope.choices, required=False)
+    expires = forms.ChoiceField(choices=[(key, key) for key in LIFETIMES], required=False)
+
+    def clean_scope(self) -> str:
+        return str(self.cleaned_data.get("scope") or ShareLink.Scope.BRANCH)
+
+    def clean_expires(self) -> timedelta | None:
+        return LIFETIMES[self.cleaned_data.get("expires") or "30d"]

@@ -59,7 +59,7 @@ def index(request: AuthenticatedHttpRequest, conversation_id: Any = None) -> Htt
         "default_instructions": preferences.default_instructions,
         "temporary_hours": settings.CHAT_TEMPORARY_HOURS,
     }
-    context = {"config": config, **config}
+    context = {"config": config, **config, "allow_public_shares": settings.ALLOW_PUBLIC_SHARES}
     return render(request, "chat/index.html", context, status=status)
 
 
