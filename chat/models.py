@@ -120,9 +120,19 @@ class Conversation(models.Model):
     # Archived is never pinned (services.conversation_marks).
     pinned = models.DateTimeField(null=True, blank=True)
     archived = models.DateTimeField(null=True, blank=True)
+    # Imported (chat/conversations/porting/): its source file's key (the source, its
+    # conversation id and content, hashed), so that importing it again adds nothing.
+    import_key = models.CharField(max_length=64, blank=True, editable=False)
 
     class Meta:
         ordering = ["-updated"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "import_key"],
+                condition=~Q(import_key=""),
+                name="unique_import_key_per_owner",
+            )
+        ]
         indexes = [
             models.Index(fields=["owner", "-updated"]),
             models.Index(fields=["created"]),

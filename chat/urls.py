@@ -3,6 +3,7 @@ from django.urls import path
 from chat.transports.http import (
     conversations,
     pages,
+    porting,
     preferences,
     presets,
     speech,
@@ -29,6 +30,9 @@ urlpatterns = [
     path("api/models/", presets.api_models, name="api-models"),
     path("api/presets/", presets.api_presets, name="api-presets"),
     path("api/presets/<str:preset_id>/", presets.api_preset, name="api-preset"),
+    path(f"{CONVERSATION}export/", porting.api_conversation_export, name="api-export-one"),
+    path("api/export/", porting.api_export, name="api-export"),
+    path("api/import/", porting.api_import, name="api-import"),
     path("api/search/", conversations.api_search, name="api-search"),
     path("api/usage/", api_usage, name="api-usage"),
     path("api/speech/<str:token>.wav", speech.api_speech, name="api-speech"),

@@ -324,7 +324,12 @@ def storage_check(*, user_id: int) -> None:
 
 # --- How often: conversations, presets, searches --------------------------------------
 
-ACTIONS = {"conversation": "new conversations", "preset": "preset changes", "search": "searches"}
+ACTIONS = {
+    "conversation": "new conversations",
+    "preset": "preset changes",
+    "search": "searches",
+    "import": "imports",
+}
 
 
 def throttle(*, user_id: int, action: str) -> None:

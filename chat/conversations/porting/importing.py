@@ -1,0 +1,161 @@
+"""An import written: all of it in one transaction, or nothing.
+
+`read_file` turns the uploaded bytes into drafts (size first, then the format: ours
+or ChatGPT's); `import_drafts` writes those the user has not imported before (by
+`Draft.key`, stored on the conversation), checked against their storage limits under
+their quota row's lock, so two imports of one file at once add it once. Rows get new
+ids: a source's ids are read only as the tree's keys, and nothing but the new rows is
+written, so no one else's data can be touched whatever the file says.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.db import transaction
+
+from chat.conversations import quotas
+from chat.conversations.porting import chatgpt, ours
+from chat.conversations.porting.drafts import Draft, ImportInvalid, loads
+from chat.errors import ErrorCode, Refusal
+from chat.models import Conversation, Feedback, Message
+
+if TYPE_CHECKING:
+    from chat.models import User
+
+
+def too_big(size: int) -> Refusal | None:
+    """A file over IMPORT_MAX_BYTES: `too_long` (413), with the bound."""
+    most = settings.IMPORT_MAX_BYTES
+    if size <= most:
+        return None
+    return Refusal(
+        ErrorCode.TOO_LONG,
+        f"The file is {size / 1_000_000:.1f} MB; an import may be at most "
+        f"{most / 1_000_000:.1f} MB.",
+        max_bytes=most,
+    )
+
+
+def read_file(raw: bytes) -> list[Draft]:
+    """The drafts of an uploaded file; a Refusal (`too_long`, `invalid`) otherwise."""
+    refusal = too_big(len(raw))
+    if refusal is not None:
+        raise refusal
+    data = loads(raw)
+    if ours.is_ours(data):
+        return ours.read_ours(data)
+    if chatgpt.is_chatgpt(data):
+        return chatgpt.read_chatgpt(data)
+    raise ImportInvalid(
+        "This is neither an export of this server (format chat-export) nor the "
+        "conversations.json of a ChatGPT data export."
+    )
+
+
+@dataclass
+class Imported:
+    conversations: list[Conversation] = field(default_factory=list)
+    already: int = 0  # conversations of the file imported before: left as they are
+    messages: int = 0
+    left_out: int = 0  # source nodes not imported (system, tool, hidden)
+
+
+def import_drafts(*, owner: User, drafts: list[Draft]) -> Imported:
+    """Write the drafts not imported before, atomically; StorageFull (nothing written)
+    when they would take the user past CHAT_MAX_CONVERSATIONS_PER_USER or
+    CHAT_MAX_STORED_BYTES_PER_USER."""
+    result = Imported()
+    with transaction.atomic():
+        quotas.lock([owner.pk])  # one import (or new conversation check) at a time
+        keys = {draft.key: draft for draft in drafts}
+        done = set(
+            Conversation.objects.filter(owner=owner, import_key__in=list(keys)).values_list(
+                "import_key", flat=True
+            )
+        )
+        new = [draft for key, draft in keys.items() if key not in done]
+        result.already = len(drafts) - len(new)
+        if not new:
+            return result
+        check_storage(owner_id=owner.pk, drafts=new)
+        for draft in new:
+            result.conversations.append(write_draft(owner=owner, draft=draft))
+            result.messages += len(draft.messages)
+            result.left_out += draft.skipped
+    return result
+
+
+def check_storage(*, owner_id: int, drafts: list[Draft]) -> None:
+    most = settings.CHAT_MAX_CONVERSATIONS_PER_USER
+    if most:
+        count = Conversation.objects.filter(owner_id=owner_id).count()
+        if count + len(drafts) > most:
+            raise quotas.StorageFull(
+                f"This import holds {len(drafts)} new conversations; you have {count} and "
+                f"may keep {most}. Delete some, or import fewer."
+            )
+    cap = settings.CHAT_MAX_STORED_BYTES_PER_USER
+    if cap:
+        stored = quotas.stored_bytes([owner_id])[owner_id]
+        adding = sum(draft.text_bytes for draft in drafts)
+        if stored + adding > cap:
+            raise quotas.StorageFull(
+                f"This import holds {adding / 1_000_000:.1f} MB of text; your conversations "
+                f"hold {stored / 1_000_000:.1f} MB and may hold {cap / 1_000_000:.0f} MB. "
+                "Delete some, or import fewer."
+            )
+
+
+def write_draft(*, owner: User, draft: Draft) -> Conversation:
+    """One conversation and its messages, with their times as the draft orders them."""
+    conversation = Conversation.objects.create(
+        owner=owner,
+        title=draft.title,
+        model=draft.model,  # the door keeps only a configured model's key
+        instructions=draft.instructions,
+        temperature=draft.temperature,
+        import_key=draft.key,
+    )
+    ids = {m.key: uuid.uuid4() for m in draft.messages}
+    rows = [
+        Message(
+            id=ids[m.key],
+            conversation=conversation,
+            parent_id=ids[m.parent] if m.parent is not None else None,
+            role=m.role,
+            content=m.content,
+            status=m.status,
+            model_name=m.model,
+            finish_reason=m.finish_reason,
+            error=m.error,
+            error_code=m.error_code,
+            **(m.usage or {}),
+        )
+        for m in draft.messages
+    ]
+    Message.objects.bulk_create(rows, batch_size=500)
+    # `created` is auto_now_add: bulk_create set it to now; bulk_update sets the draft's.
+    for row, m in zip(rows, draft.messages, strict=True):
+        assert m.created is not None  # drafts.in_creation_order gave every one a time
+        row.created = m.created
+    Message.objects.bulk_update(rows, ["created"], batch_size=500)
+    Feedback.objects.bulk_create(
+        Feedback(
+            message_id=ids[m.key],
+            rating=1 if m.feedback["rating"] == "up" else -1,
+            comment=m.feedback["comment"],
+        )
+        for m in draft.messages
+        if m.feedback is not None
+    )
+    leaf = ids.get(draft.leaf) if draft.leaf is not None else None
+    leaf = leaf or (rows[-1].pk if rows else None)
+    Conversation.objects.filter(pk=conversation.pk).update(
+        leaf_id=leaf, created=draft.created or conversation.created
+    )
+    conversation.refresh_from_db()
+    return conversation
