@@ -22,8 +22,12 @@ from django.db.models import QuerySet
 from chat.conversations import selectors
 from chat.conversations.porting.drafts import FORMAT, VERSION
 from chat.conversations.serializers import feedback_to_dict
-from chat.conversations.streams import EXPORT_CHUNK_ROWS, in_pieces, rows_in_chunks
+from chat.conversations.streams import in_pieces, rows_in_chunks
 from chat.models import Conversation, Message
+
+# Messages read at a time: a user's answers may be long (up to CHAT_MAX_ANSWER_CHARS,
+# more when imported), so fewer than the admin's rows: 100 of 10 KB hold 1 MB or so.
+MESSAGE_ROWS = 100
 
 
 def conversation_head(conversation: Conversation) -> dict[str, Any]:
@@ -76,7 +80,8 @@ async def _json_texts(owner_id: int, conversation_id: uuid.UUID | None) -> Async
     messages = rows_in_chunks(
         Message.objects.filter(conversation__in=conversations.values("pk"))
         .select_related("feedback")
-        .order_by("conversation__created", "conversation_id", "created", "id")
+        .order_by("conversation__created", "conversation_id", "created", "id"),
+        MESSAGE_ROWS,
     )
     exported = datetime.now(UTC).isoformat()
     async with aclosing(messages), aclosing(rows_in_chunks(conversations)) as heads:
@@ -116,8 +121,8 @@ def _messages(conversation_id: uuid.UUID, ids: list[str]) -> dict[str, Message]:
 async def _markdown_texts(conversation: Conversation) -> AsyncGenerator[str]:
     tree, path = await sync_to_async(_path_rows)(conversation.pk)
     yield markdown_head(conversation)
-    for start in range(0, len(path), EXPORT_CHUNK_ROWS):
-        ids = path[start : start + EXPORT_CHUNK_ROWS]
+    for start in range(0, len(path), MESSAGE_ROWS):
+        ids = path[start : start + MESSAGE_ROWS]
         found = await sync_to_async(_messages)(conversation.pk, ids)
         for message_id in ids:
             if message_id in found:
