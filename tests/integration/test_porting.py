@@ -17,6 +17,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.test import Client
 
+from chat.accounts.api_tokens import token_create
 from chat.conversations.porting.drafts import MAX_DEPTH
 from chat.conversations.selectors import conversation_tree
 from chat.models import Conversation, Message
@@ -342,3 +343,23 @@ def test_large_exports_stream_in_bounded_memory(alice) -> None:
     size, peak = peak_while_reading(response)
     print(f"markdown: {size:,} bytes streamed, peak {peak:,} bytes traced")
     assert peak < 6_000_000 and size > 5_000_000
+
+
+def test_scripts_use_tokens_a_read_token_exports_only_and_a_session_needs_csrf(alice) -> None:
+    client = Client(enforce_csrf_checks=True)
+    _, full = token_create(user=alice, name="full")
+    _, read = token_create(user=alice, name="read", scope="read")
+    raw = CHATGPT.read_bytes()
+    response = client.post(
+        "/api/import/", raw, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {full}"
+    )
+    assert response.status_code == 201
+    refused = client.post(
+        "/api/import/", raw, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {read}"
+    )
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "not_allowed"
+    assert streamed(client.get("/api/export/", HTTP_AUTHORIZATION=f"Bearer {read}"))
+    client.force_login(alice)
+    no_csrf = client.post("/api/import/", raw, content_type="application/json")
+    assert no_csrf.status_code == 403 and no_csrf.json()["error"]["code"] == "csrf_failed"
+    assert Conversation.objects.filter(owner=alice).count() == 2
