@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.db import transaction
 
+from chat import db
 from chat.conversations import quotas
 from chat.conversations.porting import chatgpt, ours
-from chat.conversations.porting.drafts import Draft, ImportInvalid, loads
+from chat.conversations.porting.drafts import Draft, DraftMessage, ImportInvalid, loads
 from chat.errors import ErrorCode, Refusal
 from chat.models import Conversation, Feedback, Message
 
@@ -82,10 +83,9 @@ def import_drafts(*, owner: User, drafts: list[Draft]) -> Imported:
         if not new:
             return result
         check_storage(owner_id=owner.pk, drafts=new)
-        for draft in new:
-            result.conversations.append(write_draft(owner=owner, draft=draft))
-            result.messages += len(draft.messages)
-            result.left_out += draft.skipped
+        result.conversations = write_drafts(owner=owner, drafts=new)
+        result.messages = sum(len(draft.messages) for draft in new)
+        result.left_out = sum(draft.skipped for draft in new)
     return result
 
 
@@ -110,52 +110,62 @@ def check_storage(*, owner_id: int, drafts: list[Draft]) -> None:
             )
 
 
-def write_draft(*, owner: User, draft: Draft) -> Conversation:
-    """One conversation and its messages, with their times as the draft orders them."""
-    conversation = Conversation.objects.create(
-        owner=owner,
-        title=draft.title,
-        model=draft.model,  # the door keeps only a configured model's key
-        instructions=draft.instructions,
-        temperature=draft.temperature,
-        import_key=draft.key,
-    )
-    ids = {m.key: uuid.uuid4() for m in draft.messages}
-    rows = [
-        Message(
-            id=ids[m.key],
-            conversation=conversation,
-            parent_id=ids[m.parent] if m.parent is not None else None,
-            role=m.role,
-            content=m.content,
-            status=m.status,
-            model_name=m.model,
-            finish_reason=m.finish_reason,
-            error=m.error,
-            error_code=m.error_code,
-            **(m.usage or {}),
+def write_drafts(*, owner: User, drafts: list[Draft]) -> list[Conversation]:
+    """The conversations, their messages and feedback, a few statements for all of
+    them; times as the drafts order them (`created` is auto_now_add: the inserts set
+    it to now, one pipelined UPDATE per row sets the draft's, db.update_rows)."""
+    conversations = [
+        Conversation(
+            id=uuid.uuid4(),
+            owner=owner,
+            title=draft.title,
+            model=draft.model,  # the door keeps only a configured model's key
+            instructions=draft.instructions,
+            temperature=draft.temperature,
+            import_key=draft.key,
         )
-        for m in draft.messages
+        for draft in drafts
     ]
-    Message.objects.bulk_create(rows, batch_size=500)
-    # `created` is auto_now_add: bulk_create set it to now; bulk_update sets the draft's.
-    for row, m in zip(rows, draft.messages, strict=True):
-        assert m.created is not None  # drafts.in_creation_order gave every one a time
-        row.created = m.created
-    Message.objects.bulk_update(rows, ["created"], batch_size=500)
-    Feedback.objects.bulk_create(
-        Feedback(
-            message_id=ids[m.key],
-            rating=1 if m.feedback["rating"] == "up" else -1,
-            comment=m.feedback["comment"],
-        )
-        for m in draft.messages
-        if m.feedback is not None
+    Conversation.objects.bulk_create(conversations, batch_size=BATCH)
+    rows: list[Message] = []
+    times: list[tuple[object, ...]] = []
+    feedback: list[Feedback] = []
+    heads: list[tuple[object, ...]] = []
+    for conversation, draft in zip(conversations, drafts, strict=True):
+        ids = {m.key: uuid.uuid4() for m in draft.messages}
+        for m in draft.messages:
+            rows.append(message_row(conversation, m, ids))
+            times.append((m.created, ids[m.key]))
+            if m.feedback is not None:
+                rating = 1 if m.feedback["rating"] == "up" else -1
+                feedback.append(
+                    Feedback(message_id=ids[m.key], rating=rating, comment=m.feedback["comment"])
+                )
+        leaf = ids.get(draft.leaf) if draft.leaf is not None else None
+        conversation.leaf_id = leaf or (ids[draft.messages[-1].key] if draft.messages else None)
+        conversation.created = draft.created or conversation.created
+        heads.append((conversation.leaf_id, conversation.created, conversation.pk))
+    Message.objects.bulk_create(rows, batch_size=BATCH)
+    db.update_rows(Message, ["created"], "", times)
+    Feedback.objects.bulk_create(feedback, batch_size=BATCH)
+    db.update_rows(Conversation, ["leaf", "created"], "", heads)
+    return conversations
+
+
+BATCH = 1000
+
+
+def message_row(conversation: Conversation, m: DraftMessage, ids: dict[str, uuid.UUID]) -> Message:
+    return Message(
+        id=ids[m.key],
+        conversation=conversation,
+        parent_id=ids[m.parent] if m.parent is not None else None,
+        role=m.role,
+        content=m.content,
+        status=m.status,
+        model_name=m.model,
+        finish_reason=m.finish_reason,
+        error=m.error,
+        error_code=m.error_code,
+        **(m.usage or {}),
     )
-    leaf = ids.get(draft.leaf) if draft.leaf is not None else None
-    leaf = leaf or (rows[-1].pk if rows else None)
-    Conversation.objects.filter(pk=conversation.pk).update(
-        leaf_id=leaf, created=draft.created or conversation.created
-    )
-    conversation.refresh_from_db()
-    return conversation
