@@ -129,7 +129,10 @@ def test_the_account_zip_holds_the_json_and_one_markdown_per_conversation(alice,
     branchy(alice)
     Conversation.objects.create(owner=alice, title='a/b: "c"?')
     Conversation.objects.create(owner=bob, title="bob's own")
-    raw = streamed(signed_in(alice).get("/api/export/"))
+    response = signed_in(alice).get("/api/export/")
+    assert response["Content-Type"] == "application/zip"
+    assert response["Content-Disposition"].startswith('attachment; filename="chat-export-2')
+    raw = streamed(response)
     archive = zipfile.ZipFile(io.BytesIO(raw))
     assert archive.testzip() is None
     names = archive.namelist()

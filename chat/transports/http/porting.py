@@ -9,6 +9,7 @@ from typing import cast
 
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from chat.conversations import quotas, selectors, serializers
@@ -73,7 +74,7 @@ def api_export(request: AuthenticatedHttpRequest) -> HttpResponse:
     return download(
         exporting.export_zip(owner_id=request.user.pk),
         "application/zip",
-        f"chat-export-{request.user.get_username()}.zip".replace('"', ""),
+        f"chat-export-{timezone.now():%Y-%m-%d}.zip",
     )
 
 
