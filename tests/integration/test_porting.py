@@ -366,3 +366,33 @@ def test_scripts_use_tokens_a_read_token_exports_only_and_a_session_needs_csrf(a
     no_csrf = client.post("/api/import/", raw, content_type="application/json")
     assert no_csrf.status_code == 403 and no_csrf.json()["error"]["code"] == "csrf_failed"
     assert Conversation.objects.filter(owner=alice).count() == 2
+
+
+def zipped(entries: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_a_zip_is_read_for_its_conversations_json_within_the_size_limit(alice, bob, settings):
+    branchy(alice)
+    account_zip = streamed(signed_in(alice).get("/api/export/"))
+    response = post_file(signed_in(bob), account_zip, "chat-export.zip")
+    assert response.status_code == 201 and response.json()["imported"] == 1
+    chatgpt_zip = zipped({"user.json": b"{}", "conversations.json": CHATGPT.read_bytes()})
+    assert post_file(signed_in(bob), chatgpt_zip, "export.zip").json()["imported"] == 2
+    refused = post_file(signed_in(bob), zipped({"chat.html": b"<html>"}), "other.zip")
+    assert (
+        refused.status_code == 400 and "no conversations.json" in refused.json()["error"]["message"]
+    )
+    # Small when zipped, too big unzipped (a zip bomb's shape): refused before it is inflated.
+    settings.IMPORT_MAX_BYTES = 100_000
+    bomb = zipped({"conversations.json": b"[" + b" " * 1_000_000 + b"]"})
+    assert len(bomb) < 100_000
+    response = post_file(signed_in(bob), bomb, "bomb.zip")
+    assert response.status_code == 413 and response.json()["error"]["code"] == "too_long"
+    broken = post_file(signed_in(bob), b"PK\x03\x04 not really a zip", "broken.zip")
+    assert broken.status_code == 400 and "zip cannot be read" in broken.json()["error"]["message"]
+    assert Conversation.objects.filter(owner=bob).count() == 3

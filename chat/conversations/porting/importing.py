@@ -10,7 +10,9 @@ written, so no one else's data can be touched whatever the file says.
 
 from __future__ import annotations
 
+import io
 import uuid
+import zipfile
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -46,6 +48,8 @@ def read_file(raw: bytes) -> list[Draft]:
     refusal = too_big(len(raw))
     if refusal is not None:
         raise refusal
+    if raw.startswith(ZIP_MAGIC):
+        raw = from_zip(raw)
     data = loads(raw)
     if ours.is_ours(data):
         return ours.read_ours(data)
@@ -53,8 +57,33 @@ def read_file(raw: bytes) -> list[Draft]:
         return chatgpt.read_chatgpt(data)
     raise ImportInvalid(
         "This is neither an export of this server (format chat-export) nor the "
-        "conversations.json of a ChatGPT data export."
+        "conversations.json of a ChatGPT data export (or a zip holding one)."
     )
+
+
+ZIP_MAGIC = b"PK\x03\x04"
+ZIPPED_NAME = "conversations.json"
+
+
+def from_zip(raw: bytes) -> bytes:
+    """The `conversations.json` of a zip (ChatGPT's data export, or this server's
+    account export), read only while it stays within IMPORT_MAX_BYTES (whatever the
+    archive claims of its size)."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(raw))
+        names = [n for n in archive.namelist() if n.rsplit("/", 1)[-1] == ZIPPED_NAME]
+        if not names:
+            raise ImportInvalid(f"The zip holds no {ZIPPED_NAME}.")
+        name = min(names, key=len)  # the top-most one
+        if (refusal := too_big(archive.getinfo(name).file_size)) is not None:
+            raise refusal
+        with archive.open(name) as entry:
+            data = entry.read(settings.IMPORT_MAX_BYTES + 1)
+    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as exc:
+        raise ImportInvalid(f"The zip cannot be read ({str(exc)[:120]}).") from None
+    if (refusal := too_big(len(data))) is not None:
+        raise refusal
+    return data
 
 
 @dataclass

@@ -111,8 +111,8 @@ def known_models_only(drafts: list[Draft]) -> None:
 @api_login_required
 @require_http_methods(["POST"])
 def api_import(request: AuthenticatedHttpRequest) -> HttpResponse:
-    """Our JSON or ChatGPT's conversations.json: 201 with what was added, 200 when
-    the file was imported before (nothing added)."""
+    """Our JSON or ChatGPT's conversations.json (or a zip holding one): 201 with what
+    was added, 200 when the file was imported before (nothing added)."""
     try:
         quotas.throttle(user_id=request.user.pk, action="import")
         drafts = importing.read_file(uploaded_bytes(request))
