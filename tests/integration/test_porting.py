@@ -8,6 +8,7 @@ from __future__ import annotations
 import gc
 import io
 import json
+import threading
 import tracemalloc
 import zipfile
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
+from django.db import connections
 from django.test import Client
 
 from chat.accounts.api_tokens import token_create
@@ -396,3 +398,29 @@ def test_a_zip_is_read_for_its_conversations_json_within_the_size_limit(alice, b
     broken = post_file(signed_in(bob), b"PK\x03\x04 not really a zip", "broken.zip")
     assert broken.status_code == 400 and "zip cannot be read" in broken.json()["error"]["message"]
     assert Conversation.objects.filter(owner=bob).count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_file_imported_twice_at_once_is_added_once(alice) -> None:
+    """Two requests at once (two threads, two database connections): the user's quota
+    row serialises them, so the second finds the first's import keys."""
+    raw = CHATGPT.read_bytes()
+    start = threading.Barrier(2)
+    statuses: list[int] = []
+
+    def upload() -> None:
+        try:
+            client = signed_in(alice)
+            start.wait(timeout=10)
+            statuses.append(post_file(client, raw).status_code)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=upload) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(statuses) == [200, 201]
+    assert Conversation.objects.filter(owner=alice).count() == 2
+    assert Message.objects.filter(conversation__owner=alice).count() == 12
