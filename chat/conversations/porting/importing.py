@@ -100,7 +100,7 @@ def import_drafts(*, owner: User, drafts: list[Draft]) -> Imported:
     CHAT_MAX_STORED_BYTES_PER_USER."""
     result = Imported()
     with transaction.atomic():
-        quotas.lock([owner.pk])  # one import (or new conversation check) at a time
+        quotas.lock([owner.pk])  # a user's imports one at a time (answers' starts wait too)
         keys = {draft.key: draft for draft in drafts}
         done = set(
             Conversation.objects.filter(owner=owner, import_key__in=list(keys)).values_list(
