@@ -124,9 +124,19 @@ class Conversation(models.Model):
     # A temporary chat: never listed nor found by search, gone at this time (the sweep
     # deletes it); null: kept. Staff review it like any other while it exists.
     expires = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Imported (chat/conversations/porting/): its source file's key (the source, its
+    # conversation id and content, hashed), so that importing it again adds nothing.
+    import_key = models.CharField(max_length=64, blank=True, editable=False)
 
     class Meta:
         ordering = ["-updated"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "import_key"],
+                condition=~Q(import_key=""),
+                name="unique_import_key_per_owner",
+            )
+        ]
         indexes = [
             models.Index(fields=["owner", "-updated"]),
             models.Index(fields=["created"]),

@@ -459,6 +459,9 @@ CHAT_ACTIONS_PER_MINUTE = env_int("CHAT_ACTIONS_PER_MINUTE", 60)
 CHAT_RETENTION_DAYS = env_int("CHAT_RETENTION_DAYS", 0)
 # A temporary chat (not listed, not searched) is deleted this many hours after it starts.
 CHAT_TEMPORARY_HOURS = max(env_int("CHAT_TEMPORARY_HOURS", 24), 1)
+# The largest file /api/import/ reads (our export's JSON, ChatGPT's conversations.json):
+# it is parsed in memory, so this bounds what one import may take.
+IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 20_000_000)
 # One socket's frames: a burst, then this many per second (over it: closed with 1008).
 CHAT_FRAMES_PER_SECOND = env_float("CHAT_FRAMES_PER_SECOND", 5.0)
 CHAT_FRAME_BURST = env_int("CHAT_FRAME_BURST", 20)

@@ -16,27 +16,20 @@ import statistics
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from datetime import date, datetime, time, timedelta
-from itertools import islice
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from chat.conversations.serializers import message_to_dict
+from chat.conversations.streams import in_pieces, rows_in_chunks
 from chat.models import Conversation, Feedback, Message, UserQuota
 
 # --- Exports ----------------------------------------------------------------------
-# Exports are async iterators, for StreamingHttpResponse: under ASGI Django streams
-# them on the event loop (a sync iterator would be drained in a thread, with a
-# warning). Rows are read EXPORT_CHUNK_ROWS at a time, each chunk in one
-# `sync_to_async` call, and the text goes out in pieces of about EXPORT_PIECE_CHARS:
+# Exports are async iterators, for StreamingHttpResponse (chat/conversations/streams.py):
 # whatever the selection, an export holds one chunk of rows and one piece of text.
-
-EXPORT_CHUNK_ROWS = 500
-EXPORT_PIECE_CHARS = 64 * 1024
 
 CSV_COLUMNS = [
     "conversation_id", "conversation_title", "owner", "review_state", "conversation_model",
@@ -45,39 +38,6 @@ CSV_COLUMNS = [
     "total_tokens", "error", "feedback_rating", "feedback_comment", "supplied_by_client",
     "content",
 ]  # fmt: skip
-
-
-async def rows_in_chunks(queryset: QuerySet, chunk_size: int = EXPORT_CHUNK_ROWS) -> AsyncIterator:
-    """The queryset's rows, read `chunk_size` at a time (a server-side cursor on
-    PostgreSQL). Each chunk is one thread-sensitive `sync_to_async` call: they all run
-    on the request's thread, so the cursor stays on one database connection (the
-    `db_call` pool would hand each chunk to another thread and connection)."""
-    rows = queryset.iterator(chunk_size=chunk_size)
-    take = sync_to_async(lambda: list(islice(rows, chunk_size)))
-    try:
-        while batch := await take():
-            for row in batch:
-                yield row
-    finally:
-        await sync_to_async(rows.close)()  # the cursor, if the download stopped early
-
-
-async def in_pieces(
-    texts: AsyncIterator[str], size: int = EXPORT_PIECE_CHARS
-) -> AsyncIterator[str]:
-    """Many small strings joined into pieces of about `size` characters: one ASGI
-    message per piece instead of one per row."""
-    parts: list[str] = []
-    length = 0
-    async with aclosing(texts):
-        async for text in texts:
-            parts.append(text)
-            length += len(text)
-            if length >= size:
-                yield "".join(parts)
-                parts, length = [], 0
-    if parts:
-        yield "".join(parts)
 
 
 # The selected conversations' messages in export order: oldest conversation first,

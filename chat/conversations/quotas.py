@@ -329,6 +329,7 @@ ACTIONS = {
     "preset": "preset changes",
     "search": "searches",
     "share": "new share links",
+    "import": "imports",
 }
 
 

@@ -142,8 +142,9 @@ def test_every_readme_block_runs_as_written(server: Server, server_env: dict) ->
     assert "event: chunk" in outputs["sh"], "the curl block streamed no answer"
     assert outputs["python"].strip(), "the OpenAI client printed no answer"
     # What the README says of them: the /v1 request's conversation is listed apart
-    # (the curl block's and the terminal client's are listed).
-    assert set(listed_sources(server.url, env["TOKEN"], "")) == {"api"}
+    # (the curl block's and the terminal client's are listed, as `api`; the imported
+    # ChatGPT conversations too, as `web`: the source of an import is not a door).
+    assert set(listed_sources(server.url, env["TOKEN"], "")) == {"api", "web"}
     assert listed_sources(server.url, env["TOKEN"], "?source=openai") == ["openai"]
 
 

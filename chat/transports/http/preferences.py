@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, JsonResponse
@@ -30,7 +31,8 @@ def settings_page(request: AuthenticatedHttpRequest) -> HttpResponse:
         prefs.preferences_update(user=request.user, changes=form.cleaned_data)
         messages.success(request, SAVED)
         return redirect("chat:settings")
-    return render(request, "chat/settings.html", {"form": form})
+    context = {"form": form, "import_max_bytes": settings.IMPORT_MAX_BYTES}
+    return render(request, "chat/settings.html", context)
 
 
 @api_login_required
