@@ -49,6 +49,8 @@ def test_the_page_lists_each_signed_in_session(user: Any) -> None:
     assert "Safari on iPhone" in html
     assert "203.0.113.7" in html and "198.51.100.9" in html
     assert SignedInSession.objects.filter(user=user).count() == 2
+    assert 'href="/api/export/"' in html  # export everything
+    assert laptop.get("/api/export/").status_code == 200
 
 
 def test_last_seen_moves_on_at_most_once_a_minute(user: Any) -> None:
