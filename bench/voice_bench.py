@@ -99,7 +99,7 @@ from chat.speech.base import Engine  # noqa: E402
 from chat.speech.espeak import EspeakEngine  # noqa: E402
 from chat.speech.text import speakable  # noqa: E402
 from chat.speech.voicevox import VoicevoxEngine  # noqa: E402
-from chat.streaming.delivery.chunking import make_chunker  # noqa: E402
+from chat.streaming.delivery.chunking import SpeechChunker  # noqa: E402
 
 # `page-clause` and `page-sentence`: the browser's voice mode, the server's engine
 # (chat/streaming/stream/voice.py) speaking the answer over the WebSocket.
@@ -299,7 +299,7 @@ def speak_run(run: Run, api: ApiClient, conversation: str, engine: Engine) -> No
 def voice_pieces(chunks: list[str], mode: str) -> list[str]:
     """What the server's voice says of an answer in `mode`: its chunks through the
     voice's own chunker (chat/streaming/stream/voice.py), pieces with nothing to say left out."""
-    chunker = make_chunker(mode)
+    chunker = SpeechChunker(mode)
     pieces = [piece for chunk in chunks for piece in chunker.feed(chunk)]
     return [piece for piece in [*pieces, *chunker.flush()] if speakable(piece)]
 

@@ -15,7 +15,7 @@ from channels.db import database_sync_to_async
 from django.test import Client
 
 from chat.speech.text import speakable
-from chat.streaming.delivery.chunking import make_chunker
+from chat.streaming.delivery.chunking import SpeechChunker
 from tests.support.speech_stubs import SpeechStub, needs_espeak
 
 from .conftest import chunk_text, make_conversation, make_user, open_socket, receive
@@ -62,7 +62,7 @@ async def frames_until(ws: Any, done: Any, timeout: float = 60) -> list[dict[str
 
 def pieces(frames: list[dict[str, Any]], answer_id: str, mode: str) -> list[str]:
     """What the voice should say of the answer: its chunks through the voice's chunker."""
-    chunker = make_chunker(mode)
+    chunker = SpeechChunker(mode)
     said: list[str] = []
     for frame in frames:
         if frame["type"] == "chunk" and frame["message_id"] == answer_id:

@@ -252,3 +252,43 @@ def rechunk(old: Chunker, mode: str) -> tuple[Chunker, list[str]]:
     """Switch a live stream to another mode without losing the text `old` still holds."""
     new = make_chunker(mode, old.max_chars)
     return new, new.feed(old.pending) if old.pending else []
+
+
+FIRST_PIECE_CHARS = 24  # a spoken answer's first clause may end at a space past this
+
+
+class SpeechChunker:
+    """What a voice says, piece by piece: `mode`'s chunks, except that in clause mode an
+    answer's first piece may end early, at the first space past `first_chars`, when no
+    clause has ended by then. The first sound then waits for a few words, not a whole
+    clause, and the engine synthesises fewer characters before it (a VOICEVOX-like
+    engine's time grows with them: docs/voice.md). Japanese, with no spaces, ends its
+    first clause at `、` anyway. The pieces joined are the text fed, as with any chunker."""
+
+    def __init__(
+        self, mode: str, max_chars: int = DEFAULT_MAX_CHARS, first_chars: int = FIRST_PIECE_CHARS
+    ) -> None:
+        self.mode = mode
+        self.max_chars = max_chars
+        self.first_chars = first_chars
+        self._inner = make_chunker(mode, max_chars)
+        self._lead: str | None = "" if mode == "clause" and first_chars > 0 else None
+
+    def feed(self, delta: str) -> list[str]:
+        if self._lead is None:
+            return self._inner.feed(delta)
+        self._lead += delta
+        clause = make_chunker(self.mode, self.max_chars).feed(self._lead)
+        if clause:
+            cut = len(clause[0])
+        else:
+            cut = self._lead.find(" ", self.first_chars)
+            if cut < 0:
+                return []
+        first, rest = self._lead[:cut], self._lead[cut:]
+        self._lead = None
+        return [first, *self._inner.feed(rest)] if first else self._inner.feed(rest)
+
+    def flush(self) -> list[str]:
+        held, self._lead = self._lead, None
+        return [*(self._inner.feed(held) if held else []), *self._inner.flush()]

@@ -2,10 +2,11 @@
 
 One more subscriber of the answer stream, on the tab's side: every `chunk` frame the
 tab sends is fed to the voice's own chunker (clause or sentence, what a voice says
-in one breath, whatever the tab shows), and each piece it releases is synthesised in
-order, in a thread (speech/service.py), and sent as an `audio` frame with the signed
-address of its WAV (speech/links.py). The text never waits for it: `heard()` only
-queues. The cache makes a second tab's piece free: the engine is asked once.
+in one breath, whatever the tab shows; in clause mode an answer's first piece may end
+at a space past a few words, so the first sound comes sooner: `SpeechChunker`), and
+each piece it releases is synthesised in order, in a thread (speech/service.py), and
+sent as an `audio` frame with the signed address of its WAV (speech/links.py). The
+text never waits for it: `heard()` only queues. The cache makes a second tab's piece free: the engine is asked once.
 
 Barge-in: `hush()` (a new message, a stop, the client's `hush` when the user types)
 drops what is queued and keeps the answers so far silent. An engine that fails, or
@@ -29,7 +30,7 @@ from chat.speech.links import audio_url
 from chat.speech.service import clip_for_user
 from chat.speech.text import speakable
 from chat.streaming.delivery import frames
-from chat.streaming.delivery.chunking import Chunker, make_chunker
+from chat.streaming.delivery.chunking import SpeechChunker
 from chat.streaming.delivery.frames import Frame
 
 logger = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ class Voice:
         self.on = False
         self.mode = "clause"
         self.voice: str | None = None
-        self._chunkers: dict[str, Chunker] = {}  # answers being spoken, by message id
+        self._chunkers: dict[str, SpeechChunker] = {}  # answers being spoken, by message id
         self._next: dict[str, int] = {}  # each answer's next piece number
         self._silent: set[str] = set()  # answers not to be spoken (any more)
         self._queue: deque[Piece] = deque()
@@ -76,7 +77,7 @@ class Voice:
         if frame["type"] == "chunk":
             chunker = self._chunkers.get(message_id)
             if chunker is None:
-                chunker = self._chunkers[message_id] = make_chunker(
+                chunker = self._chunkers[message_id] = SpeechChunker(
                     self.mode, settings.CHAT_CHUNK_MAX_CHARS
                 )
             self._say(message_id, chunker.feed(str(frame["text"])))

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chat.streaming.delivery.chunking import MODES, make_chunker, rechunk
+from chat.streaming.delivery.chunking import MODES, SpeechChunker, make_chunker, rechunk
 
 
 def run(mode: str, deltas: list[str], max_chars: int = 400) -> list[str]:
@@ -174,3 +174,53 @@ def test_a_run_that_never_settles_a_boundary_still_honours_the_valve(mode, unit)
     chunks += chunker.flush()
     assert "".join(chunks) == unit * 5 * 4000
     assert max(map(len, chunks)) <= 400
+
+
+@pytest.mark.parametrize(
+    ("mode", "deltas", "pieces"),
+    [
+        # No clause ends within the first words: the first piece ends at a space past 24.
+        (
+            "clause",
+            [
+                "Streaming",
+                " speech",
+                " starts",
+                " with",
+                " a",
+                " simple",
+                " idea:",
+                " you",
+                " wait.",
+            ],
+            ["Streaming speech starts with", " a simple idea: ", "you wait."],
+        ),
+        # A clause that ends first is the first piece, as in clause mode.
+        (
+            "clause",
+            ["Yes,", " of", " course.", " More", " here."],
+            ["Yes, ", "of course. ", "More here."],
+        ),
+        # Japanese: no spaces, the first clause ends at 、.
+        (
+            "clause",
+            ["音声の", "逐次合成は", "、とても", "単純です。"],
+            ["音声の逐次合成は、", "とても単純です。"],
+        ),
+        # An answer shorter than the first piece: all of it at the end.
+        ("clause", ["Short", " answer"], ["Short answer"]),
+        # Sentence mode is the sentence chunker's, unchanged.
+        (
+            "sentence",
+            ["Streaming", " speech", " starts", " with", " a", " simple", " idea:", " wait."],
+            ["Streaming speech starts with a simple idea: wait."],
+        ),
+    ],
+)
+def test_a_spoken_answers_first_piece_may_end_early(
+    mode: str, deltas: list[str], pieces: list[str]
+) -> None:
+    chunker = SpeechChunker(mode)
+    got = [piece for delta in deltas for piece in chunker.feed(delta)] + chunker.flush()
+    assert got == pieces
+    assert "".join(got) == "".join(deltas)
