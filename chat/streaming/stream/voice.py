@@ -6,7 +6,8 @@ in one breath, whatever the tab shows; in clause mode an answer's first piece ma
 at a space past a few words, so the first sound comes sooner: `SpeechChunker`), and
 each piece it releases is synthesised in order, in a thread (speech/service.py), and
 sent as an `audio` frame with the signed address of its WAV (speech/links.py). The
-text never waits for it: `heard()` only queues. The cache makes a second tab's piece free: the engine is asked once.
+text never waits for it: `heard()` only queues. The cache makes a second tab's piece
+free: the engine is asked once.
 
 Barge-in: `hush()` (a new message, a stop, the client's `hush` when the user types)
 drops what is queued and keeps the answers so far silent. An engine that fails, or
