@@ -5,7 +5,7 @@ a bad frame or body, a limit, a conversation that is busy or gone, an outage. Ea
 door turns it into its bytes exactly once: the WebSocket's `error` frame
 (streaming/delivery/frames.py), the JSON API's status and body
 (transports/http/responses.py), OpenAI's error object (transports/openai/errors.py).
-The codes are also the ones failed answers carry; static/chat/chat.js mirrors the
+The codes are also the ones failed answers carry; static/chat/protocol.js mirrors the
 list (REJECTED_CODES and its messages).
 """
 

@@ -1,6 +1,6 @@
 // Branches of a conversation (docs/DESIGN.md, "Branches"): the "< 2/3 >" switch between a
 // message's versions, and the buttons that make new ones: Regenerate and Continue on an
-// answer, Edit on a question. chat.js puts these controls in every bubble's action row and
+// answer, Edit on a question. render.js puts these controls in every bubble's action row and
 // passes the frames on; the server answers with the usual frames (a `message` or `start`
 // whose `parent_id` says where the new branch starts, or a `history` after a switch).
 'use strict';

@@ -1,8 +1,8 @@
 // Sidebar search over the user's own conversations (GET /api/search/?q=), and the jump to a
-// message: /c/<conversation>/#m-<message id>. Loaded after util.js and chat.js. chat.js owns
-// the page; this file only reads the message list (.message[data-id], chat.js's bubbles),
+// message: /c/<conversation>/#m-<message id>. Loaded after util.js and the chat page's modules (main.js). They own
+// the page; this file only reads the message list (.message[data-id], render.js's bubbles),
 // presses its "Show earlier messages" button to page back, and opens a conversation the way
-// the browser's back button does (a popstate event, which chat.js answers).
+// the browser's back button does (a popstate event, which main.js answers).
 // Snippets arrive as plain text plus highlight ranges: they become text nodes and <mark>s,
 // never HTML.
 'use strict';
@@ -142,7 +142,7 @@
       history.replaceState(history.state, '', url);
     } else {
       history.pushState({ conversationId }, '', url);
-      // chat.js opens the conversation in the path, as after the back button.
+      // main.js opens the conversation in the path, as after the back button.
       window.dispatchEvent(new PopStateEvent('popstate', { state: { conversationId } }));
     }
     if (messageId) reveal(messageId);
@@ -150,7 +150,7 @@
 
   const revealing = { observer: null, timer: 0 };
 
-  // Scrolls to the message once chat.js has drawn it, asking for older pages
+  // Scrolls to the message once render.js has drawn it, asking for older pages
   // (load_older, through the list's own button) until it comes or none are left.
   function reveal(messageId) {
     stopRevealing();

@@ -1,11 +1,11 @@
-// How the open conversation is answered, and saved presets. Loaded after chat.js.
+// How the open conversation is answered, and saved presets. Loaded after the chat page's modules (main.js).
 // - The model picker (#model-select) shows the conversation's model; a change PATCHes the
 //   conversation and applies to the next answer (earlier answers keep their model).
 // - "Instructions" opens a dialog: the system prompt, the temperature, Save, and
 //   "Save as preset…".
 // - The presets button (next to "New chat") lists the user's presets: start a chat from
 //   one, edit it, delete it, or make a new one.
-// chat.js tells this file which conversation is open, and its settings, with a
+// The chat page (main.js, frames.js) tells this file which conversation is open, and its settings, with a
 // `chat:conversation` event (from its `history` and `conversation` frames: every tab
 // follows a change made in any tab; a new chat not yet saved comes with an empty id, and
 // its settings are kept in that object until its first message saves them); a
@@ -315,7 +315,7 @@
   els.model.addEventListener('change', onModelChange);
   els.instructions.addEventListener('click', openInstructions);
   els.presets.addEventListener('click', openPresets);
-  // The phone toolbar's "New chat" does exactly what the drawer's does (chat.js owns it).
+  // The phone toolbar's "New chat" does exactly what the drawer's does (main.js owns it).
   const toolbarNewChat = $('toolbar-new-chat');
   if (toolbarNewChat) toolbarNewChat.addEventListener('click', () => $('new-chat').click());
   show(null);

@@ -1,7 +1,7 @@
 // Share links in the chat page (docs/DESIGN.md, "Share links"): the toolbar's Share button
 // opens a dialog (templates/chat/index.html) that creates a read-only link to the open
 // conversation (the branch shown, or the whole tree), copies it, and lists the links made
-// before with their views, each revocable. The open conversation comes from chat.js's
+// before with their views, each revocable. The open conversation comes from the chat page's
 // `chat:conversation` event; requests go through window.ChatUtil.request.
 // An ES module (loaded with type="module"); exports nothing, needs no other module.
 

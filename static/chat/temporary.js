@@ -2,8 +2,8 @@
 // "Temporary" button by the model picker); it is then not listed in the sidebar nor
 // found by search, and the server deletes it CHAT_TEMPORARY_HOURS after it starts.
 // While one is open, a note under the toolbar says so, and that staff can still review
-// it. Follows chat.js's `chat:conversation` events: a new chat's draft object (empty
-// id) gets `temporary` set in place, and chat.js's first POST sends it.
+// it. Follows the chat page's `chat:conversation` events: a new chat's draft object (empty
+// id) gets `temporary` set in place, and composer.js's first POST sends it.
 const page = typeof document === 'undefined' ? null : document;  // null: under node --test
 const button = page && page.getElementById('temporary-button');
 const note = page && page.getElementById('temporary-note');

@@ -1,7 +1,7 @@
 // The day's token budget in the sidebar's footer (issue #22): "12,300 of 50,000 tokens
 // today", a thin bar, and a tooltip naming when the budget renews (midnight UTC, shown
 // in the browser's own time). Read from GET /api/usage/ when the page loads, when an
-// answer ends (chat.js dispatches `chat:answer-end`), when the tab is shown again and
+// answer ends (frames.js dispatches `chat:answer-end`), when the tab is shown again and
 // at the renewal. Nothing is shown when the operator sets no budget.
 'use strict';
 

@@ -1,19 +1,20 @@
 // Live tail on the admin transcript page, read-only. It starts with the page (no
 // click): a user message appears in the transcript as it is sent, then its answer
 // streams in below it. Every text goes in as text (textContent, text nodes), never HTML.
-'use strict';
-(function () {
-  const box = document.getElementById('live-tail');
-  const list = document.getElementById('transcript');
-  if (!box || !list) return;
+// An ES module (templates/admin/chat/conversation/change_form.html): the frames come
+// through the chat page's protocol client, static/chat/protocol.js.
+import { ProtocolClient } from '../chat/protocol.js';
+
+const box = document.getElementById('live-tail');
+const list = document.getElementById('transcript');
+if (box && list) watch(box, list);
+
+function watch(box, list) {
   const button = document.getElementById('live-tail-toggle');
   const status = document.getElementById('live-tail-status');
   const ROLES = { user: 'User', assistant: 'Assistant' };
   const STATUSES = ['streaming', 'complete', 'stopped', 'error'];
-  let socket = null;
   let wanted = false; // staff want to watch: reconnect after a drop
-  let retryDelay = 1000;
-  let retryTimer = null;
 
   function say(text, state) {
     status.textContent = text;
@@ -129,48 +130,38 @@
     },
   };
 
-  function start() {
-    clearTimeout(retryTimer);
-    wanted = true;
-    const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-    const ws = new WebSocket(`${scheme}://${location.host}${box.dataset.url}`);
-    socket = ws;
-    button.textContent = 'Stop watching';
-    say('Connecting…', 'connecting');
-    ws.onopen = () => { retryDelay = 1000; };
-    ws.onmessage = (event) => {
-      const frame = JSON.parse(event.data);
-      const handle = handlers[frame.type];
-      if (handle) handle(frame);
-    };
-    ws.onclose = (event) => {
-      if (socket !== ws) return;
-      socket = null;
-      if (event.code === 4403 || event.code === 4401) {
-        wanted = false;
-        say(event.code === 4403 ? 'Not allowed.' : 'Logged out.', 'off');
-      } else if (wanted) {
-        say('Connection lost; reconnecting…', 'connecting');
-        retryTimer = setTimeout(start, retryDelay);
-        retryDelay = Math.min(retryDelay * 2, 30000);
-        return;
-      } else {
-        say('Not watching.', 'off');
-      }
+  // The chat page's protocol client: the same frames, `seq` checks and back-off (1 s,
+  // doubling to 30 s, from the last open); no ping, 4401 and 4403 end the watch.
+  const client = new ProtocolClient({
+    url: () => `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${box.dataset.url}`,
+    handlers, pingMs: 0, maxDelayMs: 30000, resetOn: 'open', onStatus,
+  });
+
+  function onStatus(state, detail) {
+    if (state === 'connecting' || state === 'reconnecting') {
+      say('Connecting…', 'connecting');
+    } else if (state === 'waiting') {
+      say('Connection lost; reconnecting…', 'connecting');
+    } else if (state === 'closed') {
+      wanted = false;
+      say(detail.code === 4403 ? 'Not allowed.' : 'Logged out.', 'off');
       button.textContent = 'Watch live';
-    };
+    }
+  }
+
+  function start() {
+    wanted = true;
+    button.textContent = 'Stop watching';
+    client.open();
   }
 
   function stop() {
     wanted = false;
-    clearTimeout(retryTimer);
-    const ws = socket;
-    socket = null;
-    if (ws) ws.close();
+    client.close();
     button.textContent = 'Watch live';
     say('Not watching.', 'off');
   }
 
   button.addEventListener('click', () => (wanted ? stop() : start()));
   start();
-})();
+}

@@ -84,7 +84,7 @@ def sign_up(
 
 
 def wait_for_chat_page(page: Page) -> None:
-    """chat.js has run: it always puts something (a placeholder at least) in #messages."""
+    """main.js has run: it always puts something (a placeholder at least) in #messages."""
     page.wait_for_selector("#messages > *", state="attached")
 
 

@@ -1,5 +1,5 @@
 """The channel-layer contract: group names, event shapes, and the error codes that
-chat.js mirrors."""
+the front end's protocol client (static/chat/protocol.js) mirrors."""
 
 import re
 from pathlib import Path
@@ -9,14 +9,14 @@ import msgpack
 from chat import contract
 from chat.errors import ErrorCode
 
-CHAT_JS = Path(__file__).resolve().parents[2] / "static" / "chat" / "chat.js"
+PROTOCOL_JS = Path(__file__).resolve().parents[2] / "static" / "chat" / "protocol.js"
 
 
-def test_chat_js_mirrors_every_error_code():
+def test_protocol_js_mirrors_every_error_code():
     block = re.search(
-        r"const ERROR_CODES = Object\.freeze\(\{(.*?)\}\);", CHAT_JS.read_text(), re.S
+        r"export const ERROR_CODES = Object\.freeze\(\{(.*?)\}\);", PROTOCOL_JS.read_text(), re.S
     )
-    assert block, "chat.js has no ERROR_CODES table"
+    assert block, "protocol.js has no ERROR_CODES table"
     mirrored = dict(re.findall(r"(\w+): '(\w+)'", block.group(1)))
     assert mirrored == {code.name: code.value for code in ErrorCode}
 
