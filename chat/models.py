@@ -517,3 +517,48 @@ class ShareLink(models.Model):
         if self.expires is not None and self.expires <= (now or timezone.now()):
             return "expired"
         return "active"
+
+
+class SlackUser(models.Model):
+    """A Slack user mapped to a local account: their answers are owned by `user`
+    (an unmapped one's by the SLACK_SERVICE_USER). Operators add rows in the admin."""
+
+    slack_user_id = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="slack_users"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"Slack {self.slack_user_id} -> user {self.user_id}"
+
+
+class SlackThread(models.Model):
+    """A Slack thread (channel, thread ts) and the conversation that answers in it."""
+
+    channel = models.CharField(max_length=64)
+    thread_ts = models.CharField(max_length=32)
+    conversation = models.OneToOneField(
+        Conversation, on_delete=models.CASCADE, related_name="slack_thread"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "thread_ts"], name="unique_slack_thread")
+        ]
+
+    def __str__(self) -> str:
+        return f"Slack thread {self.channel}/{self.thread_ts}"
+
+
+class SlackEvent(models.Model):
+    """An event from Slack already taken: a retry or a second event for the same
+    message (a mention that is also a DM) finds its row and starts nothing."""
+
+    event_id = models.CharField(max_length=64, unique=True)
+    message_key = models.CharField(max_length=100, unique=True)  # "<channel>:<ts>"
+    received = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"Slack event {self.event_id}"

@@ -14,6 +14,7 @@ from chat.transports.http import (
     webhooks,
 )
 from chat.transports.http.usage import api_usage
+from chat.transports.slack.views import slack_events
 
 app_name = "chat"
 
@@ -43,6 +44,7 @@ urlpatterns = [
     path("api/search/", conversations.api_search, name="api-search"),
     path("api/usage/", api_usage, name="api-usage"),
     path("api/speech/<str:token>.wav", speech.api_speech, name="api-speech"),
+    path("slack/events", slack_events, name="slack-events"),
     path("api/preferences/", preferences.api_preferences, name="api-preferences"),
     path("api/webhooks/", webhooks.api_webhooks, name="api-webhooks"),
     path("api/webhooks/<str:webhook_id>/", webhooks.api_webhook, name="api-webhook"),

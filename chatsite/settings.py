@@ -568,3 +568,15 @@ WEBHOOK_RETRY_BASE_SECONDS = env_float("WEBHOOK_RETRY_BASE_SECONDS", 5.0)  # dou
 WEBHOOK_PAUSE_AFTER_FAILURES = env_int("WEBHOOK_PAUSE_AFTER_FAILURES", 10)  # in a row
 WEBHOOK_POLL_SECONDS = env_float("WEBHOOK_POLL_SECONDS", 2.0)  # other processes' rows
 WEBHOOK_DELIVERY = env_bool("WEBHOOK_DELIVERY", True)  # 0: this process posts none
+
+# The Slack bot (docs/DESIGN.md, "Slack bot"): off (POST /slack/events answers 404)
+# unless both the bot token and the signing secret are set.
+SLACK_BOT_TOKEN = os.environ.get("SLACK_BOT_TOKEN", "")
+SLACK_SIGNING_SECRET = os.environ.get("SLACK_SIGNING_SECRET", "")
+SLACK_API_URL = os.environ.get("SLACK_API_URL", "https://slack.com/api/")
+# The local user that owns the answers to Slack users not mapped in the admin.
+SLACK_SERVICE_USER = os.environ.get("SLACK_SERVICE_USER", "slack")
+SLACK_CHUNK = os.environ.get("SLACK_CHUNK", "line")  # line | sentence: one post per chunk
+SLACK_POSTS_PER_SECOND = env_float("SLACK_POSTS_PER_SECOND", 1.0)  # per channel; faster: merged
+if SLACK_CHUNK not in {"line", "sentence"}:
+    raise ImproperlyConfigured("SLACK_CHUNK must be line or sentence.")

@@ -4,7 +4,9 @@ It speaks what the client reads: `POST /v1/chat/completions` with `stream: true`
 answered by server-sent events (`choices[].delta.content`, then a usage chunk when
 `stream_options.include_usage` is set, then `[DONE]`), with chunked transfer
 encoding written in small pieces so multi-byte UTF-8 characters can be cut
-across TCP writes. Replies are queued per test; nothing leaves the machine.
+across TCP writes. Replies are queued per test and taken in the order requests
+come, except that a reply with `asked` waits for a request asking that (answers that
+run at once reach the server in either order); nothing leaves the machine.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class Reply:
     hang_after: int | None = None  # stop sending (but keep the socket) after this many
     split_bytes: bool = True  # write each event in two pieces, cutting inside a character
     finish_reason: str = "stop"  # "length": cut off by the token limit
+    asked: str | None = None  # only for a request whose last user message contains this
 
 
 class OpenAIStub:
@@ -56,7 +59,7 @@ class OpenAIStub:
                     stub.requests.append(body)
                     stub.peers.append(self.client_address)
                     stub.auth.append(self.headers.get("Authorization"))
-                    reply = stub.replies.pop(0) if stub.replies else Reply()
+                    reply = stub.take(body)
                 if self.path.rstrip("/") != "/v1/chat/completions":
                     return self._json(404, {"error": {"message": "not found"}})
                 if reply.status != 200:
@@ -144,6 +147,15 @@ class OpenAIStub:
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
+    def take(self, body: dict[str, Any]) -> Reply:
+        """The reply to a request (the lock held): the first queued one that fits it
+        (one without `asked` fits any), else the default."""
+        question = last_question(body)
+        for index, reply in enumerate(self.replies):
+            if reply.asked is None or reply.asked in question:
+                return self.replies.pop(index)
+        return Reply()
+
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
@@ -156,3 +168,10 @@ class OpenAIStub:
         self._closed.set()
         self._server.shutdown()
         self._server.server_close()
+
+
+def last_question(body: dict[str, Any]) -> str:
+    """The text of a chat completions request's last user message ('' when none)."""
+    users = [m for m in body.get("messages", []) if m.get("role") == "user"]
+    content = users[-1].get("content", "") if users else ""
+    return content if isinstance(content, str) else json.dumps(content)
