@@ -15,9 +15,11 @@ clauses) at a realistic pace: the first token after --first-token-ms, then --pac
 tokens a second (one model server and one Daphne per pace, in turn).
 
 Each run sends one prompt into a fresh conversation over the SSE API with a chunk
-mode, exactly as the terminal client does (chat.cli.api.ApiClient), and speaks each
-chunk as it arrives through chat.cli.speaker.Speaker (one thread synthesises the
-chunks in order, another takes the WAVs): the sink records when each WAV is ready.
+mode, exactly as the terminal client does (chat.cli.api.ApiClient; with speech, its
+clause mode reads tokens and cuts them with the voice's own chunker:
+chat.cli.main.pieces), and speaks each chunk as it arrives through
+chat.cli.speaker.Speaker (one thread synthesises the chunks in order, another takes
+the WAVs): the sink records when each WAV is ready.
 `whole` waits for the answer's end and then synthesises the whole text at once (what
 a voice mode that plays nothing until the whole audio file exists does). `page-clause`
 and `page-sentence` are the browser's voice mode instead: a WebSocket with `set_voice`
@@ -94,6 +96,7 @@ from load_bench import (  # noqa: E402
 )
 
 from chat.cli.api import ApiClient  # noqa: E402
+from chat.cli.main import pieces  # noqa: E402
 from chat.cli.speaker import Speaker  # noqa: E402
 from chat.speech.base import Engine  # noqa: E402
 from chat.speech.espeak import EspeakEngine  # noqa: E402
@@ -266,7 +269,8 @@ def wav_facts(audio: bytes) -> dict[str, Any]:
 
 def speak_run(run: Run, api: ApiClient, conversation: str, engine: Engine) -> None:
     """Send the prompt, speak the chunks as they come (or the whole answer at its end)
-    through the terminal client's Speaker, recording when each WAV is ready."""
+    as the terminal client does (its pieces: clause mode cut by the voice's own
+    chunker; its Speaker), recording when each WAV is ready."""
     ready: list[float] = []
     lock = threading.Lock()
 
@@ -281,7 +285,8 @@ def speak_run(run: Run, api: ApiClient, conversation: str, engine: Engine) -> No
     whole = run.mode == "whole"
     run.sent = time.time()
     try:
-        for chunk in api.ask(conversation, run.prompt, "sentence" if whole else run.mode):
+        mode = "sentence" if whole else run.mode
+        for chunk in pieces(api, conversation, run.prompt, mode, speaking=not whole):
             if run.first_chunk is None:
                 run.first_chunk = time.time()
             run.chunks.append(chunk)

@@ -6,12 +6,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from chat.cli.api import ApiClient, CliError
 from chat.cli.speaker import Speaker, WavFiles, aplay_sink
 from chat.speech.base import Engine
+from chat.streaming.delivery.chunking import SpeechChunker
 
 COMMANDS = ("list", "new")
 MODES = ("token", "line", "sentence", "clause")
@@ -71,12 +72,28 @@ def notice(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+def pieces(
+    api: ApiClient, conversation: str, prompt: str, chunk: str, speaking: bool
+) -> Iterator[str]:
+    """The answer's chunks as they stream. Spoken in clause mode, the server's tokens
+    are cut by the voice's own chunker instead (SpeechChunker, as the browser's voice
+    mode does): the first piece may end at a few words, so the first sound does not
+    wait for a whole clause (docs/voice.md)."""
+    if not (speaking and chunk == "clause"):
+        yield from api.ask(conversation, prompt, chunk)
+        return
+    chunker = SpeechChunker(chunk)
+    for token in api.ask(conversation, prompt, "token"):
+        yield from chunker.feed(token)
+    yield from chunker.flush()
+
+
 def answer(
     api: ApiClient, conversation: str, prompt: str, chunk: str, voice: Speaker | None
 ) -> None:
     """Print (and speak) one answer as it streams."""
     last = ""
-    for text in api.ask(conversation, prompt, chunk):
+    for text in pieces(api, conversation, prompt, chunk, voice is not None):
         sys.stdout.write(text)
         sys.stdout.flush()
         if voice is not None:
