@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from django.conf import settings
 
 from chat.edge.middleware import PROBE_HOSTS
 from tests.e2e.topology import DOCKERFILE, REPO_ROOT, compose
@@ -193,6 +194,29 @@ def test_the_ingress_refuses_the_operations_paths() -> None:
     assert rule["host"] == public["host"]
     paths = {(p["path"], p["pathType"]) for p in rule["http"]["paths"]}
     assert paths == {(p, "Exact") for p in ("/healthz", "/readyz", "/metrics")}
+
+
+def megabytes(size: str) -> int:
+    assert size.endswith("m"), size
+    return int(size[:-1]) * 1024 * 1024
+
+
+def test_an_import_fits_through_the_proxies_and_nothing_else_grows() -> None:
+    """POST /api/import/ takes IMPORT_MAX_BYTES and its form at the ingress and in
+    deploy/nginx.conf; every other path keeps the 1 MB limit."""
+    body = "nginx.ingress.kubernetes.io/proxy-body-size"
+    imports = k8s()["Ingress/chat-web-import"]
+    assert megabytes(imports["metadata"]["annotations"][body]) > settings.IMPORT_MAX_BYTES
+    ((rule,),) = [imports["spec"]["rules"]]
+    assert rule["host"] == k8s()["Ingress/chat-web"]["spec"]["rules"][0]["host"]
+    assert [(p["path"], p["pathType"]) for p in rule["http"]["paths"]] == [
+        ("/api/import/", "Exact")
+    ]
+    assert k8s()["Ingress/chat-web"]["metadata"]["annotations"][body] == "1m"
+    conf = (REPO_ROOT / "deploy" / "nginx.conf").read_text()
+    location = conf.split("location = /api/import/ {", 1)[1].split("}", 1)[0]
+    size = re.search(r"client_max_body_size (\d+m);", location)
+    assert size is not None and megabytes(size.group(1)) > settings.IMPORT_MAX_BYTES
 
 
 def test_the_drain_ends_before_the_orchestrators_kill() -> None:
