@@ -59,7 +59,12 @@ def index(request: AuthenticatedHttpRequest, conversation_id: Any = None) -> Htt
         "default_instructions": preferences.default_instructions,
         "temporary_hours": settings.CHAT_TEMPORARY_HOURS,
     }
-    context = {"config": config, **config, "allow_public_shares": settings.ALLOW_PUBLIC_SHARES}
+    context = {
+        "config": config,
+        **config,
+        "theme_label": preferences.get_theme_display(),  # in the page's language
+        "allow_public_shares": settings.ALLOW_PUBLIC_SHARES,
+    }
     return render(request, "chat/index.html", context, status=status)
 
 
