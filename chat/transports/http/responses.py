@@ -20,6 +20,7 @@ from chat.streaming.delivery import protocol
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
 
+    from chat.errors import Sentence
     from chat.models import User
     from chat.transports.http.forms import PartialForm
 
@@ -31,7 +32,7 @@ class AuthenticatedHttpRequest(HttpRequest):
     user: User
 
 
-def json_error(status: int, code: ErrorCode, message: str, **extra: Any) -> JsonResponse:
+def json_error(status: int, code: ErrorCode, message: Sentence, **extra: Any) -> JsonResponse:
     return JsonResponse({"error": {"code": code, "message": message, **extra}}, status=status)
 
 
