@@ -17,6 +17,7 @@ from chat.models import ApiToken, Feedback, ShareLink, UserPreferences
 from chat.provider import llm
 
 if TYPE_CHECKING:  # django-stubs make the form generic in its user model; Django does not
+    from chat.errors import Sentence
     from chat.models import User
 
     _UserCreationForm = BaseUserCreationForm[User]
@@ -120,6 +121,16 @@ class ApiTokenForm(forms.Form):
         return None if days is None else timedelta(days=days)
 
 
+# What a JSON body describes, for PartialForm.error_message (responses.valid_form's `what`).
+THINGS = {
+    "conversation": _("conversation"),
+    "preset": _("preset"),
+    "preferences": _("preferences"),
+    "share link": _("share link"),
+    "webhook": _("webhook"),
+}
+
+
 class PartialForm(forms.Form):
     """With `partial=True` only the fields present in the data are validated (a PATCH):
     `cleaned_data` then holds just those."""
@@ -130,9 +141,13 @@ class PartialForm(forms.Form):
             for name in [n for n in self.fields if n not in data]:
                 del self.fields[name]
 
-    def error_message(self, what: str) -> str:
+    def error_message(self, what: str) -> Sentence:
         """ "The <what> is not valid: model, temperature." — names the fields at fault."""
-        return f"The {what} is not valid: {', '.join(self.errors)}."
+        return format_lazy(
+            _("The {what} is not valid: {fields}."),
+            what=THINGS.get(what, what),
+            fields=", ".join(self.errors),
+        )
 
 
 class ModelSettingsMixin(forms.Form):

@@ -52,7 +52,7 @@ def api_conversation_shares(
             user=request.user, conversation_id=conversation_id
         )
     except Conversation.DoesNotExist:
-        return json_error(404, ErrorCode.NOT_FOUND, "No such conversation.")
+        return json_error(404, ErrorCode.NOT_FOUND, _("No such conversation."))
     if request.method == "GET":
         found = selectors.share_list(user=request.user, conversation_id=conversation.pk)
         return JsonResponse({"shares": [_share_json(request, share) for share in found]})
