@@ -49,10 +49,16 @@ def _message_errors(messages: list[Any]) -> list[Any]:
     ]
 
 
+# The frames with a sentence for the user; the others (every chunk) go out as they are.
+WORDED = frozenset({"error", "voice_notice", "end", "history", "older"})
+
+
 def localize(frame: Frame, language: str) -> Frame:
     """The frame with its sentences for the user in `language`; its codes, ids and
     every model-written text unchanged."""
     kind = frame.get("type")
+    if kind not in WORDED:
+        return frame
     with translation.override(language):
         if kind in ("error", "voice_notice") and "message" in frame:
             return {**frame, "message": _sentence(frame["message"])}
