@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.contrib.admin import site
 from django.contrib.auth import get_user_model
 from django.test import Client
+from django.urls import reverse
 
 from chat.errors import INTERRUPTED_ERROR
 from chat.models import Conversation, Message
@@ -123,6 +125,9 @@ def test_the_admin_review_pages_render_in_japanese(browser: Client) -> None:
         assert '<html lang="ja"' in html and text in html, path
     transcript = html_of(admin, f"/admin/chat/conversation/{conversation.pk}/change/")
     assert "Transcript (2 messages)" in transcript  # English without Accept-Language
+    for model in site._registry:  # every list of the admin, in Japanese, without an error
+        path = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+        assert '<html lang="ja"' in html_of(admin, path, accept_language="ja"), path
 
 
 # --- The WebSocket ------------------------------------------------------------------
