@@ -1,3 +1,11 @@
+# The translation catalogues, compiled from locale/**/*.po by GNU gettext's msgfmt (the
+# committed .mo files are the same; this stage keeps gettext out of the image).
+FROM python:3.11-slim AS catalogues
+RUN apt-get update && apt-get install -y --no-install-recommends gettext \
+    && rm -rf /var/lib/apt/lists/*
+COPY locale /locale
+RUN find /locale -name '*.po' -exec sh -c 'msgfmt --check -o "${1%.po}.mo" "$1"' _ {} \;
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
@@ -13,6 +21,7 @@ WORKDIR /app
 COPY --chown=root:root requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 COPY --chown=root:root . .
+COPY --from=catalogues --chown=root:root /locale /app/locale
 RUN SECRET_KEY=build-only python manage.py collectstatic --noinput \
     && chmod -R a+rX,go-w /app
 USER 10001:10001

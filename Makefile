@@ -5,6 +5,12 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
+# The translations (locale/*/LC_MESSAGES): their compiled .mo files are committed, so a
+# machine without GNU gettext runs as is; with msgfmt `make run` compiles them afresh
+# (`make test` does not: tests/unit/test_locale_catalogues.py checks the committed ones).
+COMPILE_MESSAGES = if command -v msgfmt >/dev/null; then \
+	DEBUG=1 $(BIN)/python manage.py compilemessages --ignore=.venv --ignore=node_modules -v 0; fi
+
 .PHONY: run test fuzz lint bench screenshots migrate superuser clean certs
 
 $(BIN)/python:
@@ -24,6 +30,7 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
 ## a development setup. The address to open is printed last, once the server answers
 ## (chatsite/devready.py); Ctrl-C stops the server.
 run: $(BIN)/.installed-run
+	@$(COMPILE_MESSAGES)
 	@DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --noinput -v 0
 	@echo "Database migrated; starting the development server..."
 	@export DEBUG=$${DEBUG:-1}; ($(BIN)/python -m chatsite.devready "$(HOST)" "$(PORT)" $$$$ &); \

@@ -7,12 +7,26 @@ door turns it into its bytes exactly once: the WebSocket's `error` frame
 (transports/http/responses.py), OpenAI's error object (transports/openai/errors.py).
 The codes are also the ones failed answers carry; static/chat/protocol.js mirrors the
 list (REJECTED_CODES and its messages).
+
+The sentence is translatable: made with `gettext_lazy` (or `format_lazy`), it stays
+lazy on the refusal (`sentence`) and is rendered when a door reads `message`, in that
+door's language (the WebSocket's from its handshake, a page's from the request, /v1
+always English). The code never changes.
 """
 
 from __future__ import annotations
 
 import math
 from enum import StrEnum
+from typing import TYPE_CHECKING, TypeAlias
+
+from django.utils.translation import gettext_noop
+
+if TYPE_CHECKING:
+    from django.utils.functional import _StrPromise
+
+    # A sentence for the user: plain text, or a lazy translation rendered when read.
+    Sentence: TypeAlias = str | _StrPromise
 
 
 class ErrorCode(StrEnum):
@@ -65,7 +79,9 @@ def http_status(code: ErrorCode) -> int:
     return HTTP_STATUS.get(code, 400)
 
 
-INTERRUPTED_ERROR = "The answer was interrupted because the server stopped."
+# Saved on the answer in English (gettext_noop: marked for the catalogue only); the
+# WebSocket door shows it in the connection's language.
+INTERRUPTED_ERROR = gettext_noop("The answer was interrupted because the server stopped.")
 
 
 class Refusal(Exception):
@@ -79,7 +95,7 @@ class Refusal(Exception):
     def __init__(
         self,
         code: ErrorCode | None = None,
-        message: str = "",
+        message: Sentence = "",
         *,
         retry_after: float | None = None,
         status: int | None = None,
@@ -88,10 +104,15 @@ class Refusal(Exception):
         super().__init__(message)
         if code is not None:
             self.code = code
-        self.message = message
+        self.sentence = message  # lazy until a door reads `message`
         self.retry_after = retry_after
         self.extra = extra
         self._status = status
+
+    @property
+    def message(self) -> str:
+        """The sentence in the active language."""
+        return str(self.sentence)
 
     @property
     def status(self) -> int:

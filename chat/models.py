@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import _User
@@ -35,14 +36,14 @@ class ApiToken(models.Model):
     revoked = models.DateTimeField(null=True, blank=True)
 
     class Scope(models.TextChoices):
-        FULL = "full", "full access"
-        READ = "read", "read only"
-        V1 = "v1", "the OpenAI-compatible /v1 API only"
+        FULL = "full", _("full access")
+        READ = "read", _("read only")
+        V1 = "v1", _("the OpenAI-compatible /v1 API only")
 
     class Revocation(models.TextChoices):
-        OWNER = "owner", "by its owner"
-        ADMIN = "admin", "by an administrator"
-        PASSWORD = "password", "when the password changed"
+        OWNER = "owner", _("by its owner")
+        ADMIN = "admin", _("by an administrator")
+        PASSWORD = "password", _("when the password changed")
 
     scope = models.CharField(max_length=8, choices=Scope.choices, default=Scope.FULL)
     expires = models.DateTimeField(null=True, blank=True)  # None: never
@@ -67,14 +68,14 @@ class ApiToken(models.Model):
 
 class Conversation(models.Model):
     class Review(models.TextChoices):
-        UNREVIEWED = "unreviewed"
-        REVIEWED = "reviewed"
-        FLAGGED = "flagged"
+        UNREVIEWED = "unreviewed", _("Unreviewed")
+        REVIEWED = "reviewed", _("Reviewed")
+        FLAGGED = "flagged", _("Flagged")
 
     class Source(models.TextChoices):
-        WEB = "web", "browser"
-        API = "api", "HTTP streaming API"
-        OPENAI = "openai", "OpenAI-compatible API"
+        WEB = "web", _("browser")
+        API = "api", _("HTTP streaming API")
+        OPENAI = "openai", _("OpenAI-compatible API")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(
@@ -149,14 +150,14 @@ class Conversation(models.Model):
 
 class Message(models.Model):
     class Role(models.TextChoices):
-        USER = "user"
-        ASSISTANT = "assistant"
+        USER = "user", _("User")
+        ASSISTANT = "assistant", _("Assistant")
 
     class Status(models.TextChoices):
-        STREAMING = "streaming"
-        COMPLETE = "complete"
-        STOPPED = "stopped"
-        ERROR = "error"
+        STREAMING = "streaming", _("Streaming")
+        COMPLETE = "complete", _("Complete")
+        STOPPED = "stopped", _("Stopped")
+        ERROR = "error", _("Error")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     conversation = models.ForeignKey(
@@ -232,8 +233,8 @@ class Feedback(models.Model):
     """A user's thumbs up or down on one assistant answer (one per answer, changeable)."""
 
     class Rating(models.IntegerChoices):
-        UP = 1, "thumbs up"
-        DOWN = -1, "thumbs down"
+        UP = 1, _("thumbs up")
+        DOWN = -1, _("thumbs down")
 
     message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="feedback")
     rating = models.SmallIntegerField(choices=Rating.choices)
@@ -349,9 +350,9 @@ class UserPreferences(models.Model):
     conversation starts with. No row: the defaults (made on the first save)."""
 
     class Theme(models.TextChoices):
-        SYSTEM = "system", "System"
-        LIGHT = "light", "Light"
-        DARK = "dark", "Dark"
+        SYSTEM = "system", _("System")
+        LIGHT = "light", _("Light")
+        DARK = "dark", _("Dark")
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,

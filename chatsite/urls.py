@@ -28,6 +28,8 @@ urlpatterns = [
     path("v1/chat/completions", openai_api.chat_completions, name="openai-chat-completions"),
     path("accounts/signup/", pages.signup, name="signup"),
     path("accounts/", include(account_pages)),
+    # The language switch (Django's set_language: a POST, remembered in a cookie).
+    path("i18n/", include("django.conf.urls.i18n")),
     path("", include("chat.urls")),
 ]
 

@@ -30,6 +30,7 @@ from django.db.models import Max, QuerySet, Sum
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.deprecation import MiddlewareMixin
+from django.utils.translation import gettext
 
 from .client import client_ip
 from .responses import too_many_attempts
@@ -84,4 +85,4 @@ class LoginSlowdownMiddleware(MiddlewareMixin):
         retry_after = login_retry_after(request, username)
         if retry_after is None:
             return None
-        return too_many_attempts(request, "log-in attempts", retry_after)
+        return too_many_attempts(request, gettext("Too many log-in attempts."), retry_after)

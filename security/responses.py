@@ -12,6 +12,7 @@ from django.db.models import Max
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 
 from chat.errors import ErrorCode
 
@@ -31,9 +32,9 @@ def wants_json(request: HttpRequest) -> bool:
 def too_many_attempts(request: HttpRequest, what: str, retry_after: int) -> HttpResponse:
     """429 with a Retry-After header: a page that says when to try again, or JSON.
 
-    `what` completes "Too many …", e.g. "failed log-in attempts"."""
+    `what` is the first sentence, e.g. "Too many failed log-in attempts." (translated)."""
     wait = _duration(retry_after)
-    message = f"Too many {what}. Try again in {wait}."
+    message = gettext("%(what)s Try again in %(wait)s.") % {"what": what, "wait": wait}
     if wants_json(request):
         response: HttpResponse = JsonResponse(
             {
@@ -55,9 +56,9 @@ def too_many_attempts(request: HttpRequest, what: str, retry_after: int) -> Http
 def _duration(seconds: int) -> str:
     """ "40 seconds", "1 minute", "15 minutes": whole minutes from one minute on."""
     if seconds < 60:
-        return f"{seconds} second{'s' if seconds != 1 else ''}"
+        return ngettext("%(count)d second", "%(count)d seconds", seconds) % {"count": seconds}
     minutes = math.ceil(seconds / 60)
-    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes}
 
 
 def locked_out(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -81,4 +82,4 @@ def locked_out(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
     )
     left = (last + cool_off - timezone.now()) if last else cool_off
     retry_after = max(1, math.ceil(left.total_seconds()))
-    return too_many_attempts(request, "failed log-in attempts", retry_after)
+    return too_many_attempts(request, gettext("Too many failed log-in attempts."), retry_after)

@@ -21,6 +21,8 @@ from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.dispatch import Signal
 from django.utils import timezone
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from chat.db import db_call
 from chat.models import ApiToken
@@ -70,8 +72,13 @@ def token_create(
     limit = settings.API_MAX_TOKENS_PER_USER
     if token_list(user=user).filter(active()).count() >= limit:
         raise TokenLimitReached(
-            f"You already have {limit} active API tokens, the most allowed: "
-            "revoke one you no longer use first."
+            format_lazy(
+                _(
+                    "You already have {limit} active API tokens, the most allowed: "
+                    "revoke one you no longer use first."
+                ),
+                limit=limit,
+            )
         )
     raw = RAW_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(

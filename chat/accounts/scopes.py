@@ -8,16 +8,23 @@ A refusal is NOT_ALLOWED with status 403, shaped by each door.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from django.utils.translation import gettext_lazy as _
+
 from chat.errors import ErrorCode, Refusal
+
+if TYPE_CHECKING:
+    from chat.errors import Sentence
 from chat.models import ApiToken
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 V1_PREFIX = "/v1/"
-READ_ONLY = "This API token is read-only: it cannot start or change anything."
-V1_ONLY = "This API token works only on the OpenAI-compatible API under /v1/."
+READ_ONLY = _("This API token is read-only: it cannot start or change anything.")
+V1_ONLY = _("This API token works only on the OpenAI-compatible API under /v1/.")
 
 
-def not_allowed(message: str) -> Refusal:
+def not_allowed(message: Sentence) -> Refusal:
     return Refusal(ErrorCode.NOT_ALLOWED, message, status=403)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy as _
 
 # A thumb up: the cuff on the left, the hand with its raised thumb; down is the same
 # drawing turned upside down.
@@ -13,7 +14,7 @@ THUMB_PATHS = (
     '<path d="M3 11h4v10H3z"/>'
     '<path d="M7 11l4-8a2 2 0 0 1 3 2v4h5a2 2 0 0 1 2 2.3l-1.4 7.3A2 2 0 0 1 17.6 21H7"/>'
 )
-THUMB_LABELS = {"up": "thumbs up", "down": "thumbs down"}
+THUMB_LABELS = {"up": _("thumbs up"), "down": _("thumbs down")}
 
 
 def thumb_icon(direction: str) -> SafeString:

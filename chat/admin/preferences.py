@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.utils.text import Truncator
+from django.utils.translation import gettext_lazy as _
 
 from chat.admin.site import ReadOnlyAdmin
 from chat.models import UserPreferences
@@ -21,6 +22,6 @@ class UserPreferencesAdmin(ReadOnlyAdmin):
     fields = ("user", "theme", "default_instructions", "updated")
     readonly_fields = fields
 
-    @admin.display(description="default instructions")
+    @admin.display(description=_("default instructions"))
     def instructions_preview(self, obj: UserPreferences) -> str:
         return Truncator(obj.default_instructions).chars(80) or "—"

@@ -14,17 +14,19 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from chat.conversations import services
 from chat.models import ShareLink
 
 
 class ShareStateFilter(admin.SimpleListFilter):
-    title = "state"
+    title = _("state")
     parameter_name = "state"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("active", "active"), ("expired", "expired"), ("revoked", "revoked")]
+        return [("active", _("active")), ("expired", _("expired")), ("revoked", _("revoked"))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         live = queryset.filter(revoked__isnull=True)
@@ -81,23 +83,27 @@ class ShareLinkAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.display(description="conversation", ordering="conversation__title")
+    @admin.display(description=_("conversation"), ordering="conversation__title")
     def conversation_link(self, obj: ShareLink) -> SafeString:
         url = reverse("admin:chat_conversation_change", args=[obj.conversation_id])
         return format_html('<a href="{}">{}</a>', url, str(obj.conversation))
 
-    @admin.display(description="owner", ordering="conversation__owner__username")
+    @admin.display(description=_("owner"), ordering="conversation__owner__username")
     def owner(self, obj: ShareLink) -> str:
         return obj.conversation.owner.get_username()
 
-    @admin.display(description="state")
+    @admin.display(description=_("state"))
     def state_shown(self, obj: ShareLink) -> str:
         return obj.state()
 
-    @admin.action(description="Revoke selected share links", permissions=["change"])
+    @admin.action(description=_("Revoke selected share links"), permissions=["change"])
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet[ShareLink]) -> None:
         revoked = sum(
             services.share_revoke(share=share, by_staff=request.user)  # type: ignore[arg-type]
             for share in queryset.filter(revoked__isnull=True)
         )
-        self.message_user(request, f"{revoked} share link(s) revoked.", messages.SUCCESS)
+        self.message_user(
+            request,
+            gettext("%(count)d share link(s) revoked.") % {"count": revoked},
+            messages.SUCCESS,
+        )

@@ -25,6 +25,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator, capfirst
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from chat.accounts import api_tokens as tokens
 from chat.admin import transcripts as review
@@ -54,7 +56,7 @@ def _per_conversation(queryset: QuerySet, link: str, aggregate: Any) -> Subquery
 
 
 class ModelFilter(admin.SimpleListFilter):
-    title = "model"
+    title = _("model")
     parameter_name = "model"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
@@ -75,7 +77,7 @@ class ModelFilter(admin.SimpleListFilter):
 
 
 class LastStatusFilter(admin.SimpleListFilter):
-    title = "last answer"
+    title = _("last answer")
     parameter_name = "last_status"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
@@ -86,11 +88,15 @@ class LastStatusFilter(admin.SimpleListFilter):
 
 
 class FeedbackFilter(admin.SimpleListFilter):
-    title = "feedback"
+    title = _("feedback")
     parameter_name = "feedback"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("down", "has thumbs down"), ("up", "has thumbs up"), ("none", "no feedback")]
+        return [
+            ("down", _("has thumbs down")),
+            ("up", _("has thumbs up")),
+            ("none", _("no feedback")),
+        ]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         rated = Feedback.objects.filter(message__conversation=OuterRef("pk"))
@@ -239,34 +245,34 @@ class ConversationAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    @admin.display(description="conversation", ordering="title")
+    @admin.display(description=_("conversation"), ordering="title")
     def title_or_id(self, obj: Conversation) -> str:
         return obj.title or f"(untitled) {str(obj.pk)[:8]}"
 
-    @admin.display(description="owner", ordering="owner__username")
+    @admin.display(description=_("owner"), ordering="owner__username")
     def owner_name(self, obj: Conversation) -> SafeString:
         """On one line, cut with an ellipsis when long (review.css): the whole name in
         its tooltip."""
         name = obj.owner.get_username()
         return format_html('<span class="owner-name" title="{}">{}</span>', name, name)
 
-    @admin.display(description="messages", ordering="message_count")
+    @admin.display(description=_("messages"), ordering="message_count")
     def message_count(self, obj: Conversation) -> int:
         return obj.message_count
 
-    @admin.display(description="last activity", ordering="last_activity")
+    @admin.display(description=_("last activity"), ordering="last_activity")
     def last_activity(self, obj: Conversation) -> Any:
         return obj.last_activity or obj.updated
 
-    @admin.display(description="model")
+    @admin.display(description=_("model"))
     def last_model(self, obj: Conversation) -> str:
         return obj.last_model or "—"
 
-    @admin.display(description="last answer")
+    @admin.display(description=_("last answer"))
     def last_status(self, obj: Conversation) -> str:
         return obj.last_status or "—"
 
-    @admin.display(description="feedback")
+    @admin.display(description=_("feedback"))
     def feedback(self, obj: Conversation) -> SafeString | str:
         """Icons, not emoji (a machine without an emoji font shows empty boxes)."""
         counts = [("up", obj.thumbs_up), ("down", obj.thumbs_down)]
@@ -275,21 +281,21 @@ class ConversationAdmin(admin.ModelAdmin):
             return "—"
         return format_html_join(" ", '<span class="thumbs">{} {}</span>', shown)
 
-    @admin.display(description="API token")
+    @admin.display(description=_("API token"))
     def token(self, obj: Conversation) -> str:
         """Which of the owner's API tokens started it (name and prefix), if one did."""
         token = obj.api_token
         return f"{token.name} ({token.prefix}…)" if token else "—"
 
-    @admin.display(description="model")
+    @admin.display(description=_("model"))
     def model_shown(self, obj: Conversation) -> str:
         return obj.model or "— (the server's default model)"
 
-    @admin.display(description="temperature")
+    @admin.display(description=_("temperature"))
     def temperature_shown(self, obj: Conversation) -> str:
         return "— (the model's default)" if obj.temperature is None else f"{obj.temperature:g}"
 
-    @admin.display(description="instructions")
+    @admin.display(description=_("instructions"))
     def instructions_shown(self, obj: Conversation) -> SafeString | str:
         """The user's text, escaped, its lines kept (the transcript view is audited)."""
         if not obj.instructions.strip():
@@ -355,21 +361,26 @@ class ConversationAdmin(admin.ModelAdmin):
             conversation_ids=list(queryset.values_list("pk", flat=True)),
             state=state,
         )
-        self.message_user(request, f"{count} conversation(s) marked {state}.", messages.SUCCESS)
+        marked = {
+            Conversation.Review.REVIEWED: gettext("%(count)d conversation(s) marked reviewed."),
+            Conversation.Review.FLAGGED: gettext("%(count)d conversation(s) marked flagged."),
+            Conversation.Review.UNREVIEWED: gettext("%(count)d conversation(s) marked unreviewed."),
+        }[Conversation.Review(state)]
+        self.message_user(request, marked % {"count": count}, messages.SUCCESS)
 
-    @admin.action(description="Mark selected as reviewed", permissions=["change"])
+    @admin.action(description=_("Mark selected as reviewed"), permissions=["change"])
     def mark_reviewed(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._mark(request, queryset, Conversation.Review.REVIEWED)
 
-    @admin.action(description="Flag selected for follow-up", permissions=["change"])
+    @admin.action(description=_("Flag selected for follow-up"), permissions=["change"])
     def mark_flagged(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._mark(request, queryset, Conversation.Review.FLAGGED)
 
-    @admin.action(description="Mark selected as unreviewed", permissions=["change"])
+    @admin.action(description=_("Mark selected as unreviewed"), permissions=["change"])
     def mark_unreviewed(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._mark(request, queryset, Conversation.Review.UNREVIEWED)
 
-    @admin.action(description="Export selected as JSON", permissions=["view"])
+    @admin.action(description=_("Export selected as JSON"), permissions=["view"])
     def export_json(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
         ids = list(queryset.values_list("pk", flat=True))
         services.audit_record(
@@ -379,7 +390,9 @@ class ConversationAdmin(admin.ModelAdmin):
             review.export_json(ids), "application/json; charset=utf-8", "conversations.json"
         )
 
-    @admin.action(description="Export selected as CSV (one row per message)", permissions=["view"])
+    @admin.action(
+        description=_("Export selected as CSV (one row per message)"), permissions=["view"]
+    )
     def export_csv(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
         ids = list(queryset.values_list("pk", flat=True))
         services.audit_record(
@@ -429,7 +442,7 @@ class ConversationAdmin(admin.ModelAdmin):
             self.message_user(request, str(exc), messages.ERROR)
             return HttpResponseRedirect(request.path)
 
-    @admin.action(description="Delete selected conversations", permissions=["delete"])
+    @admin.action(description=_("Delete selected conversations"), permissions=["delete"])
     def delete_selected(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         """Django's delete action (its confirmation page, then `delete_queryset`), with
         a failed delete told as a message: nothing was deleted."""
@@ -455,7 +468,7 @@ class ConversationAdmin(admin.ModelAdmin):
             days = 30
         context = {
             **self.admin_site.each_context(request),
-            "title": "Usage overview",
+            "title": _("Usage overview"),
             "opts": self.model._meta,
             "overview": review.usage_overview(days=days),
             "day_choices": [7, 30, 90],
@@ -494,7 +507,7 @@ class MessageAdmin(ReadOnlyAdmin):
     # No search_fields: a search over text would tell what messages say, unaudited (and
     # give the admin's autocomplete endpoint each message's text, in its str()).
 
-    @admin.display(description="text")
+    @admin.display(description=_("text"))
     def text(self, obj: Message) -> str:
         # Plain text (the admin escapes it), on one line, cut at TEXT_CHARS.
         return Truncator(" ".join(obj.content.split())).chars(self.TEXT_CHARS)
@@ -553,11 +566,11 @@ class AuditEventAdmin(ReadOnlyAdmin):
 
 
 class TokenStatusFilter(admin.SimpleListFilter):
-    title = "status"
+    title = _("status")
     parameter_name = "status"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("active", "active"), ("revoked", "revoked")]
+        return [("active", _("active")), ("revoked", _("revoked"))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         if self.value() in ("active", "revoked"):
@@ -608,13 +621,17 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.display(description="token", ordering="prefix")
+    @admin.display(description=_("token"), ordering="prefix")
     def prefix_shown(self, obj: ApiToken) -> str:
         return f"{obj.prefix}…"
 
-    @admin.action(description="Revoke selected tokens", permissions=["change"])
+    @admin.action(description=_("Revoke selected tokens"), permissions=["change"])
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
         active = list(queryset.filter(revoked__isnull=True))
         for token in active:
             tokens.token_revoke(token=token, why=ApiToken.Revocation.ADMIN)
-        self.message_user(request, f"{len(active)} token(s) revoked.", messages.SUCCESS)
+        self.message_user(
+            request,
+            gettext("%(count)d token(s) revoked.") % {"count": len(active)},
+            messages.SUCCESS,
+        )

@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from chat.conversations.serializers import message_to_dict
 from chat.conversations.streams import in_pieces, rows_in_chunks
@@ -42,6 +43,14 @@ CSV_COLUMNS = [
 
 # The selected conversations' messages in export order: oldest conversation first,
 # then each conversation's messages oldest first (ids break ties).
+# The answer states the transcript's badges show (templates/admin/chat/conversation/
+# change_form.html: `{% translate m.status %}`), marked for the catalogue.
+STATUS_WORDS = (
+    gettext_noop("streaming"),
+    gettext_noop("complete"),
+    gettext_noop("stopped"),
+    gettext_noop("error"),
+)
 MESSAGE_ORDER = ("conversation__created", "conversation_id", "created", "id")
 
 

@@ -18,21 +18,26 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, IntegerField, Sum, Transform
 from django.utils import timezone
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from chat import db
 from chat.conversations import liveness
 from chat.errors import ErrorCode, Refusal
 from chat.models import Conversation, Message, UserQuota
 
+if TYPE_CHECKING:
+    from chat.errors import Sentence
+
 WINDOW = timedelta(minutes=1)
 CHARS_PER_TOKEN = 4  # the estimate when a provider reports no usage
-BUSY = "An answer is still being written. Wait or stop it."
+BUSY = _("An answer is still being written. Wait or stop it.")
 ACTIVE_RETRY_SECONDS = 5  # the hint when too many answers run: one may end by then
 
 
@@ -40,7 +45,9 @@ class Refused(Refusal):
     """A user message the limits refuse (nothing is saved), with when known how many
     seconds until a retry may pass; `extra`: more fields for the door's error body."""
 
-    def __init__(self, message: str, retry_after: float | None = None, **extra: object) -> None:
+    def __init__(
+        self, message: Sentence, retry_after: float | None = None, **extra: object
+    ) -> None:
         super().__init__(None, message, retry_after=retry_after)
         self.extra = extra
 
@@ -84,14 +91,17 @@ def admit(
         return refusal
     if active >= settings.CHAT_MAX_ACTIVE_ANSWERS_PER_USER:
         return RateLimited(
-            f"You have {active} answers being written. Wait for one to finish.",
+            format_lazy(
+                _("You have {active} answers being written. Wait for one to finish."),
+                active=active,
+            ),
             retry_after=ACTIVE_RETRY_SECONDS,
         )
     recent = [sent for sent in quota.recent_sends if datetime.fromisoformat(sent) > now - WINDOW]
     if len(recent) >= settings.CHAT_RATE_LIMIT_PER_MINUTE:
         oldest = datetime.fromisoformat(recent[0])
         return RateLimited(
-            "You are sending messages too fast. Wait a minute.",
+            _("You are sending messages too fast. Wait a minute."),
             retry_after=max(1, math.ceil((oldest + WINDOW - now).total_seconds())),
         )
     quota.recent_sends = [*recent, now.isoformat()]
@@ -112,8 +122,10 @@ def _over_budget(
         return budget_spent(budget=budget, now=now)
     if reserved and used + reserved + estimate > budget:
         return QuotaExceeded(
-            "Your answers being written may use the rest of today's token budget. "
-            "Wait for them to finish.",
+            _(
+                "Your answers being written may use the rest of today's token budget. "
+                "Wait for them to finish."
+            ),
             retry_after=ACTIVE_RETRY_SECONDS,
         )
     return None
@@ -125,8 +137,15 @@ def budget_spent(*, budget: int, now: datetime) -> QuotaExceeded:
     resets_at = next_midnight(now)
     wait = math.ceil((resets_at - now).total_seconds())
     return QuotaExceeded(
-        f"You have used today's budget of {budget:,} tokens. "
-        f"It renews at {resets_at:%H:%M} UTC (in {wait_words(wait)}).",
+        format_lazy(
+            _(
+                "You have used today's budget of {budget} tokens. "
+                "It renews at {time} UTC (in {wait})."
+            ),
+            budget=f"{budget:,}",
+            time=f"{resets_at:%H:%M}",
+            wait=wait_words(wait),
+        ),
         retry_after=wait,
         resets_at=iso_utc(resets_at),
     )
@@ -256,16 +275,18 @@ def iso_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def wait_words(seconds: float) -> str:
+def wait_words(seconds: float) -> Sentence:
     """A wait in words for a sentence ("3 h 12 min", "45 min", "2 h"): minutes are
     rounded up, so it never names a time before the renewal; under a minute, "less
     than a minute"."""
     if seconds < 60:
-        return "less than a minute"
+        return _("less than a minute")
     hours, minutes = divmod(math.ceil(seconds / 60), 60)
     if not hours:
-        return f"{minutes} min"
-    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+        return format_lazy(_("{minutes} min"), minutes=minutes)
+    if not minutes:
+        return format_lazy(_("{hours} h"), hours=hours)
+    return format_lazy(_("{hours} h {minutes} min"), hours=hours, minutes=minutes)
 
 
 # --- Storage: what one user may keep ------------------------------------------------
@@ -299,14 +320,24 @@ def storage_refusal(*, stored: int, conversations: int | None = None) -> Storage
     most = settings.CHAT_MAX_CONVERSATIONS_PER_USER
     if conversations is not None and most and conversations >= most:
         return StorageFull(
-            f"You have {conversations} conversations, the most one may keep. "
-            "Delete some to start another."
+            format_lazy(
+                _(
+                    "You have {count} conversations, the most one may keep. "
+                    "Delete some to start another."
+                ),
+                count=conversations,
+            )
         )
     cap = settings.CHAT_MAX_STORED_BYTES_PER_USER
     if cap and stored >= cap:
         return StorageFull(
-            f"Your conversations hold as much text as one may keep ({cap // 1_000_000} MB). "
-            "Delete some to write more."
+            format_lazy(
+                _(
+                    "Your conversations hold as much text as one may keep ({megabytes} MB). "
+                    "Delete some to write more."
+                ),
+                megabytes=cap // 1_000_000,
+            )
         )
     return None
 
@@ -325,11 +356,11 @@ def storage_check(*, user_id: int) -> None:
 # --- How often: conversations, presets, searches --------------------------------------
 
 ACTIONS = {
-    "conversation": "new conversations",
-    "preset": "preset changes",
-    "search": "searches",
-    "share": "new share links",
-    "import": "imports",
+    "conversation": _("Too many new conversations in a minute. Wait a moment and try again."),
+    "preset": _("Too many preset changes in a minute. Wait a moment and try again."),
+    "search": _("Too many searches in a minute. Wait a moment and try again."),
+    "share": _("Too many new share links in a minute. Wait a moment and try again."),
+    "import": _("Too many imports in a minute. Wait a moment and try again."),
 }
 
 
@@ -348,7 +379,7 @@ def throttle(*, user_id: int, action: str) -> None:
         if len(recent) >= limit:
             oldest = datetime.fromisoformat(recent[0])
             raise RateLimited(
-                f"Too many {ACTIONS[action]} in a minute. Wait a moment and try again.",
+                ACTIONS[action],
                 retry_after=max(1, math.ceil((oldest + WINDOW - now).total_seconds())),
             )
         done[action] = [*recent, now.isoformat()]

@@ -24,6 +24,8 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F
 from django.db.models.functions import Now
 from django.utils import timezone
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from chat import contract, db
 from chat.contract import request_stop
@@ -235,7 +237,7 @@ def conversation_notify(*, conversation_id: uuid.UUID | str) -> None:
 
 # How a delete tells a running answer to stop: contract.request_stop's signature.
 StopAnswer = Callable[[BaseChannelLayer, uuid.UUID | str], Awaitable[None]]
-STOP_UNSENT = (
+STOP_UNSENT = _(
     "An answer is still being written in this conversation and the server's message "
     "bus is unavailable to stop it; nothing was deleted. Try again in a moment."
 )
@@ -600,7 +602,7 @@ def conversations_delete_by_staff(*, actor: User, conversations: Iterable[Conver
 
 
 SHARE_TOKEN_BYTES = 24  # 32 URL-safe characters: 192 random bits
-NOTHING_TO_SHARE = "This conversation has no messages yet: there is nothing to share."
+NOTHING_TO_SHARE = _("This conversation has no messages yet: there is nothing to share.")
 
 
 def share_create(
@@ -613,7 +615,10 @@ def share_create(
     if limit > 0 and selectors.share_active_count(user_id=conversation.owner_id) >= limit:
         raise Refusal(
             ErrorCode.NOT_ALLOWED,
-            f"You have {limit} active share links: revoke one before making another.",
+            format_lazy(
+                _("You have {limit} active share links: revoke one before making another."),
+                limit=limit,
+            ),
         )
     messages = list(Message.objects.filter(conversation=conversation).order_by("created", "pk"))
     if not messages:

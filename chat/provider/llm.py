@@ -29,6 +29,7 @@ import openai
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext_noop
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.outputs import ChatGenerationChunk
@@ -552,14 +553,16 @@ def describe_failure(exc: BaseException, *, mid_answer: bool = False) -> tuple[E
     if isinstance(exc, openai.RateLimitError):
         return (
             ErrorCode.RATE_LIMITED,
-            "The model provider is rate limiting requests. Try again shortly.",
+            gettext_noop("The model provider is rate limiting requests. Try again shortly."),
         )
     if isinstance(exc, timeouts):
-        return ErrorCode.TIMEOUT, "The model took too long to answer."
+        return ErrorCode.TIMEOUT, gettext_noop("The model took too long to answer.")
     if isinstance(exc, (openai.APIConnectionError, httpx.ConnectError, httpx2.ConnectError)):
-        return ErrorCode.MODEL_UNAVAILABLE, "The model server could not be reached."
+        return ErrorCode.MODEL_UNAVAILABLE, gettext_noop("The model server could not be reached.")
     if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
-        return ErrorCode.MODEL_ERROR, "The model server refused the configured credentials."
+        return ErrorCode.MODEL_ERROR, gettext_noop(
+            "The model server refused the configured credentials."
+        )
     if isinstance(exc, openai.APIStatusError):
         return (
             ErrorCode.MODEL_ERROR,
@@ -569,7 +572,7 @@ def describe_failure(exc: BaseException, *, mid_answer: bool = False) -> tuple[E
         return ErrorCode.MODEL_ERROR, "The connection to the model broke off mid-answer."
     if isinstance(exc, DemoModelError):
         return ErrorCode.MODEL_ERROR, str(exc)
-    return ErrorCode.MODEL_ERROR, "The model failed to answer."
+    return ErrorCode.MODEL_ERROR, gettext_noop("The model failed to answer.")
 
 
 class DictChunkCompletions:

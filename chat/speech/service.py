@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import datetime
 
+from django.utils.translation import gettext_lazy as _
+
 from chat.db import db_call
 from chat.errors import ErrorCode, Refusal
 from chat.speech.base import SpeechError
@@ -15,7 +17,7 @@ from chat.speech.cache import CachedEngine
 from chat.speech.quota import speech_charge
 from chat.speech.text import speakable
 
-SPENT = "You have used today's speech allowance; the text still comes."
+SPENT = _("You have used today's speech allowance; the text still comes.")
 
 
 def seconds_to_midnight(now: datetime.datetime) -> float:

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from chat import db
 from chat.conversations import quotas
@@ -37,8 +39,11 @@ def too_big(size: int) -> Refusal | None:
         return None
     return Refusal(
         ErrorCode.TOO_LONG,
-        f"The file is {size / 1_000_000:.1f} MB; an import may be at most "
-        f"{most / 1_000_000:.1f} MB.",
+        format_lazy(
+            _("The file is {size} MB; an import may be at most {most} MB."),
+            size=f"{size / 1_000_000:.1f}",
+            most=f"{most / 1_000_000:.1f}",
+        ),
         max_bytes=most,
     )
 
@@ -124,8 +129,15 @@ def check_storage(*, owner_id: int, drafts: list[Draft]) -> None:
         count = Conversation.objects.filter(owner_id=owner_id).count()
         if count + len(drafts) > most:
             raise quotas.StorageFull(
-                f"This import holds {len(drafts)} new conversations; you have {count} and "
-                f"may keep {most}. Delete some, or import fewer."
+                format_lazy(
+                    _(
+                        "This import holds {adding} new conversations; you have {count} and "
+                        "may keep {most}. Delete some, or import fewer."
+                    ),
+                    adding=len(drafts),
+                    count=count,
+                    most=most,
+                )
             )
     cap = settings.CHAT_MAX_STORED_BYTES_PER_USER
     if cap:
@@ -133,9 +145,15 @@ def check_storage(*, owner_id: int, drafts: list[Draft]) -> None:
         adding = sum(draft.text_bytes for draft in drafts)
         if stored + adding > cap:
             raise quotas.StorageFull(
-                f"This import holds {adding / 1_000_000:.1f} MB of text; your conversations "
-                f"hold {stored / 1_000_000:.1f} MB and may hold {cap / 1_000_000:.0f} MB. "
-                "Delete some, or import fewer."
+                format_lazy(
+                    _(
+                        "This import holds {adding} MB of text; your conversations hold "
+                        "{stored} MB and may hold {cap} MB. Delete some, or import fewer."
+                    ),
+                    adding=f"{adding / 1_000_000:.1f}",
+                    stored=f"{stored / 1_000_000:.1f}",
+                    cap=f"{cap / 1_000_000:.0f}",
+                )
             )
 
 

@@ -16,6 +16,8 @@ from enum import StrEnum
 from uuid import UUID
 
 from django.conf import settings
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from chat.conversations import quotas
 from chat.errors import ErrorCode, Refusal
@@ -119,7 +121,7 @@ class Resend:
 
 Decision = Accept | Resend | Refusal | Conversation.DoesNotExist
 
-NO_SUCH_MESSAGE = Refusal(ErrorCode.NOT_FOUND, "No such message here.")
+NO_SUCH_MESSAGE = Refusal(ErrorCode.NOT_FOUND, _("No such message here."))
 
 
 def refuse_target(kind: Kind, target: Target | None, leaf: str | None) -> Refusal | None:
@@ -130,11 +132,11 @@ def refuse_target(kind: Kind, target: Target | None, leaf: str | None) -> Refusa
     if target is None:
         return NO_SUCH_MESSAGE
     if kind == Kind.EDIT and target.role != Message.Role.USER:
-        return Refusal(ErrorCode.BAD_FRAME, "Only your own messages can be edited.")
+        return Refusal(ErrorCode.BAD_FRAME, _("Only your own messages can be edited."))
     if kind in (Kind.REGENERATE, Kind.CONTINUE) and (
         target.role != Message.Role.ASSISTANT or target.parent_id is None
     ):
-        return Refusal(ErrorCode.BAD_FRAME, "Only an answer can be regenerated or continued.")
+        return Refusal(ErrorCode.BAD_FRAME, _("Only an answer can be regenerated or continued."))
     if kind == Kind.CONTINUE and not (
         str(target.id) == str(leaf)
         and target.content
@@ -145,13 +147,18 @@ def refuse_target(kind: Kind, target: Target | None, leaf: str | None) -> Refusa
     ):
         return Refusal(
             ErrorCode.BAD_FRAME,
-            "Only the last answer, stopped or cut off before its end, can be continued.",
+            _("Only the last answer, stopped or cut off before its end, can be continued."),
         )
     if kind == Kind.CONTINUE and len(target.content) >= settings.CHAT_MAX_ANSWER_CHARS:
         return Refusal(
             ErrorCode.TOO_LONG,
-            f"This answer has reached the longest an answer may be "
-            f"({settings.CHAT_MAX_ANSWER_CHARS} characters): ask a new question instead.",
+            format_lazy(
+                _(
+                    "This answer has reached the longest an answer may be "
+                    "({limit} characters): ask a new question instead."
+                ),
+                limit=settings.CHAT_MAX_ANSWER_CHARS,
+            ),
         )
     return None
 

@@ -3,7 +3,9 @@ drains; exchanges.py refuses; the readiness probe reports it)."""
 
 from __future__ import annotations
 
-SHUTTING_DOWN = "The server is restarting. Send your message again in a moment."
+from django.utils.translation import gettext_lazy as _
+
+SHUTTING_DOWN = _("The server is restarting. Send your message again in a moment.")
 RETRY_AFTER_SECONDS = 2
 
 _draining = False

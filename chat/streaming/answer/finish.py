@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, TypedDict
 
 from django.conf import settings
+from django.utils.translation import gettext_noop
 
 from chat import contract
 from chat.conversations import quotas, services
@@ -31,7 +32,7 @@ from chat.telemetry import metrics
 
 logger = logging.getLogger(__name__)
 
-SAVE_ERROR = "The answer could not be saved: the database is unavailable."
+SAVE_ERROR = gettext_noop("The answer could not be saved: the database is unavailable.")
 # After CHAT_FINAL_SAVE_SECONDS the tabs are told the answer failed; its text is still
 # saved (as that error) if the database returns within this many times as long.
 LATE_SAVE_FACTOR = 10

@@ -21,6 +21,7 @@ from typing import Any, Required, TypedDict
 
 from channels.layers import BaseChannelLayer
 from django.conf import settings
+from django.utils.translation import gettext_noop
 
 from chat import contract
 from chat.conversations import selectors
@@ -47,7 +48,9 @@ from chat.telemetry import metrics
 
 logger = logging.getLogger(__name__)
 
-RELAY_ERROR = "The answer could not be relayed: the server's message bus is unavailable."
+RELAY_ERROR = gettext_noop(
+    "The answer could not be relayed: the server's message bus is unavailable."
+)
 
 
 class AnswerOptions(TypedDict, total=False):

@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # frames.py stays importable without Django
     from typing_extensions import ReadOnly
 
     from chat.conversations.serializers import MessageDict
+    from chat.errors import Sentence
     from chat.models import Conversation
 
 # A frame as it goes out: a JSON object.
@@ -104,8 +105,9 @@ def end_frame(message_id: str, ending: Ending) -> Frame:
     return frame
 
 
-def error_frame(code: ErrorCode | str, message: str, **extra: object) -> Frame:
-    """`code`: an ErrorCode, or the code a failed answer was saved or announced with."""
+def error_frame(code: ErrorCode | str, message: Sentence, **extra: object) -> Frame:
+    """`code`: an ErrorCode, or the code a failed answer was saved or announced with;
+    `message` may be a lazy translation, which the door renders in its language."""
     return {"type": "error", "code": code, "message": message, **extra}
 
 

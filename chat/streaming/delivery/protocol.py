@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from django.conf import settings
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from chat.errors import ErrorCode, Refusal
 from chat.streaming.delivery.chunking import MODES
@@ -128,22 +130,25 @@ def max_frame_chars() -> int:
 
 def parse_chunk_mode(value: object) -> str:
     if not isinstance(value, str) or value not in MODES:
-        raise Refusal(ErrorCode.BAD_FRAME, f"Chunking mode must be one of: {', '.join(MODES)}.")
+        raise Refusal(
+            ErrorCode.BAD_FRAME,
+            format_lazy(_("Chunking mode must be one of: {modes}."), modes=", ".join(MODES)),
+        )
     return value
 
 
 def parse_frame(text: str | None) -> Frame:
     """Turn a WebSocket text frame into a typed frame, or raise Refusal."""
     if text is None:
-        raise Refusal(ErrorCode.BAD_FRAME, "Only JSON text frames are accepted.")
+        raise Refusal(ErrorCode.BAD_FRAME, _("Only JSON text frames are accepted."))
     if len(text) > max_frame_chars():
-        raise Refusal(ErrorCode.TOO_LONG, "The frame is too large.")
+        raise Refusal(ErrorCode.TOO_LONG, _("The frame is too large."))
     try:
         data = loads(text)
     except ValueError:
-        raise Refusal(ErrorCode.BAD_FRAME, "The frame is not valid JSON.") from None
+        raise Refusal(ErrorCode.BAD_FRAME, _("The frame is not valid JSON.")) from None
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
-        raise Refusal(ErrorCode.BAD_FRAME, 'A frame must be a JSON object with a "type".')
+        raise Refusal(ErrorCode.BAD_FRAME, _('A frame must be a JSON object with a "type".'))
     kind = data["type"]
     if kind == "user_message":
         return parse_user_message(data)
@@ -168,20 +173,26 @@ def parse_frame(text: str | None) -> Frame:
         return parse_set_voice(data)
     if kind == "hush":
         return Hush()
-    raise Refusal(ErrorCode.BAD_FRAME, f"Unknown frame type {kind[:40]!r}.")
+    raise Refusal(
+        ErrorCode.BAD_FRAME, format_lazy(_("Unknown frame type {kind}."), kind=repr(kind[:40]))
+    )
 
 
 def parse_set_voice(data: Mapping[str, object]) -> SetVoice:
     on, mode, voice = data.get("on"), data.get("mode", "clause"), data.get("voice")
     if not isinstance(on, bool):
-        raise Refusal(ErrorCode.BAD_FRAME, '"on" must be true or false.')
+        raise Refusal(ErrorCode.BAD_FRAME, _('"on" must be true or false.'))
     if not isinstance(mode, str) or mode not in VOICE_MODES:
-        raise Refusal(ErrorCode.BAD_FRAME, f"Voice mode must be one of: {', '.join(VOICE_MODES)}.")
+        raise Refusal(
+            ErrorCode.BAD_FRAME,
+            format_lazy(_("Voice mode must be one of: {modes}."), modes=", ".join(VOICE_MODES)),
+        )
     if voice in (None, ""):
         return SetVoice(on, mode, None)
     if not isinstance(voice, str) or not VOICE_NAME.fullmatch(voice):
         raise Refusal(
-            ErrorCode.BAD_FRAME, '"voice" must be a voice name or speaker id (up to 40 characters).'
+            ErrorCode.BAD_FRAME,
+            _('"voice" must be a voice name or speaker id (up to 40 characters).'),
         )
     return SetVoice(on, mode, voice)
 
@@ -189,7 +200,7 @@ def parse_set_voice(data: Mapping[str, object]) -> SetVoice:
 def _message_id(data: Mapping[str, object], key: str) -> str:
     value = data.get(key)
     if not isinstance(value, str) or not 0 < len(value) <= 64:
-        raise Refusal(ErrorCode.BAD_FRAME, f'"{key}" must be a message id.')
+        raise Refusal(ErrorCode.BAD_FRAME, format_lazy(_('"{key}" must be a message id.'), key=key))
     return value
 
 
@@ -197,17 +208,22 @@ def parse_user_message(data: Mapping[str, object]) -> UserMessage:
     """`content` and `client_id` of a `user_message` frame (or an API request's body)."""
     content = data.get("content")
     if not isinstance(content, str):
-        raise Refusal(ErrorCode.BAD_FRAME, 'A user_message needs a "content" string.')
+        raise Refusal(ErrorCode.BAD_FRAME, _('A user_message needs a "content" string.'))
     limit = settings.CHAT_MAX_MESSAGE_CHARS
     if len(content) > limit:
         raise Refusal(
-            ErrorCode.TOO_LONG, f"The message is too long ({len(content)} of {limit} characters)."
+            ErrorCode.TOO_LONG,
+            format_lazy(
+                _("The message is too long ({length} of {limit} characters)."),
+                length=len(content),
+                limit=limit,
+            ),
         )
     if not content.strip():
-        raise Refusal(ErrorCode.BAD_FRAME, "The message is empty.")
+        raise Refusal(ErrorCode.BAD_FRAME, _("The message is empty."))
     client_id = data.get("client_id")
     if client_id is not None and (not isinstance(client_id, str) or not 0 < len(client_id) <= 64):
-        raise Refusal(ErrorCode.BAD_FRAME, '"client_id" must be a string of 1 to 64 characters.')
+        raise Refusal(ErrorCode.BAD_FRAME, _('"client_id" must be a string of 1 to 64 characters.'))
     # PostgreSQL's text cannot hold U+0000: refused here, not a database error later
     # (found by `make fuzz`, 10,000 frames).
     if "\x00" in content or (client_id is not None and "\x00" in client_id):
@@ -215,4 +231,4 @@ def parse_user_message(data: Mapping[str, object]) -> UserMessage:
     return UserMessage(content=content, client_id=client_id)
 
 
-NUL_REFUSED = "Text may not contain the NUL character (U+0000)."
+NUL_REFUSED = _("Text may not contain the NUL character (U+0000).")

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from typing import TYPE_CHECKING, Final, Literal, TypeAlias, TypeGuard, TypeVar
 
+from django.utils.translation import gettext_noop
+
 from chat.contract import ChatDelta, ChatEnd, ChatMessage, ChatStart, ChatSync
 from chat.errors import INTERRUPTED_ERROR, ErrorCode
 from chat.streaming.delivery import frames
@@ -44,7 +46,7 @@ MAX_BACKLOG = 500  # events held while a sync is awaited, at most (then: the sav
 WATCHDOG_SECONDS = 3.0
 STREAMING = "streaming"
 ERROR = "error"
-DELETED_ERROR = "The answer was deleted."
+DELETED_ERROR = gettext_noop("The answer was deleted.")
 
 # The events of an answer, and those a subscriber receives (chat/contract.py).
 AnswerEvent: TypeAlias = ChatStart | ChatDelta | ChatSync | ChatEnd

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from django.conf import settings
+from django.utils.translation import gettext_noop
 
 from chat import contract
 from chat.accounts import guards
@@ -48,9 +49,11 @@ logger = logging.getLogger(__name__)
 Item = tuple[Frame, "Position | None"]
 KEEPALIVE_SECONDS = 15.0  # a comment line this often keeps proxies from closing a quiet stream
 ABANDONED_SECONDS = 30.0
-BUS_FAILED = "The server's message bus failed; reconnect with Last-Event-ID to resume."
-SIGNED_OUT = "You were signed out (logged out, token revoked or account deactivated)."
-TOO_MANY_STREAMS = "Too many open chat connections and streams. Close one and retry."
+BUS_FAILED = gettext_noop(
+    "The server's message bus failed; reconnect with Last-Event-ID to resume."
+)
+SIGNED_OUT = gettext_noop("You were signed out (logged out, token revoked or account deactivated).")
+TOO_MANY_STREAMS = gettext_noop("Too many open chat connections and streams. Close one and retry.")
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from enum import StrEnum
 from uuid import UUID
 
 from django.db import InterfaceError, OperationalError
+from django.utils.translation import gettext_lazy as _
 
 from chat import contract
 from chat.conversations import serializers
@@ -44,8 +45,10 @@ logger = logging.getLogger(__name__)
 AnswerHook = Callable[[str, str], None]
 _answer_hooks: list[AnswerHook] = []
 
-DATABASE_DOWN = "The database is unavailable for a moment; your message was not saved. Try again."
-GONE = "This conversation no longer exists."
+DATABASE_DOWN = _(
+    "The database is unavailable for a moment; your message was not saved. Try again."
+)
+GONE = _("This conversation no longer exists.")
 
 
 class OnLeave(StrEnum):

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from channels.layers import BaseChannelLayer
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 from chat import contract
 from chat.conversations import serializers, services
@@ -40,8 +41,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-UNREACHABLE = "The answer could not be reached to stop it. Try again."
-NO_SUCH_MESSAGE = "No such message here."
+UNREACHABLE = _("The answer could not be reached to stop it. Try again.")
+NO_SUCH_MESSAGE = _("No such message here.")
 KINDS = {
     protocol.UserMessage: Kind.SEND,
     protocol.Edit: Kind.EDIT,

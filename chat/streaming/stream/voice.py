@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.utils.translation import gettext_noop
 
 from chat.errors import ErrorCode, Refusal
 from chat.speech.base import SpeechError
@@ -36,7 +37,7 @@ from chat.streaming.delivery.frames import Frame
 
 logger = logging.getLogger(__name__)
 
-FAILED = "The voice could not speak this answer; its text still comes."
+FAILED = gettext_noop("The voice could not speak this answer; its text still comes.")
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
 from chat.accounts import sessions
@@ -18,8 +20,8 @@ from chat.transports.http.responses import AuthenticatedHttpRequest
 from chat.transports.http.token_views import WRONG_PASSWORD, session_required
 from security.client import client_ip
 
-STREAMING = "An answer is still being written: stop it or let it finish, then delete."
-DELETED = "Your account and all its conversations were deleted."
+STREAMING = _("An answer is still being written: stop it or let it finish, then delete.")
+DELETED = _("Your account and all its conversations were deleted.")
 
 
 def seen(request: AuthenticatedHttpRequest) -> None:
@@ -42,7 +44,12 @@ def account_page(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST" and request.POST.get("action") == "end-others":
         keep = request.session.session_key or ""
         ended = sessions.sessions_end_others(user=request.user, keep=keep)
-        messages.success(request, f"Signed out of {ended} other session{'s' * (ended != 1)}.")
+        signed_out = ngettext(
+            "Signed out of %(count)d other session.",
+            "Signed out of %(count)d other sessions.",
+            ended,
+        )
+        messages.success(request, signed_out % {"count": ended})
         return redirect("chat:account")
     if request.method == "POST" and request.POST.get("action") == "delete":
         form = DeleteAccountForm(request.POST)
@@ -65,7 +72,7 @@ def context(request: AuthenticatedHttpRequest, form: DeleteAccountForm) -> dict[
     signed_in = [
         {
             "device": device_label(record.user_agent),
-            "address": record.address or "unknown address",
+            "address": record.address or gettext("unknown address"),
             "last_seen": record.last_seen,
             "current": record.session_key == current,
         }

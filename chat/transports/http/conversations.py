@@ -7,6 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpResponse, JsonResponse
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
 from chat.conversations import quotas, search, selectors, serializers, services
@@ -27,8 +29,8 @@ from chat.transports.http.responses import (
     valid_form,
 )
 
-BAD_SOURCE = "source must be web, api, openai or all."
-BAD_ARCHIVED = "archived must be 1 (only the archived conversations) or 0."
+BAD_SOURCE = _("source must be web, api, openai or all.")
+BAD_ARCHIVED = _("archived must be 1 (only the archived conversations) or 0.")
 
 
 def conversation_json(conversation: Conversation) -> dict[str, Any]:
@@ -65,7 +67,7 @@ def api_conversations(request: AuthenticatedHttpRequest) -> HttpResponse:
         try:
             preset = selectors.preset_get(user=request.user, preset_id=form.cleaned_data["preset"])
         except Preset.DoesNotExist:
-            return json_error(404, ErrorCode.NOT_FOUND, "No such preset.")
+            return json_error(404, ErrorCode.NOT_FOUND, _("No such preset."))
     try:
         quotas.throttle(user_id=request.user.pk, action="conversation")
         conversation = services.conversation_create(
@@ -88,7 +90,7 @@ def api_conversation(request: AuthenticatedHttpRequest, conversation_id: str) ->
             user=request.user, conversation_id=conversation_id
         )
     except Conversation.DoesNotExist:
-        return json_error(404, ErrorCode.NOT_FOUND, "No such conversation.")
+        return json_error(404, ErrorCode.NOT_FOUND, _("No such conversation."))
     if request.method == "GET":
         messages = services.conversation_open(conversation_id=conversation.pk)
         data = conversation_json(conversation)
@@ -114,7 +116,7 @@ def api_message_feedback(request: AuthenticatedHttpRequest, message_id: str) -> 
     try:
         data = read_json(request)
     except ValueError:
-        return json_error(400, ErrorCode.BAD_REQUEST, "The body must be a JSON object.")
+        return json_error(400, ErrorCode.BAD_REQUEST, _("The body must be a JSON object."))
     form = FeedbackForm(data)
     if not form.is_valid():
         return json_error(
@@ -128,9 +130,9 @@ def api_message_feedback(request: AuthenticatedHttpRequest, message_id: str) -> 
             comment=form.cleaned_data["comment"],
         )
     except Message.DoesNotExist:
-        return json_error(404, ErrorCode.NOT_FOUND, "No such message.")
+        return json_error(404, ErrorCode.NOT_FOUND, _("No such message."))
     except services.FeedbackNotAllowed:
-        return json_error(409, ErrorCode.NOT_ALLOWED, "Only finished answers can be rated.")
+        return json_error(409, ErrorCode.NOT_ALLOWED, _("Only finished answers can be rated."))
     return JsonResponse(
         {"message_id": str(message.pk), "feedback": serializers.feedback_to_dict(message)}
     )
@@ -142,12 +144,12 @@ def api_search(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The user's own titles and messages matching `q`, newest first (chat/search.py)."""
     query = request.GET.get("q", "").strip()
     if not query:
-        return json_error(400, ErrorCode.BAD_REQUEST, "Type something to search for.")
+        return json_error(400, ErrorCode.BAD_REQUEST, _("Type something to search for."))
     if len(query) > search.MAX_QUERY_CHARS:
         return json_error(
             400,
             ErrorCode.TOO_LONG,
-            f"Search for at most {search.MAX_QUERY_CHARS} characters.",
+            format_lazy(_("Search for at most {most} characters."), most=search.MAX_QUERY_CHARS),
             max_chars=search.MAX_QUERY_CHARS,
         )
     try:

@@ -8,6 +8,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import BaseUserCreationForm
 from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, transaction
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from chat.conversations.limits import MAX_INSTRUCTIONS_CHARS, MAX_TEMPERATURE
 from chat.conversations.snapshots import LIFETIMES
@@ -15,6 +17,7 @@ from chat.models import ApiToken, Feedback, ShareLink, UserPreferences
 from chat.provider import llm
 
 if TYPE_CHECKING:  # django-stubs make the form generic in its user model; Django does not
+    from chat.errors import Sentence
     from chat.models import User
 
     _UserCreationForm = BaseUserCreationForm[User]
@@ -37,7 +40,7 @@ RESERVED_USERNAMES = {
     "system",
     "webmaster",
 }
-USERNAME_NOT_AVAILABLE = "This username is not available. Choose another."
+USERNAME_NOT_AVAILABLE = _("This username is not available. Choose another.")
 
 
 class SignupForm(_UserCreationForm):
@@ -80,23 +83,30 @@ class ApiTokenForm(forms.Form):
     LIFETIMES = {"7": 7, "30": 30, "90": 90, "365": 365, "never": None}
 
     name = forms.CharField(
+        label=_("Name"),
         max_length=100,
         strip=True,
-        help_text="What it is for, e.g. “laptop script”.",
-        widget=forms.TextInput(attrs={"autocomplete": "off", "placeholder": "laptop script"}),
+        help_text=_("What it is for, e.g. “laptop script”."),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "placeholder": _("laptop script")}),
     )
     scope = forms.ChoiceField(
-        choices=ApiToken.Scope.choices, initial=ApiToken.Scope.FULL, widget=forms.RadioSelect
+        label=_("Access"),
+        choices=ApiToken.Scope.choices,
+        initial=ApiToken.Scope.FULL,
+        widget=forms.RadioSelect,
     )
     expires = forms.ChoiceField(
-        label="Expires",
-        choices=[(key, f"in {days} days" if days else "never") for key, days in LIFETIMES.items()],
+        label=_("Expires"),
+        choices=[
+            (key, format_lazy(_("in {days} days"), days=days) if days else _("never"))
+            for key, days in LIFETIMES.items()
+        ],
         initial="90",
     )
     password = forms.CharField(
-        label="Your password",
+        label=_("Your password"),
         strip=False,
-        help_text="Confirm it to create a token; not asked again for a few minutes.",
+        help_text=_("Confirm it to create a token; not asked again for a few minutes."),
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
 
@@ -111,6 +121,16 @@ class ApiTokenForm(forms.Form):
         return None if days is None else timedelta(days=days)
 
 
+# What a JSON body describes, for PartialForm.error_message (responses.valid_form's `what`).
+THINGS = {
+    "conversation": _("conversation"),
+    "preset": _("preset"),
+    "preferences": _("preferences"),
+    "share link": _("share link"),
+    "webhook": _("webhook"),
+}
+
+
 class PartialForm(forms.Form):
     """With `partial=True` only the fields present in the data are validated (a PATCH):
     `cleaned_data` then holds just those."""
@@ -121,9 +141,13 @@ class PartialForm(forms.Form):
             for name in [n for n in self.fields if n not in data]:
                 del self.fields[name]
 
-    def error_message(self, what: str) -> str:
+    def error_message(self, what: str) -> Sentence:
         """ "The <what> is not valid: model, temperature." — names the fields at fault."""
-        return f"The {what} is not valid: {', '.join(self.errors)}."
+        return format_lazy(
+            _("The {what} is not valid: {fields}."),
+            what=THINGS.get(what, what),
+            fields=", ".join(self.errors),
+        )
 
 
 class ModelSettingsMixin(forms.Form):
@@ -144,13 +168,14 @@ class ModelSettingsMixin(forms.Form):
                 llm.resolve_model(key)
             except llm.UnknownModel:
                 raise forms.ValidationError(
-                    "Unknown model: choose one of the configured models.", code="invalid_choice"
+                    _("Unknown model: choose one of the configured models."),
+                    code="invalid_choice",
                 ) from None
         return key
 
     def clean_temperature(self) -> float | None:
         if isinstance(self.data.get("temperature"), bool):  # JSON true is not 1.0
-            raise forms.ValidationError("Enter a number.", code="invalid")
+            raise forms.ValidationError(_("Enter a number."), code="invalid")
         return self.cleaned_data.get("temperature")
 
 
@@ -163,7 +188,7 @@ class ConversationForm(ModelSettingsMixin, PartialForm):
 class JsonBooleanField(forms.Field):
     """JSON true or false, nothing else (forms.BooleanField would take "no", 0 or null)."""
 
-    default_error_messages = {"invalid": "Enter true or false."}
+    default_error_messages = {"invalid": _("Enter true or false.")}
 
     def to_python(self, value: Any) -> bool:
         if not isinstance(value, bool):
@@ -197,18 +222,18 @@ class PreferencesForm(PartialForm):
     a PATCH of /api/preferences/ (`partial`: those present)."""
 
     default_instructions = forms.CharField(
-        label="Default instructions for new chats",
+        label=_("Default instructions for new chats"),
         max_length=MAX_INSTRUCTIONS_CHARS,
         required=False,
         strip=True,
-        help_text=(
+        help_text=_(
             "Every new chat starts with these as its instructions (you can still change "
             "them in that chat); chats you already have keep theirs."
         ),
         widget=forms.Textarea(attrs={"rows": 6}),
     )
     theme = forms.ChoiceField(
-        label="Appearance",
+        label=_("Appearance"),
         choices=UserPreferences.Theme.choices,
         initial=UserPreferences.Theme.SYSTEM,
         widget=forms.RadioSelect,
@@ -226,7 +251,7 @@ class PreferencesForm(PartialForm):
 
     def clean_default_instructions(self) -> str:
         if not isinstance(self.data.get("default_instructions", ""), str):  # JSON: not text
-            raise forms.ValidationError("Enter text.", code="invalid")
+            raise forms.ValidationError(_("Enter text."), code="invalid")
         return str(self.cleaned_data.get("default_instructions") or "")
 
 
@@ -247,11 +272,13 @@ class DeleteAccountForm(forms.Form):
     """Deleting the account: the password again, and a box ticked that says what goes."""
 
     password = forms.CharField(
-        strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+        label=_("Your password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
     confirm = forms.BooleanField(
-        label="I understand that my account and all my conversations are deleted for good.",
-        error_messages={"required": "Tick the box to confirm."},
+        label=_("I understand that my account and all my conversations are deleted for good."),
+        error_messages={"required": _("Tick the box to confirm.")},
     )
 
 

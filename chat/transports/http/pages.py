@@ -10,6 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
+from django.utils.translation import gettext
 
 from chat.accounts.preferences import preferences_get, preferences_of_request
 from chat.conversations import selectors
@@ -59,7 +60,12 @@ def index(request: AuthenticatedHttpRequest, conversation_id: Any = None) -> Htt
         "default_instructions": preferences.default_instructions,
         "temporary_hours": settings.CHAT_TEMPORARY_HOURS,
     }
-    context = {"config": config, **config, "allow_public_shares": settings.ALLOW_PUBLIC_SHARES}
+    context = {
+        "config": config,
+        **config,
+        "theme_label": preferences.get_theme_display(),  # in the page's language
+        "allow_public_shares": settings.ALLOW_PUBLIC_SHARES,
+    }
     return render(request, "chat/index.html", context, status=status)
 
 
@@ -73,7 +79,11 @@ def signup(request: HttpRequest) -> HttpResponse:
         refused = signup_retry_after(request)
         if refused is not None:
             retry_after, whose = refused
-            what = "sign-up attempts from your address" if whose == "address" else "sign-ups"
+            what = (
+                gettext("Too many sign-up attempts from your address.")
+                if whose == "address"
+                else gettext("Too many sign-ups.")
+            )
             return too_many_attempts(request, what, retry_after)
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():

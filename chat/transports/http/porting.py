@@ -10,6 +10,7 @@ from typing import cast
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
 from chat.conversations import quotas, selectors, serializers
@@ -51,13 +52,13 @@ def api_conversation_export(
     branch shown)."""
     kind = request.GET.get("format", "json")
     if kind not in FORMATS:
-        return json_error(400, ErrorCode.BAD_REQUEST, "format must be json or markdown.")
+        return json_error(400, ErrorCode.BAD_REQUEST, _("format must be json or markdown."))
     try:
         conversation = selectors.conversation_get(
             user=request.user, conversation_id=conversation_id
         )
     except Conversation.DoesNotExist:
-        return json_error(404, ErrorCode.NOT_FOUND, "No such conversation.")
+        return json_error(404, ErrorCode.NOT_FOUND, _("No such conversation."))
     content_type, suffix = FORMATS[kind]
     filename = f"conversation-{conversation.pk}.{suffix}"
     if kind == "json":
@@ -88,7 +89,7 @@ def uploaded_bytes(request: AuthenticatedHttpRequest) -> bytes:
     if request.content_type == "multipart/form-data":
         upload = request.FILES.get("file")
         if upload is None:
-            raise Refusal(ErrorCode.BAD_REQUEST, "Send the file in the form field `file`.")
+            raise Refusal(ErrorCode.BAD_REQUEST, _("Send the file in the form field `file`."))
         if (too_big := importing.too_big(upload.size or 0)) is not None:
             raise too_big
         return bytes(upload.read())

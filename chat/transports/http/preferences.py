@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
 from chat.accounts import preferences as prefs
@@ -18,7 +19,7 @@ from chat.transports.http.responses import (
     valid_form,
 )
 
-SAVED = "Your settings are saved."
+SAVED = _("Your settings are saved.")
 
 
 @login_required

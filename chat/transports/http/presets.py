@@ -4,6 +4,7 @@ user's presets (named instructions, model and temperature)."""
 from __future__ import annotations
 
 from django.http import HttpResponse, JsonResponse
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
 from chat.conversations import quotas, selectors, serializers, services
@@ -55,7 +56,7 @@ def api_preset(request: AuthenticatedHttpRequest, preset_id: str) -> HttpRespons
     try:
         preset = selectors.preset_get(user=request.user, preset_id=preset_id)
     except Preset.DoesNotExist:
-        return json_error(404, ErrorCode.NOT_FOUND, "No such preset.")
+        return json_error(404, ErrorCode.NOT_FOUND, _("No such preset."))
     if request.method == "GET":
         return JsonResponse(serializers.preset_to_dict(preset))
     if request.method == "DELETE":

@@ -12,6 +12,7 @@ from functools import wraps
 from typing import TYPE_CHECKING, Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext_lazy as _
 
 from chat.db import release_request_connection
 from chat.errors import ErrorCode, Refusal
@@ -20,6 +21,7 @@ from chat.streaming.delivery import protocol
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
 
+    from chat.errors import Sentence
     from chat.models import User
     from chat.transports.http.forms import PartialForm
 
@@ -31,7 +33,7 @@ class AuthenticatedHttpRequest(HttpRequest):
     user: User
 
 
-def json_error(status: int, code: ErrorCode, message: str, **extra: Any) -> JsonResponse:
+def json_error(status: int, code: ErrorCode, message: Sentence, **extra: Any) -> JsonResponse:
     return JsonResponse({"error": {"code": code, "message": message, **extra}}, status=status)
 
 
@@ -84,7 +86,7 @@ def valid_form(
         data = read_json(request)
     except ValueError:
         return form_class(), json_error(
-            400, ErrorCode.BAD_REQUEST, "The body must be a JSON object."
+            400, ErrorCode.BAD_REQUEST, _("The body must be a JSON object.")
         )
     form = form_class(data, partial=partial)
     if not form.is_valid():

@@ -11,6 +11,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
 from chat.conversations import quotas, selectors, serializers, services, snapshots
@@ -25,10 +26,13 @@ from chat.transports.http.responses import (
     valid_form,
 )
 
-NOT_FOUND = "No such share link."
+NOT_FOUND = _("No such share link.")
 GONE = {
-    "revoked": ("This link was revoked", "Its owner, or an administrator, stopped sharing it."),
-    "expired": ("This link has expired", "It was shared for a limited time, which is over."),
+    "revoked": (
+        _("This link was revoked"),
+        _("Its owner, or an administrator, stopped sharing it."),
+    ),
+    "expired": (_("This link has expired"), _("It was shared for a limited time, which is over.")),
 }
 
 
@@ -48,7 +52,7 @@ def api_conversation_shares(
             user=request.user, conversation_id=conversation_id
         )
     except Conversation.DoesNotExist:
-        return json_error(404, ErrorCode.NOT_FOUND, "No such conversation.")
+        return json_error(404, ErrorCode.NOT_FOUND, _("No such conversation."))
     if request.method == "GET":
         found = selectors.share_list(user=request.user, conversation_id=conversation.pk)
         return JsonResponse({"shares": [_share_json(request, share) for share in found]})
@@ -106,7 +110,7 @@ def shared_page(request: HttpRequest, token: str) -> HttpResponse:
     share = selectors.share_by_token(token=token)
     state = share.state() if share is not None else "missing"
     if share is None or state != "active":
-        title, text = GONE.get(state, ("No such link", "Check that it was copied whole."))
+        title, text = GONE.get(state, (_("No such link"), _("Check that it was copied whole.")))
         gone = {"gone_title": title, "gone_text": text}
         status = 404 if share is None else 410
         return _noindex(render(request, "chat/share_gone.html", gone, status=status))

@@ -14,6 +14,8 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
 from chat.accounts import api_tokens as tokens
@@ -22,7 +24,7 @@ from chat.models import ApiToken
 from chat.transports.http.forms import ApiTokenForm
 from chat.transports.http.responses import AuthenticatedHttpRequest
 
-WRONG_PASSWORD = "That is not your password."
+WRONG_PASSWORD = _("That is not your password.")
 
 
 def session_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -31,7 +33,7 @@ def session_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRes
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if getattr(request, "api_token", None) is not None:
-            raise PermissionDenied("API tokens cannot manage API tokens.")
+            raise PermissionDenied(gettext("API tokens cannot manage API tokens."))
         return view(request, *args, **kwargs)
 
     return login_required(wrapper)
@@ -106,5 +108,6 @@ def token_revoke(request: AuthenticatedHttpRequest, token_id: int) -> HttpRespon
     if request.method == "GET":
         return render(request, "chat/token_revoke.html", {"token": token})
     tokens.token_revoke(token=token, why=ApiToken.Revocation.OWNER)
-    messages.success(request, f"Revoked the token “{token.name}” ({token.prefix}…).")
+    revoked = gettext("Revoked the token “%(name)s” (%(prefix)s…).")
+    messages.success(request, revoked % {"name": token.name, "prefix": token.prefix})
     return redirect("chat:tokens")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from django.http import JsonResponse
+from django.utils import translation
 
 from chat.errors import ErrorCode, Refusal
 
@@ -64,10 +65,13 @@ def openai_error(
 
 
 def refusal_response(refusal: Refusal) -> JsonResponse:
-    """A refusal in OpenAI's shape, with its status and Retry-After."""
+    """A refusal in OpenAI's shape, with its status and Retry-After; its sentence in
+    English whatever the request's Accept-Language (OpenAI's clients expect English)."""
     kind, code = SHAPES.get(refusal.code, (OpenAIType.INVALID_REQUEST, None))
+    with translation.override("en"):
+        message = refusal.message
     response = openai_error(
-        refusal.status, refusal.message, type=kind, code=code, param=refusal.extra.get("param")
+        refusal.status, message, type=kind, code=code, param=refusal.extra.get("param")
     )
     if (retry_after := refusal.retry_after_header()) is not None:
         response["Retry-After"] = retry_after

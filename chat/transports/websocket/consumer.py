@@ -21,6 +21,8 @@ from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
 from django.conf import settings
+from django.utils.functional import cached_property
+from django.utils.translation import gettext_lazy as _
 
 from chat.accounts import guards, scopes
 from chat.conversations import selectors
@@ -31,10 +33,12 @@ from chat.provider.llm import chat_model
 from chat.streaming.delivery import frames, protocol
 from chat.streaming.delivery.chunking import DEFAULT_MODE
 from chat.streaming.stream.tab import Tab
+from chat.transports.websocket.language import localize, scope_language
 from chat.transports.websocket.sockets import CountedSocket
 from chat.transports.websocket.throttle import TokenBucket
 
 if TYPE_CHECKING:
+    from chat.errors import Sentence
     from chat.models import User
 
 logger = logging.getLogger(__name__)
@@ -42,7 +46,9 @@ logger = logging.getLogger(__name__)
 CLOSE_NOT_LOGGED_IN = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_POLICY = 1008
-SERVER_ERROR = "Something went wrong on the server. Try again."
+SERVER_ERROR = _("Something went wrong on the server. Try again.")
+TOO_MANY_SOCKETS = _("Too many open chat connections. Close a tab and retry.")
+TOO_MANY_FRAMES = _("Too many frames from this connection; it is closed.")
 # Frames that touch nothing but the socket itself: no credential check for them.
 SOCKET_ONLY = (protocol.Ping, protocol.SetChunking, protocol.Hush)
 # Frames that start or change something (an answer, the branch shown).
@@ -70,10 +76,10 @@ class ChatConsumer(CountedSocket):
         if user is None or not user.is_authenticated:
             return await self.close(code=CLOSE_NOT_LOGGED_IN)
         if (refused := scopes.socket_refusal(self.scope.get("api_token_scope"))) is not None:
-            await self.send_json(frames.error_frame(refused.code, refused.message))
+            await self.send_json(frames.error_frame(refused.code, refused.sentence))
             return await self.close(code=CLOSE_FORBIDDEN)
         if not self.count(user.pk):
-            return await self.refuse("Too many open chat connections. Close a tab and retry.")
+            return await self.refuse(TOO_MANY_SOCKETS)
         try:
             conversation_id = self.scope["url_route"]["kwargs"]["conversation_id"]
             conversation = await self.load_conversation(user, conversation_id)
@@ -84,7 +90,7 @@ class ChatConsumer(CountedSocket):
             mode = protocol.parse_chunk_mode(query.get("chunk", [DEFAULT_MODE])[0])
         except Refusal as exc:
             mode = DEFAULT_MODE
-            await self.send_json(frames.error_frame(exc.code, exc.message))
+            await self.send_json(frames.error_frame(exc.code, exc.sentence))
         chat_model()  # built on the first connection, not in the first answer's path
         self.tab = Tab(
             conversation,
@@ -111,7 +117,7 @@ class ChatConsumer(CountedSocket):
         self.closing = True
         await super().close(code=code, reason=reason)
 
-    async def refuse(self, message: str) -> None:
+    async def refuse(self, message: Sentence) -> None:
         """Tell the client why (`rate_limited`), then close with 1008 (policy)."""
         await self.send_json(frames.error_frame(ErrorCode.RATE_LIMITED, message))
         await self.close(code=CLOSE_POLICY)
@@ -145,14 +151,14 @@ class ChatConsumer(CountedSocket):
         if self.closing:
             return
         if not self.frames.take(time.monotonic()):
-            return await self.refuse("Too many frames from this connection; it is closed.")
+            return await self.refuse(TOO_MANY_FRAMES)
         try:
             frame = await self.decode_json(text_data)
             if await self.signed_out(frame):
                 return await self.close(code=CLOSE_NOT_LOGGED_IN)
             await self.receive_json(frame)
         except Refusal as exc:
-            await self.send_json(frames.error_frame(exc.code, exc.message, **exc.fields()))
+            await self.send_json(frames.error_frame(exc.code, exc.sentence, **exc.fields()))
         except Exception:  # never a dead socket
             logger.exception("frame from %s failed", self.scope["user"])
             await self.send_json(frames.error_frame(ErrorCode.SERVER_ERROR, SERVER_ERROR))
@@ -179,6 +185,17 @@ class ChatConsumer(CountedSocket):
     @classmethod
     async def decode_json(cls, text_data: str | None) -> Any:
         return protocol.parse_frame(text_data)
+
+    @cached_property
+    def language(self) -> str:
+        """The language of this socket's sentences: its handshake's (language.py)."""
+        return scope_language(self.scope)
+
+    async def send_json(self, content: Any, close: bool = False) -> None:
+        """Send a frame, its sentences for the user in the socket's language."""
+        if isinstance(content, dict):
+            content = localize(content, self.language)
+        await super().send_json(content, close=close)
 
     @classmethod
     async def encode_json(cls, content: Any) -> str:
