@@ -256,8 +256,8 @@
       const alt = (img.getAttribute('alt') || '').trim();
       const span = document.createElement('span');
       span.className = 'blocked-image';
-      span.textContent = alt ? `[image: ${alt}]` : '[image]';
-      span.title = 'External image not loaded (it could send data to another site)';
+      span.textContent = alt ? interpolate(gettext('[image: %(alt)s]'), { alt }, true) : gettext('[image]');
+      span.title = gettext('External image not loaded (it could send data to another site)');
       img.replaceWith(span);
     }
     for (const a of root.querySelectorAll('a')) {
@@ -293,7 +293,8 @@
       const copy = document.createElement('button');
       copy.type = 'button';
       copy.className = 'code-copy';
-      copy.setAttribute('aria-label', `Copy ${label.dataset.lang} code`);
+      Object.assign(copy.dataset, { label: gettext('Copy code'), labelCopied: gettext('Copied'), labelFailed: gettext('Copy failed') });
+      copy.setAttribute('aria-label', interpolate(gettext('Copy %(language)s code'), { language: label.dataset.lang }, true));
       bar.append(label, copy);
       pre.replaceWith(block);
       block.append(bar, pre);

@@ -66,10 +66,10 @@
     const chosen = els.model.value;
     try {
       await patchConversation({ model: chosen });
-      notify(`${modelLabel(chosen)} answers your next message.`);
+      notify(interpolate(gettext('%(model)s answers your next message.'), { model: modelLabel(chosen) }, true));
     } catch (e) {
       if (current) els.model.value = modelKey(current.model);
-      notify(`Could not change the model: ${e.message}`);
+      notify(interpolate(gettext('Could not change the model: %(error)s'), { error: e.message }, true));
     }
   }
 
@@ -104,28 +104,28 @@
     model.append(...models.map((m) => Object.assign(el('option', null, m.label), { value: m.key })));
     const instructions = el('textarea', 'app-dialog-input settings-instructions');
     Object.assign(instructions, { rows: 8, maxLength: MAX_INSTRUCTIONS,
-      placeholder: 'Empty: the default instructions of this server apply.' });
+      placeholder: gettext('Empty: the default instructions of this server apply.') });
     const temperature = el('input', 'app-dialog-input settings-temperature');
-    Object.assign(temperature, { type: 'number', min: '0', max: '2', step: '0.1', placeholder: 'default' });
+    Object.assign(temperature, { type: 'number', min: '0', max: '2', step: '0.1', placeholder: gettext('default') });
     const error = el('p', 'settings-error');
     error.setAttribute('role', 'alert');
     error.hidden = true;
     const buttons = el('div', 'app-dialog-buttons');
-    const asPreset = el('button', 'settings-save-preset', 'Save as preset…');
+    const asPreset = el('button', 'settings-save-preset', gettext('Save as preset…'));
     asPreset.type = 'button';
-    const cancel = el('button', 'app-dialog-cancel', 'Cancel');
+    const cancel = el('button', 'app-dialog-cancel', gettext('Cancel'));
     cancel.type = 'button';
     cancel.addEventListener('click', () => dialog.close('cancel'));
-    const save = el('button', 'settings-save primary', 'Save');
+    const save = el('button', 'settings-save primary', gettext('Save'));
     save.type = 'submit';
     buttons.append(asPreset, cancel, save);
     const rows = {
-      name: field('settings-name', 'Name', name),
-      model: field('settings-model', 'Model', model),
-      instructions: field('settings-instructions', 'Instructions (system prompt)', instructions,
-        'Sent to the model before the conversation. Empty: the server\u2019s default applies.'),
-      temperature: field('settings-temperature', 'Temperature (0 to 2)', temperature,
-        'Lower is more focused, higher more varied. Empty: the model\u2019s default.'),
+      name: field('settings-name', gettext('Name'), name),
+      model: field('settings-model', gettext('Model'), model),
+      instructions: field('settings-instructions', gettext('Instructions (system prompt)'), instructions,
+        gettext('Sent to the model before the conversation. Empty: the server’s default applies.')),
+      temperature: field('settings-temperature', gettext('Temperature (0 to 2)'), temperature,
+        gettext('Lower is more focused, higher more varied. Empty: the model’s default.')),
     };
     f.append(title, rows.name, rows.model, rows.instructions, rows.temperature, error, buttons);
     dialog.append(f);
@@ -184,11 +184,11 @@
   function openInstructions() {
     if (!current) return;
     openForm({
-      title: 'Instructions for this conversation',
+      title: gettext('Instructions for this conversation'),
       values: current,
       onSave: async (values) => {
         await patchConversation(values);
-        notify('Instructions saved: they apply from your next message.');
+        notify(gettext('Instructions saved: they apply from your next message.'));
       },
       onSaveAsPreset: saveAsPreset,
     });
@@ -196,17 +196,17 @@
 
   async function saveAsPreset(values) {
     const name = await Dialogs.ask({
-      title: 'Save as preset', confirm: 'Save',
-      text: 'The instructions, temperature and model of this conversation, under a name.',
-      field: { label: 'Name', maxLength: NAME_MAX, required: true },
+      title: gettext('Save as preset'), confirm: gettext('Save'),
+      text: gettext('The instructions, temperature and model of this conversation, under a name.'),
+      field: { label: gettext('Name'), maxLength: NAME_MAX, required: true },
     });
     if (!name) return;
     try {
       const preset = await request('/api/presets/', 'POST',
         { ...values, name, model: current ? current.model : '' });
-      notify(`Saved the preset \u201c${preset.name}\u201d.`);
+      notify(interpolate(gettext('Saved the preset “%(name)s”.'), { name: preset.name }, true));
     } catch (e) {
-      notify(`Could not save the preset: ${e.message}`);
+      notify(interpolate(gettext('Could not save the preset: %(error)s'), { error: e.message }, true));
     }
   }
 
@@ -218,14 +218,14 @@
     const dialog = el('dialog', 'app-dialog presets-dialog');
     dialog.id = 'presets-dialog';
     dialog.setAttribute('aria-labelledby', 'presets-dialog-title');
-    const title = el('h2', 'app-dialog-title', 'Presets');
+    const title = el('h2', 'app-dialog-title', gettext('Presets'));
     title.id = 'presets-dialog-title';
-    const text = el('p', 'app-dialog-text', 'Start a new chat with saved instructions, model and temperature.');
+    const text = el('p', 'app-dialog-text', gettext('Start a new chat with saved instructions, model and temperature.'));
     const items = el('ul', 'preset-items');
-    const empty = el('p', 'settings-hint', 'No presets yet.');
+    const empty = el('p', 'settings-hint', gettext('No presets yet.'));
     const buttons = el('div', 'app-dialog-buttons');
-    const add = button('preset-new', 'New preset…', 'New preset', () => editPreset(null));
-    const close = button('primary preset-close', 'Close', 'Close', () => dialog.close());
+    const add = button('preset-new', gettext('New preset…'), gettext('New preset'), () => editPreset(null));
+    const close = button('primary preset-close', gettext('Close'), gettext('Close'), () => dialog.close());
     buttons.append(add, close);
     dialog.append(title, text, items, empty, buttons);
     dialog.addEventListener('click', (e) => { if (e.target === dialog) dialog.close(); });
@@ -243,15 +243,16 @@
   function presetItem(p) {
     const li = el('li', 'preset-item');
     li.dataset.id = p.id;
-    const start = button('preset-start', p.name, `New chat with \u201c${p.name}\u201d`, () => {
+    const start = button('preset-start', p.name, interpolate(gettext('New chat with “%(name)s”'), { name: p.name }, true), () => {
       list.dialog.close();
       const detail = { model: p.model, instructions: p.instructions, temperature: p.temperature };
       document.dispatchEvent(new CustomEvent('chat:new-chat', { detail }));
     });
-    start.title = `New chat: ${modelLabel(p.model)}${p.instructions ? ` \u2014 ${p.instructions.slice(0, 120)}` : ''}`;
+    start.title = interpolate(gettext('New chat: %(model)s'), { model: modelLabel(p.model) }, true) +
+      (p.instructions ? ` \u2014 ${p.instructions.slice(0, 120)}` : '');
     li.append(start,
-      iconButton('preset-edit', ICONS.edit, `Edit \u201c${p.name}\u201d`, () => editPreset(p)),
-      iconButton('preset-delete', ICONS.delete, `Delete \u201c${p.name}\u201d`, () => deletePreset(p)));
+      iconButton('preset-edit', ICONS.edit, interpolate(gettext('Edit “%(name)s”'), { name: p.name }, true), () => editPreset(p)),
+      iconButton('preset-delete', ICONS.delete, interpolate(gettext('Delete “%(name)s”'), { name: p.name }, true), () => deletePreset(p)));
     return li;
   }
 
@@ -274,7 +275,7 @@
     try {
       await refreshList();
     } catch (e) {
-      list.empty.textContent = `Could not load your presets: ${e.message}`;
+      list.empty.textContent = interpolate(gettext('Could not load your presets: %(error)s'), { error: e.message }, true);
       list.empty.hidden = false;
     }
     const first = list.items.querySelector('button') || list.dialog.querySelector('.preset-new');
@@ -283,7 +284,7 @@
 
   function editPreset(p) {
     openForm({
-      title: p ? `Edit \u201c${p.name}\u201d` : 'New preset',
+      title: p ? interpolate(gettext('Edit “%(name)s”'), { name: p.name }, true) : gettext('New preset'),
       values: p || { model: current ? current.model : '' },
       withName: true,
       withModel: true,
@@ -297,15 +298,15 @@
 
   async function deletePreset(p) {
     const ok = await Dialogs.ask({
-      title: 'Delete preset?', confirm: 'Delete', danger: true,
-      text: `\u201c${p.name}\u201d will be deleted. Conversations started from it keep their instructions.`,
+      title: gettext('Delete preset?'), confirm: gettext('Delete'), danger: true,
+      text: interpolate(gettext('“%(name)s” will be deleted. Conversations started from it keep their instructions.'), { name: p.name }, true),
     });
     if (!ok) return;
     try {
       await request(`/api/presets/${p.id}/`, 'DELETE');
       await refreshList();
     } catch (e) {
-      notify(`Could not delete the preset: ${e.message}`);
+      notify(interpolate(gettext('Could not delete the preset: %(error)s'), { error: e.message }, true));
     }
   }
 
