@@ -22,7 +22,7 @@ export function describe(conversation, now = new Date()) {
       { time }, true);
   }
   return interpolate(gettext('Temporary chat: not listed or searched, deleted %(date)s at %(time)s. Staff can review it like any chat.'),
-    { date: formatDate(expires), time }, true);
+    { date: formatDate(expires, { year: 'numeric', month: 'numeric', day: 'numeric' }), time }, true);
 }
 
 let current = null;

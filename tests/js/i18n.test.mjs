@@ -28,7 +28,16 @@ test('without a catalogue every string is its English source', () => {
   assert.equal(ngettext('%(n)s view', '%(n)s views', 1), '%(n)s view');
   assert.equal(ngettext('%(n)s view', '%(n)s views', 2), '%(n)s views');
   assert.equal(ngettext('%(n)s view', '%(n)s views', 0), '%(n)s views');
-  assert.equal(lang(), 'en');  // no document, no navigator.language in node: English
+});
+
+test("the page's language is <html lang>, else the browser's, else English", () => {
+  globalThis.document = { documentElement: { lang: 'ja' } };
+  try {
+    assert.equal(lang(), 'ja');
+  } finally {
+    delete globalThis.document;
+  }
+  assert.ok(lang());  // node 21+ has navigator.language; node 20 falls back to 'en'
 });
 
 test("with a catalogue, its words; a msgid it lacks stays English", () => {
