@@ -38,7 +38,6 @@ const iconButton = (className, icon, label, onClick) => {
   return b;
 };
 
-
 const visibleConversations = () => state.conversations.filter(
   (c) => !(state.deleting && state.deleting.c.id === c.id));
 
@@ -54,6 +53,7 @@ const sectionLabel = (name) => {
   if (name === ARCHIVED) return gettext('Archived');
   return dayGroupLabel(name);
 };
+
 export function renderConversations() {
   const groups = new Map();
   for (const c of visibleConversations()) {
