@@ -13,6 +13,7 @@ from chat.transports.http import (
     token_views,
     webhooks,
 )
+from chat.transports.http.jsi18n import javascript_catalog
 from chat.transports.http.usage import api_usage
 from chat.transports.slack.views import slack_events
 
@@ -23,6 +24,8 @@ CONVERSATION = "api/conversations/<str:conversation_id>/"
 urlpatterns = [
     path("", pages.index, name="index"),
     path("c/<uuid:conversation_id>/", pages.index, name="conversation"),
+    # The scripts' translations (static/chat/i18n.js), in the request's language.
+    path("jsi18n/", javascript_catalog, name="jsi18n"),
     path("settings/", preferences.settings_page, name="settings"),
     path("settings/tokens/", token_views.tokens_page, name="tokens"),
     path("settings/account/", account.account_page, name="account"),

@@ -30,9 +30,9 @@
     const at = siblings.indexOf(id);
     const box = el('div', 'branch-switch');
     box.setAttribute('role', 'group');
-    box.setAttribute('aria-label', 'Versions of this message');
-    const previous = iconButton('branch-previous', 'previous', 'Previous version');
-    const next = iconButton('branch-next', 'next', 'Next version');
+    box.setAttribute('aria-label', gettext('Versions of this message'));
+    const previous = iconButton('branch-previous', 'previous', gettext('Previous version'));
+    const next = iconButton('branch-next', 'next', gettext('Next version'));
     previous.dataset.target = siblings[at - 1] || '';
     next.dataset.target = siblings[at + 1] || '';
     previous.disabled = at <= 0;
@@ -50,13 +50,13 @@
     if (nav) items.push(nav);
     if (!settled) return items;
     if (m.role === 'assistant') {
-      items.push(iconButton('branch-regenerate', 'regenerate', 'Regenerate this answer (the current one is kept)', 'Regenerate'));
+      items.push(iconButton('branch-regenerate', 'regenerate', gettext('Regenerate this answer (the current one is kept)'), gettext('Regenerate')));
       const cut = m.status === 'stopped' || m.status === 'error' || m.finishReason === 'length';
       if (m.last && cut && m.content) {
-        items.push(iconButton('branch-continue', 'continue', 'Continue this answer from where it stopped', 'Continue'));
+        items.push(iconButton('branch-continue', 'continue', gettext('Continue this answer from where it stopped'), gettext('Continue')));
       }
     } else if (m.role === 'user') {
-      items.push(iconButton('branch-edit', 'edit', 'Edit this message (the current one is kept)', 'Edit'));
+      items.push(iconButton('branch-edit', 'edit', gettext('Edit this message (the current one is kept)'), gettext('Edit')));
     }
     return items;
   }
@@ -70,10 +70,10 @@
       const area = el('textarea', 'branch-editor-input');
       area.value = text;
       area.rows = Math.min(12, Math.max(2, text.split('\n').length));
-      area.setAttribute('aria-label', 'Edited message');
-      const save = el('button', 'primary branch-editor-save', 'Send edited');
+      area.setAttribute('aria-label', gettext('Edited message'));
+      const save = el('button', 'primary branch-editor-save', gettext('Send edited'));
       save.type = 'submit';
-      const cancel = el('button', 'branch-editor-cancel', 'Cancel');
+      const cancel = el('button', 'branch-editor-cancel', gettext('Cancel'));
       cancel.type = 'button';
       const row = el('div', 'branch-editor-actions');
       row.append(cancel, save);

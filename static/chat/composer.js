@@ -4,6 +4,7 @@
 import { app, config, els, sendFrame, state, store, util, Voice, Speech } from './page.js';
 import { addBubble, announce, appendToMessages, renderActions, renderMeta, scrollToBottom, showNotice, updateBusy } from './render.js';
 import { createConversation, draftBody } from './sidebar.js';
+import { formatNumber, gettext, interpolate } from './i18n.js';
 
 const CHUNK_KEY = 'chat.chunking';
 
@@ -12,8 +13,8 @@ export function updateComposer() {
   const busy = store.busy;
   els.stop.hidden = !busy;
   els.send.disabled = els.input.disabled || state.creating;
-  els.input.placeholder = busy ? 'Write your next message (sent when this answer ends)…'
-    : 'Message (Enter to send)';
+  els.input.placeholder = busy ? gettext('Write your next message (sent when this answer ends)…')
+    : gettext('Message (Enter to send)');
   updateBusy();
 }
 
@@ -25,13 +26,13 @@ export function setComposerEnabled(enabled) {
 function checkLength() {
   const n = els.input.value.length;
   const max = config.max_message_chars;
-  const fmt = (x) => x.toLocaleString();
+  const numbers = { n: formatNumber(n), max: formatNumber(max), over: formatNumber(n - max) };
   els.hint.classList.toggle('over', n > max);
   if (n > max) {
-    els.hint.textContent = `Your message is ${fmt(n)} characters; the limit is ${fmt(max)}. ` +
-      `Please remove ${fmt(n - max)}.`;
+    els.hint.textContent = interpolate(
+      gettext('Your message is %(n)s characters; the limit is %(max)s. Please remove %(over)s.'), numbers, true);
   } else {
-    els.hint.textContent = n > max * 0.8 ? `${fmt(n)} / ${fmt(max)}` : '';
+    els.hint.textContent = n > max * 0.8 ? interpolate(gettext('%(n)s / %(max)s'), numbers, true) : '';
   }
   return n <= max;
 }
@@ -60,7 +61,7 @@ async function submitMessage() {
     try {
       app.openConversation((await createConversation(draftBody())).id, true);
     } catch (e) {
-      showNotice(`Could not start a new chat: ${e.message}`);
+      showNotice(interpolate(gettext('Could not start a new chat: %(error)s'), { error: e.message }, true));
       return;
     } finally {
       state.creating = false;
@@ -78,7 +79,7 @@ async function submitMessage() {
   autoGrow();
   checkLength();
   scrollToBottom();
-  if (p.queued) announce('Queued: it is sent when the answer ends.');
+  if (p.queued) announce(gettext('Queued: it is sent when the answer ends.'));
   flushQueue();  // sends it now if nothing streams and the socket is ready
 }
 
@@ -105,7 +106,7 @@ function cancelQueued(bubble) {
   if (!p) return;
   bubble.remove();
   giveBack(p.content);
-  announce('Queued message cancelled.');
+  announce(gettext('Queued message cancelled.'));
   els.input.focus();
 }
 
@@ -164,6 +165,6 @@ export function wireComposer() {
   els.stop.addEventListener('click', () => {
     Speech.cancel([...store.streaming]);
     Voice.hush(false);  // the server's voice stops with the answer
-    if (!sendFrame({ type: 'stop' })) showNotice('Not connected: the answer cannot be stopped right now.');
+    if (!sendFrame({ type: 'stop' })) showNotice(gettext('Not connected: the answer cannot be stopped right now.'));
   });
 }

@@ -24,7 +24,7 @@
     input.type = 'text';
     label.htmlFor = input.id;
     const buttons = el('div', 'app-dialog-buttons');
-    const cancel = el('button', 'app-dialog-cancel', 'Cancel');
+    const cancel = el('button', 'app-dialog-cancel', gettext('Cancel'));
     cancel.type = 'button';  // only the confirm button submits: Enter in the field confirms
     cancel.addEventListener('click', () => dialog.close('cancel'));
     const ok = el('button', 'app-dialog-ok primary');
@@ -41,7 +41,7 @@
   // Shows the dialog; resolves with the field's text (when `field` is given), true (a plain
   // confirmation), or null when cancelled (Cancel, Escape, a click outside).
   // field: {label, value, maxLength, required}
-  function ask({ title, text = '', confirm = 'OK', danger = false, field = null }) {
+  function ask({ title, text = '', confirm = gettext('OK'), danger = false, field = null }) {
     if (!dialog) build();
     if (dialog.open) return Promise.resolve(null);  // modal: nothing behind it can ask twice
     const q = (sel) => dialog.querySelector(sel);

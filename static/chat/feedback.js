@@ -6,7 +6,7 @@
 
 (function () {
   const { el, button, request } = window.ChatUtil;
-  const LABELS = { up: 'Good answer', down: 'Bad answer' };
+  const LABELS = { up: gettext('Good answer'), down: gettext('Bad answer') };
   // Feather's thumbs-up / thumbs-down (MIT), the thumb and the cuff as separate paths.
   const PATHS = {
     up: ['M14 9V5a3 3 0 0 0-3-3l-4 9v11h11.28a2 2 0 0 0 2-1.7l1.38-9a2 2 0 0 0-2-2.3z',
@@ -39,7 +39,8 @@
       b.setAttribute('aria-pressed', String(b.dataset.rating === rating));
     }
     box.dataset.rating = rating || '';
-    box.title = feedback && feedback.comment ? `Your comment: ${feedback.comment}` : '';
+    box.title = feedback && feedback.comment
+      ? interpolate(gettext('Your comment: %(comment)s'), { comment: feedback.comment }, true) : '';
   }
 
   // Handles a click inside the message list; returns true when it was a feedback click.
@@ -56,9 +57,9 @@
     let comment = '';
     if (rating === 'down' && window.ChatDialogs) {
       comment = await window.ChatDialogs.ask({
-        title: 'What was wrong with this answer?',
-        confirm: 'Send feedback',
-        field: { label: 'Comment (optional)', value: '', maxLength: 2000 },
+        title: gettext('What was wrong with this answer?'),
+        confirm: gettext('Send feedback'),
+        field: { label: gettext('Comment (optional)'), value: '', maxLength: 2000 },
       });
       if (comment === null) return;  // cancelled: no thumbs down either
     }
@@ -66,9 +67,9 @@
       const data = await request(`/api/messages/${encodeURIComponent(box.dataset.id)}/feedback/`,
         'POST', { rating, comment });
       show(box, data.feedback);
-      notify(data.feedback ? 'Thanks for the feedback.' : 'Feedback removed.');
+      notify(data.feedback ? gettext('Thanks for the feedback.') : gettext('Feedback removed.'));
     } catch (e) {
-      notify(`Could not save the feedback: ${e.message}`, true);
+      notify(interpolate(gettext('Could not save the feedback: %(error)s'), { error: e.message }, true), true);
     }
   }
 

@@ -1,7 +1,8 @@
 // The chat page's answers to the server's frames (the protocol client, protocol.js, has
 // checked each chunk's `seq` and calls these by the frame's `type`).
 import { announceConversation, config, els, state, store, Speech, util, Voice } from './page.js';
-import { ERROR_CODES } from './protocol.js';
+import { ERROR_CODES, errorText } from './protocol.js';
+import { gettext, interpolate } from './i18n.js';
 import {
   addBubble, autoScroll, bubbles, cutAfter, olderButton, renderActions, renderMeta, renderNow,
   resetView, scheduleRender, scrollToBottom, showNotice, showPlaceholder, announce,
@@ -11,7 +12,9 @@ import { loadConversations, renderConversations } from './sidebar.js';
 
 const C = ERROR_CODES;
 const REJECTED_CODES = new Set([C.BAD_FRAME, C.TOO_LONG, C.BUSY, C.RATE_LIMITED, C.QUOTA_EXCEEDED, C.STORAGE_FULL, C.NOT_FOUND]);  // message not saved
-const ENDINGS = { complete: 'Answer complete', stopped: 'Answer stopped', error: 'Answer failed' };
+const ENDINGS = {
+  complete: () => gettext('Answer complete'), stopped: () => gettext('Answer stopped'), error: () => gettext('Answer failed'),
+};
 
 // The first frame of every socket, and the answer to a branch switch: the store and the
 // view are replaced by the path it holds.
@@ -26,12 +29,12 @@ function onHistory(f) {
   if (f.conversation) {
     const c = state.conversations.find((x) => x.id === f.conversation.id);
     if (c) c.title = f.conversation.title;
-    els.title.textContent = f.conversation.title || 'Untitled';
+    els.title.textContent = f.conversation.title || gettext('Untitled');
     renderConversations();
     announceConversation(f.conversation);  // settings.js
   }
   resendPending(messages);
-  if (!els.messages.children.length) showPlaceholder('Say something to start.');
+  if (!els.messages.children.length) showPlaceholder(gettext('Say something to start.'));
   updateComposer();
   scrollToBottom();
 }
@@ -44,7 +47,7 @@ function onConversation(f) {
   const moved = c ? c.pinned !== changed.pinned || c.archived !== changed.archived
     : Boolean(changed.archived) === Boolean(config.list_archived);
   if (c) c.title = changed.title;
-  if (changed.id === state.currentId) els.title.textContent = changed.title || 'Untitled';
+  if (changed.id === state.currentId) els.title.textContent = changed.title || gettext('Untitled');
   renderConversations();
   if (moved) loadConversations();
   announceConversation(changed);
@@ -110,7 +113,7 @@ function onEnd(f) {
     renderActions(b);
     renderMeta(b, f);
     renderNow(b);  // the final text is there with the status
-    announce(ENDINGS[f.status] || `Answer ${f.status}`);
+    announce(ENDINGS[f.status] ? ENDINGS[f.status]() : interpolate(gettext('Answer %(status)s'), { status: f.status }, true));
   }
   Speech.onEnd(id);
   updateComposer();
@@ -126,7 +129,7 @@ function onError(f) {
   // a banner is only for errors that belong to no answer.
   if (f.message_id && bubbles.has(f.message_id)) return;
   if (f.code === C.BUSY && requeueBusy()) return;
-  showNotice(f.message || `Something went wrong (${f.code}).`);
+  showNotice(f.message || errorText(f.code));
   if (REJECTED_CODES.has(f.code)) refuseSent();
 }
 

@@ -15,10 +15,13 @@ import { bubbles, onMessagesClick, renderActions, rerenderAll, resetView, showGo
 import { setComposerEnabled, wireComposer } from './composer.js';
 import { flushDeleteOnLeave, loadConversations, renderConversations, setSidebarOpen } from './sidebar.js';
 import { handlers } from './frames.js';
+import { gettext, interpolate } from './i18n.js';
 
 // `idle` (no conversation open) shows nothing; "Not connected" only after a failure.
-const STATUS_TEXT = { idle: '', connecting: 'Connecting…', connected: 'Connected',
-  reconnecting: 'Reconnecting…', closed: 'Closed' };
+const STATUS_TEXT = {
+  idle: () => '', connecting: () => gettext('Connecting…'), connected: () => gettext('Connected'),
+  reconnecting: () => gettext('Reconnecting…'), closed: () => gettext('Closed'),
+};
 
 function idFromPath() {
   const m = location.pathname.match(/^\/c\/([^/]+)\/?$/);
@@ -28,7 +31,7 @@ function idFromPath() {
 function setStatus(s, text) {
   clearInterval(state.statusTimer);
   els.status.dataset.state = s;
-  els.status.textContent = els.status.title = text || STATUS_TEXT[s];  // title: a dot on phones
+  els.status.textContent = els.status.title = text || STATUS_TEXT[s]();  // title: a dot on phones
   els.status.hidden = !els.status.textContent;
 }
 
@@ -37,7 +40,7 @@ function showRetryCountdown(delay) {
   const due = Date.now() + delay;
   const tick = () => {
     const left = Math.max(1, Math.ceil((due - Date.now()) / 1000));
-    els.status.textContent = els.status.title = `Not connected. Retrying in ${left} s…`;
+    els.status.textContent = els.status.title = interpolate(gettext('Not connected. Retrying in %(seconds)s s…'), { seconds: left }, true);
   };
   setStatus('reconnecting', ' ');
   tick();
@@ -55,7 +58,7 @@ function onStatus(s, detail) {
   if (s === 'waiting') {
     showRetryCountdown(detail.delay);
   } else if (detail.code === 4401) {
-    setStatus('closed', 'Logged out');
+    setStatus('closed', gettext('Logged out'));
     location.href = util.loginUrl();
   } else if (detail.code === 4403) {
     // Deleted (here or in another tab) or never ours: a new chat is the way forward.
@@ -83,7 +86,7 @@ function openConversation(id, push) {
   closeConversation();
   state.currentId = id;
   if (push) history.pushState({ conversationId: id }, '', `/c/${convPath(id)}`);
-  showPlaceholder('Loading…');
+  showPlaceholder(gettext('Loading…'));
   renderConversations();
   client.open();
 }
@@ -99,7 +102,7 @@ function closeConversation() {
   store.clearPending();
   resetView();
   setStatus('idle');
-  showPlaceholder('Start a new chat, or pick one from the list.');
+  showPlaceholder(gettext('Start a new chat, or pick one from the list.'));
   setComposerEnabled(true);
   announceConversation(null);  // settings.js
 }
@@ -122,7 +125,7 @@ function showNewChat(settings = {}) {
   if (!state.draft.instructions && state.draft.preset === undefined && config.default_instructions) {
     state.draft.instructions = config.default_instructions;
   }
-  showPlaceholder('New chat: type your first message below.');
+  showPlaceholder(gettext('New chat: type your first message below.'));
   announceConversation(state.draft);  // settings.js and temporary.js edit the draft's settings in place
   renderConversations();
 }

@@ -11,7 +11,8 @@
   const progress = document.getElementById('import-progress');
   const status = document.getElementById('import-status');
   const maxBytes = Number(form.dataset.maxBytes) || 0;
-  const mb = (n) => `${(n / 1e6).toFixed(1)} MB`;
+  const lang = document.documentElement.lang || undefined;  // the page's language
+  const mb = (n) => new Intl.NumberFormat(lang, { style: 'unit', unit: 'megabyte', maximumFractionDigits: 1, minimumFractionDigits: 1 }).format(n / 1e6);
 
   function say(text, isError, conversations) {
     status.textContent = text;
@@ -20,7 +21,7 @@
     const list = document.createElement('ul');
     for (const c of conversations) {
       const link = Object.assign(document.createElement('a'), { href: `/c/${c.id}/` });
-      link.textContent = c.title || 'Untitled conversation';
+      link.textContent = c.title || gettext('Untitled conversation');
       const item = document.createElement('li');
       item.append(link);
       list.append(item);
@@ -34,21 +35,25 @@
     let body = null;
     try { body = JSON.parse(xhr.responseText); } catch (e) { /* not JSON: below */ }
     if (xhr.status >= 400 || !body) {
-      say((body && body.error && body.error.message) || `The import failed (HTTP ${xhr.status}).`, true);
+      say((body && body.error && body.error.message) ||
+        interpolate(gettext('The import failed (HTTP %(status)s).'), { status: xhr.status }, true), true);
       return;
     }
-    const parts = [`Imported ${body.imported} conversation${body.imported === 1 ? '' : 's'} (${body.messages} messages).`];
-    if (body.already_imported) parts.push(`${body.already_imported} already imported before: left as they are.`);
-    if (body.left_out) parts.push(`${body.left_out} system, tool or hidden messages left out.`);
+    const parts = [interpolate(ngettext('Imported %(n)s conversation (%(messages)s messages).',
+      'Imported %(n)s conversations (%(messages)s messages).', body.imported), { n: body.imported, messages: body.messages }, true)];
+    if (body.already_imported) {
+      parts.push(interpolate(gettext('%(n)s already imported before: left as they are.'), { n: body.already_imported }, true));
+    }
+    if (body.left_out) parts.push(interpolate(gettext('%(n)s system, tool or hidden messages left out.'), { n: body.left_out }, true));
     say(parts.join(' '), false, body.conversations);
   }
 
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     const chosen = file.files[0];
-    if (!chosen) { say('Choose a file first.', true); return; }
+    if (!chosen) { say(gettext('Choose a file first.'), true); return; }
     if (maxBytes && chosen.size > maxBytes) {
-      say(`The file is ${mb(chosen.size)}; an import may be at most ${mb(maxBytes)}.`, true);
+      say(interpolate(gettext('The file is %(size)s; an import may be at most %(max)s.'), { size: mb(chosen.size), max: mb(maxBytes) }, true), true);
       return;
     }
     const data = new FormData();
@@ -60,14 +65,15 @@
     xhr.upload.addEventListener('progress', (e) => {
       if (!e.lengthComputable) return;
       progress.value = Math.round((e.loaded / e.total) * 100);
-      say(progress.value < 100 ? `Uploading… ${progress.value}%` : 'Reading the file…');
+      const percent = new Intl.NumberFormat(lang, { style: 'percent' }).format(progress.value / 100);
+      say(progress.value < 100 ? interpolate(gettext('Uploading… %(percent)s'), { percent }, true) : gettext('Reading the file…'));
     });
     xhr.addEventListener('load', () => done(xhr));
     xhr.addEventListener('error', () => done(xhr));
     submit.disabled = true;
     progress.hidden = false;
     progress.value = 0;
-    say('Uploading…');
+    say(gettext('Uploading…'));
     xhr.send(data);
   });
 })();

@@ -5,6 +5,8 @@
 // tests/js/protocol.test.mjs runs it under `node --test` with fakes. The wire contract is
 // the project's DESIGN (WebSocket and HTTP contract).
 
+import { gettext, interpolate } from './i18n.js';
+
 // The server's error codes (chat/errors.py, ErrorCode); tests/unit/test_contract.py keeps
 // the two lists equal.
 export const ERROR_CODES = Object.freeze({
@@ -16,6 +18,34 @@ export const ERROR_CODES = Object.freeze({
   INTERRUPTED: 'interrupted', NOT_AUTHENTICATED: 'not_authenticated', BAD_REQUEST: 'bad_request',
   INVALID: 'invalid', NOT_ALLOWED: 'not_allowed', CSRF_FAILED: 'csrf_failed',
 });
+
+// What the page says of an error frame that came without its own message, per code
+// (the server's message, when there is one, is shown instead).
+export function errorText(code) {
+  const C = ERROR_CODES;
+  switch (code) {
+    case C.BAD_FRAME: case C.BAD_REQUEST: case C.INVALID: return gettext('The server did not understand that request.');
+    case C.TOO_LONG: return gettext('Your message is too long.');
+    case C.BUSY: return gettext('An answer is still being written. Try again when it ends.');
+    case C.RATE_LIMITED: return gettext('Too many messages. Wait a moment and try again.');
+    case C.QUOTA_EXCEEDED: return gettext('Your token budget for today is used up.');
+    case C.STORAGE_FULL: return gettext('Your storage is full. Delete some conversations first.');
+    case C.SPEECH_FAILED: return gettext('The voice could not speak this answer.');
+    case C.NOT_FOUND: return gettext('This conversation no longer exists.');
+    case C.READ_ONLY: return gettext('This token is read-only.');
+    case C.UNAVAILABLE: return gettext('The service is briefly unavailable. Try again in a moment.');
+    case C.MODEL_ERROR: return gettext('The model failed to answer.');
+    case C.MODEL_UNAVAILABLE: return gettext('The model is unavailable right now.');
+    case C.MODEL_UNREACHABLE: return gettext('The model server could not be reached.');
+    case C.TIMEOUT: return gettext('The model took too long to answer.');
+    case C.INTERRUPTED: return gettext('The answer was interrupted.');
+    case C.NOT_AUTHENTICATED: return gettext('You are not logged in.');
+    case C.NOT_ALLOWED: return gettext('That is not allowed here.');
+    case C.CSRF_FAILED: return gettext('Your session expired. Reload the page.');
+    case C.SERVER_ERROR: return gettext('Something went wrong on the server. Try again.');
+    default: return interpolate(gettext('Something went wrong (%(code)s).'), { code }, true);
+  }
+}
 
 export const PING_MS = 25000;
 export const MAX_BACKOFF_MS = 15000;

@@ -2,10 +2,14 @@
 // never from what the DOM shows: user text as textContent, model text through
 // ChatMarkdown (marked -> DOMPurify -> external images blocked).
 import { app, Branches, els, Feedback, Markdown, Speech, state, store, util, Voice, sendFrame } from './page.js';
+import { formatNumber, gettext, interpolate } from './i18n.js';
 
 const { el, button, timeElement, copyWithFeedback } = util;
 
-const TAGS = { stopped: 'stopped', error: 'error', failed: 'not sent', queued: 'queued' };
+const TAGS = {
+  stopped: () => gettext('stopped'), error: () => gettext('error'),
+  failed: () => gettext('not sent'), queued: () => gettext('queued'),
+};
 const COPY_ICON = '<svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true" focusable="false">' +
   '<rect x="9" y="9" width="11" height="11" rx="2" fill="none" stroke="currentColor" stroke-width="2"/>' +
   '<path d="M5 15V5a2 2 0 0 1 2-2h8" fill="none" stroke="currentColor" stroke-width="2"/></svg>';
@@ -30,7 +34,7 @@ export const showPlaceholder = (text) => els.messages.replaceChildren(el('p', 'e
 export function showNotice(message) {
   const notice = el('div', 'error-notice');
   notice.append(el('span', 'error-notice-text', message),
-    button('icon-button', '×', 'Dismiss this notice', () => notice.remove()));
+    button('icon-button', '×', gettext('Dismiss this notice'), () => notice.remove()));
   appendToMessages(notice);
   scrollToBottom();
 }
@@ -39,18 +43,19 @@ export function showNotice(message) {
 // way forward. The composer stays usable: typing starts a new chat.
 export function showGone() {
   const box = el('div', 'gone-state');
-  box.append(el('h2', 'gone-title', 'This conversation no longer exists'),
-    el('p', 'gone-text', 'It was deleted, or the link is wrong.'),
-    button('primary gone-new-chat', 'Start a new chat', 'Start a new chat', () => app.newChat()));
+  const start = gettext('Start a new chat');
+  box.append(el('h2', 'gone-title', gettext('This conversation no longer exists')),
+    el('p', 'gone-text', gettext('It was deleted, or the link is wrong.')),
+    button('primary gone-new-chat', start, start, () => app.newChat()));
   els.messages.replaceChildren(box);
-  els.title.textContent = 'Conversation not found';
+  els.title.textContent = gettext('Conversation not found');
 }
 
 function copyButton() {
-  const b = button('copy-button', null, 'Copy answer', null);
+  const b = button('copy-button', null, gettext('Copy answer'), null);
   b.innerHTML = COPY_ICON;  // a constant, not model text
-  b.append(el('span', 'copy-label', 'Copy'));
-  b.title = 'Copy the answer (markdown)';
+  b.append(el('span', 'copy-label', gettext('Copy')));
+  b.title = gettext('Copy the answer (markdown)');
   return b;
 }
 
@@ -60,7 +65,7 @@ export function addBubble(m, before = null) {
   Object.assign(b.dataset, { id: m.id || '', role: m.role, status: m.status || 'complete', model: m.model || '',
     finishReason: m.finish_reason || '' });
   store.setMessage(m);
-  const who = { user: 'You', assistant: 'Assistant' }[m.role] || m.role;
+  const who = { user: gettext('You'), assistant: gettext('Assistant') }[m.role] || m.role;
   const head = el('div', 'message-head');
   head.append(el('span', 'message-role', who), timeElement(m.created));
   const footer = el('div', 'message-footer');
@@ -117,10 +122,10 @@ export function renderActions(b, m = {}) {
     actions.push(copyButton());
     if (id && status !== 'streaming') actions.push(feedback || Feedback.controls(id, m.feedback || null), ...Speech.controls(id), ...Voice.controls(id));
   } else if (status === 'queued') {
-    const cancel = button('cancel-queued', null, 'Cancel this queued message', () => app.cancelQueued(b));
+    const cancel = button('cancel-queued', null, gettext('Cancel this queued message'), () => app.cancelQueued(b));
     cancel.innerHTML = CANCEL_ICON;  // a constant
-    cancel.append(el('span', 'cancel-label', 'Cancel'));
-    cancel.title = 'Do not send it (its text goes back into an empty message box)';
+    cancel.append(el('span', 'cancel-label', gettext('Cancel')));
+    cancel.title = gettext('Do not send it (its text goes back into an empty message box)');
     actions.push(cancel);
   }
   actions.push(...Branches.controls({
@@ -154,7 +159,8 @@ export function renderText(b, plain) {
 function writingIndicator() {
   const w = el('span', 'writing-indicator');
   w.setAttribute('role', 'img');
-  w.setAttribute('aria-label', 'The model is writing');
+  w.setAttribute('aria-label', gettext('The model is writing'));
+  w.dataset.label = gettext('Writing');  // shown by CSS, so not in the message's text
   for (let i = 0; i < 3; i += 1) w.append(el('span', 'writing-dot'));
   return w;
 }
@@ -193,15 +199,22 @@ export function renderMeta(b, info) {
   const model = info.model || b.dataset.model;
   const parts = [];
   if (b.dataset.role === 'assistant' && model) parts.push(model);
-  if (info.ttft_ms != null) parts.push(`first token ${Math.round(info.ttft_ms)} ms`);
-  if (info.duration_ms != null) parts.push(`${(info.duration_ms / 1000).toFixed(1)} s`);
+  if (info.ttft_ms != null) {
+    parts.push(interpolate(gettext('first token %(ms)s ms'), { ms: formatNumber(Math.round(info.ttft_ms)) }, true));
+  }
+  if (info.duration_ms != null) {
+    const seconds = formatNumber(info.duration_ms / 1000, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+    parts.push(interpolate(gettext('%(seconds)s s'), { seconds }, true));
+  }
   meta.replaceChildren();
-  if (TAGS[status]) meta.append(el('span', `message-tag tag-${status}`, TAGS[status]));
+  if (TAGS[status]) meta.append(el('span', `message-tag tag-${status}`, TAGS[status]()));
   if (parts.length) {
     const stats = meta.appendChild(el('span', 'message-stats', parts.join(' · ')));
     const u = info.usage;
     if (u && u.total_tokens != null) {
-      stats.title = `${u.input_tokens} tokens in, ${u.output_tokens} out (${u.total_tokens} total)`;
+      stats.title = interpolate(gettext('%(input)s tokens in, %(output)s out (%(total)s total)'), {
+        input: formatNumber(u.input_tokens), output: formatNumber(u.output_tokens), total: formatNumber(u.total_tokens),
+      }, true);
     }
   }
   if (info.error) meta.append(el('div', 'message-error', info.error));
@@ -215,7 +228,8 @@ export function announce(text) {
 
 // The history holds the newest messages; older ones come a page at a time.
 export function olderButton() {
-  const b = button('load-older', 'Show earlier messages', 'Show earlier messages', () => {
+  const label = gettext('Show earlier messages');
+  const b = button('load-older', label, label, () => {
     const first = els.messages.querySelector('.message[data-id]');
     if (first && sendFrame({ type: 'load_older', before: first.dataset.id })) b.disabled = true;
   });
@@ -225,7 +239,7 @@ export function olderButton() {
 // Copy, feedback, branch switches and read-aloud: clicks inside the message list.
 export function onMessagesClick(e) {
   if (Feedback.onClick(e.target, (text, failed) => (failed ? showNotice(text) : announce(text)))) return;
-  if (Branches.onClick(e.target, (f) => sendFrame(f) || showNotice('Not connected: try again in a moment.'),
+  if (Branches.onClick(e.target, (f) => sendFrame(f) || showNotice(gettext('Not connected: try again in a moment.')),
     (id) => store.text(id))) return;
   if (Speech.onClick(e.target, (id) => store.text(id))) return;
   const btn = e.target.closest('.copy-button, .code-copy');

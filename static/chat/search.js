@@ -4,11 +4,11 @@
 // presses its "Show earlier messages" button to page back, and opens a conversation the way
 // the browser's back button does (a popstate event, which main.js answers).
 // Snippets arrive as plain text plus highlight ranges: they become text nodes and <mark>s,
-// never HTML.
+// never HTML, and are shown as they are (only the words around them are translated).
 'use strict';
 
 (function () {
-  const { el, request } = window.ChatUtil;
+  const { el, request, lang } = window.ChatUtil;
   const $ = (id) => document.getElementById(id);
   const els = {
     sidebar: $('sidebar'), input: $('search-input'), results: $('search-results'),
@@ -20,7 +20,7 @@
   const REVEAL_TIMEOUT_MS = 20000;
   const FLASH_MS = 2500;
   const TARGET = /^#m-([0-9a-fA-F-]{36})$/;
-  const ROLES = { user: 'You', assistant: 'Assistant' };
+  const ROLES = { user: gettext('You'), assistant: gettext('Assistant') };
 
   const search = { timer: 0, seq: 0, query: '' };
 
@@ -39,7 +39,7 @@
     search.query = query;
     const seq = ++search.seq;  // only the newest answer is shown
     open();
-    setStatus('Searching…');
+    setStatus(gettext('Searching…'));
     try {
       const data = await request(`/api/search/?q=${encodeURIComponent(query)}`);
       if (seq === search.seq) render(data.results || []);
@@ -74,7 +74,10 @@
   function render(results) {
     els.hits.replaceChildren(...results.map(hitItem));
     const n = results.length;
-    setStatus(n ? `${n}${n >= 30 ? '+' : ''} ${n === 1 ? 'match' : 'matches'}` : 'No matches.');
+    // The server sends at most 30: "30+ matches".
+    const count = new Intl.NumberFormat(lang()).format(n);
+    const words = n >= 30 ? gettext('%(count)s+ matches') : ngettext('%(count)s match', '%(count)s matches', n);
+    setStatus(n ? interpolate(words, { count }, true) : gettext('No matches.'));
   }
 
   function hitItem(hit) {
@@ -84,11 +87,11 @@
     a.dataset.conversationId = hit.conversation_id;
     if (hit.message_id) a.dataset.messageId = hit.message_id;
     const head = el('span', 'search-hit-head');
-    const title = hit.conversation_title || 'Untitled';
+    const title = hit.conversation_title || gettext('Untitled');
     if (hit.message_id) {
       head.append(el('span', 'search-hit-title', title), el('span', 'search-hit-role', ROLES[hit.role] || hit.role));
     } else {
-      head.append(highlighted('search-hit-title', hit.snippet, hit.highlights), el('span', 'search-hit-role', 'Title'));
+      head.append(highlighted('search-hit-title', hit.snippet, hit.highlights), el('span', 'search-hit-role', gettext('Title')));
     }
     head.append(when(hit.created));
     a.append(head);
@@ -127,9 +130,9 @@
     t.dateTime = d.toISOString();
     const today = d.toDateString() === new Date().toDateString();
     t.textContent = today
-      ? d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' })
-      : d.toLocaleDateString([], { day: 'numeric', month: 'short', year: 'numeric' });
-    t.title = d.toLocaleString([], { dateStyle: 'full', timeStyle: 'short' });
+      ? d.toLocaleTimeString(lang(), { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' })
+      : d.toLocaleDateString(lang(), { day: 'numeric', month: 'short', year: 'numeric' });
+    t.title = d.toLocaleString(lang(), { dateStyle: 'full', timeStyle: 'short' });
     return t;
   }
 

@@ -1,4 +1,5 @@
-// How the open conversation is answered, and saved presets. Loaded after the chat page's modules (main.js).
+// How the open conversation is answered, and saved presets. Loaded after the chat page's modules (main.js)
+// and settingsform.js (the dialog that edits a conversation's settings or a preset).
 // - The model picker (#model-select) shows the conversation's model; a change PATCHes the
 //   conversation and applies to the next answer (earlier answers keep their model).
 // - "Instructions" opens a dialog: the system prompt, the temperature, Save, and
@@ -23,8 +24,7 @@
   const configEl = document.getElementById('chat-config');
   const config = configEl ? JSON.parse(configEl.textContent) : {};
   const models = config.models || [];
-  const MAX_INSTRUCTIONS = 8000;
-  const NAME_MAX = 100;
+  const NAME_MAX = window.ChatSettingsForm.NAME_MAX;
   const svg = window.ChatUtil.icon;
   const ICONS = {
     start: svg('M12 5v14M5 12h14'),
@@ -66,129 +66,24 @@
     const chosen = els.model.value;
     try {
       await patchConversation({ model: chosen });
-      notify(`${modelLabel(chosen)} answers your next message.`);
+      notify(interpolate(gettext('%(model)s answers your next message.'), { model: modelLabel(chosen) }, true));
     } catch (e) {
       if (current) els.model.value = modelKey(current.model);
-      notify(`Could not change the model: ${e.message}`);
+      notify(interpolate(gettext('Could not change the model: %(error)s'), { error: e.message }, true));
     }
   }
 
-  // ---- the settings form: a conversation's, or a preset's -------------------------
-
-  let form = null;  // {dialog, fields…}, built once
-
-  function buildForm() {
-    const dialog = el('dialog', 'app-dialog settings-dialog');
-    dialog.id = 'settings-dialog';
-    dialog.setAttribute('aria-labelledby', 'settings-dialog-title');
-    const f = el('form', 'app-dialog-form');
-    f.method = 'dialog';
-    const title = el('h2', 'app-dialog-title');
-    title.id = 'settings-dialog-title';
-    const field = (id, labelText, input, hint) => {
-      const wrap = el('div', 'settings-field');
-      const label = el('label', 'app-dialog-label', labelText);
-      label.htmlFor = input.id = id;
-      wrap.append(label, input);
-      if (hint) {
-        const p = el('p', 'settings-hint', hint);
-        p.id = `${id}-hint`;
-        input.setAttribute('aria-describedby', p.id);
-        wrap.append(p);
-      }
-      return wrap;
-    };
-    const name = el('input', 'app-dialog-input');
-    Object.assign(name, { type: 'text', maxLength: NAME_MAX });
-    const model = el('select', 'app-dialog-input');
-    model.append(...models.map((m) => Object.assign(el('option', null, m.label), { value: m.key })));
-    const instructions = el('textarea', 'app-dialog-input settings-instructions');
-    Object.assign(instructions, { rows: 8, maxLength: MAX_INSTRUCTIONS,
-      placeholder: 'Empty: the default instructions of this server apply.' });
-    const temperature = el('input', 'app-dialog-input settings-temperature');
-    Object.assign(temperature, { type: 'number', min: '0', max: '2', step: '0.1', placeholder: 'default' });
-    const error = el('p', 'settings-error');
-    error.setAttribute('role', 'alert');
-    error.hidden = true;
-    const buttons = el('div', 'app-dialog-buttons');
-    const asPreset = el('button', 'settings-save-preset', 'Save as preset…');
-    asPreset.type = 'button';
-    const cancel = el('button', 'app-dialog-cancel', 'Cancel');
-    cancel.type = 'button';
-    cancel.addEventListener('click', () => dialog.close('cancel'));
-    const save = el('button', 'settings-save primary', 'Save');
-    save.type = 'submit';
-    buttons.append(asPreset, cancel, save);
-    const rows = {
-      name: field('settings-name', 'Name', name),
-      model: field('settings-model', 'Model', model),
-      instructions: field('settings-instructions', 'Instructions (system prompt)', instructions,
-        'Sent to the model before the conversation. Empty: the server\u2019s default applies.'),
-      temperature: field('settings-temperature', 'Temperature (0 to 2)', temperature,
-        'Lower is more focused, higher more varied. Empty: the model\u2019s default.'),
-    };
-    f.append(title, rows.name, rows.model, rows.instructions, rows.temperature, error, buttons);
-    dialog.append(f);
-    dialog.addEventListener('click', (e) => { if (e.target === dialog) dialog.close('cancel'); });
-    document.body.append(dialog);
-    form = { dialog, form: f, title, name, model, instructions, temperature, error, asPreset, save, rows };
-  }
-
-  function formValues(withName, withModel) {
-    const t = form.temperature.value.trim();
-    const values = { instructions: form.instructions.value, temperature: t === '' ? null : Number(t) };
-    if (withName) values.name = form.name.value.trim();
-    if (withModel) values.model = form.model.value;
-    return values;
-  }
-
-  // Opens the form; `onSave(values)` runs on Save and closes it when it resolves (a
-  // rejection is shown in the form, which stays open). `onSaveAsPreset(values)` adds the
-  // "Save as preset…" button.
-  function openForm({ title, values, withName = false, withModel = false, onSave, onSaveAsPreset = null }) {
-    if (!form) buildForm();
-    if (form.dialog.open) return;
-    form.title.textContent = title;
-    form.rows.name.hidden = !withName;
-    form.name.required = withName;
-    form.rows.model.hidden = !withModel;
-    form.name.value = values.name || '';
-    form.model.value = modelKey(values.model);
-    form.instructions.value = values.instructions || '';
-    form.temperature.value = values.temperature == null ? '' : String(values.temperature);
-    form.error.hidden = true;
-    form.asPreset.hidden = !onSaveAsPreset;
-    form.asPreset.onclick = onSaveAsPreset && (() => onSaveAsPreset(formValues(false, false)));
-    form.form.onsubmit = async (e) => {
-      e.preventDefault();
-      if (!form.form.reportValidity()) return;
-      form.save.disabled = true;
-      try {
-        await onSave(formValues(withName, withModel));
-        form.dialog.close('ok');
-      } catch (err) {
-        form.error.textContent = err.message;
-        form.error.hidden = false;
-      } finally {
-        form.save.disabled = false;
-      }
-    };
-    const focused = document.activeElement;
-    form.dialog.addEventListener('close', () => {
-      if (focused && focused.isConnected && focused.focus) focused.focus();
-    }, { once: true });
-    form.dialog.showModal();
-    (withName ? form.name : form.instructions).focus();
-  }
+  // The settings form (static/chat/settingsform.js): a conversation's, or a preset's.
+  const openForm = window.ChatSettingsForm.create(models).open;
 
   function openInstructions() {
     if (!current) return;
     openForm({
-      title: 'Instructions for this conversation',
+      title: gettext('Instructions for this conversation'),
       values: current,
       onSave: async (values) => {
         await patchConversation(values);
-        notify('Instructions saved: they apply from your next message.');
+        notify(gettext('Instructions saved: they apply from your next message.'));
       },
       onSaveAsPreset: saveAsPreset,
     });
@@ -196,17 +91,17 @@
 
   async function saveAsPreset(values) {
     const name = await Dialogs.ask({
-      title: 'Save as preset', confirm: 'Save',
-      text: 'The instructions, temperature and model of this conversation, under a name.',
-      field: { label: 'Name', maxLength: NAME_MAX, required: true },
+      title: gettext('Save as preset'), confirm: gettext('Save'),
+      text: gettext('The instructions, temperature and model of this conversation, under a name.'),
+      field: { label: gettext('Name'), maxLength: NAME_MAX, required: true },
     });
     if (!name) return;
     try {
       const preset = await request('/api/presets/', 'POST',
         { ...values, name, model: current ? current.model : '' });
-      notify(`Saved the preset \u201c${preset.name}\u201d.`);
+      notify(interpolate(gettext('Saved the preset “%(name)s”.'), { name: preset.name }, true));
     } catch (e) {
-      notify(`Could not save the preset: ${e.message}`);
+      notify(interpolate(gettext('Could not save the preset: %(error)s'), { error: e.message }, true));
     }
   }
 
@@ -218,14 +113,14 @@
     const dialog = el('dialog', 'app-dialog presets-dialog');
     dialog.id = 'presets-dialog';
     dialog.setAttribute('aria-labelledby', 'presets-dialog-title');
-    const title = el('h2', 'app-dialog-title', 'Presets');
+    const title = el('h2', 'app-dialog-title', gettext('Presets'));
     title.id = 'presets-dialog-title';
-    const text = el('p', 'app-dialog-text', 'Start a new chat with saved instructions, model and temperature.');
+    const text = el('p', 'app-dialog-text', gettext('Start a new chat with saved instructions, model and temperature.'));
     const items = el('ul', 'preset-items');
-    const empty = el('p', 'settings-hint', 'No presets yet.');
+    const empty = el('p', 'settings-hint', gettext('No presets yet.'));
     const buttons = el('div', 'app-dialog-buttons');
-    const add = button('preset-new', 'New preset…', 'New preset', () => editPreset(null));
-    const close = button('primary preset-close', 'Close', 'Close', () => dialog.close());
+    const add = button('preset-new', gettext('New preset…'), gettext('New preset'), () => editPreset(null));
+    const close = button('primary preset-close', gettext('Close'), gettext('Close'), () => dialog.close());
     buttons.append(add, close);
     dialog.append(title, text, items, empty, buttons);
     dialog.addEventListener('click', (e) => { if (e.target === dialog) dialog.close(); });
@@ -243,15 +138,16 @@
   function presetItem(p) {
     const li = el('li', 'preset-item');
     li.dataset.id = p.id;
-    const start = button('preset-start', p.name, `New chat with \u201c${p.name}\u201d`, () => {
+    const start = button('preset-start', p.name, interpolate(gettext('New chat with “%(name)s”'), { name: p.name }, true), () => {
       list.dialog.close();
       const detail = { model: p.model, instructions: p.instructions, temperature: p.temperature };
       document.dispatchEvent(new CustomEvent('chat:new-chat', { detail }));
     });
-    start.title = `New chat: ${modelLabel(p.model)}${p.instructions ? ` \u2014 ${p.instructions.slice(0, 120)}` : ''}`;
+    start.title = interpolate(gettext('New chat: %(model)s'), { model: modelLabel(p.model) }, true) +
+      (p.instructions ? ` \u2014 ${p.instructions.slice(0, 120)}` : '');
     li.append(start,
-      iconButton('preset-edit', ICONS.edit, `Edit \u201c${p.name}\u201d`, () => editPreset(p)),
-      iconButton('preset-delete', ICONS.delete, `Delete \u201c${p.name}\u201d`, () => deletePreset(p)));
+      iconButton('preset-edit', ICONS.edit, interpolate(gettext('Edit “%(name)s”'), { name: p.name }, true), () => editPreset(p)),
+      iconButton('preset-delete', ICONS.delete, interpolate(gettext('Delete “%(name)s”'), { name: p.name }, true), () => deletePreset(p)));
     return li;
   }
 
@@ -274,7 +170,7 @@
     try {
       await refreshList();
     } catch (e) {
-      list.empty.textContent = `Could not load your presets: ${e.message}`;
+      list.empty.textContent = interpolate(gettext('Could not load your presets: %(error)s'), { error: e.message }, true);
       list.empty.hidden = false;
     }
     const first = list.items.querySelector('button') || list.dialog.querySelector('.preset-new');
@@ -283,7 +179,7 @@
 
   function editPreset(p) {
     openForm({
-      title: p ? `Edit \u201c${p.name}\u201d` : 'New preset',
+      title: p ? interpolate(gettext('Edit “%(name)s”'), { name: p.name }, true) : gettext('New preset'),
       values: p || { model: current ? current.model : '' },
       withName: true,
       withModel: true,
@@ -297,15 +193,15 @@
 
   async function deletePreset(p) {
     const ok = await Dialogs.ask({
-      title: 'Delete preset?', confirm: 'Delete', danger: true,
-      text: `\u201c${p.name}\u201d will be deleted. Conversations started from it keep their instructions.`,
+      title: gettext('Delete preset?'), confirm: gettext('Delete'), danger: true,
+      text: interpolate(gettext('“%(name)s” will be deleted. Conversations started from it keep their instructions.'), { name: p.name }, true),
     });
     if (!ok) return;
     try {
       await request(`/api/presets/${p.id}/`, 'DELETE');
       await refreshList();
     } catch (e) {
-      notify(`Could not delete the preset: ${e.message}`);
+      notify(interpolate(gettext('Could not delete the preset: %(error)s'), { error: e.message }, true));
     }
   }
 

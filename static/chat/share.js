@@ -3,7 +3,9 @@
 // conversation (the branch shown, or the whole tree), copies it, and lists the links made
 // before with their views, each revocable. The open conversation comes from the chat page's
 // `chat:conversation` event; requests go through window.ChatUtil.request.
-// An ES module (loaded with type="module"); exports nothing, needs no other module.
+// An ES module (loaded with type="module"); exports nothing, imports only i18n.js.
+
+import { formatDate, gettext, interpolate, ngettext } from './i18n.js';
 
 const { el, request, copyWithFeedback } = window.ChatUtil;
 const $ = (id) => document.getElementById(id);
@@ -14,15 +16,16 @@ const status = $('share-status');
 let conversationId = '';
 
 const sharesUrl = () => `/api/conversations/${encodeURIComponent(conversationId)}/shares/`;
-const day = (iso) => new Date(iso).toLocaleDateString([], { dateStyle: 'medium' });
 
 function describe(share) {
-  const what = share.scope === 'tree' ? 'whole conversation' : 'branch shown';
-  const views = `${share.views} view${share.views === 1 ? '' : 's'}`;
-  if (share.state === 'revoked') return `${what} · revoked · ${views}`;
-  if (share.state === 'expired') return `${what} · expired · ${views}`;
-  const until = share.expires ? `until ${day(share.expires)}` : 'no expiry';
-  return `${what} · ${until} · ${views}`;
+  const what = share.scope === 'tree' ? gettext('whole conversation') : gettext('branch shown');
+  const views = interpolate(ngettext('%(n)s view', '%(n)s views', share.views), { n: share.views }, true);
+  let state;
+  if (share.state === 'revoked') state = gettext('revoked');
+  else if (share.state === 'expired') state = gettext('expired');
+  else if (share.expires) state = interpolate(gettext('until %(date)s'), { date: formatDate(share.expires) }, true);
+  else state = gettext('no expiry');
+  return [what, state, views].join(' · ');
 }
 
 function row(share) {
@@ -31,15 +34,15 @@ function row(share) {
   item.dataset.id = String(share.id);
   const link = el('input', 'share-url');
   Object.assign(link, { type: 'text', readOnly: true, value: share.url });
-  link.setAttribute('aria-label', 'Share link');
+  link.setAttribute('aria-label', gettext('Share link'));
   const info = el('span', 'share-info', describe(share));
   item.append(link, info);
   if (share.state === 'active') {
     const copy = el('button', 'share-copy');
     copy.type = 'button';
-    copy.append(el('span', 'copy-label', 'Copy'));
+    copy.append(el('span', 'copy-label', gettext('Copy')));
     copy.addEventListener('click', () => copyWithFeedback(copy, share.url, say));
-    const revoke = el('button', 'share-revoke danger', 'Revoke');
+    const revoke = el('button', 'share-revoke danger', gettext('Revoke'));
     revoke.type = 'button';
     revoke.addEventListener('click', () => revokeShare(share));
     item.append(copy, revoke);
@@ -54,7 +57,7 @@ async function load() {
   try {
     const data = await request(sharesUrl());
     list.replaceChildren(...data.shares.map(row));
-    if (!data.shares.length) list.append(el('li', 'share-empty', 'No links yet.'));
+    if (!data.shares.length) list.append(el('li', 'share-empty', gettext('No links yet.')));
   } catch (e) {
     say(e.message);
   }
@@ -69,7 +72,7 @@ async function createShare(e) {
     const share = await request(sharesUrl(), 'POST', body);
     await load();
     const copied = await window.ChatUtil.copyText(share.url);
-    say(copied ? 'Link created and copied.' : 'Link created: copy it from the list.');
+    say(copied ? gettext('Link created and copied.') : gettext('Link created: copy it from the list.'));
     const first = list.querySelector('.share-url');
     if (first) first.select();
   } catch (err) {
@@ -82,7 +85,7 @@ async function createShare(e) {
 async function revokeShare(share) {
   try {
     await request(`/api/shares/${encodeURIComponent(share.id)}/`, 'DELETE');
-    say('Link revoked: it no longer opens.');
+    say(gettext('Link revoked: it no longer opens.'));
     await load();
   } catch (e) {
     say(e.message);

@@ -6,6 +6,8 @@
 // An ES module: the tree walks (pathTo, versionsOf, switchTo) are pure, for
 // tests/js/shared.test.mjs under `node --test`.
 
+import { gettext } from './i18n.js';
+
 // Messages are {n, parent, role, content, status, model, created, error}, numbered 0, 1, 2…
 // in the order they were written.
 function childrenOf(messages) {
@@ -74,7 +76,7 @@ function wire(window) {
     const at = versions.indexOf(m.n);
     const box = el('div', 'branch-switch');
     box.setAttribute('role', 'group');
-    box.setAttribute('aria-label', 'Versions of this message');
+    box.setAttribute('aria-label', gettext('Versions of this message'));
     const step = (label, text, target) => {
       const b = el('button', 'branch-button shared-version', Util ? null : text);
       if (Util) b.innerHTML = Util.icon(text === '‹' ? 'M15 18l-6-6 6-6' : 'M9 18l6-6-6-6');  // a constant
@@ -85,9 +87,9 @@ function wire(window) {
       if (target !== undefined) b.dataset.target = String(target);
       return b;
     };
-    box.append(step('Previous version', '‹', versions[at - 1]),
+    box.append(step(gettext('Previous version'), '‹', versions[at - 1]),
       el('span', 'branch-position', `${at + 1}/${versions.length}`),
-      step('Next version', '›', versions[at + 1]));
+      step(gettext('Next version'), '›', versions[at + 1]));
     return box;
   }
 
@@ -95,7 +97,7 @@ function wire(window) {
     const b = el('div', 'message');
     Object.assign(b.dataset, { role: m.role, status: m.status, n: String(m.n) });
     const head = el('div', 'message-head');
-    head.append(el('span', 'message-role', m.role === 'user' ? 'User' : 'Assistant'));
+    head.append(el('span', 'message-role', m.role === 'user' ? gettext('User') : gettext('Assistant')));
     if (m.created && Util) head.append(Util.timeElement(m.created));
     const text = el('div', 'message-text');
     if (m.role === 'assistant' && Markdown && Markdown.available) {

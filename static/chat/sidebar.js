@@ -3,6 +3,7 @@
 // draft settings, sent with the first message.
 import { api, app, config, convPath, Dialogs, els, state, util } from './page.js';
 import { showNotice } from './render.js';
+import { DAY_GROUPS, dayGroup, dayGroupLabel, gettext, interpolate } from './i18n.js';
 
 const { el, button, csrfToken } = util;
 const UNDO_MS = 6000;  // a deleted conversation can be restored for this long
@@ -16,14 +17,19 @@ const ICONS = {
   unarchive: svg('M21 8v13H3V8M1 3h22v5H1zM12 18v-6M9 15l3-3 3 3'),
 };
 
-// Wraps an async action so that a failure becomes a readable notice.
+// Wraps an async action so that a failure becomes a readable notice; `what` is the
+// whole sentence, with %(error)s for the reason (e.g. "Could not rename it: %(error)s").
 export const guarded = (what, fn) => async (...args) => {
   try {
     await fn(...args);
   } catch (e) {
-    showNotice(`Could not ${what}: ${e.message}`);
+    showNotice(interpolate(what, { error: e.message }, true));
   }
 };
+
+// A conversation's name in our own sentences (its title is the user's or the model's text).
+const titleOf = (c) => c.title || gettext('Untitled');
+const named = (fmt, c) => interpolate(fmt, { title: titleOf(c) }, true);
 
 const iconButton = (className, icon, label, onClick) => {
   const b = button(`icon-button ${className}`, null, label, onClick);
@@ -32,37 +38,32 @@ const iconButton = (className, icon, label, onClick) => {
   return b;
 };
 
-// Today, Yesterday, Previous 7 days, Older: calendar days in the browser's time zone.
-const GROUPS = ['Today', 'Yesterday', 'Previous 7 days', 'Older'];
-export function dateGroup(iso, now = new Date()) {
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return GROUPS[3];
-  const day = (x) => new Date(x.getFullYear(), x.getMonth(), x.getDate());
-  const days = Math.round((day(now) - day(d)) / 86400000);  // round: a DST day is 23 or 25 h
-  if (days <= 0) return GROUPS[0];
-  if (days === 1) return GROUPS[1];
-  return days <= 7 ? GROUPS[2] : GROUPS[3];
-}
-
 const visibleConversations = () => state.conversations.filter(
   (c) => !(state.deleting && state.deleting.c.id === c.id));
 
 // #conversation-list holds one section per group: a heading and its list. The pinned
 // come first, as the server orders them (the most recently pinned first), then one
-// group per date; the archived list (?archived=1 on the page) is one group.
-const PINNED = 'Pinned';
-const ARCHIVED = 'Archived';
-const SECTIONS = [PINNED, ...GROUPS, ARCHIVED];
+// group per date (Today, Yesterday, Previous 7 days, Older: i18n.js's dayGroup); the
+// archived list (?archived=1 on the page) is one group.
+const PINNED = 'pinned';
+const ARCHIVED = 'archived';
+const SECTIONS = [PINNED, ...DAY_GROUPS, ARCHIVED];
+const sectionLabel = (name) => {
+  if (name === PINNED) return gettext('Pinned');
+  if (name === ARCHIVED) return gettext('Archived');
+  return dayGroupLabel(name);
+};
+
 export function renderConversations() {
   const groups = new Map();
   for (const c of visibleConversations()) {
-    const name = config.list_archived ? ARCHIVED : c.pinned ? PINNED : dateGroup(c.updated || c.created);
+    const name = config.list_archived ? ARCHIVED : c.pinned ? PINNED : dayGroup(c.updated || c.created);
     if (!groups.has(name)) groups.set(name, []);
     groups.get(name).push(c);
   }
   els.list.replaceChildren(...SECTIONS.filter((g) => groups.has(g)).map((name) => {
     const section = el('section', 'conversation-group');
-    const heading = el('h2', 'conversation-group-title', name);
+    const heading = el('h2', 'conversation-group-title', sectionLabel(name));
     heading.id = `conversation-group-${SECTIONS.indexOf(name)}`;
     section.setAttribute('aria-labelledby', heading.id);
     const ul = el('ul', 'conversation-items');
@@ -71,17 +72,17 @@ export function renderConversations() {
     return section;
   }));
   els.listEmpty.hidden = groups.size > 0;
-  if (config.list_archived) els.listEmpty.textContent = 'No archived conversations.';
+  if (config.list_archived) els.listEmpty.textContent = gettext('No archived conversations.');
   const current = state.conversations.find((c) => c.id === state.currentId);
-  if (current) els.title.textContent = current.title || 'Untitled';
-  else if (!state.currentId && !els.messages.querySelector('.gone-state')) els.title.textContent = 'New chat';
+  if (current) els.title.textContent = titleOf(current);
+  else if (!state.currentId && !els.messages.querySelector('.gone-state')) els.title.textContent = gettext('New chat');
 }
 
 // Each entry is a link to the conversation's own URL: a plain click opens it in this
 // page (pushState), a middle or modified click opens a new tab, and the link can be
 // copied. The full title is its tooltip (CSS cuts it with an ellipsis).
 function conversationItem(c) {
-  const title = c.title || 'Untitled';
+  const title = titleOf(c);
   const li = el('li', 'conversation-item');
   li.dataset.id = c.id;
   const open = el('a', 'conversation-open', title);
@@ -98,16 +99,16 @@ function conversationItem(c) {
   }
   const actions = el('span', 'conversation-actions');
   if (c.archived) {
-    actions.append(iconButton('conversation-unarchive', ICONS.unarchive, `Unarchive “${title}”`, () => unarchiveConversation(c)));
+    actions.append(iconButton('conversation-unarchive', ICONS.unarchive, named(gettext('Unarchive “%(title)s”'), c), () => unarchiveConversation(c)));
   } else {
-    const pin = c.pinned ? `Unpin “${title}”` : `Pin “${title}”`;
+    const pin = c.pinned ? named(gettext('Unpin “%(title)s”'), c) : named(gettext('Pin “%(title)s”'), c);
     actions.append(
       iconButton(`conversation-pin${c.pinned ? ' is-pinned' : ''}`, ICONS.pin, pin, () => togglePin(c)),
-      iconButton('conversation-archive', ICONS.archive, `Archive “${title}”`, () => archiveConversation(c)));
+      iconButton('conversation-archive', ICONS.archive, named(gettext('Archive “%(title)s”'), c), () => archiveConversation(c)));
   }
   actions.append(
-    iconButton('conversation-rename', ICONS.rename, `Rename “${title}”`, () => renameConversation(c)),
-    iconButton('conversation-delete', ICONS.delete, `Delete “${title}”`, () => deleteConversation(c)));
+    iconButton('conversation-rename', ICONS.rename, named(gettext('Rename “%(title)s”'), c), () => renameConversation(c)),
+    iconButton('conversation-delete', ICONS.delete, named(gettext('Delete “%(title)s”'), c), () => deleteConversation(c)));
   li.append(open, actions);
   return li;
 }
@@ -123,7 +124,7 @@ try {
 
 // `started`: conversations with at least one message (an empty one, made by a script
 // or by an older page's "New chat", is no chat to list).
-export const loadConversations = guarded('load your conversations', async () => {
+export const loadConversations = guarded(gettext('Could not load your conversations: %(error)s'), async () => {
   const query = new URLSearchParams({ started: '1' });
   if (config.list_source) query.set('source', config.list_source);
   if (config.list_archived) query.set('archived', '1');
@@ -145,10 +146,10 @@ export function draftBody() {
   return Object.fromEntries(fields.map((k) => [k, d[k]]));
 }
 
-const renameConversation = guarded('rename the conversation', async (c) => {
+const renameConversation = guarded(gettext('Could not rename the conversation: %(error)s'), async (c) => {
   const title = await Dialogs.ask({
-    title: 'Rename conversation', confirm: 'Rename',
-    field: { label: 'Title', value: c.title || '', maxLength: 200, required: true },
+    title: gettext('Rename conversation'), confirm: gettext('Rename'),
+    field: { label: gettext('Title'), value: c.title || '', maxLength: 200, required: true },
   });
   if (!title || title === c.title) return;
   const data = await api(convPath(c.id), 'PATCH', { title });
@@ -163,12 +164,12 @@ async function markConversation(c, changes) {
   await loadConversations();
 }
 
-const togglePin = guarded('pin the conversation', (c) => markConversation(c, { pinned: !c.pinned }));
-const unarchiveConversation = guarded('unarchive the conversation', (c) => markConversation(c, { archived: false }));
+const togglePin = guarded(gettext('Could not pin the conversation: %(error)s'), (c) => markConversation(c, { pinned: !c.pinned }));
+const unarchiveConversation = guarded(gettext('Could not unarchive the conversation: %(error)s'), (c) => markConversation(c, { archived: false }));
 
 // Archive: the conversation leaves the list at once; if it is open it stays open (its
 // link still works). "Undo" brings it back, pinned again if it was.
-const archiveConversation = guarded('archive the conversation', async (c) => {
+const archiveConversation = guarded(gettext('Could not archive the conversation: %(error)s'), async (c) => {
   const { pinned } = c;
   state.conversations = state.conversations.filter((x) => x.id !== c.id);
   renderConversations();
@@ -180,24 +181,24 @@ const archiveConversation = guarded('archive the conversation', async (c) => {
   }
   const restore = pinned ? { archived: false, pinned: true } : { archived: false };
   Dialogs.toast({
-    text: `Archived “${c.title || 'Untitled'}”.`, action: 'Undo', ms: UNDO_MS,
-    onAction: guarded('restore the conversation', () => markConversation(c, restore)),
+    text: named(gettext('Archived “%(title)s”.'), c), action: gettext('Undo'), ms: UNDO_MS,
+    onAction: guarded(gettext('Could not restore the conversation: %(error)s'), () => markConversation(c, restore)),
   });
 });
 
 // Delete with undo: the conversation leaves the list (and the view) at once, and the
 // DELETE is sent when the "Undo" toast times out, when another delete replaces the
 // toast, or when the page is left (pagehide: a keepalive request outlives the page).
-const deleteConversation = guarded('delete the conversation', async (c) => {
+const deleteConversation = guarded(gettext('Could not delete the conversation: %(error)s'), async (c) => {
   const ok = await Dialogs.ask({
-    title: 'Delete conversation?', confirm: 'Delete', danger: true,
-    text: `“${c.title || 'Untitled'}” and its messages will be deleted. You can undo this for a few seconds.`,
+    title: gettext('Delete conversation?'), confirm: gettext('Delete'), danger: true,
+    text: named(gettext('“%(title)s” and its messages will be deleted. You can undo this for a few seconds.'), c),
   });
   if (!ok) return;
   const wasOpen = c.id === state.currentId;
   if (wasOpen) app.newChat();
   const toast = Dialogs.toast({
-    text: `Deleted “${c.title || 'Untitled'}”.`, action: 'Undo', ms: UNDO_MS,
+    text: named(gettext('Deleted “%(title)s”.'), c), action: gettext('Undo'), ms: UNDO_MS,
     onAction: () => {
       state.deleting = null;
       renderConversations();
@@ -215,7 +216,7 @@ async function commitDelete(c) {
     await api(convPath(c.id), 'DELETE');
     state.conversations = state.conversations.filter((x) => x.id !== c.id);
   } catch (e) {
-    showNotice(`Could not delete “${c.title || 'Untitled'}”: ${e.message}`);
+    showNotice(interpolate(gettext('Could not delete “%(title)s”: %(error)s'), { title: titleOf(c), error: e.message }, true));
   }
   renderConversations();
 }

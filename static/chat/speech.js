@@ -39,7 +39,7 @@
     if (!supported) {
       toggle.checked = false;
       toggle.disabled = true;
-      const why = 'Read aloud is not available: this browser has no speech synthesis.';
+      const why = gettext('Read aloud is not available: this browser has no speech synthesis.');
       toggle.title = why;
       if (toggle.parentElement) toggle.parentElement.title = why;
       return;
@@ -72,7 +72,7 @@
     if (!supported) return;
     const fill = () => {
       const options = voices().map((v) => Object.assign(el('option', null, `${v.name} (${v.lang})`), { value: v.voiceURI }));
-      voiceSelect.replaceChildren(Object.assign(el('option', null, 'Browser default'), { value: '' }), ...options);
+      voiceSelect.replaceChildren(Object.assign(el('option', null, gettext('Browser default')), { value: '' }), ...options);
       voiceSelect.value = chosenVoice() ? prefs.voice : '';
     };
     fill();
@@ -192,10 +192,10 @@
 
   function drawButton(b, on) {
     b.innerHTML = on ? STOP_ICON : ICON;  // constants
-    b.append(el('span', 'read-aloud-text', on ? 'Stop' : 'Read aloud'));
+    b.append(el('span', 'read-aloud-text', on ? gettext('Stop') : gettext('Read aloud')));
     b.setAttribute('aria-pressed', String(on));
-    b.setAttribute('aria-label', on ? 'Stop reading this answer' : 'Read this answer aloud');
-    b.title = on ? 'Stop reading' : 'Read this answer aloud';
+    b.setAttribute('aria-label', on ? gettext('Stop reading this answer') : gettext('Read this answer aloud'));
+    b.title = on ? gettext('Stop reading') : gettext('Read this answer aloud');
   }
 
   // The buttons of a finished answer's action row (none without speech synthesis).

@@ -4,18 +4,25 @@
 // While one is open, a note under the toolbar says so, and that staff can still review
 // it. Follows the chat page's `chat:conversation` events: a new chat's draft object (empty
 // id) gets `temporary` set in place, and composer.js's first POST sends it.
+import { formatDate, formatTime, gettext, interpolate } from './i18n.js';
+
 const page = typeof document === 'undefined' ? null : document;  // null: under node --test
 const button = page && page.getElementById('temporary-button');
 const note = page && page.getElementById('temporary-note');
 
 export function describe(conversation, now = new Date()) {
   if (!conversation || !conversation.temporary) return '';
-  if (!conversation.expires) return 'Temporary chat: it will not be listed or searched, and is deleted after a while. Staff can review it like any chat.';
+  if (!conversation.expires) {
+    return gettext('Temporary chat: it will not be listed or searched, and is deleted after a while. Staff can review it like any chat.');
+  }
   const expires = new Date(conversation.expires);
-  const sameDay = expires.toDateString() === now.toDateString();
-  const time = expires.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-  const when = sameDay ? `today at ${time}` : `${expires.toLocaleDateString()} at ${time}`;
-  return `Temporary chat: not listed or searched, deleted ${when}. Staff can review it like any chat.`;
+  const time = formatTime(expires);
+  if (expires.toDateString() === now.toDateString()) {
+    return interpolate(gettext('Temporary chat: not listed or searched, deleted today at %(time)s. Staff can review it like any chat.'),
+      { time }, true);
+  }
+  return interpolate(gettext('Temporary chat: not listed or searched, deleted %(date)s at %(time)s. Staff can review it like any chat.'),
+    { date: formatDate(expires, { year: 'numeric', month: 'numeric', day: 'numeric' }), time }, true);
 }
 
 let current = null;

@@ -11,7 +11,7 @@
   const { request } = window.ChatUtil;
   const Dialogs = window.ChatDialogs;
   const NEXT = { system: 'light', light: 'dark', dark: 'system' };
-  const NAMES = { system: 'System', light: 'Light', dark: 'Dark' };
+  const NAMES = { system: gettext('System'), light: gettext('Light'), dark: gettext('Dark') };
   // The code stylesheets' media when the page follows the device (templatetags/chat_theme.py).
   const SYSTEM_MEDIA = {
     light: '(prefers-color-scheme: light), (prefers-color-scheme: no-preference)',
@@ -21,7 +21,7 @@
 
   function show(choice) {
     button.dataset.choice = choice;
-    const label = `Appearance: ${NAMES[choice]} (next: ${NAMES[NEXT[choice]]})`;
+    const label = interpolate(gettext('Appearance: %(now)s (next: %(next)s)'), { now: NAMES[choice], next: NAMES[NEXT[choice]] }, true);
     button.setAttribute('aria-label', label);
     button.title = label;
   }
@@ -44,11 +44,11 @@
     const before = button.dataset.choice in NEXT ? button.dataset.choice : 'system';
     const choice = NEXT[before];
     apply(choice);
-    Dialogs.toast({ text: `Appearance: ${NAMES[choice]}`, ms: 2500 });
+    Dialogs.toast({ text: interpolate(gettext('Appearance: %(now)s'), { now: NAMES[choice] }, true), ms: 2500 });
     // Saves one after the other, so the last choice is the one kept.
     saving = saving.then(() => request('/api/preferences/', 'PATCH', { theme: choice })).catch((e) => {
       if (button.dataset.choice === choice) apply(before);
-      Dialogs.toast({ text: `Could not save the appearance: ${e.message}`, ms: 5000 });
+      Dialogs.toast({ text: interpolate(gettext('Could not save the appearance: %(error)s'), { error: e.message }, true), ms: 5000 });
     });
   }
 

@@ -10,34 +10,38 @@
   if (!meter) return;
   const text = meter.querySelector('.usage-text');
   const fill = meter.querySelector('.usage-bar-fill');
-  const numbers = new Intl.NumberFormat();
-  const clock = { hour: 'numeric', minute: '2-digit' };  // the browser's locale: "9:00 AM", "09:00"
+  const lang = window.ChatUtil.lang();  // the page's language: "9:00 AM", "9:00"
+  const numbers = new Intl.NumberFormat(lang);
+  const clock = { hour: 'numeric', minute: '2-digit' };
   let off = false;  // no budget: the server has none until it restarts
   let renewTimer = null;
 
   // "3 h 12 min", "45 min", "less than a minute": as the server words it (quotas.wait_words).
   function waitWords(ms) {
-    if (ms < 60000) return 'less than a minute';
+    if (ms < 60000) return gettext('less than a minute');
     const total = Math.ceil(ms / 60000);
     const h = Math.floor(total / 60);
     const m = total % 60;
-    if (!h) return `${m} min`;
-    return m ? `${h} h ${m} min` : `${h} h`;
+    if (!h) return interpolate(gettext('%(m)s min'), { m }, true);
+    return interpolate(m ? gettext('%(h)s h %(m)s min') : gettext('%(h)s h'), { h, m }, true);
   }
 
   function show(u) {
     const resets = new Date(u.resets_at);
-    const at = resets.toLocaleTimeString([], clock);
+    const at = resets.toLocaleTimeString(lang, clock);
     const spent = u.tokens_today >= u.budget;
     const share = Math.min(u.tokens_today / u.budget, 1);
+    const n = { budget: numbers.format(u.budget), used: numbers.format(u.tokens_today), at };
     text.textContent = spent
-      ? `Today's ${numbers.format(u.budget)} tokens are used. Renews at ${at}.`
-      : `${numbers.format(u.tokens_today)} of ${numbers.format(u.budget)} tokens today`;
+      ? interpolate(gettext("Today's %(budget)s tokens are used. Renews at %(at)s."), n, true)
+      : interpolate(gettext('%(used)s of %(budget)s tokens today'), n, true);
     fill.style.width = `${(share * 100).toFixed(1)}%`;
     meter.dataset.state = spent ? 'spent' : share >= 0.8 ? 'low' : 'ok';
     const wait = waitWords(resets.getTime() - Date.now());
-    let tip = `Your daily token budget renews at ${at} (00:00 UTC), in ${wait}.`;
-    if (u.tokens_held > 0) tip += ` Answers being written hold up to ${numbers.format(u.tokens_held)} more.`;
+    let tip = interpolate(gettext('Your daily token budget renews at %(at)s (00:00 UTC), in %(wait)s.'), { at, wait }, true);
+    if (u.tokens_held > 0) {
+      tip += ` ${interpolate(gettext('Answers being written hold up to %(held)s more.'), { held: numbers.format(u.tokens_held) }, true)}`;
+    }
     meter.title = tip;
     meter.setAttribute('aria-valuenow', String(Math.min(u.tokens_today, u.budget)));
     meter.setAttribute('aria-valuemax', String(u.budget));

@@ -1,5 +1,6 @@
 // Small DOM and browser helpers shared by the chat page scripts (no state of their own).
-// Exposes window.ChatUtil.
+// Exposes window.ChatUtil. Like every classic script here, it takes its words from the
+// catalogue's globals (gettext, ngettext, interpolate: the /jsi18n/ script loaded first).
 'use strict';
 
 (function () {
@@ -34,6 +35,9 @@
     return m ? decodeURIComponent(m[1]) : '';
   }
 
+  // The page's language (<html lang>, the server's choice) for Intl and toLocale*().
+  const lang = () => document.documentElement.lang || navigator.language || 'en';
+
   const loginUrl = () => '/accounts/login/?next=' + encodeURIComponent(location.pathname + location.search);
 
   // <time datetime="…">14:05</time>: local hours and minutes, the full date in the tooltip.
@@ -42,8 +46,8 @@
     const t = el('time', 'message-time');
     if (Number.isNaN(d.getTime())) return t;
     t.dateTime = d.toISOString();
-    t.textContent = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
-    t.title = d.toLocaleString([], { dateStyle: 'full', timeStyle: 'medium' });
+    t.textContent = d.toLocaleTimeString(lang(), { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+    t.title = d.toLocaleString(lang(), { dateStyle: 'full', timeStyle: 'medium' });
     return t;
   }
 
@@ -74,7 +78,7 @@
   async function copyWithFeedback(btn, text, announce) {
     const ok = await copyText(text);
     const label = btn.querySelector('.copy-label');
-    const word = ok ? 'Copied' : 'Copy failed';
+    const word = ok ? gettext('Copied') : gettext('Copy failed');
     btn.classList.toggle('copied', ok);
     btn.dataset.copied = ok ? 'yes' : 'no';
     if (label) label.textContent = word;
@@ -83,7 +87,7 @@
     btn.copyTimer = setTimeout(() => {
       btn.classList.remove('copied');
       delete btn.dataset.copied;
-      if (label) label.textContent = 'Copy';
+      if (label) label.textContent = gettext('Copy');
     }, 1600);
   }
 
@@ -105,9 +109,10 @@
     const err = data && data.error;
     if (res.status === 401 || (res.status === 403 && err && /auth|login/i.test(err.code || ''))) {
       location.href = loginUrl();
-      throw new Error('You are not logged in.');
+      throw new Error(gettext('You are not logged in.'));
     }
-    if (!res.ok) throw new Error((err && err.message) || `Request failed (${res.status} ${res.statusText}).`);
+    if (!res.ok) throw new Error((err && err.message) ||
+      interpolate(gettext('Request failed (%(status)s %(reason)s).'), { status: res.status, reason: res.statusText }, true));
     return data;
   }
 
@@ -115,5 +120,5 @@
   const icon = (d) => '<svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true" focusable="false" ' +
     `fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"><path d="${d}"/></svg>`;
 
-  window.ChatUtil = { el, button, uuid, csrfToken, loginUrl, timeElement, copyText, copyWithFeedback, request, icon };
+  window.ChatUtil = { el, button, uuid, csrfToken, lang, loginUrl, timeElement, copyText, copyWithFeedback, request, icon };
 }());

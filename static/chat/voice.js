@@ -6,6 +6,7 @@
 // An ES module: `VoicePlayer` is the ordering logic (tests/js/voice.test.mjs runs it under
 // `node --test`); in a page it also wires itself up as window.ChatVoice =
 // { init({send, notify}), onAudio(f), onNotice(f), connected(), hush(tellServer), controls(id) }.
+import { gettext } from './i18n.js';
 
 // Plays each answer's clips in `seq` order, answers in the order their first clip came.
 // `makeAudio(url)` returns something with play(), pause() and an `onended` property (an
@@ -153,8 +154,8 @@ function wire(window) {
     const b = document.createElement('button');
     b.type = 'button';
     b.className = 'voice-replay-button';
-    b.textContent = 'Replay voice';
-    b.title = "Play this answer's voice again";
+    b.textContent = gettext('Replay voice');
+    b.title = gettext("Play this answer's voice again");
     b.addEventListener('click', () => player.replay(id));
     return [b];
   }

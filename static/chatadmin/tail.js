@@ -4,6 +4,7 @@
 // An ES module (templates/admin/chat/conversation/change_form.html): the frames come
 // through the chat page's protocol client, static/chat/protocol.js.
 import { ProtocolClient } from '../chat/protocol.js';
+import { formatDate, gettext, interpolate } from '../chat/i18n.js';
 
 const box = document.getElementById('live-tail');
 const list = document.getElementById('transcript');
@@ -12,7 +13,11 @@ if (box && list) watch(box, list);
 function watch(box, list) {
   const button = document.getElementById('live-tail-toggle');
   const status = document.getElementById('live-tail-status');
-  const ROLES = { user: 'User', assistant: 'Assistant' };
+  const ROLES = { user: gettext('User'), assistant: gettext('Assistant') };
+  // Our words for the statuses; the badge's class keeps the status itself.
+  const STATUS_WORDS = {
+    streaming: gettext('streaming'), complete: gettext('complete'), stopped: gettext('stopped'), error: gettext('error'),
+  };
   const STATUSES = ['streaming', 'complete', 'stopped', 'error'];
   let wanted = false; // staff want to watch: reconnect after a drop
 
@@ -54,11 +59,11 @@ function watch(box, list) {
     const when = document.createElement('time');
     const created = m.created ? new Date(m.created) : new Date();
     when.dateTime = created.toISOString();
-    when.textContent = created.toLocaleString();
+    when.textContent = formatDate(created, { dateStyle: 'medium', timeStyle: 'medium' });
     head.append(who, when);
     if (m.role === 'assistant') {
       head.append(span('badge', ''));
-      if (m.model) head.append(span('', `model ${m.model}`));
+      if (m.model) head.append(span('', interpolate(gettext('model %(model)s'), { model: m.model }, true)));
     }
     const text = document.createElement('pre');
     text.className = 'turn-text';
@@ -76,7 +81,7 @@ function watch(box, list) {
     const badge = li.querySelector('.turn-head .badge');
     if (badge) {
       badge.className = `badge badge-${value}`;
-      badge.textContent = value;
+      badge.textContent = STATUS_WORDS[value] || value;
     }
   }
 
@@ -94,16 +99,18 @@ function watch(box, list) {
         setStatus(li, m.status);
       }
       const live = frame.messages.find((m) => m.status === 'streaming');
-      if (live) say('Watching live: an answer is streaming…', 'streaming');
-      else say('Watching live: new messages appear here as they are sent.', 'watching');
+      if (live) say(gettext('Watching live: an answer is streaming…'), 'streaming');
+      else say(gettext('Watching live: new messages appear here as they are sent.'), 'watching');
     },
     message(frame) {
       addTurn(frame);
-      say('Watching live: the user sent a message; waiting for the answer…', 'waiting');
+      say(gettext('Watching live: the user sent a message; waiting for the answer…'), 'waiting');
     },
     start(frame) {
       addTurn({ id: frame.message_id, role: 'assistant', status: 'streaming', model: frame.model });
-      say(`Watching live: an answer is streaming${frame.model ? ` (${frame.model})` : ''}…`, 'streaming');
+      say(frame.model
+        ? interpolate(gettext('Watching live: an answer is streaming (%(model)s)…'), { model: frame.model }, true)
+        : gettext('Watching live: an answer is streaming…'), 'streaming');
     },
     chunk(frame) {
       const li = turnOf(frame.message_id)
@@ -119,11 +126,11 @@ function watch(box, list) {
         if (frame.error && !li.querySelector('.turn-error')) {
           const error = document.createElement('p');
           error.className = 'turn-error';
-          error.textContent = `Error: ${frame.error}`;
+          error.textContent = interpolate(gettext('Error: %(error)s'), { error: frame.error }, true);
           li.append(error);
         }
       }
-      say(`Answer ${frame.status}. Watching live.`, 'watching');
+      say(interpolate(gettext('Answer %(status)s. Watching live.'), { status: STATUS_WORDS[frame.status] || frame.status }, true), 'watching');
     },
     error(frame) {
       if (!frame.message_id) say(frame.message, 'error'); // an answer's error: its end follows
@@ -139,27 +146,27 @@ function watch(box, list) {
 
   function onStatus(state, detail) {
     if (state === 'connecting' || state === 'reconnecting') {
-      say('Connecting…', 'connecting');
+      say(gettext('Connecting…'), 'connecting');
     } else if (state === 'waiting') {
-      say('Connection lost; reconnecting…', 'connecting');
+      say(gettext('Connection lost; reconnecting…'), 'connecting');
     } else if (state === 'closed') {
       wanted = false;
-      say(detail.code === 4403 ? 'Not allowed.' : 'Logged out.', 'off');
-      button.textContent = 'Watch live';
+      say(detail.code === 4403 ? gettext('Not allowed.') : gettext('Logged out.'), 'off');
+      button.textContent = gettext('Watch live');
     }
   }
 
   function start() {
     wanted = true;
-    button.textContent = 'Stop watching';
+    button.textContent = gettext('Stop watching');
     client.open();
   }
 
   function stop() {
     wanted = false;
     client.close();
-    button.textContent = 'Watch live';
-    say('Not watching.', 'off');
+    button.textContent = gettext('Watch live');
+    say(gettext('Not watching.'), 'off');
   }
 
   button.addEventListener('click', () => (wanted ? stop() : start()));
