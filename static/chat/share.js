@@ -1,7 +1,8 @@
 // Share links in the chat page (docs/DESIGN.md, "Share links"): the toolbar's Share button
 // opens a dialog (templates/chat/index.html) that creates a read-only link to the open
 // conversation (the branch shown, or the whole tree), copies it, and lists the links made
-// before with their views, each revocable. The open conversation comes from the chat page's
+// before with their views, each revocable; it also links the conversation's downloads
+// (GET …/export/?format=json or markdown). The open conversation comes from the chat page's
 // `chat:conversation` event; requests go through window.ChatUtil.request.
 // An ES module (loaded with type="module"); exports nothing, imports only i18n.js.
 
@@ -96,6 +97,9 @@ if (button && dialog) {
   document.addEventListener('chat:conversation', (e) => {
     conversationId = (e.detail && e.detail.id) || '';
     button.disabled = !conversationId;
+    const exportUrl = `/api/conversations/${encodeURIComponent(conversationId)}/export/`;
+    $('download-json').href = `${exportUrl}?format=json`;
+    $('download-markdown').href = `${exportUrl}?format=markdown`;
     if (!conversationId && dialog.open) dialog.close();
   });
   button.addEventListener('click', () => {

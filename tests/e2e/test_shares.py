@@ -6,7 +6,9 @@ and after the owner revokes it finds the link closed."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -116,3 +118,30 @@ def test_the_share_button_and_dialog_fit_a_phone(new_user: NewUser) -> None:
         if control["x"] < 0 or control["x"] + control["width"] > width
     ]
     assert not outside, f"dialog controls past the screen's edge: {outside}"
+
+
+def test_the_share_dialog_downloads_the_conversation(new_user: NewUser) -> None:
+    """The dialog's two links download the open conversation: JSON with every version,
+    Markdown with the branch shown (the same files as GET …/export/)."""
+    tab = new_user()
+    page = tab.page
+    first = tab.ask("Tell me about Nara.")
+    tab.finish(first)
+    tab.bubble(first).locator(".branch-regenerate").click()
+    expect(tab.bubble(first)).to_have_count(0)
+    second = page.locator(ASSISTANT).first.get_attribute("data-id") or ""
+    tab.finish(second)
+    shown = tab.message_text(second).inner_text()
+    page.click("#share-button")
+    dialog = page.locator("#share-dialog")
+    with page.expect_download() as markdown:
+        dialog.get_by_role("link", name="Markdown (the branch shown)").click()
+    text = Path(markdown.value.path()).read_text()
+    assert markdown.value.suggested_filename.endswith(".md")
+    assert "Tell me about Nara." in text and shown.split("\n")[0] in text
+    with page.expect_download() as whole:
+        dialog.get_by_role("link", name="JSON (every version)").click()
+    exported = json.loads(Path(whole.value.path()).read_text())
+    (conversation,) = exported["conversations"]
+    answers = [m for m in conversation["messages"] if m["role"] == "assistant"]
+    assert {m["id"] for m in answers} >= {first, second}
