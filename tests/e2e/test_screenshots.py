@@ -153,3 +153,32 @@ def test_write_math_screenshot(new_user: Callable[..., ChatTab]) -> None:
     path = SCREENSHOT_DIR / "math-answer.png"
     tab.page.screenshot(path=str(path))
     assert path.stat().st_size > 10_000, f"{path} looks empty"
+
+
+def test_write_japanese_screenshot(new_user: Callable[..., ChatTab]) -> None:
+    """docs/screenshots/desktop-ja.png and account-ja.png: the chat page and the account
+    page in a Japanese browser (ja-JP sends Accept-Language: ja): the page's words in
+    Japanese, a demo-ja answer as written."""
+    tab = new_user(username="sakura", locale="ja-JP", viewport={"width": 1280, "height": 800})
+    page = tab.page
+    page.select_option("#model-select", "demo-ja")
+    expect(page.locator("#model-select")).to_have_value("demo-ja")
+    tab.finish(tab.ask("このチャットサーバーは何ができますか？"))
+    tab.page.evaluate(RENAME_JS, [tab.conversation_id(), "チャットサーバーの紹介"])
+    page.reload()
+    tab.wait_connected()
+    expect(page.locator("html")).to_have_attribute("lang", "ja")
+    expect(page.locator("#conversation-list")).to_contain_text("今日")
+    page.locator("#message-input").blur()
+    page.evaluate("document.fonts.ready.then(() => true)")
+    page.wait_for_timeout(200)  # let the last layout settle (scroll, fonts)
+    path = SCREENSHOT_DIR / "desktop-ja.png"
+    page.screenshot(path=str(path))
+    assert path.stat().st_size > 10_000, f"{path} looks empty"
+    # The account page, in Japanese too (docs/screenshots/account-ja.png).
+    page.goto(f"{tab.base_url}/settings/account/")
+    expect(page.locator("html")).to_have_attribute("lang", "ja")
+    page.evaluate("document.fonts.ready.then(() => true)")
+    path = SCREENSHOT_DIR / "account-ja.png"
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 10_000, f"{path} looks empty"
