@@ -182,3 +182,25 @@ def test_a_sessions_change_needs_the_csrf_token(owner: Any) -> None:
     response = put(client, conversation, {"text": "Without the token."})
     assert response.status_code == 403
     assert Summary.objects.get(conversation=conversation).text == "They spoke of gardens."
+
+
+def test_staff_see_the_summary_in_the_transcript(staff: Client, owner: Any) -> None:
+    """The admin's transcript shows the summary the model gets, its state and cost."""
+    conversation = long_chat(owner)
+    Summary.objects.filter(conversation=conversation).update(edited=True)
+    html = staff.get(f"/admin/chat/conversation/{conversation.pk}/change/").content.decode()
+    block = html[html.index('id="summary"') :]
+    assert "They spoke of gardens." in block and "edited by the user" in block
+    assert f"up to message {conversation.turns[3].pk}" in block
+    assert "written by stub-model" in block and "Tokens 11 in / 4 out" in block
+    assert "sends 122 of 400 characters" in block
+
+
+def test_staff_see_a_failed_summary(staff: Client, owner: Any) -> None:
+    conversation = long_chat(owner)
+    Summary.objects.filter(conversation=conversation).update(
+        status="failed", text="", error_code="model_unreachable"
+    )
+    html = staff.get(f"/admin/chat/conversation/{conversation.pk}/change/").content.decode()
+    block = html[html.index('id="summary"') :]
+    assert 'data-status="failed"' in block and "Failed (model_unreachable)" in block
