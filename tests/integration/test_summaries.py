@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
+from django.utils import timezone
 
 from chat.models import Conversation, Message, Summary, UserQuota
 from chat.provider.llm import SUMMARY_INTRO
@@ -214,4 +215,19 @@ async def test_a_failed_summary_falls_back_to_the_cut_and_is_recorded(
         ("user", Q4),
     ]
     await summarising.settle()
+    await ws.disconnect()
+
+
+async def test_no_summary_is_written_once_the_days_budget_is_spent(
+    stub: OpenAIStub, summaries_on: Any
+) -> None:
+    """Summaries count against the daily budget: with it spent, none is asked for and
+    the next request is today's cut."""
+    summaries_on.CHAT_DAILY_TOKEN_BUDGET = 1000
+    user, conversation, turns, ws = await chat(Q1, A1, Q2, A2, Q3, A3)
+    await database_sync_to_async(UserQuota.objects.update_or_create)(
+        user=user, defaults={"day": timezone.now().date(), "tokens_day": 1000}
+    )
+    assert await summarising.summarise(str(conversation.pk), str(turns[-1].pk)) is None
+    assert stub.requests == [] and await summaries_of(conversation) == []
     await ws.disconnect()
