@@ -231,3 +231,16 @@ async def test_no_summary_is_written_once_the_days_budget_is_spent(
     assert await summarising.summarise(str(conversation.pk), str(turns[-1].pk)) is None
     assert stub.requests == [] and await summaries_of(conversation) == []
     await ws.disconnect()
+
+
+async def test_a_conversation_within_the_budget_asks_for_no_summary(
+    stub: OpenAIStub, summaries_on: Any
+) -> None:
+    """Under the budget nothing is summarised: one request per answer, no row."""
+    stub.replies += [Reply(deltas=["Short."], asked="Hello"), Reply(deltas=["Again."])]
+    _user, conversation, _turns, ws = await chat()
+    await send(ws, type="user_message", content="Hello")
+    await send(ws, type="user_message", content="Once more")
+    await summarising.settle()
+    assert len(stub.requests) == 2 and await summaries_of(conversation) == []
+    await ws.disconnect()

@@ -179,8 +179,11 @@ def summarise(answer: Ended, outcome: Outcome) -> None:
     """Have the conversation's older part summarised, in the background, if the answer
     is complete and the next request on its path would not fit (summarising.py)."""
     if outcome.status == Message.Status.COMPLETE:
+        held = None
+        if answer.context is not None:
+            held = sum(len(content) for _, content in answer.context) + len(answer.text)
         summarising.summarise_after(
-            answer.conversation_id, answer.message_id, user_id=answer.user_id
+            answer.conversation_id, answer.message_id, user_id=answer.user_id, held=held
         )
 
 

@@ -59,9 +59,21 @@ def prompt(due: summaries.Due) -> str:
 _running: dict[str, asyncio.Task[Summary | None]] = {}
 
 
-def summarise_after(conversation_id: str, answer_id: str, *, user_id: int | None) -> None:
-    """Called when an answer has ended complete: check, and summarise in the background."""
+def summarise_after(
+    conversation_id: str,
+    answer_id: str,
+    *,
+    user_id: int | None,
+    held: int | None = None,
+) -> None:
+    """Called when an answer has ended complete: check, and summarise in the background.
+    `held`: the characters of its request's history and of its text, when known. Under
+    half the budget nothing is due (a cut would have dropped a turn longer than the
+    rest of the budget: it is summarised once the recent turns reach half of it), and
+    the check's queries are skipped."""
     if not settings.CHAT_SUMMARIES or user_id is None or conversation_id in _running:
+        return
+    if held is not None and held <= settings.CHAT_HISTORY_CHAR_BUDGET // 2:
         return
     task = asyncio.get_running_loop().create_task(
         summarise(conversation_id, answer_id), name=f"summary-{conversation_id}"
