@@ -266,20 +266,25 @@ SUMMARY_ROLE = "summary"
 
 
 def summaries_on_paths(paths: Iterable[list[str]]) -> dict[str, Summary]:
-    """The ready summaries whose branch point is on one of the paths, by that point."""
+    """The summaries, whatever their state, whose branch point is on one of the paths,
+    by that point."""
     ids = {message_id for path in paths for message_id in path}
     if not ids:
         return {}
-    found = Summary.objects.filter(covers__pk__in=ids, status=Summary.Status.READY).exclude(text="")
-    return {str(summary.covers_id): summary for summary in found}
+    return {str(s.covers_id): s for s in Summary.objects.filter(covers__pk__in=ids)}
 
 
 def usable_summary(path: list[str], summaries: Mapping[str, Summary]) -> Summary | None:
-    """Of `summaries` (by branch point), the one that covers most of `path` (root
-    first); None if none of their points is on it."""
+    """Of `summaries` (by branch point), the one that goes with `path` (root first): the
+    deepest on it, if ready; past a failed one, the ready one before it (still true of
+    what it covers); none once its owner cleared the deepest."""
     for message_id in reversed(path):
-        if message_id in summaries:
-            return summaries[message_id]
+        summary = summaries.get(message_id)
+        if summary is None or summary.status == Summary.Status.FAILED:
+            continue
+        if summary.status == Summary.Status.CLEARED or not summary.text:
+            return None
+        return summary
     return None
 
 

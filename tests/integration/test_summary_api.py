@@ -204,3 +204,32 @@ def test_staff_see_a_failed_summary(staff: Client, owner: Any) -> None:
     html = staff.get(f"/admin/chat/conversation/{conversation.pk}/change/").content.decode()
     block = html[html.index('id="summary"') :]
     assert 'data-status="failed"' in block and "Failed (model_unreachable)" in block
+
+
+def context_of(conversation: Any) -> list[tuple[str, str]]:
+    _tree, path = selectors.current_path(conversation_id=conversation.pk)
+    return selectors.contexts_for_paths({"": path})[""]
+
+
+def test_clearing_the_newest_summary_does_not_bring_back_an_older_one(
+    alice: Client, owner: Any
+) -> None:
+    """Summaries stay per branch point: clearing the deepest on the path is today's cut,
+    not the one before it."""
+    conversation = long_chat(owner)
+    Summary.objects.create(conversation=conversation, covers=conversation.turns[1], text="Old.")
+    assert alice.delete(url(conversation)).status_code == 204
+    assert all(role != "summary" for role, _ in context_of(conversation))
+
+
+def test_past_a_failed_summary_the_ready_one_before_it_is_used(owner: Any) -> None:
+    """A failed refresh loses nothing: the older summary is still true of what it covers."""
+    conversation = long_chat(owner)
+    Summary.objects.filter(conversation=conversation).update(
+        status="failed", text="", error_code="timeout"
+    )
+    Summary.objects.create(conversation=conversation, covers=conversation.turns[1], text="Old.")
+    context = context_of(conversation)
+    # "Old." and the turns after its point that fit: 4 + 50 + 50 + 100 + 100 <= 400.
+    assert context[0] == ("summary", "Old.")
+    assert [len(content) for _, content in context[1:]] == [100, 100, 50, 50]
