@@ -42,9 +42,8 @@ class Due:
     turns: list[tuple[str, str]] = field(default_factory=list)
 
 
-def path_turns(path: list[str]) -> tuple[list[Turn], dict[str, int]]:
-    """The turns of `path` (root first) that may go to the model, newest first, and
-    each one's place on the path."""
+def path_turns(path: list[str]) -> list[Turn]:
+    """The turns of `path` (root first) that may go to the model, newest first."""
     wanted = path[-selectors.MAX_CONTEXT_MESSAGES :]
     lengths = {
         str(pk): (role, length)
@@ -53,8 +52,7 @@ def path_turns(path: list[str]) -> tuple[list[Turn], dict[str, int]]:
         .annotate(length=Length("content"))
         .values_list("pk", "role", "length")
     }
-    turns = [Turn(m, lengths[m][0], lengths[m][1]) for m in reversed(wanted) if m in lengths]
-    return turns, {message_id: index for index, message_id in enumerate(path)}
+    return [Turn(m, lengths[m][0], lengths[m][1]) for m in reversed(wanted) if m in lengths]
 
 
 def deepest_on_path(path: list[str]) -> Summary | None:
@@ -66,7 +64,7 @@ def deepest_on_path(path: list[str]) -> Summary | None:
 def plan_for_path(path: list[str], *, headroom: int = 0) -> tuple[Plan, Summary | None]:
     """What the next request after `path` would send (with `headroom` characters kept
     for a question) and the summary it would use."""
-    turns, _places = path_turns(path)
+    turns = path_turns(path)
     summary = selectors.usable_summary(path, selectors.summaries_on_paths([path]))
     available = Available(str(summary.covers_id), len(summary.text)) if summary else None
     budget = settings.CHAT_HISTORY_CHAR_BUDGET - headroom
