@@ -279,6 +279,46 @@ class AuditEvent(models.Model):
         return f"{self.actor_name} {self.action} {self.conversation_id}"
 
 
+class Summary(models.Model):
+    """A model's summary of a conversation's path from its root to `covers` inclusive
+    (issue #25): sent ahead of the recent turns once the path passes
+    CHAT_HISTORY_CHAR_BUDGET. Kept per branch point, and used only while `covers` is
+    on the path being continued: an edit or regenerate before it leaves it behind."""
+
+    class Status(models.TextChoices):
+        READY = "ready"
+        FAILED = "failed"  # the model call failed: today's cut is sent instead
+        CLEARED = "cleared"  # its owner cleared it: today's cut until a new one
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="summaries"
+    )
+    covers = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="+")
+    text = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.READY)
+    edited = models.BooleanField(default=False)  # its text is its owner's
+    error_code = models.CharField(max_length=32, blank=True)  # FAILED: an errors.ErrorCode
+    # The call that wrote it, recorded as an answer's is.
+    model_name = models.CharField(max_length=200, blank=True)
+    input_tokens = models.PositiveIntegerField(null=True, blank=True)
+    output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    total_tokens = models.PositiveIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "summaries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "covers"], name="unique_summary_per_branch_point"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"summary of {self.conversation_id} up to {self.covers_id}"
+
+
 class UserQuota(models.Model):
     """A user's rate and budget counters for the chat.
 

@@ -10,6 +10,7 @@ from chat.transports.http import (
     shares,
     speech,
     sse,
+    summaries,
     token_views,
     webhooks,
 )
@@ -34,6 +35,7 @@ urlpatterns = [
     path(CONVERSATION, conversations.api_conversation, name="api-conversation"),
     path(f"{CONVERSATION}messages/", sse.api_messages, name="api-messages"),
     path(f"{CONVERSATION}stream/", sse.api_stream, name="api-stream"),
+    path(f"{CONVERSATION}summary/", summaries.api_conversation_summary, name="api-summary"),
     path(f"{CONVERSATION}shares/", shares.api_conversation_shares, name="api-shares"),
     path("api/shares/", shares.api_shares, name="api-shares-all"),
     path("api/shares/<str:share_id>/", shares.api_share, name="api-share"),

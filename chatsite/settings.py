@@ -449,6 +449,12 @@ DEMO_TOKEN_DELAY_MS = env_float("DEMO_TOKEN_DELAY_MS", 35.0)  # offline demo pac
 # --- Limits --------------------------------------------------------------------
 CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 8000)
 CHAT_HISTORY_CHAR_BUDGET = env_int("CHAT_HISTORY_CHAR_BUDGET", 24000)
+# Once a conversation's path passes the budget, its older part is summarised by a model
+# after an answer ends and the summary is sent ahead of the recent turns (issue #25;
+# chat/streaming/answer/summarising.py); off: the oldest turns are dropped.
+CHAT_SUMMARIES = env_bool("CHAT_SUMMARIES", True)
+# The model that writes summaries (a key of LLM_MODELS); blank: the conversation's own.
+LLM_SUMMARY_MODEL = os.environ.get("LLM_SUMMARY_MODEL", "")
 CHAT_RATE_LIMIT_PER_MINUTE = env_int("CHAT_RATE_LIMIT_PER_MINUTE", 20)
 # Answers one user may have streaming at once (over all their conversations).
 CHAT_MAX_ACTIVE_ANSWERS_PER_USER = env_int("CHAT_MAX_ACTIVE_ANSWERS_PER_USER", 2)

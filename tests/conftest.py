@@ -73,3 +73,11 @@ def _no_webhook_worker(settings: Any) -> None:
     """The webhook delivery worker (chat/transports/webhooks/worker.py) polls forever
     on its event loop; the webhook tests turn it on."""
     settings.WEBHOOK_DELIVERY = False
+
+
+@pytest.fixture(autouse=True)
+def _no_summaries(settings: Any) -> None:
+    """Summaries of long conversations (chat/streaming/answer/summarising.py) ask the
+    model in the background after an answer, taking the loopback server's queued
+    replies; the summary tests turn them on."""
+    settings.CHAT_SUMMARIES = False

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import actions as admin_actions
 from django.contrib.admin.utils import quote, unquote
@@ -31,7 +32,7 @@ from django.utils.translation import gettext_lazy as _
 from chat.accounts import api_tokens as tokens
 from chat.admin import transcripts as review
 from chat.admin.icons import thumb_icon
-from chat.conversations import selectors, services
+from chat.conversations import selectors, services, summaries
 from chat.models import ApiToken, AuditEvent, Conversation, Feedback, Message
 
 
@@ -319,6 +320,9 @@ class ConversationAdmin(admin.ModelAdmin):
                 conversation_id=conversation.pk
             )
             extra_context["tail_url"] = f"/ws/admin/tail/{conversation.pk}/"
+            summary, plan = summaries.summary_current(conversation_id=conversation.pk)
+            extra_context["summary"], extra_context["summary_plan"] = summary, plan
+            extra_context["summary_budget"] = settings.CHAT_HISTORY_CHAR_BUDGET
         response = super().change_view(request, object_id, form_url, extra_context)
         if shown and response.status_code == 200:
             # The page shows the transcript: a GET, or a save that failed validation

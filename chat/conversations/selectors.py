@@ -15,8 +15,9 @@ from django.conf import settings
 from django.db.models import Exists, F, Model, OuterRef, Q, QuerySet
 from django.db.models.functions import Length, Now
 
+from chat.conversations.context_plan import Available, Turn, plan_context
 from chat.conversations.tree import Tree
-from chat.models import Conversation, Feedback, Message, Preset, ShareLink
+from chat.models import Conversation, Feedback, Message, Preset, ShareLink, Summary
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
@@ -234,8 +235,10 @@ def model_context(*, assistant_message_id: uuid.UUID | str) -> list[tuple[str, s
 
 
 def contexts_for_paths(paths: dict[str, list[str]]) -> dict[str, list[tuple[str, str]]]:
-    """What the model receives after each path (ids, root first), in one query: the
-    finished messages on it, newest kept first within the budget (pick_context)."""
+    """What the model receives after each path (ids, root first), in two queries: the
+    finished messages on it, newest kept first within the budget; once they do not
+    fit, the path's summary (SUMMARY_ROLE, first) ahead of the turns after its branch
+    point that fit with it (context_plan.py), else today's cut (pick_context)."""
     wanted = {key: path[-MAX_CONTEXT_MESSAGES:] for key, path in paths.items()}
     ids = {message_id for path in wanted.values() for message_id in path}
     texts = {
@@ -244,10 +247,45 @@ def contexts_for_paths(paths: dict[str, list[str]]) -> dict[str, list[tuple[str,
         .filter(pk__in=ids)
         .values_list("pk", "role", "content")
     }
-    return {
-        key: pick_context(texts[m] for m in reversed(path) if m in texts)
-        for key, path in wanted.items()
-    }
+    summaries = summaries_on_paths(wanted.values())
+    budget = settings.CHAT_HISTORY_CHAR_BUDGET
+    contexts: dict[str, list[tuple[str, str]]] = {}
+    for key, path in wanted.items():
+        turns = [Turn(m, texts[m][0], len(texts[m][1])) for m in reversed(path) if m in texts]
+        summary = usable_summary(path, summaries)
+        available = Available(str(summary.covers_id), len(summary.text)) if summary else None
+        plan = plan_context(turns, budget, available)
+        context = [(SUMMARY_ROLE, summary.text)] if plan.summary and summary else []
+        contexts[key] = context + [texts[m] for m in plan.sent]
+    return contexts
+
+
+# The role of the summary's pair in a context: the provider sends it with the system
+# prompt (llm.to_langchain), never as a turn.
+SUMMARY_ROLE = "summary"
+
+
+def summaries_on_paths(paths: Iterable[list[str]]) -> dict[str, Summary]:
+    """The summaries, whatever their state, whose branch point is on one of the paths,
+    by that point."""
+    ids = {message_id for path in paths for message_id in path}
+    if not ids:
+        return {}
+    return {str(s.covers_id): s for s in Summary.objects.filter(covers__pk__in=ids)}
+
+
+def usable_summary(path: list[str], summaries: Mapping[str, Summary]) -> Summary | None:
+    """Of `summaries` (by branch point), the one that goes with `path` (root first): the
+    deepest on it, if ready; past a failed one, the ready one before it (still true of
+    what it covers); none once its owner cleared the deepest."""
+    for message_id in reversed(path):
+        summary = summaries.get(message_id)
+        if summary is None or summary.status == Summary.Status.FAILED:
+            continue
+        if summary.status == Summary.Status.CLEARED or not summary.text:
+            return None
+        return summary
+    return None
 
 
 MAX_CONTEXT_MESSAGES = 500

@@ -393,10 +393,19 @@ def system_prompt(instructions: str = "") -> str:
     return f"{operator}\n\n{USER_INSTRUCTIONS}\n\n{user}"
 
 
+SUMMARY_INTRO = "Summary of the earlier conversation:"
+
+
 def to_langchain(context: list[tuple[str, str]], instructions: str = "") -> list[BaseMessage]:
     """The model's input: the system prompt (the operator's, then the conversation's
-    instructions), then the (role, content) pairs in order."""
-    messages: list[BaseMessage] = [SystemMessage(system_prompt(instructions))]
+    instructions), then the (role, content) pairs in order. A leading `summary` pair
+    (a long conversation's earlier part, issue #25) ends the system prompt: one system
+    message, as `system_prompt` says why."""
+    system = system_prompt(instructions)
+    if context and context[0][0] == "summary":
+        system = f"{system}\n\n{SUMMARY_INTRO}\n{context[0][1]}" if system else context[0][1]
+        context = context[1:]
+    messages: list[BaseMessage] = [SystemMessage(system)]
     for role, content in context:
         messages.append(HumanMessage(content) if role == "user" else AIMessage(content))
     return messages

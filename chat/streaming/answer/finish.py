@@ -24,7 +24,7 @@ from chat.db import db_call
 from chat.errors import ErrorCode
 from chat.models import Message
 from chat.provider import llm
-from chat.streaming.answer import titles
+from chat.streaming.answer import summarising, titles
 from chat.streaming.answer.relay import Relay
 from chat.streaming.answer.retry import retrying
 from chat.telemetry import log_events as events
@@ -174,6 +174,18 @@ def title(answer: Ended, outcome: Outcome, relay: Relay) -> None:
     if settings.CHAT_MODEL_TITLES and outcome.status == Message.Status.COMPLETE:
         writing = titles.write_title(answer.conversation_id, answer.model_key, relay)
         _keep(writing, f"answer-{answer.message_id}-title")
+
+
+def summarise(answer: Ended, outcome: Outcome) -> None:
+    """Have the conversation's older part summarised, in the background, if the answer
+    is complete and the next request on its path would not fit (summarising.py)."""
+    if outcome.status == Message.Status.COMPLETE:
+        held = None
+        if answer.context is not None:
+            held = sum(len(content) for _, content in answer.context) + len(answer.text)
+        summarising.summarise_after(
+            answer.conversation_id, answer.message_id, user_id=answer.user_id, held=held
+        )
 
 
 # Late saves and titles run detached from their answer (which has ended): kept here.

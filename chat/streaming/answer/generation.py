@@ -6,7 +6,8 @@ model's deltas into the answer's text (text.py); its parts do the rest: the pump
 the relay send them to the conversation's group with their character offset
 (relay.py), so each connection can drop what it already has and notice what it
 missed; the control listener lets any process stop the answer or ask for the text so
-far (control.py); the finish saves, counts, announces and titles it (finish.py).
+far (control.py); the finish saves, counts, announces and titles it, and has a long conversation
+summarised (finish.py).
 """
 
 from __future__ import annotations
@@ -245,6 +246,7 @@ class Generation:
         await finish.announce(ended, outcome, self.relay)
         await self.control.close()
         finish.title(ended, outcome, self.relay)
+        finish.summarise(ended, outcome)
 
     def _ended(self) -> finish.Ended:
         return finish.Ended(

@@ -120,6 +120,19 @@ def test_to_langchain_puts_the_system_prompt_first_and_maps_roles(settings) -> N
     ]
 
 
+def test_to_langchain_ends_the_one_system_message_with_a_summary(settings) -> None:
+    """A long conversation's summary (issue #25) goes with the system prompt, after the
+    instructions: one system message, then the turns."""
+    settings.LLM_SYSTEM_PROMPT = "Answer in haiku."
+    context = [("summary", "They spoke of gardens."), ("user", "Again")]
+    messages = to_langchain(context, "Be kind.")
+    system = f"{llm.system_prompt('Be kind.')}\n\n{llm.SUMMARY_INTRO}\nThey spoke of gardens."
+    assert [(type(m), m.content) for m in messages] == [
+        (SystemMessage, system),
+        (HumanMessage, "Again"),
+    ]
+
+
 def test_to_langchain_sends_the_system_prompt_alone_for_an_empty_context(settings) -> None:
     settings.LLM_SYSTEM_PROMPT = "Be brief."
     assert [m.content for m in to_langchain([])] == ["Be brief."]
