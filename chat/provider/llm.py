@@ -541,6 +541,12 @@ async def _close(chunks: AsyncIterator[Any]) -> None:
         await aclose()
 
 
+# Saved in English on the answer, translated as they go out (the HTTP status read back
+# from the sentence: chat/transports/websocket/language.py).
+BROKE_OFF = gettext_noop("The connection to the model broke off mid-answer.")
+HTTP_ERROR = gettext_noop("The model server answered with an error (HTTP %(status)s).")
+
+
 def describe_failure(exc: BaseException, *, mid_answer: bool = False) -> tuple[ErrorCode, str]:
     """Map a model failure to an error code and a sentence a user can read.
 
@@ -558,7 +564,7 @@ def describe_failure(exc: BaseException, *, mid_answer: bool = False) -> tuple[E
         httpx2.TimeoutException,
     )
     if mid_answer and isinstance(exc, broken) and not isinstance(exc, timeouts):
-        return ErrorCode.MODEL_ERROR, "The connection to the model broke off mid-answer."
+        return ErrorCode.MODEL_ERROR, BROKE_OFF
     if isinstance(exc, openai.RateLimitError):
         return (
             ErrorCode.RATE_LIMITED,
@@ -575,10 +581,10 @@ def describe_failure(exc: BaseException, *, mid_answer: bool = False) -> tuple[E
     if isinstance(exc, openai.APIStatusError):
         return (
             ErrorCode.MODEL_ERROR,
-            f"The model server answered with an error (HTTP {exc.status_code}).",
+            HTTP_ERROR % {"status": exc.status_code},
         )
     if isinstance(exc, (httpx.HTTPError, httpx2.HTTPError)):
-        return ErrorCode.MODEL_ERROR, "The connection to the model broke off mid-answer."
+        return ErrorCode.MODEL_ERROR, BROKE_OFF
     if isinstance(exc, DemoModelError):
         return ErrorCode.MODEL_ERROR, str(exc)
     return ErrorCode.MODEL_ERROR, gettext_noop("The model failed to answer.")

@@ -19,12 +19,16 @@ from typing import Any
 
 import httpx2
 import openai
+from django.utils.translation import gettext_noop
 
-# What the user reads after "could not be reached: ", per cause.
+# What the user reads, saved in English on the answer and translated as it goes out
+# (chat/transports/websocket/language.py reads the host and the reason back from it).
+UNREACHABLE = gettext_noop("The model server at %(host)s could not be reached: %(reason)s.")
+# The reason, per cause.
 REASONS = {
-    "refused": "it refused the connection",
-    "dns": "its name does not resolve",
-    "tls": "the secure (TLS) connection failed",
+    "refused": gettext_noop("it refused the connection"),
+    "dns": gettext_noop("its name does not resolve"),
+    "tls": gettext_noop("the secure (TLS) connection failed"),
 }
 
 
@@ -40,7 +44,7 @@ class ModelUnreachable(openai.APIConnectionError):
 
     def sentence(self) -> str:
         """What a user reads."""
-        return f"The model server at {self.host} could not be reached: {REASONS[self.cause]}."
+        return UNREACHABLE % {"host": self.host, "reason": REASONS[self.cause]}
 
     def log_line(self) -> str:
         """What the log says: the host, the cause and the system's own words."""

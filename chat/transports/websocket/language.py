@@ -10,6 +10,7 @@ not in it goes out as it is). Model output is never touched.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from http.cookies import SimpleCookie
 from types import SimpleNamespace
@@ -17,6 +18,8 @@ from typing import Any
 
 from django.utils import translation
 
+from chat.provider.llm import HTTP_ERROR
+from chat.provider.reach import UNREACHABLE
 from chat.streaming.delivery.frames import Frame
 
 
@@ -34,12 +37,32 @@ def scope_language(scope: Mapping[str, Any]) -> str:
     return translation.get_language_from_request(request)  # type: ignore[arg-type]
 
 
+def _pattern(template: str) -> re.Pattern[str]:
+    """A template's English with each `%(name)s` a named group: reads its parts back."""
+    parts = re.split(r"%\((\w+)\)s", template)
+    return re.compile(
+        "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)" for i, p in enumerate(parts))
+        + r"\Z"
+    )
+
+
+# Saved sentences with a part of their own (a host, a status): their templates.
+TEMPLATES = [(template, _pattern(template)) for template in (UNREACHABLE, HTTP_ERROR)]
+
+
 def _sentence(text: object) -> object:
     """`text` in the active language: a lazy translation rendered, an English sentence
-    of the catalogue translated, anything else as it is."""
+    of the catalogue translated (one of TEMPLATES with its parts, themselves translated
+    when the catalogue has them: a reason, never a host), anything else as it is."""
     if text is None or text == "":
         return text
-    return translation.gettext(str(text))
+    english = str(text)
+    for template, pattern in TEMPLATES:
+        match = pattern.match(english)
+        if match:
+            parts = {name: translation.gettext(part) for name, part in match.groupdict().items()}
+            return translation.gettext(template) % parts
+    return translation.gettext(english)
 
 
 def _message_errors(messages: list[Any]) -> list[Any]:

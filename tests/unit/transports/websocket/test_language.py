@@ -57,3 +57,42 @@ def test_only_sentences_for_the_user_are_translated() -> None:
     assert localize(frames.error_frame("bad_frame", "The message is empty."), "en")["message"] == (
         "The message is empty."
     )
+
+
+@pytest.mark.parametrize(
+    ("saved", "japanese"),
+    [
+        (
+            "The model server at 127.0.0.1:9 could not be reached: it refused the connection.",
+            "モデルのサーバー 127.0.0.1:9 に接続できませんでした: 接続を拒否されました。",
+        ),
+        (
+            "The model server at llm.invalid could not be reached: its name does not resolve.",
+            "モデルのサーバー llm.invalid に接続できませんでした: ホスト名を解決できません。",
+        ),
+        (
+            "The model server answered with an error (HTTP 502).",
+            "モデルのサーバーがエラーを返しました（HTTP 502）。",
+        ),
+        (
+            "The connection to the model broke off mid-answer.",
+            "回答の途中でモデルとの接続が切れました。",
+        ),
+    ],
+)
+def test_saved_errors_with_a_part_of_their_own_are_translated_around_it(
+    saved: str, japanese: str
+) -> None:
+    """A host or a status stays as saved; the sentence and the reason around it are
+    Japanese, in an `end` frame as in the history."""
+    ending = {
+        "status": "error",
+        "usage": None,
+        "ttft_ms": None,
+        "duration_ms": None,
+        "error": saved,
+        "error_code": "model_unreachable",
+        "finish_reason": "",
+    }
+    assert localize(frames.end_frame("m1", ending), "ja")["error"] == japanese
+    assert localize(frames.end_frame("m1", ending), "en")["error"] == saved
