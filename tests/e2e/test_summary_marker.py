@@ -1,0 +1,121 @@
+"""A long conversation's summary in a real Chromium (issue #25): on a server of its own
+with a small history budget (summaries on, as in production; the demo model writes
+them), echoed messages overflow it; once the summary is stored the page shows the quiet
+marker, which opens the summary's dialog; an edit is saved (a reload shows it) and Clear
+removes it (the marker then says the oldest are left out). The context meter shows its
+numbers, and on a phone the toolbar still fits the screen."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+
+from playwright.sync_api import Page, expect
+
+from tests.e2e.helpers import ChatTab, pump
+from tests.e2e.servers import Server, another_server
+from tests.e2e.test_layout import PHONE, _controls
+
+pytestmark = pytest.mark.e2e
+
+NewUser = Callable[..., ChatTab]
+BUDGET = 600
+LONG = "/echo " + "The quick brown fox jumps over the lazy dog. " * 5  # about 230 characters
+
+SUMMARY_JS = """async (id) => {
+  const res = await fetch(`/api/conversations/${id}/summary/`, {credentials: 'same-origin'});
+  return res.json();
+}"""
+
+
+@pytest.fixture(scope="module")
+def small_budget(server_env: dict) -> Iterator[Server]:
+    """A server whose history budget a few echoed messages overflow."""
+    env = {"CHAT_HISTORY_CHAR_BUDGET": str(BUDGET), "CHAT_SUMMARIES": "1"}
+    with another_server("server-small-budget", server_env, **env) as server:
+        yield server
+
+
+def summary_of(page: Page, conversation_id: str) -> dict[str, Any]:
+    return page.evaluate(SUMMARY_JS, conversation_id)
+
+
+def overflow(tab: ChatTab) -> str:
+    """Echo long messages until a summary of the oldest is stored; the conversation."""
+    for _ in range(3):
+        tab.finish(tab.ask(LONG))
+    conversation = tab.conversation_id()
+    pump(
+        tab.page,
+        lambda: (summary_of(tab.page, conversation)["summary"] or {}).get("status") == "ready",
+        "the summary to be written",
+        timeout=30,
+    )
+    return conversation
+
+
+def test_the_marker_opens_the_summary_which_is_edited_and_cleared(
+    new_user: NewUser, small_budget: Server
+) -> None:
+    tab = new_user(base_url=small_budget.url)
+    page = tab.page
+    meter = page.locator("#context-meter")
+    marker = page.locator("#summary-marker")
+    tab.finish(tab.ask("/echo Short."))
+    expect(meter).to_be_visible()
+    expect(meter).to_contain_text(f"of {BUDGET} characters of context")
+    expect(marker).to_be_hidden()  # everything fits
+
+    conversation = overflow(tab)
+    page.reload()
+    tab.wait_connected()
+    button = page.locator("#summary-marker-button")
+    expect(button).to_have_text("Earlier messages are summarised for the model")
+    used = summary_of(page, conversation)["context"]["used"]
+    expect(meter).to_have_text(f"{used:,} of {BUDGET} characters of context")
+
+    button.click()
+    dialog = page.locator("#summary-dialog")
+    expect(dialog).to_be_visible()
+    text = page.locator("#summary-text")
+    saved = summary_of(page, conversation)["summary"]["text"]
+    expect(text).to_have_value(saved)
+    text.fill("The user echoed a sentence about a fox, three times.")
+    dialog.get_by_role("button", name="Save").click()
+    expect(page.locator("#summary-status")).to_contain_text("Summary saved")
+    expect(page.locator("#summary-edited")).to_be_visible()
+    page.keyboard.press("Escape")
+
+    page.reload()
+    tab.wait_connected()
+    page.locator("#summary-marker-button").click()
+    expect(page.locator("#summary-text")).to_have_value(
+        "The user echoed a sentence about a fox, three times."
+    )
+    dialog.get_by_role("button", name="Clear", exact=True).click()
+    expect(page.locator("#summary-confirm")).to_be_visible()
+    page.locator("#summary-clear-yes").click()
+    expect(dialog).to_be_hidden()
+    expect(marker).to_have_text("The oldest messages are left out for the model")
+    expect(page.locator("#summary-marker-button")).to_be_hidden()
+    assert summary_of(page, conversation)["summary"]["status"] == "cleared"
+
+
+def test_on_a_phone_the_marker_and_meter_keep_the_toolbar_in_the_screen(
+    new_user: NewUser, small_budget: Server
+) -> None:
+    tab = new_user(base_url=small_budget.url, **PHONE)
+    page = tab.page
+    overflow(tab)
+    page.reload()
+    tab.wait_connected()
+    expect(page.locator("#summary-marker-button")).to_be_visible()
+    expect(page.locator("#context-meter")).to_be_visible()
+    width = PHONE["viewport"]["width"]
+    for scope in (".chat-toolbar", ".composer-bar", "#summary-marker"):
+        outside = [n for n, box in _controls(page, scope) if box["x"] + box["width"] > width + 0.5]
+        assert not outside, f"{scope}: past the screen's edge: {outside}"
