@@ -22,7 +22,7 @@ from django.test import Client
 from chat.accounts.api_tokens import token_create
 from chat.conversations.porting.drafts import MAX_DEPTH
 from chat.conversations.selectors import conversation_tree
-from chat.models import Conversation, Message
+from chat.models import Conversation, Message, Summary
 
 pytestmark = pytest.mark.django_db
 
@@ -114,6 +114,26 @@ def test_an_export_imported_by_another_user_is_the_same_tree(alice, bob) -> None
         original.messages.values_list("pk", flat=True)
     )
     assert Message.objects.filter(conversation__owner=alice).count() == 9
+
+
+def test_an_export_carries_its_summaries_and_imports_without_them(alice, bob) -> None:
+    """Each conversation's summaries (text, branch point, status, edited) are in our
+    JSON; importing it again gives the same tree, without the summaries."""
+    original = branchy(alice)
+    first_answer = original.messages.get(content="一つ目の答え")
+    Summary.objects.create(
+        conversation=original, covers=first_answer, text="要約です。", edited=True
+    )
+    raw = streamed(signed_in(alice).get(f"/api/conversations/{original.pk}/export/?format=json"))
+    (exported,) = json.loads(raw)["conversations"]
+    point = str(first_answer.pk)
+    assert exported["summaries"] == [
+        {"text": "要約です。", "covers_up_to": point, "status": "ready", "edited": True}
+    ]
+    response = post_json(signed_in(bob), json.loads(raw))
+    assert response.status_code == 201, response.content
+    copy = Conversation.objects.get(owner=bob)
+    assert shape(copy) == shape(original) and not copy.summaries.exists()
 
 
 def test_markdown_is_the_branch_shown_with_its_versions(alice) -> None:

@@ -23,7 +23,7 @@ from chat.conversations import selectors
 from chat.conversations.porting.drafts import FORMAT, VERSION
 from chat.conversations.serializers import feedback_to_dict
 from chat.conversations.streams import in_pieces, rows_in_chunks
-from chat.models import Conversation, Message
+from chat.models import Conversation, Message, Summary
 
 # Messages read at a time: a user's answers may be long (up to CHAT_MAX_ANSWER_CHARS,
 # more when imported), so fewer than the admin's rows: 100 of 10 KB hold 1 MB or so.
@@ -62,6 +62,17 @@ def message_entry(message: Message) -> dict[str, Any]:
     }
 
 
+def summary_entry(summary: Summary) -> dict[str, Any]:
+    """A long conversation's summary (issue #25): up to which message it stands in for
+    the older turns, and whether it was written, failed, edited or cleared."""
+    return {
+        "text": summary.text,
+        "covers_up_to": str(summary.covers_id),
+        "status": summary.status,
+        "edited": summary.edited,
+    }
+
+
 def owned(owner_id: int, conversation_id: uuid.UUID | None = None) -> QuerySet[Conversation]:
     conversations = Conversation.objects.filter(owner_id=owner_id)
     if conversation_id is not None:
@@ -75,17 +86,27 @@ def export_json(*, owner_id: int, conversation_id: uuid.UUID | None = None) -> A
 
 
 async def _json_texts(owner_id: int, conversation_id: uuid.UUID | None) -> AsyncGenerator[str]:
-    # Two cursors in the same order, merged: each conversation, then its messages.
+    # Three cursors in the same order, merged: each conversation, its messages, its summaries.
     conversations = owned(owner_id, conversation_id)
+    in_order = ("conversation__created", "conversation_id", "created", "id")
     messages = rows_in_chunks(
         Message.objects.filter(conversation__in=conversations.values("pk"))
         .select_related("feedback")
-        .order_by("conversation__created", "conversation_id", "created", "id"),
+        .order_by(*in_order),
+        MESSAGE_ROWS,
+    )
+    summaries = rows_in_chunks(
+        Summary.objects.filter(conversation__in=conversations.values("pk")).order_by(*in_order),
         MESSAGE_ROWS,
     )
     exported = datetime.now(UTC).isoformat()
-    async with aclosing(messages), aclosing(rows_in_chunks(conversations)) as heads:
+    async with (
+        aclosing(messages),
+        aclosing(summaries),
+        aclosing(rows_in_chunks(conversations)) as heads,
+    ):
         pending = await anext(messages, None)
+        summary = await anext(summaries, None)
         yield json.dumps({"format": FORMAT, "version": VERSION, "exported": exported})[:-1]
         yield ', "conversations": ['
         index = 0
@@ -99,7 +120,11 @@ async def _json_texts(owner_id: int, conversation_id: uuid.UUID | None) -> Async
                 )
                 first = False
                 pending = await anext(messages, None)
-            yield "]}"
+            entries = []
+            while summary is not None and summary.conversation_id == conversation.pk:
+                entries.append(summary_entry(summary))
+                summary = await anext(summaries, None)
+            yield '], "summaries": ' + json.dumps(entries, ensure_ascii=False) + "}"
             index += 1
         yield "\n]}\n"
 

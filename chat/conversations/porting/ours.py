@@ -1,5 +1,6 @@
 """Our own export format (`{"format": "chat-export", "version": 1, ...}`) read back
-into drafts: pure. Strict: this server wrote it, so anything unexpected is refused."""
+into drafts: pure. Strict: this server wrote it, so anything unexpected is refused.
+Its summaries (issue #25) are checked and left behind (`check_summaries`)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from chat.conversations.porting.drafts import (
 )
 
 ROLES = ("user", "assistant")
+SUMMARY_STATUSES = ("ready", "failed", "cleared")
 # A message exported while it was being written comes back stopped: nothing writes it.
 STATUSES = {"complete": "complete", "stopped": "stopped", "error": "error", "streaming": "stopped"}
 USAGE_KEYS = ("input_tokens", "output_tokens", "total_tokens")
@@ -79,6 +81,7 @@ def read_conversation(item: object, where: str) -> Draft:
         if message.key in parents:
             raise ImportInvalid(f"{where}: the message id {message.key} appears twice.")
         parents[message.key] = message.parent
+    check_summaries(item.get("summaries"), parents, where)
     leaf = item.get("current_leaf")
     if leaf is not None and (not isinstance(leaf, str) or leaf not in parents):
         raise ImportInvalid(f"{where}: current_leaf {str(leaf)[:60]} is not one of its messages.")
@@ -145,3 +148,24 @@ def read_feedback(value: object, role: str, where: str) -> dict[str, str] | None
     ):
         raise ImportInvalid(f'{where}: feedback must be {{"rating": "up" or "down", "comment"}}.')
     return {"rating": value["rating"], "comment": value.get("comment", "")[:2000]}
+
+
+def check_summaries(value: object, parents: dict[str, str | None], where: str) -> None:
+    """A conversation's summaries (issue #25; optional, from exports since then) are
+    checked, then left behind: the import starts without any, and one is written again
+    after an answer if the conversation is over the history budget."""
+    if value is None:
+        return
+    if not isinstance(value, list):
+        raise ImportInvalid(f'{where}: "summaries" must be a list.')
+    for n, entry in enumerate(value):
+        at = f"{where}, summary {n + 1}"
+        if not isinstance(entry, dict):
+            raise ImportInvalid(f"{at} is not an object.")
+        text(entry, "text", at)
+        if entry.get("covers_up_to") not in parents:
+            raise ImportInvalid(f"{at}: covers_up_to is not one of its messages.")
+        if entry.get("status", "ready") not in SUMMARY_STATUSES:
+            raise ImportInvalid(f"{at}: the status {str(entry.get('status'))[:30]!r} is unknown.")
+        if not isinstance(entry.get("edited", False), bool):
+            raise ImportInvalid(f'{at}: "edited" must be true or false.')

@@ -189,6 +189,28 @@ OURS_REFUSED = [
     pytest.param(export(message("a", usage={"total_tokens": -1})), "usage", id="usage"),
     pytest.param(export(message("a", created="yesterday")), "ISO 8601", id="time"),
     pytest.param({**export(), "conversations": {}}, "must be a list", id="not a list"),
+    pytest.param(export(message("a"), summaries={}), '"summaries" must be a list', id="summaries"),
+    pytest.param(export(message("a"), summaries=["x"]), "summary 1 is not", id="summary"),
+    pytest.param(
+        export(message("a"), summaries=[{"text": "s", "covers_up_to": "z"}]),
+        "covers_up_to",
+        id="summary point",
+    ),
+    pytest.param(
+        export(message("a"), summaries=[{"text": 1, "covers_up_to": "a"}]),
+        '"text" must be a string',
+        id="summary text",
+    ),
+    pytest.param(
+        export(message("a"), summaries=[{"covers_up_to": "a", "status": "lost"}]),
+        "status 'lost'",
+        id="summary status",
+    ),
+    pytest.param(
+        export(message("a"), summaries=[{"covers_up_to": "a", "edited": "yes"}]),
+        '"edited"',
+        id="summary edited",
+    ),
 ]
 
 
@@ -283,3 +305,15 @@ def test_the_import_key_changes_with_the_content_only() -> None:
 def test_loads_refuses_duplicate_keys_and_bad_json(raw, words) -> None:
     with pytest.raises(ImportInvalid, match=words):
         drafts.loads(raw)
+
+
+def test_our_format_checks_its_summaries_and_leaves_them_behind() -> None:
+    """Exports since issue #25 carry each conversation's summaries: read without them
+    as before (a summary is written again after an answer when one is due)."""
+    summaries = [
+        {"text": "So far…", "covers_up_to": "q", "status": "ready", "edited": True},
+        {"text": "", "covers_up_to": "a", "status": "cleared", "edited": False},
+    ]
+    with_them = ours.read_ours(export(message("q"), message("a", "q"), summaries=summaries))
+    without = ours.read_ours(export(message("q"), message("a", "q")))
+    assert with_them == without
