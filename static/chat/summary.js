@@ -7,7 +7,7 @@
 // `chat:conversation` event) and after each answer ends (`chat:answer-end`).
 // An ES module (loaded with type="module"); exports nothing; the wording is summarystate.js's.
 import { gettext } from './i18n.js';
-import { markerOpens, markerState, markerText, meter } from './summarystate.js';
+import { markerOpens, markerState, markerText, meter, summaryMayCome } from './summarystate.js';
 
 const { request } = window.ChatUtil;
 const $ = (id) => document.getElementById(id);
@@ -64,13 +64,28 @@ function hide() {
 }
 
 async function refresh() {
-  if (!conversationId) return;
+  if (!conversationId) return null;
   const ticket = ++asked;
   try {
     const data = await request(summaryUrl());
-    if (ticket === asked) show(data);
+    if (ticket !== asked) return null;
+    show(data);
+    return data;
   } catch (e) {
-    // Gone, or an outage: the page says so elsewhere; the marker keeps what it showed.
+    return null;  // gone, or an outage: the page says so elsewhere; the marker stays
+  }
+}
+
+// After an answer ends a summary may be written in the background (a few seconds):
+// while the oldest are cut without one, look again a few times.
+const LOOK_AGAIN_MS = [2000, 5000, 10000];
+let lookTimer = null;
+
+async function afterAnswer(n = 0) {
+  clearTimeout(lookTimer);
+  const data = await refresh();
+  if (n < LOOK_AGAIN_MS.length && summaryMayCome(data)) {
+    lookTimer = setTimeout(() => afterAnswer(n + 1), LOOK_AGAIN_MS[n]);
   }
 }
 
@@ -125,10 +140,11 @@ if (marker && gauge && dialog) {
     }
     conversationId = id;
     asked += 1;
+    clearTimeout(lookTimer);
     hide();
     refresh();
   });
-  document.addEventListener('chat:answer-end', refresh);
+  document.addEventListener('chat:answer-end', () => afterAnswer());
   markerButton.addEventListener('click', openDialog);
   $('summary-form').addEventListener('submit', save);
   $('summary-close').addEventListener('click', () => dialog.close());

@@ -31,6 +31,13 @@ export function markerOpens(data) {
   return Boolean(summary) && summary.status !== 'cleared' && markerState(data) !== 'none';
 }
 
+// Whether to read the API again shortly after an answer ended: the oldest are cut with
+// no summary yet, and one may be being written in the background (a cleared one is not
+// written again; a failed one waits for the next answer).
+export function summaryMayCome(data) {
+  return markerState(data) === 'cut' && !(data.summary && data.summary.status === 'cleared');
+}
+
 // The context meter: {text, share (0..1), state: ok|low|full}, or null without one.
 export function meter(data, locale) {
   const context = data && data.context;
@@ -38,6 +45,7 @@ export function meter(data, locale) {
   const share = Math.min(context.used / context.budget, 1);
   const n = { used: formatNumber(context.used, {}, locale), budget: formatNumber(context.budget, {}, locale) };
   const text = interpolate(gettext('%(used)s of %(budget)s characters of context'), n, true);
-  const state = context.cut || share >= 1 ? 'full' : share >= 0.8 ? 'low' : 'ok';
+  const cut = context.cut && !context.summarised;  // the oldest left out, nothing in their place
+  const state = cut || share >= 1 ? 'full' : share >= 0.8 ? 'low' : 'ok';
   return { text, share, state };
 }

@@ -2,27 +2,28 @@
 // from GET /api/conversations/<id>/summary/'s JSON.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { markerOpens, markerState, markerText, meter } from '../../static/chat/summarystate.js';
+import { markerOpens, markerState, markerText, meter, summaryMayCome } from '../../static/chat/summarystate.js';
 
 const context = (over = {}) => ({ used: 100, budget: 1000, cut: false, summarised: false, ...over });
 const summary = (status) => ({ text: status === 'ready' ? 'So far…' : '', status, edited: false, max_chars: 250 });
 
 const CASES = [
-  // [what, data, state, opens]
-  ['nothing known', null, 'none', false],
-  ['everything fits', { summary: null, context: context() }, 'none', false],
-  ['a summary in use', { summary: summary('ready'), context: context({ cut: false, summarised: true }) }, 'summarised', true],
-  ['a summary in use, still cut', { summary: summary('ready'), context: context({ cut: true, summarised: true }) }, 'summarised', true],
-  ['the last attempt failed', { summary: summary('failed'), context: context({ cut: true }) }, 'failed', true],
-  ['cut, no summary yet', { summary: null, context: context({ cut: true }) }, 'cut', false],
-  ['cut, its summary cleared', { summary: summary('cleared'), context: context({ cut: true }) }, 'cut', false],
-  ['a summary not needed any more', { summary: summary('ready'), context: context() }, 'none', false],
+  // [what, data, state, opens, mayCome: look again for a summary being written]
+  ['nothing known', null, 'none', false, false],
+  ['everything fits', { summary: null, context: context() }, 'none', false, false],
+  ['a summary in use', { summary: summary('ready'), context: context({ cut: false, summarised: true }) }, 'summarised', true, false],
+  ['a summary in use, still cut', { summary: summary('ready'), context: context({ cut: true, summarised: true }) }, 'summarised', true, false],
+  ['the last attempt failed', { summary: summary('failed'), context: context({ cut: true }) }, 'failed', true, false],
+  ['cut, no summary yet', { summary: null, context: context({ cut: true }) }, 'cut', false, true],
+  ['cut, its summary cleared', { summary: summary('cleared'), context: context({ cut: true }) }, 'cut', false, false],
+  ['a summary not needed any more', { summary: summary('ready'), context: context() }, 'none', false, false],
 ];
 
-for (const [what, data, state, opens] of CASES) {
+for (const [what, data, state, opens, mayCome] of CASES) {
   test(`marker: ${what}`, () => {
     assert.equal(markerState(data), state);
     assert.equal(markerOpens(data), opens);
+    assert.equal(summaryMayCome(data), mayCome);
   });
 }
 
@@ -38,6 +39,7 @@ test('meter: numbers in the given language, the share and its state', () => {
   assert.deepEqual(m, { text: '12,300 of 24,000 characters of context', share: 12300 / 24000, state: 'ok' });
   assert.equal(meter({ context: context({ used: 900 }) }, 'en').state, 'low');
   assert.equal(meter({ context: context({ used: 990, cut: true }) }, 'en').state, 'full');
+  assert.equal(meter({ context: context({ used: 500, cut: true, summarised: true }) }, 'en').state, 'ok');
   assert.equal(meter({ context: context({ used: 5000 }) }, 'en').share, 1);
 });
 
