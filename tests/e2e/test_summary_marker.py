@@ -8,6 +8,7 @@ numbers, and on a phone the toolbar still fits the screen."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -18,7 +19,7 @@ pytest.importorskip("playwright.sync_api", reason="the playwright package is not
 from playwright.sync_api import Page, expect
 
 from tests.e2e.helpers import ChatTab, pump
-from tests.e2e.servers import Server, another_server
+from tests.e2e.servers import Server, another_server, free_port
 from tests.e2e.test_layout import PHONE, _controls
 
 pytestmark = pytest.mark.e2e
@@ -38,6 +39,22 @@ def small_budget(server_env: dict) -> Iterator[Server]:
     """A server whose history budget a few echoed messages overflow."""
     env = {"CHAT_HISTORY_CHAR_BUDGET": str(BUDGET), "CHAT_SUMMARIES": "1"}
     with another_server("server-small-budget", server_env, **env) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def failing_summaries(server_env: dict) -> Iterator[Server]:
+    """A small budget again, and summaries written by a model nobody answers for (a
+    closed port): every summary fails; answers come from the demo model."""
+    broken = [{"name": "broken", "base_url": f"http://127.0.0.1:{free_port()}/v1", "api_key": "x"}]
+    env = {
+        "CHAT_HISTORY_CHAR_BUDGET": str(BUDGET),
+        "CHAT_SUMMARIES": "1",
+        "LLM_MODELS": json.dumps(broken),
+        "LLM_SUMMARY_MODEL": "broken",
+        "LLM_MAX_RETRIES": "0",
+    }
+    with another_server("server-failing-summaries", server_env, **env) as server:
         yield server
 
 
@@ -119,3 +136,25 @@ def test_on_a_phone_the_marker_and_meter_keep_the_toolbar_in_the_screen(
     for scope in (".chat-toolbar", ".composer-bar", "#summary-marker"):
         outside = [n for n, box in _controls(page, scope) if box["x"] + box["width"] > width + 0.5]
         assert not outside, f"{scope}: past the screen's edge: {outside}"
+
+
+def test_a_failed_summary_says_the_oldest_are_left_out(
+    new_user: NewUser, failing_summaries: Server
+) -> None:
+    tab = new_user(base_url=failing_summaries.url)
+    page = tab.page
+    page.select_option("#model-select", "demo-offline")  # the new chat's model
+    for _ in range(3):
+        tab.finish(tab.ask(LONG))
+    conversation = tab.conversation_id()
+    pump(
+        page,
+        lambda: (summary_of(page, conversation)["summary"] or {}).get("status") == "failed",
+        "the summary to fail",
+        timeout=30,
+    )
+    marker = page.locator("#summary-marker")
+    failed = "Earlier messages could not be summarised: the oldest are left out"
+    expect(marker).to_have_attribute("data-state", "failed", timeout=20_000)
+    expect(page.locator("#summary-marker-button")).to_have_text(failed)
+    expect(page.locator("#context-meter")).to_have_attribute("data-state", "full")
