@@ -4,11 +4,13 @@ them), echoed messages overflow it; once the summary is stored the page shows th
 marker without a reload (it looks again shortly after an answer while the oldest are
 cut), which opens the summary's dialog; an edit is saved (a reload shows it) and Clear
 removes it (the marker then says the oldest are left out). The context meter shows its
-numbers, and on a phone the toolbar still fits the screen."""
+numbers (in Japanese too), and on a phone the toolbar still fits the screen; a summary
+whose model fails leaves the marker saying the oldest are left out."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -158,3 +160,19 @@ def test_a_failed_summary_says_the_oldest_are_left_out(
     expect(marker).to_have_attribute("data-state", "failed", timeout=20_000)
     expect(page.locator("#summary-marker-button")).to_have_text(failed)
     expect(page.locator("#context-meter")).to_have_attribute("data-state", "full")
+
+
+def test_in_japanese_the_meter_and_the_marker_are_translated(
+    new_user: NewUser, small_budget: Server
+) -> None:
+    tab = new_user(base_url=small_budget.url, locale="ja-JP")
+    page = tab.page
+    overflow(tab)
+    expect(page.locator("#summary-marker-button")).to_have_text(
+        "以前のメッセージはモデル向けに要約されています", timeout=20_000
+    )
+    expect(page.locator("#context-meter .context-meter-text")).to_have_text(
+        re.compile(r"^コンテキスト \d+ / 600 文字$")
+    )
+    page.locator("#summary-marker-button").click()
+    expect(page.locator("#summary-title")).to_have_text("これまでのメッセージの要約")
