@@ -138,6 +138,15 @@ def test_on_a_phone_the_marker_and_meter_keep_the_toolbar_in_the_screen(
     for scope in (".chat-toolbar", ".composer-bar", "#summary-marker"):
         outside = [n for n, box in _controls(page, scope) if box["x"] + box["width"] > width + 0.5]
         assert not outside, f"{scope}: past the screen's edge: {outside}"
+    # A message near its length limit: the hint has the composer's bar to itself.
+    limit = page.evaluate(
+        "JSON.parse(document.getElementById('chat-config').textContent).max_message_chars"
+    )
+    page.fill("#message-input", "x" * (limit - 10))
+    expect(page.locator("#composer-hint")).not_to_be_empty()
+    expect(page.locator("#context-meter")).to_be_hidden()
+    page.fill("#message-input", "")
+    expect(page.locator("#context-meter")).to_be_visible()
 
 
 def test_a_failed_summary_says_the_oldest_are_left_out(
