@@ -262,6 +262,7 @@ class AuditEvent(models.Model):
         SEARCH = "search"  # a changelist search over message text showed these
         DELETE = "delete"
         REVOKE_SHARE = "revoke_share"  # a share link of it revoked by staff
+        VIEW_FILE = "view_file"  # a file attached to one of its messages fetched by staff
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
@@ -605,12 +606,6 @@ class SlackEvent(models.Model):
         return f"Slack event {self.event_id}"
 
 
-def attachment_path(instance: Attachment, filename: str) -> str:
-    """Where a file is stored: under its owner's folder, by a random name (never the
-    name it was sent with)."""
-    return f"attachments/{instance.owner_id}/{uuid.uuid4().hex}"
-
-
 class Attachment(models.Model):
     """A file a user attached to a message (issue #25): sent to the model with it as
     text (text files, PDFs) or as an image. Unsent (no message yet) until the message
@@ -635,7 +630,9 @@ class Attachment(models.Model):
     message = models.ForeignKey(
         Message, on_delete=models.CASCADE, null=True, blank=True, related_name="attachments"
     )
-    file = models.FileField(upload_to=attachment_path, max_length=200)
+    # Stored under attachments/<owner id>/ by a random name, never the name it was sent
+    # with (attachments.attachment_create).
+    file = models.FileField(upload_to="attachments", max_length=200)
     name = models.CharField(max_length=200)  # as sent, sanitised: shown and downloaded as
     size = models.PositiveBigIntegerField()
     kind = models.CharField(max_length=8, choices=Kind.choices)

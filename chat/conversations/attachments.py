@@ -13,16 +13,16 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
-from chat.conversations import filetypes
+from chat.conversations import filetypes, quotas, services
 from chat.conversations.quotas import StorageFull
 from chat.errors import ErrorCode, Refusal
-from chat.models import Attachment
+from chat.models import Attachment, AuditEvent
 
 if TYPE_CHECKING:
     from chat.models import Message, User
@@ -66,8 +66,7 @@ def attachment_create(*, owner: User, data: bytes, name: str) -> Attachment:
     found = filetypes.detect(data, name, max_chars=TEXT_CAP)
     cap = settings.ATTACHMENT_MAX_BYTES_PER_USER
     with transaction.atomic():
-        # One upload at a time per user past this point, so two cannot both fit.
-        type(owner).objects.select_for_update().filter(pk=owner.pk).first()
+        quotas.lock([owner.pk])  # one upload of the user's at a time: two cannot both fit
         if cap and stored_bytes(owner_id=owner.pk) + len(data) > cap:
             raise StorageFull(
                 format_lazy(
@@ -87,7 +86,7 @@ def attachment_create(*, owner: User, data: bytes, name: str) -> Attachment:
             text=found.text,
             sha256=hashlib.sha256(data).hexdigest(),
         )
-        attachment.file.save("upload", ContentFile(data), save=False)
+        attachment.file.save(f"{owner.pk}/{uuid.uuid4().hex}", ContentFile(data), save=False)
         try:
             attachment.save()
         except BaseException:
@@ -97,11 +96,14 @@ def attachment_create(*, owner: User, data: bytes, name: str) -> Attachment:
 
 
 def attachment_get(*, user: User, attachment_id: object) -> Attachment:
-    """The attachment, if `user` owns it or is staff; Attachment.DoesNotExist otherwise
+    """The attachment, if `user` owns it, or is staff and it was sent in a conversation
+    (staff fetches are audited: `audit_fetch`); Attachment.DoesNotExist otherwise
     (another user's file is not found, never forbidden)."""
     pk = as_uuid(attachment_id)
     rows = Attachment.objects.all()
-    if not user.is_staff:
+    if user.is_staff:
+        rows = rows.filter(Q(owner=user) | Q(conversation__isnull=False))
+    else:
         rows = rows.filter(owner=user)
     if pk is None:
         raise Attachment.DoesNotExist
@@ -113,6 +115,18 @@ def as_uuid(value: object) -> uuid.UUID | None:
         return uuid.UUID(str(value))
     except ValueError:
         return None
+
+
+def audit_fetch(*, actor: User, attachment: Attachment) -> None:
+    """A staff member fetched another user's file: audited like a look at its
+    conversation's text."""
+    if attachment.owner_id != actor.pk and attachment.conversation_id is not None:
+        services.audit_record(
+            actor=actor,
+            action=AuditEvent.Action.VIEW_FILE,
+            conversation_ids=[attachment.conversation_id],
+            detail=f"file={attachment.pk} {attachment.name}",
+        )
 
 
 def attachment_delete_unsent(*, owner: User, attachment_id: object) -> None:
