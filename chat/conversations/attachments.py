@@ -5,6 +5,7 @@ from the storage with their row (a conversation's or an account's deletion too).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 import uuid
@@ -189,3 +190,42 @@ def attachment_deleted(sender: type[Attachment], instance: Attachment, **kwargs:
             logger.exception("could not delete the stored file %s", name)
 
     transaction.on_commit(remove)
+
+
+def model_parts(*, message_id: uuid.UUID | str, images: bool) -> list[dict[str, object]]:
+    """What the model is sent of the files attached to the question `message_id`,
+    after its text: each text or PDF file as a text part "File <name>:" and its text,
+    all within ATTACHMENT_TEXT_CHAR_BUDGET (a file cut says so); each image as an
+    `image_url` part holding a data URL when the model reads images (`images`), else
+    a text part naming it."""
+    rows = Attachment.objects.filter(message_id=message_id).order_by("created", "pk")
+    parts: list[dict[str, object]] = []
+    left = max(settings.ATTACHMENT_TEXT_CHAR_BUDGET, 0)
+    for attachment in rows:
+        if attachment.kind == Attachment.Kind.IMAGE:
+            if images:
+                data = base64.b64encode(attachment_read(attachment)).decode("ascii")
+                url = f"data:{attachment.mime};base64,{data}"
+                parts.append({"type": "image_url", "image_url": {"url": url}})
+            else:
+                parts.append({"type": "text", "text": f"[Image {attachment.name} not shown]"})
+            continue
+        text = attachment.text
+        if len(text) > left:
+            text = text[:left] + CUT_NOTICE.format(chars=left)
+        left -= min(len(attachment.text), left)
+        parts.append({"type": "text", "text": f"File {attachment.name}:\n{text}"})
+    return parts
+
+
+# Told to the model (in English, as the system prompt is), not to the user.
+CUT_NOTICE = "\n[… cut: the file is longer than {chars} characters]"
+
+
+def images_refusal(*, attachments: list[Attachment], model_label: str, images: bool) -> None:
+    """A Refusal `invalid` when an image goes to a model that does not read images."""
+    if not images and any(a.kind == Attachment.Kind.IMAGE for a in attachments):
+        raise Refusal(
+            ErrorCode.INVALID,
+            format_lazy(_("The model {model} does not read images."), model=model_label),
+        )
