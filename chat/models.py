@@ -203,6 +203,7 @@ class Message(models.Model):
     siblings: list[str]  # its alternatives' ids, its own included, oldest first
     version: int  # its place among them, from 1
     alternatives: list[tuple[Message, int]]  # the other branches' messages, with depth
+    files: list[Attachment]  # the files a question carries (selectors.with_files)
 
     class Meta:
         ordering = ["created"]

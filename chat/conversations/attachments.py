@@ -168,6 +168,7 @@ def attachments_attach(*, attachments: list[Attachment], message: Message) -> No
     )
     for attachment in attachments:
         attachment.message, attachment.conversation_id = message, message.conversation_id
+    message.files = list(attachments)
 
 
 def attachment_read(attachment: Attachment) -> bytes:

@@ -5,6 +5,8 @@ row, their conversation and their account."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,8 @@ from chat.accounts import api_tokens as tokens
 from chat.conversations import attachments
 from chat.models import Attachment, AuditEvent, Conversation, Message
 from tests.support import files
+
+from .test_porting import streamed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -180,3 +184,34 @@ def test_files_go_with_their_conversation_and_account(settings: Any) -> None:
     user.delete()
     assert stored_files(settings) == []
     assert os.path.isdir(settings.MEDIA_ROOT)
+
+
+def sent_conversation(client: Client, user: Any) -> tuple[Conversation, dict[str, Any]]:
+    """A conversation whose question carries an uploaded file, and the file's JSON."""
+    body = upload(client, "notes.md", b"# Notes").json()
+    conversation = Conversation.objects.create(owner=user, title="Files")
+    message = Message.objects.create(conversation=conversation, role="user", content="see")
+    conversation.leaf = message
+    conversation.save()
+    attachments.attachments_attach(
+        attachments=[Attachment.objects.get(pk=body["id"])], message=message
+    )
+    return conversation, body
+
+
+def test_the_history_exports_and_transcript_list_the_files() -> None:
+    """The message JSON (history), the JSON and Markdown exports and the staff
+    transcript name the file; the exports give no content, only what it is."""
+    client, user = login("alice")
+    conversation, body = sent_conversation(client, user)
+    listed = client.get(f"/api/conversations/{conversation.pk}/").json()["messages"]
+    assert listed[0]["attachments"] == [body]
+    exported = client.get(f"/api/conversations/{conversation.pk}/export/")
+    data = json.loads(streamed(exported))
+    (message,) = data["conversations"][0]["messages"]
+    assert message["attachments"] == [{**body, "sha256": hashlib.sha256(b"# Notes").hexdigest()}]
+    markdown = client.get(f"/api/conversations/{conversation.pk}/export/?format=markdown")
+    assert "- Attached: notes.md (text, 7 bytes)" in streamed(markdown).decode()
+    staff, _ = login("root", staff=True)
+    page = staff.get(f"/admin/chat/conversation/{conversation.pk}/change/").content.decode()
+    assert f'href="{body["url"]}"' in page and "notes.md" in page
