@@ -7,6 +7,7 @@ class ChatConfig(AppConfig):
 
     def ready(self) -> None:
         from chat.accounts import signals  # noqa: F401  (connects the receivers)
+        from chat.conversations import attachments  # noqa: F401  (removes stored files)
         from chat.streaming.stream import post
         from chat.transports.webhooks import producer
 

@@ -203,6 +203,7 @@ class Message(models.Model):
     siblings: list[str]  # its alternatives' ids, its own included, oldest first
     version: int  # its place among them, from 1
     alternatives: list[tuple[Message, int]]  # the other branches' messages, with depth
+    files: list[Attachment]  # the files a question carries (selectors.with_files)
 
     class Meta:
         ordering = ["created"]
@@ -262,6 +263,7 @@ class AuditEvent(models.Model):
         SEARCH = "search"  # a changelist search over message text showed these
         DELETE = "delete"
         REVOKE_SHARE = "revoke_share"  # a share link of it revoked by staff
+        VIEW_FILE = "view_file"  # a file attached to one of its messages fetched by staff
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
@@ -603,3 +605,46 @@ class SlackEvent(models.Model):
 
     def __str__(self) -> str:
         return f"Slack event {self.event_id}"
+
+
+class Attachment(models.Model):
+    """A file a user attached to a message (issue #25): sent to the model with it as
+    text (text files, PDFs) or as an image. Unsent (no message yet) until the message
+    that carries it is saved; deleted, with its stored file, with its conversation."""
+
+    class Kind(models.TextChoices):
+        TEXT = "text", _("text")
+        PDF = "pdf", _("PDF")
+        IMAGE = "image", _("image")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_attachments"
+    )
+    conversation = models.ForeignKey(
+        Conversation,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="attachments",
+    )
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, null=True, blank=True, related_name="attachments"
+    )
+    # Stored under attachments/<owner id>/ by a random name, never the name it was sent
+    # with (attachments.attachment_create).
+    file = models.FileField(upload_to="attachments", max_length=200)
+    name = models.CharField(max_length=200)  # as sent, sanitised: shown and downloaded as
+    size = models.PositiveBigIntegerField()
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    mime = models.CharField(max_length=100)  # detected from the content, not the name
+    text = models.TextField(blank=True)  # a text file's or a PDF's text, capped
+    sha256 = models.CharField(max_length=64)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created"]
+        indexes = [models.Index(fields=["owner", "created"])]
+
+    def __str__(self) -> str:
+        return self.name

@@ -2,6 +2,7 @@ from django.urls import path
 
 from chat.transports.http import (
     account,
+    attachments,
     conversations,
     pages,
     porting,
@@ -31,6 +32,12 @@ urlpatterns = [
     path("settings/tokens/", token_views.tokens_page, name="tokens"),
     path("settings/account/", account.account_page, name="account"),
     path("settings/tokens/<int:token_id>/revoke/", token_views.token_revoke, name="token-revoke"),
+    path("api/attachments/", attachments.api_attachments, name="api-attachments"),
+    path(
+        "api/attachments/<str:attachment_id>/",
+        attachments.api_attachment,
+        name="api-attachment",
+    ),
     path("api/conversations/", conversations.api_conversations, name="api-conversations"),
     path(CONVERSATION, conversations.api_conversation, name="api-conversation"),
     path(f"{CONVERSATION}messages/", sse.api_messages, name="api-messages"),

@@ -475,6 +475,16 @@ CHAT_TEMPORARY_HOURS = max(env_int("CHAT_TEMPORARY_HOURS", 24), 1)
 # The largest file /api/import/ reads (our export's JSON, ChatGPT's conversations.json):
 # it is parsed in memory, so this bounds what one import may take.
 IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 20_000_000)
+# Files attached to messages (issue #25, chat/conversations/attachments.py): one file's
+# largest size, what one user may keep in all, and how many characters of the text and
+# PDF files of one message the model is sent (each file cut with a notice past it).
+ATTACHMENT_MAX_BYTES = env_int("ATTACHMENT_MAX_BYTES", 10_000_000)
+ATTACHMENT_MAX_BYTES_PER_USER = env_int("ATTACHMENT_MAX_BYTES_PER_USER", 200_000_000)
+ATTACHMENT_TEXT_CHAR_BUDGET = env_int("ATTACHMENT_TEXT_CHAR_BUDGET", 20_000)
+ATTACHMENT_MAX_PER_MESSAGE = env_int("ATTACHMENT_MAX_PER_MESSAGE", 5)
+# Where stored files go: Django's default storage (the local file system under
+# MEDIA_ROOT; an S3-compatible store through django-storages, docs/DESIGN.md).
+MEDIA_ROOT = os.environ.get("MEDIA_ROOT", str(BASE_DIR / "media"))
 # One socket's frames: a burst, then this many per second (over it: closed with 1008).
 CHAT_FRAMES_PER_SECOND = env_float("CHAT_FRAMES_PER_SECOND", 5.0)
 CHAT_FRAME_BURST = env_int("CHAT_FRAME_BURST", 20)

@@ -81,3 +81,9 @@ def _no_summaries(settings: Any) -> None:
     model in the background after an answer, taking the loopback server's queued
     replies; the summary tests turn them on."""
     settings.CHAT_SUMMARIES = False
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Stored files (attachments) go to a temporary folder, never into the repository."""
+    settings.MEDIA_ROOT = str(tmp_path_factory.mktemp("media"))

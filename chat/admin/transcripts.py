@@ -18,12 +18,14 @@ from contextlib import aclosing
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
+from chat.conversations import selectors
 from chat.conversations.serializers import message_to_dict
 from chat.conversations.streams import in_pieces, rows_in_chunks
 from chat.models import Conversation, Feedback, Message, UserQuota
@@ -72,6 +74,7 @@ async def _json_texts(conversation_ids: list[Any]) -> AsyncIterator[str]:
         .select_related("feedback")
         .order_by(*MESSAGE_ORDER)
     )
+    with_files = await sync_to_async(selectors.conversations_with_files)(conversations)
     async with aclosing(messages), aclosing(rows_in_chunks(conversations)) as heads:
         pending = await anext(messages, None)
         yield "["
@@ -90,7 +93,12 @@ async def _json_texts(conversation_ids: list[Any]) -> AsyncIterator[str]:
             yield ("," if index else "") + "\n" + json.dumps(head, ensure_ascii=False)[:-1]
             yield ', "messages": ['
             first = True
+            files = {}
+            if conversation.pk in with_files:
+                read = sync_to_async(selectors.files_by_message)
+                files = await read(conversation_id=conversation.pk)
             while pending is not None and pending.conversation_id == conversation.pk:
+                pending.files = files.get(pending.pk, [])
                 yield ("" if first else ", ") + json.dumps(_exported(pending), ensure_ascii=False)
                 first = False
                 pending = await anext(messages, None)

@@ -17,7 +17,15 @@ from django.db.models.functions import Length, Now
 
 from chat.conversations.context_plan import Available, Turn, plan_context
 from chat.conversations.tree import Tree
-from chat.models import Conversation, Feedback, Message, Preset, ShareLink, Summary
+from chat.models import (
+    Attachment,
+    Conversation,
+    Feedback,
+    Message,
+    Preset,
+    ShareLink,
+    Summary,
+)
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
@@ -135,9 +143,40 @@ def current_path(*, conversation_id: uuid.UUID | str) -> tuple[Tree, list[str]]:
     return tree, tree.path(tree.current_leaf(str(saved) if saved else None))
 
 
+def with_files(messages: Iterable[Message]) -> None:
+    """Set each message's `files`: the files it carries, oldest first (one query)."""
+    messages = list(messages)
+    by_message: dict[uuid.UUID, list[Attachment]] = {}
+    ids = [m.pk for m in messages if m.role == Message.Role.USER]
+    if ids:
+        for attachment in Attachment.objects.filter(message_id__in=ids).order_by("created"):
+            if attachment.message_id is not None:
+                by_message.setdefault(attachment.message_id, []).append(attachment)
+    for message in messages:
+        message.files = by_message.get(message.pk, [])
+
+
+def files_by_message(*, conversation_id: uuid.UUID | str) -> dict[uuid.UUID, list[Attachment]]:
+    """A conversation's sent files by the message carrying them, oldest first."""
+    found: dict[uuid.UUID, list[Attachment]] = {}
+    for attachment in Attachment.objects.filter(conversation_id=conversation_id).order_by(
+        "created"
+    ):
+        if attachment.message_id is not None:
+            found.setdefault(attachment.message_id, []).append(attachment)
+    return found
+
+
+def conversations_with_files(conversations: QuerySet[Conversation]) -> set[uuid.UUID]:
+    """Which of `conversations` carry files (exports read only those files)."""
+    rows = Attachment.objects.filter(conversation__in=conversations.values("pk"))
+    return {pk for pk in rows.values_list("conversation_id", flat=True).distinct() if pk}
+
+
 def messages_on_path(tree: Tree, ids: list[str]) -> list[Message]:
-    """The messages `ids` in that order, with their feedback, each with `siblings`: its
-    alternatives' ids, itself included (`serializers.message_to_dict` shows them)."""
+    """The messages `ids` in that order, with their feedback and files, each with
+    `siblings`: its alternatives' ids, itself included (`serializers.message_to_dict`
+    shows them)."""
     found = Message.objects.filter(pk__in=ids).select_related("feedback")
     by_id = {str(message.pk): message for message in found}
     messages = []
@@ -146,6 +185,7 @@ def messages_on_path(tree: Tree, ids: list[str]) -> list[Message]:
         if message is not None:  # deleted meanwhile
             message.siblings = tree.siblings(message_id)
             messages.append(message)
+    with_files(messages)
     return messages
 
 
@@ -161,10 +201,11 @@ def conversation_transcript(*, conversation_id: uuid.UUID | str) -> list[Message
     """Every message, for staff: the current path in order, each with `siblings`,
     `version` (its place among them, from 1) and `alternatives`: (message, depth)
     for every message of the branches that start at its other siblings, depth first.
-    Two queries, whatever the tree's shape."""
+    Three queries (with the files), whatever the tree's shape."""
     tree, path = current_path(conversation_id=conversation_id)
     found = Message.objects.filter(conversation_id=conversation_id).select_related("feedback")
     by_id = {str(message.pk): message for message in found}
+    with_files(by_id.values())
     transcript = []
     for message_id in path:
         message = by_id.get(message_id)

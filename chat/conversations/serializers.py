@@ -8,10 +8,34 @@ relations the caller selected (a message's `feedback`).
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import NotRequired, TypedDict
+
+from django.urls import reverse
 
 from chat.conversations.quotas import Usage, iso_utc
-from chat.models import Conversation, Feedback, Message, Preset, ShareLink
+from chat.models import Attachment, Conversation, Feedback, Message, Preset, ShareLink
+
+
+class AttachmentDict(TypedDict):
+    """A file attached to a message: what it is, and where its owner fetches it."""
+
+    id: str
+    name: str
+    size: int
+    kind: str
+    mime: str
+    url: str
+
+
+def attachment_to_dict(attachment: Attachment) -> AttachmentDict:
+    return {
+        "id": str(attachment.pk),
+        "name": attachment.name,
+        "size": attachment.size,
+        "kind": attachment.kind,
+        "mime": attachment.mime,
+        "url": reverse("chat:api-attachment", args=[attachment.pk]),
+    }
 
 
 class MessageDict(TypedDict):
@@ -33,6 +57,9 @@ class MessageDict(TypedDict):
     finish_reason: str
     feedback: dict[str, str] | None
     client_id: str | None
+    # The files the question carries, when it carries any (read by the selectors into
+    # the message's `files`).
+    attachments: NotRequired[list[AttachmentDict]]
 
 
 def conversation_to_dict(conversation: Conversation) -> dict[str, str | bool | None]:
@@ -96,7 +123,7 @@ def message_to_dict(message: Message) -> MessageDict:
     its own message after a reconnect) only on user messages that were sent with one:
     null otherwise."""
     is_answer = message.role == Message.Role.ASSISTANT
-    return {
+    shown: MessageDict = {
         "id": str(message.id),
         "parent_id": str(message.parent_id) if message.parent_id else None,
         # The message and its alternatives (regenerations, edits), oldest first, when
@@ -116,6 +143,9 @@ def message_to_dict(message: Message) -> MessageDict:
         "feedback": feedback_to_dict(message) if is_answer else None,
         "client_id": None if is_answer else (message.client_id or None),
     }
+    if files := getattr(message, "files", None):
+        shown["attachments"] = [attachment_to_dict(a) for a in files]
+    return shown
 
 
 def usage_to_dict(usage: Usage) -> dict[str, int | str | None]:

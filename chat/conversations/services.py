@@ -60,6 +60,8 @@ class Exchange:
     model_key: str | None = None
     instructions: str = ""
     temperature: float | None = None
+    # The question whose attached files go to the model with it (None: no files).
+    files_of: str | None = None
 
 
 def derive_title(content: str, limit: int = 60) -> str:

@@ -89,6 +89,7 @@ class ModelSpec:
     api_key: str = ""
     temperature: float | None = None  # None: LLM_TEMPERATURE
     max_tokens: int | None = None  # None: LLM_MAX_TOKENS
+    images: bool = False  # it reads images (OpenAI's image_url content parts)
 
 
 class UnknownModel(ValueError):
@@ -97,7 +98,8 @@ class UnknownModel(ValueError):
 
 def parse_models(raw: str, environ: Mapping[str, str]) -> list[ModelSpec]:
     """LLM_MODELS: a JSON list of {"name", "base_url", "api_key_env" or "api_key",
-    optional "id", "label", "temperature", "max_tokens"}; ImproperlyConfigured with
+    optional "id", "label", "temperature", "max_tokens", "images" (true: it reads
+    images; default false)}; ImproperlyConfigured with
     the reason when it is not. `environ` gives the keys named by "api_key_env"."""
     try:
         entries = json.loads(raw)
@@ -125,6 +127,9 @@ def parse_models(raw: str, environ: Mapping[str, str]) -> list[ModelSpec]:
                 raise ImproperlyConfigured(f"{where}: ${entry['api_key_env']} is not set.")
         temperature = _number(entry, "temperature", float, where)
         max_tokens = _number(entry, "max_tokens", int, where)
+        images = entry.get("images", False)
+        if not isinstance(images, bool):
+            raise ImproperlyConfigured(f"{where}: images must be true or false.")
         specs.append(
             ModelSpec(
                 key=key,
@@ -134,6 +139,7 @@ def parse_models(raw: str, environ: Mapping[str, str]) -> list[ModelSpec]:
                 api_key=api_key,
                 temperature=temperature,
                 max_tokens=max_tokens,
+                images=images,
             )
         )
     keys = [spec.key for spec in specs]
@@ -165,11 +171,14 @@ MODEL_FIELDS = {
     "api_key_env",
     "temperature",
     "max_tokens",
+    "images",
 }
-DEMO = ModelSpec(key=DEMO_MODEL_NAME, label="Demo (offline)", kind="demo")
+# The demo models take images (they name the files they are sent: the offline demo
+# shows attachments working).
+DEMO = ModelSpec(key=DEMO_MODEL_NAME, label="Demo (offline)", kind="demo", images=True)
 # Offered beside DEMO when no other model is configured, so switching models shows.
 DEMO_JA = ModelSpec(
-    key=DEMO_JA_MODEL_NAME, label="Demo, Japanese (offline)", kind="demo", model="ja"
+    key=DEMO_JA_MODEL_NAME, label="Demo, Japanese (offline)", kind="demo", model="ja", images=True
 )
 
 
@@ -396,11 +405,20 @@ def system_prompt(instructions: str = "") -> str:
 SUMMARY_INTRO = "Summary of the earlier conversation:"
 
 
-def to_langchain(context: list[tuple[str, str]], instructions: str = "") -> list[BaseMessage]:
+# An OpenAI content part: {"type": "text", "text": ...} or {"type": "image_url",
+# "image_url": {"url": "data:<mime>;base64,..."}}.
+Part: TypeAlias = dict[str, Any]
+
+
+def to_langchain(
+    context: list[tuple[str, str]], instructions: str = "", parts: list[Part] | None = None
+) -> list[BaseMessage]:
     """The model's input: the system prompt (the operator's, then the conversation's
     instructions), then the (role, content) pairs in order. A leading `summary` pair
     (a long conversation's earlier part, issue #25) ends the system prompt: one system
-    message, as `system_prompt` says why."""
+    message, as `system_prompt` says why. `parts`: the files attached to the last
+    question (chat/conversations/attachments.py), sent after its text as content
+    parts of the same message."""
     system = system_prompt(instructions)
     if context and context[0][0] == "summary":
         system = f"{system}\n\n{SUMMARY_INTRO}\n{context[0][1]}" if system else context[0][1]
@@ -408,7 +426,15 @@ def to_langchain(context: list[tuple[str, str]], instructions: str = "") -> list
     messages: list[BaseMessage] = [SystemMessage(system)]
     for role, content in context:
         messages.append(HumanMessage(content) if role == "user" else AIMessage(content))
+    if parts and isinstance(messages[-1], HumanMessage):
+        question = messages[-1].text
+        messages[-1] = HumanMessage([{"type": "text", "text": question}, *parts])
     return messages
+
+
+def takes_images(model_key: str | None) -> bool:
+    """Does the model (one no longer configured: the default) read images?"""
+    return resolve_model_or_default(model_key).images
 
 
 class ModelOptions(TypedDict, total=False):
@@ -476,12 +502,13 @@ async def stream_answer(
     temperature: float | None = None,
     limits: AnswerLimits = NO_LIMITS,
     attempt: int = 0,
+    parts: list[Part] | None = None,
 ) -> AsyncGenerator[str | Usage | Finish, None]:
     """The running loop's model answering `context`: its text deltas (never empty),
     its usage whenever the provider reports it (the last report counts), and why it
     stopped when it says so. The text ends before the first of `limits.stop`, whether
     the model honoured it or not (stops.py). `attempt`: which try at this answer it is
-    (only the demo model reads it).
+    (only the demo model reads it). `parts`: the files attached to the question.
 
     Reads the model's own `_astream` when its class has one, the method streaming
     LangChain chat models implement: `astream` wraps each chunk in callback, metadata
@@ -490,7 +517,7 @@ async def stream_answer(
     `_stream`, or to one chunk with the whole answer.
     """
     model = chat_model(model_key).model
-    messages = to_langchain(context, instructions)
+    messages = to_langchain(context, instructions, parts)
     options = _options(model, model_key, temperature, limits, attempt)
     direct = type(model)._astream is not BaseChatModel._astream
     chunks = model._astream(messages, **options) if direct else model.astream(messages, **options)

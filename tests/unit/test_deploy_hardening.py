@@ -203,20 +203,25 @@ def megabytes(size: str) -> int:
 
 def test_an_import_fits_through_the_proxies_and_nothing_else_grows() -> None:
     """POST /api/import/ takes IMPORT_MAX_BYTES and its form at the ingress and in
-    deploy/nginx.conf; every other path keeps the 1 MB limit."""
+    deploy/nginx.conf, POST /api/attachments/ ATTACHMENT_MAX_BYTES and its form; every
+    other path keeps the 1 MB limit."""
     body = "nginx.ingress.kubernetes.io/proxy-body-size"
     imports = k8s()["Ingress/chat-web-import"]
     assert megabytes(imports["metadata"]["annotations"][body]) > settings.IMPORT_MAX_BYTES
     ((rule,),) = [imports["spec"]["rules"]]
     assert rule["host"] == k8s()["Ingress/chat-web"]["spec"]["rules"][0]["host"]
     assert [(p["path"], p["pathType"]) for p in rule["http"]["paths"]] == [
-        ("/api/import/", "Exact")
+        ("/api/import/", "Exact"),
+        ("/api/attachments/", "Exact"),
     ]
     assert k8s()["Ingress/chat-web"]["metadata"]["annotations"][body] == "1m"
     conf = (REPO_ROOT / "deploy" / "nginx.conf").read_text()
     location = conf.split("location = /api/import/ {", 1)[1].split("}", 1)[0]
     size = re.search(r"client_max_body_size (\d+m);", location)
     assert size is not None and megabytes(size.group(1)) > settings.IMPORT_MAX_BYTES
+    location = conf.split("location = /api/attachments/ {", 1)[1].split("}", 1)[0]
+    size = re.search(r"client_max_body_size (\d+m);", location)
+    assert size is not None and megabytes(size.group(1)) > settings.ATTACHMENT_MAX_BYTES
 
 
 def test_the_drain_ends_before_the_orchestrators_kill() -> None:

@@ -21,7 +21,7 @@ from django.db.models import QuerySet
 
 from chat.conversations import selectors
 from chat.conversations.porting.drafts import FORMAT, VERSION
-from chat.conversations.serializers import feedback_to_dict
+from chat.conversations.serializers import attachment_to_dict, feedback_to_dict
 from chat.conversations.streams import in_pieces, rows_in_chunks
 from chat.models import Conversation, Message, Summary
 
@@ -45,8 +45,9 @@ def conversation_head(conversation: Conversation) -> dict[str, Any]:
 
 
 def message_entry(message: Message) -> dict[str, Any]:
-    """A message in our format: its place in the tree (`parent_id`) and what it said."""
-    return {
+    """A message in our format: its place in the tree (`parent_id`), what it said and,
+    when it carries files, what they are (their content stays on the server)."""
+    entry: dict[str, Any] = {
         "id": str(message.pk),
         "parent_id": str(message.parent_id) if message.parent_id else None,
         "role": message.role,
@@ -60,6 +61,9 @@ def message_entry(message: Message) -> dict[str, Any]:
         "usage": message.usage,
         "feedback": feedback_to_dict(message) if message.role == "assistant" else None,
     }
+    if files := getattr(message, "files", None):
+        entry["attachments"] = [{**attachment_to_dict(a), "sha256": a.sha256} for a in files]
+    return entry
 
 
 def summary_entry(summary: Summary) -> dict[str, Any]:
@@ -100,6 +104,7 @@ async def _json_texts(owner_id: int, conversation_id: uuid.UUID | None) -> Async
         MESSAGE_ROWS,
     )
     exported = datetime.now(UTC).isoformat()
+    with_files = await sync_to_async(selectors.conversations_with_files)(conversations)
     async with (
         aclosing(messages),
         aclosing(summaries),
@@ -114,7 +119,12 @@ async def _json_texts(owner_id: int, conversation_id: uuid.UUID | None) -> Async
             head = json.dumps(conversation_head(conversation), ensure_ascii=False)[:-1]
             yield ("," if index else "") + "\n" + head + ', "messages": ['
             first = True
+            files = {}
+            if conversation.pk in with_files:
+                read = sync_to_async(selectors.files_by_message)
+                files = await read(conversation_id=conversation.pk)
             while pending is not None and pending.conversation_id == conversation.pk:
+                pending.files = files.get(pending.pk, [])
                 yield ("" if first else ",\n") + json.dumps(
                     message_entry(pending), ensure_ascii=False
                 )
@@ -139,7 +149,8 @@ def _path_rows(conversation_id: uuid.UUID) -> tuple[Any, list[str]]:
 
 
 def _messages(conversation_id: uuid.UUID, ids: list[str]) -> dict[str, Message]:
-    found = Message.objects.filter(conversation_id=conversation_id, pk__in=ids)
+    found = list(Message.objects.filter(conversation_id=conversation_id, pk__in=ids))
+    selectors.with_files(found)
     return {str(m.pk): m for m in found}
 
 
@@ -183,7 +194,13 @@ def markdown_message(message: Message, version: int, versions: int) -> str:
         note = "\n\n*(stopped)*"
     elif message.status == "error":
         note = f"\n\n*(error: {one_line(message.error) or message.error_code})*"
-    return f"## {who}\n\n{message.content}{note}\n\n"
+    files = "".join(
+        f"\n- Attached: {one_line(a.name)} ({a.kind}, {a.size:,} bytes)"
+        for a in getattr(message, "files", [])
+    )
+    if files:
+        files = "\n" + files
+    return f"## {who}\n\n{message.content}{files}{note}\n\n"
 
 
 def one_line(text: str) -> str:

@@ -26,10 +26,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from chat import db
-from chat.conversations import liveness, quotas, selectors, services
+from chat.conversations import attachments, liveness, quotas, selectors, services
 from chat.conversations.tree import Tree
 from chat.db import db_call
-from chat.models import Conversation, Message, UserQuota
+from chat.errors import Refusal
+from chat.models import Attachment, Conversation, Message, UserQuota
 from chat.provider import llm
 from chat.provider.prompts import CONTINUE_PROMPT
 from chat.streaming.answer import admission
@@ -60,6 +61,7 @@ class ExchangeRequest:
     kind: Kind = Kind.SEND
     target_id: str | None = None  # the message edited, regenerated or continued
     limits: llm.AnswerLimits = llm.NO_LIMITS  # an API client's, for this answer
+    attachments: tuple[str, ...] = ()  # ids of the user's unsent files the question carries
 
 
 Outcome = services.Exchange | Exception
@@ -91,6 +93,53 @@ class _Started:
 
 @transaction.atomic
 def exchanges_start(requests: list[ExchangeRequest]) -> list[Outcome]:
+    """`exchanges_checked` for the requests whose files pass (`_files_check`); the
+    others are refused with the reason."""
+    files, refused = _files_check(requests)
+    if not refused:
+        return exchanges_checked(requests, files)
+    admitted = [i for i in range(len(requests)) if i not in refused]
+    outcomes = exchanges_checked(
+        [requests[i] for i in admitted], {n: files[i] for n, i in enumerate(admitted) if i in files}
+    )
+    by_index = dict(zip(admitted, outcomes, strict=True))
+    return [by_index[i] if i in by_index else refused[i] for i in range(len(requests))]
+
+
+def _files_check(
+    requests: list[ExchangeRequest],
+) -> tuple[dict[int, list[Attachment]], dict[int, Exception]]:
+    """The files each request's question carries (its user's, unsent), or why it is
+    refused: a file unknown or not theirs (`not_found`), too many, an image for a
+    model that does not read images (`invalid`)."""
+    files: dict[int, list[Attachment]] = {}
+    refused: dict[int, Exception] = {}
+    for index, request in enumerate(requests):
+        if not request.attachments:
+            continue
+        try:
+            found = attachments.attachments_for_send(
+                owner=request.user, ids=list(request.attachments)
+            )
+            model = (
+                Conversation.objects.filter(pk=request.conversation_id, owner=request.user)
+                .values_list("model", flat=True)
+                .first()
+            )
+            spec = llm.resolve_model_or_default(model)
+            attachments.images_refusal(
+                attachments=found, model_label=spec.label, images=spec.images
+            )
+        except Refusal as exc:
+            refused[index] = exc
+        else:
+            files[index] = found
+    return files, refused
+
+
+def exchanges_checked(
+    requests: list[ExchangeRequest], files: dict[int, list[Attachment]] | None = None
+) -> list[Outcome]:
     """Save each request's user message and the `streaming` answer that will follow
     it, and read what the model gets for it, in one transaction: one outcome per
     request, an Exchange or the exception that refuses it (DoesNotExist: not the
@@ -112,7 +161,11 @@ def exchanges_start(requests: list[ExchangeRequest]) -> list[Outcome]:
         stored=batch.holdings.stored,
     )
     started = _batch_write(requests, decisions, batch)
-    exchanges = _exchanges_read(started, batch.trees)
+    files = files or {}
+    for s in started:
+        if s.question is not None and s.index in files:
+            attachments.attachments_attach(attachments=files[s.index], message=s.question)
+    exchanges = _exchanges_read(started, batch.trees, files)
     outcomes: list[Outcome] = []
     for index, (request, decision) in enumerate(zip(requests, decisions, strict=True)):
         if isinstance(decision, admission.Accept):
@@ -281,10 +334,11 @@ def _messages_new(
 
 
 def _exchanges_read(
-    started: list[_Started], trees: dict[str, Tree]
+    started: list[_Started], trees: dict[str, Tree], files: dict[int, list[Attachment]]
 ) -> dict[int, services.Exchange]:
     """The started exchanges by request index, with what the model gets for each (its
-    path's context, in one query) and the new messages' siblings."""
+    path's context, in one query; which question's files go with it) and the new
+    messages' siblings."""
     for s in started:
         tree = trees[str(s.answer.conversation_id)]
         if s.question is not None:
@@ -297,11 +351,29 @@ def _exchanges_read(
         for s in started
     }
     contexts = selectors.contexts_for_paths(paths) if started else {}
-    return {s.index: _exchange(s, trees, contexts) for s in started}
+    # A regenerate answers its question again, with its files (one query, if any).
+    again = {str(s.answer.parent_id) for s in started if s.kind == Kind.REGENERATE}
+    with_files = {s.index: str(s.answer.parent_id) for s in started if s.index in files}
+    if again:
+        carrying = {
+            str(pk)
+            for pk in Attachment.objects.filter(message_id__in=again).values_list(
+                "message_id", flat=True
+            )
+        }
+        with_files |= {
+            s.index: str(s.answer.parent_id)
+            for s in started
+            if s.kind == Kind.REGENERATE and str(s.answer.parent_id) in carrying
+        }
+    return {s.index: _exchange(s, trees, contexts, with_files.get(s.index)) for s in started}
 
 
 def _exchange(
-    s: _Started, trees: dict[str, Tree], contexts: dict[str, list[tuple[str, str]]]
+    s: _Started,
+    trees: dict[str, Tree],
+    contexts: dict[str, list[tuple[str, str]]],
+    files_of: str | None,
 ) -> services.Exchange:
     key = str(s.answer.conversation_id)
     tree = trees[key]
@@ -322,6 +394,7 @@ def _exchange(
         model_key=llm.resolve_model_or_default(conversation.model).key,
         instructions=conversation.instructions,
         temperature=conversation.temperature,
+        files_of=files_of,
     )
 
 
@@ -436,4 +509,5 @@ def exchange_answer_options(
         "instructions": exchange.instructions,
         "temperature": exchange.temperature,
         "limits": limits,
+        "files_of": exchange.files_of,
     }

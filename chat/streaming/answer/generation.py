@@ -25,10 +25,11 @@ from django.conf import settings
 from django.utils.translation import gettext_noop
 
 from chat import contract
-from chat.conversations import selectors
+from chat.conversations import attachments, selectors
 from chat.db import db_call
 from chat.errors import INTERRUPTED_ERROR, ErrorCode
 from chat.models import Message
+from chat.provider import llm
 from chat.provider.llm import (
     NO_LIMITS,
     AnswerLimits,
@@ -67,6 +68,7 @@ class AnswerOptions(TypedDict, total=False):
     instructions: str
     temperature: float | None
     limits: AnswerLimits
+    files_of: str | None  # the question whose attached files the model is sent
 
 
 class Generation:
@@ -83,6 +85,7 @@ class Generation:
         self.message_id = message_id
         self.model_name = options["model_name"]
         self.context = options.get("context")
+        self.files_of = options.get("files_of")
         self.user_id = options.get("user_id")
         self.parent_id = options.get("parent_id")
         self.siblings = options.get("siblings") or [message_id]
@@ -202,6 +205,12 @@ class Generation:
             read = db_call(selectors.model_context)
             self.context = await read(assistant_message_id=self.message_id)
         context = self.context
+        parts = None
+        if self.files_of:
+            read_files = db_call(attachments.model_parts)
+            parts = await read_files(
+                message_id=self.files_of, images=llm.takes_images(self.model_key)
+            )
         stream = stream_answer(
             context,
             model_key=self.model_key,
@@ -210,6 +219,7 @@ class Generation:
             limits=self.limits,
             # A regenerate's place among its siblings (the demo model words it anew).
             attempt=self.siblings.index(self.message_id) if self.message_id in self.siblings else 0,
+            parts=parts,
         )
         # Closed on leaving, so an answer stopped at its longest closes the model's stream.
         async with asyncio.timeout(settings.LLM_MAX_ANSWER_SECONDS), aclosing(stream):

@@ -25,6 +25,7 @@ from chat.streaming.delivery.chunking import MODES
 class UserMessage:
     content: str
     client_id: str | None
+    attachments: tuple[str, ...] = ()  # ids of the user's uploaded files it carries
 
 
 @dataclass(frozen=True)
@@ -205,7 +206,8 @@ def _message_id(data: Mapping[str, object], key: str) -> str:
 
 
 def parse_user_message(data: Mapping[str, object]) -> UserMessage:
-    """`content` and `client_id` of a `user_message` frame (or an API request's body)."""
+    """`content`, `client_id` and `attachments` (a list of uploaded files' ids) of a
+    `user_message` frame (or an API request's body)."""
     content = data.get("content")
     if not isinstance(content, str):
         raise Refusal(ErrorCode.BAD_FRAME, _('A user_message needs a "content" string.'))
@@ -228,7 +230,20 @@ def parse_user_message(data: Mapping[str, object]) -> UserMessage:
     # (found by `make fuzz`, 10,000 frames).
     if "\x00" in content or (client_id is not None and "\x00" in client_id):
         raise Refusal(ErrorCode.BAD_FRAME, NUL_REFUSED)
-    return UserMessage(content=content, client_id=client_id)
+    files = data.get("attachments", [])
+    if not isinstance(files, list) or not all(
+        isinstance(f, str) and 0 < len(f) <= 64 for f in files
+    ):
+        raise Refusal(ErrorCode.BAD_FRAME, _('"attachments" must be a list of file ids.'))
+    if len(files) > settings.ATTACHMENT_MAX_PER_MESSAGE:
+        raise Refusal(
+            ErrorCode.INVALID,
+            format_lazy(
+                _("A message may carry at most {count} files."),
+                count=settings.ATTACHMENT_MAX_PER_MESSAGE,
+            ),
+        )
+    return UserMessage(content=content, client_id=client_id, attachments=tuple(files))
 
 
 NUL_REFUSED = _("Text may not contain the NUL character (U+0000).")

@@ -123,8 +123,9 @@ class Tab:
             self.voice.hush()  # barge-in: the voice stops at once
         if isinstance(request, protocol.UserMessage | protocol.Edit):
             target = getattr(request, "message_id", None)
+            files = getattr(request, "attachments", ())
             await self.start_answer(
-                KINDS[type(request)], request.content, request.client_id, target
+                KINDS[type(request)], request.content, request.client_id, target, files
             )
         elif isinstance(request, protocol.Regenerate | protocol.Continue):
             await self.start_answer(KINDS[type(request)], target=request.message_id)
@@ -168,9 +169,16 @@ class Tab:
         content: str = "",
         client_id: str | None = None,
         target: str | None = None,
+        files: tuple[str, ...] = (),
     ) -> None:
         request = ExchangeRequest(
-            self.user, self.conversation.pk, content, client_id, kind=kind, target_id=target
+            self.user,
+            self.conversation.pk,
+            content,
+            client_id,
+            kind=kind,
+            target_id=target,
+            attachments=files,
         )
         posted = await post(request)
         if posted.announced:

@@ -83,7 +83,13 @@ async def api_messages(request: HttpRequest, conversation_id: str) -> HttpRespon
     try:
         message = parse_user_message(body)
         user = follower.credential["user"]
-        asked = ExchangeRequest(user, follower.conversation_id, message.content, message.client_id)
+        asked = ExchangeRequest(
+            user,
+            follower.conversation_id,
+            message.content,
+            message.client_id,
+            attachments=message.attachments,
+        )
         posted = await post(asked)
     except Refusal as exc:
         await follower.leave()
