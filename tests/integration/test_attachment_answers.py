@@ -17,7 +17,7 @@ from chat.models import Attachment
 from tests.support import files
 from tests.support.openai_stub import OpenAIStub, Reply
 
-from .conftest import make_conversation, make_user
+from .conftest import make_conversation, make_user, open_socket, receive, receive_until
 from .sse import (
     Stream,
     bearer_client,
@@ -199,3 +199,32 @@ async def test_v1_image_to_a_model_without_images_is_refused_and_not_kept(
     assert openai_error_of(response)["message"] == "The model stub-model does not read images."
     assert not await Attachment.objects.filter(owner=user).aexists()
     assert stub.requests == []
+
+
+async def test_a_socket_user_message_carries_files(image_model: OpenAIStub) -> None:
+    """The WebSocket's `user_message` with `attachments`: the `message` frame lists the
+    file and the model gets the question and the image as parts; a regenerate sends
+    them again."""
+    image_model.replies += [Reply(deltas=["One."]), Reply(deltas=["Two."])]
+    user = await make_user()
+    conversation = await make_conversation(user)
+    picture = await stored(user, "dot.png", files.PNG)
+    ws = await open_socket(user, conversation)
+    assert (await receive(ws))["type"] == "history"
+    await ws.send_to(
+        text_data=json.dumps({"type": "user_message", "content": "See", "attachments": [picture]})
+    )
+    frames = await receive_until(ws, "end")
+    (message,) = [f for f in frames if f["type"] == "message"]
+    assert [a["name"] for a in message["attachments"]] == ["dot.png"]
+    answer = next(f for f in frames if f["type"] == "end")["message_id"]
+    await ws.send_to(text_data=json.dumps({"type": "regenerate", "message_id": answer}))
+    await receive_until(ws, "end")
+    await ws.disconnect()
+    image = {
+        "type": "image_url",
+        "image_url": {"url": "data:image/png;base64," + base64.b64encode(files.PNG).decode()},
+    }
+    for body in image_model.requests:
+        assert body["messages"][-1]["content"] == [{"type": "text", "text": "See"}, image]
+    assert len(image_model.requests) == 2
