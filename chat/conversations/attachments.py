@@ -153,7 +153,11 @@ def attachments_for_send(*, owner: User, ids: list[str]) -> list[Attachment]:
     wanted = [pk for pk in parsed if pk is not None]
     if len(wanted) != len(parsed):
         raise Refusal(ErrorCode.NOT_FOUND, NO_SUCH_FILE)
-    rows = Attachment.objects.filter(owner=owner, message__isnull=True, pk__in=wanted)
+    # Locked until the question is saved: a second send of the same file waits, then
+    # finds it sent (not_found). Called inside the exchange's transaction.
+    rows = Attachment.objects.select_for_update().filter(
+        owner=owner, message__isnull=True, pk__in=wanted
+    )
     found = {a.pk: a for a in rows}
     if len(found) != len(wanted):
         raise Refusal(ErrorCode.NOT_FOUND, NO_SUCH_FILE)

@@ -44,6 +44,7 @@ class Turn:
     question: str
     settings: TurnSettings
     limits: AnswerLimits = NO_LIMITS
+    attachments: tuple[str, ...] = ()  # ids of the user's stored files the question carries
 
 
 async def post_turn(
@@ -88,7 +89,12 @@ async def _post(
     await follower.join()  # before the answer starts: it misses nothing
     try:
         asked = ExchangeRequest(
-            token.user, conversation_id, turn.question, client_id=None, limits=turn.limits
+            token.user,
+            conversation_id,
+            turn.question,
+            client_id=None,
+            limits=turn.limits,
+            attachments=turn.attachments,
         )
         return follower, await post(asked, on_leave=on_leave)
     except BaseException:

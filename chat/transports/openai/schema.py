@@ -1,14 +1,18 @@
 """The OpenAI chat completions format, pure: requests parsed and checked, answers built.
 
-Only what the gateway (views.py) serves: text messages in, one choice out,
-streamed as `chat.completion.chunk` objects or whole as a `chat.completion`. What it
-does not serve (tools, several choices, images) is refused by name (`param`), as
-OpenAI refuses what it does not know.
+Only what the gateway (views.py) serves: text messages in (and images of the last
+user message, as `image_url` parts holding data URLs), one choice out, streamed as
+`chat.completion.chunk` objects or whole as a `chat.completion`. What it does not
+serve (tools, several choices, images by a remote URL) is refused by name (`param`),
+as OpenAI refuses what it does not know.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +24,11 @@ UNSUPPORTED = ("tools", "tool_choice", "functions", "function_call", "audio", "p
 MAX_STOPS = 4  # OpenAI's limit
 MAX_STOP_CHARS = 200
 MAX_TOKENS_ASKED = 2**31 - 1
+DATA_URL = re.compile(r"data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?:;[\w=.+-]+)*;base64,(?P<data>.*)", re.S)
+REMOTE_IMAGE = (
+    "Images must be sent as data: URLs (base64): this server does not fetch images "
+    "from other addresses."
+)
 
 
 class BadRequest(Refusal):
@@ -46,6 +55,7 @@ class CompletionRequest:
     temperature: float | None
     max_tokens: int | None = None  # the smaller of max_tokens and max_completion_tokens
     stop: tuple[str, ...] = ()
+    images: tuple[bytes, ...] = ()  # the question's images (those of earlier turns: dropped)
 
 
 def parse_request(data: Any, *, max_chars: int, max_instructions: int) -> CompletionRequest:
@@ -71,7 +81,7 @@ def parse_request(data: Any, *, max_chars: int, max_instructions: int) -> Comple
             "stream_options is only allowed with stream: true.", param="stream_options"
         )
     include_usage = _flag(options or {}, "include_usage", "stream_options.include_usage")
-    instructions, history = _messages(data.get("messages"), max_chars)
+    instructions, history, images = _messages(data.get("messages"), max_chars)
     if len(instructions) > max_instructions:
         raise BadRequest(
             f"The system messages are too long ({len(instructions)} of {max_instructions} "
@@ -92,6 +102,7 @@ def parse_request(data: Any, *, max_chars: int, max_instructions: int) -> Comple
         temperature=_temperature(data.get("temperature")),
         max_tokens=_max_tokens(data),
         stop=_stop(data.get("stop")),
+        images=images,
     )
 
 
@@ -146,15 +157,18 @@ def _stop(value: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(stop for stop in stops if stop))
 
 
-def _messages(messages: Any, max_chars: int) -> tuple[str, list[tuple[str, str]]]:
-    """(instructions, the conversation): system and developer messages are the
-    instructions; the rest alternate as they come."""
+def _messages(
+    messages: Any, max_chars: int
+) -> tuple[str, list[tuple[str, str]], tuple[bytes, ...]]:
+    """(instructions, the conversation, the last message's images): system and
+    developer messages are the instructions; the rest alternate as they come."""
     if not isinstance(messages, list) or not messages:
         raise BadRequest("messages must be a non-empty array.", param="messages")
     if len(messages) > MAX_MESSAGES:
         raise BadRequest(f"At most {MAX_MESSAGES} messages.", param="messages")
     instructions: list[str] = []
     history: list[tuple[str, str]] = []
+    images: list[bytes] = []
     for index, message in enumerate(messages):
         param = f"messages[{index}]"
         if not isinstance(message, dict):
@@ -165,7 +179,7 @@ def _messages(messages: Any, max_chars: int) -> tuple[str, list[tuple[str, str]]
                 f"Unsupported role {str(role)[:20]!r}: use system, user or assistant.",
                 param=f"{param}.role",
             )
-        content = _text(message.get("content"), f"{param}.content")
+        content, images = _content(message.get("content"), f"{param}.content")
         if "\x00" in content:  # PostgreSQL's text cannot hold it
             raise BadRequest(
                 "Text may not contain the NUL character (U+0000).", param=f"{param}.content"
@@ -182,23 +196,46 @@ def _messages(messages: Any, max_chars: int) -> tuple[str, list[tuple[str, str]]
             raise BadRequest("A message is empty.", param=f"{param}.content")
         else:
             history.append((role, content))
-    return "\n\n".join(instructions), history
+    if images and role != "user":
+        raise BadRequest("Only a user message may carry images.", param="messages")
+    return "\n\n".join(instructions), history, tuple(images)
 
 
-def _text(content: Any, param: str) -> str:
-    """A message's text: a string, or an array of text parts."""
+def _content(content: Any, param: str) -> tuple[str, list[bytes]]:
+    """A message's text and images: a string, or an array of text and `image_url`
+    parts (an image by a data URL only)."""
     if isinstance(content, str):
-        return content
+        return content, []
     if isinstance(content, list) and content:
-        parts = []
+        parts, images = [], []
         for part in content:
-            if not isinstance(part, dict) or part.get("type") != "text":
-                raise BadRequest("Only text content parts are supported.", param=param)
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind == "image_url":
+                images.append(_image(part.get("image_url"), param))
+                continue
+            if kind != "text":
+                raise BadRequest(
+                    "Only text and image_url content parts are supported.", param=param
+                )
             if not isinstance(part.get("text"), str):
                 raise BadRequest("A text part needs a text string.", param=param)
             parts.append(part["text"])
-        return "".join(parts)
-    raise BadRequest("content must be a string or an array of text parts.", param=param)
+        return "".join(parts), images
+    raise BadRequest("content must be a string or an array of content parts.", param=param)
+
+
+def _image(value: Any, param: str) -> bytes:
+    """An image_url part's image: {"url": "data:<type>;base64,..."} (or the URL alone)."""
+    url = value.get("url") if isinstance(value, dict) else value
+    if not isinstance(url, str):
+        raise BadRequest("An image_url part needs a url.", param=param)
+    found = DATA_URL.fullmatch(url.strip())
+    if found is None:
+        raise BadRequest(REMOTE_IMAGE, param=param)
+    try:
+        return base64.b64decode(found["data"], validate=True)
+    except (binascii.Error, ValueError):
+        raise BadRequest("The image's data URL is not valid base64.", param=param) from None
 
 
 # --- Answers ---------------------------------------------------------------------------

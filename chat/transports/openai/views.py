@@ -21,10 +21,11 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from chat.accounts.guards import request_credential
+from chat.conversations import attachments
 from chat.conversations.limits import MAX_INSTRUCTIONS_CHARS
-from chat.db import release_request_connection
+from chat.db import db_call, release_request_connection
 from chat.errors import ErrorCode, Refusal
-from chat.models import ApiToken
+from chat.models import ApiToken, Attachment
 from chat.provider import llm
 from chat.streaming.delivery import protocol
 from chat.streaming.stream.post import OnLeave
@@ -75,11 +76,16 @@ async def chat_completions(request: HttpRequest) -> HttpResponseBase:
             "temperature": asked.temperature,
         }
         limits = llm.AnswerLimits(max_tokens=asked.max_tokens, stop=asked.stop)
-        turn = Turn(asked.history, asked.question, settings_, limits)
+        files = await _images_store(token, asked.images)
+        turn = Turn(asked.history, asked.question, settings_, limits, files)
         credential = request_credential(request, token.user)
-        follower, posted = await post_turn(
-            turn, token=token, credential=credential, on_leave=OnLeave.STOP
-        )
+        try:
+            follower, posted = await post_turn(
+                turn, token=token, credential=credential, on_leave=OnLeave.STOP
+            )
+        except BaseException:
+            await Attachment.objects.filter(pk__in=files, message__isnull=True).adelete()
+            raise
     except Refusal as exc:
         return refusal_response(exc)
     assert posted.answer_id is not None
@@ -94,6 +100,23 @@ async def chat_completions(request: HttpRequest) -> HttpResponseBase:
         follower.handed_over()
     response["X-Conversation-Id"] = follower.conversation_id
     return response
+
+
+async def _images_store(token: ApiToken, images: tuple[bytes, ...]) -> tuple[str, ...]:
+    """The question's images, stored as the token's user's attachments (their limits,
+    their type read from the content); their ids."""
+    ids: list[str] = []
+    store = db_call(attachments.attachment_create)
+    try:
+        for number, data in enumerate(images, 1):
+            found = await store(owner=token.user, data=data, name=f"image-{number}")
+            ids.append(str(found.pk))
+            if found.kind != Attachment.Kind.IMAGE:
+                raise BadRequest("An image_url part must hold an image.", param="messages")
+    except BaseException:
+        await Attachment.objects.filter(pk__in=ids).adelete()
+        raise
+    return tuple(ids)
 
 
 def _model(name: str) -> llm.ModelSpec:

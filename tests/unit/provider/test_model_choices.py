@@ -41,6 +41,14 @@ def test_models_are_parsed_with_keys_from_the_environment() -> None:
     )
 
 
+def test_only_models_said_to_read_images_take_them() -> None:
+    """LLM_MODELS' "images" (default false: an entry written before it keeps working);
+    the offline demo models take images."""
+    plain, vision = parse_models('[{"name": "a"}, {"name": "b", "images": true}]', {})
+    assert (plain.images, vision.images) == (False, True)
+    assert DEMO.images and DEMO_JA.images
+
+
 @pytest.mark.parametrize(
     ("raw", "reason"),
     [
@@ -51,6 +59,7 @@ def test_models_are_parsed_with_keys_from_the_environment() -> None:
         ('[{"name": "a", "api_key_env": "MISSING"}]', "$MISSING is not set"),
         ('[{"name": "a", "temperature": "hot"}]', "temperature must be a number"),
         ('[{"name": "a"}, {"name": "a"}]', "must be unique"),
+        ('[{"name": "a", "images": "yes"}]', "images must be true or false"),
     ],
 )
 def test_a_bad_configuration_says_what_is_wrong(raw: str, reason: str) -> None:
