@@ -32,6 +32,7 @@ from langchain_core.messages import (
 )
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
+from chat.provider.demo_files import describe_files, split_question
 from chat.provider.demo_words import (
     ENGLISH,
     FRAMES,
@@ -85,7 +86,8 @@ def demo_reply(
     style = style_of(system, language)
     if _is_continue(messages):
         return _continuation(messages, style, attempt=attempt, temperature=temperature)
-    prompt = next((m.text for m in reversed(messages) if isinstance(m, HumanMessage)), "")
+    last = next((m for m in reversed(messages) if isinstance(m, HumanMessage)), None)
+    prompt, files = split_question(last.content) if last is not None else ("", [])
     if prompt.startswith("/echo "):
         return prompt[len("/echo ") :]
     if prompt.strip() == "/math":
@@ -105,7 +107,8 @@ def demo_reply(
         header = frame["formal"] + header
     elif style.tone == "pirate" and style.language in ("", "en"):
         header = "Arr! " + header
-    lines = [header, *map(voice, _body(digest, style))]
+    seen = describe_files(files, style.language)  # what it can tell of the files sent
+    lines = [header, *([seen] if seen else []), *map(voice, _body(digest, style))]
     if style.tone == "formal":
         lines.append(frame["closing"])
     if style.length != "short":

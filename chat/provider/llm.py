@@ -248,9 +248,18 @@ def resolve_model_or_default(key: str | None) -> ModelSpec:
         return model_specs()[0]
 
 
-def model_choices() -> list[dict[str, str]]:
-    """The models for pages and the API: key and label, the default first."""
-    return [{"key": spec.key, "label": spec.label} for spec in model_specs()]
+class ModelChoice(TypedDict):
+    """A model as pages and the API offer it."""
+
+    key: str
+    label: str
+    images: bool  # it reads images: the chat page lets images be attached for it
+
+
+def model_choices() -> list[ModelChoice]:
+    """The models for pages and the API: key, label and whether it reads images, the
+    default first."""
+    return [{"key": s.key, "label": s.label, "images": s.images} for s in model_specs()]
 
 
 def model_display_name(key: str | None = None) -> str:

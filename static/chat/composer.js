@@ -5,6 +5,8 @@ import { app, config, els, sendFrame, state, store, util, Voice, Speech } from '
 import { addBubble, announce, appendToMessages, renderActions, renderMeta, scrollToBottom, showNotice, updateBusy } from './render.js';
 import { createConversation, draftBody } from './sidebar.js';
 import { formatNumber, gettext, interpolate } from './i18n.js';
+import { MessageStore } from './store.js';
+import { attachmentsBlocker, attachmentsWaiting, giveBackAttachments, takeAttachments } from './attachments.js';
 
 const CHUNK_KEY = 'chat.chunking';
 
@@ -50,10 +52,25 @@ function giveBack(content) {
   checkLength();
 }
 
+// A sentence under the message box, in place of the length hint.
+function hintThat(text) {
+  els.hint.textContent = text;
+  els.hint.classList.add('over');
+}
+
 async function submitMessage() {
   const content = els.input.value.trim();
-  if (!content || els.input.disabled || state.creating) return;
+  if (els.input.disabled || state.creating) return;
+  if (!content) {
+    if (attachmentsWaiting()) hintThat(gettext('Write a message to go with the files.'));
+    return;
+  }
   if (!checkLength()) return;
+  const blocker = attachmentsBlocker();
+  if (blocker) {
+    hintThat(blocker);
+    return;
+  }
   Voice.hush(false);  // barge-in: the server's voice stops for a new message (it hears it too)
   if (!state.currentId) {
     state.creating = true;
@@ -71,8 +88,9 @@ async function submitMessage() {
   // Optimistic bubble; the server's `message` frame carrying our client_id confirms it.
   // Behind a streaming answer or other waiting messages it is queued.
   const clientId = util.uuid();
-  const p = store.add(clientId, content);
-  p.view = addBubble({ role: 'user', content, status: p.queued ? 'queued' : 'pending' });
+  const attachments = takeAttachments();
+  const p = store.add(clientId, content, null, attachments);
+  p.view = addBubble({ role: 'user', content, attachments, status: p.queued ? 'queued' : 'pending' });
   p.view.dataset.clientId = clientId;
   if (p.queued) renderMeta(p.view, { status: 'queued' });
   els.input.value = '';
@@ -98,7 +116,7 @@ export function flushQueue() {
   if (!next) return;
   const [clientId, p] = next;
   if (p.queued) setQueued(p, false);
-  if (sendFrame({ type: 'user_message', content: p.content, client_id: clientId })) p.sent = true;
+  if (sendFrame(MessageStore.frame(clientId, p))) p.sent = true;
 }
 
 function cancelQueued(bubble) {
@@ -106,6 +124,7 @@ function cancelQueued(bubble) {
   if (!p) return;
   bubble.remove();
   giveBack(p.content);
+  giveBackAttachments(p.attachments);
   announce(gettext('Queued message cancelled.'));
   els.input.focus();
 }
@@ -127,6 +146,7 @@ export function refuseSent() {
     p.view.dataset.status = 'failed';
     renderMeta(p.view, { status: 'failed' });
     giveBack(p.content);
+    giveBackAttachments(p.attachments);
   }
   flushQueue();  // the messages queued behind the refused one
 }

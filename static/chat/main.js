@@ -6,6 +6,7 @@
 //   page.js      configuration, elements, page state, the classic scripts' helpers
 //   render.js    the bubbles;  frames.js  what each server frame does to them
 //   composer.js  the message box and its queue;  sidebar.js  the conversation list
+//   attachments.js  files attached to a message (attachtray.js: the tray, no DOM)
 // Module scripts run deferred, in document order with the `defer` scripts: after util.js,
 // markdown.js, speech.js, voice.js, temporary.js, dialogs.js, feedback.js and
 // branches.js, before search.js, settings.js, usage.js, theme.js and share.js.
@@ -13,6 +14,7 @@ import { announceConversation, app, config, convPath, els, sendFrame, Speech, st
 import { ProtocolClient } from './protocol.js';
 import { bubbles, onMessagesClick, renderActions, rerenderAll, resetView, showGone, showNotice, showPlaceholder } from './render.js';
 import { setComposerEnabled, wireComposer } from './composer.js';
+import { wireAttachments } from './attachments.js';
 import { flushDeleteOnLeave, loadConversations, renderConversations, setSidebarOpen } from './sidebar.js';
 import { handlers } from './frames.js';
 import { gettext, interpolate } from './i18n.js';
@@ -133,6 +135,7 @@ function showNewChat(settings = {}) {
 Object.assign(app, { client, openConversation, newChat });
 
 wireComposer();
+wireAttachments();
 els.chunkToggle.addEventListener('change', () => {
   els.messages.classList.toggle('show-chunks', els.chunkToggle.checked);
   rerenderAll();

@@ -3,6 +3,7 @@
 // ChatMarkdown (marked -> DOMPurify -> external images blocked).
 import { app, Branches, els, Feedback, Markdown, Speech, state, store, util, Voice, sendFrame } from './page.js';
 import { formatNumber, gettext, interpolate } from './i18n.js';
+import { fileList } from './attachments.js';
 
 const { el, button, timeElement, copyWithFeedback } = util;
 
@@ -71,6 +72,8 @@ export function addBubble(m, before = null) {
   const footer = el('div', 'message-footer');
   footer.append(el('div', 'message-actions'), el('div', 'message-meta'));
   b.append(head, el('div', 'message-text'), footer);
+  const files = fileList(m.attachments);
+  if (files) b.insertBefore(files, footer);
   renderActions(b, m);
   if (m.id) bubbles.set(m.id, b);
   if (m.status === 'streaming') b.setAttribute('aria-busy', 'true');  // screen readers get the answer once it is done

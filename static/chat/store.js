@@ -75,10 +75,18 @@ export class MessageStore {
   }
 
   // A message typed: pending until the server's `message` frame confirms it.
-  add(clientId, content, view = null) {
-    const p = { content, view, sent: false, failed: false, queued: this.mustWait(), retries: 0 };
+  // `attachments`: the uploaded files it carries ({id, name, size, kind, url}).
+  add(clientId, content, view = null, attachments = []) {
+    const p = { content, view, attachments, sent: false, failed: false, queued: this.mustWait(), retries: 0 };
     this.pending.set(clientId, p);
     return p;
+  }
+
+  // The `user_message` frame of a pending message (a resend is the same frame).
+  static frame(clientId, p) {
+    const frame = { type: 'user_message', content: p.content, client_id: clientId };
+    if (p.attachments && p.attachments.length) frame.attachments = p.attachments.map((a) => a.id);
+    return frame;
   }
 
   // The message to send now, [clientId, p], or null: the first waiting one, once nothing

@@ -125,6 +125,7 @@ def server_env(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         ALLOW_PUBLIC_SHARES="1",  # test_shares.py opens a link signed out
         ALLOWED_HOSTS="127.0.0.1,localhost",
         PYTHONUNBUFFERED="1",
+        MEDIA_ROOT=str(workdir / "media"),  # attached files (test_attachments.py reads it)
     )
     base_url = os.environ.get("DATABASE_URL", "")
     drop: Callable[[], None] | None = None

@@ -10,6 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
+from django.urls import reverse
 from django.utils.translation import gettext
 
 from chat.accounts.preferences import preferences_get, preferences_of_request
@@ -59,6 +60,10 @@ def index(request: AuthenticatedHttpRequest, conversation_id: Any = None) -> Htt
         "theme": preferences.theme,
         "default_instructions": preferences.default_instructions,
         "temporary_hours": settings.CHAT_TEMPORARY_HOURS,
+        # Files attached to a message (static/chat/attachments.js checks them first).
+        "attachments_url": reverse("chat:api-attachments"),
+        "attachment_max_bytes": settings.ATTACHMENT_MAX_BYTES,
+        "attachment_max_per_message": settings.ATTACHMENT_MAX_PER_MESSAGE,
     }
     context = {
         "config": config,

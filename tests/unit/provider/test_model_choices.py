@@ -88,8 +88,8 @@ def test_without_a_model_server_both_demo_models_are_offered(settings, offer_dem
     settings.OPENAI_BASE_URL = ""
     settings.LLM_OFFER_DEMO = offer_demo
     assert model_choices() == [
-        {"key": DEMO.key, "label": DEMO.label},
-        {"key": DEMO_JA.key, "label": DEMO_JA.label},
+        {"key": DEMO.key, "label": DEMO.label, "images": True},
+        {"key": DEMO_JA.key, "label": DEMO_JA.label, "images": True},
     ]
     assert resolve_model(None) == DEMO and resolve_model("demo-ja").model == "ja"
 
