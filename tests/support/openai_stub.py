@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -43,6 +44,9 @@ class OpenAIStub:
         self.peers: list[tuple[str, int]] = []  # the client's address of each request
         self.auth: list[str | None] = []  # the Authorization header of each request
         self.disconnects = 0  # streams the client closed before their end
+        # Answers a request no queued reply fits (instead of the default Reply), from
+        # what it asks: a stand-in model whose words depend on its input.
+        self.responder: Callable[[dict[str, Any]], Reply] | None = None
         self._lock = threading.Lock()
         self._closed = threading.Event()
         stub = self
@@ -154,7 +158,7 @@ class OpenAIStub:
         for index, reply in enumerate(self.replies):
             if reply.asked is None or reply.asked in question:
                 return self.replies.pop(index)
-        return Reply()
+        return self.responder(body) if self.responder is not None else Reply()
 
     @property
     def base_url(self) -> str:
