@@ -482,6 +482,9 @@ ATTACHMENT_MAX_BYTES = env_int("ATTACHMENT_MAX_BYTES", 10_000_000)
 ATTACHMENT_MAX_BYTES_PER_USER = env_int("ATTACHMENT_MAX_BYTES_PER_USER", 200_000_000)
 ATTACHMENT_TEXT_CHAR_BUDGET = env_int("ATTACHMENT_TEXT_CHAR_BUDGET", 20_000)
 ATTACHMENT_MAX_PER_MESSAGE = env_int("ATTACHMENT_MAX_PER_MESSAGE", 5)
+# A file uploaded and never sent with a message is deleted after this many hours by the
+# periodic sweep (0: kept until its owner deletes it).
+ATTACHMENT_UNSENT_HOURS = env_float("ATTACHMENT_UNSENT_HOURS", 24.0)
 # Where stored files go: Django's default storage (the local file system under
 # MEDIA_ROOT; an S3-compatible store through django-storages, docs/DESIGN.md).
 MEDIA_ROOT = os.environ.get("MEDIA_ROOT", str(BASE_DIR / "media"))

@@ -9,12 +9,14 @@ import base64
 import hashlib
 import logging
 import uuid
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import Q, Sum
+from django.db.models.functions import Now
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django.utils.text import format_lazy
@@ -137,6 +139,33 @@ def attachment_delete_unsent(*, owner: User, attachment_id: object) -> None:
     if attachment.owner_id != owner.pk or attachment.message_id is not None:
         raise Attachment.DoesNotExist
     attachment.delete()
+
+
+UNSENT_BATCH = 500
+
+
+def attachments_delete_unsent_old(*, hours: float) -> int:
+    """Delete the files uploaded more than `hours` ago and never sent with a message
+    (the periodic sweep): a tab closed with files in its tray leaves them, and they
+    count against their owner's storage. A file being sent now is locked by that send
+    (attachments_for_send) and skipped."""
+    cutoff = Now() - timedelta(hours=hours)
+    deleted = 0
+    while True:
+        with transaction.atomic():
+            batch = list(
+                Attachment.objects.select_for_update(skip_locked=True)
+                .filter(message__isnull=True, created__lt=cutoff)
+                .values_list("pk", flat=True)[:UNSENT_BATCH]
+            )
+            if not batch:
+                break
+            for attachment in Attachment.objects.filter(pk__in=batch):
+                attachment.delete()  # its stored file goes after the commit
+        deleted += len(batch)
+    if deleted:
+        logger.info("deleted %d attached files never sent", deleted)
+    return deleted
 
 
 def attachments_for_send(*, owner: User, ids: list[str]) -> list[Attachment]:

@@ -11,8 +11,9 @@ not been saved for CHAT_STALE_STREAM_SECONDS by the database's clock (a live one
 saved every fifth of that: chat/conversations/liveness.py). Each sweep also measures
 this process's clock against the database's (the `chat_clock_skew_seconds` gauge).
 Each sweep deletes the temporary chats past their time. With CHAT_RETENTION_DAYS set,
-the same loop deletes the conversations older than that,
-at most every RETENTION_EVERY_SECONDS per process.
+the same loop deletes the conversations older than that, and the attached files never
+sent after ATTACHMENT_UNSENT_HOURS, each at most every RETENTION_EVERY_SECONDS per
+process.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
-from chat.conversations import liveness, services
+from chat.conversations import attachments, liveness, services
 from chat.db import db_call
 from chat.telemetry import metrics
 
@@ -55,6 +56,7 @@ def ensure_sweeping() -> None:
 
 async def _sweep_forever() -> None:
     retained_at: float | None = None
+    unsent_at: float | None = None
     while True:
         try:
             swept, skew = await db_call(_sweep_and_measure)()
@@ -64,6 +66,7 @@ async def _sweep_forever() -> None:
         except Exception:
             logger.warning("the sweep of stale answers failed; trying again", exc_info=True)
         retained_at = await _retain(retained_at)
+        unsent_at = await _sweep_unsent(unsent_at)
         await asyncio.sleep(max(settings.CHAT_SWEEP_SECONDS, 0.1))
 
 
@@ -84,6 +87,20 @@ async def _retain(last: float | None) -> float | None:
         await db_call(services.conversations_delete_old)(days=days)
     except Exception:
         logger.warning("the retention sweep failed; trying again", exc_info=True)
+        return last
+    return time.monotonic()
+
+
+async def _sweep_unsent(last: float | None) -> float | None:
+    """Delete the files never sent with a message after ATTACHMENT_UNSENT_HOURS, at
+    most every RETENTION_EVERY_SECONDS per process; returns when it last ran."""
+    hours = settings.ATTACHMENT_UNSENT_HOURS
+    if hours <= 0 or (last is not None and time.monotonic() - last < RETENTION_EVERY_SECONDS):
+        return last
+    try:
+        await db_call(attachments.attachments_delete_unsent_old)(hours=hours)
+    except Exception:
+        logger.warning("the sweep of unsent files failed; trying again", exc_info=True)
         return last
     return time.monotonic()
 

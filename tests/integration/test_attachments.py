@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from django.utils import timezone
 
 from chat.accounts import api_tokens as tokens
 from chat.conversations import attachments
@@ -184,6 +186,26 @@ def test_files_go_with_their_conversation_and_account(settings: Any) -> None:
     user.delete()
     assert stored_files(settings) == []
     assert os.path.isdir(settings.MEDIA_ROOT)
+
+
+def test_files_never_sent_are_swept_after_a_day(settings: Any) -> None:
+    """A tab closed with files in its tray leaves them: after ATTACHMENT_UNSENT_HOURS
+    the sweep deletes them with their stored files; fresh ones and sent ones stay."""
+    client, user = login("alice")
+    old, fresh, sent = (upload(client, f"{n}.txt", n.encode()).json()["id"] for n in "abc")
+    message = Message.objects.create(
+        conversation=Conversation.objects.create(owner=user), role="user", content="see"
+    )
+    attachments.attachments_attach(attachments=[Attachment.objects.get(pk=sent)], message=message)
+    day_ago = timezone.now() - timedelta(hours=25)
+    Attachment.objects.filter(pk__in=[old, sent]).update(created=day_ago)
+    assert len(stored_files(settings)) == 3
+    assert attachments.attachments_delete_unsent_old(hours=24) == 1
+    assert sorted(str(pk) for pk in Attachment.objects.values_list("pk", flat=True)) == sorted(
+        [fresh, sent]
+    )
+    assert len(stored_files(settings)) == 2
+    assert attachments.attachments_delete_unsent_old(hours=24) == 0
 
 
 def sent_conversation(client: Client, user: Any) -> tuple[Conversation, dict[str, Any]]:
