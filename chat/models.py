@@ -421,15 +421,15 @@ class WebhookSubscription(models.Model):
     chunks (docs/DESIGN.md, "Webhooks")."""
 
     class Mode(models.TextChoices):
-        LINE = "line"
-        SENTENCE = "sentence"
-        CLAUSE = "clause"
-        END = "end", "whole answer"
+        LINE = "line", _("line")
+        SENTENCE = "sentence", _("sentence")
+        CLAUSE = "clause", _("clause")
+        END = "end", _("whole answer")
 
     class Format(models.TextChoices):
-        JSON = "json"
-        SLACK = "slack"
-        DISCORD = "discord"
+        JSON = "json", _("JSON")
+        SLACK = "slack", _("Slack")
+        DISCORD = "discord", _("Discord")
 
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_webhooks"

@@ -13,6 +13,7 @@ from chat.transports.http import (
     sse,
     summaries,
     token_views,
+    webhook_views,
     webhooks,
 )
 from chat.transports.http.jsi18n import javascript_catalog
@@ -30,6 +31,12 @@ urlpatterns = [
     path("jsi18n/", javascript_catalog, name="jsi18n"),
     path("settings/", preferences.settings_page, name="settings"),
     path("settings/tokens/", token_views.tokens_page, name="tokens"),
+    path("settings/webhooks/", webhook_views.webhooks_page, name="webhooks"),
+    path(
+        "settings/webhooks/<int:webhook_id>/",
+        webhook_views.webhook_action,
+        name="webhook-action",
+    ),
     path("settings/account/", account.account_page, name="account"),
     path("settings/tokens/<int:token_id>/revoke/", token_views.token_revoke, name="token-revoke"),
     path("api/attachments/", attachments.api_attachments, name="api-attachments"),

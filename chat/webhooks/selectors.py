@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from chat.models import User
 
 RECENT_DELIVERIES = 50
+PAUSED_BY_OWNER = "Paused by its owner."  # the reason a pause by its owner gives
 
 
 def subscription_list(*, owner: User) -> QuerySet[WebhookSubscription]:
@@ -41,3 +42,9 @@ def deliveries_recent(
     *, subscription: WebhookSubscription, limit: int = RECENT_DELIVERIES
 ) -> list[WebhookDelivery]:
     return list(subscription.deliveries.order_by("-id")[:limit])
+
+
+def paused_by_failures_count(*, owner: User) -> int:
+    """The owner's subscriptions paused because they kept failing (not by the owner)."""
+    found = WebhookSubscription.objects.filter(owner=owner, active=False)
+    return found.exclude(paused_reason=PAUSED_BY_OWNER).count()

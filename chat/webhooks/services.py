@@ -15,12 +15,12 @@ from django.db.models.functions import Now
 
 from chat.models import Conversation, WebhookDelivery, WebhookSubscription
 from chat.webhooks import schedule, signing, targets
+from chat.webhooks.selectors import PAUSED_BY_OWNER
 
 if TYPE_CHECKING:
     from chat.models import User
 
 PENDING = WebhookDelivery.Status.PENDING
-PAUSED_BY_OWNER = "Paused by its owner."
 MAX_ERROR_CHARS = 500
 
 

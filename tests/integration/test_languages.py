@@ -21,12 +21,13 @@ from chat.models import Conversation, Message
 from .conftest import APP, make_conversation, make_user, receive, receive_until
 
 PASSWORD = "x-pass-123-long"
-PAGES = ["/", "/settings/", "/settings/tokens/", "/settings/account/"]
+PAGES = ["/", "/settings/", "/settings/tokens/", "/settings/webhooks/", "/settings/account/"]
 # One string of each page, in Japanese and in English.
 JAPANESE = {
     "/": "新しいチャット",
     "/settings/": "新しいチャットの既定の指示",
     "/settings/tokens/": "トークンの作成",
+    "/settings/webhooks/": "Webhook を追加",
     "/settings/account/": "アカウントの削除",
     "/accounts/login/": "アカウントをお持ちでないですか？",
 }
@@ -34,6 +35,7 @@ ENGLISH = {
     "/": "New chat",
     "/settings/": "Default instructions for new chats",
     "/settings/tokens/": "Create a token",
+    "/settings/webhooks/": "Add a webhook",
     "/settings/account/": "Delete the account",
     "/accounts/login/": "Log in",
 }

@@ -22,6 +22,7 @@ from chat.streaming.delivery.chunking import MODES
 from chat.transports.http.account import seen
 from chat.transports.http.forms import USERNAME_NOT_AVAILABLE, SignupForm
 from chat.transports.http.responses import AuthenticatedHttpRequest
+from chat.webhooks import selectors as webhook_selectors
 from security.responses import too_many_attempts
 from security.throttle import signup_retry_after
 
@@ -68,6 +69,8 @@ def index(request: AuthenticatedHttpRequest, conversation_id: Any = None) -> Htt
     context = {
         "config": config,
         **config,
+        # Told on the page: a webhook paused by failures (chat/webhooks).
+        "webhooks_paused": webhook_selectors.paused_by_failures_count(owner=request.user),
         "theme_label": preferences.get_theme_display(),  # in the page's language
         "allow_public_shares": settings.ALLOW_PUBLIC_SHARES,
     }
