@@ -406,6 +406,9 @@ class UserPreferences(models.Model):
     # Copied into each new conversation that is given no instructions (nor a preset's):
     # from then on they are that conversation's own; a later change here leaves it be.
     default_instructions = models.TextField(blank=True)
+    # The server voice that speaks this user's answers in voice mode: an espeak-ng
+    # voice, a VOICEVOX speaker id or the speech server's voice ("": the operator's).
+    speech_voice = models.CharField(max_length=40, blank=True)
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:

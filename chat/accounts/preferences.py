@@ -1,5 +1,6 @@
-"""A user's preferences: the page's appearance (system, light, dark) and the default
-instructions of their new conversations (chat/conversations/services.py copies them).
+"""A user's preferences: the page's appearance (system, light, dark), the default
+instructions of their new conversations (chat/conversations/services.py copies them)
+and the server voice of their spoken answers (voice mode: chat/streaming/stream/tab.py).
 
 A user with no row has the defaults; the row is made by the first save, never by a read.
 """
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
 
     from chat.models import User
 
-FIELDS = ("theme", "default_instructions")
+FIELDS = ("theme", "default_instructions", "speech_voice")
 REQUEST_CACHE = "_chat_preferences"
 
 
@@ -23,6 +24,12 @@ def preferences_get(*, user: User) -> UserPreferences:
     """The user's preferences; unsaved defaults when they never saved any."""
     found = UserPreferences.objects.filter(user_id=user.pk).first()
     return found if found is not None else UserPreferences(user_id=user.pk)
+
+
+def preferred_voice(user: User) -> str:
+    """The server voice the user chose for their spoken answers ("": the engine's)."""
+    found = UserPreferences.objects.filter(user_id=user.pk).values_list("speech_voice", flat=True)
+    return next(iter(found), "")
 
 
 def preferences_of_request(request: HttpRequest) -> UserPreferences | None:
@@ -56,4 +63,5 @@ def preferences_to_dict(preferences: UserPreferences) -> dict[str, str]:
     return {
         "theme": preferences.theme,
         "default_instructions": preferences.default_instructions,
+        "speech_voice": preferences.speech_voice,
     }

@@ -132,13 +132,17 @@ def test_api_reads_and_changes_the_preferences(alice) -> None:
     assert client.get("/api/preferences/").json() == {
         "theme": "system",
         "default_instructions": "",
+        "speech_voice": "",
     }
     changed = api(client, "patch", "/api/preferences/", {"theme": "light"})
     assert changed.status_code == 200
-    assert changed.json() == {"theme": "light", "default_instructions": ""}
+    assert changed.json() == {"theme": "light", "default_instructions": "", "speech_voice": ""}
     changed = api(client, "patch", "/api/preferences/", {"default_instructions": FRENCH})
-    assert changed.json() == {"theme": "light", "default_instructions": FRENCH}  # theme kept
+    assert changed.json()["default_instructions"] == FRENCH
+    assert changed.json()["theme"] == "light"  # kept
     assert client.get("/api/preferences/").json()["default_instructions"] == FRENCH
+    changed = api(client, "patch", "/api/preferences/", {"speech_voice": "en-gb"})
+    assert changed.json()["speech_voice"] == "en-gb"
 
 
 @pytest.mark.parametrize(
@@ -148,6 +152,9 @@ def test_api_reads_and_changes_the_preferences(alice) -> None:
         ({"theme": None}, "theme"),
         ({"default_instructions": "x" * (MAX_INSTRUCTIONS_CHARS + 1)}, "default_instructions"),
         ({"default_instructions": 7}, "default_instructions"),
+        ({"speech_voice": "en gb; rm -rf"}, "speech_voice"),
+        ({"speech_voice": "x" * 41}, "speech_voice"),
+        ({"speech_voice": 3}, "speech_voice"),
     ],
 )
 def test_api_refuses_invalid_preferences_in_its_error_shape(alice, body, field) -> None:

@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
+from django.conf import settings
 from django.test import Client
 
+from chat.accounts.preferences import preferences_update
 from chat.speech.text import speakable
 from chat.streaming.delivery.chunking import SpeechChunker
 from tests.support.speech_stubs import SpeechStub, needs_espeak
@@ -231,3 +233,30 @@ async def test_a_bad_set_voice_gets_an_error_frame(
     assert (error["type"], error["code"]) == ("error", "bad_frame")
     assert error["message"].startswith(message)
     await ws.disconnect()
+
+
+async def test_the_users_chosen_voice_speaks_and_a_frames_own_wins(voicevox: Any) -> None:
+    """The settings page's voice (a VOICEVOX speaker id here) speaks the user's answers
+    when the page names none; a `set_voice` that names one wins; another user keeps
+    the operator's speaker."""
+    user, other = await make_user(), await make_user()
+    await database_sync_to_async(preferences_update)(user=user, changes={"speech_voice": "7"})
+
+    async def speakers(owner: Any, voice: str | None = None) -> set[str]:
+        conversation = await make_conversation(owner)
+        ws = await open_socket(owner, conversation, "token")
+        assert (await receive(ws))["type"] == "history"
+        frame: dict[str, Any] = {"type": "set_voice", "on": True, "mode": "clause"}
+        if voice is not None:
+            frame["voice"] = voice
+        await ws.send_to(text_data=json.dumps(frame))
+        before = len(voicevox.asked)
+        await ask(ws, f"{QUESTION} ({owner.pk}, {voice})")
+        await frames_until(ws, all_spoken())
+        await ws.disconnect()
+        asked = voicevox.asked[before:]
+        return {a.query.get("speaker", "") for a in asked if a.path == "/synthesis"}
+
+    assert await speakers(user) == {"7"}
+    assert await speakers(user, "2") == {"2"}
+    assert await speakers(other) == {str(settings.VOICEVOX_SPEAKER)}

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from chat import contract
+from chat.accounts.preferences import preferred_voice
 from chat.conversations import serializers, services
 from chat.db import db_call
 from chat.errors import ErrorCode, Refusal
@@ -138,7 +139,10 @@ class Tab:
         elif isinstance(request, protocol.LoadOlder):
             await self.send_older(request.before)
         elif isinstance(request, protocol.SetVoice):
-            self.voice.configure(on=request.on, mode=request.mode, voice=request.voice)
+            voice = request.voice
+            if request.on and voice is None:  # the user's own choice (the settings page)
+                voice = await db_call(preferred_voice)(self.user) or None
+            self.voice.configure(on=request.on, mode=request.mode, voice=voice)
         elif isinstance(request, protocol.Hush):
             self.voice.hush()
 

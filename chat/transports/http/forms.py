@@ -7,6 +7,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import BaseUserCreationForm
 from django.contrib.auth.hashers import make_password
+from django.core.validators import RegexValidator
 from django.db import IntegrityError, transaction
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
@@ -15,6 +16,7 @@ from chat.conversations.limits import MAX_INSTRUCTIONS_CHARS, MAX_TEMPERATURE
 from chat.conversations.snapshots import LIFETIMES
 from chat.models import ApiToken, Feedback, ShareLink, UserPreferences
 from chat.provider import llm
+from chat.streaming.delivery.protocol import VOICE_NAME
 
 if TYPE_CHECKING:  # django-stubs make the form generic in its user model; Django does not
     from chat.errors import Sentence
@@ -248,6 +250,30 @@ class PreferencesForm(PartialForm):
     ) -> None:
         super().__init__(data, partial=partial)
         self.initial = initial or {}
+
+    speech_voice = forms.CharField(
+        label=_("Voice of spoken answers"),
+        max_length=40,
+        required=False,
+        strip=True,
+        validators=[
+            RegexValidator(
+                rf"\A{VOICE_NAME.pattern}\Z",
+                _("Letters, digits, '.', '_', '+' or '-', up to 40 characters."),
+            )
+        ],
+        help_text=_(
+            "The server's voice when voice mode speaks your answers: an espeak-ng voice "
+            "(en-us, en-gb, ja…), a VOICEVOX speaker id (1, 3…) or the speech server's "
+            "voice (alloy, nova…), as the operator's engine takes them. Empty: the "
+            "server's default."
+        ),
+    )
+
+    def clean_speech_voice(self) -> str:
+        if not isinstance(self.data.get("speech_voice", ""), str):  # JSON: not text
+            raise forms.ValidationError(_("Enter text."), code="invalid")
+        return str(self.cleaned_data.get("speech_voice") or "")
 
     def clean_default_instructions(self) -> str:
         if not isinstance(self.data.get("default_instructions", ""), str):  # JSON: not text

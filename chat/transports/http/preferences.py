@@ -20,6 +20,12 @@ from chat.transports.http.responses import (
 )
 
 SAVED = _("Your settings are saved.")
+# The operator's speech engine (SPEECH_ENGINE), as the settings page names it.
+ENGINE_NAMES = {
+    "espeak": "espeak-ng",
+    "voicevox": "VOICEVOX",
+    "openai": _("an OpenAI-compatible speech server"),
+}
 
 
 @login_required
@@ -32,7 +38,11 @@ def settings_page(request: AuthenticatedHttpRequest) -> HttpResponse:
         prefs.preferences_update(user=request.user, changes=form.cleaned_data)
         messages.success(request, SAVED)
         return redirect("chat:settings")
-    context = {"form": form, "import_max_bytes": settings.IMPORT_MAX_BYTES}
+    context = {
+        "form": form,
+        "import_max_bytes": settings.IMPORT_MAX_BYTES,
+        "speech_engine": ENGINE_NAMES.get(settings.SPEECH_ENGINE, settings.SPEECH_ENGINE),
+    }
     return render(request, "chat/settings.html", context)
 
 
