@@ -662,6 +662,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out-dir", default=str(ROOT / "bench" / "results"))
     parser.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--profile", action="store_true", help="Daphne under py-spy")
+    parser.add_argument(
+        "--profile-format", default="flamegraph", choices=["flamegraph", "speedscope", "raw"]
+    )
+    parser.add_argument("--profile-rate", type=int, default=100, help="py-spy samples/s")
     args = parser.parse_args(argv)
     args.modes = [m for m in args.modes.split(",") if m]
     args.transports = [t for t in args.transports.split(",") if t]
@@ -718,7 +722,11 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         profile = None
         if args.profile:
             spy = shutil.which("py-spy") or str(Path(PYTHON).parent / "py-spy")
-            profile = f"{spy} record --rate 100 -o {out_dir / 'api_bench_profile.svg'}"
+            suffix = {"flamegraph": "svg", "speedscope": "json", "raw": "txt"}[args.profile_format]
+            profile = (
+                f"{spy} record --rate {args.profile_rate} --format {args.profile_format} "
+                f"-o {out_dir / f'api_bench_profile.{suffix}'}"
+            )
         servers = start_servers(args.processes, ROOT, env, workdir, "api", profile)
         worker = Worker()
         try:

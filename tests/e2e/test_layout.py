@@ -85,11 +85,12 @@ def test_phone_header_status_new_chat_and_one_line_of_options(new_user: NewUser)
     expect(instructions).to_be_visible()
     expect(instructions).to_have_accessible_name("Instructions")
 
-    # The composer: one line of options, the controls themselves in the popover.
+    # The composer: one line (Attach and Options), the options themselves in the popover.
     bar = _controls(page, ".composer-bar")
-    assert [name for name, _ in bar] == ["#options-button"], bar
+    assert [name for name, _ in bar] == ["#attach-button", "#options-button"], bar
+    assert bar[0][1]["y"] == bar[1][1]["y"], bar  # side by side
     bar_box = page.locator(".composer-bar").bounding_box()
-    assert bar_box and bar_box["height"] <= bar[0][1]["height"] + 2, bar_box
+    assert bar_box and bar_box["height"] <= bar[1][1]["height"] + 2, bar_box
     for hidden in ("#chunking-select", "#chunk-hint-toggle", "#read-aloud-toggle"):
         expect(page.locator(hidden)).to_be_hidden()
     page.click("#options-button")
