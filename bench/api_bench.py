@@ -75,10 +75,12 @@ from load_bench import (  # noqa: E402
     machine,
     migrate,
     percentile,
+    phases_between,
     proc_cpu_seconds,
     raise_priority,
     redis_url,
     start_model_server,
+    start_phases,
     start_servers,
 )
 from model_server import reply_text  # noqa: E402
@@ -629,7 +631,34 @@ def render(report: dict[str, Any]) -> str:
             f"| {fmt(r['total_p50'], 3)} | {fmt(r['total_p95'], 3)} | {fmt(r['cpu'], 2)} "
             f"| {fmt(r['ttft_p50_added_ms'], 1)} | {fmt(r['total_p50_added_ms'], 1)} |"
         )
+    lines += start_phase_table(report.get("start_phases", {}))
     return "\n".join(lines)
+
+
+START_PHASES = ("auth", "exchange", "begin", "total")
+
+
+def start_phase_table(phases: dict[str, dict[str, float]]) -> list[str]:
+    """The server's own time from the message to the model request, by phase (its
+    /metrics: chat_answer_start_seconds), mean ms per answer."""
+    doors = sorted({key.split("/")[0] for key in phases}, key=lambda d: (d != "websocket", d))
+    if not doors:
+        return []
+    lines = [
+        "",
+        "The server's own start, by phase (its `chat_answer_start_seconds`, mean ms per "
+        "answer; chat/telemetry/startpath.py): auth = the session or token checked again, "
+        "exchange = admitted, saved and the context read, begin = announced, the answer's "
+        "task and control group, the model request built and handed to its connection.",
+        "",
+        "| door | answers | " + " | ".join(START_PHASES) + " |",
+        "|---|---:|" + "---:|" * len(START_PHASES),
+    ]
+    for door in doors:
+        count = int(phases.get(f"{door}/total", {}).get("count", 0))
+        cells = [fmt(phases.get(f"{door}/{p}", {}).get("mean_ms"), 2) for p in START_PHASES]
+        lines.append(f"| {door} | {count} | " + " | ".join(cells) + " |")
+    return lines
 
 
 # --- Main -----------------------------------------------------------------------------------
@@ -792,6 +821,8 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
             model.records.clear()
 
             per: dict[tuple[str, str], list[dict[str, Any]]] = {}
+            # The servers' own start, by phase (chat_answer_start_seconds): [count, seconds].
+            start_by_phase: dict[str, list[float]] = {}
             order_log: list[str] = []
             for mode in args.modes:
                 transports = [t for t in args.transports if t != "v1" or mode == "token"]
@@ -813,7 +844,14 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
                         }
                         log(f"{transport} {mode} round {rnd + 1}/{args.rounds} ...")
                         timeout = answer_timeout * args.messages + 300
+                        ports = [s.port for s in servers]
+                        phases_before = start_phases(ports)
                         reply = worker.run(spec, timeout)
+                        observed = phases_between(phases_before, start_phases(ports))
+                        for (door, phase), (count, seconds) in observed.items():
+                            entry = start_by_phase.setdefault(f"{door}/{phase}", [0.0, 0.0])
+                            entry[0] += count
+                            entry[1] += seconds
                         reply.update(round=rnd + 1, users=len(users), messages=args.messages)
                         per.setdefault((transport, mode), []).append(reply)
                         order_log.append(f"{transport}/{mode}")
@@ -860,6 +898,11 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         },
         "rows": rows,
         "ratios": ratios(rows),
+        "start_phases": {
+            key: {"count": int(count), "mean_ms": round(seconds / count * 1000, 3)}
+            for key, (count, seconds) in sorted(start_by_phase.items())
+            if count
+        },
         "problems": problems,
     }
     markdown = render(report)

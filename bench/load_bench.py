@@ -52,6 +52,7 @@ import multiprocessing as mp
 import os
 import platform
 import queue
+import re
 import resource
 import select
 import shlex
@@ -165,6 +166,38 @@ def proc_cpu_seconds(pid: int) -> float:
         return 0.0
     fields = stat[stat.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+START_PHASE_RE = re.compile(
+    r'^chat_answer_start_seconds_(count|sum)\{door="(\w+)",phase="(\w+)"\} (\S+)$', re.M
+)
+
+
+def start_phases(ports: list[int]) -> dict[tuple[str, str], list[float]]:
+    """The servers' `chat_answer_start_seconds` (chat/telemetry/startpath.py): per
+    (door, phase), [count, sum of seconds], added over the servers' /metrics (an
+    unreadable server counts nothing)."""
+    found: dict[tuple[str, str], list[float]] = {}
+    for port in ports:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                text = r.read().decode()
+        except (OSError, urllib.error.URLError):
+            continue
+        for kind, door, phase, value in START_PHASE_RE.findall(text):
+            entry = found.setdefault((door, phase), [0.0, 0.0])
+            entry[0 if kind == "count" else 1] += float(value)
+    return found
+
+
+def phases_between(
+    before: dict[tuple[str, str], list[float]], after: dict[tuple[str, str], list[float]]
+) -> dict[tuple[str, str], list[float]]:
+    """What was observed between two `start_phases` readings."""
+    return {
+        key: [value[0] - before.get(key, [0.0, 0.0])[0], value[1] - before.get(key, [0.0, 0.0])[1]]
+        for key, value in after.items()
+    }
 
 
 def proc_status_kib(pid: int, key: str) -> int:

@@ -12,3 +12,8 @@ class ChatConfig(AppConfig):
         from chat.transports.webhooks import producer
 
         post.on_answer_start(producer.answer_started)  # webhooks follow every answer
+        from chat.provider import reach
+        from chat.telemetry import startpath
+
+        if startpath.model_request not in reach.REQUEST_HOOKS:  # the start clock stops
+            reach.REQUEST_HOOKS.append(startpath.model_request)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import socket
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx2
@@ -95,6 +95,11 @@ def unreachable(exc: BaseException) -> ModelUnreachable | None:
     return ModelUnreachable(request=request, cause=found[0], detail=found[1])
 
 
+# Called as each model request is handed to its HTTP connection (never waits): the
+# answer's start clock stops there (chat/telemetry/startpath.py, hooked in apps.py).
+REQUEST_HOOKS: list[Callable[[], None]] = []
+
+
 class ReachingTransport(httpx2.AsyncBaseTransport):
     """`inner`, raising `ModelUnreachable` when the connection cannot be made."""
 
@@ -102,6 +107,8 @@ class ReachingTransport(httpx2.AsyncBaseTransport):
         self._inner = inner
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        for hook in REQUEST_HOOKS:
+            hook()
         try:
             return await self._inner.handle_async_request(request)
         except httpx2.TransportError as exc:

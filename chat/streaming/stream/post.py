@@ -37,6 +37,7 @@ from chat.streaming.answer.registry import start_generation, stop_here
 from chat.streaming.delivery import local
 from chat.streaming.delivery.frames import Frame
 from chat.streaming.delivery.layers import channel_layer
+from chat.telemetry import startpath
 
 logger = logging.getLogger(__name__)
 
@@ -84,10 +85,18 @@ async def post(request: ExchangeRequest, *, on_leave: OnLeave = OnLeave.KEEP) ->
         started.add_done_callback(functools.partial(_abandoned, request, on_leave))
         raise
     except Conversation.DoesNotExist:
+        startpath.end()
         raise Refusal(ErrorCode.NOT_FOUND, GONE) from None
     except (OperationalError, InterfaceError):
+        startpath.end()
         logger.warning("message not saved: the database is unavailable", exc_info=True)
         raise Refusal(ErrorCode.UNAVAILABLE, DATABASE_DOWN, retry_after=5) from None
+    except Refusal:
+        startpath.end()
+        raise
+    startpath.phase("exchange")
+    if exchange.assistant_message is None:  # a resend: no answer starts
+        startpath.end()
     return _begin(request, exchange)
 
 

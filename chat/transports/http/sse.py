@@ -30,6 +30,7 @@ from chat.streaming.delivery.driver import Subscription
 from chat.streaming.delivery.protocol import parse_chunk_mode, parse_user_message
 from chat.streaming.stream.follow import Follower, Position
 from chat.streaming.stream.post import post
+from chat.telemetry import startpath
 from chat.transports.http.eventstream import sse_event, sse_response
 from chat.transports.http.responses import read_json, refusal, request_user
 
@@ -76,10 +77,13 @@ async def api_messages(request: HttpRequest, conversation_id: str) -> HttpRespon
         body.update(_body(request))
         return body.get("chunk", request.GET.get("chunk", DEFAULT_MODE))
 
+    startpath.begin("sse")
     try:
         follower = await _follower(request, conversation_id, chunk)
     except Refusal as exc:
+        startpath.end()
         return refusal(exc)
+    startpath.phase("auth")
     try:
         message = parse_user_message(body)
         user = follower.credential["user"]

@@ -30,6 +30,7 @@ from chat.provider import llm
 from chat.streaming.delivery import protocol
 from chat.streaming.stream.post import OnLeave
 from chat.streaming.stream.turns import Turn, TurnSettings, post_turn
+from chat.telemetry import startpath
 from chat.transports.openai.answer import Answer
 from chat.transports.openai.errors import refusal_response
 from chat.transports.openai.schema import BadRequest, model_list, parse_request
@@ -62,8 +63,10 @@ async def models(request: HttpRequest) -> HttpResponse:
 @csrf_exempt
 @require_http_methods(["POST"])
 async def chat_completions(request: HttpRequest) -> HttpResponseBase:
+    startpath.begin("v1")
     try:
         token = await _token(request)
+        startpath.phase("auth")
         asked = parse_request(
             _body(request),
             max_chars=settings.CHAT_MAX_MESSAGE_CHARS,

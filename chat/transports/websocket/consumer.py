@@ -33,6 +33,7 @@ from chat.provider.llm import chat_model
 from chat.streaming.delivery import frames, protocol
 from chat.streaming.delivery.chunking import DEFAULT_MODE
 from chat.streaming.stream.tab import Tab
+from chat.telemetry import startpath
 from chat.transports.websocket.language import localize, scope_language
 from chat.transports.websocket.sockets import CountedSocket
 from chat.transports.websocket.throttle import TokenBucket
@@ -51,6 +52,8 @@ TOO_MANY_SOCKETS = _("Too many open chat connections. Close a tab and retry.")
 TOO_MANY_FRAMES = _("Too many frames from this connection; it is closed.")
 # Frames that touch nothing but the socket itself: no credential check for them.
 SOCKET_ONLY = (protocol.Ping, protocol.SetChunking, protocol.Hush)
+# Frames that start an answer (the start clock runs: chat/telemetry/startpath.py).
+STARTS = (protocol.UserMessage, protocol.Edit, protocol.Regenerate, protocol.Continue)
 # Frames that start or change something (an answer, the branch shown).
 CHANGES = (
     protocol.UserMessage,
@@ -154,8 +157,11 @@ class ChatConsumer(CountedSocket):
             return await self.refuse(TOO_MANY_FRAMES)
         try:
             frame = await self.decode_json(text_data)
+            if isinstance(frame, STARTS):
+                startpath.begin("websocket")
             if await self.signed_out(frame):
                 return await self.close(code=CLOSE_NOT_LOGGED_IN)
+            startpath.phase("auth")
             await self.receive_json(frame)
         except Refusal as exc:
             await self.send_json(frames.error_frame(exc.code, exc.sentence, **exc.fields()))

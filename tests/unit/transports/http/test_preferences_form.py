@@ -14,9 +14,15 @@ from chat.transports.http.forms import PreferencesForm
 @pytest.mark.parametrize(
     ("data", "partial", "cleaned"),
     [
-        ({"theme": "dark", "default_instructions": "Be brief."}, False, None),
-        ({"theme": "system", "default_instructions": ""}, False, None),
-        ({"theme": "light"}, False, {"theme": "light", "default_instructions": ""}),
+        ({"theme": "dark", "default_instructions": "Be brief.", "speech_voice": "ja"}, False, None),
+        ({"theme": "system", "default_instructions": "", "speech_voice": ""}, False, None),
+        (
+            {"theme": "light"},
+            False,
+            {"theme": "light", "default_instructions": "", "speech_voice": ""},
+        ),
+        ({"speech_voice": " 3 "}, True, None),
+        ({"speech_voice": "en-us+f3"}, True, None),
         ({"theme": "dark"}, True, {"theme": "dark"}),
         ({"default_instructions": "  Answer in French.  "}, True, None),
         ({}, True, {}),
@@ -45,6 +51,10 @@ def test_valid(data: dict[str, Any], partial: bool, cleaned: dict[str, Any] | No
         ),
         ({"default_instructions": ["a list"]}, True, "default_instructions"),
         ({"default_instructions": 42}, True, "default_instructions"),
+        ({"speech_voice": "en us"}, True, "speech_voice"),
+        ({"speech_voice": "-v"}, True, "speech_voice"),  # never an espeak-ng option
+        ({"speech_voice": "x" * 41}, True, "speech_voice"),
+        ({"speech_voice": 7}, True, "speech_voice"),
     ],
 )
 def test_invalid_names_the_field(data: dict[str, Any], partial: bool, field: str) -> None:
