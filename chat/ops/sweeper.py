@@ -19,9 +19,11 @@ process.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -78,29 +80,31 @@ def _sweep_and_measure() -> tuple[int, float]:
 
 
 async def _retain(last: float | None) -> float | None:
-    """Delete the conversations past CHAT_RETENTION_DAYS if the last run (at `last`,
-    monotonic) is RETENTION_EVERY_SECONDS old; returns when it last ran."""
+    """Delete the conversations past CHAT_RETENTION_DAYS (returns when it last ran)."""
     days = settings.CHAT_RETENTION_DAYS
-    if days <= 0 or (last is not None and time.monotonic() - last < RETENTION_EVERY_SECONDS):
-        return last
-    try:
-        await db_call(services.conversations_delete_old)(days=days)
-    except Exception:
-        logger.warning("the retention sweep failed; trying again", exc_info=True)
-        return last
-    return time.monotonic()
+    job = functools.partial(services.conversations_delete_old, days=days)
+    return await _now_and_then(last, days > 0, job, "the retention sweep")
 
 
 async def _sweep_unsent(last: float | None) -> float | None:
-    """Delete the files never sent with a message after ATTACHMENT_UNSENT_HOURS, at
-    most every RETENTION_EVERY_SECONDS per process; returns when it last ran."""
+    """Delete the files never sent with a message after ATTACHMENT_UNSENT_HOURS."""
     hours = settings.ATTACHMENT_UNSENT_HOURS
-    if hours <= 0 or (last is not None and time.monotonic() - last < RETENTION_EVERY_SECONDS):
+    job = functools.partial(attachments.attachments_delete_unsent_old, hours=hours)
+    return await _now_and_then(last, hours > 0, job, "the sweep of unsent files")
+
+
+async def _now_and_then(
+    last: float | None, on: bool, job: Callable[[], object], what: str
+) -> float | None:
+    """Run `job` on the database threads if `on` and the last run (at `last`,
+    monotonic) is RETENTION_EVERY_SECONDS old; returns when it last ran (a failure
+    is logged and tried again at the next sweep)."""
+    if not on or (last is not None and time.monotonic() - last < RETENTION_EVERY_SECONDS):
         return last
     try:
-        await db_call(attachments.attachments_delete_unsent_old)(hours=hours)
+        await db_call(job)()
     except Exception:
-        logger.warning("the sweep of unsent files failed; trying again", exc_info=True)
+        logger.warning("%s failed; trying again", what, exc_info=True)
         return last
     return time.monotonic()
 
