@@ -90,6 +90,12 @@ def test_api_bench_smoke(tmp_path: Path) -> None:
         assert row["ttft_ms"]["n"] == row["total_ms"]["n"] == 2, row
     assert report["problems"] == []
     assert "| SSE POST / WebSocket, token |" in (tmp_path / "api_bench.md").read_text()
+    # The server's start by phase, read from its /metrics around each round.
+    phases = report["start_phases"]
+    for door in ("websocket", "sse", "v1"):
+        assert phases[f"{door}/total"]["count"] == 2, phases
+        assert phases[f"{door}/exchange"]["mean_ms"] > 0, phases
+    assert "| websocket | 2 |" in (tmp_path / "api_bench.md").read_text()
 
 
 def test_api_bench_check_finds_wrong_answers() -> None:
