@@ -708,6 +708,9 @@ class Row:
     failures: list[str] = field(default_factory=list)
     elapsed: float = 0.0
     problems: list[str] = field(default_factory=list)
+    # The servers' own start by phase (chat_answer_start_seconds, the WebSocket door):
+    # phase -> mean ms per answer; empty for code without that metric.
+    start_ms: dict[str, float] = field(default_factory=dict)
 
     @property
     def tokens_per_s(self) -> float:
@@ -749,6 +752,7 @@ class Row:
             "elapsed_s": round(self.elapsed, 1),
             "problems": self.problems[:20],
             "failures": self.failures,
+            "start_phases_ms": self.start_ms,
         }
 
 
@@ -843,6 +847,7 @@ def measure(
                 "cpu": sum(proc_cpu_seconds(p) for p in pids),
                 "model_cpu": proc_cpu_seconds(model_pid),
                 "logs": [s.log_path.stat().st_size for s in servers],
+                "phases": start_phases([s.port for s in servers]),
             }
 
         results, timings = run_clients(
@@ -862,6 +867,12 @@ def measure(
             row.model_cpu = after["model_cpu"] - before["model_cpu"]
             row.phase = timings["done"] - timings["go"]
             row.measured_until = timings["done"]
+            observed = phases_between(before["phases"], after["phases"])
+            row.start_ms = {
+                phase: round(seconds / count * 1000, 2)
+                for (door, phase), (count, seconds) in sorted(observed.items())
+                if door == "websocket" and count
+            }
         row.client_cpu = timings["client_cpu"]
         row.hwm_kib = max(proc_status_kib(p, "VmHWM") for p in pids)
         row.failures = list(timings["failures"])
@@ -1244,6 +1255,20 @@ def render(report: dict[str, Any]) -> str:
             f"| {fmt(r['cpu_per_1k_tokens'], 3)} | {fmt(r['peak_rss_mib'])} "
             f"| {fmt(r['model_max_lag_ms'], 1)} |"
         )
+    started = [r for r in report["rows"] if r.get("start_phases_ms")]
+    if started:
+        phases = ("auth", "exchange", "begin", "total")
+        lines += [
+            "",
+            "The server's own start by phase (its `chat_answer_start_seconds`, the "
+            "WebSocket door; mean ms per answer):",
+            "",
+            "| code | procs | N | " + " | ".join(phases) + " |",
+            "|---|---|---|" + "---:|" * len(phases),
+        ]
+        for r in started:
+            cells = " | ".join(fmt(r["start_phases_ms"].get(p), 1) for p in phases)
+            lines.append(f"| {r['variant']} | {r['processes']} | {r['users']} | {cells} |")
     lines.append("")
     knees = report["knees"]
     if knees:
@@ -1652,6 +1677,9 @@ def print_row(stats: dict[str, Any]) -> None:
         f"{stats['model_cpu_seconds']} s, clients {stats['client_cpu_seconds']} s "
         f"(row {stats['elapsed_s']} s)"
     )
+    if stats.get("start_phases_ms"):
+        phases = ", ".join(f"{k} {v}" for k, v in stats["start_phases_ms"].items())
+        log(f"    the server's start, mean ms: {phases}")
     if stats["unfinished"] or stats["censored"]:
         log(
             f"    {stats['unfinished']} answers without an end by the deadline; "

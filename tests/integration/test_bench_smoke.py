@@ -51,6 +51,7 @@ def test_load_bench_smoke(tmp_path: Path) -> None:
     [row] = report["rows"]
     assert (row["users"], row["correct"]) == (2, 2), row
     assert row["delivered_tokens"] == 2 * 20
+    assert set(row["start_phases_ms"]) == {"auth", "exchange", "begin", "total"}, row
     [flat] = report["flat_out"]
     assert (flat["mode"], flat["correct"]) == ("sentence", 2), flat
     assert report["raw_layer"]["messages"] == 200
