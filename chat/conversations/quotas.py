@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, IntegerField, Sum, Transform
+from django.db.models import Count, IntegerField, Q, Sum, Transform
 from django.utils import timezone
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
@@ -152,12 +152,17 @@ def budget_spent(*, budget: int, now: datetime) -> QuotaExceeded:
 
 
 def lock(user_ids: Iterable[int]) -> dict[int, UserQuota]:
-    """The users' quota rows, created if missing and locked (in one order, so two
-    batches cannot deadlock) until the transaction ends."""
+    """The users' quota rows, created if missing and locked (in key order) until the
+    transaction ends. Every row there (a user's every message but the first): one
+    statement; else the missing are created first, as before, and all locked again (a
+    deadlock with another batch then is retried by the exchanges' batcher)."""
     ids = sorted(set(user_ids))
+    locking = UserQuota.objects.select_for_update().order_by("user_id")
+    rows = {row.user_id: row for row in locking.filter(user_id__in=ids)}
+    if len(rows) == len(ids):
+        return rows
     UserQuota.objects.bulk_create([UserQuota(user_id=pk) for pk in ids], ignore_conflicts=True)
-    rows = UserQuota.objects.select_for_update().filter(user_id__in=ids).order_by("user_id")
-    return {row.user_id: row for row in rows}
+    return {row.user_id: row for row in locking.filter(user_id__in=ids)}
 
 
 def estimate_tokens(context: list[tuple[str, str]], text: str, *, system: str | None = None) -> int:
@@ -301,6 +306,30 @@ class OctetLength(Transform):
 
     def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
         return self.as_sql(compiler, connection, function="LENGTH", **extra)
+
+
+def streaming_and_stored(
+    users: set[int], cutoff: datetime
+) -> tuple[Counter[int], Counter[int], Counter[int]]:
+    """`streaming_answers` and `stored_bytes` in one query (one pass over the users'
+    messages, which the stored bytes read anyway)."""
+    live = Q(status=Message.Status.STREAMING, updated__gte=cutoff)
+    rows = (
+        Message.objects.filter(conversation__owner__in=users)
+        .values_list("conversation__owner")
+        .annotate(
+            n=Count("pk", filter=live),
+            held=Sum("reserved_tokens", filter=live),
+            kept=Sum(OctetLength("content")),
+        )
+        .values_list("conversation__owner", "n", "held", "kept")
+    )
+    active: Counter[int] = Counter()
+    reserved: Counter[int] = Counter()
+    stored: Counter[int] = Counter()
+    for owner, n, held, kept in rows:
+        active[owner], reserved[owner], stored[owner] = n, held or 0, kept or 0
+    return +active, reserved, stored
 
 
 def stored_bytes(user_ids: Iterable[int]) -> Counter[int]:

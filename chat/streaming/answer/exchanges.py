@@ -23,6 +23,8 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from chat import db
@@ -182,21 +184,27 @@ def _batch_load(requests: list[ExchangeRequest]) -> _Batch:
     """Read what the rules need, locking the conversations, then the users' quota rows
     (always in that order, and each in key order, so two batches cannot deadlock)."""
     ids = sorted({str(r.conversation_id) for r in requests})
-    conversations = {
-        str(c.pk): c
-        for c in Conversation.objects.select_for_update().filter(pk__in=ids).order_by("pk")
-    }
+    # The database's clock comes with the lock (one round trip less than on its own).
+    locking = Conversation.objects.select_for_update().annotate(db_now=Now())
+    locked = list(locking.filter(pk__in=ids).order_by("pk"))
+    conversations: dict[str, Conversation] = {str(c.pk): c for c in locked}
     client_ids = {client_id for r in requests if (client_id := r.client_id)}
+    # One read for the messages sent before with these client_ids (resends) and the
+    # answers streaming (busy, or stale: their process died).
+    wanted = Q(status=Message.Status.STREAMING)
+    if client_ids:
+        wanted |= Q(client_id__in=client_ids)
+    found = list(Message.objects.filter(wanted, conversation_id__in=ids))
     earlier = {
         (str(m.conversation_id), m.client_id): m
-        for m in Message.objects.filter(conversation_id__in=ids, client_id__in=client_ids)
-        if m.client_id is not None  # always so (the filter's), said for the type
+        for m in found
+        if m.client_id is not None and m.client_id in client_ids
     }
     targets = _targets_read(requests, ids)
     # The trees, to continue each conversation's current path (chat/tree.py).
     trees = selectors.conversation_trees(conversation_ids=conversations)
-    now = db.database_now()
-    live, stale = _streaming_answers(ids, now)
+    now = locked[0].db_now if locked else db.database_now()
+    live, stale = _streaming_answers(found, now)
     users = {r.user.pk for r in requests}
     quota_rows = quotas.lock(users)
     cutoff = now - liveness.stale_after()
@@ -228,17 +236,18 @@ def _targets_read(requests: list[ExchangeRequest], ids: list[str]) -> dict[str, 
     }
 
 
-def _streaming_answers(ids: list[str], now: datetime) -> tuple[set[str], set[str]]:
-    """The conversations with an answer streaming now, and those with a stale one (its
-    stream died: not saved for the staleness window before `now`, the database's time)."""
+def _streaming_answers(found: list[Message], now: datetime) -> tuple[set[str], set[str]]:
+    """Of the messages `found`, the conversations with an answer streaming now, and
+    those with a stale one (its stream died: not saved for the staleness window before
+    `now`, the database's time)."""
     live: set[str] = set()
     stale: set[str] = set()
     window = liveness.stale_after()
-    for conversation_id, updated in Message.objects.filter(
-        conversation_id__in=ids, status=Message.Status.STREAMING
-    ).values_list("conversation_id", "updated"):
-        dead = liveness.is_stale(updated=updated, now=now, window=window)
-        (stale if dead else live).add(str(conversation_id))
+    for message in found:
+        if message.status != Message.Status.STREAMING:
+            continue
+        dead = liveness.is_stale(updated=message.updated, now=now, window=window)
+        (stale if dead else live).add(str(message.conversation_id))
     return live, stale
 
 
@@ -290,8 +299,10 @@ def _batch_write(
             services.messages_sweep_stale(conversation_id=key)
     UserQuota.objects.bulk_update(batch.quota_rows.values(), ["recent_sends"])
     if started:
-        Message.objects.bulk_create([s.question for s in started if s.question is not None])
-        Message.objects.bulk_create([s.answer for s in started])
+        # One statement, the questions first: `created` is set in this order, so each
+        # answer is created after its question (whose row exists by the statement's end).
+        questions = [s.question for s in started if s.question is not None]
+        Message.objects.bulk_create([*questions, *(s.answer for s in started)])
         now = timezone.now()
         rows = [
             [s.answer.conversation.title, s.answer.pk, now, s.answer.conversation.pk]

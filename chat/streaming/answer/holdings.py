@@ -38,11 +38,14 @@ class Holdings:
 def holdings_read(users: set[int], conversation_ids: list[str], cutoff: datetime) -> Holdings:
     """`cutoff`: an answer not saved since then is stale (its process died)."""
     holdings = Holdings()
-    holdings.active, holdings.reserved = quotas.streaming_answers(users, cutoff)
+    if settings.CHAT_MAX_STORED_BYTES_PER_USER:  # both from one pass over their messages
+        holdings.active, holdings.reserved, holdings.stored = quotas.streaming_and_stored(
+            users, cutoff
+        )
+    else:
+        holdings.active, holdings.reserved = quotas.streaming_answers(users, cutoff)
     if settings.CHAT_DAILY_TOKEN_BUDGET:
         holdings.lengths = selectors.context_lengths(conversation_ids=conversation_ids)
-    if settings.CHAT_MAX_STORED_BYTES_PER_USER:
-        holdings.stored = quotas.stored_bytes(users)
     return holdings
 
 
