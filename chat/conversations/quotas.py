@@ -299,13 +299,15 @@ def wait_words(seconds: float) -> Sentence:
 
 class OctetLength(Transform):
     """The bytes a text takes: PostgreSQL reads it from the value's header (a long
-    text is not read, as LENGTH would have to); SQLite counts characters."""
+    text is not read, as LENGTH would have to); SQLite counts the bytes of its UTF-8
+    text as a blob (LENGTH of the text alone would count characters)."""
 
     function = "OCTET_LENGTH"
     output_field = IntegerField()
 
     def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        return self.as_sql(compiler, connection, function="LENGTH", **extra)
+        template = "LENGTH(CAST(%(expressions)s AS BLOB))"
+        return self.as_sql(compiler, connection, template=template, **extra)
 
 
 def streaming_and_stored(
