@@ -3,15 +3,14 @@ staff; always as a download, never shown inline), delete one not yet sent."""
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import cast
 
 from django.conf import settings
 from django.http import FileResponse, HttpResponse, JsonResponse
-from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
-from chat.conversations import attachments
+from chat.conversations import attachments, serializers
 from chat.errors import ErrorCode, Refusal
 from chat.models import Attachment
 from chat.transports.http.responses import (
@@ -28,17 +27,6 @@ SERVED_AS = {
     Attachment.Kind.TEXT: "text/plain; charset=utf-8",
     Attachment.Kind.PDF: "application/pdf",
 }
-
-
-def attachment_json(attachment: Attachment) -> dict[str, Any]:
-    return {
-        "id": str(attachment.pk),
-        "name": attachment.name,
-        "size": attachment.size,
-        "kind": attachment.kind,
-        "mime": attachment.mime,
-        "url": reverse("chat:api-attachment", args=[attachment.pk]),
-    }
 
 
 @api_login_required
@@ -62,7 +50,7 @@ def api_attachments(request: AuthenticatedHttpRequest) -> HttpResponse:
         )
     except Refusal as exc:
         return refusal(exc)
-    return JsonResponse(attachment_json(attachment), status=201)
+    return JsonResponse(dict(serializers.attachment_to_dict(attachment)), status=201)
 
 
 @api_login_required
