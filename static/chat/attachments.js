@@ -14,6 +14,7 @@ const FILE_ICON = util.icon('M14 2H6a2 2 0 0 0-2 2v16a2 2 0 0 0 2 2h12a2 2 0 0 0
 const tray = new AttachTray({ maxFiles: config.attachment_max_per_message, maxBytes: config.attachment_max_bytes });
 let conversation = null;  // the open (or draft) conversation's settings: its model decides about images
 let trayEl = null;
+let onTrayChange = () => {};  // the composer's (its Send waits for the uploads)
 
 // A file as a link (a download: the server never shows one inline), with a thumbnail
 // for an image, its name and size.
@@ -65,7 +66,7 @@ function renderTray() {
     item.append(button('icon-button tray-remove', '×', label, () => removeEntry(entry.key)));
     return item;
   }));
-  els.send.disabled = els.input.disabled || tray.uploading;
+  onTrayChange();
 }
 
 function removeEntry(key) {
@@ -135,6 +136,9 @@ export function attachmentsBlocker() {
 // Files in the tray (a message without text cannot carry them alone).
 export const attachmentsWaiting = () => !tray.isEmpty;
 
+// Files still uploading: the message cannot go yet.
+export const attachmentsUploading = () => tray.uploading;
+
 // The files to send with the message (the tray is emptied).
 export function takeAttachments() {
   const files = tray.take();
@@ -169,7 +173,9 @@ function wireDrop(zone) {
   });
 }
 
-export function wireAttachments() {
+// `changed`: called whenever the tray changes (composer.js: updateComposer).
+export function wireAttachments(changed) {
+  onTrayChange = changed;
   trayEl = document.getElementById('attach-tray');
   const input = document.getElementById('attach-input');
   document.getElementById('attach-button').addEventListener('click', () => input.click());

@@ -6,7 +6,9 @@ import { addBubble, announce, appendToMessages, renderActions, renderMeta, scrol
 import { createConversation, draftBody } from './sidebar.js';
 import { formatNumber, gettext, interpolate } from './i18n.js';
 import { MessageStore } from './store.js';
-import { attachmentsBlocker, attachmentsWaiting, giveBackAttachments, takeAttachments } from './attachments.js';
+import {
+  attachmentsBlocker, attachmentsUploading, attachmentsWaiting, giveBackAttachments, takeAttachments,
+} from './attachments.js';
 
 const CHUNK_KEY = 'chat.chunking';
 
@@ -14,7 +16,7 @@ const CHUNK_KEY = 'chat.chunking';
 export function updateComposer() {
   const busy = store.busy;
   els.stop.hidden = !busy;
-  els.send.disabled = els.input.disabled || state.creating;
+  els.send.disabled = els.input.disabled || state.creating || attachmentsUploading();
   els.input.placeholder = busy ? gettext('Write your next message (sent when this answer ends)…')
     : gettext('Message (Enter to send)');
   updateBusy();

@@ -13,7 +13,7 @@
 import { announceConversation, app, config, convPath, els, sendFrame, Speech, state, store, util, Voice } from './page.js';
 import { ProtocolClient } from './protocol.js';
 import { bubbles, onMessagesClick, renderActions, rerenderAll, resetView, showGone, showNotice, showPlaceholder } from './render.js';
-import { setComposerEnabled, wireComposer } from './composer.js';
+import { setComposerEnabled, updateComposer, wireComposer } from './composer.js';
 import { wireAttachments } from './attachments.js';
 import { flushDeleteOnLeave, loadConversations, renderConversations, setSidebarOpen } from './sidebar.js';
 import { handlers } from './frames.js';
@@ -135,7 +135,7 @@ function showNewChat(settings = {}) {
 Object.assign(app, { client, openConversation, newChat });
 
 wireComposer();
-wireAttachments();
+wireAttachments(updateComposer);
 els.chunkToggle.addEventListener('change', () => {
   els.messages.classList.toggle('show-chunks', els.chunkToggle.checked);
   rerenderAll();
