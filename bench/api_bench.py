@@ -66,6 +66,7 @@ sys.path.insert(0, str(BENCH_DIR))
 from load_bench import (  # noqa: E402
     CHILDREN,
     PYTHON,
+    START_PHASES,
     DbAgent,
     ModelServer,
     base_server_env,
@@ -633,9 +634,6 @@ def render(report: dict[str, Any]) -> str:
         )
     lines += start_phase_table(report.get("start_phases", {}))
     return "\n".join(lines)
-
-
-START_PHASES = ("auth", "exchange", "begin", "total")
 
 
 def start_phase_table(phases: dict[str, dict[str, float]]) -> list[str]:

@@ -168,6 +168,8 @@ def proc_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+# The phases of chat_answer_start_seconds (chat/telemetry/startpath.py), in order.
+START_PHASES = ("auth", "exchange", "begin", "total")
 START_PHASE_RE = re.compile(
     r'^chat_answer_start_seconds_(count|sum)\{door="(\w+)",phase="(\w+)"\} (\S+)$', re.M
 )
@@ -1257,7 +1259,7 @@ def render(report: dict[str, Any]) -> str:
         )
     started = [r for r in report["rows"] if r.get("start_phases_ms")]
     if started:
-        phases = ("auth", "exchange", "begin", "total")
+        phases = START_PHASES
         lines += [
             "",
             "The server's own start by phase (its `chat_answer_start_seconds`, the "
