@@ -39,6 +39,13 @@ ANSWER_DURATION = Histogram(
     "Time from an answer's start to its end.",
     buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 90, 120, 180, 300, 600),
 )
+ANSWER_START = Histogram(  # observed by chat/telemetry/startpath.py
+    "chat_answer_start_seconds",
+    "The server's time from a user's message to the model request, by door and phase "
+    "(phase total: the whole of it).",
+    ["door", "phase"],
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
 CHANNEL_LAYER_ERRORS = Counter(
     "chat_channel_layer_errors", "Channel-layer (Redis) calls that failed and were caught."
 )

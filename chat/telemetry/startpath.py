@@ -4,13 +4,15 @@ A door starts the clock when a message arrives (`begin`); the steps of an answer
 start mark their phase as they end (`phase`), each observed as the time since the
 previous mark into `chat_answer_start_seconds{door, phase}`; the model request,
 handed to its HTTP connection, closes it (`phase("begin", final=True)`, then the
-`total` since `begin`). The clock rides
-in a context variable, which the answer's tasks inherit (asyncio copies the context
-into a task it creates), so the marks in the answer's own tasks find it. A clock is
-observed once: a retried model request (openai's retries) is not a second start.
+`total` since `begin`). The clock rides in a context variable, which the answer's
+tasks inherit (asyncio copies the context into a task it creates), so the marks in
+the answer's own tasks find it. A clock is observed once: a retried model request
+(openai's retries) is not a second start. A start refused or resent asks no model,
+so its clock is never closed: nothing but its first phases is observed, and the next
+message's `begin` replaces it.
 
-Phases, in order: `auth` (the socket's session or token checked again: WebSocket
-only), `exchange` (admitted, the question and the answer saved, the context read),
+Phases, in order: `auth` (the door's session or token checked: again, on the
+socket), `exchange` (admitted, the question and the answer saved, the context read),
 and `begin` (announced, the answer's task started, its control group joined, the
 model request built and handed to the HTTP connection: chat/provider/reach.py).
 """
@@ -21,15 +23,7 @@ import time
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
-from prometheus_client import Histogram
-
-ANSWER_START = Histogram(
-    "chat_answer_start_seconds",
-    "The server's time from a user's message to the model request, by door and phase "
-    "(phase total: the whole of it).",
-    ["door", "phase"],
-    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
-)
+from chat.telemetry.metrics import ANSWER_START
 
 
 @dataclass
@@ -69,10 +63,3 @@ def phase(name: str, *, final: bool = False) -> None:
 def model_request() -> None:
     """The model request is handed to its HTTP connection: the start is over."""
     phase("begin", final=True)
-
-
-def end() -> None:
-    """This context's start is over without a model request (refused, a resend)."""
-    clock = _clock.get()
-    if clock is not None:
-        clock.done = True

@@ -85,18 +85,11 @@ async def post(request: ExchangeRequest, *, on_leave: OnLeave = OnLeave.KEEP) ->
         started.add_done_callback(functools.partial(_abandoned, request, on_leave))
         raise
     except Conversation.DoesNotExist:
-        startpath.end()
         raise Refusal(ErrorCode.NOT_FOUND, GONE) from None
     except (OperationalError, InterfaceError):
-        startpath.end()
         logger.warning("message not saved: the database is unavailable", exc_info=True)
         raise Refusal(ErrorCode.UNAVAILABLE, DATABASE_DOWN, retry_after=5) from None
-    except Refusal:
-        startpath.end()
-        raise
     startpath.phase("exchange")
-    if exchange.assistant_message is None:  # a resend: no answer starts
-        startpath.end()
     return _begin(request, exchange)
 
 

@@ -81,7 +81,6 @@ async def api_messages(request: HttpRequest, conversation_id: str) -> HttpRespon
     try:
         follower = await _follower(request, conversation_id, chunk)
     except Refusal as exc:
-        startpath.end()
         return refusal(exc)
     startpath.phase("auth")
     try:
