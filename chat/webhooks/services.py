@@ -29,6 +29,13 @@ def target_check(url: str) -> targets.Target:
     return targets.resolve(url, allow_private=settings.WEBHOOK_ALLOW_PRIVATE_TARGETS)
 
 
+MAX_SUBSCRIPTIONS = 20  # per user
+
+
+class TooManySubscriptions(Exception):
+    """The user has MAX_SUBSCRIPTIONS webhooks already."""
+
+
 def subscription_create(
     *,
     owner: User,
@@ -37,7 +44,10 @@ def subscription_create(
     format: str,
     conversation: Conversation | None = None,
 ) -> WebhookSubscription:
-    """A new active subscription with a new secret. Raises TargetRefused."""
+    """A new active subscription with a new secret. Raises TooManySubscriptions
+    (checked first) or TargetRefused."""
+    if WebhookSubscription.objects.filter(owner=owner).count() >= MAX_SUBSCRIPTIONS:
+        raise TooManySubscriptions
     target_check(url)
     return WebhookSubscription.objects.create(
         owner=owner,

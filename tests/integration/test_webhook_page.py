@@ -121,3 +121,20 @@ def test_another_users_webhook_and_a_token_are_refused() -> None:
         403,
     )
     assert WebhookSubscription.objects.filter(pk=hook.pk).exists()
+
+
+def test_the_twenty_first_webhook_is_refused_on_the_page_and_the_api(settings: Any) -> None:
+    """One cap (chat/webhooks/services.py) for both doors: a form error on the page, a
+    409 from the API; nothing made."""
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
+    user, client = login("alice")
+    WebhookSubscription.objects.bulk_create(
+        [WebhookSubscription(owner=user, url=HOOK, secret="s" * 32) for _ in range(20)]
+    )
+    page = add(client)
+    assert page.status_code == 200
+    assert "You have 20 webhooks already: delete one first." in page.content.decode()
+    api = client.post("/api/webhooks/", {"url": HOOK}, content_type="application/json")
+    assert api.status_code == 409
+    assert api.json()["error"]["message"] == "You have 20 webhooks already: delete one first."
+    assert WebhookSubscription.objects.filter(owner=user).count() == 20

@@ -24,7 +24,6 @@ from chat.webhooks.targets import TargetRefused
 if TYPE_CHECKING:
     from chat.models import User
 
-MAX_SUBSCRIPTIONS = 20  # per user, as the API
 CONVERSATION_CHOICES = 50  # the newest conversations offered in the form
 ALL = ""
 
@@ -71,19 +70,12 @@ def webhooks_page(request: AuthenticatedHttpRequest) -> HttpResponse:
         return redirect("chat:webhooks")
     subscriptions = list(selectors.subscription_list(owner=request.user))
     rows = [(s, selectors.deliveries_recent(subscription=s, limit=5)) for s in subscriptions]
-    context = {"form": form, "rows": rows, "max": MAX_SUBSCRIPTIONS}
+    context = {"form": form, "rows": rows, "max": services.MAX_SUBSCRIPTIONS}
     return render(request, "chat/webhooks.html", context)
 
 
 def _create(request: AuthenticatedHttpRequest, form: WebhookPageForm) -> bool:
     data = form.cleaned_data
-    if selectors.subscription_list(owner=request.user).count() >= MAX_SUBSCRIPTIONS:
-        form.add_error(
-            None,
-            gettext("You have %(count)s webhooks already: delete one first.")
-            % {"count": MAX_SUBSCRIPTIONS},
-        )
-        return False
     conversation = None
     if data["conversation"] != ALL:
         conversation = Conversation.objects.filter(
@@ -97,6 +89,11 @@ def _create(request: AuthenticatedHttpRequest, form: WebhookPageForm) -> bool:
             format=data["format"],
             conversation=conversation,
         )
+    except services.TooManySubscriptions:
+        most = {"count": services.MAX_SUBSCRIPTIONS}
+        message = gettext("You have %(count)s webhooks already: delete one first.") % most
+        form.add_error(None, message)
+        return False
     except TargetRefused as exc:
         form.add_error("url", gettext("This address is refused: %(reason)s") % {"reason": exc})
         return False

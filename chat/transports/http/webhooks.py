@@ -22,7 +22,6 @@ from chat.webhooks.targets import TargetRefused
 if TYPE_CHECKING:
     from chat.models import User
 
-MAX_SUBSCRIPTIONS = 20  # per user
 NOT_FOUND = "No such webhook."
 
 
@@ -84,16 +83,19 @@ def _create(user: User, data: dict[str, Any]) -> WebhookSubscription | HttpRespo
         conversation = Conversation.objects.filter(owner=user, pk=data["conversation_id"]).first()
         if conversation is None:
             return json_error(404, ErrorCode.NOT_FOUND, "No such conversation.")
-    if selectors.subscription_list(owner=user).count() >= MAX_SUBSCRIPTIONS:
-        message = f"You have {MAX_SUBSCRIPTIONS} webhooks already: delete one first."
-        return json_error(409, ErrorCode.INVALID, message)
-    return services.subscription_create(
-        owner=user,
-        url=data["url"],
-        mode=data.get("mode") or WebhookSubscription.Mode.SENTENCE,
-        format=data.get("format") or WebhookSubscription.Format.JSON,
-        conversation=conversation,
-    )
+    try:
+        return services.subscription_create(
+            owner=user,
+            url=data["url"],
+            mode=data.get("mode") or WebhookSubscription.Mode.SENTENCE,
+            format=data.get("format") or WebhookSubscription.Format.JSON,
+            conversation=conversation,
+        )
+    except services.TooManySubscriptions:
+        most = services.MAX_SUBSCRIPTIONS
+        return json_error(
+            409, ErrorCode.INVALID, f"You have {most} webhooks already: delete one first."
+        )
 
 
 @require_http_methods(["GET", "PATCH", "DELETE"])
