@@ -253,10 +253,12 @@ class Generation:
         await finish.charge(ended)
         outcome = await finish.save(ended, outcome)
         finish.record(ended, outcome)
+        # Scheduled before chat.end goes out, so whoever reads the end (a test, the
+        # bench) and then settles the summaries finds this one among them.
+        finish.summarise(ended, outcome)
         await finish.announce(ended, outcome, self.relay)
         await self.control.close()
         finish.title(ended, outcome, self.relay)
-        finish.summarise(ended, outcome)
 
     def _ended(self) -> finish.Ended:
         return finish.Ended(
