@@ -276,10 +276,11 @@ def model_context(*, assistant_message_id: uuid.UUID | str) -> list[tuple[str, s
 
 
 def contexts_for_paths(paths: dict[str, list[str]]) -> dict[str, list[tuple[str, str]]]:
-    """What the model receives after each path (ids, root first), in two queries: the
-    finished messages on it, newest kept first within the budget; once they do not
-    fit, the path's summary (SUMMARY_ROLE, first) ahead of the turns after its branch
-    point that fit with it (context_plan.py), else today's cut (pick_context)."""
+    """What the model receives after each path (ids, root first), in one query (two
+    when a path does not fit, for its summary): the finished messages on it, newest
+    kept first within the budget; once they do not fit, the path's summary
+    (SUMMARY_ROLE, first) ahead of the turns after its branch point that fit with it
+    (context_plan.py), else today's cut (pick_context)."""
     wanted = {key: path[-MAX_CONTEXT_MESSAGES:] for key, path in paths.items()}
     ids = {message_id for path in wanted.values() for message_id in path}
     texts = {
@@ -288,11 +289,17 @@ def contexts_for_paths(paths: dict[str, list[str]]) -> dict[str, list[tuple[str,
         .filter(pk__in=ids)
         .values_list("pk", "role", "content")
     }
-    summaries = summaries_on_paths(wanted.values())
     budget = settings.CHAT_HISTORY_CHAR_BUDGET
+    turns_of = {
+        key: [Turn(m, texts[m][0], len(texts[m][1])) for m in reversed(path) if m in texts]
+        for key, path in wanted.items()
+    }
+    # A path that fits goes whole (plan_context): only the others read their summaries.
+    over = [wanted[key] for key, turns in turns_of.items() if sum(t.length for t in turns) > budget]
+    summaries = summaries_on_paths(over)
     contexts: dict[str, list[tuple[str, str]]] = {}
     for key, path in wanted.items():
-        turns = [Turn(m, texts[m][0], len(texts[m][1])) for m in reversed(path) if m in texts]
+        turns = turns_of[key]
         summary = usable_summary(path, summaries)
         available = Available(str(summary.covers_id), len(summary.text)) if summary else None
         plan = plan_context(turns, budget, available)
