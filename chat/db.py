@@ -8,15 +8,20 @@ connection to the pool afterwards), so they can run side by side on
 `DATABASE_THREADS` threads instead; `DATABASE_POOL_SIZE` connections are pooled.
 `update_rows` writes many rows in one round trip (batched saves); `database_now` reads
 the database's clock, the one clock every server shares (chat/conversations/liveness.py).
+`GroupCall` runs the calls that arrive together as one (group commit: the starts of
+answers, the credential checks of their frames).
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
@@ -29,6 +34,7 @@ from django.db.models.sql import Query
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 
 _executor: ThreadPoolExecutor | None = None
 _lock = threading.Lock()
@@ -49,6 +55,76 @@ def db_call(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
     """`func` as a coroutine function run on the database threads; closes old
     connections before and after, as `database_sync_to_async` does."""
     return database_sync_to_async(func, thread_sensitive=False, executor=executor())
+
+
+@dataclass
+class _Pending(Generic[T, R]):
+    item: T
+    future: asyncio.Future[R] = field(repr=False)
+
+
+class _Group(Generic[T, R]):
+    """One event loop's queue of a GroupCall: at most one call in the database at a
+    time, and every item that arrives meanwhile goes in the next one."""
+
+    def __init__(self, call: GroupCall[T, R]) -> None:
+        self._call = call
+        self._queue: list[_Pending[T, R]] = []
+        self._task: asyncio.Task[None] | None = None  # referenced: asyncio keeps weak ones
+
+    def submit(self, item: T) -> asyncio.Future[R]:
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(item, future))
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._drain(), name=self._call.name)
+        return future
+
+    async def _drain(self) -> None:
+        limit = self._call.max_batch
+        try:
+            while self._queue:
+                batch, self._queue = self._queue[:limit], self._queue[limit:]
+                outcomes: list[R | Exception]
+                try:
+                    outcomes = await db_call(self._call.func)([p.item for p in batch])
+                except Exception as exc:  # the database is unreachable: every one fails
+                    outcomes = [exc] * len(batch)
+                for pending, outcome in zip(batch, outcomes, strict=True):
+                    if pending.future.done():  # its caller went away
+                        continue
+                    if isinstance(outcome, Exception):
+                        pending.future.set_exception(outcome)
+                    else:
+                        pending.future.set_result(outcome)
+        finally:
+            self._task = None
+
+
+class GroupCall(Generic[T, R]):
+    """Group commit: `func` takes a list of items and returns one outcome per item (a
+    result, or the exception that refuses it), on the database threads. The first item
+    of a quiet moment goes at once (no added delay); whatever arrives while a call is
+    in the database goes together in the next one, at most `max_batch` at a time. Under
+    a burst that is a few statements for all instead of a few for each, and one thread
+    instead of all of them fighting for the interpreter."""
+
+    def __init__(
+        self, func: Callable[[list[T]], list[R | Exception]], *, name: str, max_batch: int = 200
+    ) -> None:
+        self.func = func
+        self.name = name
+        self.max_batch = max_batch
+        self._groups: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Group[T, R]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def submit(self, item: T) -> asyncio.Future[R]:
+        """Queue `item` for this event loop's next call; its outcome as a future."""
+        loop = asyncio.get_running_loop()
+        group = self._groups.get(loop)
+        if group is None:
+            group = self._groups[loop] = _Group(self)
+        return group.submit(item)
 
 
 async def release_request_connection() -> None:

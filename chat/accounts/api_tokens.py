@@ -152,11 +152,5 @@ def token_authenticate(raw: str, address: str | None = None) -> ApiToken | None:
     return token
 
 
-def token_is_valid(*, token_id: int, user_id: int) -> bool:
-    """Does this token still sign its user in (not revoked nor expired, the user
-    active)?"""
-    return ApiToken.objects.filter(active(), pk=token_id, user_id=user_id).exists()
-
-
 async def token_authenticate_async(raw: str, address: str | None = None) -> ApiToken | None:
     return await db_call(token_authenticate)(raw, address)

@@ -12,25 +12,15 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Mapping
-from importlib import import_module
-from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.contrib import auth
-from django.contrib.auth import get_user_model
 
 from chat import contract
-from chat.accounts.api_tokens import token_is_valid
-from chat.db import db_call
-
-if TYPE_CHECKING:
-    from django.contrib.auth.base_user import AbstractBaseUser
-    from django.contrib.auth.models import AnonymousUser
-
-    from chat.models import User
+from chat.accounts.signed_in import Credential, signed_in_many
+from chat.db import GroupCall
 
 logger = logging.getLogger(__name__)
 
@@ -53,29 +43,22 @@ def socket_closed(user_id: int) -> None:
 
 async def still_signed_in(scope: Mapping[str, Any]) -> bool:
     """Does the socket's session (or API token) still authenticate the user it opened
-    as? Checked on the database threads, not Django's one thread-sensitive thread: a
-    frame must not queue behind whatever holds that thread."""
+    as? Checked on the database threads, not Django's one thread-sensitive thread (a
+    frame must not queue behind whatever holds that thread), together with the other
+    checks of the moment (signed_in.py)."""
+    return await _checks.submit(credential_of(scope))
+
+
+def credential_of(scope: Mapping[str, Any]) -> Credential:
     user_id = scope["user"].pk
     if "api_token_id" in scope:  # opened with a token: not revoked, its user active
-        return await db_call(token_is_valid)(token_id=scope["api_token_id"], user_id=user_id)
+        return Credential(user_id, token_id=scope["api_token_id"])
     session = scope.get("session")
     key = session.session_key if session is not None else None
-    return await db_call(_signed_in)(user_id, key, with_session="session" in scope)
+    return Credential(user_id, session_key=key, with_session="session" in scope)
 
 
-def _signed_in(user_id: int, session_key: str | None, *, with_session: bool) -> bool:
-    current: AbstractBaseUser | AnonymousUser | None
-    if with_session:  # the real stack: the session as stored now (a logout deleted it),
-        # its auth hash (a password change) and the account's is_active
-        engine = import_module(settings.SESSION_ENGINE)
-        current = auth.get_user(SimpleNamespace(session=engine.SessionStore(session_key)))  # type: ignore[arg-type]  # it reads only .session
-    else:  # a socket opened without a session (tests): the account itself
-        current = _active_user(user_id)
-    return bool(current is not None and current.is_authenticated and current.pk == user_id)
-
-
-def _active_user(pk: int) -> User | None:
-    return get_user_model().objects.filter(pk=pk, is_active=True).first()
+_checks: GroupCall[Credential, bool] = GroupCall(signed_in_many, name="credential-checks")
 
 
 def user_changed(user_id: int) -> None:

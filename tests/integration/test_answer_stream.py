@@ -335,7 +335,7 @@ async def test_a_start_whose_caller_is_cancelled_is_finished_by_the_doors_policy
         release.wait(timeout=30)
         return outcomes
 
-    monkeypatch.setattr(exchanges, "exchanges_start_or_each", held)
+    monkeypatch.setattr(exchanges._exchanges, "func", held)  # the group call's
     owner = await make_user()
     conversation = await make_conversation(owner)
     asked = ExchangeRequest(owner, conversation.pk, "Hi", client_id=None)

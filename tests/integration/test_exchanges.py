@@ -136,7 +136,7 @@ async def test_the_batcher_sends_a_lone_request_at_once_and_groups_a_burst(monke
         sizes.append(len(requests))
         return real(requests)
 
-    monkeypatch.setattr(exchanges, "exchanges_start_or_each", recording)
+    monkeypatch.setattr(exchanges._exchanges, "func", recording)  # the group call's
 
     @sync_to_async
     def setup(count: int):

@@ -2,11 +2,12 @@
 
 When many users send at the same moment, each exchange costs about ten statements
 and their ORM work, one after another under the GIL: the hundredth user waited half
-a second for the model call. The batcher sends the first request of a quiet moment
-to the database at once (no added delay), and whatever arrives while a batch is in
-the database goes together in the next one: a few statements per batch instead of
-ten per exchange. `exchanges_start` is the one way an answer starts: it reads and
-locks, asks the rules (admission.py, pure), then writes. If a batch fails as a whole
+a second for the model call. They go through a group call (chat/db.py `GroupCall`):
+the first request of a quiet moment goes to the database at once (no added delay),
+and whatever arrives while a batch is in the database goes together in the next one:
+a few statements per batch instead of ten per exchange. `exchanges_start` is the one
+way an answer starts: it reads and locks, asks the rules (admission.py, pure), then
+writes. If a batch fails as a whole
 (a deadlock, a constraint race with another process), each of its requests runs
 again as a batch of its own, so a request never fails for another's sake.
 """
@@ -15,8 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
@@ -30,7 +30,6 @@ from django.utils import timezone
 from chat import db
 from chat.conversations import attachments, liveness, quotas, selectors, services
 from chat.conversations.tree import Tree
-from chat.db import db_call
 from chat.errors import Refusal
 from chat.models import Attachment, Conversation, Message, UserQuota
 from chat.provider import llm
@@ -230,6 +229,8 @@ def _targets_read(requests: list[ExchangeRequest], ids: list[str]) -> dict[str, 
         for r in requests
         if r.target_id and (pk := selectors.parse_uuid(r.target_id)) is not None
     }
+    if not wanted:  # sends only: no query (not even the ORM's work of building one)
+        return {}
     return {
         str(m.pk): admission.Target.of(m)
         for m in Message.objects.filter(conversation_id__in=ids, pk__in=wanted)
@@ -438,64 +439,15 @@ def exchanges_start_or_each(requests: list[ExchangeRequest]) -> list[Outcome]:
     return [_start_alone_or_failure(request) for request in requests]
 
 
-@dataclass
-class _Pending:
-    request: ExchangeRequest
-    future: asyncio.Future[services.Exchange] = field(repr=False)
-
-
-class ExchangeBatcher:
-    """Group commit for one event loop: at most one batch in the database at a time,
-    and every request that arrives meanwhile goes in the next one."""
-
-    def __init__(self) -> None:
-        self._queue: list[_Pending] = []
-        self._task: asyncio.Task[None] | None = None  # referenced: asyncio keeps weak ones
-
-    def submit(self, request: ExchangeRequest) -> asyncio.Future[services.Exchange]:
-        """Queue `request` for the next batch; its outcome as a future."""
-        future: asyncio.Future[services.Exchange] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(request, future))
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(
-                self._drain(), name="exchange-batches"
-            )
-        return future
-
-    async def _drain(self) -> None:
-        try:
-            while self._queue:
-                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-                try:
-                    outcomes = await db_call(exchanges_start_or_each)(
-                        [pending.request for pending in batch]
-                    )
-                except Exception as exc:  # the database is unreachable: every one fails
-                    outcomes = [exc] * len(batch)
-                for pending, outcome in zip(batch, outcomes, strict=True):
-                    if pending.future.done():  # the consumer went away
-                        continue
-                    if isinstance(outcome, Exception):
-                        pending.future.set_exception(outcome)
-                    else:
-                        pending.future.set_result(outcome)
-        finally:
-            self._task = None
-
-
-_batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ExchangeBatcher] = (
-    weakref.WeakKeyDictionary()
+_exchanges: db.GroupCall[ExchangeRequest, services.Exchange] = db.GroupCall(
+    exchanges_start_or_each, name="exchange-batches", max_batch=MAX_BATCH
 )
 
 
 def exchange_submit(request: ExchangeRequest) -> asyncio.Future[services.Exchange]:
     """Start an exchange, batched with the others of this event loop: its outcome, or
     the exception that refuses it (see `exchanges_start`), as a future."""
-    loop = asyncio.get_running_loop()
-    batcher = _batchers.get(loop)
-    if batcher is None:
-        batcher = _batchers[loop] = ExchangeBatcher()
-    return batcher.submit(request)
+    return _exchanges.submit(request)
 
 
 async def exchange_start(request: ExchangeRequest) -> services.Exchange:
