@@ -31,11 +31,38 @@ def subscriptions_of_answer(conversation_id: UUID | str) -> list[tuple[int, str,
     """(id, mode, format) of the active subscriptions that receive the conversation's
     answers: its own, and its owner's for all their conversations. A subscription of
     all of one user's conversations never sees another user's."""
-    owner = Conversation.objects.filter(pk=conversation_id).values("owner_id")
-    found = WebhookSubscription.objects.filter(active=True).filter(
-        Q(conversation_id=conversation_id) | Q(conversation__isnull=True, owner_id__in=owner)
+    (found,) = subscriptions_of_answers([str(conversation_id)])
+    return found
+
+
+def subscriptions_of_answers(conversation_ids: list[str]) -> list[list[tuple[int, str, str]]]:
+    """`subscriptions_of_answer` for each of many conversations (a burst of answers
+    starting), in two queries whatever their number."""
+    wanted = set(conversation_ids)
+    owners = {
+        str(pk): owner
+        for pk, owner in Conversation.objects.filter(pk__in=wanted).values_list("pk", "owner_id")
+    }
+    rows = (
+        WebhookSubscription.objects.filter(active=True)
+        .filter(
+            Q(conversation_id__in=wanted)
+            | Q(conversation__isnull=True, owner_id__in=set(owners.values()))
+        )
+        .order_by("pk")
+        .values_list("pk", "mode", "format", "conversation_id", "owner_id")
     )
-    return list(found.order_by("pk").values_list("pk", "mode", "format"))
+    own: dict[str, list[tuple[int, str, str]]] = {}
+    everywhere: dict[int, list[tuple[int, str, str]]] = {}
+    for pk, mode, fmt, conversation, owner in rows:
+        if conversation is None:
+            everywhere.setdefault(owner, []).append((pk, mode, fmt))
+        else:
+            own.setdefault(str(conversation), []).append((pk, mode, fmt))
+    return [
+        sorted(own.get(c, []) + everywhere.get(owners[c], []) if c in owners else [])
+        for c in map(str, conversation_ids)
+    ]
 
 
 def deliveries_recent(

@@ -23,7 +23,7 @@ from typing import Any
 from django.conf import settings
 
 from chat import contract
-from chat.db import db_call
+from chat.db import GroupCall, db_call
 from chat.streaming.delivery import local
 from chat.streaming.delivery.driver import Subscription
 from chat.streaming.delivery.frames import Frame
@@ -39,6 +39,17 @@ WHOLE = "end"  # the mode of whole answers: followed in token mode, sent at its 
 WRITE_RETRY_SECONDS = 1.0
 Row = tuple[int, str, int, dict[str, Any]]
 _feeds: set[asyncio.Task[None]] = set()
+
+
+def _subscriptions_of(conversation_ids: list[str]) -> list[list[tuple[int, str, str]] | Exception]:
+    return list(selectors.subscriptions_of_answers(conversation_ids))
+
+
+# A burst of answers starting looks their subscriptions up together (two queries), not
+# a hundred lookups on the database threads beside the starts' own exchange.
+_lookups: GroupCall[str, list[tuple[int, str, str]]] = GroupCall(
+    _subscriptions_of, name="webhook-lookups"
+)
 
 
 def answer_started(conversation_id: str, message_id: str) -> None:
@@ -83,7 +94,7 @@ class AnswerFeed:
         inbox = local.hub().open(self.channel)
         subscriptions: list[Subscription] = []
         try:
-            found = await db_call(selectors.subscriptions_of_answer)(self.conversation_id)
+            found = await _lookups.submit(self.conversation_id)
             if not found:
                 return
             subscriptions = self._subscribe(found)
