@@ -29,6 +29,7 @@ from django.conf import settings
 from django.core.exceptions import FieldError
 from django.db import connection
 from django.db.models import Field, Model
+from django.db.models.expressions import DatabaseDefault
 from django.db.models.functions import Now
 from django.db.models.sql import Query
 
@@ -175,6 +176,45 @@ def database_now() -> datetime:
         value = convert(value, now, connection)
     assert isinstance(value, datetime)
     return value
+
+
+def insert_rows(objs: Sequence[Model]) -> None:
+    """The new objects' rows (of one model, primary keys set), sent with executemany:
+    psycopg pipelines them into one round trip. `bulk_create` without its per-value ORM
+    work (0.24 ms of CPU a row; a burst's starts write two rows each). Every concrete
+    field is written as `pre_save` (auto_now_add, in order) and `get_db_prep_save` give
+    it; a field left to its database default (`db_default`) is written as that default,
+    the same for every row. Nothing is returned or refreshed."""
+    if not objs:
+        return
+    model = type(objs[0])
+    meta = model._meta
+    quote = connection.ops.quote_name
+    compiler = Query(model).get_compiler(connection=connection)
+    fields: list[Field[Any, Any]] = []
+    columns, values = [], []
+    for f in meta.concrete_fields:
+        column, field = _column(model, f.name)
+        columns.append(quote(column))
+        first = getattr(objs[0], field.attname)
+        if isinstance(first, DatabaseDefault):  # DEFAULT, or the expression (SQLite)
+            if not all(isinstance(getattr(o, field.attname), DatabaseDefault) for o in objs):
+                raise ValueError(f"{field.name}: its database default for some rows only")
+            sql, params = compiler.compile(first)
+            assert not params, params
+            values.append(str(sql))
+        else:
+            fields.append(field)
+            values.append("%s")
+    statement = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(columns)}) VALUES ({', '.join(values)})"
+    )
+    rows = [[f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields] for obj in objs]
+    with connection.cursor() as cursor:
+        cursor.executemany(statement, rows)
+    for obj in objs:
+        obj._state.adding = False
+        obj._state.db = connection.alias
 
 
 def update_rows(

@@ -298,12 +298,14 @@ def _batch_write(
     for key, state in batch.states.items():
         if state.stale_answer:
             services.messages_sweep_stale(conversation_id=key)
-    UserQuota.objects.bulk_update(batch.quota_rows.values(), ["recent_sends"])
+    # One UPDATE per row, pipelined (bulk_update's CASE cost 0.4 ms of CPU per user).
+    sends = [[row.recent_sends, row.user_id] for row in batch.quota_rows.values()]
+    db.update_rows(UserQuota, ["recent_sends"], "", sends)
     if started:
         # One statement, the questions first: `created` is set in this order, so each
         # answer is created after its question (whose row exists by the statement's end).
         questions = [s.question for s in started if s.question is not None]
-        Message.objects.bulk_create([*questions, *(s.answer for s in started)])
+        db.insert_rows([*questions, *(s.answer for s in started)])
         now = timezone.now()
         rows = [
             [s.answer.conversation.title, s.answer.pk, now, s.answer.conversation.pk]
