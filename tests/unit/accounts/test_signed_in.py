@@ -21,6 +21,7 @@ from django.utils import timezone
 from chat.accounts import guards
 from chat.accounts.api_tokens import token_create, token_revoke
 from chat.accounts.signed_in import Credential, signed_in_by_django, signed_in_many
+from chat.db import close_connections
 from chat.models import ApiToken
 
 pytestmark = pytest.mark.django_db
@@ -177,3 +178,6 @@ async def test_checks_that_arrive_together_are_asked_together(monkeypatch: Any) 
     assert answers == [n != 7 for n in range(1, 31)]
     assert sum(calls[1:]) == 30 and len(calls) - 1 < 30
     await sync_to_async(connections.close_all)()
+    # The database threads' connections too: a later test without database access
+    # that reaches those threads would otherwise find one open and be refused.
+    await asyncio.to_thread(close_connections)

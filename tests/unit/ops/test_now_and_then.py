@@ -9,7 +9,9 @@ import pytest
 
 from chat.ops import sweeper
 
-pytestmark = pytest.mark.asyncio
+# The jobs run on the database threads (db_call), which check the connection a thread
+# holds before each call: one left open by an earlier test must not be refused.
+pytestmark = [pytest.mark.asyncio, pytest.mark.django_db]
 
 
 class Job:
