@@ -364,7 +364,13 @@ def _exchanges_read(
         )
         for s in started
     }
-    contexts = selectors.contexts_for_paths(paths) if started else {}
+    # A conversation whose path is most of it is read whole (by conversation, not by id).
+    whole = {
+        key
+        for key, path in paths.items()
+        if len(trees[key].order) <= min(2 * len(path), selectors.MAX_CONTEXT_MESSAGES)
+    }
+    contexts = selectors.contexts_for_paths(paths, read_whole=whole) if started else {}
     # A regenerate answers its question again, with its files (one query, if any).
     again = {str(s.answer.parent_id) for s in started if s.kind == Kind.REGENERATE}
     with_files = {s.index: str(s.answer.parent_id) for s in started if s.index in files}
