@@ -7,9 +7,9 @@ the first request of a quiet moment goes to the database at once (no added delay
 and whatever arrives while a batch is in the database goes together in the next one:
 a few statements per batch instead of ten per exchange. `exchanges_start` is the one
 way an answer starts: it reads and locks, asks the rules (admission.py, pure), then
-writes. If a batch fails as a whole
-(a deadlock, a constraint race with another process), each of its requests runs
-again as a batch of its own, so a request never fails for another's sake.
+writes. If a batch fails as a whole (a deadlock, a constraint race with another
+process), each of its requests runs again as a batch of its own, so a request never
+fails for another's sake.
 """
 
 from __future__ import annotations
@@ -302,8 +302,8 @@ def _batch_write(
     sends = [[row.recent_sends, row.user_id] for row in batch.quota_rows.values()]
     db.update_rows(UserQuota, ["recent_sends"], "", sends)
     if started:
-        # One statement, the questions first: `created` is set in this order, so each
-        # answer is created after its question (whose row exists by the statement's end).
+        # The questions first (one INSERT per row, in this order, pipelined): `created`
+        # is set in this order, so each answer is created after its question.
         questions = [s.question for s in started if s.question is not None]
         db.insert_rows([*questions, *(s.answer for s in started)])
         now = timezone.now()
