@@ -85,7 +85,7 @@ class _Group(Generic[T, R]):
         try:
             while self._queue:
                 batch, self._queue = self._queue[:limit], self._queue[limit:]
-                outcomes: list[R | Exception]
+                outcomes: Sequence[R | Exception]
                 try:
                     outcomes = await db_call(self._call.func)([p.item for p in batch])
                 except Exception as exc:  # the database is unreachable: every one fails
@@ -110,7 +110,11 @@ class GroupCall(Generic[T, R]):
     instead of all of them fighting for the interpreter."""
 
     def __init__(
-        self, func: Callable[[list[T]], list[R | Exception]], *, name: str, max_batch: int = 200
+        self,
+        func: Callable[[list[T]], Sequence[R | Exception]],
+        *,
+        name: str,
+        max_batch: int = 200,
     ) -> None:
         self.func = func
         self.name = name

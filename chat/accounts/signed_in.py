@@ -50,7 +50,7 @@ class Credential:
     with_session: bool = True
 
 
-def signed_in_many(credentials: list[Credential]) -> list[bool | Exception]:
+def signed_in_many(credentials: list[Credential]) -> list[bool]:
     """For each credential, whether it still signs its user in (module docstring)."""
     tokens = _valid_tokens({c.token_id for c in credentials if c.token_id is not None})
     sessions = _verified_sessions(
@@ -62,7 +62,7 @@ def signed_in_many(credentials: list[Credential]) -> list[bool | Exception]:
         if bare
         else ()
     )
-    outcomes: list[bool | Exception] = []
+    outcomes: list[bool] = []
     for credential in credentials:
         if credential.token_id is not None:
             outcomes.append((credential.token_id, credential.user_id) in tokens)

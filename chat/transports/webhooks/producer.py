@@ -41,14 +41,10 @@ Row = tuple[int, str, int, dict[str, Any]]
 _feeds: set[asyncio.Task[None]] = set()
 
 
-def _subscriptions_of(conversation_ids: list[str]) -> list[list[tuple[int, str, str]] | Exception]:
-    return list(selectors.subscriptions_of_answers(conversation_ids))
-
-
 # A burst of answers starting looks their subscriptions up together (two queries), not
 # a hundred lookups on the database threads beside the starts' own exchange.
 _lookups: GroupCall[str, list[tuple[int, str, str]]] = GroupCall(
-    _subscriptions_of, name="webhook-lookups"
+    selectors.subscriptions_of_answers, name="webhook-lookups"
 )
 
 

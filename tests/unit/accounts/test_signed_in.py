@@ -165,7 +165,7 @@ async def test_checks_that_arrive_together_are_asked_together(monkeypatch: Any) 
     few calls, each socket getting its own answer."""
     calls: list[int] = []
 
-    def recording(credentials: list[Credential]) -> list[bool | Exception]:
+    def recording(credentials: list[Credential]) -> list[bool]:
         calls.append(len(credentials))
         return signed_in_many(credentials)
 
