@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from uuid import UUID
 
 from django.db.models import Q, QuerySet
 
@@ -27,17 +26,11 @@ def subscription_get(*, owner: User, subscription_id: int | str) -> WebhookSubsc
     return WebhookSubscription.objects.get(owner=owner, pk=int(subscription_id))
 
 
-def subscriptions_of_answer(conversation_id: UUID | str) -> list[tuple[int, str, str]]:
-    """(id, mode, format) of the active subscriptions that receive the conversation's
-    answers: its own, and its owner's for all their conversations. A subscription of
-    all of one user's conversations never sees another user's."""
-    (found,) = subscriptions_of_answers([str(conversation_id)])
-    return found
-
-
 def subscriptions_of_answers(conversation_ids: list[str]) -> list[list[tuple[int, str, str]]]:
-    """`subscriptions_of_answer` for each of many conversations (a burst of answers
-    starting), in two queries whatever their number."""
+    """For each conversation, (id, mode, format) of the active subscriptions that
+    receive its answers: its own, and its owner's for all their conversations (one of
+    all of one user's conversations never sees another user's). In two queries
+    whatever their number (a burst of answers starting)."""
     wanted = set(conversation_ids)
     owners = {
         str(pk): owner

@@ -12,7 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from chat.models import Conversation, WebhookSubscription
-from chat.webhooks.selectors import subscriptions_of_answer, subscriptions_of_answers
+from chat.webhooks.selectors import subscriptions_of_answers
 
 pytestmark = pytest.mark.django_db
 
@@ -50,4 +50,4 @@ def test_each_conversation_gets_its_own_and_its_owners_subscriptions_only() -> N
     with CaptureQueriesContext(connection) as queries:
         assert subscriptions_of_answers(asked) == expected
     assert len(queries) == 2
-    assert [subscriptions_of_answer(c) for c in asked] == expected
+    assert [subscriptions_of_answers([c])[0] for c in asked] == expected  # each alone
