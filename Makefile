@@ -65,8 +65,12 @@ fuzz: $(BIN)/.installed
 ## BENCH_DATABASE_URL or DATABASE_URL names the server; skipped without one), and the
 ## latency SSE and /v1 add to the WebSocket's (bench/api_bench.py; API_BENCH_ARGS), and
 ## the time to first audio per chunk mode (bench/voice_bench.py to docs/voice.md;
-## VOICE_BENCH_ARGS).
+## VOICE_BENCH_ARGS), and the message -> model request time by door (WebSocket, SSE,
+## /v1) at N = 1, 10, 50, 100, 200 against DOORS_BEFORE_REF (default 45d447a: the code
+## before issue #26) with the knee and CPU per 1,000 tokens (bench/doors_bench.py;
+## DOORS_BENCH_ARGS).
 BEFORE_REF ?= f59f16e
+DOORS_BEFORE_REF ?= 45d447a
 bench: $(BIN)/.installed
 	$(BIN)/python bench/load_bench.py $(if $(BEFORE_REF),--before-ref $(BEFORE_REF)) $(BENCH_ARGS)
 	$(BIN)/python bench/admin_bench.py
@@ -74,6 +78,8 @@ bench: $(BIN)/.installed
 	else echo "bench/search.py skipped: set BENCH_DATABASE_URL (PostgreSQL)"; fi
 	$(BIN)/python bench/api_bench.py $(API_BENCH_ARGS)
 	$(BIN)/python bench/voice_bench.py $(VOICE_BENCH_ARGS)
+	$(BIN)/python bench/doors_bench.py $(if $(DOORS_BEFORE_REF),--before-ref $(DOORS_BEFORE_REF)) \
+		$(DOORS_BENCH_ARGS)
 
 ## Retake docs/screenshots/*.png of the chat page (needs Chromium and fonts-noto-cjk).
 screenshots: $(BIN)/.installed

@@ -159,6 +159,7 @@ def new_answer(user: dict[str, Any], k: int, prompt: str, conversation: str | No
         "first": None,
         "end": None,
         "text": "",
+        "pieces": [],  # (received, text) per text-bearing frame, event or chunk
         "status": None,
         "errors": [],
     }
@@ -216,9 +217,11 @@ class WsUser:
                     continue
                 seqs.append(frame.get("seq"))
                 if frame.get("text"):
+                    received = time.time()
                     if answer["first"] is None:
-                        answer["first"] = time.time()
+                        answer["first"] = received
                     answer["text"] += frame["text"]
+                    answer["pieces"].append((received, frame["text"]))
             elif kind == "error":
                 answer["errors"].append(f"error frame {frame.get('code')!r}: {frame}")
             elif kind == "end":
@@ -295,9 +298,11 @@ class SseUser:
                     if frame.get("message_id") != answer["answer_id"]:
                         answer["errors"].append("a chunk of another message")
                     elif frame.get("text"):
+                        received = time.time()
                         if answer["first"] is None:
-                            answer["first"] = time.time()
+                            answer["first"] = received
                         answer["text"] += frame["text"]
+                        answer["pieces"].append((received, frame["text"]))
                 elif kind == "error":
                     answer["errors"].append(f"error event {frame.get('code')!r}: {frame}")
                 elif kind == "end":
@@ -353,9 +358,11 @@ class V1User:
                 usage = chunk.usage
             for choice in chunk.choices:
                 if choice.delta.content:
+                    received = time.time()
                     if answer["first"] is None:
-                        answer["first"] = time.time()
+                        answer["first"] = received
                     answer["text"] += choice.delta.content
+                    answer["pieces"].append((received, choice.delta.content))
                 if choice.finish_reason:
                     finish = choice.finish_reason
         # The openai client's iteration ends at `data: [DONE]` (an error event raises).

@@ -99,6 +99,69 @@ def test_api_bench_smoke(tmp_path: Path) -> None:
     assert "| websocket | 2 |" in (tmp_path / "api_bench.md").read_text()
 
 
+@pytest.mark.timeout(240)
+def test_doors_bench_smoke(tmp_path: Path) -> None:
+    """Three doors at two loads, this checkout against HEAD in a worktree: every answer
+    whole on both sides, each row's start by phase read from the server."""
+    command = [
+        sys.executable,
+        str(ROOT / "bench" / "doors_bench.py"),
+        "--users=1,2",
+        "--rounds=1",
+        "--tokens=12",
+        "--tps=100",
+        "--first-token-ms=50",
+        "--before-ref=HEAD",
+        "--db-name=chat_doors_smoke",
+        f"--out-dir={tmp_path}",
+    ]
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=230)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-6000:]
+
+    report = json.loads((tmp_path / "doors_bench.json").read_text())
+    rows = {(r["version"], r["door"], r["users"]): r for r in report["rows"]}
+    assert sorted(rows) == sorted(
+        (v, d, n) for v in ("after", "before") for d in ("sse", "v1", "ws") for n in (1, 2)
+    )
+    for row in rows.values():
+        assert (row["answers"], row["correct"], row["problems"]) == (row["users"],) * 2 + ([],)
+        assert row["to_model_p50_ms"] > 0 and row["lateness_p99_ms"] is not None, row
+        assert set(row["phases_ms"]) == {"auth", "exchange", "begin", "total"}, row
+    markdown = (tmp_path / "doors_bench.md").read_text()
+    assert "| WebSocket | 2 |" in markdown and "| /v1 (openai client) | 1 |" in markdown
+    assert "Knee (largest N with p99 lateness under 100 ms): WebSocket 2 → 2" in markdown
+
+
+@pytest.mark.parametrize(
+    ("pieces", "end", "late"),
+    [
+        # On time: each piece 10 ms after its token's write.
+        ([(1.01, "R0"), (1.03, " a."), (1.05, " b.")], 1.05, [0.01, 0.01, 0.01]),
+        # Two tokens in one piece: measured against the later token's write.
+        ([(1.04, "R0 a."), (1.05, " b.")], 1.05, [0.02, 0.01]),
+        # The last token never arrived: as late as the client's end of reading.
+        ([(1.01, "R0"), (1.03, " a.")], 1.5, [0.01, 0.01, 1.5 - 1.04]),
+    ],
+)
+def test_doors_bench_lateness(
+    monkeypatch: pytest.MonkeyPatch,
+    pieces: list[tuple[float, str]],
+    end: float,
+    late: list[float],
+) -> None:
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import doors_bench
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    monkeypatch.setattr(doors_bench, "reply_tokens", lambda prompt: ["R0", " a.", " b."])
+    answer = {"prompt": "p", "pieces": pieces, "end": end}
+    record = {"arrival": 1.0, "emit": [0.0, 0.02, 0.04]}
+    assert doors_bench.lateness(answer, record) == pytest.approx(late)
+
+
 def test_api_bench_check_finds_wrong_answers() -> None:
     """The bench's check flags a lost piece of text, a saved text that differs, a lost
     save and an answer that never ended."""
