@@ -9,9 +9,12 @@ a password change revokes every token of the user (signals.py).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import re
 import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +27,7 @@ from django.utils import timezone
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
-from chat.db import db_call
+from chat.db import GroupCall
 from chat.models import ApiToken
 
 if TYPE_CHECKING:
@@ -136,21 +139,71 @@ def password_revocations(*, user: User, limit: int = 3) -> list[dict[str, Any]]:
     return [dict(row) for row in rows[:limit]]
 
 
+@dataclass(frozen=True)
+class TokenUse:
+    """A raw token as a request or handshake presents it, and the client's address."""
+
+    raw: str
+    address: str | None = None
+
+
+def tokens_authenticate(uses: Sequence[TokenUse]) -> list[ApiToken | None]:
+    """For each use, the active token it presents, with its active user (each use its
+    own instances); None otherwise. One read for all of them; a token's last use (time
+    and address) is written at most once a minute, by the first use that finds it
+    older."""
+    hashes = [key_hash(use.raw) if RAW_FORMAT.fullmatch(use.raw) else None for use in uses]
+    wanted = {h for h in hashes if h is not None}
+    found = {
+        token.key_hash: token
+        for token in (
+            ApiToken.objects.select_related("user").filter(active(), key_hash__in=wanted)
+            if wanted
+            else ()
+        )
+    }
+    now = timezone.now()
+    given: set[int] = set()
+    outcomes: list[ApiToken | None] = []
+    for use, hashed in zip(uses, hashes, strict=True):
+        token = found.get(hashed) if hashed is not None else None
+        if token is None:
+            outcomes.append(None)
+            continue
+        if token.last_used is None or now - token.last_used >= LAST_USED_EVERY:
+            stale = Q(last_used__isnull=True) | Q(last_used__lt=now - LAST_USED_EVERY)
+            ApiToken.objects.filter(stale, pk=token.pk).update(
+                last_used=now, last_used_ip=use.address
+            )
+            token.last_used, token.last_used_ip = now, use.address
+        outcomes.append(_own_copy(token) if token.pk in given else token)
+        given.add(token.pk)
+    return outcomes
+
+
+def _own_copy(token: ApiToken) -> ApiToken:
+    """Another instance of `token` and of its user: two requests of one token never
+    share the objects they are handed."""
+    twin = copy.copy(token)
+    twin.user = copy.copy(token.user)
+    return twin
+
+
 def token_authenticate(raw: str, address: str | None = None) -> ApiToken | None:
     """The active token `raw` is, with its active user; None otherwise. Its last use
     (time and client `address`) is recorded at most once a minute."""
-    if not RAW_FORMAT.fullmatch(raw):
-        return None
-    token = ApiToken.objects.select_related("user").filter(active(), key_hash=key_hash(raw)).first()
-    if token is None:
-        return None
-    now = timezone.now()
-    if token.last_used is None or now - token.last_used >= LAST_USED_EVERY:
-        stale = Q(last_used__isnull=True) | Q(last_used__lt=now - LAST_USED_EVERY)
-        ApiToken.objects.filter(stale, pk=token.pk).update(last_used=now, last_used_ip=address)
-        token.last_used, token.last_used_ip = now, address
-    return token
+    return tokens_authenticate([TokenUse(raw, address)])[0]
+
+
+# The Bearer checks of a burst of requests and handshakes, asked together: a hundred
+# scripts at once were a hundred reads fighting for the database threads.
+_token_checks: GroupCall[TokenUse, ApiToken | None] = GroupCall(
+    tokens_authenticate, name="token-checks"
+)
 
 
 async def token_authenticate_async(raw: str, address: str | None = None) -> ApiToken | None:
-    return await db_call(token_authenticate)(raw, address)
+    """`token_authenticate`, asked together with the other checks of this moment."""
+    if not RAW_FORMAT.fullmatch(raw):  # not ours: no database at all
+        return None
+    return await _token_checks.submit(TokenUse(raw, address))

@@ -7,8 +7,9 @@ through `db_call`.
 
 from __future__ import annotations
 
+import copy
 import uuid
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -83,6 +84,28 @@ def conversation_get(
         raise Conversation.DoesNotExist
     live = Q(expires__isnull=True) | Q(expires__gt=Now())
     return Conversation.objects.filter(live).get(pk=pk, owner=user)
+
+
+def conversations_of(
+    asks: Sequence[tuple[User | AnonymousUser, uuid.UUID | str]],
+) -> list[Conversation | Exception]:
+    """`conversation_get` for many (user, conversation id) pairs in one read: each
+    pair's conversation (its own instance), or the DoesNotExist that refuses it."""
+    pks = [
+        parse_uuid(conversation_id) if user.is_authenticated else None
+        for user, conversation_id in asks
+    ]
+    live = Q(expires__isnull=True) | Q(expires__gt=Now())
+    wanted = {pk for pk in pks if pk is not None}
+    found = {c.pk: c for c in Conversation.objects.filter(live, pk__in=wanted)} if wanted else {}
+    outcomes: list[Conversation | Exception] = []
+    for (user, _id), pk in zip(asks, pks, strict=True):
+        conversation = found.get(pk) if pk is not None else None
+        if conversation is None or conversation.owner_id != user.pk:
+            outcomes.append(Conversation.DoesNotExist())
+        else:
+            outcomes.append(copy.copy(conversation))
+    return outcomes
 
 
 def conversations_contents_count(

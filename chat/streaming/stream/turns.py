@@ -17,7 +17,7 @@ from typing import Any, TypedDict
 from uuid import UUID
 
 from chat.conversations import quotas, selectors, services
-from chat.db import db_call
+from chat.db import GroupCall, db_call
 from chat.errors import ErrorCode, Refusal
 from chat.models import ApiToken, Conversation
 from chat.provider.llm import NO_LIMITS, AnswerLimits
@@ -47,22 +47,48 @@ class Turn:
     attachments: tuple[str, ...] = ()  # ids of the user's stored files the question carries
 
 
-async def post_turn(
-    turn: Turn, *, token: ApiToken, credential: dict[str, Any], on_leave: OnLeave
-) -> tuple[Follower, Posted]:
-    """Admit, then post the turn and follow its answer (token-by-token); a Refusal
-    before anything is written when a limit refuses it."""
-    if (refused := await db_call(quotas.precheck)(user_id=token.user_id)) is not None:
+@dataclass(frozen=True)
+class _Opening:
+    turn: Turn
+    token: ApiToken
+
+
+@dataclass(frozen=True)
+class _Opened:
+    """The conversation a turn goes to: one it continues, or one imported for it."""
+
+    conversation_id: UUID
+    imported: bool
+
+
+def _turn_open(opening: _Opening) -> _Opened:
+    """Admit the turn (Refusal before anything is written), then find the conversation
+    it continues, or import a new one with its history."""
+    if (refused := quotas.precheck(user_id=opening.token.user_id)) is not None:
         raise refused
-    find = db_call(selectors.openai_continuation)
-    earlier = await find(token_id=token.pk, history=turn.history, fields=turn.settings)
+    turn, token = opening.turn, opening.token
+    earlier = selectors.openai_continuation(
+        token_id=token.pk, history=turn.history, fields=turn.settings
+    )
     if earlier is not None:
+        return _Opened(earlier, imported=False)
+    return _Opened(_import(turn, token).pk, imported=True)
+
+
+def _turns_open(openings: list[_Opening]) -> list[_Opened | Exception]:
+    """`_turn_open` for each turn of a burst, on one database thread: each its own
+    conversation, or the exception that refuses it."""
+    outcomes: list[_Opened | Exception] = []
+    for opening in openings:
         try:
-            return await _post(earlier, turn, token, credential, on_leave)
-        except Refusal as exc:
-            if exc.code != ErrorCode.BUSY:
-                raise  # busy: another request of the client is being answered there
-    conversation = await db_call(services.conversation_import)(
+            outcomes.append(_turn_open(opening))
+        except Exception as exc:
+            outcomes.append(exc)
+    return outcomes
+
+
+def _import(turn: Turn, token: ApiToken) -> Conversation:
+    return services.conversation_import(
         owner=token.user,
         history=turn.history,
         title=services.derive_title(turn.question),
@@ -70,11 +96,32 @@ async def post_turn(
         api_token=token,
         **turn.settings,
     )
+
+
+# A burst of turns (a hundred scripts at once) opens its conversations in one call
+# instead of three database hops each, all fighting for the interpreter.
+_openings: GroupCall[_Opening, _Opened] = GroupCall(_turns_open, name="turn-openings")
+
+
+async def post_turn(
+    turn: Turn, *, token: ApiToken, credential: dict[str, Any], on_leave: OnLeave
+) -> tuple[Follower, Posted]:
+    """Admit, then post the turn and follow its answer (token-by-token); a Refusal
+    before anything is written when a limit refuses it."""
+    opened = await _openings.submit(_Opening(turn, token))
+    conversation_id = opened.conversation_id
+    if not opened.imported:
+        try:
+            return await _post(conversation_id, turn, token, credential, on_leave)
+        except Refusal as exc:
+            if exc.code != ErrorCode.BUSY:
+                raise  # busy: another request of the client is being answered there
+        conversation_id = (await db_call(_import)(turn, token)).pk
     try:
-        return await _post(conversation.pk, turn, token, credential, on_leave)
+        return await _post(conversation_id, turn, token, credential, on_leave)
     except BaseException:
         # Only a race with the limits (checked above) or an outage gets here.
-        await Conversation.objects.filter(pk=conversation.pk).adelete()
+        await Conversation.objects.filter(pk=conversation_id).adelete()
         raise
 
 

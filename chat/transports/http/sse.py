@@ -11,7 +11,7 @@ with the id `<answer id>:<characters sent>`. A dropped connection does not stop 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
@@ -20,7 +20,7 @@ from django.views.decorators.http import require_http_methods
 
 from chat.accounts.guards import request_credential
 from chat.conversations import selectors
-from chat.db import db_call
+from chat.db import GroupCall, db_call
 from chat.errors import ErrorCode, Refusal
 from chat.models import Conversation
 from chat.streaming.answer.exchanges import ExchangeRequest
@@ -34,10 +34,20 @@ from chat.telemetry import startpath
 from chat.transports.http.eventstream import sse_event, sse_response
 from chat.transports.http.responses import read_json, refusal, request_user
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
+
+    from chat.models import User
+
 NOTHING_RUNNING = "No answer is running in this conversation."
 BAD_EVENT_ID = "Last-Event-ID must be an event id of this API: <answer id>:<offset>."
 
 Step = Callable[[Subscription], Awaitable[None]]
+
+# The conversation each request names, read together with the others of a burst.
+_conversations: GroupCall[tuple[User | AnonymousUser, str], Conversation] = GroupCall(
+    selectors.conversations_of, name="conversation-reads"
+)
 
 
 async def _follower(
@@ -50,8 +60,7 @@ async def _follower(
         raise Refusal(ErrorCode.NOT_AUTHENTICATED, "Log in first.")
     chunk = parse_chunk_mode(mode())
     try:
-        get = db_call(selectors.conversation_get)
-        conversation = await get(user=user, conversation_id=conversation_id)
+        conversation = await _conversations.submit((user, conversation_id))
     except Conversation.DoesNotExist:
         raise Refusal(ErrorCode.NOT_FOUND, "No such conversation.") from None
     follower = Follower(conversation.pk, credential=request_credential(request, user), mode=chunk)
