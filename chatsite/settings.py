@@ -66,22 +66,26 @@ INSTALLED_APPS = [
     "security",
 ]
 
+# Django's own middleware as chat/edge/inline.py runs it (on the event loop where a step
+# does no I/O, not a thread hop per step and request), except the three whose deploy
+# checks (security.W001-W003, and with W001 every check of the security settings) look
+# for Django's own dotted path.
 MIDDLEWARE = [
     # First: /healthz, /readyz and /metrics are answered (after their own host check)
     # before the HTTPS redirect and sessions, which probes and scrapers do not pass.
     "chat.edge.middleware.OperationsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "chat.edge.staticfiles.StaticFilesMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "chat.edge.inline.SessionMiddleware",
     # The page's language: the language switch's cookie, else the browser's
     # Accept-Language (URLs carry no language prefix).
-    "django.middleware.locale.LocaleMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    "chat.edge.inline.LocaleMiddleware",
+    "chat.edge.inline.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "chat.edge.inline.AuthenticationMiddleware",
     # `Authorization: Bearer <API token>` instead of the session (and so no CSRF).
     "chat.edge.middleware.BearerTokenMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "chat.edge.inline.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "chat.edge.middleware.ContentSecurityPolicyMiddleware",
     "chat.edge.middleware.DatabaseUnavailableMiddleware",
