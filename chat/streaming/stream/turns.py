@@ -62,10 +62,8 @@ class _Opened:
 
 
 def _turn_open(opening: _Opening) -> _Opened:
-    """Admit the turn (Refusal before anything is written), then find the conversation
-    it continues, or import a new one with its history."""
-    if (refused := quotas.precheck(user_id=opening.token.user_id)) is not None:
-        raise refused
+    """Find the conversation an admitted turn continues, or import a new one with its
+    history."""
     turn, token = opening.turn, opening.token
     earlier = selectors.openai_continuation(
         token_id=token.pk, history=turn.history, fields=turn.settings
@@ -76,10 +74,15 @@ def _turn_open(opening: _Opening) -> _Opened:
 
 
 def _turns_open(openings: list[_Opening]) -> list[_Opened | Exception]:
-    """`_turn_open` for each turn of a burst, on one database thread: each its own
+    """The turns of a burst, on one database thread: all admitted at once (a Refusal
+    before anything of it is written: quotas.prechecks), then each its own
     conversation, or the exception that refuses it."""
+    refusals = quotas.prechecks(user_ids=[o.token.user_id for o in openings])
     outcomes: list[_Opened | Exception] = []
-    for opening in openings:
+    for opening, refused in zip(openings, refusals, strict=True):
+        if refused is not None:
+            outcomes.append(refused)
+            continue
         try:
             outcomes.append(_turn_open(opening))
         except Exception as exc:
