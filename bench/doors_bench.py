@@ -30,12 +30,10 @@ from __future__ import annotations
 
 import argparse
 import bisect
-import contextlib
 import json
 import math
 import shlex
 import signal
-import subprocess
 import sys
 import tempfile
 import uuid
@@ -56,7 +54,6 @@ from load_bench import (  # noqa: E402
     code_description,
     find_database,
     fmt,
-    git,
     log,
     machine,
     migrate,
@@ -66,6 +63,8 @@ from load_bench import (  # noqa: E402
     start_model_server,
     start_phases,
     start_servers,
+    worktree_add,
+    worktrees_remove,
 )
 from model_server import reply_tokens  # noqa: E402
 
@@ -317,20 +316,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def versions_of(args: argparse.Namespace, workdir: Path, worktrees: list[Path]) -> list[Version]:
     versions = [Version("after", f"this checkout ({code_description()})", ROOT)]
     if args.before_ref:
-        sha = git("rev-parse", "--short", f"{args.before_ref}^{{commit}}")
-        if not sha:
-            raise RuntimeError(f"unknown git ref {args.before_ref!r}")
-        path = workdir / f"before-{sha}"
-        subprocess.run(
-            ["git", "worktree", "add", "--detach", str(path), sha],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-        worktrees.append(path)
-        subject = git("log", "-1", "--format=%s", sha)
-        versions.insert(0, Version("before", f"git {args.before_ref} ({sha}), “{subject}”", path))
+        path, label = worktree_add(args.before_ref, workdir, worktrees)
+        versions.insert(0, Version("before", label, path))
     return versions
 
 
@@ -402,14 +389,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         CHILDREN.kill_all()
-        for path in worktrees:
-            with contextlib.suppress(Exception):
-                subprocess.run(
-                    ["git", "worktree", "remove", "--force", str(path)],
-                    cwd=ROOT,
-                    capture_output=True,
-                    timeout=60,
-                )
+        worktrees_remove(worktrees)
 
 
 if __name__ == "__main__":

@@ -1191,6 +1191,37 @@ def git(*args: str, cwd: Path = ROOT) -> str:
     return result.stdout.strip()
 
 
+def worktree_add(ref: str, workdir: Path, worktrees: list[Path]) -> tuple[Path, str]:
+    """A detached worktree of `ref` in `workdir` (added to `worktrees`, for
+    worktrees_remove); its path and its label: git REF (sha), “subject”."""
+    sha = git("rev-parse", "--short", f"{ref}^{{commit}}")
+    if not sha:
+        raise RuntimeError(f"unknown git ref {ref!r}")
+    path = workdir / f"before-{sha}"
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", str(path), sha],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    worktrees.append(path)
+    label = f"git {ref}" + (f" ({sha})" if sha != ref else "")
+    return path, f"{label}, “{git('log', '-1', '--format=%s', sha)}”"
+
+
+def worktrees_remove(worktrees: list[Path]) -> None:
+    for path in worktrees:
+        subprocess.run(
+            ["git", "worktree", "remove", "--force", str(path)],
+            cwd=ROOT,
+            capture_output=True,
+            timeout=120,
+        )
+    if worktrees:
+        subprocess.run(["git", "worktree", "prune"], cwd=ROOT, capture_output=True, timeout=60)
+
+
 def code_description() -> str:
     head = git("rev-parse", "--short", "HEAD")
     dirty = git("status", "--porcelain", "--", "chat", "chatsite", "requirements.txt")
@@ -1519,21 +1550,8 @@ def run(args: argparse.Namespace, workdir: Path, worktrees: list[Path]) -> int:
         cfg = Config(args, workdir, redis, base_env)
         variants = [Variant("after", f"this checkout ({code_description()})", ROOT, {})]
         if args.before_ref:
-            sha = git("rev-parse", "--short", f"{args.before_ref}^{{commit}}")
-            if not sha:
-                raise RuntimeError(f"unknown git ref {args.before_ref!r}")
-            path = workdir / f"before-{sha}"
-            subprocess.run(
-                ["git", "worktree", "add", "--detach", str(path), sha],
-                cwd=ROOT,
-                check=True,
-                capture_output=True,
-                timeout=120,
-            )
-            worktrees.append(path)
-            label = f"git {args.before_ref}" + (f" ({sha})" if sha != args.before_ref else "")
-            subject = git("log", "-1", "--format=%s", sha)
-            variants.append(Variant("before", f"{label}, “{subject}”", path, {}))
+            path, label = worktree_add(args.before_ref, workdir, worktrees)
+            variants.append(Variant("before", label, path, {}))
         for variant in variants:
             name = args.db_name if variant.name == "after" else f"{args.db_name}_before"
             variant.env = {**base_env, **database.env_for(name, workdir)}
@@ -1712,15 +1730,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         CHILDREN.kill_all()
-        for path in worktrees:
-            subprocess.run(
-                ["git", "worktree", "remove", "--force", str(path)],
-                cwd=ROOT,
-                capture_output=True,
-                timeout=120,
-            )
-        if worktrees:
-            subprocess.run(["git", "worktree", "prune"], cwd=ROOT, capture_output=True, timeout=60)
+        worktrees_remove(worktrees)
 
 
 if __name__ == "__main__":
