@@ -395,13 +395,32 @@ def storage_refusal(*, stored: int, conversations: int | None = None) -> Storage
 
 def storage_check(*, user_id: int) -> None:
     """Before a new conversation: StorageFull when the user may keep no more."""
-    if not (settings.CHAT_MAX_CONVERSATIONS_PER_USER or settings.CHAT_MAX_STORED_BYTES_PER_USER):
-        return
-    count = Conversation.objects.filter(owner_id=user_id).count()
-    stored = stored_bytes([user_id])[user_id] if settings.CHAT_MAX_STORED_BYTES_PER_USER else 0
-    refusal = storage_refusal(stored=stored, conversations=count)
-    if refusal is not None:
+    if (refusal := storage_checks(user_ids=[user_id])[0]) is not None:
         raise refusal
+
+
+def storage_checks(*, user_ids: list[int]) -> list[StorageFull | None]:
+    """`storage_check` for each new conversation of a burst, in two reads for all (a
+    user's second new conversation counts their first): the refusal, or None."""
+    if not (settings.CHAT_MAX_CONVERSATIONS_PER_USER or settings.CHAT_MAX_STORED_BYTES_PER_USER):
+        return [None] * len(user_ids)
+    wanted = set(user_ids)
+    counts = Counter(
+        dict(
+            Conversation.objects.filter(owner_id__in=wanted)
+            .values_list("owner_id")
+            .annotate(n=Count("pk"))
+            .values_list("owner_id", "n")
+        )
+    )
+    stored = stored_bytes(wanted) if settings.CHAT_MAX_STORED_BYTES_PER_USER else Counter()
+    refusals: list[StorageFull | None] = []
+    for user_id in user_ids:
+        refusal = storage_refusal(stored=stored[user_id], conversations=counts[user_id])
+        if refusal is None:
+            counts[user_id] += 1
+        refusals.append(refusal)
+    return refusals
 
 
 # --- How often: conversations, presets, searches --------------------------------------

@@ -12,10 +12,10 @@ from __future__ import annotations
 import logging
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import BaseChannelLayer, get_channel_layer
@@ -148,6 +148,56 @@ def conversation_import(
         conversation.leaf_id = parent
         conversation.save(update_fields=["leaf"])
     return conversation
+
+
+@dataclass(frozen=True)
+class Import:
+    """One conversation to import (`conversation_import`'s arguments)."""
+
+    owner: User
+    history: list[tuple[str, str]]
+    title: str = ""
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@transaction.atomic
+def conversations_import(imports: Sequence[Import]) -> list[Conversation | Exception]:
+    """`conversation_import` for a burst (the /v1 door's new conversations): the
+    owners' storage in two reads, then every conversation, message and leaf written in
+    one pipelined statement each (db.insert_rows, db.update_rows). One outcome per
+    import: its conversation, or the StorageFull that refuses it."""
+    refusals = quotas.storage_checks(user_ids=[i.owner.pk for i in imports])
+    outcomes: list[Conversation | Exception] = []
+    made: list[Conversation] = []
+    messages: list[Message] = []
+    leaves: dict[uuid.UUID, uuid.UUID] = {}  # conversation: leaf, after the messages
+    for item, refused in zip(imports, refusals, strict=True):
+        if refused is not None:
+            outcomes.append(refused)
+            continue
+        conversation = Conversation(owner=item.owner, title=item.title.strip(), **item.fields)
+        parent = None
+        for role, content in item.history:
+            message = Message(
+                conversation=conversation,
+                parent_id=parent,
+                role=role,
+                content=content,
+                supplied_by_client=role == Message.Role.ASSISTANT,
+            )
+            messages.append(message)
+            parent = message.pk
+        if parent is not None:
+            leaves[conversation.pk] = parent
+        made.append(conversation)
+        outcomes.append(conversation)
+    db.insert_rows(made)
+    db.insert_rows(messages)
+    if leaves:
+        db.update_rows(Conversation, ["leaf"], "", [[leaf, pk] for pk, leaf in leaves.items()])
+    for conversation in made:  # as conversation_import's callers see it
+        conversation.leaf_id = leaves.get(conversation.pk)
+    return outcomes
 
 
 def conversation_rename(*, conversation: Conversation, title: str) -> Conversation:

@@ -61,44 +61,61 @@ class _Opened:
     imported: bool
 
 
-def _turn_open(opening: _Opening) -> _Opened:
-    """Find the conversation an admitted turn continues, or import a new one with its
-    history."""
-    turn, token = opening.turn, opening.token
-    earlier = selectors.openai_continuation(
-        token_id=token.pk, history=turn.history, fields=turn.settings
-    )
-    if earlier is not None:
-        return _Opened(earlier, imported=False)
-    return _Opened(_import(turn, token).pk, imported=True)
-
-
 def _turns_open(openings: list[_Opening]) -> list[_Opened | Exception]:
     """The turns of a burst, on one database thread: all admitted at once (a Refusal
-    before anything of it is written: quotas.prechecks), then each its own
-    conversation, or the exception that refuses it."""
+    before anything of it is written: quotas.prechecks); each continues its token's
+    conversation it is the next turn of, or is imported, the burst's imports together
+    (services.conversations_import). One outcome per turn."""
     refusals = quotas.prechecks(user_ids=[o.token.user_id for o in openings])
-    outcomes: list[_Opened | Exception] = []
-    for opening, refused in zip(openings, refusals, strict=True):
-        if refused is not None:
-            outcomes.append(refused)
-            continue
+    outcomes: list[_Opened | Exception | None] = []
+    new: dict[int, services.Import] = {}  # by index
+    for index, (opening, refused) in enumerate(zip(openings, refusals, strict=True)):
+        turn, token = opening.turn, opening.token
+        earlier: Exception | UUID | None
         try:
-            outcomes.append(_turn_open(opening))
+            earlier = refused or selectors.openai_continuation(
+                token_id=token.pk, history=turn.history, fields=turn.settings
+            )
         except Exception as exc:
-            outcomes.append(exc)
-    return outcomes
+            earlier = exc
+        if isinstance(earlier, Exception):
+            outcomes.append(earlier)
+        elif earlier is not None:
+            outcomes.append(_Opened(earlier, imported=False))
+        else:
+            outcomes.append(None)
+            new[index] = _import_of(turn, token)
+    if new:
+        try:
+            made = services.conversations_import(list(new.values()))
+        except Exception as exc:  # the database: every import of the burst fails
+            made = [exc] * len(new)
+        for index, conversation in zip(new, made, strict=True):
+            outcomes[index] = (
+                conversation
+                if isinstance(conversation, Exception)
+                else _Opened(conversation.pk, imported=True)
+            )
+    opened = [o for o in outcomes if o is not None]
+    assert len(opened) == len(openings)  # every None was an import, now answered
+    return opened
 
 
-def _import(turn: Turn, token: ApiToken) -> Conversation:
-    return services.conversation_import(
+def _import_of(turn: Turn, token: ApiToken) -> services.Import:
+    return services.Import(
         owner=token.user,
         history=turn.history,
         title=services.derive_title(turn.question),
-        source=Conversation.Source.OPENAI,
-        api_token=token,
-        **turn.settings,
+        fields={"source": Conversation.Source.OPENAI, "api_token": token, **turn.settings},
     )
+
+
+def _import(turn: Turn, token: ApiToken) -> Conversation:
+    """One turn's conversation, imported alone (its continuation was busy)."""
+    (made,) = services.conversations_import([_import_of(turn, token)])
+    if isinstance(made, Exception):
+        raise made
+    return made
 
 
 # A burst of turns (a hundred scripts at once) opens its conversations in one call

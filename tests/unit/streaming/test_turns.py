@@ -31,9 +31,9 @@ def settings_() -> TurnSettings:
 
 
 def test_each_turn_is_admitted_continued_or_imported(settings: Any) -> None:
-    """A new history is imported; the same history next is its continuation; a user
-    over the rate limit is refused before anything of theirs is written; a first
-    question alone is a new conversation."""
+    """A new history is imported; the same history in a later burst is its
+    continuation; a user over the rate limit is refused before anything of theirs is
+    written; a first question alone is a new conversation."""
     settings.CHAT_RATE_LIMIT_PER_MINUTE = 1
     ada, bob = User.objects.create_user("ada"), User.objects.create_user("bob")
     adas, _raw = token_create(user=ada, name="script")
@@ -41,11 +41,12 @@ def test_each_turn_is_admitted_continued_or_imported(settings: Any) -> None:
     UserQuota.objects.create(user=bob, recent_sends=[timezone.now().isoformat()])
     openings = [
         _Opening(Turn(HISTORY, "And its colour?", settings_()), adas),
-        _Opening(Turn(HISTORY, "Where does it grow?", settings_()), adas),
         _Opening(Turn(HISTORY, "And its colour?", settings_()), bobs),
         _Opening(Turn([], "Hello", settings_()), adas),
     ]
-    first, second, refused, fresh = _turns_open(openings)
+    first, refused, fresh = _turns_open(openings)
+    # The next burst: the same history continues the conversation imported for it.
+    (second,) = _turns_open([_Opening(Turn(HISTORY, "Where does it grow?", settings_()), adas)])
     assert not isinstance(first, Exception) and first.imported
     assert not isinstance(second, Exception) and not second.imported
     assert second.conversation_id == first.conversation_id
