@@ -116,7 +116,6 @@ def default_instructions(*, owner_id: int) -> str:
     return next(iter(found), "")
 
 
-@transaction.atomic
 def conversation_import(
     *,
     owner: User,
@@ -128,26 +127,11 @@ def conversation_import(
     finished messages one after the other (a client of the OpenAI-compatible API sends
     the whole conversation each time), its `assistant` turns marked as the client's;
     `fields`: the conversation's other fields. quotas.StorageFull when the owner may
-    keep no more."""
-    quotas.storage_check(user_id=owner.pk)
-    conversation = Conversation.objects.create(owner=owner, title=title.strip(), **fields)
-    parent = None
-    messages = []
-    for role, content in history:
-        message = Message(
-            conversation=conversation,
-            parent_id=parent,
-            role=role,
-            content=content,
-            supplied_by_client=role == Message.Role.ASSISTANT,
-        )
-        messages.append(message)
-        parent = message.pk
-    if messages:
-        Message.objects.bulk_create(messages)
-        conversation.leaf_id = parent
-        conversation.save(update_fields=["leaf"])
-    return conversation
+    keep no more. (`conversations_import` of one.)"""
+    (made,) = conversations_import([Import(owner, history, title, fields)])
+    if isinstance(made, Exception):
+        raise made
+    return made
 
 
 @dataclass(frozen=True)

@@ -112,10 +112,10 @@ def _import_of(turn: Turn, token: ApiToken) -> services.Import:
 
 def _import(turn: Turn, token: ApiToken) -> Conversation:
     """One turn's conversation, imported alone (its continuation was busy)."""
-    (made,) = services.conversations_import([_import_of(turn, token)])
-    if isinstance(made, Exception):
-        raise made
-    return made
+    made = _import_of(turn, token)
+    return services.conversation_import(
+        owner=made.owner, history=made.history, title=made.title, **made.fields
+    )
 
 
 # A burst of turns (a hundred scripts at once) opens its conversations in one call
