@@ -33,11 +33,8 @@ from django.utils.deprecation import MiddlewareMixin
 
 
 class Inline(MiddlewareMixin):
-    """A `MiddlewareMixin` middleware whose steps run on the event loop unless
-    `request_in_thread` or `response_in_thread` says the step may do I/O."""
-
-    def request_in_thread(self, request: HttpRequest) -> bool:
-        return False
+    """A `MiddlewareMixin` middleware whose steps run on the event loop, its response
+    step on the thread when `response_in_thread` says it may do I/O."""
 
     def response_in_thread(self, request: HttpRequest, response: HttpResponseBase) -> bool:
         return False
@@ -46,10 +43,7 @@ class Inline(MiddlewareMixin):
         response = None
         process_request = getattr(self, "process_request", None)
         if process_request is not None:
-            if self.request_in_thread(request):
-                response = await sync_to_async(process_request, thread_sensitive=True)(request)
-            else:
-                response = process_request(request)
+            response = process_request(request)
         response = response or await self.get_response(request)
         process_response = getattr(self, "process_response", None)
         if process_response is not None:

@@ -67,25 +67,26 @@ def _turns_open(openings: list[_Opening]) -> list[_Opened | Exception]:
     conversation it is the next turn of, or is imported, the burst's imports together
     (services.conversations_import). One outcome per turn."""
     refusals = quotas.prechecks(user_ids=[o.token.user_id for o in openings])
-    outcomes: list[_Opened | Exception | None] = []
-    new: dict[int, services.Import] = {}  # by index
+    outcomes: dict[int, _Opened | Exception] = {}
+    new: dict[int, services.Import] = {}  # the turns that continue nothing
     for index, (opening, refused) in enumerate(zip(openings, refusals, strict=True)):
+        if refused is not None:
+            outcomes[index] = refused
+            continue
         turn, token = opening.turn, opening.token
-        earlier: Exception | UUID | None
         try:
-            earlier = refused or selectors.openai_continuation(
+            earlier = selectors.openai_continuation(
                 token_id=token.pk, history=turn.history, fields=turn.settings
             )
         except Exception as exc:
-            earlier = exc
-        if isinstance(earlier, Exception):
-            outcomes.append(earlier)
-        elif earlier is not None:
-            outcomes.append(_Opened(earlier, imported=False))
+            outcomes[index] = exc
+            continue
+        if earlier is not None:
+            outcomes[index] = _Opened(earlier, imported=False)
         else:
-            outcomes.append(None)
             new[index] = _import_of(turn, token)
     if new:
+        made: list[Conversation | Exception]
         try:
             made = services.conversations_import(list(new.values()))
         except Exception as exc:  # the database: every import of the burst fails
@@ -96,9 +97,7 @@ def _turns_open(openings: list[_Opening]) -> list[_Opened | Exception]:
                 if isinstance(conversation, Exception)
                 else _Opened(conversation.pk, imported=True)
             )
-    opened = [o for o in outcomes if o is not None]
-    assert len(opened) == len(openings)  # every None was an import, now answered
-    return opened
+    return [outcomes[index] for index in range(len(openings))]
 
 
 def _import_of(turn: Turn, token: ApiToken) -> services.Import:
